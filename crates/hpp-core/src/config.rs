@@ -1,0 +1,346 @@
+//! Where requests go and who sends them: [`Environment`], [`Credentials`], [`Config`].
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use http::HeaderValue;
+use http::uri::{Authority, Scheme, Uri};
+
+use crate::error::InputError;
+
+/// Production or playground (the test environment, with test credentials and quotas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Live payments.
+    Production,
+    /// The test environment.
+    Playground,
+}
+
+/// A Klarna API region, for merchants not yet moved to Kustom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Region {
+    /// Europe (`api.klarna.com`).
+    Europe,
+    /// North America (`api-na.klarna.com`).
+    NorthAmerica,
+    /// Oceania (`api-oc.klarna.com`).
+    Oceania,
+}
+
+/// Which API the client talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Environment {
+    /// Kustom: `https://api.kustom.co` or `https://api.playground.kustom.co`.
+    Kustom(Mode),
+    /// Klarna's hosts, by region, for merchants not yet moved to Kustom.
+    Klarna(Region, Mode),
+    /// Any other base URL, such as a local sandbox. See [`Environment::custom`].
+    Custom(BaseUrl),
+}
+
+impl Environment {
+    /// A custom base URL: `https`, or plain `http` to a loopback address only (a local sandbox).
+    pub fn custom(base_url: &str) -> Result<Self, InputError> {
+        BaseUrl::parse(base_url).map(Self::Custom)
+    }
+
+    /// The base URL requests are built on and followed URLs must match.
+    pub fn base_url(&self) -> BaseUrl {
+        let host = match self {
+            Self::Custom(base) => return base.clone(),
+            Self::Kustom(Mode::Production) => "api.kustom.co",
+            Self::Kustom(Mode::Playground) => "api.playground.kustom.co",
+            Self::Klarna(Region::Europe, Mode::Production) => "api.klarna.com",
+            Self::Klarna(Region::NorthAmerica, Mode::Production) => "api-na.klarna.com",
+            Self::Klarna(Region::Oceania, Mode::Production) => "api-oc.klarna.com",
+            Self::Klarna(Region::Europe, Mode::Playground) => "api.playground.klarna.com",
+            Self::Klarna(Region::NorthAmerica, Mode::Playground) => "api-na.playground.klarna.com",
+            Self::Klarna(Region::Oceania, Mode::Playground) => "api-oc.playground.klarna.com",
+        };
+        BaseUrl {
+            scheme: Scheme::HTTPS,
+            authority: Authority::from_static(host),
+            prefix: String::new(),
+        }
+    }
+}
+
+/// A validated base URL: scheme, host, optional port and optional path prefix.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    scheme: Scheme,
+    authority: Authority,
+    prefix: String,
+}
+
+impl BaseUrl {
+    /// Parses and checks a base URL: absolute, no user info, query or fragment; `https`, or `http`
+    /// only when the host is a loopback address (`localhost`, `127.0.0.0/8`, `[::1]`).
+    pub fn parse(url: &str) -> Result<Self, InputError> {
+        let refuse = |reason| InputError::InvalidBaseUrl { url: shown_url(url), reason };
+        let uri: Uri = url.parse().map_err(|_| refuse("not an absolute URL"))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err(refuse("not an absolute URL"));
+        };
+        if authority.as_str().contains('@') {
+            return Err(refuse("user info is not allowed; pass credentials separately"));
+        }
+        if uri.query().is_some() || url.contains('#') {
+            return Err(refuse("a query or fragment is not allowed"));
+        }
+        if *scheme == Scheme::HTTP {
+            if !is_loopback(authority.host()) {
+                return Err(refuse("plain http is allowed only to a loopback address"));
+            }
+        } else if *scheme != Scheme::HTTPS {
+            return Err(refuse("the scheme must be https"));
+        }
+        Ok(Self {
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> &Scheme {
+        &self.scheme
+    }
+
+    /// Host and port.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The path prefix, without a trailing slash (empty for the real API).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The port requests go to, explicit or the scheme's default.
+    pub fn port(&self) -> u16 {
+        effective_port(&self.scheme, &self.authority)
+    }
+
+    /// `scheme://authority/prefix` + `path`.
+    pub(crate) fn join(&self, path: &str) -> String {
+        format!("{}://{}{}{}", self.scheme, self.authority, self.prefix, path)
+    }
+
+    /// Whether `uri` has this base URL's scheme, host and port.
+    pub(crate) fn same_origin(&self, scheme: &Scheme, authority: &Authority) -> bool {
+        *scheme == self.scheme
+            && authority.host().eq_ignore_ascii_case(self.authority.host())
+            && effective_port(scheme, authority) == self.port()
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.prefix)
+    }
+}
+
+impl fmt::Debug for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BaseUrl({self})")
+    }
+}
+
+fn effective_port(scheme: &Scheme, authority: &Authority) -> u16 {
+    authority.port_u16().unwrap_or(if *scheme == Scheme::HTTP { 80 } else { 443 })
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        || host.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A URL as it may be shown in an error: no user info, no query, at most 200 characters.
+pub(crate) fn shown_url(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or_default();
+    let shown = match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => without_query.to_owned(),
+    };
+    let mut shown: String = shown.escape_debug().take(200).collect();
+    if shown.len() < without_query.len() && without_query.len() > 200 {
+        shown.push('…');
+    }
+    shown
+}
+
+/// API credentials, sent as HTTP Basic authorization. `Debug` never shows them.
+#[derive(Clone)]
+pub struct Credentials {
+    header: HeaderValue,
+    kind: &'static str,
+}
+
+impl Credentials {
+    /// An API key, sent verbatim: `Authorization: Basic <key>` (Kustom's `kco_…_api_…` keys and
+    /// Klarna's `klarna_…_api_…` keys).
+    pub fn api_key(key: &str) -> Result<Self, InputError> {
+        if key.is_empty() {
+            return Err(InputError::InvalidCredentials { reason: "the API key is empty" });
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InputError::InvalidCredentials {
+                reason: "the API key has spaces, control or non-ASCII characters",
+            });
+        }
+        Self::from_token(key.as_bytes(), "api_key")
+    }
+
+    /// A username and password: `Authorization: Basic base64(username:password)`.
+    pub fn basic(username: &str, password: &str) -> Result<Self, InputError> {
+        if username.is_empty() {
+            return Err(InputError::InvalidCredentials { reason: "the username is empty" });
+        }
+        if username.contains(':') {
+            return Err(InputError::InvalidCredentials { reason: "the username contains ':'" });
+        }
+        if username.chars().chain(password.chars()).any(char::is_control) {
+            return Err(InputError::InvalidCredentials {
+                reason: "the username or password has control characters",
+            });
+        }
+        let joined = format!("{username}:{password}");
+        Self::from_token(base64(joined.as_bytes()).as_bytes(), "basic")
+    }
+
+    fn from_token(token: &[u8], kind: &'static str) -> Result<Self, InputError> {
+        let mut value = Vec::with_capacity(6 + token.len());
+        value.extend_from_slice(b"Basic ");
+        value.extend_from_slice(token);
+        let mut header = HeaderValue::from_bytes(&value)
+            .map_err(|_| InputError::InvalidCredentials { reason: "not valid in an HTTP header" })?;
+        header.set_sensitive(true);
+        Ok(Self { header, kind })
+    }
+
+    /// The `Authorization` header value, marked sensitive.
+    pub fn authorization(&self) -> &HeaderValue {
+        &self.header
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials").field("kind", &self.kind).field("value", &"<redacted>").finish()
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for Basic authorization.
+pub(crate) fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The `User-Agent` every request carries unless the caller appends to it.
+pub const USER_AGENT: &str = concat!("kustom-hpp/", env!("CARGO_PKG_VERSION"), " (hpp-core; rust)");
+
+/// Everything a request needs besides its own data: environment, credentials, `User-Agent`.
+#[derive(Clone)]
+pub struct Config {
+    environment: Environment,
+    base_url: BaseUrl,
+    credentials: Credentials,
+    user_agent: HeaderValue,
+}
+
+impl Config {
+    /// A configuration for `environment`, authenticating with `credentials`.
+    pub fn new(environment: Environment, credentials: Credentials) -> Self {
+        Self {
+            base_url: environment.base_url(),
+            environment,
+            credentials,
+            user_agent: HeaderValue::from_static(USER_AGENT),
+        }
+    }
+
+    /// Appends `product` (for example `my-shop/1.4`) to the `User-Agent`.
+    pub fn with_user_agent_product(mut self, product: &str) -> Result<Self, InputError> {
+        let value = format!("{USER_AGENT} {product}");
+        if product.is_empty() || !product.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+            return Err(InputError::InvalidField {
+                field: "User-Agent",
+                reason: "the product must be printable ASCII",
+            });
+        }
+        self.user_agent = HeaderValue::from_str(&value)
+            .map_err(|_| InputError::InvalidField { field: "User-Agent", reason: "not a valid header" })?;
+        Ok(self)
+    }
+
+    /// The environment.
+    pub fn environment(&self) -> &Environment {
+        &self.environment
+    }
+
+    /// The base URL requests are built on.
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base_url
+    }
+
+    /// The credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The `User-Agent` header value.
+    pub fn user_agent(&self) -> &HeaderValue {
+        &self.user_agent
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field("credentials", &self.credentials)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
+        for (input, expected) in cases {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn shown_url_drops_userinfo_and_query() {
+        assert_eq!(shown_url("https://user:pw@evil.example/x?token=1"), "https://evil.example/x");
+    }
+}

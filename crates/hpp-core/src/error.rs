@@ -1,0 +1,500 @@
+//! The one error type of the SDK, and the context each variant carries.
+//!
+//! [`Error`] answers the question a caller of a payment API has first: *did anything happen on the
+//! server?*
+//!
+//! | Variant | Sent? | What to do |
+//! |---|---|---|
+//! | [`Error::InvalidInput`] | never | fix the input; nothing left this process |
+//! | [`Error::Transport`] | [`TransportError::may_have_been_sent`] says | not sent: safe to try again; maybe sent: read the session before repeating a POST |
+//! | [`Error::Api`] | yes, and refused | see [`ApiError::advice`] |
+//! | [`Error::Decode`] | yes | the server answered in a shape we could not read; the operation may have taken effect |
+
+use std::fmt;
+
+use http::StatusCode;
+
+use crate::redact;
+
+/// How many bytes of a response body an error keeps.
+pub const RAW_BODY_CAP: usize = 4096;
+
+/// Everything that can go wrong in a call to the HPP API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Refused before sending: the input is invalid, or a URL is one we will not send credentials
+    /// to. No request was built and nothing was sent.
+    #[error(transparent)]
+    InvalidInput(#[from] InputError),
+    /// No response arrived: connection failure, timeout, or a body we would not read.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The API answered with a status outside 2xx.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The API answered with success, but the body could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+impl Error {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Api(e) => Some(e.status()),
+            Self::Decode(e) => Some(e.status()),
+            Self::InvalidInput(_) | Self::Transport(_) => None,
+        }
+    }
+
+    /// The API's `error_code`, when the server sent one.
+    pub fn error_code(&self) -> Option<&ErrorCode> {
+        match self {
+            Self::Api(e) => e.error_code(),
+            _ => None,
+        }
+    }
+
+    /// Whether the request may have reached the server. `false` only when it provably did not.
+    pub fn may_have_been_sent(&self) -> bool {
+        match self {
+            Self::InvalidInput(_) => false,
+            Self::Transport(e) => e.may_have_been_sent(),
+            Self::Api(_) | Self::Decode(_) => true,
+        }
+    }
+}
+
+/// Input refused before anything was built or sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The e-mail address is not one the API would accept.
+    #[error("invalid e-mail address {masked}: {reason}; nothing was sent")]
+    InvalidEmail {
+        /// The address, masked.
+        masked: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A token distribution needs an `access_id`, and it was empty.
+    #[error("the access id is empty; pass the value read from the consumer's QR code; nothing was sent")]
+    EmptyAccessId,
+    /// The phone number is not one the API would accept.
+    #[error("invalid phone number {masked}: {reason}; nothing was sent")]
+    InvalidPhone {
+        /// The number, masked.
+        masked: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The phone country is not an ISO 3166-1 alpha-2 code.
+    #[error("phone country {given:?} is not an ISO 3166-1 alpha-2 code such as \"SE\"; nothing was sent")]
+    InvalidPhoneCountry {
+        /// What was given (at most 16 characters of it).
+        given: String,
+    },
+    /// The session id is empty.
+    #[error("the session id is empty; nothing was sent")]
+    EmptySessionId,
+    /// The session id has characters that would change the request path.
+    #[error("session id {shown:?} is not usable in a URL path: {reason}; nothing was sent")]
+    InvalidSessionId {
+        /// The id, escaped and cut to 64 characters.
+        shown: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A `session_url` or `distribution_url` that credentials will not be sent to.
+    #[error("refusing to send credentials to {url}: {reason}; nothing was sent")]
+    UntrustedUrl {
+        /// The URL without user info or query, cut to 200 characters.
+        url: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The base URL of a custom environment is not usable.
+    #[error("invalid base URL {url}: {reason}")]
+    InvalidBaseUrl {
+        /// The URL without user info, cut to 200 characters.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The credentials cannot be sent in an `Authorization` header.
+    #[error("invalid credentials: {reason}")]
+    InvalidCredentials {
+        /// What is wrong with them (never the value).
+        reason: &'static str,
+    },
+    /// A request field has a value the API would refuse.
+    #[error("invalid {field}: {reason}; nothing was sent")]
+    InvalidField {
+        /// The field, as the API names it.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// The request got no response.
+#[derive(thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    maybe_sent: bool,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// What kind of failure left a request without a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// No connection could be made (DNS, refused, TLS handshake). The request was not sent.
+    Connect,
+    /// No complete response arrived in time.
+    Timeout,
+    /// The response body was larger than the transport's limit and was not read.
+    BodyTooLarge,
+    /// Anything else: the connection broke, the response was not valid HTTP.
+    Other,
+}
+
+impl TransportError {
+    /// No connection could be made; the request was provably not sent.
+    pub fn connect(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { kind: TransportErrorKind::Connect, maybe_sent: false, source: Some(source.into()) }
+    }
+
+    /// No response in time; the request may have reached the server.
+    pub fn timeout(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { kind: TransportErrorKind::Timeout, maybe_sent: true, source: Some(source.into()) }
+    }
+
+    /// The response body exceeded `limit` bytes; the request reached the server.
+    pub fn body_too_large(limit: usize) -> Self {
+        let source = format!("response body larger than {limit} bytes");
+        Self { kind: TransportErrorKind::BodyTooLarge, maybe_sent: true, source: Some(source.into()) }
+    }
+
+    /// Any other failure; the request may have reached the server.
+    pub fn other(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { kind: TransportErrorKind::Other, maybe_sent: true, source: Some(source.into()) }
+    }
+
+    /// What kind of failure this was.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// Whether the request may have reached the server. When `false` it is safe to send again,
+    /// even a POST; when `true`, repeating a distribution may send the consumer a second message.
+    pub fn may_have_been_sent(&self) -> bool {
+        self.maybe_sent
+    }
+
+    /// Whether this was a timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == TransportErrorKind::Timeout
+    }
+
+    /// Whether no connection could be made.
+    pub fn is_connect(&self) -> bool {
+        self.kind == TransportErrorKind::Connect
+    }
+
+    fn describe(&self) -> String {
+        let what = match self.kind {
+            TransportErrorKind::Connect => "could not connect to the API",
+            TransportErrorKind::Timeout => "no response from the API in time",
+            TransportErrorKind::BodyTooLarge => "the API's response was too large to read",
+            TransportErrorKind::Other => "the connection to the API failed",
+        };
+        let cause = self.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+        if self.maybe_sent {
+            format!(
+                "{what}{cause}; the request may have reached the server: read the session before \
+                 repeating a create or a distribution, or the consumer may get a second message"
+            )
+        } else {
+            format!("{what}{cause}; the request was not sent, so it is safe to try again")
+        }
+    }
+}
+
+impl fmt::Debug for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportError")
+            .field("kind", &self.kind)
+            .field("may_have_been_sent", &self.maybe_sent)
+            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .finish()
+    }
+}
+
+open_enum! {
+    /// The API's `error_code`. The eight codes of the distribution guide, plus any other.
+    pub enum ErrorCode {
+        /// 400: an undefined error; contact Kustom support with the correlation id.
+        Unknown = "UNKNOWN",
+        /// 400: the contact data for the method is missing or incomplete.
+        MissingContactData = "MISSING_CONTACT_DATA",
+        /// 404: the session does not exist any more (expired, or never did).
+        NotFound = "NOT_FOUND",
+        /// 400: the request broke a constraint (a malformed value, a missing method).
+        ConstraintViolation = "CONSTRAINT_VIOLATION",
+        /// 400: the phone number's country is not served in this region.
+        UnsupportedCountry = "UNSUPPORTED_COUNTRY",
+        /// 400: the recipient is on the service's block list.
+        BlacklistRefused = "BLACKLIST_REFUSED",
+        /// 429: the test environment's daily e-mail quota is used up.
+        EmailLimitExceeded = "EMAIL_LIMIT_EXCEEDED",
+        /// 502: distribution to a phone number is not allowed in the playground.
+        BadGateway = "BAD_GATEWAY",
+    }
+}
+
+/// The API answered with a status outside 2xx.
+#[derive(Clone, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct ApiError {
+    status: StatusCode,
+    error_code: Option<ErrorCode>,
+    messages: Vec<String>,
+    correlation_id: Option<String>,
+    service_version: Option<String>,
+    retry_after_secs: Option<u64>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+    body_len: usize,
+}
+
+impl ApiError {
+    /// Reads an error response. Never fails: whatever the body is, the status survives.
+    pub(crate) fn from_response(res: &http::Response<Vec<u8>>) -> Self {
+        let body = res.body();
+        let fields = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).ok();
+        let text = |key: &str| {
+            fields.as_ref().and_then(|m| match m.get(key)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        };
+        let mut messages: Vec<String> = fields
+            .as_ref()
+            .and_then(|m| m.get("error_messages")?.as_array().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        for key in ["error_message", "http_status_message", "internal_message"] {
+            if let Some(m) = text(key) {
+                if !messages.contains(&m) {
+                    messages.push(m);
+                }
+            }
+        }
+        let header = |name: http::header::HeaderName| {
+            res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        };
+        Self {
+            status: res.status(),
+            error_code: text("error_code").map(ErrorCode::from),
+            messages,
+            correlation_id: text("correlation_id"),
+            service_version: text("service_version"),
+            retry_after_secs: header(http::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok()),
+            content_type: header(http::header::CONTENT_TYPE),
+            body: body[..body.len().min(RAW_BODY_CAP)].to_vec(),
+            body_len: body.len(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `error_code`, when the body had one.
+    pub fn error_code(&self) -> Option<&ErrorCode> {
+        self.error_code.as_ref()
+    }
+
+    /// The messages: `error_messages`, then `error_message`, then the gateway shape's
+    /// `http_status_message` and `internal_message`, as the server wrote them (they may repeat the
+    /// contact data you sent; [`Display`](fmt::Display) masks it).
+    pub fn messages(&self) -> &[String] {
+        &self.messages
+    }
+
+    /// The `correlation_id` to quote to Kustom support.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+
+    /// The `service_version`, when sent.
+    pub fn service_version(&self) -> Option<&str> {
+        self.service_version.as_deref()
+    }
+
+    /// `Retry-After` in seconds, when the server sent it as a number.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
+    }
+
+    /// The first [`RAW_BODY_CAP`] bytes of the body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// What the caller can do about this error, in plain words.
+    pub fn advice(&self) -> &'static str {
+        match &self.error_code {
+            Some(ErrorCode::EmailLimitExceeded) => {
+                "the test environment's daily e-mail quota is used up; it will not clear by retrying \
+                 now: wait for the daily reset, or test against the local sandbox"
+            }
+            Some(ErrorCode::MissingContactData) => {
+                "the contact data for the method is missing; pass the e-mail address, phone or access id"
+            }
+            Some(ErrorCode::ConstraintViolation) => {
+                "the request was refused as invalid; check the values sent (a malformed address or \
+                 a field the API does not accept)"
+            }
+            Some(ErrorCode::NotFound) => {
+                "the session no longer exists (it expired or never did); create a new session"
+            }
+            Some(ErrorCode::UnsupportedCountry) => {
+                "the phone number's country is not served in this region; use e-mail or another number"
+            }
+            Some(ErrorCode::BlacklistRefused) => {
+                "the recipient is blocked by the service; do not retry, use another way to reach the consumer"
+            }
+            Some(ErrorCode::BadGateway) => {
+                "distribution to a phone number is not allowed in this environment; use e-mail or token"
+            }
+            Some(ErrorCode::Unknown) => {
+                "the service reported an undefined error; contact Kustom support with the correlation id"
+            }
+            Some(ErrorCode::Other(_)) | None => self.advice_by_status(),
+        }
+    }
+
+    fn advice_by_status(&self) -> &'static str {
+        match self.status.as_u16() {
+            300..=399 => {
+                "the server answered with a redirect, which the SDK never follows; check the base URL"
+            }
+            400 => "the request was refused; check the values sent, or the session's state",
+            401 => "the credentials were refused; check the API key (or username and password) and \
+                    that they belong to this environment and region",
+            403 => "the credentials are not allowed to do this; check the merchant account's permissions",
+            404 => "not found: the session expired or never existed, or the base URL is wrong",
+            409 => "the session is in a state that does not allow this",
+            429 => "too many requests; wait before sending more",
+            500..=599 => "the service failed; for a read or disable try again later; a create or \
+                          distribution may have taken effect, so read the session first",
+            _ => "the request was refused",
+        }
+    }
+
+    fn body_summary(&self) -> Option<String> {
+        if self.error_code.is_some() || !self.messages.is_empty() {
+            return None;
+        }
+        if self.body_len == 0 {
+            return Some("empty body".to_owned());
+        }
+        let kind = match &self.content_type {
+            Some(ct) if ct.contains("html") => "HTML body",
+            Some(ct) if ct.contains("json") => "JSON body",
+            _ => "body",
+        };
+        Some(format!("{kind} of {} bytes", self.body_len))
+    }
+
+    fn describe(&self) -> String {
+        let mut out = format!("the API answered {}", self.status);
+        if let Some(code) = &self.error_code {
+            out.push_str(&format!(" {code}"));
+        }
+        if !self.messages.is_empty() {
+            let scrubbed: Vec<String> = self.messages.iter().map(|m| redact::scrub(m)).collect();
+            out.push_str(&format!(": {}", scrubbed.join("; ")));
+        }
+        if let Some(summary) = self.body_summary() {
+            out.push_str(&format!(" ({summary})"));
+        }
+        if let Some(id) = &self.correlation_id {
+            out.push_str(&format!(" [correlation id {id}]"));
+        }
+        out.push_str(" - ");
+        out.push_str(self.advice());
+        out
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let messages: Vec<String> = self.messages.iter().map(|m| redact::scrub(m)).collect();
+        f.debug_struct("ApiError")
+            .field("status", &self.status.as_u16())
+            .field("error_code", &self.error_code)
+            .field("messages", &messages)
+            .field("correlation_id", &self.correlation_id)
+            .field("service_version", &self.service_version)
+            .field("retry_after_secs", &self.retry_after_secs)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body_len)
+            .finish()
+    }
+}
+
+/// A success status with a body that could not be decoded.
+#[derive(Clone, thiserror::Error)]
+#[error(
+    "the API answered {status} but the body could not be read as {expected}: {reason}; the \
+     operation may have taken effect: read the session before repeating it"
+)]
+pub struct DecodeError {
+    status: StatusCode,
+    expected: &'static str,
+    reason: String,
+    body: Vec<u8>,
+}
+
+impl DecodeError {
+    pub(crate) fn new(res: &http::Response<Vec<u8>>, expected: &'static str, reason: String) -> Self {
+        let body = res.body();
+        Self { status: res.status(), expected, reason: redact::scrub(&reason), body: body[..body.len().min(RAW_BODY_CAP)].to_vec() }
+    }
+
+    /// The HTTP status of the response.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Why decoding failed (with the line and column for malformed JSON).
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The first [`RAW_BODY_CAP`] bytes of the body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl fmt::Debug for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodeError")
+            .field("status", &self.status.as_u16())
+            .field("expected", &self.expected)
+            .field("reason", &self.reason)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}

@@ -1,0 +1,115 @@
+//! Sans-IO core of the Kustom (formerly Klarna) **Hosted Payment Page** API.
+//!
+//! `hpp-core` builds [`http::Request`] values and parses [`http::Response`] values into typed
+//! results. It opens no sockets, starts no runtime, reads no clock, environment or randomness.
+//! Send its requests with `hpp-reqwest`, `hpp-hyper`, or any HTTP client of your own.
+//!
+//! # Contents
+//! - [Quick start](#quick-start)
+//! - [Drive it yourself](#drive-it-yourself)
+//! - [Errors](#errors)
+//! - [Security](#security)
+//!
+//! # Quick start
+//!
+//! ```
+//! use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Mode};
+//! # use hpp_core::{Request, Response, TransportError};
+//! # let transport = |req: Request| async move {
+//! #     let (status, body): (u16, &[u8]) = match req.method().as_str() {
+//! #         "POST" if req.uri().path().ends_with("/distribution") => (201, b""),
+//! #         "POST" => (201, br#"{"session_id":"s1","distribution_url":"https://api.playground.kustom.co/hpp/v1/sessions/s1/distribution"}"#),
+//! #         _ => (200, br#"{"session_id":"s1","status":"WAITING"}"#),
+//! #     };
+//! #     Ok::<Response, TransportError>(http::Response::builder().status(status).body(body.to_vec()).unwrap())
+//! # };
+//! # hpp_core::block_on_for_doctest(async {
+//! let config = Config::new(
+//!     Environment::Kustom(Mode::Playground),
+//!     Credentials::api_key("kco_test_api_...")?,
+//! );
+//! // `transport`: hpp_reqwest::ReqwestTransport, hpp_hyper::HyperTransport, or a closure.
+//! let client = Client::new(config, transport);
+//!
+//! let created = client
+//!     .create_session(&CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1"))
+//!     .await?;
+//! let distribution_url = created.distribution_url.clone().unwrap_or_default();
+//! client.distribute(&distribution_url, Distribution::email("jane@example.com")?).await?;
+//! let session = client.read_session("s1").await?;
+//! assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
+//! # Ok::<(), hpp_core::Error>(()) }).unwrap();
+//! ```
+//!
+//! # Drive it yourself
+//!
+//! Every operation is plain data with a pure `build` and `parse` ([`Operation`]):
+//!
+//! ```
+//! # use hpp_core::{Config, Credentials, Environment, Mode, Operation, DistributeSession, Distribution};
+//! # let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k").unwrap());
+//! # let blocking_roundtrip = |_r| http::Response::builder().status(204).body(Vec::new()).unwrap();
+//! let op = DistributeSession::new("9cbc9884-1fdb-45a8-9694-9340340d0436", Distribution::token("278352")?);
+//! let request = op.build(&config)?;            // http::Request<Vec<u8>>, credentials attached
+//! let response = blocking_roundtrip(request);  // ureq, curl, a test double: any client
+//! op.parse(response)?;                         // any 2xx is Ok; otherwise a typed Error
+//! # Ok::<(), hpp_core::Error>(())
+//! ```
+//!
+//! # Errors
+//!
+//! One [`Error`] enum says first whether anything happened on the server:
+//! [`Error::InvalidInput`] (refused before sending), [`Error::Transport`] (no response;
+//! [`Error::may_have_been_sent`] tells whether the request may have arrived), [`Error::Api`] (a
+//! non-2xx answer with its `error_code`, messages and correlation id, and
+//! [`ApiError::advice`] in plain words) and [`Error::Decode`] (a success we could not read).
+//!
+//! # Security
+//!
+//! - Credentials go only to the configured base URL: a `session_url` or `distribution_url` is
+//!   followed only when its scheme, host, port and path are the ones expected
+//!   ([`SessionRef`]). Plain `http` is accepted only for a loopback base URL (a local sandbox).
+//! - The `Authorization` header is marked sensitive; `Debug` of [`Credentials`], [`Config`],
+//!   requests and errors never shows a key or password; e-mail addresses and phone numbers are
+//!   masked in `Debug` and in error messages.
+//! - Nothing is retried: a create or distribution that may have reached the server is never sent
+//!   twice by the SDK.
+
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+#![deny(missing_debug_implementations)]
+
+use std::future::Future;
+
+#[macro_use]
+mod macros;
+
+mod client;
+mod config;
+mod distribution;
+mod error;
+pub mod model;
+mod ops;
+pub mod redact;
+mod session;
+
+pub use client::{Client, Transport};
+pub use config::{BaseUrl, Config, Credentials, Environment, Mode, Region, USER_AGENT};
+pub use distribution::{Distribution, check_country, check_email};
+pub use error::{ApiError, DecodeError, Error, ErrorCode, InputError, RAW_BODY_CAP, TransportError, TransportErrorKind};
+pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
+pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
+pub use session::{SESSIONS_PATH, SessionId, SessionRef};
+
+/// Runs a future whose I/O is already complete (a closure transport) to the end. For doctests
+/// and tests only: it spins instead of sleeping.
+#[doc(hidden)]
+pub fn block_on_for_doctest<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}

@@ -1,0 +1,430 @@
+//! The API's JSON bodies, as the API names them.
+//!
+//! Request types serialize exactly the fields that are set. Response types accept any subset of
+//! their fields, ignore fields they do not know and keep enum values they do not know
+//! (`Other(String)`), because the service has changed under its SDKs before. Structs are
+//! `#[non_exhaustive]` with public fields and `Default`, so tests can build them with
+//! `Default::default()` and field assignment.
+//!
+//! `Debug` masks personal data and tokens: contact data, customer details, authorization tokens
+//! and the `status_update` URL (which carries the merchant's callback secret).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::redact::{self, MaskedOption, RedactedOption};
+
+open_enum! {
+    /// `status` of an HPP session.
+    pub enum SessionStatus {
+        /// Created; the consumer has not opened the page yet.
+        Waiting = "WAITING",
+        /// The consumer pressed back; they may come back.
+        Back = "BACK",
+        /// The consumer is on the page.
+        InProgress = "IN_PROGRESS",
+        /// A manual identification check is pending (undocumented).
+        ManualIdCheck = "MANUAL_ID_CHECK",
+        /// Paid. Final.
+        Completed = "COMPLETED",
+        /// The consumer cancelled. Final.
+        Cancelled = "CANCELLED",
+        /// The purchase was refused.
+        Failed = "FAILED",
+        /// Disabled by the merchant. Final.
+        Disabled = "DISABLED",
+        /// An error in the flow; the consumer may retry.
+        Error = "ERROR",
+    }
+}
+
+open_enum! {
+    /// `options.place_order_mode`: who places the order after authorization.
+    pub enum PlaceOrderMode {
+        /// HPP places the order; you capture later.
+        PlaceOrder = "PLACE_ORDER",
+        /// HPP places and captures the order.
+        CaptureOrder = "CAPTURE_ORDER",
+        /// You get an authorization token and place the order yourself (the default).
+        None = "NONE",
+    }
+}
+
+open_enum! {
+    /// `options.payment_method_categories` values.
+    pub enum PaymentMethodCategory {
+        /// Direct debit.
+        DirectDebit = "DIRECT_DEBIT",
+        /// Direct bank transfer.
+        DirectBankTransfer = "DIRECT_BANK_TRANSFER",
+        /// Pay now.
+        PayNow = "PAY_NOW",
+        /// Pay later.
+        PayLater = "PAY_LATER",
+        /// Financing.
+        PayOverTime = "PAY_OVER_TIME",
+        /// Any Klarna method.
+        Klarna = "KLARNA",
+    }
+}
+
+open_enum! {
+    /// `options.purchase_type`.
+    pub enum PurchaseType {
+        /// Buy.
+        Buy = "BUY",
+        /// Rent.
+        Rent = "RENT",
+        /// Book.
+        Book = "BOOK",
+        /// Subscribe.
+        Subscribe = "SUBSCRIBE",
+        /// Download.
+        Download = "DOWNLOAD",
+        /// Order.
+        Order = "ORDER",
+        /// Continue.
+        Continue = "CONTINUE",
+    }
+}
+
+open_enum! {
+    /// `options.show_subtotal_detail`.
+    pub enum ShowSubtotalDetail {
+        /// Hide the subtotal detail.
+        Hide = "HIDE",
+    }
+}
+
+open_enum! {
+    /// `method` of a distribution.
+    pub enum DistributionMethod {
+        /// An e-mail with the pay link.
+        Email = "email",
+        /// A text message with the pay link (older API versions; refused in the playground).
+        Sms = "sms",
+        /// Hand the session to the device that showed a QR code, by its access id.
+        Token = "token",
+    }
+}
+
+/// `merchant_urls` of a create request. Every field is optional; the API substitutes
+/// `{{session_id}}`, `{{order_id}}` and `{{authorization_token}}` inside them.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MerchantUrls {
+    /// Where the consumer goes after a successful payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<String>,
+    /// Where the consumer goes after cancelling (definitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<String>,
+    /// Where the consumer goes after pressing back (the session stays open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back: Option<String>,
+    /// Where the consumer goes when the purchase is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Where the consumer goes on an error (falls back to `failure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The HTTPS callback that receives status changes. It usually carries a secret, so `Debug`
+    /// does not show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_update: Option<String>,
+}
+
+impl fmt::Debug for MerchantUrls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MerchantUrls")
+            .field("success", &self.success)
+            .field("cancel", &self.cancel)
+            .field("back", &self.back)
+            .field("failure", &self.failure)
+            .field("error", &self.error)
+            .field("status_update", &RedactedOption(&self.status_update))
+            .finish()
+    }
+}
+
+/// One of `options.background_images`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BackgroundImage {
+    /// HTTPS URL of the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Its width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<i64>,
+}
+
+/// `options` of a create request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionOptions {
+    /// Background images; the best matching resolution is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_images: Option<Vec<BackgroundImage>>,
+    /// Logo URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// Page title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_title: Option<String>,
+    /// Payment method categories to offer (ignored for KCO orders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method_categories: Option<Vec<PaymentMethodCategory>>,
+    /// One payment method category (do not set both this and the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method_category: Option<PaymentMethodCategory>,
+    /// Who places the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place_order_mode: Option<PlaceOrderMode>,
+    /// Purchase type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_type: Option<PurchaseType>,
+    /// Subtotal detail display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_subtotal_detail: Option<ShowSubtotalDetail>,
+}
+
+/// Body of `POST /hpp/v1/sessions` (`SessionCreationRequestV1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionCreationRequest {
+    /// URL of the payment session or checkout order this page pays (required by the API).
+    #[serde(default)]
+    pub payment_session_url: String,
+    /// Redirect and callback URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_urls: Option<MerchantUrls>,
+    /// Page options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<SessionOptions>,
+    /// Profile with default options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<String>,
+}
+
+/// `distribution_module` of a created session.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DistributionModule {
+    /// Token for the distribution module (not shown by `Debug`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// URL of the standalone distribution page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone_url: Option<String>,
+    /// URL that generates a new token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_url: Option<String>,
+}
+
+impl fmt::Debug for DistributionModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DistributionModule")
+            .field("token", &RedactedOption(&self.token))
+            .field("standalone_url", &self.standalone_url)
+            .field("generation_url", &self.generation_url)
+            .finish()
+    }
+}
+
+/// Response of a create (`SessionCreationResponseV1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionCreated {
+    /// The HPP session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// API URL to read or disable the session (needs credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_url: Option<String>,
+    /// API URL to distribute the session (needs credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution_url: Option<String>,
+    /// Public pay link for the consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// Public URL of a QR code image of the pay link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_code_url: Option<String>,
+    /// When the session expires (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// API URL of the manual identification check (undocumented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_identification_check_url: Option<String>,
+    /// The distribution module, when the merchant uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution_module: Option<DistributionModule>,
+}
+
+/// Customer details on a session. `Debug` shows none of them.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Customer {
+    /// Date of birth (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    /// Family name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// Given name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// National identification number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_identification_number: Option<String>,
+    /// Title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+impl fmt::Debug for Customer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Customer")
+            .field("date_of_birth", &RedactedOption(&self.date_of_birth))
+            .field("family_name", &RedactedOption(&self.family_name))
+            .field("given_name", &RedactedOption(&self.given_name))
+            .field("national_identification_number", &RedactedOption(&self.national_identification_number))
+            .field("title", &RedactedOption(&self.title))
+            .finish()
+    }
+}
+
+/// `manual_identification` of a session (undocumented beyond its shape).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManualIdentification {
+    /// The challenge shown to the consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// The customer to identify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<Customer>,
+    /// The same, obfuscated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_obfuscated: Option<Customer>,
+    /// When the check expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// A session as read (`SessionResponseV1`), also the `session` of a status callback.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Session {
+    /// The HPP session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SessionStatus>,
+    /// When the status last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// When the session expires (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Authorization token (payments sessions completed without `place_order_mode`). Not shown
+    /// by `Debug`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_token: Option<String>,
+    /// The order id, when an order was placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// The consumer-facing purchase reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub klarna_reference: Option<String>,
+    /// Customer details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<Customer>,
+    /// Manual identification check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_identification: Option<ManualIdentification>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("session_id", &self.session_id)
+            .field("status", &self.status)
+            .field("updated_at", &self.updated_at)
+            .field("expires_at", &self.expires_at)
+            .field("authorization_token", &RedactedOption(&self.authorization_token))
+            .field("order_id", &self.order_id)
+            .field("klarna_reference", &self.klarna_reference)
+            .field("customer", &self.customer)
+            .field("manual_identification", &self.manual_identification)
+            .finish()
+    }
+}
+
+/// `contact_information` of a distribution. `Debug` masks all of it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ContactInformation {
+    /// E-mail address (method `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number (method `sms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// ISO 3166-1 alpha-2 country of the phone number (method `sms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_country: Option<String>,
+    /// Access id read from the consumer's QR code (method `token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_id: Option<String>,
+}
+
+impl fmt::Debug for ContactInformation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContactInformation")
+            .field("email", &MaskedOption(&self.email, redact::mask_email))
+            .field("phone", &MaskedOption(&self.phone, redact::mask_phone))
+            .field("phone_country", &self.phone_country)
+            .field("access_id", &MaskedOption(&self.access_id, redact::mask_all))
+            .finish()
+    }
+}
+
+/// Body of `POST {distribution_url}` (`DistributionRequestV1`), as it is on the wire. Build one
+/// with [`Distribution`](crate::Distribution), which validates it first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DistributionRequest {
+    /// Contact data for the method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_information: Option<ContactInformation>,
+    /// How to distribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<DistributionMethod>,
+    /// `template` (documented as unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+/// An error body as the API sends it: the Klarna error object, with the gateway shape's fields.
+/// The client reads error bodies leniently itself (see [`ApiError`](crate::ApiError)); this type
+/// is what a server (such as the sandbox) writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ErrorBody {
+    /// Machine-readable code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<crate::ErrorCode>,
+    /// Human-readable messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_messages: Option<Vec<String>>,
+    /// Id to quote to support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Version of the service that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_version: Option<String>,
+}

@@ -1,0 +1,267 @@
+//! The four operations: each is plain data with a pure `build` and a pure `parse`.
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::{Method, Uri};
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::distribution::Distribution;
+use crate::error::{ApiError, DecodeError, Error, InputError};
+use crate::model::{MerchantUrls, SessionCreated, SessionCreationRequest, SessionOptions, Session};
+use crate::session::{Endpoint, SESSIONS_PATH, SessionRef};
+
+/// A request as the core builds it.
+pub type Request = http::Request<Vec<u8>>;
+/// A response as the core parses it.
+pub type Response = http::Response<Vec<u8>>;
+
+/// One API operation: data that builds a request and parses its response, without I/O.
+///
+/// Drive one with any HTTP client:
+///
+/// ```
+/// # use hpp_core::{Config, Credentials, Environment, Mode, Operation, ReadSession};
+/// # let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k").unwrap());
+/// let op = ReadSession::new("9cbc9884-1fdb-45a8-9694-9340340d0436");
+/// let request = op.build(&config)?;                      // pure
+/// # let my_http_roundtrip = |_req| http::Response::builder().status(200)
+/// #     .body(br#"{"status":"WAITING"}"#.to_vec()).unwrap();
+/// let response = my_http_roundtrip(request);             // your I/O
+/// let session = op.parse(response)?;                     // pure
+/// # assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
+/// # Ok::<(), hpp_core::Error>(())
+/// ```
+pub trait Operation {
+    /// What a successful response parses into.
+    type Output;
+    /// A name for logs and spans.
+    const NAME: &'static str;
+    /// Whether repeating the request after it may have reached the server can repeat its side
+    /// effect (creates and distributions are POSTs without an idempotency key).
+    const REPEATS_SIDE_EFFECT: bool;
+
+    /// Builds the request, or refuses the input before anything is sent.
+    fn build(&self, config: &Config) -> Result<Request, Error>;
+
+    /// Parses the response: any 2xx is success; anything else is [`Error::Api`].
+    fn parse(&self, response: Response) -> Result<Self::Output, Error>;
+}
+
+fn request(config: &Config, method: Method, uri: Uri, body: Option<Vec<u8>>) -> Request {
+    let has_body = body.is_some();
+    let mut request = http::Request::new(body.unwrap_or_default());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.reserve(4);
+    headers.insert(AUTHORIZATION, config.credentials().authorization().clone());
+    headers.insert(USER_AGENT, config.user_agent().clone());
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    if has_body {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    request
+}
+
+fn json_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // invariant: the models are plain structs of strings, numbers and string enums; serializing
+    // them to memory cannot fail.
+    serde_json::to_vec(value).expect("request models always serialize")
+}
+
+/// Splits success from failure: the body of a 2xx, or the [`ApiError`] of anything else.
+fn success(response: Response) -> Result<Response, Error> {
+    if response.status().is_success() {
+        Ok(response)
+    } else {
+        Err(ApiError::from_response(&response).into())
+    }
+}
+
+/// Decodes a 2xx JSON body. The content type is not trusted either way: a JSON body under a wrong
+/// content type is accepted, and a body that is not JSON is a [`DecodeError`] naming it.
+fn decode<T: DeserializeOwned>(response: Response, expected: &'static str) -> Result<T, Error> {
+    let response = success(response)?;
+    let body = response.body();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(DecodeError::new(&response, expected, "the body is empty".to_owned()).into());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none");
+        let reason = format!("{e} (content type {content_type})");
+        DecodeError::new(&response, expected, reason).into()
+    })
+}
+
+/// Create an HPP session for a payment session or checkout order: `POST /hpp/v1/sessions`.
+///
+/// ```
+/// use hpp_core::{CreateSession, MerchantUrls};
+/// let op = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/123")
+///     .with_merchant_urls(MerchantUrls {
+///         success: Some("https://shop.example/ok?sid={{session_id}}".into()),
+///         ..Default::default()
+///     });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateSession {
+    body: SessionCreationRequest,
+}
+
+impl CreateSession {
+    /// A session paying the payment session or order at `payment_session_url`.
+    pub fn new(payment_session_url: impl Into<String>) -> Self {
+        Self {
+            body: SessionCreationRequest {
+                payment_session_url: payment_session_url.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// A create request from a complete body.
+    pub fn from_body(body: SessionCreationRequest) -> Self {
+        Self { body }
+    }
+
+    /// Sets `merchant_urls`.
+    pub fn with_merchant_urls(mut self, urls: MerchantUrls) -> Self {
+        self.body.merchant_urls = Some(urls);
+        self
+    }
+
+    /// Sets `options`.
+    pub fn with_options(mut self, options: SessionOptions) -> Self {
+        self.body.options = Some(options);
+        self
+    }
+
+    /// Sets `profile_id`.
+    pub fn with_profile_id(mut self, profile_id: impl Into<String>) -> Self {
+        self.body.profile_id = Some(profile_id.into());
+        self
+    }
+
+    /// The body that will be sent.
+    pub fn body(&self) -> &SessionCreationRequest {
+        &self.body
+    }
+}
+
+impl Operation for CreateSession {
+    type Output = SessionCreated;
+    const NAME: &'static str = "create_session";
+    const REPEATS_SIDE_EFFECT: bool = true;
+
+    fn build(&self, config: &Config) -> Result<Request, Error> {
+        let url = self.body.payment_session_url.trim();
+        if url.is_empty() {
+            return Err(InputError::InvalidField { field: "payment_session_url", reason: "it is empty" }.into());
+        }
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.parse::<Uri>().is_err() {
+            return Err(InputError::InvalidField {
+                field: "payment_session_url",
+                reason: "it is not an absolute http(s) URL",
+            }
+            .into());
+        }
+        let uri = config.base_url().join(SESSIONS_PATH);
+        // invariant: a validated base URL joined with a constant path is a URI.
+        let uri = uri.parse().expect("base URL + sessions path is a URI");
+        Ok(request(config, Method::POST, uri, Some(json_body(&self.body))))
+    }
+
+    fn parse(&self, response: Response) -> Result<SessionCreated, Error> {
+        decode(response, "a created session")
+    }
+}
+
+/// Read a session's status: `GET {session_url}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadSession {
+    session: SessionRef,
+}
+
+impl ReadSession {
+    /// Reads `session` (an id or a `session_url`).
+    pub fn new(session: impl Into<SessionRef>) -> Self {
+        Self { session: session.into() }
+    }
+}
+
+impl Operation for ReadSession {
+    type Output = Session;
+    const NAME: &'static str = "read_session";
+    const REPEATS_SIDE_EFFECT: bool = false;
+
+    fn build(&self, config: &Config) -> Result<Request, Error> {
+        let uri = self.session.resolve(config.base_url(), Endpoint::Session)?;
+        Ok(request(config, Method::GET, uri, None))
+    }
+
+    fn parse(&self, response: Response) -> Result<Session, Error> {
+        decode(response, "a session")
+    }
+}
+
+/// Disable a session so its links stop working: `DELETE {session_url}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisableSession {
+    session: SessionRef,
+}
+
+impl DisableSession {
+    /// Disables `session` (an id or a `session_url`).
+    pub fn new(session: impl Into<SessionRef>) -> Self {
+        Self { session: session.into() }
+    }
+}
+
+impl Operation for DisableSession {
+    type Output = ();
+    const NAME: &'static str = "disable_session";
+    const REPEATS_SIDE_EFFECT: bool = false;
+
+    fn build(&self, config: &Config) -> Result<Request, Error> {
+        let uri = self.session.resolve(config.base_url(), Endpoint::Session)?;
+        Ok(request(config, Method::DELETE, uri, None))
+    }
+
+    fn parse(&self, response: Response) -> Result<(), Error> {
+        success(response).map(drop)
+    }
+}
+
+/// Send the pay link to the consumer: `POST {distribution_url}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributeSession {
+    session: SessionRef,
+    distribution: Distribution,
+}
+
+impl DistributeSession {
+    /// Distributes `session` (an id or a `distribution_url`) as `distribution` says.
+    pub fn new(session: impl Into<SessionRef>, distribution: Distribution) -> Self {
+        Self { session: session.into(), distribution }
+    }
+}
+
+impl Operation for DistributeSession {
+    type Output = ();
+    const NAME: &'static str = "distribute_session";
+    const REPEATS_SIDE_EFFECT: bool = true;
+
+    fn build(&self, config: &Config) -> Result<Request, Error> {
+        let uri = self.session.resolve(config.base_url(), Endpoint::Distribution)?;
+        let body = json_body(self.distribution.request());
+        Ok(request(config, Method::POST, uri, Some(body)))
+    }
+
+    fn parse(&self, response: Response) -> Result<(), Error> {
+        success(response).map(drop)
+    }
+}
