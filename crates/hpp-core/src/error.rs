@@ -179,6 +179,12 @@ impl TransportError {
         Self { kind: TransportErrorKind::BodyTooLarge, maybe_sent: true, source: Some(source.into()) }
     }
 
+    /// A failure before any byte was written (the request could not be converted for the
+    /// client); the request was provably not sent.
+    pub fn before_sending(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { kind: TransportErrorKind::Other, maybe_sent: false, source: Some(source.into()) }
+    }
+
     /// Any other failure; the request may have reached the server.
     pub fn other(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self { kind: TransportErrorKind::Other, maybe_sent: true, source: Some(source.into()) }

@@ -101,11 +101,10 @@ fn decode<T: DeserializeOwned>(response: Response, expected: &'static str) -> Re
 ///
 /// ```
 /// use hpp_core::{CreateSession, MerchantUrls};
+/// let mut urls = MerchantUrls::default();
+/// urls.success = Some("https://shop.example/ok?sid={{session_id}}".into());
 /// let op = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/123")
-///     .with_merchant_urls(MerchantUrls {
-///         success: Some("https://shop.example/ok?sid={{session_id}}".into()),
-///         ..Default::default()
-///     });
+///     .with_merchant_urls(urls);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateSession {

@@ -1,0 +1,182 @@
+//! The exact request of every operation, distribution method, environment and credential kind.
+
+use hpp_core::model::{BackgroundImage, PaymentMethodCategory, PlaceOrderMode, PurchaseType, ShowSubtotalDetail};
+use hpp_core::{
+    Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Error,
+    InputError, MerchantUrls, Mode, Operation, ReadSession, Region, SessionOptions,
+};
+
+use crate::{playground, render};
+
+const ID: &str = "9cbc9884-1fdb-45a8-9694-9340340d0436";
+
+fn check(name: &str, op: &impl Operation, config: &Config) {
+    let request = op.build(config).unwrap();
+    insta::assert_snapshot!(name, render(&request));
+}
+
+#[test]
+fn create_minimal() {
+    check("create_minimal", &CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/92d97f60"), &playground());
+}
+
+#[test]
+fn create_full() {
+    let mut urls = MerchantUrls::default();
+    urls.success = Some("https://shop.example/ok?sid={{session_id}}&token={{authorization_token}}".into());
+    urls.cancel = Some("https://shop.example/cancel".into());
+    urls.back = Some("https://shop.example/back".into());
+    urls.failure = Some("https://shop.example/fail".into());
+    urls.error = Some("https://shop.example/error".into());
+    urls.status_update = Some("https://shop.example/hpp-cb?sid={{session_id}}&secretToken=7d1cbc3b".into());
+    let mut image = BackgroundImage::default();
+    image.url = Some("https://shop.example/bg.jpg".into());
+    image.width = Some(1200);
+    let mut options = SessionOptions::default();
+    options.background_images = Some(vec![image]);
+    options.logo_url = Some("https://shop.example/logo.jpg".into());
+    options.page_title = Some("Complete your purchase".into());
+    options.payment_method_categories = Some(vec![PaymentMethodCategory::PayLater, PaymentMethodCategory::from("NEW_ONE")]);
+    options.place_order_mode = Some(PlaceOrderMode::PlaceOrder);
+    options.purchase_type = Some(PurchaseType::Buy);
+    options.show_subtotal_detail = Some(ShowSubtotalDetail::Hide);
+    let op = CreateSession::new("https://api.playground.kustom.co/payments/v1/sessions/92d97f60")
+        .with_merchant_urls(urls)
+        .with_options(options)
+        .with_profile_id("87ab3565-5e06-4006-9ada-8eedc6926703");
+    check("create_full", &op, &playground());
+}
+
+#[test]
+fn read_disable_by_id_and_by_url() {
+    let config = playground();
+    let session_url = format!("https://api.playground.kustom.co/hpp/v1/sessions/{ID}");
+    check("read_by_id", &ReadSession::new(ID), &config);
+    check("read_by_url", &ReadSession::new(&session_url), &config);
+    check("disable_by_id", &DisableSession::new(ID), &config);
+    check("disable_by_url", &DisableSession::new(session_url), &config);
+}
+
+#[test]
+fn distribute_each_method() {
+    let config = playground();
+    let url = format!("https://api.playground.kustom.co/hpp/v1/sessions/{ID}/distribution");
+    check("distribute_email", &DistributeSession::new(&url, Distribution::email("user@example.com").unwrap()), &config);
+    check("distribute_token", &DistributeSession::new(ID, Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb").unwrap()), &config);
+    check("distribute_token_escaped", &DistributeSession::new(ID, Distribution::token("klarna:\"quoted\"\\\n\u{1}é").unwrap()), &config);
+    check("distribute_sms", &DistributeSession::new(ID, Distribution::sms("07000212345", "se").unwrap()), &config);
+}
+
+#[test]
+fn every_environment() {
+    let envs = [
+        ("kustom_production", Environment::Kustom(Mode::Production)),
+        ("kustom_playground", Environment::Kustom(Mode::Playground)),
+        ("klarna_eu_production", Environment::Klarna(Region::Europe, Mode::Production)),
+        ("klarna_eu_playground", Environment::Klarna(Region::Europe, Mode::Playground)),
+        ("klarna_na_production", Environment::Klarna(Region::NorthAmerica, Mode::Production)),
+        ("klarna_na_playground", Environment::Klarna(Region::NorthAmerica, Mode::Playground)),
+        ("klarna_oc_production", Environment::Klarna(Region::Oceania, Mode::Production)),
+        ("klarna_oc_playground", Environment::Klarna(Region::Oceania, Mode::Playground)),
+        ("custom_sandbox", Environment::custom("http://127.0.0.1:8080/prefix/").unwrap()),
+    ];
+    let mut all = String::new();
+    for (name, env) in envs {
+        let config = Config::new(env, Credentials::api_key("k").unwrap());
+        let request = ReadSession::new(ID).build(&config).unwrap();
+        all.push_str(&format!("{name}: {} {}\n", request.method(), request.uri()));
+    }
+    insta::assert_snapshot!("environments", all);
+}
+
+#[test]
+fn credentials_both_ways() {
+    let key = Config::new(Environment::Kustom(Mode::Production), Credentials::api_key("kco_live_api_abc").unwrap());
+    let request = ReadSession::new(ID).build(&key).unwrap();
+    assert_eq!(request.headers()["authorization"], "Basic kco_live_api_abc");
+    assert!(request.headers()["authorization"].is_sensitive());
+
+    let basic = Config::new(Environment::Kustom(Mode::Production), Credentials::basic("PK0001_abc", "s3cr3t:x").unwrap());
+    let request = ReadSession::new(ID).build(&basic).unwrap();
+    // base64("PK0001_abc:s3cr3t:x")
+    assert_eq!(request.headers()["authorization"], "Basic UEswMDAxX2FiYzpzM2NyM3Q6eA==");
+    check("read_basic_credentials", &ReadSession::new(ID), &basic);
+
+    assert!(Credentials::api_key("").is_err());
+    assert!(Credentials::api_key("has space").is_err());
+    assert!(Credentials::basic("a:b", "p").is_err());
+    assert!(Credentials::basic("", "p").is_err());
+    assert!(Credentials::basic("u", "line\nbreak").is_err());
+}
+
+#[test]
+fn user_agent_names_crate_and_version() {
+    let config = playground().with_user_agent_product("my-shop/1.4").unwrap();
+    let request = ReadSession::new(ID).build(&config).unwrap();
+    let ua = request.headers()["user-agent"].to_str().unwrap();
+    assert_eq!(ua, format!("kustom-hpp/{} (hpp-core; rust) my-shop/1.4", env!("CARGO_PKG_VERSION")));
+    assert!(playground().with_user_agent_product("bad\nvalue").is_err());
+}
+
+fn refused(op: &impl Operation, config: &Config) -> InputError {
+    match op.build(config) {
+        Err(Error::InvalidInput(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_input_is_refused_before_building() {
+    let config = playground();
+    assert!(matches!(Distribution::email("not-an-address"), Err(InputError::InvalidEmail { .. })));
+    assert!(matches!(Distribution::token(""), Err(InputError::EmptyAccessId)));
+    assert!(matches!(Distribution::sms("07000212345", "XX"), Err(InputError::InvalidPhoneCountry { .. })));
+    assert!(matches!(Distribution::sms("07000212345", "SWE"), Err(InputError::InvalidPhoneCountry { .. })));
+    assert!(matches!(Distribution::sms("call me", "SE"), Err(InputError::InvalidPhone { .. })));
+    let token = Distribution::token("t").unwrap();
+    assert_eq!(refused(&ReadSession::new(""), &config), InputError::EmptySessionId);
+    for escaping in ["../admin", "a/b", "..", ".", "a?b=c", "a#b", "a%2Fb", "a b", "é"] {
+        assert!(matches!(refused(&DistributeSession::new(escaping, token.clone()), &config), InputError::InvalidSessionId { .. }), "{escaping}");
+    }
+    assert!(matches!(refused(&CreateSession::new(""), &config), InputError::InvalidField { field: "payment_session_url", .. }));
+    assert!(matches!(refused(&CreateSession::new("not a url"), &config), InputError::InvalidField { .. }));
+}
+
+#[test]
+fn followed_urls_must_point_at_the_configured_api() {
+    let config = playground();
+    let good = format!("https://api.playground.kustom.co/hpp/v1/sessions/{ID}");
+    assert!(ReadSession::new(&good).build(&config).is_ok());
+    let refusals = [
+        format!("https://evil.example/hpp/v1/sessions/{ID}"),
+        format!("http://api.playground.kustom.co/hpp/v1/sessions/{ID}"),
+        format!("https://api.playground.kustom.co:8443/hpp/v1/sessions/{ID}"),
+        format!("https://user:pw@api.playground.kustom.co/hpp/v1/sessions/{ID}"),
+        format!("https://api.playground.kustom.co.evil.example/hpp/v1/sessions/{ID}"),
+        format!("https://api.playground.kustom.co/hpp/v1/sessions/{ID}?x=1"),
+        format!("https://api.playground.kustom.co/hpp/v1/sessions/{ID}/distribution"),
+        format!("https://api.playground.kustom.co/hpp/v1/sessions/{ID}/../../admin"),
+        format!("https://api.playground.kustom.co/other/{ID}"),
+        "https://api.playground.kustom.co/hpp/v1/sessions/".to_owned(),
+        "https://".to_owned(),
+    ];
+    for url in refusals {
+        let error = refused(&ReadSession::new(&url), &config);
+        assert!(matches!(error, InputError::UntrustedUrl { .. }), "{url}: {error:?}");
+        assert!(!error.to_string().contains("pw@"), "user info must not be shown: {error}");
+    }
+    let distribution = format!("{good}/distribution");
+    assert!(DistributeSession::new(&distribution, Distribution::token("t").unwrap()).build(&config).is_ok());
+    assert!(DistributeSession::new(&good, Distribution::token("t").unwrap()).build(&config).is_err());
+}
+
+#[test]
+fn custom_base_urls() {
+    assert!(Environment::custom("https://sandbox.example").is_ok());
+    assert!(Environment::custom("http://localhost:1234").is_ok());
+    assert!(Environment::custom("http://[::1]:1234").is_ok());
+    assert!(Environment::custom("http://127.0.0.2").is_ok());
+    for bad in ["http://example.com", "ftp://127.0.0.1", "https://u:p@host", "/relative", "https://h/?q=1", ""] {
+        assert!(matches!(Environment::custom(bad), Err(InputError::InvalidBaseUrl { .. })), "{bad}");
+    }
+}

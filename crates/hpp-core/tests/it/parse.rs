@@ -1,0 +1,70 @@
+//! Every response fixture, parsed by the operation its directory names, snapshotted as text.
+
+use std::path::Path;
+
+use hpp_core::{CreateSession, DisableSession, DistributeSession, Distribution, Error, Operation, ReadSession, Response};
+
+use crate::fixture;
+
+fn outcome<T: serde::Serialize>(result: Result<T, Error>) -> String {
+    match result {
+        Ok(value) => format!("Ok\n{}", serde_json::to_string_pretty(&value).unwrap()),
+        Err(error) => format!("Err\n{error}\n{error:#?}"),
+    }
+}
+
+fn parse_as(operation: &str, response: Response) -> String {
+    match operation {
+        "create_session" => outcome(CreateSession::new("https://x.example/o/1").parse(response)),
+        "read_session" => outcome(ReadSession::new("s1").parse(response)),
+        "disable_session" => outcome(DisableSession::new("s1").parse(response)),
+        "distribute_session" => {
+            outcome(DistributeSession::new("s1", Distribution::token("t").unwrap()).parse(response))
+        }
+        other => panic!("no operation for fixture directory {other}"),
+    }
+}
+
+#[test]
+fn fixtures() {
+    insta::glob!("../fixtures", "*/*.http", |path: &Path| {
+        let operation = path.parent().unwrap().file_name().unwrap().to_str().unwrap();
+        let fixture = fixture::load(path);
+        assert!(!fixture.source.is_empty(), "{} cites no source", path.display());
+        let status = fixture.response.status();
+        let text = parse_as(operation, fixture.response);
+        // The invariant the snapshots illustrate: any 2xx parses or fails to decode, nothing
+        // else is ever Ok.
+        assert_eq!(text.starts_with("Ok"), status.is_success() && !text.contains("DecodeError"));
+        insta::assert_snapshot!(format!("source: {}\n\n{text}", fixture.source));
+    });
+}
+
+#[test]
+fn api_error_accessors() {
+    let response = fixture::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/distribute_session/429_email_limit_exceeded.http"
+    )))
+    .response;
+    let error = DistributeSession::new("s1", Distribution::token("t").unwrap()).parse(response).unwrap_err();
+    let Error::Api(api) = &error else { panic!("{error:?}") };
+    assert_eq!(api.status(), 429);
+    assert_eq!(api.error_code(), Some(&hpp_core::ErrorCode::EmailLimitExceeded));
+    assert_eq!(api.messages(), ["Email limit exceeded for testing environment."]);
+    assert!(api.correlation_id().is_some());
+    assert!(error.to_string().contains("will not clear by retrying now"));
+    assert!(error.may_have_been_sent());
+}
+
+#[test]
+fn retry_after_and_raw_body_are_kept() {
+    let response = http::Response::builder()
+        .status(503)
+        .header("retry-after", "3")
+        .body(vec![b'x'; hpp_core::RAW_BODY_CAP * 2])
+        .unwrap();
+    let Err(Error::Api(api)) = ReadSession::new("s1").parse(response) else { panic!() };
+    assert_eq!(api.retry_after_secs(), Some(3));
+    assert_eq!(api.body().len(), hpp_core::RAW_BODY_CAP);
+}

@@ -1,0 +1,61 @@
+//! Exact `Debug` and `Display` of everything that holds a secret or personal data.
+
+use hpp_core::model::{ContactInformation, Customer, MerchantUrls};
+use hpp_core::{Config, Credentials, DistributeSession, Distribution, Environment, Mode, Operation, Session};
+
+#[test]
+fn credentials_and_config() {
+    let key = Credentials::api_key("kco_test_api_SECRETKEY123").unwrap();
+    assert_eq!(format!("{key:?}"), r#"Credentials { kind: "api_key", value: "<redacted>" }"#);
+    let basic = Credentials::basic("merchant", "hunter2").unwrap();
+    assert_eq!(format!("{basic:?}"), r#"Credentials { kind: "basic", value: "<redacted>" }"#);
+    let config = Config::new(Environment::Kustom(Mode::Playground), key);
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("SECRETKEY123"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+}
+
+#[test]
+fn requests_hide_authorization() {
+    let config = crate::playground();
+    let op = DistributeSession::new("s1", Distribution::email("jane.doe@example.com").unwrap());
+    let request = op.build(&config).unwrap();
+    let shown = format!("{request:?}");
+    assert!(!shown.contains("SECRETKEY123"), "{shown}");
+    assert!(shown.contains("Sensitive"), "{shown}");
+    assert!(!format!("{op:?}").contains("jane.doe"));
+}
+
+#[test]
+fn contact_data_is_masked() {
+    let email = Distribution::email("jane.doe@example.com").unwrap();
+    assert_eq!(
+        format!("{email:?}"),
+        r#"Distribution { method: Some(Email), contact_information: Some(ContactInformation { email: Some("j***@e***.com"), phone: None, phone_country: None, access_id: None }) }"#
+    );
+    let mut sms = ContactInformation::default();
+    sms.phone = Some("07000212345".into());
+    sms.phone_country = Some("SE".into());
+    assert!(format!("{sms:?}").contains(r#"phone: Some("*********45")"#));
+    let error = Distribution::email("jane.doe@example").unwrap_err();
+    assert_eq!(error.to_string(), "invalid e-mail address j***@e***: the domain has no dot; nothing was sent");
+    let error = Distribution::sms("0700021234x", "SE").unwrap_err();
+    assert!(!error.to_string().contains("0700021234"), "{error}");
+}
+
+#[test]
+fn tokens_urls_and_customers_are_hidden() {
+    let mut customer = Customer::default();
+    customer.given_name = Some("Jane".into());
+    customer.national_identification_number = Some("198001011234".into());
+    let mut session = Session::default();
+    session.authorization_token = Some("a1a8f727-secret".into());
+    session.customer = Some(customer);
+    let shown = format!("{session:?}");
+    for secret in ["a1a8f727", "Jane", "198001011234"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    let mut urls = MerchantUrls::default();
+    urls.status_update = Some("https://shop.example/cb?secretToken=7d1cbc3b".into());
+    assert!(!format!("{urls:?}").contains("7d1cbc3b"));
+}

@@ -1,0 +1,124 @@
+//! [hyper] transport for [`hpp_core`]: sends what the core built, returns what came back.
+//!
+//! ```toml
+#![doc = concat!("hpp-core = \"", env!("CARGO_PKG_VERSION"), "\"")]
+#![doc = concat!("hpp-hyper = \"", env!("CARGO_PKG_VERSION"), "\"")]
+//! ```
+//!
+//! ```no_run
+//! use hpp_core::{Client, Config, Credentials, Environment, Mode};
+//! use hpp_hyper::HyperTransport;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_...")?);
+//! let client = Client::new(config, HyperTransport::new());
+//! let session = client.read_session("9cbc9884-1fdb-45a8-9694-9340340d0436").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Needs a Tokio runtime. Bring your own hyper-util client (connector, pool, TLS) with
+//! [`HyperTransport::from_client`]; hyper-util's client never follows redirects.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hpp_core::{Request, Response, Transport, TransportError};
+use http_body_util::{BodyExt, Full, Limited};
+pub use hyper_util;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::rt::TokioExecutor;
+
+/// Connect timeout of the default client.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Total time allowed for one request and its response.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest response body read; larger ones are an error and the connection is dropped.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The connector of the default client: rustls (ring, Mozilla roots) over hyper-util's
+/// `HttpConnector`, plain http allowed for the loopback sandbox (the core refuses plain http to
+/// anything else).
+pub type DefaultConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// A [`Transport`] over a hyper-util client.
+#[derive(Debug, Clone)]
+pub struct HyperTransport<C> {
+    client: Client<C, Full<Bytes>>,
+    timeout: Duration,
+    body_limit: usize,
+}
+
+impl HyperTransport<DefaultConnector> {
+    /// The default client, with [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TIMEOUT`].
+    pub fn new() -> Self {
+        Self::with_connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// The default client with another connect timeout.
+    pub fn with_connect_timeout(connect: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect));
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+            // invariant: ring implements TLS 1.2 and 1.3, rustls' default versions.
+            .expect("ring supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Self::from_client(Client::builder(TokioExecutor::new()).build(connector))
+    }
+}
+
+impl Default for HyperTransport<DefaultConnector> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C> HyperTransport<C> {
+    /// Uses a client you built.
+    pub fn from_client(client: Client<C, Full<Bytes>>) -> Self {
+        Self { client, timeout: DEFAULT_TIMEOUT, body_limit: DEFAULT_BODY_LIMIT }
+    }
+
+    /// Allows `timeout` for each request and its response.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Reads response bodies up to `limit` bytes.
+    pub fn with_body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+}
+
+impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C> {
+    fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
+        let pending = self.client.request(request.map(|body| Full::new(Bytes::from(body))));
+        let (timeout, limit) = (self.timeout, self.body_limit);
+        let exchange = async move {
+            let response = pending.await.map_err(|e| {
+                if e.is_connect() { TransportError::connect(e) } else { TransportError::other(e) }
+            })?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, limit).collect().await.map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    TransportError::body_too_large(limit)
+                } else {
+                    TransportError::other(e)
+                }
+            })?;
+            Ok(Response::from_parts(parts, body.to_bytes().into()))
+        };
+        async move { tokio::time::timeout(timeout, exchange).await.map_err(TransportError::timeout)? }
+    }
+}
