@@ -1,7 +1,7 @@
 //! Where requests go and who sends them: [`Environment`], [`Credentials`], [`Config`].
 
+use core::net::{Ipv4Addr, Ipv6Addr};
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use http::HeaderValue;
 use http::uri::{Authority, Scheme, Uri};
@@ -61,11 +61,7 @@ impl Environment {
             Self::Klarna(Region::NorthAmerica, Mode::Playground) => "api-na.playground.klarna.com",
             Self::Klarna(Region::Oceania, Mode::Playground) => "api-oc.playground.klarna.com",
         };
-        BaseUrl {
-            scheme: Scheme::HTTPS,
-            authority: Authority::from_static(host),
-            prefix: String::new(),
-        }
+        BaseUrl { scheme: Scheme::HTTPS, authority: Authority::from_static(host), prefix: String::new() }
     }
 }
 
@@ -211,9 +207,7 @@ impl Credentials {
             return Err(InputError::InvalidCredentials { reason: "the username contains ':'" });
         }
         if username.chars().chain(password.chars()).any(char::is_control) {
-            return Err(InputError::InvalidCredentials {
-                reason: "the username or password has control characters",
-            });
+            return Err(InputError::InvalidCredentials { reason: "the username or password has control characters" });
         }
         let joined = format!("{username}:{password}");
         Self::from_token(base64(joined.as_bytes()).as_bytes(), "basic")
@@ -333,7 +327,15 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (input, expected) in cases {
             assert_eq!(base64(input.as_bytes()), expected);
         }

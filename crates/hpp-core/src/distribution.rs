@@ -50,21 +50,13 @@ impl Distribution {
         let country = check_country(phone_country)?;
         Ok(Self::new(
             DistributionMethod::Sms,
-            ContactInformation {
-                phone: Some(phone.to_owned()),
-                phone_country: Some(country),
-                ..Default::default()
-            },
+            ContactInformation { phone: Some(phone.to_owned()), phone_country: Some(country), ..Default::default() },
         ))
     }
 
     fn new(method: DistributionMethod, contact: ContactInformation) -> Self {
         Self {
-            request: DistributionRequest {
-                contact_information: Some(contact),
-                method: Some(method),
-                template: None,
-            },
+            request: DistributionRequest { contact_information: Some(contact), method: Some(method), template: None },
         }
     }
 
@@ -109,7 +101,11 @@ pub fn check_email(address: &str) -> Result<(), InputError> {
     if local.is_empty() || local.len() > 64 {
         return Err(refuse("the part before '@' is empty or longer than 64 characters"));
     }
-    if !local.chars().all(|c| c.is_ascii_alphanumeric() || LOCAL_SPECIALS.contains(c) || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())) {
+    if !local.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || LOCAL_SPECIALS.contains(c)
+            || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+    }) {
         return Err(refuse("the part before '@' has spaces or characters not allowed there"));
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
@@ -157,11 +153,7 @@ pub fn check_country(code: &str) -> Result<String, InputError> {
     let assigned = upper.len() == 2
         && upper.bytes().all(|b| b.is_ascii_uppercase())
         && ISO_3166_ALPHA2.as_bytes().chunks(2).any(|c| c == upper.as_bytes());
-    if assigned {
-        Ok(upper)
-    } else {
-        Err(InputError::InvalidPhoneCountry { given: code.chars().take(16).collect() })
-    }
+    if assigned { Ok(upper) } else { Err(InputError::InvalidPhoneCountry { given: code.chars().take(16).collect() }) }
 }
 
 #[cfg(test)]
@@ -185,7 +177,20 @@ mod tests {
         for ok in ["user@example.com", "a.b+tag@sub.example.co", "x@y.z", "o'neil@example.ie"] {
             assert!(check_email(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "user", "user@", "@example.com", "user@example", "a b@example.com", "user@exa mple.com", "a@b@c.com", ".a@b.com", "a..b@c.com", "a@-b.com", "a@b..com"] {
+        for bad in [
+            "",
+            "user",
+            "user@",
+            "@example.com",
+            "user@example",
+            "a b@example.com",
+            "user@exa mple.com",
+            "a@b@c.com",
+            ".a@b.com",
+            "a..b@c.com",
+            "a@-b.com",
+            "a@b..com",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
     }

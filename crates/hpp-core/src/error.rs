@@ -265,7 +265,10 @@ open_enum! {
 /// The API answered with a status outside 2xx.
 #[derive(Clone, thiserror::Error)]
 #[error("{}", self.describe())]
-pub struct ApiError {
+pub struct ApiError(Box<ApiErrorFields>);
+
+#[derive(Clone)]
+struct ApiErrorFields {
     status: StatusCode,
     error_code: Option<ErrorCode>,
     messages: Vec<String>,
@@ -303,10 +306,9 @@ impl ApiError {
                 }
             }
         }
-        let header = |name: http::header::HeaderName| {
-            res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-        };
-        Self {
+        let header =
+            |name: http::header::HeaderName| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Self(Box::new(ApiErrorFields {
             status: res.status(),
             error_code: text("error_code").map(ErrorCode::from),
             messages,
@@ -316,49 +318,49 @@ impl ApiError {
             content_type: header(http::header::CONTENT_TYPE),
             body: body[..body.len().min(RAW_BODY_CAP)].to_vec(),
             body_len: body.len(),
-        }
+        }))
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The `error_code`, when the body had one.
     pub fn error_code(&self) -> Option<&ErrorCode> {
-        self.error_code.as_ref()
+        self.0.error_code.as_ref()
     }
 
     /// The messages: `error_messages`, then `error_message`, then the gateway shape's
     /// `http_status_message` and `internal_message`, as the server wrote them (they may repeat the
     /// contact data you sent; [`Display`](fmt::Display) masks it).
     pub fn messages(&self) -> &[String] {
-        &self.messages
+        &self.0.messages
     }
 
     /// The `correlation_id` to quote to Kustom support.
     pub fn correlation_id(&self) -> Option<&str> {
-        self.correlation_id.as_deref()
+        self.0.correlation_id.as_deref()
     }
 
     /// The `service_version`, when sent.
     pub fn service_version(&self) -> Option<&str> {
-        self.service_version.as_deref()
+        self.0.service_version.as_deref()
     }
 
     /// `Retry-After` in seconds, when the server sent it as a number.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after_secs
+        self.0.retry_after_secs
     }
 
     /// The first [`RAW_BODY_CAP`] bytes of the body.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        &self.0.body
     }
 
     /// What the caller can do about this error, in plain words.
     pub fn advice(&self) -> &'static str {
-        match &self.error_code {
+        match &self.0.error_code {
             Some(ErrorCode::EmailLimitExceeded) => {
                 "the test environment's daily e-mail quota is used up; it will not clear by retrying \
                  now: wait for the daily reset, or test against the local sandbox"
@@ -370,9 +372,7 @@ impl ApiError {
                 "the request was refused as invalid; check the values sent (a malformed address or \
                  a field the API does not accept)"
             }
-            Some(ErrorCode::NotFound) => {
-                "the session no longer exists (it expired or never did); create a new session"
-            }
+            Some(ErrorCode::NotFound) => "the session no longer exists (it expired or never did); create a new session",
             Some(ErrorCode::UnsupportedCountry) => {
                 "the phone number's country is not served in this region; use e-mail or another number"
             }
@@ -390,51 +390,53 @@ impl ApiError {
     }
 
     fn advice_by_status(&self) -> &'static str {
-        match self.status.as_u16() {
-            300..=399 => {
-                "the server answered with a redirect, which the SDK never follows; check the base URL"
-            }
+        match self.0.status.as_u16() {
+            300..=399 => "the server answered with a redirect, which the SDK never follows; check the base URL",
             400 => "the request was refused; check the values sent, or the session's state",
-            401 => "the credentials were refused; check the API key (or username and password) and \
-                    that they belong to this environment and region",
+            401 => {
+                "the credentials were refused; check the API key (or username and password) and \
+                    that they belong to this environment and region"
+            }
             403 => "the credentials are not allowed to do this; check the merchant account's permissions",
             404 => "not found: the session expired or never existed, or the base URL is wrong",
             409 => "the session is in a state that does not allow this",
             429 => "too many requests; wait before sending more",
-            500..=599 => "the service failed; for a read or disable try again later; a create or \
-                          distribution may have taken effect, so read the session first",
+            500..=599 => {
+                "the service failed; for a read or disable try again later; a create or \
+                          distribution may have taken effect, so read the session first"
+            }
             _ => "the request was refused",
         }
     }
 
     fn body_summary(&self) -> Option<String> {
-        if self.error_code.is_some() || !self.messages.is_empty() {
+        if self.0.error_code.is_some() || !self.0.messages.is_empty() {
             return None;
         }
-        if self.body_len == 0 {
+        if self.0.body_len == 0 {
             return Some("empty body".to_owned());
         }
-        let kind = match &self.content_type {
+        let kind = match &self.0.content_type {
             Some(ct) if ct.contains("html") => "HTML body",
             Some(ct) if ct.contains("json") => "JSON body",
             _ => "body",
         };
-        Some(format!("{kind} of {} bytes", self.body_len))
+        Some(format!("{kind} of {} bytes", self.0.body_len))
     }
 
     fn describe(&self) -> String {
-        let mut out = format!("the API answered {}", self.status);
-        if let Some(code) = &self.error_code {
+        let mut out = format!("the API answered {}", self.0.status);
+        if let Some(code) = &self.0.error_code {
             out.push_str(&format!(" {code}"));
         }
-        if !self.messages.is_empty() {
-            let scrubbed: Vec<String> = self.messages.iter().map(|m| redact::scrub(m)).collect();
+        if !self.0.messages.is_empty() {
+            let scrubbed: Vec<String> = self.0.messages.iter().map(|m| redact::scrub(m)).collect();
             out.push_str(&format!(": {}", scrubbed.join("; ")));
         }
         if let Some(summary) = self.body_summary() {
             out.push_str(&format!(" ({summary})"));
         }
-        if let Some(id) = &self.correlation_id {
+        if let Some(id) = &self.0.correlation_id {
             out.push_str(&format!(" [correlation id {id}]"));
         }
         out.push_str(" - ");
@@ -445,16 +447,16 @@ impl ApiError {
 
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let messages: Vec<String> = self.messages.iter().map(|m| redact::scrub(m)).collect();
+        let messages: Vec<String> = self.0.messages.iter().map(|m| redact::scrub(m)).collect();
         f.debug_struct("ApiError")
-            .field("status", &self.status.as_u16())
-            .field("error_code", &self.error_code)
+            .field("status", &self.0.status.as_u16())
+            .field("error_code", &self.0.error_code)
             .field("messages", &messages)
-            .field("correlation_id", &self.correlation_id)
-            .field("service_version", &self.service_version)
-            .field("retry_after_secs", &self.retry_after_secs)
-            .field("content_type", &self.content_type)
-            .field("body_len", &self.body_len)
+            .field("correlation_id", &self.0.correlation_id)
+            .field("service_version", &self.0.service_version)
+            .field("retry_after_secs", &self.0.retry_after_secs)
+            .field("content_type", &self.0.content_type)
+            .field("body_len", &self.0.body_len)
             .finish()
     }
 }
@@ -475,7 +477,12 @@ pub struct DecodeError {
 impl DecodeError {
     pub(crate) fn new(res: &http::Response<Vec<u8>>, expected: &'static str, reason: String) -> Self {
         let body = res.body();
-        Self { status: res.status(), expected, reason: redact::scrub(&reason), body: body[..body.len().min(RAW_BODY_CAP)].to_vec() }
+        Self {
+            status: res.status(),
+            expected,
+            reason: redact::scrub(&reason),
+            body: body[..body.len().min(RAW_BODY_CAP)].to_vec(),
+        }
     }
 
     /// The HTTP status of the response.

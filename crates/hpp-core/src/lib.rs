@@ -95,7 +95,9 @@ mod session;
 pub use client::{Client, Transport};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode, Region, USER_AGENT};
 pub use distribution::{Distribution, check_country, check_email};
-pub use error::{ApiError, DecodeError, Error, ErrorCode, InputError, RAW_BODY_CAP, TransportError, TransportErrorKind};
+pub use error::{
+    ApiError, DecodeError, Error, ErrorCode, InputError, RAW_BODY_CAP, TransportError, TransportErrorKind,
+};
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
 pub use session::{SESSIONS_PATH, SessionId, SessionRef};

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use crate::config::Config;
 use crate::distribution::Distribution;
 use crate::error::{ApiError, DecodeError, Error, InputError};
-use crate::model::{MerchantUrls, SessionCreated, SessionCreationRequest, SessionOptions, Session};
+use crate::model::{MerchantUrls, Session, SessionCreated, SessionCreationRequest, SessionOptions};
 use crate::session::{Endpoint, SESSIONS_PATH, SessionRef};
 
 /// A request as the core builds it.
@@ -71,11 +71,7 @@ fn json_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
 
 /// Splits success from failure: the body of a 2xx, or the [`ApiError`] of anything else.
 fn success(response: Response) -> Result<Response, Error> {
-    if response.status().is_success() {
-        Ok(response)
-    } else {
-        Err(ApiError::from_response(&response).into())
-    }
+    if response.status().is_success() { Ok(response) } else { Err(ApiError::from_response(&response).into()) }
 }
 
 /// Decodes a 2xx JSON body. The content type is not trusted either way: a JSON body under a wrong
@@ -87,11 +83,7 @@ fn decode<T: DeserializeOwned>(response: Response, expected: &'static str) -> Re
         return Err(DecodeError::new(&response, expected, "the body is empty".to_owned()).into());
     }
     serde_json::from_slice(body).map_err(|e| {
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("none");
+        let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("none");
         let reason = format!("{e} (content type {content_type})");
         DecodeError::new(&response, expected, reason).into()
     })
@@ -114,12 +106,7 @@ pub struct CreateSession {
 impl CreateSession {
     /// A session paying the payment session or order at `payment_session_url`.
     pub fn new(payment_session_url: impl Into<String>) -> Self {
-        Self {
-            body: SessionCreationRequest {
-                payment_session_url: payment_session_url.into(),
-                ..Default::default()
-            },
-        }
+        Self { body: SessionCreationRequest { payment_session_url: payment_session_url.into(), ..Default::default() } }
     }
 
     /// A create request from a complete body.

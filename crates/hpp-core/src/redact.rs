@@ -59,11 +59,7 @@ pub fn scrub(text: &str) -> String {
         let digit_count = trimmed.chars().filter(char::is_ascii_digit).count();
         if trimmed.contains('@') {
             out.push_str(&word.replace(trimmed, &mask_email(trimmed)));
-        } else if digit_count >= 7
-            && trimmed
-                .chars()
-                .all(|c| c.is_ascii_digit() || "+-() ".contains(c))
-        {
+        } else if digit_count >= 7 && trimmed.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c)) {
             out.push_str(&word.replace(trimmed, &mask_phone(trimmed)));
         } else {
             out.push_str(word);

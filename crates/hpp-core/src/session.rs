@@ -20,10 +20,7 @@ pub struct SessionId(String);
 impl SessionId {
     /// Checks `id`.
     pub fn new(id: &str) -> Result<Self, InputError> {
-        let refuse = |reason| InputError::InvalidSessionId {
-            shown: id.escape_debug().take(64).collect(),
-            reason,
-        };
+        let refuse = |reason| InputError::InvalidSessionId { shown: id.escape_debug().take(64).collect(), reason };
         if id.is_empty() {
             return Err(InputError::EmptySessionId);
         }
@@ -65,6 +62,7 @@ impl fmt::Debug for SessionId {
 /// [`SessionId`]; a URL must be on the configured base URL's scheme, host and port, without user
 /// info or query, and with exactly the path the operation expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionRef {
     /// A session id.
     Id(String),

@@ -106,9 +106,9 @@ impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C>
         let pending = self.client.request(request.map(|body| Full::new(Bytes::from(body))));
         let (timeout, limit) = (self.timeout, self.body_limit);
         let exchange = async move {
-            let response = pending.await.map_err(|e| {
-                if e.is_connect() { TransportError::connect(e) } else { TransportError::other(e) }
-            })?;
+            let response = pending
+                .await
+                .map_err(|e| if e.is_connect() { TransportError::connect(e) } else { TransportError::other(e) })?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, limit).collect().await.map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {

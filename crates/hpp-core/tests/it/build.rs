@@ -17,7 +17,11 @@ fn check(name: &str, op: &impl Operation, config: &Config) {
 
 #[test]
 fn create_minimal() {
-    check("create_minimal", &CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/92d97f60"), &playground());
+    check(
+        "create_minimal",
+        &CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/92d97f60"),
+        &playground(),
+    );
 }
 
 #[test]
@@ -36,7 +40,8 @@ fn create_full() {
     options.background_images = Some(vec![image]);
     options.logo_url = Some("https://shop.example/logo.jpg".into());
     options.page_title = Some("Complete your purchase".into());
-    options.payment_method_categories = Some(vec![PaymentMethodCategory::PayLater, PaymentMethodCategory::from("NEW_ONE")]);
+    options.payment_method_categories =
+        Some(vec![PaymentMethodCategory::PayLater, PaymentMethodCategory::from("NEW_ONE")]);
     options.place_order_mode = Some(PlaceOrderMode::PlaceOrder);
     options.purchase_type = Some(PurchaseType::Buy);
     options.show_subtotal_detail = Some(ShowSubtotalDetail::Hide);
@@ -62,8 +67,16 @@ fn distribute_each_method() {
     let config = playground();
     let url = format!("https://api.playground.kustom.co/hpp/v1/sessions/{ID}/distribution");
     check("distribute_email", &DistributeSession::new(&url, Distribution::email("user@example.com").unwrap()), &config);
-    check("distribute_token", &DistributeSession::new(ID, Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb").unwrap()), &config);
-    check("distribute_token_escaped", &DistributeSession::new(ID, Distribution::token("klarna:\"quoted\"\\\n\u{1}é").unwrap()), &config);
+    check(
+        "distribute_token",
+        &DistributeSession::new(ID, Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb").unwrap()),
+        &config,
+    );
+    check(
+        "distribute_token_escaped",
+        &DistributeSession::new(ID, Distribution::token("klarna:\"quoted\"\\\n\u{1}é").unwrap()),
+        &config,
+    );
     check("distribute_sms", &DistributeSession::new(ID, Distribution::sms("07000212345", "se").unwrap()), &config);
 }
 
@@ -96,7 +109,8 @@ fn credentials_both_ways() {
     assert_eq!(request.headers()["authorization"], "Basic kco_live_api_abc");
     assert!(request.headers()["authorization"].is_sensitive());
 
-    let basic = Config::new(Environment::Kustom(Mode::Production), Credentials::basic("PK0001_abc", "s3cr3t:x").unwrap());
+    let basic =
+        Config::new(Environment::Kustom(Mode::Production), Credentials::basic("PK0001_abc", "s3cr3t:x").unwrap());
     let request = ReadSession::new(ID).build(&basic).unwrap();
     // base64("PK0001_abc:s3cr3t:x")
     assert_eq!(request.headers()["authorization"], "Basic UEswMDAxX2FiYzpzM2NyM3Q6eA==");
@@ -136,9 +150,18 @@ fn invalid_input_is_refused_before_building() {
     let token = Distribution::token("t").unwrap();
     assert_eq!(refused(&ReadSession::new(""), &config), InputError::EmptySessionId);
     for escaping in ["../admin", "a/b", "..", ".", "a?b=c", "a#b", "a%2Fb", "a b", "é"] {
-        assert!(matches!(refused(&DistributeSession::new(escaping, token.clone()), &config), InputError::InvalidSessionId { .. }), "{escaping}");
+        assert!(
+            matches!(
+                refused(&DistributeSession::new(escaping, token.clone()), &config),
+                InputError::InvalidSessionId { .. }
+            ),
+            "{escaping}"
+        );
     }
-    assert!(matches!(refused(&CreateSession::new(""), &config), InputError::InvalidField { field: "payment_session_url", .. }));
+    assert!(matches!(
+        refused(&CreateSession::new(""), &config),
+        InputError::InvalidField { field: "payment_session_url", .. }
+    ));
     assert!(matches!(refused(&CreateSession::new("not a url"), &config), InputError::InvalidField { .. }));
 }
 

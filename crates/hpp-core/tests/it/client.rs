@@ -4,8 +4,8 @@
 use std::sync::Mutex;
 
 use hpp_core::{
-    Client, CreateSession, Distribution, Error, Operation, ReadSession, Request, Response, SessionStatus, TransportError,
-    block_on_for_doctest as block_on,
+    Client, CreateSession, Distribution, Error, Operation, ReadSession, Request, Response, SessionStatus,
+    TransportError, block_on_for_doctest as block_on,
 };
 
 #[test]
@@ -15,7 +15,10 @@ fn sends_what_the_operation_built_and_parses_the_answer() {
         seen.lock().unwrap().push(request);
         async {
             Ok::<Response, TransportError>(
-                http::Response::builder().status(200).body(br#"{"session_id":"s1","status":"COMPLETED"}"#.to_vec()).unwrap(),
+                http::Response::builder()
+                    .status(200)
+                    .body(br#"{"session_id":"s1","status":"COMPLETED"}"#.to_vec())
+                    .unwrap(),
             )
         }
     };
@@ -35,8 +38,10 @@ fn invalid_input_never_reaches_the_transport() {
         async { Err::<Response, _>(TransportError::other("unreachable")) }
     };
     let client = Client::new(crate::playground(), transport);
-    let error = block_on(client.distribute("https://evil.example/hpp/v1/sessions/s1/distribution", Distribution::token("t").unwrap()))
-        .unwrap_err();
+    let error = block_on(
+        client.distribute("https://evil.example/hpp/v1/sessions/s1/distribution", Distribution::token("t").unwrap()),
+    )
+    .unwrap_err();
     assert!(matches!(error, Error::InvalidInput(_)));
     assert!(!error.may_have_been_sent());
     assert_eq!(*calls.lock().unwrap(), 0);

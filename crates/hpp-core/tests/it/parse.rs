@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use hpp_core::{CreateSession, DisableSession, DistributeSession, Distribution, Error, Operation, ReadSession, Response};
+use hpp_core::{
+    CreateSession, DisableSession, DistributeSession, Distribution, Error, Operation, ReadSession, Response,
+};
 
 use crate::fixture;
 

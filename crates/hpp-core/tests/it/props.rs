@@ -3,8 +3,8 @@
 
 use hpp_core::model::{Customer, Session, SessionCreated, SessionStatus};
 use hpp_core::{
-    Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Error, Mode, Operation,
-    ReadSession, Response,
+    Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Error, Mode,
+    Operation, ReadSession, Response,
 };
 use proptest::prelude::*;
 

@@ -1,0 +1,103 @@
+//! A scripted HTTP/1.1 server on `127.0.0.1:0`: answers each connection with the next scripted
+//! response and records the request exactly as it arrived. It is ready as soon as
+//! [`Loopback::start`] returns (the socket is bound and listening), so no test waits or sleeps.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+
+/// A request as the server read it off the socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Method.
+    pub method: String,
+    /// Request target (path and query).
+    pub target: String,
+    /// Headers in arrival order, names lower-cased, values as bytes.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// The value of a header, if it arrived once.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// The running server.
+pub struct Loopback {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    received: mpsc::Receiver<Recorded>,
+}
+
+impl Loopback {
+    /// Starts a server that answers the n-th connection with `responses[n]` and then stops.
+    pub fn start(responses: Vec<http::Response<Vec<u8>>>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (tx, received) = mpsc::channel();
+        thread::spawn(move || {
+            for response in responses {
+                let Ok((stream, _)) = listener.accept() else { return };
+                if let Some(request) = serve(stream, &response) {
+                    let _ = tx.send(request);
+                }
+            }
+        });
+        Self { base_url, received }
+    }
+
+    /// The next request the server recorded, waiting for it (it has been answered by then).
+    pub fn next_request(&self) -> Recorded {
+        self.received.recv().expect("the server recorded a request")
+    }
+}
+
+fn serve(stream: TcpStream, response: &http::Response<Vec<u8>>) -> Option<Recorded> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    let mut headers = Vec::new();
+    loop {
+        let mut raw = Vec::new();
+        reader.read_until(b'\n', &mut raw).ok()?;
+        let raw = raw.strip_suffix(b"\r\n").or_else(|| raw.strip_suffix(b"\n"))?.to_vec();
+        if raw.is_empty() {
+            break;
+        }
+        let colon = raw.iter().position(|&b| b == b':')?;
+        let name = String::from_utf8_lossy(&raw[..colon]).to_ascii_lowercase();
+        let value = raw[colon + 1..].trim_ascii().to_vec();
+        headers.push((name, value));
+    }
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+
+    let mut out = format!("HTTP/1.1 {}\r\n", response.status()).into_bytes();
+    for (name, value) in response.headers() {
+        out.extend_from_slice(format!("{name}: ").as_bytes());
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let status = response.status().as_u16();
+    if status != 204 && status != 304 {
+        out.extend_from_slice(format!("content-length: {}\r\n", response.body().len()).as_bytes());
+    }
+    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out.extend_from_slice(response.body());
+    let mut stream = stream;
+    stream.write_all(&out).ok()?;
+    stream.flush().ok()?;
+    Some(Recorded { method, target, headers, body })
+}

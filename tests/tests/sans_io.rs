@@ -1,0 +1,34 @@
+//! `hpp-core` stays sans-IO: its normal dependency tree has no runtime, HTTP stack or socket
+//! crate, so a user of the core alone never pays for them.
+
+use std::process::Command;
+
+#[test]
+fn core_has_no_io_dependencies() {
+    let output = Command::new(env!("CARGO"))
+        .args(["tree", "-p", "hpp-core", "-e", "normal", "--prefix", "none", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo tree");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let tree = String::from_utf8(output.stdout).unwrap();
+    let crates: Vec<&str> = tree.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(crates.contains(&"serde_json"), "unexpected tree:\n{tree}");
+    for forbidden in ["tokio", "hyper", "hyper-util", "reqwest", "mio", "socket2", "rustls", "ring"] {
+        assert!(!crates.contains(&forbidden), "hpp-core depends on {forbidden}:\n{tree}");
+    }
+}
+
+#[test]
+fn core_sources_do_no_io() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hpp-core/src");
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for forbidden in
+            ["std::net", "std::fs", "std::env", "SystemTime", "Instant::now", "std::process", "thread::sleep"]
+        {
+            assert!(!text.contains(forbidden), "{} uses {forbidden}", path.display());
+        }
+    }
+}
