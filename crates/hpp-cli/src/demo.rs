@@ -1,0 +1,110 @@
+//! `kustom-hpp demo`: the SDK's whole job against an in-process sandbox, step by step.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use hpp_core::{Client, CreateSession, Distribution, Error, MerchantUrls, SessionStatus};
+use hpp_sandbox::{Sandbox, SandboxConfig};
+
+use crate::output::{Failure, Output};
+
+/// The demo's sandbox allows this many e-mails, so that its quota error shows quickly.
+const DEMO_EMAIL_LIMIT: u32 = 2;
+
+pub(crate) async fn run(output: &Output, timeout: Duration) -> ExitCode {
+    let mut config = SandboxConfig::default();
+    config.email_limit = DEMO_EMAIL_LIMIT;
+    let sandbox = match Sandbox::start(config).await {
+        Ok(sandbox) => sandbox,
+        Err(e) => return output.failure(&Failure::usage(&format!("cannot start the sandbox: {e}"))),
+    };
+    let result = story(&sandbox, output, timeout).await;
+    sandbox.stop().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => output.failure(&Failure::from(&error)),
+    }
+}
+
+fn step(output: &Output, number: u32, text: &str) {
+    println!();
+    output.heading(&format!("{number}. {text}"));
+}
+
+async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<(), Error> {
+    output.heading("kustom-hpp demo: the Hosted Payment Page flow against a local sandbox");
+    output.fields(&[
+        ("sandbox", Some(sandbox.base_url().to_owned())),
+        ("username", Some(sandbox.username().to_owned())),
+        ("password", Some(hpp_core::redact::REDACTED.to_owned())),
+        ("e-mail quota", Some(format!("{DEMO_EMAIL_LIMIT} per day (the playground allows 100)"))),
+    ]);
+    let client = Client::new(sandbox.client_config(), crate::transport(timeout));
+
+    step(output, 1, "Create a session for a checkout order");
+    let mut urls = MerchantUrls::default();
+    urls.success = Some("https://shop.example/thanks?sid={{session_id}}&order={{order_id}}".into());
+    urls.cancel = Some("https://shop.example/cart".into());
+    let order = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/5f0d1c2e-demo")
+        .with_merchant_urls(urls);
+    let created = client.create_session(&order).await?;
+    output.created(&created);
+    let session_url = created.session_url.clone().unwrap_or_default();
+    let distribution_url = created.distribution_url.clone().unwrap_or_default();
+
+    step(output, 2, "Distribute it by e-mail (following the returned distribution_url)");
+    let email = Distribution::email("jane.doe@example.com")?;
+    client.distribute(&distribution_url, email.clone()).await?;
+    output.distributed(&email.method(), email.request().contact_information.as_ref().unwrap_or(&Default::default()));
+
+    step(output, 3, "Distribute it by token (the access id from a QR code on the consumer's device)");
+    let token = Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb")?;
+    client.distribute(&distribution_url, token.clone()).await?;
+    output.distributed(&token.method(), token.request().contact_information.as_ref().unwrap_or(&Default::default()));
+
+    step(output, 4, "Read its status");
+    output.session(&client.read_session(&session_url).await?);
+
+    step(output, 5, "A malformed address is refused locally; nothing is sent");
+    match Distribution::email("jane.doe@example") {
+        Err(e) => output.expected_failure(&e.into()),
+        Ok(_) => unreachable!("the address has no top-level domain"),
+    }
+
+    step(output, 6, "The server's daily e-mail quota: one more e-mail goes out, the next is refused");
+    client.distribute(&distribution_url, Distribution::email("john.doe@example.com")?).await?;
+    println!("  sent e-mail {DEMO_EMAIL_LIMIT} of {DEMO_EMAIL_LIMIT}");
+    match client.distribute(&distribution_url, Distribution::email("jim.doe@example.com")?).await {
+        Err(e @ Error::Api(_)) => output.expected_failure(&e),
+        Err(other) => return Err(other),
+        Ok(()) => unreachable!("the sandbox's quota is {DEMO_EMAIL_LIMIT}"),
+    }
+
+    step(output, 7, "The consumer pays (played by the sandbox)");
+    let session_id = created.session_id.clone().unwrap_or_default();
+    sandbox.set_status(&session_id, SessionStatus::Completed);
+    println!("  the consumer completed the payment on the hosted page");
+
+    step(output, 8, "Read the final status");
+    output.session(&client.read_session(&session_url).await?);
+
+    step(output, 9, "Disable another session, so its link stops working");
+    let other = client
+        .create_session(&CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/7a1b-demo"))
+        .await?;
+    let other_url = other.session_url.clone().unwrap_or_default();
+    client.disable_session(&other_url).await?;
+    output.session(&client.read_session(&other_url).await?);
+
+    step(output, 10, "What the sandbox sent");
+    for message in sandbox.outbox() {
+        let recipient = match message.method.as_str() {
+            "email" => hpp_core::redact::mask_email(&message.recipient),
+            _ => hpp_core::redact::mask_all(&message.recipient),
+        };
+        println!("  #{} {:<6} {recipient}", message.sequence, message.method);
+    }
+    println!();
+    output.heading("Done.");
+    Ok(())
+}

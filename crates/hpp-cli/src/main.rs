@@ -1,0 +1,306 @@
+//! `kustom-hpp`: create, distribute, read and disable Hosted Payment Page sessions from a shell,
+//! serve the local sandbox, or watch the whole story in `kustom-hpp demo`.
+
+mod demo;
+mod output;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hpp_core::model::PlaceOrderMode;
+use hpp_core::{
+    Client, Config, CreateSession, Credentials, Distribution, Environment, Error, MerchantUrls, Mode, Region,
+    SessionOptions,
+};
+use hpp_hyper::HyperTransport;
+use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
+
+use crate::output::{Failure, Output};
+
+/// The Kustom Hosted Payment Page API from a shell.
+#[derive(Debug, Parser)]
+#[command(name = "kustom-hpp", version, about)]
+struct Cli {
+    /// Base URL of the API (a local sandbox, for example); overrides --environment.
+    #[arg(long, global = true, env = "KUSTOM_HPP_BASE_URL")]
+    base_url: Option<String>,
+    /// Which Kustom environment (klarna-* for merchants not yet moved).
+    #[arg(long, global = true, value_enum, default_value = "playground")]
+    environment: EnvironmentArg,
+    /// Seconds to wait for connecting and for each response.
+    #[arg(long, global = true, default_value_t = 30.0)]
+    timeout: f64,
+    /// Print one JSON object: the result on stdout, or the error on stderr.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EnvironmentArg {
+    Playground,
+    Production,
+    KlarnaEuPlayground,
+    KlarnaEuProduction,
+    KlarnaNaPlayground,
+    KlarnaNaProduction,
+    KlarnaOcPlayground,
+    KlarnaOcProduction,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Walk the whole story against an in-process sandbox.
+    Demo,
+    /// Serve the sandbox in the foreground; prints {"base_url","username","password"} first.
+    Sandbox(SandboxArgs),
+    /// Create, read or disable sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Send a session's pay link to the consumer.
+    #[command(subcommand)]
+    Distribute(DistributeCommand),
+}
+
+#[derive(Debug, Args)]
+struct SandboxArgs {
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// E-mails allowed per day.
+    #[arg(long, default_value_t = 100)]
+    email_limit: u32,
+    /// A recipient to refuse with BLACKLIST_REFUSED (repeatable).
+    #[arg(long = "block", value_name = "EMAIL")]
+    blocked: Vec<String>,
+    /// Behave like production (SMS allowed) instead of the playground.
+    #[arg(long)]
+    production: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCommand {
+    /// Create a session for a payment session or checkout order.
+    Create(CreateArgs),
+    /// Read a session (SESSION: an id or a session_url).
+    Get { session: String },
+    /// Disable a session (SESSION: an id or a session_url).
+    Disable { session: String },
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// URL of the payment session or checkout order.
+    #[arg(long)]
+    payment_session_url: String,
+    /// Redirect after a successful payment.
+    #[arg(long)]
+    success: Option<String>,
+    /// Redirect after cancelling.
+    #[arg(long)]
+    cancel: Option<String>,
+    /// Redirect after pressing back.
+    #[arg(long)]
+    back: Option<String>,
+    /// Redirect after a refusal.
+    #[arg(long)]
+    failure: Option<String>,
+    /// Redirect after an error.
+    #[arg(long)]
+    error: Option<String>,
+    /// Status callback URL.
+    #[arg(long)]
+    status_update: Option<String>,
+    /// PLACE_ORDER, CAPTURE_ORDER or NONE.
+    #[arg(long)]
+    place_order_mode: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DistributeCommand {
+    /// E-mail the pay link (SESSION: an id or a distribution_url).
+    Email {
+        session: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Hand the session to a device by its access id (SESSION: an id or a distribution_url).
+    Token {
+        session: String,
+        #[arg(long)]
+        access_id: String,
+    },
+    /// Text the pay link (SESSION: an id or a distribution_url).
+    Sms {
+        session: String,
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        phone_country: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage =
+                !matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
+            if usage && std::env::args().any(|a| a == "--json") {
+                return Output::new(true)
+                    .failure(&Failure::usage(e.to_string().trim().lines().next().unwrap_or_default()));
+            }
+            let _ = e.print();
+            return if usage { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let output = Output::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return output.failure(&Failure::usage(&format!("cannot start the async runtime: {e}"))),
+    };
+    runtime.block_on(run(cli, &output))
+}
+
+async fn run(cli: Cli, output: &Output) -> ExitCode {
+    let timeout = match Duration::try_from_secs_f64(cli.timeout) {
+        Ok(t) if !t.is_zero() => t,
+        _ => return output.failure(&Failure::usage("--timeout must be a positive number of seconds")),
+    };
+    match cli.command {
+        Command::Demo => demo::run(output, timeout).await,
+        Command::Sandbox(args) => serve_sandbox(args, output).await,
+        command => {
+            let config = match config(cli.base_url.as_deref(), cli.environment) {
+                Ok(config) => config,
+                Err(failure) => return output.failure(&failure),
+            };
+            let client = Client::new(config, transport(timeout));
+            match api_command(&client, command, output).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => output.failure(&Failure::from(&error)),
+            }
+        }
+    }
+}
+
+/// The transport every command uses.
+pub(crate) fn transport(timeout: Duration) -> HyperTransport<hpp_hyper::DefaultConnector> {
+    HyperTransport::with_connect_timeout(timeout).with_timeout(timeout)
+}
+
+fn config(base_url: Option<&str>, environment: EnvironmentArg) -> Result<Config, Failure> {
+    let environment = match (base_url, environment) {
+        (Some(url), _) => Environment::custom(url).map_err(|e| Failure::usage(&e.to_string()))?,
+        (None, EnvironmentArg::Playground) => Environment::Kustom(Mode::Playground),
+        (None, EnvironmentArg::Production) => Environment::Kustom(Mode::Production),
+        (None, EnvironmentArg::KlarnaEuPlayground) => Environment::Klarna(Region::Europe, Mode::Playground),
+        (None, EnvironmentArg::KlarnaEuProduction) => Environment::Klarna(Region::Europe, Mode::Production),
+        (None, EnvironmentArg::KlarnaNaPlayground) => Environment::Klarna(Region::NorthAmerica, Mode::Playground),
+        (None, EnvironmentArg::KlarnaNaProduction) => Environment::Klarna(Region::NorthAmerica, Mode::Production),
+        (None, EnvironmentArg::KlarnaOcPlayground) => Environment::Klarna(Region::Oceania, Mode::Playground),
+        (None, EnvironmentArg::KlarnaOcProduction) => Environment::Klarna(Region::Oceania, Mode::Production),
+    };
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let credentials = match (var("KUSTOM_API_KEY"), var("KUSTOM_USERNAME"), var("KUSTOM_PASSWORD")) {
+        (Some(key), _, _) => Credentials::api_key(&key),
+        (None, Some(user), Some(password)) => Credentials::basic(&user, &password),
+        _ => {
+            return Err(Failure::usage("no credentials: set KUSTOM_API_KEY, or KUSTOM_USERNAME and KUSTOM_PASSWORD"));
+        }
+    };
+    Ok(Config::new(environment, credentials.map_err(|e| Failure::usage(&e.to_string()))?))
+}
+
+async fn api_command(
+    client: &Client<HyperTransport<hpp_hyper::DefaultConnector>>,
+    command: Command,
+    output: &Output,
+) -> Result<(), Error> {
+    match command {
+        Command::Session(SessionCommand::Create(args)) => {
+            let mut urls = MerchantUrls::default();
+            urls.success = args.success;
+            urls.cancel = args.cancel;
+            urls.back = args.back;
+            urls.failure = args.failure;
+            urls.error = args.error;
+            urls.status_update = args.status_update;
+            let mut op = CreateSession::new(args.payment_session_url);
+            if urls != MerchantUrls::default() {
+                op = op.with_merchant_urls(urls);
+            }
+            if let Some(mode) = args.place_order_mode {
+                let mut options = SessionOptions::default();
+                options.place_order_mode = Some(PlaceOrderMode::from(mode.to_ascii_uppercase()));
+                op = op.with_options(options);
+            }
+            let created = client.create_session(&op).await?;
+            output.created(&created);
+        }
+        Command::Session(SessionCommand::Get { session }) => {
+            let session = client.read_session(&session).await?;
+            output.session(&session);
+        }
+        Command::Session(SessionCommand::Disable { session }) => {
+            client.disable_session(&session).await?;
+            output.disabled(&session);
+        }
+        Command::Distribute(command) => {
+            let (session, distribution) = match command {
+                DistributeCommand::Email { session, email } => (session, Distribution::email(&email)?),
+                DistributeCommand::Token { session, access_id } => (session, Distribution::token(&access_id)?),
+                DistributeCommand::Sms { session, phone, phone_country } => {
+                    (session, Distribution::sms(&phone, &phone_country)?)
+                }
+            };
+            let method = distribution.method();
+            let contact = distribution.request().contact_information.clone().unwrap_or_default();
+            client.distribute(&session, distribution).await?;
+            output.distributed(&method, &contact);
+        }
+        Command::Demo | Command::Sandbox(_) => unreachable!("handled in run()"),
+    }
+    Ok(())
+}
+
+async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
+    let mut config = SandboxConfig::default();
+    config.port = args.port;
+    config.email_limit = args.email_limit;
+    config.blocked = args.blocked;
+    config.mode = if args.production { SandboxMode::Production } else { SandboxMode::Playground };
+    let sandbox = match Sandbox::start(config).await {
+        Ok(sandbox) => sandbox,
+        Err(e) => return output.failure(&Failure::usage(&format!("cannot start the sandbox: {e}"))),
+    };
+    let ready = serde_json::json!({
+        "base_url": sandbox.base_url(),
+        "username": sandbox.username(),
+        "password": sandbox.password(),
+    });
+    println!("{ready}");
+    if !output.json {
+        eprintln!("sandbox listening on {}; stop with Ctrl-C", sandbox.base_url());
+    }
+    wait_for_stop_signal().await;
+    sandbox.stop().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

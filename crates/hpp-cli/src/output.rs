@@ -1,0 +1,165 @@
+//! Everything the CLI prints: one JSON object with `--json`, aligned text for people otherwise
+//! (colored only on a terminal), with addresses, phone numbers and tokens masked.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use hpp_core::model::{ContactInformation, DistributionMethod};
+use hpp_core::redact::{mask_all, mask_email, mask_phone, scrub};
+use hpp_core::{Error, Session, SessionCreated};
+use serde_json::json;
+
+/// A failure as the CLI reports it, with its exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    kind: &'static str,
+    message: String,
+    status: Option<u16>,
+    error_code: Option<String>,
+    error_messages: Vec<String>,
+    correlation_id: Option<String>,
+    exit: u8,
+}
+
+impl Failure {
+    /// A usage or configuration error (exit 2).
+    pub(crate) fn usage(message: &str) -> Self {
+        Self::new("usage", message.to_owned(), 2)
+    }
+
+    fn new(kind: &'static str, message: String, exit: u8) -> Self {
+        Self { kind, message, status: None, error_code: None, error_messages: Vec::new(), correlation_id: None, exit }
+    }
+}
+
+impl From<&Error> for Failure {
+    fn from(error: &Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::InvalidInput(_) => Self::new("invalid_input", message, 3),
+            Error::Api(api) => Self {
+                status: Some(api.status().as_u16()),
+                error_code: api.error_code().map(ToString::to_string),
+                error_messages: api.messages().iter().map(|m| scrub(m)).collect(),
+                correlation_id: api.correlation_id().map(str::to_owned),
+                ..Self::new("api", message, 4)
+            },
+            Error::Transport(_) => Self::new("transport", message, 5),
+            Error::Decode(decode) => Self { status: Some(decode.status().as_u16()), ..Self::new("decode", message, 6) },
+            _ => Self::new("internal", message, 1),
+        }
+    }
+}
+
+/// Where and how to print.
+pub(crate) struct Output {
+    pub(crate) json: bool,
+    color_out: bool,
+    color_err: bool,
+}
+
+impl Output {
+    pub(crate) fn new(json: bool) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some();
+        Self {
+            json,
+            color_out: !no_color && std::io::stdout().is_terminal(),
+            color_err: !no_color && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn paint(&self, on: bool, code: &str, text: &str) -> String {
+        if on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+
+    /// A heading line on stdout.
+    pub(crate) fn heading(&self, text: &str) {
+        println!("{}", self.paint(self.color_out, "1;32", text));
+    }
+
+    /// Aligned `key  value` lines on stdout, skipping absent values.
+    pub(crate) fn fields(&self, fields: &[(&str, Option<String>)]) {
+        let width = fields.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (key, value) in fields {
+            if let Some(value) = value {
+                println!("  {}  {value}", self.paint(self.color_out, "1", &format!("{key:<width$}")));
+            }
+        }
+    }
+
+    pub(crate) fn created(&self, created: &SessionCreated) {
+        if self.json {
+            return println!("{}", json!(created));
+        }
+        self.heading("Session created");
+        self.fields(&[
+            ("session_id", created.session_id.clone()),
+            ("session_url", created.session_url.clone()),
+            ("distribution_url", created.distribution_url.clone()),
+            ("redirect_url", created.redirect_url.clone()),
+            ("qr_code_url", created.qr_code_url.clone()),
+            ("expires_at", created.expires_at.clone()),
+        ]);
+    }
+
+    pub(crate) fn session(&self, session: &Session) {
+        if self.json {
+            return println!("{}", json!(session));
+        }
+        self.heading("Session");
+        self.fields(&[
+            ("session_id", session.session_id.clone()),
+            ("status", session.status.as_ref().map(ToString::to_string)),
+            ("updated_at", session.updated_at.clone()),
+            ("expires_at", session.expires_at.clone()),
+            ("order_id", session.order_id.clone()),
+            ("klarna_reference", session.klarna_reference.clone()),
+            ("authorization_token", session.authorization_token.as_deref().map(mask_all)),
+        ]);
+    }
+
+    pub(crate) fn disabled(&self, session: &str) {
+        if self.json {
+            return println!("{}", json!({ "status": "DISABLED" }));
+        }
+        self.heading("Session disabled");
+        self.fields(&[("session", Some(session.to_owned())), ("status", Some("DISABLED".to_owned()))]);
+    }
+
+    pub(crate) fn distributed(&self, method: &DistributionMethod, contact: &ContactInformation) {
+        if self.json {
+            return println!("{}", json!({ "method": method, "distributed": true }));
+        }
+        let recipient = match method {
+            DistributionMethod::Email => contact.email.as_deref().map(mask_email),
+            DistributionMethod::Sms => contact.phone.as_deref().map(mask_phone),
+            _ => contact.access_id.as_deref().map(mask_all),
+        };
+        self.heading(&format!("Distributed by {method}"));
+        self.fields(&[("recipient", recipient)]);
+    }
+
+    /// Reports `failure` (stderr) and returns its exit code.
+    pub(crate) fn failure(&self, failure: &Failure) -> ExitCode {
+        if self.json {
+            let error = json!({ "error": {
+                "kind": failure.kind,
+                "message": failure.message,
+                "status": failure.status,
+                "error_code": failure.error_code,
+                "error_messages": failure.error_messages,
+                "correlation_id": failure.correlation_id,
+            }});
+            eprintln!("{error}");
+        } else {
+            eprintln!("{} {}", self.paint(self.color_err, "1;31", "error:"), failure.message);
+        }
+        ExitCode::from(failure.exit)
+    }
+
+    /// A failure shown as a demo step's expected outcome, on stdout.
+    pub(crate) fn expected_failure(&self, error: &Error) {
+        let failure = Failure::from(error);
+        println!("  {} ({}): {}", self.paint(self.color_out, "33", "refused"), failure.kind, failure.message);
+    }
+}

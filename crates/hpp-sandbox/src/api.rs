@@ -1,0 +1,392 @@
+//! The sandbox's behaviour: every route, answered from shared state. Pure apart from the state
+//! lock; the HTTP plumbing lives in `server.rs`.
+
+use std::collections::HashMap;
+
+use hpp_core::model::{
+    DistributionMethod, DistributionRequest, ErrorBody, PlaceOrderMode, Session, SessionCreated,
+    SessionCreationRequest, SessionStatus,
+};
+use hpp_core::{ErrorCode, SESSIONS_PATH};
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::rfc3339;
+use crate::{SandboxConfig, SandboxMode};
+
+/// How long an HPP session lives: the payment session's 48 hours less one (hpp-api.md 1.8).
+pub(crate) const SESSION_LIFETIME_MILLIS: i64 = 47 * 3600 * 1000;
+
+/// A message the sandbox "sent", as listed at `GET /_sandbox/outbox`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OutboxMessage {
+    /// Position in the outbox, from 1.
+    pub sequence: u64,
+    /// The session distributed.
+    pub session_id: String,
+    /// `email`, `sms` or `token`.
+    pub method: String,
+    /// The e-mail address, phone number or access id, as received.
+    pub recipient: String,
+    /// The localized pay link the message carried.
+    pub link: String,
+    /// When it was sent (RFC 3339).
+    pub sent_at: String,
+}
+
+/// A delivered answer: status and JSON body (none for 204).
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Option<serde_json::Value>,
+    pub(crate) www_authenticate: bool,
+}
+
+impl Answer {
+    fn json(status: StatusCode, body: impl Serialize) -> Self {
+        // invariant: the sandbox's own types always serialize.
+        Self { status, body: Some(serde_json::to_value(body).expect("serializable")), www_authenticate: false }
+    }
+
+    fn empty(status: StatusCode) -> Self {
+        Self { status, body: None, www_authenticate: false }
+    }
+}
+
+struct SessionRecord {
+    session: Session,
+    created: SessionCreated,
+    place_order_mode: Option<PlaceOrderMode>,
+    expires_at_millis: i64,
+}
+
+/// Everything the sandbox remembers.
+pub(crate) struct State {
+    pub(crate) config: SandboxConfig,
+    pub(crate) base_url: String,
+    sessions: HashMap<String, SessionRecord>,
+    outbox: Vec<OutboxMessage>,
+    emails_day: i64,
+    emails_sent: u32,
+    ids: crate::ids::IdSource,
+}
+
+impl State {
+    pub(crate) fn new(config: SandboxConfig, base_url: String, ids: crate::ids::IdSource) -> Self {
+        Self { config, base_url, sessions: HashMap::new(), outbox: Vec::new(), emails_day: 0, emails_sent: 0, ids }
+    }
+
+    pub(crate) fn outbox(&self) -> &[OutboxMessage] {
+        &self.outbox
+    }
+
+    fn error(&mut self, status: StatusCode, code: ErrorCode, message: &str) -> Answer {
+        let mut body = ErrorBody::default();
+        body.error_code = Some(code);
+        body.error_messages = Some(vec![message.to_owned()]);
+        body.correlation_id = Some(self.ids.uuid());
+        body.service_version = Some(concat!("hpp-sandbox/", env!("CARGO_PKG_VERSION")).to_owned());
+        Answer::json(status, body)
+    }
+
+    fn unauthorized() -> Answer {
+        let body = serde_json::json!({
+            "http_status_code": 401,
+            "http_status_message": "Unauthorized",
+            "internal_message": "authorization_error",
+        });
+        Answer { status: StatusCode::UNAUTHORIZED, body: Some(body), www_authenticate: true }
+    }
+
+    /// Answers one request. `authorized` is whether its credentials were right.
+    pub(crate) fn handle(&mut self, now: i64, method: &Method, path: &str, authorized: bool, body: &[u8]) -> Answer {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        if let ["_sandbox", rest @ ..] = segments.as_slice() {
+            return self.control(now, method, rest, body);
+        }
+        let Some(rest) = path.strip_prefix(SESSIONS_PATH) else {
+            return self.error(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such endpoint.");
+        };
+        if !authorized {
+            return Self::unauthorized();
+        }
+        let parts: Vec<&str> = rest.split('/').skip(1).collect();
+        match (method, parts.as_slice()) {
+            (&Method::POST, []) => self.create(now, body),
+            (&Method::GET, [id]) => self.read(now, id),
+            (&Method::DELETE, [id]) => self.disable(now, id),
+            (&Method::POST, [id, "distribution"]) => self.distribute(now, id, body),
+            (_, [] | [_] | [_, "distribution"]) => {
+                self.error(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::ConstraintViolation, "Method not allowed.")
+            }
+            _ => self.error(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such endpoint."),
+        }
+    }
+
+    fn live(&mut self, now: i64, id: &str) -> Option<&mut SessionRecord> {
+        self.sessions.get_mut(id).filter(|r| r.expires_at_millis > now)
+    }
+
+    fn not_found(&mut self) -> Answer {
+        self.error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "HPP session has expired or could not be found by provided id.",
+        )
+    }
+
+    fn create(&mut self, now: i64, body: &[u8]) -> Answer {
+        let Ok(request) = serde_json::from_slice::<SessionCreationRequest>(body) else {
+            return self.error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ConstraintViolation,
+                "Request body is not a valid session creation request.",
+            );
+        };
+        if request.payment_session_url.trim().is_empty() {
+            return self.error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ConstraintViolation,
+                "payment_session_url: must not be blank",
+            );
+        }
+        let id = self.ids.uuid();
+        let session_url = format!("{}{SESSIONS_PATH}/{id}", self.base_url);
+        let pay = format!("{}/_sandbox/pay/{id}", self.base_url);
+        let expires_at_millis = now + SESSION_LIFETIME_MILLIS;
+        let mut created = SessionCreated::default();
+        created.session_id = Some(id.clone());
+        created.distribution_url = Some(format!("{session_url}/distribution"));
+        created.session_url = Some(session_url);
+        created.qr_code_url = Some(format!("{pay}/qr"));
+        created.redirect_url = Some(pay);
+        created.expires_at = Some(rfc3339(expires_at_millis));
+        let mut session = Session::default();
+        session.session_id = Some(id.clone());
+        session.status = Some(SessionStatus::Waiting);
+        session.updated_at = Some(rfc3339(now));
+        session.expires_at = created.expires_at.clone();
+        let place_order_mode = request.options.and_then(|o| o.place_order_mode);
+        self.sessions
+            .insert(id, SessionRecord { session, created: created.clone(), place_order_mode, expires_at_millis });
+        Answer::json(StatusCode::CREATED, created)
+    }
+
+    fn read(&mut self, now: i64, id: &str) -> Answer {
+        match self.live(now, id) {
+            Some(record) => Answer::json(StatusCode::OK, record.session.clone()),
+            None => self.not_found(),
+        }
+    }
+
+    fn disable(&mut self, now: i64, id: &str) -> Answer {
+        let Some(record) = self.live(now, id) else { return self.not_found() };
+        if record.session.status == Some(SessionStatus::Completed) {
+            return self.error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ConstraintViolation,
+                "HPP session has already been successfully completed.",
+            );
+        }
+        record.session.status = Some(SessionStatus::Disabled);
+        record.session.updated_at = Some(rfc3339(now));
+        Answer::empty(StatusCode::NO_CONTENT)
+    }
+
+    fn distribute(&mut self, now: i64, id: &str, body: &[u8]) -> Answer {
+        let Some(record) = self.live(now, id) else {
+            return self.error(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "HPP session not found or access token not found.",
+            );
+        };
+        let status = record.session.status.clone();
+        let link = record.created.redirect_url.clone().unwrap_or_default();
+        let Ok(request) = serde_json::from_slice::<DistributionRequest>(body) else {
+            return self.error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ConstraintViolation,
+                "Invalid request: the body is not a distribution request.",
+            );
+        };
+        let method = match request.method {
+            Some(m @ (DistributionMethod::Email | DistributionMethod::Sms | DistributionMethod::Token)) => m,
+            Some(_) => {
+                return self.error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::ConstraintViolation,
+                    "Invalid request: unknown method.",
+                );
+            }
+            None => {
+                return self.error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::ConstraintViolation,
+                    "Invalid request: method must not be null.",
+                );
+            }
+        };
+        match status {
+            Some(SessionStatus::Disabled) => {
+                return self.error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::ConstraintViolation,
+                    "HPP session was disabled by the merchant.",
+                );
+            }
+            Some(SessionStatus::Completed | SessionStatus::Cancelled) => {
+                return self.error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::ConstraintViolation,
+                    "HPP session is already finished.",
+                );
+            }
+            _ => {}
+        }
+        let contact = request.contact_information.unwrap_or_default();
+        let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let recipient = match method {
+            DistributionMethod::Email => {
+                let Some(email) = present(contact.email) else {
+                    return self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::MissingContactData,
+                        "Incomplete email data.",
+                    );
+                };
+                if hpp_core::check_email(&email).is_err() {
+                    return self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::ConstraintViolation,
+                        "Invalid request: email is not a valid address.",
+                    );
+                }
+                email
+            }
+            DistributionMethod::Sms => {
+                let Some(phone) = present(contact.phone) else {
+                    return self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::MissingContactData,
+                        "Incomplete phone data.",
+                    );
+                };
+                if self.config.mode == SandboxMode::Playground {
+                    return self.error(
+                        StatusCode::BAD_GATEWAY,
+                        ErrorCode::BadGateway,
+                        "Session distribution to a phone number not allowed in the playground environment.",
+                    );
+                }
+                let country = contact.phone_country.unwrap_or_default().to_ascii_uppercase();
+                if !self.config.phone_countries.iter().any(|c| c.eq_ignore_ascii_case(&country)) {
+                    return self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::UnsupportedCountry,
+                        "Phone number of requested country invalid in current region.",
+                    );
+                }
+                phone
+            }
+            _ => {
+                let Some(access_id) = present(contact.access_id) else {
+                    return self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::MissingContactData,
+                        "Incomplete token data: access_id is missing.",
+                    );
+                };
+                access_id
+            }
+        };
+        if recipient.split('@').next() == Some(crate::UNKNOWN_ERROR_TRIGGER)
+            || recipient == crate::UNKNOWN_ERROR_TRIGGER
+        {
+            return self.error(StatusCode::BAD_REQUEST, ErrorCode::Unknown, "Undefined error.");
+        }
+        if self.config.blocked.iter().any(|b| b.eq_ignore_ascii_case(&recipient)) {
+            return self.error(StatusCode::BAD_REQUEST, ErrorCode::BlacklistRefused, "User blacklisted.");
+        }
+        if method == DistributionMethod::Email {
+            let day = now.div_euclid(86_400_000);
+            if day != self.emails_day {
+                self.emails_day = day;
+                self.emails_sent = 0;
+            }
+            if self.emails_sent >= self.config.email_limit {
+                return self.error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::EmailLimitExceeded,
+                    "Email limit exceeded for testing environment.",
+                );
+            }
+            self.emails_sent += 1;
+        }
+        let sequence = self.outbox.len() as u64 + 1;
+        self.outbox.push(OutboxMessage {
+            sequence,
+            session_id: id.to_owned(),
+            method: method.as_str().to_owned(),
+            recipient,
+            link: format!("{link}?locale=en-GB"),
+            sent_at: rfc3339(now),
+        });
+        Answer::empty(StatusCode::CREATED)
+    }
+
+    /// `/_sandbox/...`: the sandbox's own controls, no credentials needed (it listens on loopback).
+    fn control(&mut self, now: i64, method: &Method, rest: &[&str], body: &[u8]) -> Answer {
+        match (method, rest) {
+            (&Method::GET, ["outbox"]) => Answer::json(StatusCode::OK, serde_json::json!({ "messages": self.outbox })),
+            (&Method::POST, ["sessions", id, "status"]) => {
+                #[derive(Deserialize)]
+                struct StatusChange {
+                    status: SessionStatus,
+                }
+                let Ok(change) = serde_json::from_slice::<StatusChange>(body) else {
+                    return self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::ConstraintViolation,
+                        "Expected {\"status\": \"COMPLETED\"} or another status.",
+                    );
+                };
+                match self.set_status(now, id, change.status) {
+                    Some(session) => Answer::json(StatusCode::OK, session),
+                    None => self.not_found(),
+                }
+            }
+            (&Method::GET, ["pay", id] | ["pay", id, "qr"]) => match self.live(now, id) {
+                Some(record) => Answer::json(
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "page": "sandbox hosted payment page",
+                        "session_id": record.session.session_id,
+                        "status": record.session.status,
+                    }),
+                ),
+                None => self.not_found(),
+            },
+            _ => self.error(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such sandbox control."),
+        }
+    }
+
+    /// Plays the consumer (or the service): sets a session's status as the real flow would.
+    pub(crate) fn set_status(&mut self, now: i64, id: &str, status: SessionStatus) -> Option<Session> {
+        let order_id = self.ids.uuid();
+        let token = self.ids.uuid();
+        let record = self.live(now, id)?;
+        if status == SessionStatus::Completed {
+            match record.place_order_mode {
+                Some(PlaceOrderMode::PlaceOrder | PlaceOrderMode::CaptureOrder) => {
+                    record.session.order_id = Some(order_id);
+                    record.session.klarna_reference = Some(token[..8].to_ascii_uppercase());
+                }
+                _ => record.session.authorization_token = Some(token),
+            }
+        }
+        record.session.status = Some(status);
+        record.session.updated_at = Some(rfc3339(now));
+        Some(record.session.clone())
+    }
+}

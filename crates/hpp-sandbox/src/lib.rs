@@ -1,0 +1,197 @@
+//! A local server that behaves like the Kustom Hosted Payment Page API, for integration tests
+//! (as stripe-mock is for Stripe), demos and offline work.
+//!
+//! It serves the four HPP operations on the real paths with the real status codes and JSON shapes,
+//! requires HTTP Basic credentials, and makes every distribution error code reachable by a
+//! documented input. Messages it "sends" go to an outbox you can inspect.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+//! let sandbox = hpp_sandbox::Sandbox::start(hpp_sandbox::SandboxConfig::default()).await?;
+//! println!("{} as {}", sandbox.base_url(), sandbox.username());
+//! let config = sandbox.client_config(); // an hpp_core::Config pointing at the sandbox
+//! assert!(sandbox.outbox().is_empty());
+//! sandbox.stop().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour
+//!
+//! | Input | Answer |
+//! |---|---|
+//! | missing or wrong credentials (any API path) | 401, gateway-shaped body, nothing else happens |
+//! | `POST /hpp/v1/sessions` with a `payment_session_url` | 201 and URLs on the sandbox; the session expires 47 h later |
+//! | read or disable an unknown or expired session | 404 `NOT_FOUND` |
+//! | disable a completed session | 400 `CONSTRAINT_VIOLATION` |
+//! | distribute: e-mail missing or empty | 400 `MISSING_CONTACT_DATA` |
+//! | distribute: malformed e-mail, missing or unknown `method`, malformed body | 400 `CONSTRAINT_VIOLATION` |
+//! | distribute: unknown or expired session | 404 `NOT_FOUND` |
+//! | distribute: session disabled by the merchant, or finished | 400 `CONSTRAINT_VIOLATION` |
+//! | distribute: recipient on [`SandboxConfig::blocked`] | 400 `BLACKLIST_REFUSED` |
+//! | distribute: e-mail past [`SandboxConfig::email_limit`] today (UTC) | 429 `EMAIL_LIMIT_EXCEEDED` |
+//! | distribute: SMS in [`SandboxMode::Playground`] | 502 `BAD_GATEWAY` |
+//! | distribute: SMS in production mode to a country not in [`SandboxConfig::phone_countries`] | 400 `UNSUPPORTED_COUNTRY` |
+//! | distribute: recipient `unknown-error@…` or access id `unknown-error` | 400 `UNKNOWN` |
+//!
+//! Every error body carries `error_code`, `error_messages` and a fresh `correlation_id`.
+//!
+//! Controls, under `/_sandbox/` only and without credentials (the sandbox listens on loopback):
+//! `GET /_sandbox/outbox` lists sent messages; `POST /_sandbox/sessions/{id}/status` with
+//! `{"status": "COMPLETED"}` (or any status) plays the consumer.
+
+mod api;
+mod clock;
+mod ids;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub use api::OutboxMessage;
+use hpp_core::{Config, Credentials, Environment, SessionStatus};
+use tokio::sync::watch;
+
+/// Recipient local part (or access id) that makes a distribution fail with 400 `UNKNOWN`.
+pub const UNKNOWN_ERROR_TRIGGER: &str = "unknown-error";
+
+/// Which real environment the sandbox imitates where they differ (SMS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SandboxMode {
+    /// Like the playground: SMS is refused with 502 `BAD_GATEWAY`.
+    #[default]
+    Playground,
+    /// Like production: SMS goes out to [`SandboxConfig::phone_countries`].
+    Production,
+}
+
+/// How the sandbox behaves. Build with `Default` and field assignment.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SandboxConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// E-mails allowed per UTC day (the playground allows 100).
+    pub email_limit: u32,
+    /// Recipients refused with `BLACKLIST_REFUSED` (compared case-insensitively).
+    pub blocked: Vec<String>,
+    /// Playground or production behaviour.
+    pub mode: SandboxMode,
+    /// Phone countries served in production mode.
+    pub phone_countries: Vec<String>,
+    /// Username and password to require; random when `None`.
+    pub credentials: Option<(String, String)>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            email_limit: 100,
+            blocked: Vec::new(),
+            mode: SandboxMode::Playground,
+            phone_countries: ["SE", "NO", "FI", "DK", "DE", "AT", "NL", "GB"].map(String::from).to_vec(),
+            credentials: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("port", &self.port)
+            .field("email_limit", &self.email_limit)
+            .field("blocked", &self.blocked.len())
+            .field("mode", &self.mode)
+            .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A running sandbox. Dropping it stops it too; [`Sandbox::stop`] waits until it has.
+pub struct Sandbox {
+    base_url: String,
+    username: String,
+    password: String,
+    state: Arc<Mutex<api::State>>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Binds `127.0.0.1:{port}` and starts serving; ready when this returns.
+    pub async fn start(config: SandboxConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port))).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let mut ids = ids::IdSource::new();
+        let (username, password) =
+            config.credentials.clone().unwrap_or_else(|| (format!("sandbox-{}", &ids.token()[..8]), ids.token()));
+        let accepted = [Credentials::basic(&username, &password), Credentials::api_key(&password)]
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|c| c.authorization().as_bytes().to_vec())
+            .collect();
+        let state = Arc::new(Mutex::new(api::State::new(config, base_url.clone(), ids)));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, state.clone(), accepted, stopped));
+        Ok(Self { base_url, username, password, state, stop, task: Some(task) })
+    }
+
+    /// `http://127.0.0.1:{port}`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The username it requires.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The password it requires (also accepted alone, as an API key: `Basic <password>`).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// A client configuration for this sandbox with its credentials.
+    pub fn client_config(&self) -> Config {
+        // invariant: the base URL is a loopback http URL and the credentials were generated or
+        // checked above, so both are valid.
+        let environment = Environment::custom(&self.base_url).expect("loopback base URL is valid");
+        let credentials = Credentials::basic(&self.username, &self.password).expect("sandbox credentials are valid");
+        Config::new(environment, credentials)
+    }
+
+    /// Every message sent so far, in order.
+    pub fn outbox(&self) -> Vec<OutboxMessage> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).outbox().to_vec()
+    }
+
+    /// Plays the consumer: sets `session_id`'s status. `None` if there is no such live session.
+    pub fn set_status(&self, session_id: &str, status: SessionStatus) -> Option<hpp_core::Session> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).set_status(clock::now_millis(), session_id, status)
+    }
+
+    /// Stops accepting, closes open connections and waits for the server task to end.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("base_url", &self.base_url)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
