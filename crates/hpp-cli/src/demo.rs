@@ -55,12 +55,12 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     step(output, 2, "Distribute it by e-mail (following the returned distribution_url)");
     let email = Distribution::email("jane.doe@example.com")?;
     client.distribute(&distribution_url, email.clone()).await?;
-    output.distributed(&email.method(), email.request().contact_information.as_ref().unwrap_or(&Default::default()));
+    output.distributed(&email);
 
     step(output, 3, "Distribute it by token (the access id from a QR code on the consumer's device)");
     let token = Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb")?;
     client.distribute(&distribution_url, token.clone()).await?;
-    output.distributed(&token.method(), token.request().contact_information.as_ref().unwrap_or(&Default::default()));
+    output.distributed(&token);
 
     step(output, 4, "Read its status");
     output.session(&client.read_session(&session_url).await?);

@@ -256,10 +256,8 @@ async fn api_command(
                     (session, Distribution::sms(&phone, &phone_country)?)
                 }
             };
-            let method = distribution.method();
-            let contact = distribution.request().contact_information.clone().unwrap_or_default();
-            client.distribute(&session, distribution).await?;
-            output.distributed(&method, &contact);
+            client.distribute(&session, distribution.clone()).await?;
+            output.distributed(&distribution);
         }
         Command::Demo | Command::Sandbox(_) => unreachable!("handled in run()"),
     }

@@ -4,9 +4,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use hpp_core::model::{ContactInformation, DistributionMethod};
+use hpp_core::model::DistributionMethod;
 use hpp_core::redact::{mask_all, mask_email, mask_phone, scrub};
-use hpp_core::{Error, Session, SessionCreated};
+use hpp_core::{Distribution, Error, Session, SessionCreated};
 use serde_json::json;
 
 /// A failure as the CLI reports it, with its exit code.
@@ -126,7 +126,9 @@ impl Output {
         self.fields(&[("session", Some(session.to_owned())), ("status", Some("DISABLED".to_owned()))]);
     }
 
-    pub(crate) fn distributed(&self, method: &DistributionMethod, contact: &ContactInformation) {
+    pub(crate) fn distributed(&self, distribution: &Distribution) {
+        let method = &distribution.method();
+        let contact = distribution.request().contact_information.clone().unwrap_or_default();
         if self.json {
             return println!("{}", json!({ "method": method, "distributed": true }));
         }

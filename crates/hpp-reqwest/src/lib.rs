@@ -68,6 +68,11 @@ impl ReqwestTransport {
         Self { client, body_limit: DEFAULT_BODY_LIMIT }
     }
 
+    /// The underlying client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Reads response bodies up to `limit` bytes.
     pub fn with_body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;

@@ -1,0 +1,203 @@
+//! The real `kustom-hpp` binary against a real `kustom-hpp sandbox` process: exit codes, the JSON
+//! on stdout and stderr, masking, clean shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kustom-hpp");
+
+/// A sandbox process, ready once its first stdout line (the JSON with its address) has arrived.
+struct SandboxProcess {
+    child: Child,
+    base_url: String,
+    username: String,
+    password: String,
+}
+
+impl SandboxProcess {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .arg("sandbox")
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the sandbox");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let ready: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+        let field = |k: &str| ready[k].as_str().unwrap().to_owned();
+        Self { base_url: field("base_url"), username: field("username"), password: field("password"), child }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("KUSTOM_HPP_BASE_URL", &self.base_url)
+            .env("KUSTOM_USERNAME", &self.username)
+            .env("KUSTOM_PASSWORD", &self.password)
+            .env_remove("KUSTOM_API_KEY")
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
+}
+
+fn create(sandbox: &SandboxProcess) -> serde_json::Value {
+    let out = sandbox.run(&["--json", "session", "create", "--payment-session-url", "https://x.example/orders/1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    json(&out.stdout)
+}
+
+#[test]
+fn demo_runs_the_whole_story() {
+    let out = Command::new(BIN).arg("demo").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for expected in ["Session created", "WAITING", "EMAIL_LIMIT_EXCEEDED", "invalid_input", "COMPLETED", "DISABLED"] {
+        assert!(stdout.contains(expected), "missing {expected}:\n{stdout}");
+    }
+    assert!(!stdout.contains("jane.doe@example.com"), "addresses are masked:\n{stdout}");
+}
+
+#[test]
+fn session_lifecycle_with_json_output() {
+    let sandbox = SandboxProcess::start(&[]);
+    let created = create(&sandbox);
+    let id = created["session_id"].as_str().unwrap();
+    let session_url = created["session_url"].as_str().unwrap();
+    let distribution_url = created["distribution_url"].as_str().unwrap();
+
+    let out = sandbox.run(&["--json", "session", "get", id]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out.stdout)["status"], "WAITING");
+
+    let out = sandbox.run(&["--json", "distribute", "email", distribution_url, "--email", "jane@example.com"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out.stdout)["method"], "email");
+
+    let out = sandbox.run(&["--json", "distribute", "token", id, "--access-id", "278352"]);
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = sandbox.run(&["--json", "session", "disable", session_url]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = sandbox.run(&["--json", "session", "get", session_url]);
+    assert_eq!(json(&out.stdout)["status"], "DISABLED");
+}
+
+#[test]
+fn failures_have_their_exit_code_and_json() {
+    let sandbox = SandboxProcess::start(&["--block", "blocked@example.com", "--email-limit", "1"]);
+    let created = create(&sandbox);
+    let id = created["session_id"].as_str().unwrap();
+
+    // 3: refused locally, address masked.
+    let out = sandbox.run(&["--json", "distribute", "email", id, "--email", "jane.doe@example"]);
+    assert_eq!(out.status.code(), Some(3));
+    let error = &json(&out.stderr)["error"];
+    assert_eq!(error["kind"], "invalid_input");
+    assert!(!error["message"].as_str().unwrap().contains("jane.doe"), "{error}");
+    assert!(out.stdout.is_empty());
+
+    // 3: a URL we will not send credentials to.
+    let out = sandbox.run(&[
+        "--json",
+        "distribute",
+        "token",
+        "https://evil.example/hpp/v1/sessions/x/distribution",
+        "--access-id",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+
+    // 4: the API's answer, with its code and correlation id.
+    let out = sandbox.run(&["--json", "distribute", "email", id, "--email", "blocked@example.com"]);
+    assert_eq!(out.status.code(), Some(4));
+    let error = &json(&out.stderr)["error"];
+    assert_eq!(error["kind"], "api");
+    assert_eq!(error["status"], 400);
+    assert_eq!(error["error_code"], "BLACKLIST_REFUSED");
+    assert!(error["correlation_id"].is_string());
+    assert!(error["error_messages"].is_array());
+
+    let out = sandbox.run(&["--json", "distribute", "email", id, "--email", "a@example.com"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = sandbox.run(&["--json", "distribute", "email", id, "--email", "b@example.com"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(json(&out.stderr)["error"]["error_code"], "EMAIL_LIMIT_EXCEEDED");
+
+    // 4: wrong credentials.
+    let out = Command::new(BIN)
+        .args(["--json", "session", "get", id])
+        .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
+        .env("KUSTOM_API_KEY", "wrong-key")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(json(&out.stderr)["error"]["status"], 401);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong-key"));
+}
+
+#[test]
+fn usage_and_transport_failures() {
+    // 2: no credentials.
+    let out = Command::new(BIN)
+        .args(["--json", "--base-url", "http://127.0.0.1:9", "session", "get", "s1"])
+        .env_remove("KUSTOM_API_KEY")
+        .env_remove("KUSTOM_USERNAME")
+        .env_remove("KUSTOM_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json(&out.stderr)["error"]["kind"], "usage");
+
+    // 2: an unknown flag.
+    let out = Command::new(BIN).args(["--json", "session", "get", "--bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json(&out.stderr)["error"]["kind"], "usage");
+
+    // 5: nothing listening.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let out = Command::new(BIN)
+        .args(["--json", "--base-url", &base_url, "session", "get", "s1"])
+        .env("KUSTOM_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(json(&out.stderr)["error"]["kind"], "transport");
+}
+
+#[test]
+fn human_output_masks_addresses() {
+    let sandbox = SandboxProcess::start(&[]);
+    let created = create(&sandbox);
+    let id = created["session_id"].as_str().unwrap();
+    let out = sandbox.run(&["distribute", "email", id, "--email", "jane.doe@example.com"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("j***@e***.com"), "{stdout}");
+    assert!(!stdout.contains("jane.doe"), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "no color when not on a terminal");
+}
+
+#[test]
+fn sandbox_stops_on_sigterm() {
+    let mut sandbox = SandboxProcess::start(&[]);
+    let pid = sandbox.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = sandbox.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM");
+}

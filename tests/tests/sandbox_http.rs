@@ -1,0 +1,108 @@
+//! The sandbox at the HTTP level: credentials, control paths, and hostile input.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use hpp_core::{Client, CreateSession, Distribution};
+use hpp_reqwest::ReqwestTransport;
+use hpp_sandbox::{Sandbox, SandboxConfig};
+
+/// Sends raw bytes and returns the status code of the answer (0 if the connection closed first).
+fn raw_status(base_url: &str, bytes: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(base_url.trim_start_matches("http://")).unwrap();
+    let _ = stream.write_all(bytes);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn wrong_credentials_change_nothing() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
+    let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
+    let url = created.distribution_url.unwrap();
+    let http = ReqwestTransport::new().unwrap().client().clone();
+    for auth in [None, Some("Basic d3Jvbmc6d3Jvbmc="), Some("Bearer x")] {
+        let mut request = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(r#"{"contact_information":{"email":"a@b.se"},"method":"email"}"#);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(response.headers().contains_key("www-authenticate"));
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(body["http_status_code"], 401);
+    }
+    assert!(sandbox.outbox().is_empty());
+    // The password alone also works, as an API key.
+    let key = hpp_core::Config::new(
+        hpp_core::Environment::custom(sandbox.base_url()).unwrap(),
+        hpp_core::Credentials::api_key(sandbox.password()).unwrap(),
+    );
+    Client::new(key, ReqwestTransport::new().unwrap())
+        .distribute(&url, Distribution::token("t").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sandbox.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn control_paths_play_the_consumer_and_list_the_outbox() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
+    let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
+    let id = created.session_id.clone().unwrap();
+    client
+        .distribute(created.distribution_url.as_ref().unwrap(), Distribution::email("jane@example.com").unwrap())
+        .await
+        .unwrap();
+
+    let http = ReqwestTransport::new().unwrap().client().clone();
+    let response = http.get(format!("{}/_sandbox/outbox", sandbox.base_url())).send().await.unwrap();
+    let outbox: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let messages = outbox["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["recipient"], "jane@example.com");
+    assert_eq!(messages[0]["session_id"], id.as_str());
+    assert!(messages[0]["link"].as_str().unwrap().contains(&id));
+
+    let status_url = format!("{}/_sandbox/sessions/{id}/status", sandbox.base_url());
+    let response = http.post(&status_url).body(r#"{"status":"IN_PROGRESS"}"#).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(client.read_session(&id).await.unwrap().status, Some(hpp_core::SessionStatus::InProgress));
+    let response = http.post(&status_url).body("nonsense").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let unknown = format!("{}/_sandbox/sessions/nope/status", sandbox.base_url());
+    assert_eq!(http.post(unknown).body(r#"{"status":"COMPLETED"}"#).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn hostile_input_gets_an_error_and_the_sandbox_keeps_serving() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let base = sandbox.base_url().to_owned();
+    let huge = format!(
+        "POST /hpp/v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{}",
+        10_000_000,
+        "x".repeat(200_000)
+    );
+    let cases: Vec<Vec<u8>> = vec![
+        b"\x00\x01\x02 garbage \xff\xfe\r\n\r\n".to_vec(),
+        b"GET /hpp/v1/sessions/%%%/../x HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(),
+        huge.into_bytes(),
+        b"POST /hpp/v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n{".to_vec(),
+    ];
+    let statuses = tokio::task::spawn_blocking(move || cases.iter().map(|c| raw_status(&base, c)).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(statuses[0], 400, "garbage");
+    assert_eq!(statuses[1], 401, "an unauthenticated API path");
+    assert!(statuses[2] == 413 || statuses[2] == 0, "an oversized body: {}", statuses[2]);
+    // Still serving.
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
+    assert!(client.create_session(&CreateSession::new("https://x.example/o/1")).await.is_ok());
+}
