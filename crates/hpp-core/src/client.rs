@@ -1,22 +1,30 @@
-//! [`Client`]: the high-level calls, written once for every [`Transport`].
+//! [`Client`]: the high-level calls, written once for every [`Transport`], with retries decided by
+//! the pure [`RetryPolicy`].
 //!
-//! This is the only async code in the core. It depends on no runtime: a transport supplies the
-//! future that does the I/O.
+//! This is the only async code in the core. It depends on no runtime: the transport supplies the
+//! future that does the I/O and, through [`Transport::timer`], the waiting, clock and jitter that
+//! retries need.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::distribution::Distribution;
 use crate::error::{Error, TransportError};
 use crate::model::{Session, SessionCreated};
 use crate::ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
+use crate::retry::{Decision, RetryPolicy};
 use crate::session::SessionRef;
 
 /// Sends a request the core built and returns the response, whatever its status.
 ///
 /// A transport converts, sends and collects; it owns timeouts, TLS, pooling and connection
-/// handling, and touches nothing in the request. `hpp-reqwest` and `hpp-hyper` implement it,
-/// and so does any `Fn(Request) -> impl Future<Output = Result<Response, TransportError>>`:
+/// handling, and touches nothing in the request. It honours a [`RequestTimeout`] extension when
+/// the request carries one. `hpp-reqwest` and `hpp-hyper` implement it, and so does any
+/// `Fn(Request) -> impl Future<Output = Result<Response, TransportError>>`:
 ///
 /// ```
 /// use hpp_core::{Client, Config, Credentials, Environment, Mode, Request, Response, TransportError};
@@ -30,6 +38,12 @@ use crate::session::SessionRef;
 pub trait Transport {
     /// Sends `request` and returns the response, or why none arrived.
     fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send;
+
+    /// What retries need: a way to wait, a monotonic clock and jitter. A transport without one
+    /// (the default, and closures) is never retried.
+    fn timer(&self) -> Option<&dyn Timer> {
+        None
+    }
 }
 
 impl<F, Fut> Transport for F
@@ -39,6 +53,44 @@ where
 {
     fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
         self(request)
+    }
+}
+
+/// Time and chance, supplied by a transport's runtime so that the core reads neither.
+pub trait Timer: Send + Sync {
+    /// Completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// A monotonic now.
+    fn now(&self) -> Instant;
+    /// A uniform sample from `[0, 1)`.
+    fn jitter(&self) -> f64;
+}
+
+/// Request extension: the total time allowed for this attempt, overriding the transport's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTimeout(pub Duration);
+
+/// Per-call settings for [`Client::send_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Total time allowed for each attempt (the transport's default when `None`).
+    pub timeout: Option<Duration>,
+    /// The retry policy for this call (the client's when `None`).
+    pub retry: Option<RetryPolicy>,
+}
+
+impl CallOptions {
+    /// Options with this per-attempt timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Options with this retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
     }
 }
 
@@ -60,12 +112,20 @@ where
 pub struct Client<T> {
     config: Config,
     transport: T,
+    retry: RetryPolicy,
 }
 
 impl<T: Transport> Client<T> {
-    /// A client for `config` sending through `transport`.
+    /// A client for `config` sending through `transport`, retrying as [`RetryPolicy::default`]
+    /// allows (when the transport has a [`Timer`]).
     pub fn new(config: Config, transport: T) -> Self {
-        Self { config, transport }
+        Self { config, transport, retry: RetryPolicy::default() }
+    }
+
+    /// Uses `retry` for every call that does not bring its own.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The configuration.
@@ -78,12 +138,77 @@ impl<T: Transport> Client<T> {
         &self.transport
     }
 
-    /// Builds, sends and parses any operation. Nothing is retried: a POST that may have reached
-    /// the server is never sent twice by the SDK.
+    /// Builds, sends and parses any operation, retrying as the client's policy allows.
     pub async fn send<O: Operation>(&self, operation: &O) -> Result<O::Output, Error> {
-        let request = operation.build(&self.config)?;
-        let response = self.transport.send(request).await?;
-        operation.parse(response)
+        self.send_with(operation, &CallOptions::default()).await
+    }
+
+    /// [`send`](Self::send) with per-call options.
+    ///
+    /// A create or distribution that may have reached the server is never sent again unless
+    /// `options.retry` opted in to retrying it on 503.
+    pub async fn send_with<O: Operation>(&self, operation: &O, options: &CallOptions) -> Result<O::Output, Error> {
+        let policy = options.retry.as_ref().unwrap_or(&self.retry);
+        let span = tracing::info_span!("hpp", operation = O::NAME, url = O::URL_TEMPLATE);
+        async {
+            let timer = self.transport.timer();
+            let started = timer.map(|t| t.now());
+            let mut attempt = 1;
+            loop {
+                let error = match self.attempt(operation, options, attempt).await {
+                    Ok(output) => return Ok(output),
+                    Err(error) => error,
+                };
+                let (Some(timer), Some(started)) = (timer, started) else { return Err(error) };
+                let elapsed = timer.now().saturating_duration_since(started);
+                match policy.decide(O::IDEMPOTENCY, attempt, elapsed, &error, timer.jitter()) {
+                    Decision::RetryAfter(wait) => {
+                        tracing::info!(attempt, wait_ms = wait.as_millis() as u64, "retrying");
+                        timer.sleep(wait).await;
+                        attempt += 1;
+                    }
+                    Decision::GiveUp(reason) => {
+                        tracing::debug!(attempt, ?reason, "not retrying");
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn attempt<O: Operation>(
+        &self,
+        operation: &O,
+        options: &CallOptions,
+        attempt: u32,
+    ) -> Result<O::Output, Error> {
+        let mut request = operation.build(&self.config)?;
+        if let Some(timeout) = options.timeout {
+            request.extensions_mut().insert(RequestTimeout(timeout));
+        }
+        let span = tracing::debug_span!("attempt", attempt);
+        async {
+            let response = self.transport.send(request).await.inspect_err(|e| {
+                tracing::info!(kind = ?e.kind(), may_have_been_sent = e.may_have_been_sent(), "no response");
+            })?;
+            let status = response.status().as_u16();
+            let result = operation.parse(response);
+            match &result {
+                Ok(_) => tracing::debug!(status, "success"),
+                Err(Error::Api(api)) => tracing::info!(
+                    status,
+                    error_code = api.error_code().map(|c| c.as_str()),
+                    correlation_id = api.correlation_id(),
+                    "api error"
+                ),
+                Err(_) => tracing::info!(status, "undecodable response"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
     }
 
     /// Creates a session.
@@ -101,7 +226,8 @@ impl<T: Transport> Client<T> {
         self.send(&DisableSession::new(session)).await
     }
 
-    /// Distributes a session by id or `distribution_url`.
+    /// Distributes a session by id or `distribution_url`. Never sent twice by the SDK, unless a
+    /// policy from [`send_with`](Self::send_with) opts in.
     pub async fn distribute(&self, session: impl Into<SessionRef>, distribution: Distribution) -> Result<(), Error> {
         self.send(&DistributeSession::new(session, distribution)).await
     }

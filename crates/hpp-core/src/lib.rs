@@ -72,8 +72,11 @@
 //! - The `Authorization` header is marked sensitive; `Debug` of [`Credentials`], [`Config`],
 //!   requests and errors never shows a key or password; e-mail addresses and phone numbers are
 //!   masked in `Debug` and in error messages.
-//! - Nothing is retried: a create or distribution that may have reached the server is never sent
-//!   twice by the SDK.
+//! - Retries are decided by a pure [`retry::RetryPolicy`]: reads and disables are retried on
+//!   transient failures; a create or distribution that may have reached the server is never sent
+//!   twice by the SDK unless the caller opts in per call.
+//! - Logs and spans (`tracing`) carry the operation, URL template, attempt, status and correlation
+//!   id, never bodies, credentials or contact data.
 
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 #![deny(missing_debug_implementations)]
@@ -90,9 +93,10 @@ mod error;
 pub mod model;
 mod ops;
 pub mod redact;
+pub mod retry;
 mod session;
 
-pub use client::{Client, Transport};
+pub use client::{CallOptions, Client, RequestTimeout, Timer, Transport};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode, Region, USER_AGENT};
 pub use distribution::{Distribution, check_country, check_email};
 pub use error::{

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::distribution::Distribution;
 use crate::error::{ApiError, DecodeError, Error, InputError};
 use crate::model::{MerchantUrls, Session, SessionCreated, SessionCreationRequest, SessionOptions};
+use crate::retry::Idempotency;
 use crate::session::{Endpoint, SESSIONS_PATH, SessionRef};
 
 /// A request as the core builds it.
@@ -38,7 +39,9 @@ pub trait Operation {
     const NAME: &'static str;
     /// Whether repeating the request after it may have reached the server can repeat its side
     /// effect (creates and distributions are POSTs without an idempotency key).
-    const REPEATS_SIDE_EFFECT: bool;
+    const IDEMPOTENCY: Idempotency;
+    /// The request path with the session id as a placeholder, for logs and spans.
+    const URL_TEMPLATE: &'static str;
 
     /// Builds the request, or refuses the input before anything is sent.
     fn build(&self, config: &Config) -> Result<Request, Error>;
@@ -141,7 +144,8 @@ impl CreateSession {
 impl Operation for CreateSession {
     type Output = SessionCreated;
     const NAME: &'static str = "create_session";
-    const REPEATS_SIDE_EFFECT: bool = true;
+    const IDEMPOTENCY: Idempotency = Idempotency::SideEffect;
+    const URL_TEMPLATE: &'static str = "/hpp/v1/sessions";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {
         let url = self.body.payment_session_url.trim();
@@ -182,7 +186,8 @@ impl ReadSession {
 impl Operation for ReadSession {
     type Output = Session;
     const NAME: &'static str = "read_session";
-    const REPEATS_SIDE_EFFECT: bool = false;
+    const IDEMPOTENCY: Idempotency = Idempotency::Idempotent;
+    const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {
         let uri = self.session.resolve(config.base_url(), Endpoint::Session)?;
@@ -210,7 +215,8 @@ impl DisableSession {
 impl Operation for DisableSession {
     type Output = ();
     const NAME: &'static str = "disable_session";
-    const REPEATS_SIDE_EFFECT: bool = false;
+    const IDEMPOTENCY: Idempotency = Idempotency::Idempotent;
+    const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {
         let uri = self.session.resolve(config.base_url(), Endpoint::Session)?;
@@ -239,7 +245,8 @@ impl DistributeSession {
 impl Operation for DistributeSession {
     type Output = ();
     const NAME: &'static str = "distribute_session";
-    const REPEATS_SIDE_EFFECT: bool = true;
+    const IDEMPOTENCY: Idempotency = Idempotency::SideEffect;
+    const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}/distribution";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {
         let uri = self.session.resolve(config.base_url(), Endpoint::Distribution)?;

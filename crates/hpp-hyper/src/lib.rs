@@ -18,10 +18,12 @@
 //! Needs a Tokio runtime. Bring your own hyper-util client (connector, pool, TLS) with
 //! [`HyperTransport::from_client`]; hyper-util's client never follows redirects.
 
-use std::time::Duration;
+use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hpp_core::{Request, Response, Transport, TransportError};
+use hpp_core::{Request, RequestTimeout, Response, Timer, Transport, TransportError};
 use http_body_util::{BodyExt, Full, Limited};
 pub use hyper_util;
 use hyper_util::client::legacy::Client;
@@ -101,10 +103,31 @@ impl<C> HyperTransport<C> {
     }
 }
 
+/// Tokio's timer, the clock and a jitter source, for the client's retries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioTimer;
+
+impl Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn jitter(&self) -> f64 {
+        // The standard library's per-instance random hash keys: enough to spread retries apart.
+        let sample = RandomState::new().hash_one(Instant::now());
+        (sample >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C> {
     fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
+        let timeout = request.extensions().get::<RequestTimeout>().map_or(self.timeout, |t| t.0);
         let pending = self.client.request(request.map(|body| Full::new(Bytes::from(body))));
-        let (timeout, limit) = (self.timeout, self.body_limit);
+        let limit = self.body_limit;
         let exchange = async move {
             let response = pending
                 .await
@@ -120,5 +143,9 @@ impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C>
             Ok(Response::from_parts(parts, body.to_bytes().into()))
         };
         async move { tokio::time::timeout(timeout, exchange).await.map_err(TransportError::timeout)? }
+    }
+
+    fn timer(&self) -> Option<&dyn Timer> {
+        Some(&TokioTimer)
     }
 }

@@ -18,10 +18,12 @@
 //! Bring your own `reqwest::Client` (proxy, pool, roots) with [`ReqwestTransport::from_client`];
 //! build it with `redirect(Policy::none())`: the SDK never follows redirects.
 
+use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hpp_core::{Request, Response, Transport, TransportError};
+use hpp_core::{Request, RequestTimeout, Response, Timer, Transport, TransportError};
 pub use reqwest;
 
 /// Connect timeout of the default client.
@@ -80,6 +82,26 @@ impl ReqwestTransport {
     }
 }
 
+/// Tokio's timer, the clock and a jitter source, for the client's retries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioTimer;
+
+impl Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn jitter(&self) -> f64 {
+        // The standard library's per-instance random hash keys: enough to spread retries apart.
+        let sample = RandomState::new().hash_one(Instant::now());
+        (sample >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 fn classify(error: reqwest::Error) -> TransportError {
     if error.is_connect() {
         TransportError::connect(error)
@@ -95,7 +117,11 @@ impl Transport for ReqwestTransport {
         let client = self.client.clone();
         let limit = self.body_limit;
         async move {
-            let request = reqwest::Request::try_from(request).map_err(TransportError::before_sending)?;
+            let timeout = request.extensions().get::<RequestTimeout>().map(|t| t.0);
+            let mut request = reqwest::Request::try_from(request).map_err(TransportError::before_sending)?;
+            if timeout.is_some() {
+                *request.timeout_mut() = timeout;
+            }
             let mut response = client.execute(request).await.map_err(classify)?;
             let mut out = http::Response::new(Vec::new());
             *out.status_mut() = response.status();
@@ -112,5 +138,9 @@ impl Transport for ReqwestTransport {
             }
             Ok(out)
         }
+    }
+
+    fn timer(&self) -> Option<&dyn Timer> {
+        Some(&TokioTimer)
     }
 }

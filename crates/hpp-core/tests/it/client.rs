@@ -61,3 +61,84 @@ fn transport_errors_say_whether_the_request_left() {
     assert!(error.may_have_been_sent());
     assert!(error.to_string().contains("may have reached the server"), "{error}");
 }
+
+/// A transport that answers from a script and waits no real time: its timer records the waits.
+struct Scripted {
+    answers: Mutex<Vec<Result<Response, TransportError>>>,
+    sent: Mutex<u32>,
+    clock: FakeClock,
+}
+
+struct FakeClock {
+    start: std::time::Instant,
+    waited: Mutex<Vec<std::time::Duration>>,
+}
+
+impl hpp_core::Timer for FakeClock {
+    fn sleep(&self, duration: std::time::Duration) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.waited.lock().unwrap().push(duration);
+        Box::pin(async {})
+    }
+    fn now(&self) -> std::time::Instant {
+        self.start + self.waited.lock().unwrap().iter().sum::<std::time::Duration>()
+    }
+    fn jitter(&self) -> f64 {
+        1.0
+    }
+}
+
+impl Scripted {
+    fn new(mut answers: Vec<Result<Response, TransportError>>) -> Self {
+        answers.reverse();
+        let clock = FakeClock { start: std::time::Instant::now(), waited: Mutex::new(Vec::new()) };
+        Self { answers: Mutex::new(answers), sent: Mutex::new(0), clock }
+    }
+}
+
+impl hpp_core::Transport for Scripted {
+    fn send(&self, _request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
+        *self.sent.lock().unwrap() += 1;
+        let answer = self.answers.lock().unwrap().pop().expect("no more scripted answers");
+        async move { answer }
+    }
+    fn timer(&self) -> Option<&dyn hpp_core::Timer> {
+        Some(&self.clock)
+    }
+}
+
+fn status(code: u16) -> Result<Response, TransportError> {
+    let body = if code == 200 { br#"{"status":"WAITING"}"#.to_vec() } else { Vec::new() };
+    Ok(http::Response::builder().status(code).header("retry-after", "1").body(body).unwrap())
+}
+
+#[test]
+fn reads_are_retried_and_distributions_are_not_sent_twice() {
+    let client = Client::new(crate::playground(), Scripted::new(vec![status(503), status(200)]));
+    assert!(block_on(client.read_session("s1")).is_ok());
+    assert_eq!(*client.transport().sent.lock().unwrap(), 2);
+    assert_eq!(*client.transport().clock.waited.lock().unwrap(), [std::time::Duration::from_secs(1)]);
+
+    let client = Client::new(crate::playground(), Scripted::new(vec![Err(TransportError::timeout("t"))]));
+    let error = block_on(client.distribute("s1", Distribution::token("t").unwrap())).unwrap_err();
+    assert!(error.may_have_been_sent());
+    assert_eq!(*client.transport().sent.lock().unwrap(), 1, "a distribution that may have arrived is not re-sent");
+
+    let client = Client::new(crate::playground(), Scripted::new(vec![status(503)]));
+    assert!(block_on(client.distribute("s1", Distribution::token("t").unwrap())).is_err());
+    assert_eq!(*client.transport().sent.lock().unwrap(), 1);
+
+    let refused = || Err(TransportError::connect("refused"));
+    let client = Client::new(crate::playground(), Scripted::new(vec![refused(), refused(), status(201)]));
+    assert!(block_on(client.distribute("s1", Distribution::token("t").unwrap())).is_ok());
+    assert_eq!(*client.transport().sent.lock().unwrap(), 3, "never-sent requests are retried");
+}
+
+#[test]
+fn retrying_a_distribution_on_503_is_an_explicit_per_call_choice() {
+    let client = Client::new(crate::playground(), Scripted::new(vec![status(503), status(201)]));
+    let op = hpp_core::DistributeSession::new("s1", Distribution::token("t").unwrap());
+    let options = hpp_core::CallOptions::default()
+        .with_retry(hpp_core::retry::RetryPolicy::default().with_side_effect_retry_on_503(true));
+    assert!(block_on(client.send_with(&op, &options)).is_ok());
+    assert_eq!(*client.transport().sent.lock().unwrap(), 2);
+}

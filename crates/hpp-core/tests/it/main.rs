@@ -9,6 +9,7 @@ mod client;
 mod parse;
 mod props;
 mod redact;
+mod retry;
 
 use hpp_core::{Config, Credentials, Environment, Mode};
 

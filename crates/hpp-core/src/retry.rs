@@ -1,0 +1,194 @@
+//! When to send a request again: a pure decision, given what happened, how many attempts were
+//! made, how long they took and a jitter sample, all supplied by the caller.
+//!
+//! The rules:
+//! - Nothing is retried after [`Error::InvalidInput`] or [`Error::Decode`].
+//! - A request that provably never left ([`TransportError::may_have_been_sent`] is `false`) is
+//!   retried whatever the operation.
+//! - Read and disable ([`Idempotency::Idempotent`]) are also retried on timeouts, broken
+//!   connections, 429 and 5xx, honouring `Retry-After`.
+//! - Create and distribute ([`Idempotency::SideEffect`]: POSTs without an idempotency key) are
+//!   not retried once they may have reached the server, except a 503 when the caller opted in
+//!   with [`RetryPolicy::with_side_effect_retry_on_503`], accepting that the consumer may get a
+//!   second message.
+//! - `EMAIL_LIMIT_EXCEEDED` is a daily quota and is never retried.
+//! - Backoff is capped exponential with full jitter; attempts and total time are bounded.
+//!
+//! ```
+//! use std::time::Duration;
+//! use hpp_core::retry::{Decision, Idempotency, RetryPolicy};
+//! use hpp_core::{Error, TransportError};
+//!
+//! let policy = RetryPolicy::default();
+//! let refused = Error::Transport(TransportError::connect("connection refused"));
+//! let decision = policy.decide(Idempotency::SideEffect, 1, Duration::ZERO, &refused, 0.5);
+//! assert_eq!(decision, Decision::RetryAfter(Duration::from_millis(250)));
+//! ```
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorCode};
+
+/// Whether repeating an operation can repeat its side effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Idempotency {
+    /// Read and disable: repeating them changes nothing more.
+    Idempotent,
+    /// Create and distribute: repeating them may create a second session or send a second message.
+    SideEffect,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Wait this long, then send again.
+    RetryAfter(Duration),
+    /// Return the error to the caller.
+    GiveUp(GiveUpReason),
+}
+
+/// Why the policy stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// The error is not one that a retry can fix.
+    NotRetryable,
+    /// The request may have reached the server and repeating it may repeat its side effect.
+    MayHaveBeenSent,
+    /// A daily quota: retrying now cannot succeed.
+    Quota,
+    /// The attempt limit is reached.
+    Attempts,
+    /// The next wait would pass the total time limit.
+    TimeBudget,
+}
+
+/// Bounds and switches of the retry decision. `Default`: 3 attempts, 500 ms initial backoff
+/// doubling to at most 5 s, 30 s in all, `Retry-After` honoured up to 10 s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_elapsed: Duration,
+    max_retry_after: Duration,
+    side_effect_retry_on_503: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(10),
+            side_effect_retry_on_503: false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retries: one attempt.
+    pub fn none() -> Self {
+        Self { max_attempts: 1, ..Self::default() }
+    }
+
+    /// At most `attempts` attempts in all (1 means no retry).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Backoff before the first retry, doubling each time up to `max`.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// No retry starts after `limit` has passed since the first attempt.
+    pub fn with_max_elapsed(mut self, limit: Duration) -> Self {
+        self.max_elapsed = limit;
+        self
+    }
+
+    /// The longest `Retry-After` that is waited for; a longer one ends the retries.
+    pub fn with_max_retry_after(mut self, limit: Duration) -> Self {
+        self.max_retry_after = limit;
+        self
+    }
+
+    /// Also retry create and distribute on a 503. **The consumer may get a second message**: a
+    /// 503 can follow a distribution that was in fact sent. Opt in per call, knowingly.
+    pub fn with_side_effect_retry_on_503(mut self, enabled: bool) -> Self {
+        self.side_effect_retry_on_503 = enabled;
+        self
+    }
+
+    /// The attempt limit.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Decides after attempt number `attempt` (from 1) failed with `error`, `elapsed` after the
+    /// first attempt started. `jitter` is a sample from `[0, 1)` (values outside are clamped).
+    pub fn decide(
+        &self,
+        idempotency: Idempotency,
+        attempt: u32,
+        elapsed: Duration,
+        error: &Error,
+        jitter: f64,
+    ) -> Decision {
+        let retry_after = match self.classify(idempotency, error) {
+            Ok(retry_after) => retry_after,
+            Err(reason) => return Decision::GiveUp(reason),
+        };
+        if attempt >= self.max_attempts {
+            return Decision::GiveUp(GiveUpReason::Attempts);
+        }
+        let wait = match retry_after {
+            Some(after) if after > self.max_retry_after => return Decision::GiveUp(GiveUpReason::TimeBudget),
+            Some(after) => after,
+            None => self.backoff(attempt, jitter),
+        };
+        if elapsed.saturating_add(wait) > self.max_elapsed {
+            return Decision::GiveUp(GiveUpReason::TimeBudget);
+        }
+        Decision::RetryAfter(wait)
+    }
+
+    /// Full jitter: a uniform sample of `[0, min(max, initial * 2^(attempt-1))]`.
+    fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let ceiling = self.initial_backoff.saturating_mul(1 << exponent).min(self.max_backoff);
+        let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 1.0 };
+        ceiling.mul_f64(jitter)
+    }
+
+    /// `Ok(retry_after)` if the error is retryable for this operation, else why not.
+    fn classify(&self, idempotency: Idempotency, error: &Error) -> Result<Option<Duration>, GiveUpReason> {
+        match error {
+            Error::Transport(e) if !e.may_have_been_sent() => Ok(None),
+            Error::Transport(_) if idempotency == Idempotency::Idempotent => Ok(None),
+            Error::Transport(_) => Err(GiveUpReason::MayHaveBeenSent),
+            Error::Api(api) => {
+                if api.error_code() == Some(&ErrorCode::EmailLimitExceeded) {
+                    return Err(GiveUpReason::Quota);
+                }
+                let status = api.status().as_u16();
+                let retry_after = api.retry_after_secs().map(Duration::from_secs);
+                match (idempotency, status) {
+                    (Idempotency::Idempotent, 429 | 500..=599) => Ok(retry_after),
+                    (Idempotency::SideEffect, 503) if self.side_effect_retry_on_503 => Ok(retry_after),
+                    (Idempotency::SideEffect, 429 | 500..=599) => Err(GiveUpReason::MayHaveBeenSent),
+                    _ => Err(GiveUpReason::NotRetryable),
+                }
+            }
+            Error::InvalidInput(_) | Error::Decode(_) => Err(GiveUpReason::NotRetryable),
+        }
+    }
+}
