@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hpp_core::retry::RetryPolicy;
 use hpp_core::{
     Client, Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Error,
     Operation, ReadSession, Transport,
@@ -55,7 +56,8 @@ where
     let server = Loopback::start(vec![response.clone()]);
     let config =
         Config::new(Environment::custom(&server.base_url).unwrap(), Credentials::api_key("kco_test_api_KEY").unwrap());
-    let client = Client::new(config.clone(), transport.clone());
+    // One attempt: this checks what a transport delivers, not the retry policy.
+    let client = Client::new(config.clone(), transport.clone()).with_retry_policy(RetryPolicy::none());
     let through_transport = outcome(client.send(&op).await);
     let built = op.build(&config).unwrap();
     assert_delivered(&built, &server.next_request());
@@ -110,7 +112,11 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
 
     // Nothing listening: a connect error, provably not sent.
     let config = Config::new(Environment::custom(&closed_port_base_url()).unwrap(), key.clone());
-    let error = Client::new(config, transport.clone()).send(&distribute).await.unwrap_err();
+    let error = Client::new(config, transport.clone())
+        .with_retry_policy(RetryPolicy::none())
+        .send(&distribute)
+        .await
+        .unwrap_err();
     let Error::Transport(transport_error) = &error else { panic!("{error:?}") };
     assert!(transport_error.is_connect(), "{error:?}");
     assert!(!error.may_have_been_sent());
@@ -119,7 +125,11 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let config =
         Config::new(Environment::custom(&format!("http://{}", silent.local_addr().unwrap())).unwrap(), key.clone());
-    let error = Client::new(config, timeout_transport).send(&distribute).await.unwrap_err();
+    let error = Client::new(config, timeout_transport)
+        .with_retry_policy(RetryPolicy::none())
+        .send(&distribute)
+        .await
+        .unwrap_err();
     let Error::Transport(transport_error) = &error else { panic!("{error:?}") };
     assert!(transport_error.is_timeout(), "{error:?}");
     assert!(error.may_have_been_sent());
@@ -129,7 +139,11 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
     let big = http::Response::builder().status(200).body(vec![b' '; 64 * 1024]).unwrap();
     let server = Loopback::start(vec![big]);
     let config = Config::new(Environment::custom(&server.base_url).unwrap(), key);
-    let error = Client::new(config, small_body_transport).send(&ReadSession::new("s-1")).await.unwrap_err();
+    let error = Client::new(config, small_body_transport)
+        .with_retry_policy(RetryPolicy::none())
+        .send(&ReadSession::new("s-1"))
+        .await
+        .unwrap_err();
     let Error::Transport(transport_error) = &error else { panic!("{error:?}") };
     assert_eq!(transport_error.kind(), hpp_core::TransportErrorKind::BodyTooLarge, "{error:?}");
 }

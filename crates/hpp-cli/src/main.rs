@@ -274,6 +274,12 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
         Ok(sandbox) => sandbox,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot start the sandbox: {e}"))),
     };
+    // Listen for the stop signals before announcing readiness, so a signal sent right after the
+    // first line is never lost to the default action.
+    let stop = match StopSignals::listen() {
+        Ok(stop) => stop,
+        Err(e) => return output.failure(&Failure::usage(&format!("cannot listen for signals: {e}"))),
+    };
     let ready = serde_json::json!({
         "base_url": sandbox.base_url(),
         "username": sandbox.username(),
@@ -283,22 +289,27 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
     if !output.json {
         eprintln!("sandbox listening on {}; stop with Ctrl-C", sandbox.base_url());
     }
-    wait_for_stop_signal().await;
+    stop.wait().await;
     sandbox.stop().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_stop_signal() {
-    #[cfg(unix)]
-    {
+/// SIGINT and SIGTERM, registered up front.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

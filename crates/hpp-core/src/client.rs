@@ -68,6 +68,7 @@ pub trait Timer: Send + Sync {
 
 /// Request extension: the total time allowed for this attempt, overriding the transport's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::exhaustive_structs)] // a newtype by design: the duration is all it will ever hold
 pub struct RequestTimeout(pub Duration);
 
 /// Per-call settings for [`Client::send_with`].
