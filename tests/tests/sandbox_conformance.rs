@@ -157,7 +157,7 @@ async fn run_table<T: Transport + Clone>(transport: T) -> (Vec<String>, Vec<(Str
                     .header("content-type", "application/json")
                     .body(body.as_bytes().to_vec())
                     .unwrap();
-                request.headers_mut().insert("authorization", client.config().credentials().authorization().clone());
+                request.headers_mut().insert("authorization", client.config().credentials().authorization());
                 let response = transport.send(request).await.unwrap();
                 let op = hpp_core::DistributeSession::new(url, Distribution::token("x").unwrap());
                 outcome(hpp_core::Operation::parse(&op, response), |()| String::new())

@@ -5,6 +5,7 @@ use std::fmt;
 
 use http::HeaderValue;
 use http::uri::{Authority, Scheme, Uri};
+use zeroize::Zeroizing;
 
 use crate::error::InputError;
 
@@ -176,10 +177,12 @@ pub(crate) fn shown_url(url: &str) -> String {
     shown
 }
 
-/// API credentials, sent as HTTP Basic authorization. `Debug` never shows them.
+/// API credentials, sent as HTTP Basic authorization. `Debug` never shows them, and the bytes
+/// this value holds are zeroed when it is dropped. (Each request carries its own copy of the
+/// header, marked sensitive, which lives as long as the HTTP client keeps that request.)
 #[derive(Clone)]
 pub struct Credentials {
-    header: HeaderValue,
+    header: Zeroizing<Vec<u8>>,
     kind: &'static str,
 }
 
@@ -209,23 +212,25 @@ impl Credentials {
         if username.chars().chain(password.chars()).any(char::is_control) {
             return Err(InputError::InvalidCredentials { reason: "the username or password has control characters" });
         }
-        let joined = format!("{username}:{password}");
-        Self::from_token(base64(joined.as_bytes()).as_bytes(), "basic")
+        let joined = Zeroizing::new(format!("{username}:{password}"));
+        Self::from_token(Zeroizing::new(base64(joined.as_bytes())).as_bytes(), "basic")
     }
 
     fn from_token(token: &[u8], kind: &'static str) -> Result<Self, InputError> {
-        let mut value = Vec::with_capacity(6 + token.len());
+        let mut value = Zeroizing::new(Vec::with_capacity(6 + token.len()));
         value.extend_from_slice(b"Basic ");
         value.extend_from_slice(token);
-        let mut header = HeaderValue::from_bytes(&value)
+        HeaderValue::from_bytes(&value)
             .map_err(|_| InputError::InvalidCredentials { reason: "not valid in an HTTP header" })?;
-        header.set_sensitive(true);
-        Ok(Self { header, kind })
+        Ok(Self { header: value, kind })
     }
 
     /// The `Authorization` header value, marked sensitive.
-    pub fn authorization(&self) -> &HeaderValue {
-        &self.header
+    pub fn authorization(&self) -> HeaderValue {
+        // invariant: the bytes were checked to be a valid header value when `self` was built.
+        let mut header = HeaderValue::from_bytes(&self.header).expect("checked at construction");
+        header.set_sensitive(true);
+        header
     }
 }
 

@@ -57,7 +57,7 @@ fn request(config: &Config, method: Method, uri: Uri, body: Option<Vec<u8>>) -> 
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
     headers.reserve(4);
-    headers.insert(AUTHORIZATION, config.credentials().authorization().clone());
+    headers.insert(AUTHORIZATION, config.credentials().authorization());
     headers.insert(USER_AGENT, config.user_agent().clone());
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     if has_body {
