@@ -106,3 +106,28 @@ async fn hostile_input_gets_an_error_and_the_sandbox_keeps_serving() {
     let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
     assert!(client.create_session(&CreateSession::new("https://x.example/o/1")).await.is_ok());
 }
+
+#[tokio::test]
+async fn faults_and_clock_are_scripted_over_http() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let http = ReqwestTransport::new().unwrap().client().clone();
+    let faults = format!("{}/_sandbox/faults", sandbox.base_url());
+    let body = r#"{"faults":[{"kind":"status","status":503,"retry_after":7,"error_code":"BUSY"}]}"#;
+    assert_eq!(http.post(&faults).body(body).send().await.unwrap().status(), 200);
+    assert_eq!(http.post(&faults).body(r#"{"faults":[{"kind":"nonsense"}]}"#).send().await.unwrap().status(), 400);
+
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap())
+        .with_retry_policy(hpp_core::retry::RetryPolicy::none());
+    let error = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap_err();
+    let hpp_core::Error::Api(api) = &error else { panic!("{error:?}") };
+    assert_eq!((api.status().as_u16(), api.retry_after_secs()), (503, Some(7)));
+    assert_eq!(api.error_code().map(|c| c.as_str()), Some("BUSY"));
+    // The fault was used up.
+    let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
+
+    let clock = format!("{}/_sandbox/clock", sandbox.base_url());
+    let response = http.post(&clock).body(r#"{"advance_secs": 172800}"#).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let error = client.read_session(created.session_url.unwrap()).await.unwrap_err();
+    assert_eq!(error.error_code(), Some(&hpp_core::ErrorCode::NotFound));
+}

@@ -1,7 +1,7 @@
 //! The sandbox's behaviour: every route, answered from shared state. Pure apart from the state
 //! lock; the HTTP plumbing lives in `server.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use hpp_core::model::{
     DistributionMethod, DistributionRequest, ErrorBody, PlaceOrderMode, Session, SessionCreated,
@@ -40,16 +40,22 @@ pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) body: Option<serde_json::Value>,
     pub(crate) www_authenticate: bool,
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl Answer {
     fn json(status: StatusCode, body: impl Serialize) -> Self {
         // invariant: the sandbox's own types always serialize.
-        Self { status, body: Some(serde_json::to_value(body).expect("serializable")), www_authenticate: false }
+        Self {
+            status,
+            body: Some(serde_json::to_value(body).expect("serializable")),
+            www_authenticate: false,
+            retry_after: None,
+        }
     }
 
     fn empty(status: StatusCode) -> Self {
-        Self { status, body: None, www_authenticate: false }
+        Self { status, body: None, www_authenticate: false, retry_after: None }
     }
 }
 
@@ -69,11 +75,81 @@ pub(crate) struct State {
     emails_day: i64,
     emails_sent: u32,
     ids: crate::ids::IdSource,
+    faults: VecDeque<Fault>,
+    clock_offset_millis: i64,
+}
+
+/// A fault scripted for one of the next API requests (`POST /_sandbox/faults`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Fault {
+    /// Wait this long, then answer normally.
+    Delay {
+        /// Milliseconds to wait.
+        ms: u64,
+    },
+    /// Answer this status with an error body, doing nothing else.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// `Retry-After` seconds to send.
+        #[serde(default)]
+        retry_after: Option<u64>,
+        /// The `error_code` to send.
+        #[serde(default)]
+        error_code: Option<String>,
+    },
+    /// Close the connection without reading or doing anything.
+    ResetBeforeRead,
+    /// Do what the request asks, then close the connection without answering.
+    ResetAfterRead,
+    /// Do what the request asks, then answer with the JSON body cut in half.
+    TruncatedBody,
+    /// Answer 200 with a body of this many bytes, doing nothing else.
+    OversizedBody {
+        /// Body size.
+        bytes: usize,
+    },
+    /// Answer 302 to `location`, doing nothing else.
+    Redirect {
+        /// Where to.
+        location: String,
+    },
 }
 
 impl State {
     pub(crate) fn new(config: SandboxConfig, base_url: String, ids: crate::ids::IdSource) -> Self {
-        Self { config, base_url, sessions: HashMap::new(), outbox: Vec::new(), emails_day: 0, emails_sent: 0, ids }
+        Self {
+            config,
+            base_url,
+            sessions: HashMap::new(),
+            outbox: Vec::new(),
+            emails_day: 0,
+            emails_sent: 0,
+            ids,
+            faults: VecDeque::new(),
+            clock_offset_millis: 0,
+        }
+    }
+
+    /// The sandbox's now: the system clock plus what tests advanced it by.
+    pub(crate) fn now(&self) -> i64 {
+        crate::clock::now_millis().saturating_add(self.clock_offset_millis)
+    }
+
+    /// The fault for the next API request, if one is scripted.
+    pub(crate) fn next_fault(&mut self) -> Option<Fault> {
+        self.faults.pop_front()
+    }
+
+    /// The answer of a [`Fault::Status`].
+    pub(crate) fn fault_status(&mut self, status: u16, retry_after: Option<u64>, error_code: Option<String>) -> Answer {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let code = ErrorCode::from(error_code.unwrap_or_else(|| "UNKNOWN".to_owned()));
+        let mut answer = self.error(status, code, "Injected fault: internal error. Please try again.");
+        answer.retry_after = retry_after;
+        answer
     }
 
     pub(crate) fn outbox(&self) -> &[OutboxMessage] {
@@ -95,11 +171,12 @@ impl State {
             "http_status_message": "Unauthorized",
             "internal_message": "authorization_error",
         });
-        Answer { status: StatusCode::UNAUTHORIZED, body: Some(body), www_authenticate: true }
+        Answer { status: StatusCode::UNAUTHORIZED, body: Some(body), www_authenticate: true, retry_after: None }
     }
 
     /// Answers one request. `authorized` is whether its credentials were right.
-    pub(crate) fn handle(&mut self, now: i64, method: &Method, path: &str, authorized: bool, body: &[u8]) -> Answer {
+    pub(crate) fn handle(&mut self, method: &Method, path: &str, authorized: bool, body: &[u8]) -> Answer {
+        let now = self.now();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         if let ["_sandbox", rest @ ..] = segments.as_slice() {
             return self.control(now, method, rest, body);
@@ -339,6 +416,48 @@ impl State {
     fn control(&mut self, now: i64, method: &Method, rest: &[&str], body: &[u8]) -> Answer {
         match (method, rest) {
             (&Method::GET, ["outbox"]) => Answer::json(StatusCode::OK, serde_json::json!({ "messages": self.outbox })),
+            (&Method::POST, ["faults"]) => {
+                #[derive(Deserialize)]
+                struct Faults {
+                    faults: Vec<Fault>,
+                }
+                match serde_json::from_slice::<Faults>(body) {
+                    Ok(added) => {
+                        self.faults.extend(added.faults);
+                        Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults }))
+                    }
+                    Err(e) => self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::ConstraintViolation,
+                        &format!("Expected {{\"faults\": [...]}}: {e}"),
+                    ),
+                }
+            }
+            (&Method::GET, ["faults"]) => Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults })),
+            (&Method::DELETE, ["faults"]) => {
+                self.faults.clear();
+                Answer::empty(StatusCode::NO_CONTENT)
+            }
+            (&Method::POST, ["clock"]) => {
+                #[derive(Deserialize)]
+                struct Advance {
+                    advance_secs: i64,
+                }
+                match serde_json::from_slice::<Advance>(body) {
+                    Ok(advance) => {
+                        self.advance_clock(advance.advance_secs);
+                        Answer::json(StatusCode::OK, serde_json::json!({ "now": rfc3339(self.now()) }))
+                    }
+                    Err(_) => self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::ConstraintViolation,
+                        "Expected {\"advance_secs\": N}.",
+                    ),
+                }
+            }
+            (&Method::GET, ["clock"]) => {
+                Answer::json(StatusCode::OK, serde_json::json!({ "now": rfc3339(self.now()) }))
+            }
             (&Method::POST, ["sessions", id, "status"]) => {
                 #[derive(Deserialize)]
                 struct StatusChange {
@@ -351,7 +470,7 @@ impl State {
                         "Expected {\"status\": \"COMPLETED\"} or another status.",
                     );
                 };
-                match self.set_status(now, id, change.status) {
+                match self.set_status(id, change.status) {
                     Some(session) => Answer::json(StatusCode::OK, session),
                     None => self.not_found(),
                 }
@@ -371,8 +490,19 @@ impl State {
         }
     }
 
+    /// Moves the sandbox's clock forward (or back) by `secs` seconds.
+    pub(crate) fn advance_clock(&mut self, secs: i64) {
+        self.clock_offset_millis = self.clock_offset_millis.saturating_add(secs.saturating_mul(1000));
+    }
+
+    /// Adds faults for the next API requests.
+    pub(crate) fn add_faults(&mut self, faults: impl IntoIterator<Item = Fault>) {
+        self.faults.extend(faults);
+    }
+
     /// Plays the consumer (or the service): sets a session's status as the real flow would.
-    pub(crate) fn set_status(&mut self, now: i64, id: &str, status: SessionStatus) -> Option<Session> {
+    pub(crate) fn set_status(&mut self, id: &str, status: SessionStatus) -> Option<Session> {
+        let now = self.now();
         let order_id = self.ids.uuid();
         let token = self.ids.uuid();
         let record = self.live(now, id)?;

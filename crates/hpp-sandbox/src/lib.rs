@@ -36,8 +36,16 @@
 //! Every error body carries `error_code`, `error_messages` and a fresh `correlation_id`.
 //!
 //! Controls, under `/_sandbox/` only and without credentials (the sandbox listens on loopback):
-//! `GET /_sandbox/outbox` lists sent messages; `POST /_sandbox/sessions/{id}/status` with
-//! `{"status": "COMPLETED"}` (or any status) plays the consumer.
+//! - `GET /_sandbox/outbox` lists sent messages;
+//! - `POST /_sandbox/sessions/{id}/status` with `{"status": "COMPLETED"}` (or any status) plays
+//!   the consumer;
+//! - `POST /_sandbox/faults` with `{"faults": [{"kind": "status", "status": 503, "retry_after": 1},
+//!   ...]}` scripts one [`Fault`] per coming API request (`GET` lists, `DELETE` clears them):
+//!   `delay` (`ms`), `status` (`status`, `retry_after`, `error_code`), `reset_before_read`,
+//!   `reset_after_read` (the request takes effect, no answer), `truncated_body` (takes effect,
+//!   JSON cut in half), `oversized_body` (`bytes`), `redirect` (`location`);
+//! - `POST /_sandbox/clock` with `{"advance_secs": N}` moves the sandbox's clock (session expiry
+//!   after 47 hours, the daily e-mail quota); `GET` shows it.
 
 mod api;
 mod clock;
@@ -47,7 +55,7 @@ mod server;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-pub use api::OutboxMessage;
+pub use api::{Fault, OutboxMessage};
 use hpp_core::{Config, Credentials, Environment, SessionStatus};
 use tokio::sync::watch;
 
@@ -163,12 +171,27 @@ impl Sandbox {
 
     /// Every message sent so far, in order.
     pub fn outbox(&self) -> Vec<OutboxMessage> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).outbox().to_vec()
+        self.state().outbox().to_vec()
     }
 
     /// Plays the consumer: sets `session_id`'s status. `None` if there is no such live session.
     pub fn set_status(&self, session_id: &str, status: SessionStatus) -> Option<hpp_core::Session> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).set_status(clock::now_millis(), session_id, status)
+        self.state().set_status(session_id, status)
+    }
+
+    /// Scripts faults for the next API requests, one request each, in order.
+    pub fn inject_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state().add_faults(faults);
+    }
+
+    /// Moves the sandbox's clock by `secs` seconds (session expiry, the daily quota).
+    pub fn advance_clock(&self, secs: i64) {
+        self.state().advance_clock(secs);
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, api::State> {
+        // A poisoned lock means a bug panicked mid-update; keep serving what is there.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops accepting, closes open connections and waits for the server task to end.

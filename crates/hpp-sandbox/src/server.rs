@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::api::{Answer, State};
+use crate::api::{Answer, Fault, State};
 
 /// Largest request body the sandbox reads.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
@@ -46,12 +46,45 @@ pub(crate) async fn serve(
     connections.shutdown().await;
 }
 
+/// The connection is dropped without an answer (a scripted reset).
+#[derive(Debug)]
+struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("scripted connection reset")
+    }
+}
+
+impl std::error::Error for Reset {}
+
 async fn respond(
     request: http::Request<Incoming>,
     state: Arc<Mutex<State>>,
     authorization: Arc<Vec<Vec<u8>>>,
-) -> Result<http::Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<http::Response<Full<Bytes>>, Reset> {
     let (parts, body) = request.into_parts();
+    let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    let fault = if parts.uri.path().starts_with("/_sandbox/") { None } else { lock().next_fault() };
+    match fault {
+        Some(Fault::ResetBeforeRead) => return Err(Reset),
+        Some(Fault::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(Fault::Status { status, retry_after, error_code }) => {
+            return Ok(render(lock().fault_status(status, retry_after, error_code)));
+        }
+        Some(Fault::OversizedBody { bytes }) => {
+            return Ok(http::Response::new(Full::new(Bytes::from(vec![b' '; bytes]))));
+        }
+        Some(Fault::Redirect { location }) => {
+            let mut response = http::Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = http::StatusCode::FOUND;
+            if let Ok(location) = http::HeaderValue::from_str(&location) {
+                response.headers_mut().insert(http::header::LOCATION, location);
+            }
+            return Ok(response);
+        }
+        _ => {}
+    }
     let authorized = parts
         .headers
         .get(http::header::AUTHORIZATION)
@@ -67,14 +100,22 @@ async fn respond(
                 status: http::StatusCode::PAYLOAD_TOO_LARGE,
                 body: Some(too_large),
                 www_authenticate: false,
+                retry_after: None,
             }));
         }
     };
-    let now = crate::clock::now_millis();
-    // A poisoned lock means a bug panicked mid-update; keep serving what is there.
-    let answer =
-        state.lock().unwrap_or_else(|p| p.into_inner()).handle(now, &parts.method, parts.uri.path(), authorized, &body);
-    Ok(render(answer))
+    let answer = lock().handle(&parts.method, parts.uri.path(), authorized, &body);
+    match fault {
+        Some(Fault::ResetAfterRead) => Err(Reset),
+        Some(Fault::TruncatedBody) => {
+            let mut response = render(answer);
+            let full = response.body().clone().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let half = full.slice(..full.len() / 2);
+            *response.body_mut() = Full::new(half);
+            Ok(response)
+        }
+        _ => Ok(render(answer)),
+    }
 }
 
 fn render(answer: Answer) -> http::Response<Full<Bytes>> {
@@ -85,6 +126,9 @@ fn render(answer: Answer) -> http::Response<Full<Bytes>> {
     *response.status_mut() = answer.status;
     if answer.body.is_some() {
         response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    }
+    if let Some(seconds) = answer.retry_after {
+        response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
     }
     if answer.www_authenticate {
         response.headers_mut().insert(
