@@ -201,3 +201,35 @@ fn sandbox_stops_on_sigterm() {
     let status = sandbox.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM");
 }
+
+/// POSTs `body` to the sandbox's `path` over a plain socket; returns the status line.
+fn control(sandbox: &SandboxProcess, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(sandbox.base_url.trim_start_matches("http://")).unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: sandbox\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn undecodable_and_missing_answers_have_their_exit_codes() {
+    let sandbox = SandboxProcess::start(&[]);
+    let status = control(&sandbox, "/_sandbox/faults", r#"{"faults":[{"kind":"truncated_body"}]}"#);
+    assert!(status.contains("200"), "{status}");
+    let out = sandbox.run(&["--json", "session", "create", "--payment-session-url", "https://x.example/orders/1"]);
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    let error = &json(&out.stderr)["error"];
+    assert_eq!(error["kind"], "decode");
+    assert_eq!(error["status"], 201);
+
+    // A response slower than --timeout: no response, exit 5 (a create is not retried).
+    control(&sandbox, "/_sandbox/faults", r#"{"faults":[{"kind":"delay","ms":3000}]}"#);
+    let out = sandbox.run(&["--json", "--timeout", "0.2", "session", "create", "--payment-session-url", "https://x.example/o"]);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(json(&out.stderr)["error"]["message"].as_str().unwrap().contains("may have reached the server"));
+}
