@@ -1,5 +1,6 @@
 //! Test support shared by the workspace's cross-transport tests: response fixtures and a
 //! scripted loopback HTTP server that records what it received.
 
+pub mod checks;
 pub mod fixture;
 pub mod loopback;

@@ -229,7 +229,15 @@ fn undecodable_and_missing_answers_have_their_exit_codes() {
 
     // A response slower than --timeout: no response, exit 5 (a create is not retried).
     control(&sandbox, "/_sandbox/faults", r#"{"faults":[{"kind":"delay","ms":3000}]}"#);
-    let out = sandbox.run(&["--json", "--timeout", "0.2", "session", "create", "--payment-session-url", "https://x.example/o"]);
+    let out = sandbox.run(&[
+        "--json",
+        "--timeout",
+        "0.2",
+        "session",
+        "create",
+        "--payment-session-url",
+        "https://x.example/o",
+    ]);
     assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(json(&out.stderr)["error"]["message"].as_str().unwrap().contains("may have reached the server"));
 }

@@ -59,6 +59,33 @@ pub use api::{Fault, OutboxMessage};
 use hpp_core::{Config, Credentials, Environment, SessionStatus};
 use tokio::sync::watch;
 
+/// Entry points for fuzz targets and property tests. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::Mutex;
+
+    static STATE: Mutex<Option<crate::api::State>> = Mutex::new(None);
+
+    /// Answers one request (authorized when the path says `/auth/` first, to reach both sides of
+    /// the credentials check) on a state shared by all calls, and returns the status.
+    pub fn handle(method: &[u8], path: &str, body: &[u8]) -> u16 {
+        let Ok(method) = http::Method::from_bytes(method) else { return 400 };
+        let (authorized, path) = match path.strip_prefix("/auth") {
+            Some(rest) => (true, rest),
+            None => (false, path),
+        };
+        let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+        let state = guard.get_or_insert_with(|| {
+            crate::api::State::new(
+                crate::SandboxConfig::default(),
+                "http://127.0.0.1:1".into(),
+                crate::ids::IdSource::new(),
+            )
+        });
+        state.handle(&method, path, authorized, body).status.as_u16()
+    }
+}
+
 /// Recipient local part (or access id) that makes a distribution fail with 400 `UNKNOWN`.
 pub const UNKNOWN_ERROR_TRIGGER: &str = "unknown-error";
 

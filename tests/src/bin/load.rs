@@ -22,7 +22,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn run<T: Transport + Send + Sync + 'static>(name: &str, transport: T, sandbox: &Sandbox, requests: usize, in_flight: usize) {
+async fn run<T: Transport + Send + Sync + 'static>(
+    name: &str,
+    transport: T,
+    sandbox: &Sandbox,
+    requests: usize,
+    in_flight: usize,
+) {
     let client = Arc::new(Client::new(sandbox.client_config(), transport).with_retry_policy(RetryPolicy::none()));
     let created = client.create_session(&CreateSession::new("https://x.example/orders/load")).await.expect("create");
     let url = Arc::new(created.distribution_url.expect("distribution_url"));
