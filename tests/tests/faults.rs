@@ -136,7 +136,8 @@ async fn faults_scenario<T: Transport>(transport: T) {
     )
     .unwrap()]);
     let result = h.email("redirected@example.com", &none).await;
-    assert_eq!(result.unwrap_err().status().map(|s| s.as_u16()), Some(302));
+    let Err(Error::Api(api)) = &result else { panic!("{result:?}") };
+    assert!(api.is_redirect() && api.status() == 302, "{api:?}");
 
     let delivered = h.check_outbox();
     assert_eq!(delivered, ["optin@example.com", "after@example.com"]);

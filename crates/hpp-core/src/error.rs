@@ -331,6 +331,12 @@ impl ApiError {
         self.0.error_code.as_ref()
     }
 
+    /// Whether the server answered with a redirect (3xx). The SDK never follows one: a followed
+    /// redirect could carry the credentials to another host.
+    pub fn is_redirect(&self) -> bool {
+        self.0.status.is_redirection()
+    }
+
     /// The messages: `error_messages`, then `error_message`, then the gateway shape's
     /// `http_status_message` and `internal_message`, as the server wrote them (they may repeat the
     /// contact data you sent; [`Display`](fmt::Display) masks it).
