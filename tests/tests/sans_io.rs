@@ -32,3 +32,20 @@ fn core_sources_do_no_io() {
         }
     }
 }
+
+#[test]
+fn transports_stay_thin() {
+    for transport in ["hpp-reqwest", "hpp-hyper"] {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates").join(transport).join("src/lib.rs");
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert!(lines <= 150, "{transport} has {lines} lines; a transport only converts, sends and collects");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for forbidden in ["serde_json", "Credentials", "SessionRef", "RetryPolicy"] {
+            assert!(
+                !text.contains(forbidden),
+                "{transport} mentions {forbidden}: JSON, auth, URLs and retries belong to the core"
+            );
+        }
+    }
+}

@@ -82,7 +82,7 @@ impl ReqwestTransport {
     }
 }
 
-/// Tokio's timer, the clock and a jitter source, for the client's retries.
+/// Tokio's timer, the clock and jitter (from std's random hash keys), for the client's retries.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioTimer;
 
@@ -96,7 +96,6 @@ impl Timer for TokioTimer {
     }
 
     fn jitter(&self) -> f64 {
-        // The standard library's per-instance random hash keys: enough to spread retries apart.
         let sample = RandomState::new().hash_one(Instant::now());
         (sample >> 11) as f64 / (1u64 << 53) as f64
     }
