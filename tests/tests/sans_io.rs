@@ -24,7 +24,8 @@ fn core_sources_do_no_io() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hpp-core/src");
     for entry in std::fs::read_dir(src).unwrap() {
         let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let text: String = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
         for forbidden in
             ["std::net", "std::fs", "std::env", "SystemTime", "Instant::now", "std::process", "thread::sleep"]
         {
@@ -40,7 +41,8 @@ fn transports_stay_thin() {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates").join(transport).join("src/lib.rs");
         let lines = std::fs::read_to_string(&path).unwrap().lines().count();
         assert!(lines <= 150, "{transport} has {lines} lines; a transport only converts, sends and collects");
-        let text = std::fs::read_to_string(&path).unwrap();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let text: String = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
         for forbidden in ["serde_json", "Credentials", "SessionRef", "RetryPolicy"] {
             assert!(
                 !text.contains(forbidden),
