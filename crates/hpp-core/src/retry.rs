@@ -3,7 +3,7 @@
 //!
 //! The rules:
 //! - Nothing is retried after [`Error::InvalidInput`] or [`Error::Decode`].
-//! - A request that provably never left ([`TransportError::may_have_been_sent`] is `false`) is
+//! - A request that provably never left ([`TransportError::may_have_been_sent`](crate::TransportError::may_have_been_sent) is `false`) is
 //!   retried whatever the operation.
 //! - Read and disable ([`Idempotency::Idempotent`]) are also retried on timeouts, broken
 //!   connections, 429 and 5xx, honouring `Retry-After`.
