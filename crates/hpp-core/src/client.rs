@@ -7,17 +7,18 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::distribution::Distribution;
-use crate::error::{Error, TransportError};
+use crate::error::{Error, ErrorCode, InputError, TransportError};
 use crate::model::{Session, SessionCreated};
 use crate::ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
 use crate::retry::{Decision, RetryPolicy};
 use crate::session::SessionRef;
+use crate::tracking::{PollSchedule, PollStep, Stop};
 
 /// Sends a request the core built and returns the response, whatever its status.
 ///
@@ -62,6 +63,8 @@ pub trait Timer: Send + Sync {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
     /// A monotonic now.
     fn now(&self) -> Instant;
+    /// The wall clock, to compare with `expires_at`.
+    fn system_now(&self) -> SystemTime;
     /// A uniform sample from `[0, 1)`.
     fn jitter(&self) -> f64;
 }
@@ -93,6 +96,51 @@ impl CallOptions {
         self.retry = Some(retry);
         self
     }
+}
+
+/// Settings for [`Client::wait_for_final_status`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WatchOptions {
+    /// Time between reads at first and after each change (default 2 s).
+    pub initial_interval: Duration,
+    /// The longest time between reads while nothing changes (default 30 s).
+    pub max_interval: Duration,
+    /// Give up after this long (default: only expiry ends the watch).
+    pub deadline: Option<Duration>,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        Self { initial_interval: Duration::from_secs(2), max_interval: Duration::from_secs(30), deadline: None }
+    }
+}
+
+impl WatchOptions {
+    /// Reads every `initial` at first, backing off to `max`.
+    pub fn with_interval(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_interval = initial;
+        self.max_interval = max;
+        self
+    }
+
+    /// Gives up after `deadline`.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+}
+
+/// How [`Client::wait_for_final_status`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchOutcome {
+    /// The session reached a final status.
+    Final(Session),
+    /// The session expired; the last read of it, if any.
+    Expired(Option<Session>),
+    /// The deadline passed first; the last read of it, if any.
+    DeadlinePassed(Option<Session>),
 }
 
 /// The HPP API over a [`Transport`].
@@ -210,6 +258,66 @@ impl<T: Transport> Client<T> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Reads `session` on a [`PollSchedule`] until it reaches a final status, expires, or
+    /// `options.deadline` passes, calling `on_change` with each new status (the first read
+    /// included). Transient failures (no response, 429, 5xx) do not end the watch; other errors
+    /// are returned. Cancel it by dropping the future. Needs a transport with a [`Timer`].
+    ///
+    /// Use it beside `status_update` callbacks, which stop after a few retries.
+    pub async fn wait_for_final_status(
+        &self,
+        session: impl Into<SessionRef>,
+        options: &WatchOptions,
+        mut on_change: impl FnMut(&Session),
+    ) -> Result<WatchOutcome, Error> {
+        let Some(timer) = self.transport.timer() else {
+            return Err(
+                InputError::Unsupported { what: "waiting for a status", reason: "the transport has no timer" }.into()
+            );
+        };
+        let read = ReadSession::new(session);
+        let mut schedule = PollSchedule::new(options.initial_interval, options.max_interval);
+        let started = timer.now();
+        let mut last: Option<Session> = None;
+        loop {
+            let wait = match self.send(&read).await {
+                Ok(session) => {
+                    if schedule.is_change(&session) {
+                        on_change(&session);
+                    }
+                    match schedule.next(&session, timer.system_now()) {
+                        PollStep::Stop(Stop::Final(_)) => return Ok(WatchOutcome::Final(session)),
+                        PollStep::Stop(Stop::Expired) => return Ok(WatchOutcome::Expired(Some(session))),
+                        PollStep::Wait(wait) => {
+                            last = Some(session);
+                            wait
+                        }
+                    }
+                }
+                Err(e) if e.error_code() == Some(&ErrorCode::NotFound) || e.status().is_some_and(|s| s == 404) => {
+                    return Ok(WatchOutcome::Expired(last));
+                }
+                Err(e @ Error::Transport(_)) => {
+                    tracing::info!(error = %e, "watch: read failed, will read again");
+                    options.initial_interval
+                }
+                Err(e) if e.status().is_some_and(|s| s == 429 || s.is_server_error()) => options.initial_interval,
+                Err(e) => return Err(e),
+            };
+            let wait = match options.deadline {
+                Some(deadline) => {
+                    let elapsed = timer.now().saturating_duration_since(started);
+                    if elapsed >= deadline {
+                        return Ok(WatchOutcome::DeadlinePassed(last));
+                    }
+                    wait.min(deadline - elapsed)
+                }
+                None => wait,
+            };
+            timer.sleep(wait).await;
+        }
     }
 
     /// Creates a session.

@@ -86,6 +86,7 @@ use std::future::Future;
 #[macro_use]
 mod macros;
 
+pub mod callback;
 mod client;
 mod config;
 mod distribution;
@@ -95,8 +96,10 @@ mod ops;
 pub mod redact;
 pub mod retry;
 mod session;
+pub mod time;
+pub mod tracking;
 
-pub use client::{CallOptions, Client, RequestTimeout, Timer, Transport};
+pub use client::{CallOptions, Client, RequestTimeout, Timer, Transport, WatchOptions, WatchOutcome};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode, Region, USER_AGENT};
 pub use distribution::{Distribution, check_country, check_email};
 pub use error::{

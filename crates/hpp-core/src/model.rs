@@ -36,6 +36,8 @@ open_enum! {
         Disabled = "DISABLED",
         /// An error in the flow; the consumer may retry.
         Error = "ERROR",
+        /// The session timed out (seen in callbacks, not in the spec's enum). Final.
+        Timeout = "TIMEOUT",
     }
 }
 

@@ -20,14 +20,13 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hpp_core::{Request, RequestTimeout, Response, Timer, Transport, TransportError};
 use http_body_util::{BodyExt, Full, Limited};
 pub use hyper_util;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::legacy::{Client, connect::Connect, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
 /// Connect timeout of the default client.
@@ -37,9 +36,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest response body read; larger ones are an error and the connection is dropped.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// The connector of the default client: rustls (ring, Mozilla roots) over hyper-util's
-/// `HttpConnector`, plain http allowed for the loopback sandbox (the core refuses plain http to
-/// anything else).
+/// The default connector: rustls (ring, Mozilla roots); http too, which the core allows to loopback only.
 pub type DefaultConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// A [`Transport`] over a hyper-util client.
@@ -64,8 +61,7 @@ impl HyperTransport<DefaultConnector> {
         let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(rustls::DEFAULT_VERSIONS)
-            // invariant: ring implements TLS 1.2 and 1.3, rustls' default versions.
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS) // invariant: ring implements both
             .expect("ring supports the default TLS versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
@@ -114,6 +110,10 @@ impl Timer for TokioTimer {
 
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now()
     }
 
     fn jitter(&self) -> f64 {

@@ -21,7 +21,7 @@
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hpp_core::{Request, RequestTimeout, Response, Timer, Transport, TransportError};
 pub use reqwest;
@@ -93,6 +93,10 @@ impl Timer for TokioTimer {
 
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now()
     }
 
     fn jitter(&self) -> f64 {

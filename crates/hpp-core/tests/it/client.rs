@@ -85,6 +85,9 @@ impl hpp_core::Timer for FakeClock {
     fn jitter(&self) -> f64 {
         1.0
     }
+    fn system_now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::UNIX_EPOCH + (self.now() - self.start)
+    }
 }
 
 impl Scripted {
@@ -141,4 +144,45 @@ fn retrying_a_distribution_on_503_is_an_explicit_per_call_choice() {
         .with_retry(hpp_core::retry::RetryPolicy::default().with_side_effect_retry_on_503(true));
     assert!(block_on(client.send_with(&op, &options)).is_ok());
     assert_eq!(*client.transport().sent.lock().unwrap(), 2);
+}
+
+fn read(status: &str) -> Result<Response, TransportError> {
+    let body = format!(r#"{{"session_id":"s1","status":"{status}"}}"#);
+    Ok(http::Response::builder().status(200).body(body.into_bytes()).unwrap())
+}
+
+#[test]
+fn watching_reports_each_change_and_ends_on_a_final_status() {
+    let answers = vec![read("WAITING"), read("WAITING"), status(503), read("IN_PROGRESS"), read("COMPLETED")];
+    let client = Client::new(crate::playground(), Scripted::new(answers))
+        .with_retry_policy(hpp_core::retry::RetryPolicy::none());
+    let mut changes = Vec::new();
+    let options = hpp_core::WatchOptions::default()
+        .with_interval(std::time::Duration::from_secs(1), std::time::Duration::from_secs(8));
+    let outcome = block_on(client.wait_for_final_status("s1", &options, |s| changes.push(s.status.clone().unwrap())));
+    let Ok(hpp_core::WatchOutcome::Final(session)) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(session.status, Some(SessionStatus::Completed));
+    assert_eq!(changes, [SessionStatus::Waiting, SessionStatus::InProgress, SessionStatus::Completed]);
+    let secs: Vec<u64> = client.transport().clock.waited.lock().unwrap().iter().map(|d| d.as_secs()).collect();
+    assert_eq!(secs, [1, 2, 1, 1], "backs off while unchanged, starts over after a change or a failed read");
+}
+
+#[test]
+fn watching_ends_on_expiry_and_on_the_deadline() {
+    let not_found = Ok(http::Response::builder().status(404).body(br#"{"error_code":"NOT_FOUND"}"#.to_vec()).unwrap());
+    let client = Client::new(crate::playground(), Scripted::new(vec![read("WAITING"), not_found]));
+    let outcome = block_on(client.wait_for_final_status("s1", &hpp_core::WatchOptions::default(), |_| {})).unwrap();
+    assert!(matches!(outcome, hpp_core::WatchOutcome::Expired(Some(_))), "{outcome:?}");
+
+    let client = Client::new(crate::playground(), Scripted::new((0..10).map(|_| read("WAITING")).collect()));
+    let options = hpp_core::WatchOptions::default().with_deadline(std::time::Duration::from_secs(5));
+    let outcome = block_on(client.wait_for_final_status("s1", &options, |_| {})).unwrap();
+    assert!(matches!(outcome, hpp_core::WatchOutcome::DeadlinePassed(Some(_))), "{outcome:?}");
+    let waited: std::time::Duration = client.transport().clock.waited.lock().unwrap().iter().sum();
+    assert_eq!(waited, std::time::Duration::from_secs(5), "never waits past the deadline");
+
+    let closure = |_r: Request| async { read("WAITING") };
+    let client = Client::new(crate::playground(), closure);
+    let error = block_on(client.wait_for_final_status("s1", &hpp_core::WatchOptions::default(), |_| {})).unwrap_err();
+    assert!(matches!(error, Error::InvalidInput(hpp_core::InputError::Unsupported { .. })));
 }

@@ -10,6 +10,7 @@ mod parse;
 mod props;
 mod redact;
 mod retry;
+mod tracking;
 
 use hpp_core::{Config, Credentials, Environment, Mode};
 

@@ -1,0 +1,155 @@
+//! `status_update` callbacks: the body Kustom POSTs to the merchant on every status change, the
+//! check of the secret the merchant embedded in the callback URL, and de-duplication by
+//! `event_id`. Pure: the web framework does the I/O.
+//!
+//! ```
+//! use hpp_core::callback::{CallbackSecret, Deduplicator, parse};
+//!
+//! let secret = CallbackSecret::new("7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11");
+//! // Registered as merchant_urls.status_update:
+//! let url = secret.append_to("https://shop.example/hpp/callback?sid={{session_id}}");
+//! assert!(url.ends_with("&secret=7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11"));
+//!
+//! // In the handler:
+//! let request_uri = "/hpp/callback?sid=s1&secret=7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11";
+//! assert!(secret.verify_uri(request_uri));
+//! let body = br#"{"event_id":"e1","session":{"session_id":"s1","status":"COMPLETED"}}"#;
+//! let callback = parse(body).unwrap();
+//! let mut seen = Deduplicator::new(10_000);
+//! assert!(seen.first_time(&callback.event_id));
+//! assert!(!seen.first_time(&callback.event_id)); // a retry of the same event
+//! ```
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::model::Session;
+
+/// The query parameter [`CallbackSecret::append_to`] adds and [`CallbackSecret::verify_uri`] reads.
+pub const SECRET_PARAM: &str = "secret";
+
+/// The body of a `status_update` callback.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StatusCallback {
+    /// The event's id, for de-duplication (retried deliveries repeat it).
+    pub event_id: String,
+    /// The session, in the same shape as a read.
+    #[serde(default)]
+    pub session: Session,
+}
+
+/// Why a callback was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// The body is not a callback (the reason has the line and column).
+    #[error("not a status callback: {0}")]
+    Malformed(String),
+    /// The `event_id` is missing or empty, so duplicates could not be recognised.
+    #[error("the callback has no event_id")]
+    MissingEventId,
+}
+
+/// Parses a callback body. Unknown fields are ignored and unknown statuses kept.
+pub fn parse(body: &[u8]) -> Result<StatusCallback, CallbackError> {
+    #[derive(Deserialize)]
+    struct Wire {
+        event_id: Option<String>,
+        #[serde(default)]
+        session: Session,
+    }
+    let wire: Wire =
+        serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(crate::redact::scrub(&e.to_string())))?;
+    match wire.event_id {
+        Some(event_id) if !event_id.is_empty() => Ok(StatusCallback { event_id, session: wire.session }),
+        _ => Err(CallbackError::MissingEventId),
+    }
+}
+
+/// The secret a merchant embeds in its `status_update` URL, since callbacks carry no signature.
+/// Compared in constant time; zeroed on drop; never shown by `Debug`.
+#[derive(Clone)]
+pub struct CallbackSecret(Zeroizing<String>);
+
+impl CallbackSecret {
+    /// A secret (generate it randomly, at least 128 bits, URL-safe characters).
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(Zeroizing::new(secret.into()))
+    }
+
+    /// `url` with `secret=<secret>` appended to its query.
+    pub fn append_to(&self, url: &str) -> String {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}{SECRET_PARAM}={}", self.0.as_str())
+    }
+
+    /// Whether `presented` is the secret, in time independent of where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// Whether the request URI (path and query, or absolute) carries the secret in its
+    /// [`SECRET_PARAM`] query parameter, exactly once.
+    pub fn verify_uri(&self, uri: &str) -> bool {
+        let query = uri.split_once('?').map_or("", |(_, q)| q);
+        let query = query.split('#').next().unwrap_or_default();
+        let mut values = query.split('&').filter_map(|pair| pair.strip_prefix(SECRET_PARAM)?.strip_prefix('='));
+        match (values.next(), values.next()) {
+            (Some(value), None) => self.matches(value),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for CallbackSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallbackSecret(<redacted>)")
+    }
+}
+
+/// Remembers the last `capacity` event ids, to drop callbacks delivered more than once (the
+/// service retries when an answer is slow, so duplicates are normal). Memory is bounded: the
+/// oldest id is forgotten first.
+#[derive(Debug, Clone)]
+pub struct Deduplicator {
+    capacity: usize,
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Deduplicator {
+    /// Remembers up to `capacity` ids (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity: capacity.max(1), seen: HashSet::new(), order: VecDeque::new() }
+    }
+
+    /// `true` the first time `event_id` is seen (within the last `capacity` ids).
+    pub fn first_time(&mut self, event_id: &str) -> bool {
+        if self.seen.contains(event_id) {
+            return false;
+        }
+        if self.order.len() == self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.seen.insert(event_id.to_owned());
+        self.order.push_back(event_id.to_owned());
+        true
+    }
+
+    /// How many ids are remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}

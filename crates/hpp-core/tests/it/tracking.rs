@@ -1,0 +1,121 @@
+//! Finality, the polling schedule as a table, and status callbacks.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hpp_core::callback::{self, CallbackError, CallbackSecret, Deduplicator};
+use hpp_core::tracking::{PollSchedule, PollStep, Stop};
+use hpp_core::{Session, SessionStatus};
+
+fn session(status: Option<&str>, expires_at: Option<&str>) -> Session {
+    let mut session = Session::default();
+    session.status = status.map(SessionStatus::from);
+    session.expires_at = expires_at.map(str::to_owned);
+    session
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+#[test]
+fn final_statuses() {
+    let finals: Vec<&str> =
+        SessionStatus::KNOWN.iter().copied().filter(|s| SessionStatus::from(*s).is_final()).collect();
+    assert_eq!(finals, ["COMPLETED", "CANCELLED", "DISABLED", "TIMEOUT"]);
+    assert!(!SessionStatus::from("SOMETHING_NEW").is_final(), "unknown statuses may still change");
+}
+
+#[test]
+fn schedule_decisions() {
+    const S: fn(u64) -> Duration = Duration::from_secs;
+    // Expires at 1970-01-01T00:01:40Z = 100 s.
+    let expires = Some("1970-01-01T00:01:40.000Z");
+    // Each row: (status, expires_at, now in s, expected step); rows run in order on one schedule.
+    let rows: Vec<(Option<&str>, Option<&str>, u64, PollStep)> = vec![
+        (Some("WAITING"), expires, 0, PollStep::Wait(S(2))),
+        (Some("WAITING"), expires, 2, PollStep::Wait(S(4))),
+        (Some("WAITING"), expires, 6, PollStep::Wait(S(8))),
+        (Some("WAITING"), expires, 14, PollStep::Wait(S(16))),
+        (Some("WAITING"), expires, 30, PollStep::Wait(S(30))),
+        (Some("WAITING"), expires, 60, PollStep::Wait(S(30))),
+        (Some("IN_PROGRESS"), expires, 61, PollStep::Wait(S(2))),
+        (Some("IN_PROGRESS"), expires, 63, PollStep::Wait(S(4))),
+        (Some("BACK"), expires, 67, PollStep::Wait(S(2))),
+        (Some("FAILED"), expires, 69, PollStep::Wait(S(2))),
+        (Some("FAILED"), expires, 71, PollStep::Wait(S(4))),
+        (Some("FAILED"), expires, 75, PollStep::Wait(S(8))),
+        (Some("FAILED"), expires, 83, PollStep::Wait(S(16))),
+        (Some("FAILED"), expires, 95, PollStep::Wait(S(5))),
+        (Some("FAILED"), expires, 100, PollStep::Stop(Stop::Expired)),
+    ];
+    let mut schedule = PollSchedule::new(S(2), S(30));
+    for (i, (status, expires_at, now, expected)) in rows.into_iter().enumerate() {
+        assert_eq!(schedule.next(&session(status, expires_at), at(now)), expected, "row {i}");
+    }
+    for status in ["COMPLETED", "CANCELLED", "DISABLED", "TIMEOUT"] {
+        let mut schedule = PollSchedule::new(S(2), S(30));
+        let step = schedule.next(&session(Some(status), expires), at(500));
+        assert_eq!(step, PollStep::Stop(Stop::Final(SessionStatus::from(status))), "final wins over expiry");
+    }
+    // No status and no expiry: keep polling, backing off.
+    let mut schedule = PollSchedule::new(S(1), S(3));
+    let steps: Vec<PollStep> = (0..4).map(|i| schedule.next(&session(None, None), at(i))).collect();
+    assert_eq!(steps, [PollStep::Wait(S(1)), PollStep::Wait(S(2)), PollStep::Wait(S(3)), PollStep::Wait(S(3))]);
+    // A malformed expires_at is ignored, not a crash.
+    let mut schedule = PollSchedule::new(S(1), S(3));
+    assert_eq!(schedule.next(&session(Some("WAITING"), Some("soon")), at(0)), PollStep::Wait(S(1)));
+}
+
+#[test]
+fn callbacks_parse_leniently() {
+    let body = br#"{"event_id":"270b2adc","session":{"session_id":"35bde117","status":"TIMEOUT","updated_at":"2019-05-13T14:51:46.288Z","new_field":1},"extra":true}"#;
+    let parsed = callback::parse(body).unwrap();
+    assert_eq!(parsed.event_id, "270b2adc");
+    assert_eq!(parsed.session.status, Some(SessionStatus::Timeout));
+    assert!(parsed.session.status.as_ref().unwrap().is_final());
+    let unknown = callback::parse(br#"{"event_id":"e","session":{"status":"NEW_THING"}}"#).unwrap();
+    assert_eq!(unknown.session.status, Some(SessionStatus::from("NEW_THING")));
+    assert_eq!(callback::parse(br#"{"session":{}}"#), Err(CallbackError::MissingEventId));
+    assert_eq!(callback::parse(br#"{"event_id":""}"#), Err(CallbackError::MissingEventId));
+    assert!(matches!(callback::parse(b"{not json"), Err(CallbackError::Malformed(_))));
+}
+
+#[test]
+fn secrets_are_checked_exactly() {
+    let secret = CallbackSecret::new("s3cr3t-7d1cbc3b");
+    let url = secret.append_to("https://shop.example/cb?sid={{session_id}}");
+    assert_eq!(url, "https://shop.example/cb?sid={{session_id}}&secret=s3cr3t-7d1cbc3b");
+    assert_eq!(secret.append_to("https://shop.example/cb"), "https://shop.example/cb?secret=s3cr3t-7d1cbc3b");
+    assert!(secret.verify_uri("/cb?sid=1&secret=s3cr3t-7d1cbc3b"));
+    assert!(secret.verify_uri("https://shop.example/cb?secret=s3cr3t-7d1cbc3b&sid=1"));
+    for wrong in [
+        "/cb",
+        "/cb?secret=",
+        "/cb?secret=s3cr3t-7d1cbc3",
+        "/cb?secret=s3cr3t-7d1cbc3bX",
+        "/cb?xsecret=s3cr3t-7d1cbc3b",
+        "/cb?secret=wrong&secret=s3cr3t-7d1cbc3b",
+        "/cb#secret=s3cr3t-7d1cbc3b",
+    ] {
+        assert!(!secret.verify_uri(wrong), "{wrong}");
+    }
+    assert_eq!(format!("{secret:?}"), "CallbackSecret(<redacted>)");
+}
+
+#[test]
+fn deduplication_is_bounded() {
+    let mut seen = Deduplicator::new(3);
+    assert!(seen.first_time("a"));
+    assert!(!seen.first_time("a"));
+    assert!(seen.first_time("b"));
+    assert!(seen.first_time("c"));
+    assert!(seen.first_time("d"), "capacity 3: 'a' is forgotten");
+    assert_eq!(seen.len(), 3);
+    assert!(!seen.first_time("d"));
+    assert!(seen.first_time("a"), "forgotten ids count as new");
+    let mut large = Deduplicator::new(1000);
+    for i in 0..10_000 {
+        assert!(large.first_time(&i.to_string()));
+    }
+    assert_eq!(large.len(), 1000, "memory stays bounded");
+}
