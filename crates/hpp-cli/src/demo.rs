@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hpp_core::{Client, CreateSession, Distribution, Error, MerchantUrls, SessionStatus};
+use hpp_core::callback::CallbackSecret;
+use hpp_core::{Client, CreateSession, Distribution, Error, MerchantUrls, SessionStatus, WatchOptions, WatchOutcome};
 use hpp_sandbox::{Sandbox, SandboxConfig};
 
 use crate::output::{Failure, Output};
@@ -41,8 +42,16 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     ]);
     let client = Client::new(sandbox.client_config(), crate::transport(timeout));
 
-    step(output, 1, "Create a session for a checkout order");
+    // A listener for status callbacks, guarded by a secret embedded in the callback URL.
+    let secret = CallbackSecret::new(random_secret());
+    let mut listener = crate::listen::start(0, Some(secret.clone()))
+        .await
+        .map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
+    output.fields(&[("callbacks to", Some(listener.url.clone()))]);
+
+    step(output, 1, "Create a session for a checkout order, with a status callback URL");
     let mut urls = MerchantUrls::default();
+    urls.status_update = Some(secret.append_to(&format!("{}?sid={{{{session_id}}}}", listener.url)));
     urls.success = Some("https://shop.example/thanks?sid={{session_id}}&order={{order_id}}".into());
     urls.cancel = Some("https://shop.example/cart".into());
     let order = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/5f0d1c2e-demo")
@@ -80,13 +89,49 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
         Ok(()) => unreachable!("the sandbox's quota is {DEMO_EMAIL_LIMIT}"),
     }
 
-    step(output, 7, "The consumer pays (played by the sandbox)");
+    step(output, 7, "Watch the session while the consumer pays (played by the sandbox)");
     let session_id = created.session_id.clone().unwrap_or_default();
-    sandbox.set_status(&session_id, SessionStatus::Completed);
-    println!("  the consumer completed the payment on the hosted page");
+    let (seen, mut consumer_sees) = tokio::sync::mpsc::unbounded_channel();
+    let options = WatchOptions::default()
+        .with_interval(Duration::from_millis(50), Duration::from_millis(200))
+        .with_deadline(Duration::from_secs(30));
+    let watch = client.wait_for_final_status(&session_url, &options, |session| {
+        output.status_change(session);
+        let _ = seen.send(session.status.clone());
+    });
+    // The consumer acts on what the watch has seen, so the story is the same on every run.
+    let consumer = async {
+        while let Some(status) = consumer_sees.recv().await {
+            let next = match status {
+                Some(SessionStatus::Waiting) => SessionStatus::InProgress,
+                Some(SessionStatus::InProgress) => SessionStatus::Completed,
+                _ => break,
+            };
+            sandbox.set_status(&session_id, next);
+        }
+    };
+    let (outcome, ()) = tokio::join!(watch, consumer);
+    match outcome? {
+        WatchOutcome::Final(session) => output.watch_ended(Some(&session), "final"),
+        other => println!("  the watch ended early: {other:?}"),
+    }
 
-    step(output, 8, "Read the final status");
-    output.session(&client.read_session(&session_url).await?);
+    step(output, 8, "The status callbacks that reached our listener (secret checked, duplicates dropped)");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), listener.received.recv()).await {
+            Ok(Some(crate::listen::Received::Event(event))) => {
+                output.callback(&event);
+                if event.session.status == Some(SessionStatus::Completed) {
+                    break;
+                }
+            }
+            Ok(Some(crate::listen::Received::Rejected(why))) => output.callback_rejected(why),
+            Ok(None) | Err(_) => {
+                println!("  no COMPLETED callback arrived within 10 s");
+                break;
+            }
+        }
+    }
 
     step(output, 9, "Disable another session, so its link stops working");
     let other = client
@@ -107,4 +152,11 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     println!();
     output.heading("Done.");
     Ok(())
+}
+
+/// 128 random bits as hex, from the standard library's random hash keys.
+fn random_secret() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let half = || RandomState::new().hash_one(std::time::SystemTime::now());
+    format!("{:016x}{:016x}", half(), half())
 }

@@ -2,16 +2,18 @@
 //! serve the local sandbox, or watch the whole story in `kustom-hpp demo`.
 
 mod demo;
+mod listen;
 mod output;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hpp_core::callback::CallbackSecret;
 use hpp_core::model::PlaceOrderMode;
 use hpp_core::{
     Client, Config, CreateSession, Credentials, Distribution, Environment, Error, MerchantUrls, Mode, Region,
-    SessionOptions,
+    SessionOptions, WatchOptions, WatchOutcome,
 };
 use hpp_hyper::HyperTransport;
 use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
@@ -28,9 +30,10 @@ struct Cli {
     /// Which Kustom environment (klarna-* for merchants not yet moved).
     #[arg(long, global = true, value_enum, default_value = "playground")]
     environment: EnvironmentArg,
-    /// Seconds to wait for connecting and for each response.
-    #[arg(long, global = true, default_value_t = 30.0)]
-    timeout: f64,
+    /// Seconds to wait for connecting and for each response (default 30); for `session watch`,
+    /// how long to watch before giving up (exit 8).
+    #[arg(long, global = true)]
+    timeout: Option<f64>,
     /// Print one JSON object: the result on stdout, or the error on stderr.
     #[arg(long, global = true)]
     json: bool,
@@ -62,6 +65,23 @@ enum Command {
     /// Send a session's pay link to the consumer.
     #[command(subcommand)]
     Distribute(DistributeCommand),
+    /// Receive status callbacks.
+    #[command(subcommand)]
+    Callbacks(CallbacksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CallbacksCommand {
+    /// Receive status_update callbacks on 127.0.0.1, check the secret, print each event once.
+    /// Prints {"url": ...} first; stops on SIGINT or SIGTERM.
+    Listen {
+        /// Port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Accept only callbacks whose URL carries ?secret=S.
+        #[arg(long, env = "KUSTOM_HPP_CALLBACK_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +108,13 @@ enum SessionCommand {
     Get { session: String },
     /// Disable a session (SESSION: an id or a session_url).
     Disable { session: String },
+    /// Print each status change until the session is final (exit 0) or --timeout passes (exit 8).
+    Watch {
+        session: String,
+        /// Seconds between reads at first (backing off while nothing changes).
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -165,13 +192,27 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, output: &Output) -> ExitCode {
-    let timeout = match Duration::try_from_secs_f64(cli.timeout) {
-        Ok(t) if !t.is_zero() => t,
-        _ => return output.failure(&Failure::usage("--timeout must be a positive number of seconds")),
+    let given_timeout = match cli.timeout.map(Duration::try_from_secs_f64) {
+        None => None,
+        Some(Ok(t)) if !t.is_zero() => Some(t),
+        Some(_) => return output.failure(&Failure::usage("--timeout must be a positive number of seconds")),
     };
+    let timeout = given_timeout.unwrap_or(DEFAULT_TIMEOUT);
     match cli.command {
         Command::Demo => demo::run(output, timeout).await,
         Command::Sandbox(args) => serve_sandbox(args, output).await,
+        Command::Callbacks(CallbacksCommand::Listen { port, secret }) => listen_for_callbacks(port, secret, output).await,
+        Command::Session(SessionCommand::Watch { session, interval }) => {
+            let Ok(interval) = Duration::try_from_secs_f64(interval).map_err(drop).and_then(|i| if i.is_zero() { Err(()) } else { Ok(i) }) else {
+                return output.failure(&Failure::usage("--interval must be a positive number of seconds"));
+            };
+            let config = match config(cli.base_url.as_deref(), cli.environment) {
+                Ok(config) => config,
+                Err(failure) => return output.failure(&failure),
+            };
+            let client = Client::new(config, transport(timeout.min(DEFAULT_TIMEOUT)));
+            watch(&client, &session, interval, given_timeout, output).await
+        }
         command => {
             let config = match config(cli.base_url.as_deref(), cli.environment) {
                 Ok(config) => config,
@@ -185,6 +226,12 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
         }
     }
 }
+
+/// Connect and per-response timeout when `--timeout` is not given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Exit code of `session watch` when its timeout passes first.
+const EXIT_WATCH_TIMEOUT: u8 = 8;
 
 /// The transport every command uses.
 pub(crate) fn transport(timeout: Duration) -> HyperTransport<hpp_hyper::DefaultConnector> {
@@ -259,9 +306,65 @@ async fn api_command(
             client.distribute(&session, distribution.clone()).await?;
             output.distributed(&distribution);
         }
-        Command::Demo | Command::Sandbox(_) => unreachable!("handled in run()"),
+        Command::Demo | Command::Sandbox(_) | Command::Callbacks(_) | Command::Session(SessionCommand::Watch { .. }) => {
+            unreachable!("handled in run()")
+        }
     }
     Ok(())
+}
+
+async fn watch(
+    client: &Client<HyperTransport<hpp_hyper::DefaultConnector>>,
+    session: &str,
+    interval: Duration,
+    deadline: Option<Duration>,
+    output: &Output,
+) -> ExitCode {
+    let mut options = WatchOptions::default().with_interval(interval, (interval * 8).clamp(interval, Duration::from_secs(30)));
+    if let Some(deadline) = deadline {
+        options = options.with_deadline(deadline);
+    }
+    match client.wait_for_final_status(session, &options, |s| output.status_change(s)).await {
+        Ok(WatchOutcome::Final(session)) => {
+            output.watch_ended(Some(&session), "final");
+            ExitCode::SUCCESS
+        }
+        Ok(WatchOutcome::Expired(last)) => {
+            output.watch_ended(last.as_ref(), "expired");
+            ExitCode::SUCCESS
+        }
+        Ok(WatchOutcome::DeadlinePassed(last)) => {
+            let status = last.and_then(|s| s.status).map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+            let message = format!("the session was still {status} when --timeout passed");
+            output.failure(&Failure::timeout(&message, EXIT_WATCH_TIMEOUT))
+        }
+        Err(error) => output.failure(&Failure::from(&error)),
+        Ok(_) => output.failure(&Failure::usage("unexpected watch outcome")),
+    }
+}
+
+async fn listen_for_callbacks(port: u16, secret: Option<String>, output: &Output) -> ExitCode {
+    let stop = match StopSignals::listen() {
+        Ok(stop) => stop,
+        Err(e) => return output.failure(&Failure::usage(&format!("cannot listen for signals: {e}"))),
+    };
+    let mut listener = match listen::start(port, secret.map(CallbackSecret::new)).await {
+        Ok(listener) => listener,
+        Err(e) => return output.failure(&Failure::usage(&format!("cannot listen on port {port}: {e}"))),
+    };
+    println!("{}", serde_json::json!({ "url": listener.url, "secret_param": hpp_core::callback::SECRET_PARAM }));
+    let stopped = stop.wait();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return ExitCode::SUCCESS,
+            received = listener.received.recv() => match received {
+                Some(listen::Received::Event(event)) => output.callback(&event),
+                Some(listen::Received::Rejected(why)) => output.callback_rejected(why),
+                None => return ExitCode::SUCCESS,
+            },
+        }
+    }
 }
 
 async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {

@@ -27,6 +27,11 @@ impl Failure {
         Self::new("usage", message.to_owned(), 2)
     }
 
+    /// A wait that ran out of time.
+    pub(crate) fn timeout(message: &str, exit: u8) -> Self {
+        Self::new("timeout", message.to_owned(), exit)
+    }
+
     fn new(kind: &'static str, message: String, exit: u8) -> Self {
         Self { kind, message, status: None, error_code: None, error_messages: Vec::new(), correlation_id: None, exit }
     }
@@ -139,6 +144,47 @@ impl Output {
         };
         self.heading(&format!("Distributed by {method}"));
         self.fields(&[("recipient", recipient)]);
+    }
+
+    /// One status change seen by `session watch`.
+    pub(crate) fn status_change(&self, session: &Session) {
+        if self.json {
+            return println!("{}", json!(session));
+        }
+        let status = session.status.as_ref().map_or_else(|| "(none)".to_owned(), ToString::to_string);
+        let at = session.updated_at.clone().unwrap_or_default();
+        println!("  {}  {at}", self.paint(self.color_out, "1", &format!("{status:<14}")));
+    }
+
+    /// How `session watch` ended (`final` or `expired`).
+    pub(crate) fn watch_ended(&self, session: Option<&Session>, how: &str) {
+        let status = session.and_then(|s| s.status.as_ref()).map(ToString::to_string);
+        if self.json {
+            let id = session.and_then(|s| s.session_id.clone());
+            return println!("{}", json!({ "session_id": id, "status": status, "outcome": how }));
+        }
+        match how {
+            "expired" => self.heading("The session expired"),
+            _ => self.heading(&format!("Final status: {}", status.unwrap_or_default())),
+        }
+    }
+
+    /// A callback event received once.
+    pub(crate) fn callback(&self, event: &hpp_core::callback::StatusCallback) {
+        if self.json {
+            return println!("{}", json!(event));
+        }
+        let status = event.session.status.as_ref().map(ToString::to_string).unwrap_or_default();
+        let session = event.session.session_id.clone().unwrap_or_default();
+        println!("callback  {}  session {session}  event {}", self.paint(self.color_out, "1", &format!("{status:<12}")), event.event_id);
+    }
+
+    /// A callback refused by the listener.
+    pub(crate) fn callback_rejected(&self, why: &str) {
+        if self.json {
+            return eprintln!("{}", json!({ "rejected": why }));
+        }
+        eprintln!("{} a callback: {why}", self.paint(self.color_err, "33", "rejected"));
     }
 
     /// Reports `failure` (stderr) and returns its exit code.

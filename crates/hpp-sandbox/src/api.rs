@@ -2,16 +2,20 @@
 //! lock; the HTTP plumbing lives in `server.rs`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
+use hpp_core::callback::StatusCallback;
 use hpp_core::model::{
-    DistributionMethod, DistributionRequest, ErrorBody, PlaceOrderMode, Session, SessionCreated,
+    DistributionMethod, DistributionRequest, ErrorBody, MerchantUrls, PlaceOrderMode, Session, SessionCreated,
     SessionCreationRequest, SessionStatus,
 };
+use hpp_core::time::unix_millis_to_rfc3339 as rfc3339;
 use hpp_core::{ErrorCode, SESSIONS_PATH};
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
-use crate::clock::rfc3339;
+use crate::callbacks::{CallbackAttempt, CallbackJob};
 use crate::{SandboxConfig, SandboxMode};
 
 /// How long an HPP session lives: the payment session's 48 hours less one (hpp-api.md 1.8).
@@ -62,8 +66,18 @@ impl Answer {
 struct SessionRecord {
     session: Session,
     created: SessionCreated,
+    merchant_urls: MerchantUrls,
     place_order_mode: Option<PlaceOrderMode>,
     expires_at_millis: i64,
+}
+
+/// A merchant URL with the placeholders the service substitutes: `{{session_id}}`,
+/// `{{order_id}}` and `{{authorization_token}}` (empty when the session has none yet).
+pub(crate) fn substitute(url: &str, session: &Session) -> String {
+    let value = |v: &Option<String>| v.clone().unwrap_or_default();
+    url.replace("{{session_id}}", &value(&session.session_id))
+        .replace("{{order_id}}", &value(&session.order_id))
+        .replace("{{authorization_token}}", &value(&session.authorization_token))
 }
 
 /// Everything the sandbox remembers.
@@ -77,6 +91,8 @@ pub(crate) struct State {
     ids: crate::ids::IdSource,
     faults: VecDeque<Fault>,
     clock_offset_millis: i64,
+    callbacks: Option<mpsc::UnboundedSender<CallbackJob>>,
+    callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
 }
 
 /// A fault scripted for one of the next API requests (`POST /_sandbox/faults`).
@@ -119,7 +135,13 @@ pub enum Fault {
 }
 
 impl State {
-    pub(crate) fn new(config: SandboxConfig, base_url: String, ids: crate::ids::IdSource) -> Self {
+    pub(crate) fn new(
+        config: SandboxConfig,
+        base_url: String,
+        ids: crate::ids::IdSource,
+        callbacks: Option<mpsc::UnboundedSender<CallbackJob>>,
+        callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
+    ) -> Self {
         Self {
             config,
             base_url,
@@ -130,6 +152,8 @@ impl State {
             ids,
             faults: VecDeque::new(),
             clock_offset_millis: 0,
+            callbacks,
+            callback_attempts,
         }
     }
 
@@ -244,8 +268,9 @@ impl State {
         session.updated_at = Some(rfc3339(now));
         session.expires_at = created.expires_at.clone();
         let place_order_mode = request.options.and_then(|o| o.place_order_mode);
-        self.sessions
-            .insert(id, SessionRecord { session, created: created.clone(), place_order_mode, expires_at_millis });
+        let merchant_urls = request.merchant_urls.unwrap_or_default();
+        let record = SessionRecord { session, created: created.clone(), merchant_urls, place_order_mode, expires_at_millis };
+        self.sessions.insert(id, record);
         Answer::json(StatusCode::CREATED, created)
     }
 
@@ -267,6 +292,7 @@ impl State {
         }
         record.session.status = Some(SessionStatus::Disabled);
         record.session.updated_at = Some(rfc3339(now));
+        self.announce(id);
         Answer::empty(StatusCode::NO_CONTENT)
     }
 
@@ -416,6 +442,10 @@ impl State {
     fn control(&mut self, now: i64, method: &Method, rest: &[&str], body: &[u8]) -> Answer {
         match (method, rest) {
             (&Method::GET, ["outbox"]) => Answer::json(StatusCode::OK, serde_json::json!({ "messages": self.outbox })),
+            (&Method::GET, ["callbacks"]) => {
+                let attempts = self.callback_attempts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                Answer::json(StatusCode::OK, serde_json::json!({ "attempts": attempts }))
+            }
             (&Method::POST, ["faults"]) => {
                 #[derive(Deserialize)]
                 struct Faults {
@@ -517,6 +547,27 @@ impl State {
         }
         record.session.status = Some(status);
         record.session.updated_at = Some(rfc3339(now));
-        Some(record.session.clone())
+        let session = record.session.clone();
+        self.announce(id);
+        Some(session)
+    }
+
+    /// Queues the `status_update` callback for `id`'s current status, if it has that URL.
+    fn announce(&mut self, id: &str) {
+        let event_id = self.ids.uuid();
+        let (Some(record), Some(sender)) = (self.sessions.get(id), &self.callbacks) else { return };
+        let Some(url) = &record.merchant_urls.status_update else { return };
+        let mut callback = StatusCallback::default();
+        callback.event_id = event_id.clone();
+        callback.session = record.session.clone();
+        let job = CallbackJob {
+            url: substitute(url, &record.session),
+            event_id,
+            session_id: id.to_owned(),
+            status: record.session.status.as_ref().map(ToString::to_string).unwrap_or_default(),
+            // invariant: the sandbox's own types always serialize.
+            body: serde_json::to_vec(&callback).expect("serializable"),
+        };
+        let _ = sender.send(job);
     }
 }

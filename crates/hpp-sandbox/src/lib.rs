@@ -44,18 +44,27 @@
 //!   `delay` (`ms`), `status` (`status`, `retry_after`, `error_code`), `reset_before_read`,
 //!   `reset_after_read` (the request takes effect, no answer), `truncated_body` (takes effect,
 //!   JSON cut in half), `oversized_body` (`bytes`), `redirect` (`location`);
+//! - `GET /_sandbox/callbacks` lists every `status_update` delivery attempt
+//!   ([`CallbackAttempt`]): on each status change of a session created with
+//!   `merchant_urls.status_update`, the sandbox POSTs `{"event_id", "session"}` there
+//!   (placeholders `{{session_id}}`, `{{order_id}}`, `{{authorization_token}}` substituted),
+//!   expects a 2xx within [`SandboxConfig::callback_timeout`], and retries
+//!   [`SandboxConfig::callback_retries`] times before giving up, as the service does;
 //! - `POST /_sandbox/clock` with `{"advance_secs": N}` moves the sandbox's clock (session expiry
 //!   after 47 hours, the daily e-mail quota); `GET` shows it.
 
 mod api;
+mod callbacks;
 mod clock;
 mod ids;
 mod server;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 pub use api::{Fault, OutboxMessage};
+pub use callbacks::CallbackAttempt;
 use hpp_core::{Config, Credentials, Environment, SessionStatus};
 use tokio::sync::watch;
 
@@ -80,6 +89,8 @@ pub mod fuzzing {
                 crate::SandboxConfig::default(),
                 "http://127.0.0.1:1".into(),
                 crate::ids::IdSource::new(),
+                None,
+                Default::default(),
             )
         });
         state.handle(&method, path, authorized, body).status.as_u16()
@@ -116,6 +127,12 @@ pub struct SandboxConfig {
     pub phone_countries: Vec<String>,
     /// Username and password to require; random when `None`.
     pub credentials: Option<(String, String)>,
+    /// How long a callback listener has to answer 2xx (the service allows 3 s).
+    pub callback_timeout: Duration,
+    /// Retries after a failed callback delivery (the service makes 3).
+    pub callback_retries: u32,
+    /// Pause before each callback retry ("a few seconds" at the service).
+    pub callback_retry_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -127,6 +144,9 @@ impl Default for SandboxConfig {
             mode: SandboxMode::Playground,
             phone_countries: ["SE", "NO", "FI", "DK", "DE", "AT", "NL", "GB"].map(String::from).to_vec(),
             credentials: None,
+            callback_timeout: Duration::from_secs(3),
+            callback_retries: 3,
+            callback_retry_delay: Duration::from_secs(2),
         }
     }
 }
@@ -149,8 +169,11 @@ pub struct Sandbox {
     username: String,
     password: String,
     state: Arc<Mutex<api::State>>,
+    callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
+    callback_count: watch::Receiver<usize>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
+    deliverer: tokio::task::JoinHandle<()>,
 }
 
 impl Sandbox {
@@ -166,10 +189,30 @@ impl Sandbox {
             .filter_map(Result::ok)
             .map(|c| c.authorization().as_bytes().to_vec())
             .collect();
-        let state = Arc::new(Mutex::new(api::State::new(config, base_url.clone(), ids)));
+        let policy = callbacks::DeliveryPolicy {
+            timeout: config.callback_timeout,
+            retries: config.callback_retries,
+            retry_delay: config.callback_retry_delay,
+        };
+        let (jobs, queued) = tokio::sync::mpsc::unbounded_channel();
+        let callback_attempts = Arc::new(Mutex::new(Vec::new()));
+        let (count, callback_count) = watch::channel(0);
+        let deliverer = tokio::spawn(callbacks::deliver(queued, policy, callback_attempts.clone(), count));
+        let state = api::State::new(config, base_url.clone(), ids, Some(jobs), callback_attempts.clone());
+        let state = Arc::new(Mutex::new(state));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, state.clone(), accepted, stopped));
-        Ok(Self { base_url, username, password, state, stop, task: Some(task) })
+        Ok(Self {
+            base_url,
+            username,
+            password,
+            state,
+            callback_attempts,
+            callback_count,
+            stop,
+            task: Some(task),
+            deliverer,
+        })
     }
 
     /// `http://127.0.0.1:{port}`.
@@ -206,6 +249,19 @@ impl Sandbox {
         self.state().set_status(session_id, status)
     }
 
+    /// Every callback delivery attempt so far, in order.
+    pub fn callback_attempts(&self) -> Vec<CallbackAttempt> {
+        self.callback_attempts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until at least `n` callback delivery attempts have been made, then returns them all.
+    /// (Pair it with a timeout in tests: if fewer are ever made, this waits forever.)
+    pub async fn wait_for_callback_attempts(&self, n: usize) -> Vec<CallbackAttempt> {
+        let mut count = self.callback_count.clone();
+        let _ = count.wait_for(|made| *made >= n).await;
+        self.callback_attempts()
+    }
+
     /// Scripts faults for the next API requests, one request each, in order.
     pub fn inject_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.state().add_faults(faults);
@@ -223,6 +279,7 @@ impl Sandbox {
 
     /// Stops accepting, closes open connections and waits for the server task to end.
     pub async fn stop(mut self) {
+        self.deliverer.abort();
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -232,6 +289,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        self.deliverer.abort();
         let _ = self.stop.send(true);
     }
 }

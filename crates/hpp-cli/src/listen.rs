@@ -1,0 +1,88 @@
+//! A `status_update` callback receiver: checks the secret, parses, drops duplicates, answers 204,
+//! and hands each new event on. Used by `kustom-hpp callbacks listen` and by the demo.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use hpp_core::callback::{self, CallbackSecret, Deduplicator, StatusCallback};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
+
+/// What the listener saw.
+#[derive(Debug)]
+pub(crate) enum Received {
+    /// A new event.
+    Event(StatusCallback),
+    /// A callback refused: wrong or missing secret, or not a callback.
+    Rejected(&'static str),
+}
+
+/// A running listener.
+pub(crate) struct Listener {
+    /// `http://127.0.0.1:<port>/callbacks`.
+    pub(crate) url: String,
+    pub(crate) received: mpsc::UnboundedReceiver<Received>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Listens on `127.0.0.1:port` (0: any free port); ready when this returns.
+pub(crate) async fn start(port: u16, secret: Option<CallbackSecret>) -> std::io::Result<Listener> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let url = format!("http://{}/callbacks", listener.local_addr()?);
+    let (sender, received) = mpsc::unbounded_channel();
+    let shared = Arc::new((secret, Mutex::new(Deduplicator::new(10_000)), sender));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| answer(request, shared.clone()));
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Ok(Listener { url, received, task })
+}
+
+type Shared = (Option<CallbackSecret>, Mutex<Deduplicator>, mpsc::UnboundedSender<Received>);
+
+async fn answer(request: http::Request<Incoming>, shared: Arc<Shared>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    let (secret, seen, sender) = &*shared;
+    let reply = |status: u16| {
+        let mut response = http::Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
+        Ok(response)
+    };
+    let uri = request.uri().to_string();
+    if secret.as_ref().is_some_and(|s| !s.verify_uri(&uri)) {
+        let _ = sender.send(Received::Rejected("wrong or missing secret"));
+        return reply(401);
+    }
+    if request.method() != http::Method::POST {
+        return reply(405);
+    }
+    let Ok(body) = Limited::new(request.into_body(), 256 * 1024).collect().await else { return reply(413) };
+    match callback::parse(&body.to_bytes()) {
+        Ok(event) => {
+            if seen.lock().unwrap_or_else(|p| p.into_inner()).first_time(&event.event_id) {
+                let _ = sender.send(Received::Event(event));
+            }
+            reply(204)
+        }
+        Err(_) => {
+            let _ = sender.send(Received::Rejected("not a status callback"));
+            reply(400)
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Status callbacks, delivered as the real service does: a POST of `{event_id, session}` to the
+//! session's `status_update` URL on every status change, a 2xx expected within the timeout (3 s),
+//! up to 3 retries after a pause, then nothing. Every attempt is recorded.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+/// A callback to deliver.
+#[derive(Debug)]
+pub(crate) struct CallbackJob {
+    pub(crate) url: String,
+    pub(crate) event_id: String,
+    pub(crate) session_id: String,
+    pub(crate) status: String,
+    pub(crate) body: Vec<u8>,
+}
+
+/// One delivery attempt, as listed at `GET /_sandbox/callbacks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CallbackAttempt {
+    /// The event delivered (repeated across retries of the same event).
+    pub event_id: String,
+    /// The session whose status changed.
+    pub session_id: String,
+    /// The status it changed to.
+    pub status: String,
+    /// The URL posted to, placeholders substituted.
+    pub url: String,
+    /// 1 for the first delivery, up to 1 + retries.
+    pub attempt: u32,
+    /// `delivered` for a 2xx, else what went wrong (`status 500`, `timeout`, `error: …`).
+    pub outcome: String,
+}
+
+impl CallbackAttempt {
+    /// Whether the listener accepted it.
+    pub fn delivered(&self) -> bool {
+        self.outcome == "delivered"
+    }
+}
+
+/// How deliveries behave.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeliveryPolicy {
+    pub(crate) timeout: Duration,
+    pub(crate) retries: u32,
+    pub(crate) retry_delay: Duration,
+}
+
+/// Delivers jobs in order, recording each attempt and announcing the running count.
+pub(crate) async fn deliver(
+    mut jobs: mpsc::UnboundedReceiver<CallbackJob>,
+    policy: DeliveryPolicy,
+    attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
+    count: watch::Sender<usize>,
+) {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    while let Some(job) = jobs.recv().await {
+        for attempt in 1..=policy.retries + 1 {
+            let outcome = post(&client, &job, policy.timeout).await;
+            let delivered = outcome == "delivered";
+            let record = CallbackAttempt {
+                event_id: job.event_id.clone(),
+                session_id: job.session_id.clone(),
+                status: job.status.clone(),
+                url: job.url.clone(),
+                attempt,
+                outcome,
+            };
+            let total = {
+                let mut all = attempts.lock().unwrap_or_else(|p| p.into_inner());
+                all.push(record);
+                all.len()
+            };
+            count.send_replace(total);
+            if delivered {
+                break;
+            }
+            if attempt <= policy.retries {
+                tokio::time::sleep(policy.retry_delay).await;
+            }
+        }
+    }
+}
+
+async fn post(client: &Client<HttpConnector, Full<Bytes>>, job: &CallbackJob, timeout: Duration) -> String {
+    let request = http::Request::post(job.url.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, concat!("hpp-sandbox/", env!("CARGO_PKG_VERSION")))
+        .body(Full::new(Bytes::from(job.body.clone())));
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return format!("error: {e}"),
+    };
+    let exchange = async {
+        let response = client.request(request).await?;
+        let status = response.status();
+        let _ = response.into_body().collect().await;
+        Ok::<_, hyper_util::client::legacy::Error>(status)
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => "timeout".to_owned(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Ok(Ok(status)) if status.is_success() => "delivered".to_owned(),
+        Ok(Ok(status)) => format!("status {}", status.as_u16()),
+    }
+}
