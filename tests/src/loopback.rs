@@ -37,15 +37,34 @@ pub struct Loopback {
 impl Loopback {
     /// Starts a server that answers the n-th connection with `responses[n]` and then stops.
     pub fn start(responses: Vec<http::Response<Vec<u8>>>) -> Self {
+        Self::start_script(responses.into_iter().map(Some).collect())
+    }
+
+    /// Like [`start`](Self::start), but `None` reads and records the request and then never
+    /// answers (the connection stays open until the server stops): a listener that is too slow.
+    pub fn start_script(responses: Vec<Option<http::Response<Vec<u8>>>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
         let (tx, received) = mpsc::channel();
         thread::spawn(move || {
+            let mut held = Vec::new();
             for response in responses {
                 let Ok((stream, _)) = listener.accept() else { return };
-                if let Some(request) = serve(stream, &response) {
+                let recorded = match &response {
+                    Some(response) => serve(stream, response),
+                    None => {
+                        let request = read_request(&stream);
+                        held.push(stream);
+                        request
+                    }
+                };
+                if let Some(request) = recorded {
                     let _ = tx.send(request);
                 }
+            }
+            if !held.is_empty() {
+                // Keep the held connections open: wait for a connection that never comes.
+                let _ = listener.accept();
             }
         });
         Self { base_url, received }
@@ -57,7 +76,26 @@ impl Loopback {
     }
 }
 
-fn serve(stream: TcpStream, response: &http::Response<Vec<u8>>) -> Option<Recorded> {
+fn serve(mut stream: TcpStream, response: &http::Response<Vec<u8>>) -> Option<Recorded> {
+    let recorded = read_request(&stream)?;
+    let mut out = format!("HTTP/1.1 {}\r\n", response.status()).into_bytes();
+    for (name, value) in response.headers() {
+        out.extend_from_slice(format!("{name}: ").as_bytes());
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let status = response.status().as_u16();
+    if status != 204 && status != 304 {
+        out.extend_from_slice(format!("content-length: {}\r\n", response.body().len()).as_bytes());
+    }
+    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out.extend_from_slice(response.body());
+    stream.write_all(&out).ok()?;
+    stream.flush().ok()?;
+    Some(recorded)
+}
+
+fn read_request(stream: &TcpStream) -> Option<Recorded> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -83,21 +121,5 @@ fn serve(stream: TcpStream, response: &http::Response<Vec<u8>>) -> Option<Record
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-
-    let mut out = format!("HTTP/1.1 {}\r\n", response.status()).into_bytes();
-    for (name, value) in response.headers() {
-        out.extend_from_slice(format!("{name}: ").as_bytes());
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    let status = response.status().as_u16();
-    if status != 204 && status != 304 {
-        out.extend_from_slice(format!("content-length: {}\r\n", response.body().len()).as_bytes());
-    }
-    out.extend_from_slice(b"connection: close\r\n\r\n");
-    out.extend_from_slice(response.body());
-    let mut stream = stream;
-    stream.write_all(&out).ok()?;
-    stream.flush().ok()?;
     Some(Recorded { method, target, headers, body })
 }

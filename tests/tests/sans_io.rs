@@ -26,9 +26,16 @@ fn core_sources_do_no_io() {
         let path = entry.unwrap().path();
         let source = std::fs::read_to_string(&path).unwrap();
         let text: String = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
-        for forbidden in
-            ["std::net", "std::fs", "std::env", "SystemTime::now", "Instant::now", "RandomState", "std::process", "thread::sleep"]
-        {
+        for forbidden in [
+            "std::net",
+            "std::fs",
+            "std::env",
+            "SystemTime::now",
+            "Instant::now",
+            "RandomState",
+            "std::process",
+            "thread::sleep",
+        ] {
             assert!(!text.contains(forbidden), "{} uses {forbidden}", path.display());
         }
     }

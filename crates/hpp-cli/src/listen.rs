@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub(crate) enum Received {
     /// A new event.
-    Event(StatusCallback),
+    Event(Box<StatusCallback>),
     /// A callback refused: wrong or missing secret, or not a callback.
     Rejected(&'static str),
 }
@@ -48,7 +48,8 @@ pub(crate) async fn start(port: u16, secret: Option<CallbackSecret>) -> std::io:
             let shared = shared.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request| answer(request, shared.clone()));
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });
@@ -57,7 +58,10 @@ pub(crate) async fn start(port: u16, secret: Option<CallbackSecret>) -> std::io:
 
 type Shared = (Option<CallbackSecret>, Mutex<Deduplicator>, mpsc::UnboundedSender<Received>);
 
-async fn answer(request: http::Request<Incoming>, shared: Arc<Shared>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    request: http::Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<http::Response<Full<Bytes>>, Infallible> {
     let (secret, seen, sender) = &*shared;
     let reply = |status: u16| {
         let mut response = http::Response::new(Full::new(Bytes::new()));
@@ -76,7 +80,7 @@ async fn answer(request: http::Request<Incoming>, shared: Arc<Shared>) -> Result
     match callback::parse(&body.to_bytes()) {
         Ok(event) => {
             if seen.lock().unwrap_or_else(|p| p.into_inner()).first_time(&event.event_id) {
-                let _ = sender.send(Received::Event(event));
+                let _ = sender.send(Received::Event(Box::new(event)));
             }
             reply(204)
         }

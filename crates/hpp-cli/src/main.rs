@@ -98,6 +98,12 @@ struct SandboxArgs {
     /// Behave like production (SMS allowed) instead of the playground.
     #[arg(long)]
     production: bool,
+    /// Seconds a callback listener has to answer (the service allows 3).
+    #[arg(long, default_value_t = 3.0)]
+    callback_timeout: f64,
+    /// Seconds before each of the three callback retries.
+    #[arg(long, default_value_t = 2.0)]
+    callback_retry_delay: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,9 +207,14 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
     match cli.command {
         Command::Demo => demo::run(output, timeout).await,
         Command::Sandbox(args) => serve_sandbox(args, output).await,
-        Command::Callbacks(CallbacksCommand::Listen { port, secret }) => listen_for_callbacks(port, secret, output).await,
+        Command::Callbacks(CallbacksCommand::Listen { port, secret }) => {
+            listen_for_callbacks(port, secret, output).await
+        }
         Command::Session(SessionCommand::Watch { session, interval }) => {
-            let Ok(interval) = Duration::try_from_secs_f64(interval).map_err(drop).and_then(|i| if i.is_zero() { Err(()) } else { Ok(i) }) else {
+            let Ok(interval) = Duration::try_from_secs_f64(interval)
+                .map_err(drop)
+                .and_then(|i| if i.is_zero() { Err(()) } else { Ok(i) })
+            else {
                 return output.failure(&Failure::usage("--interval must be a positive number of seconds"));
             };
             let config = match config(cli.base_url.as_deref(), cli.environment) {
@@ -306,7 +317,10 @@ async fn api_command(
             client.distribute(&session, distribution.clone()).await?;
             output.distributed(&distribution);
         }
-        Command::Demo | Command::Sandbox(_) | Command::Callbacks(_) | Command::Session(SessionCommand::Watch { .. }) => {
+        Command::Demo
+        | Command::Sandbox(_)
+        | Command::Callbacks(_)
+        | Command::Session(SessionCommand::Watch { .. }) => {
             unreachable!("handled in run()")
         }
     }
@@ -320,7 +334,8 @@ async fn watch(
     deadline: Option<Duration>,
     output: &Output,
 ) -> ExitCode {
-    let mut options = WatchOptions::default().with_interval(interval, (interval * 8).clamp(interval, Duration::from_secs(30)));
+    let mut options =
+        WatchOptions::default().with_interval(interval, (interval * 8).clamp(interval, Duration::from_secs(30)));
     if let Some(deadline) = deadline {
         options = options.with_deadline(deadline);
     }
@@ -373,6 +388,10 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
     config.email_limit = args.email_limit;
     config.blocked = args.blocked;
     config.mode = if args.production { SandboxMode::Production } else { SandboxMode::Playground };
+    match (Duration::try_from_secs_f64(args.callback_timeout), Duration::try_from_secs_f64(args.callback_retry_delay)) {
+        (Ok(timeout), Ok(delay)) => (config.callback_timeout, config.callback_retry_delay) = (timeout, delay),
+        _ => return output.failure(&Failure::usage("callback durations must be non-negative seconds")),
+    }
     let sandbox = match Sandbox::start(config).await {
         Ok(sandbox) => sandbox,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot start the sandbox: {e}"))),

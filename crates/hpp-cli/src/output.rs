@@ -176,7 +176,11 @@ impl Output {
         }
         let status = event.session.status.as_ref().map(ToString::to_string).unwrap_or_default();
         let session = event.session.session_id.clone().unwrap_or_default();
-        println!("callback  {}  session {session}  event {}", self.paint(self.color_out, "1", &format!("{status:<12}")), event.event_id);
+        println!(
+            "callback  {}  session {session}  event {}",
+            self.paint(self.color_out, "1", &format!("{status:<12}")),
+            event.event_id
+        );
     }
 
     /// A callback refused by the listener.

@@ -64,7 +64,15 @@ fn demo_runs_the_whole_story() {
     let out = Command::new(BIN).arg("demo").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    for expected in ["Session created", "WAITING", "EMAIL_LIMIT_EXCEEDED", "invalid_input", "COMPLETED", "DISABLED"] {
+    for expected in [
+        "Session created",
+        "WAITING",
+        "EMAIL_LIMIT_EXCEEDED",
+        "invalid_input",
+        "Final status: COMPLETED",
+        "callback  COMPLETED",
+        "DISABLED",
+    ] {
         assert!(stdout.contains(expected), "missing {expected}:\n{stdout}");
     }
     assert!(!stdout.contains("jane.doe@example.com"), "addresses are masked:\n{stdout}");
@@ -240,4 +248,84 @@ fn undecodable_and_missing_answers_have_their_exit_codes() {
     ]);
     assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(json(&out.stderr)["error"]["message"].as_str().unwrap().contains("may have reached the server"));
+}
+
+/// GETs the sandbox's `path` over a plain socket; returns the body as JSON.
+fn control_get(sandbox: &SandboxProcess, path: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(sandbox.base_url.trim_start_matches("http://")).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: sandbox\r\nconnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    json(answer.split_once("\r\n\r\n").unwrap().1.as_bytes())
+}
+
+#[test]
+fn watch_ends_on_a_final_status_or_its_timeout() {
+    let sandbox = SandboxProcess::start(&[]);
+    let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+    let out = sandbox.run(&["--json", "--timeout", "0.3", "session", "watch", &id, "--interval", "0.05"]);
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out.stderr)["error"]["kind"], "timeout");
+    let first = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(json(first.lines().next().unwrap().as_bytes())["status"], "WAITING");
+
+    let status = control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
+    assert!(status.contains("200"), "{status}");
+    let out = sandbox.run(&["--json", "session", "watch", &id, "--interval", "0.05"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = json(stdout.lines().last().unwrap().as_bytes());
+    assert_eq!((last["status"].as_str(), last["outcome"].as_str()), (Some("COMPLETED"), Some("final")));
+
+    let out = sandbox.run(&["session", "watch", &id]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("Final status: COMPLETED"));
+}
+
+#[test]
+fn callbacks_listen_checks_the_secret_and_prints_each_event() {
+    let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "2"]);
+    let mut listener = Command::new(BIN)
+        .args(["--json", "callbacks", "listen", "--secret", "right-secret-123"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
+    let ready = json(lines.next().unwrap().unwrap().as_bytes());
+    let url = ready["url"].as_str().unwrap().to_owned();
+    let create_with = |status_update: String| {
+        let out = sandbox.run(&[
+            "--json",
+            "session",
+            "create",
+            "--payment-session-url",
+            "https://x.example/o",
+            "--status-update",
+            &status_update,
+        ]);
+        json(&out.stdout)["session_id"].as_str().unwrap().to_owned()
+    };
+    let wrong = create_with(format!("{url}?sid={{{{session_id}}}}&secret=wrong-secret-000"));
+    let right = create_with(format!("{url}?sid={{{{session_id}}}}&secret=right-secret-123"));
+    for id in [&wrong, &right] {
+        control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
+    }
+    // Deliveries are in order: by the time the right one is printed, the wrong one was refused
+    // four times and printed nothing.
+    let event = json(lines.next().unwrap().unwrap().as_bytes());
+    assert_eq!(event["session"]["session_id"], right.as_str());
+    assert_eq!(event["session"]["status"], "COMPLETED");
+    let attempts = control_get(&sandbox, "/_sandbox/callbacks");
+    let outcomes: Vec<&str> = attempts["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["session_id"] == wrong.as_str())
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["status 401"; 4]);
+    let _ = listener.kill();
+    let _ = listener.wait();
 }

@@ -269,7 +269,8 @@ impl State {
         session.expires_at = created.expires_at.clone();
         let place_order_mode = request.options.and_then(|o| o.place_order_mode);
         let merchant_urls = request.merchant_urls.unwrap_or_default();
-        let record = SessionRecord { session, created: created.clone(), merchant_urls, place_order_mode, expires_at_millis };
+        let record =
+            SessionRecord { session, created: created.clone(), merchant_urls, place_order_mode, expires_at_millis };
         self.sessions.insert(id, record);
         Answer::json(StatusCode::CREATED, created)
     }

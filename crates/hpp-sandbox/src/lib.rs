@@ -60,8 +60,8 @@ mod ids;
 mod server;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use api::{Fault, OutboxMessage};
 pub use callbacks::CallbackAttempt;
