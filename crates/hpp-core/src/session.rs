@@ -20,6 +20,19 @@ pub struct SessionId(String);
 impl SessionId {
     /// Checks `id`.
     pub fn new(id: &str) -> Result<Self, InputError> {
+        check_session_id(id)?;
+        Ok(Self(id.to_owned()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The rule of [`SessionId::new`], without keeping the id.
+fn check_session_id(id: &str) -> Result<(), InputError> {
+    {
         let refuse = |reason| InputError::InvalidSessionId { shown: id.escape_debug().take(64).collect(), reason };
         if id.is_empty() {
             return Err(InputError::EmptySessionId);
@@ -30,15 +43,10 @@ impl SessionId {
         if id == "." || id == ".." {
             return Err(refuse("it is a relative path segment"));
         }
-        if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+        if !id.bytes().all(|b| matches!(b, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~')) {
             return Err(refuse("only letters, digits and '-', '.', '_', '~' are allowed"));
         }
-        Ok(Self(id.to_owned()))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
+        Ok(())
     }
 }
 
@@ -159,16 +167,17 @@ fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<U
     if !base.same_origin(scheme, authority) {
         return Err(refuse("its scheme, host or port differs from the configured base URL"));
     }
-    if uri.query().is_some() || url.contains('#') {
+    if uri.query().is_some() || url.as_bytes().contains(&b'#') {
         return Err(refuse("it has a query or fragment"));
     }
-    let expected_start = format!("{}{SESSIONS_PATH}/", base.prefix());
     let id = uri
         .path()
-        .strip_prefix(&expected_start)
+        .strip_prefix(base.prefix())
+        .and_then(|rest| rest.strip_prefix(SESSIONS_PATH))
+        .and_then(|rest| rest.strip_prefix('/'))
         .and_then(|rest| rest.strip_suffix(endpoint.suffix()))
         .ok_or_else(|| refuse("its path is not the one this operation expects"))?;
-    SessionId::new(id).map_err(|_| refuse("its session id is not a single valid path segment"))?;
+    check_session_id(id).map_err(|_| refuse("its session id is not a single valid path segment"))?;
     Ok(uri)
 }
 
