@@ -3,6 +3,10 @@
 //! - `ci`: what CI runs (`.ci/run`): fmt, clippy, the README's test command, docs, the demo.
 //! - `fuzz [SECONDS]`: each `cargo fuzz` target for SECONDS (default 10) on its committed corpus;
 //!   without cargo-fuzz installed, the same checks under proptest with many cases.
+//! - `bench [ROUNDS]`: the transport benchmark (release build): raw hyper-util, raw reqwest,
+//!   hpp-hyper and hpp-reqwest against a loopback server, sequential and 32 in flight, with ratios.
+//! - `build-cost`: cold release build time and dependency count of a small program using only
+//!   hpp-core, and one using each transport (temporary projects under `target/build-cost/`).
 //! - `load [REQUESTS] [IN_FLIGHT]`: the load test (release build), 10,000 distributions at 64 in
 //!   flight through each transport to the sandbox, with an exact outbox check.
 
@@ -18,14 +22,22 @@ fn main() -> ExitCode {
             c.arg(root.join(".ci/run"));
             c
         }
+        Some("build-cost") => return build_cost(&root, &cargo),
         Some("fuzz") => return fuzz(&root, &cargo, args.get(1).map_or("10", String::as_str)),
+        Some("bench") => {
+            let mut c = Command::new(cargo);
+            c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-bench", "--"]).args(&args[1..]);
+            c
+        }
         Some("load") => {
             let mut c = Command::new(cargo);
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-load", "--"]).args(&args[1..]);
             c
         }
         _ => {
-            eprintln!("usage: cargo xtask ci | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT]");
+            eprintln!(
+                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -65,6 +77,66 @@ fn fuzz(root: &std::path::Path, cargo: &str, seconds: &str) -> ExitCode {
             eprintln!("xtask: fuzz target {target} failed; see fuzz/artifacts/{target}/");
             return ExitCode::FAILURE;
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The small programs of `build-cost`: name, dependencies, main.
+const PROGRAMS: [(&str, &str, &str); 3] = [
+    (
+        "core-only",
+        "hpp-core = { path = \"../../../crates/hpp-core\" }\nhttp = \"1\"",
+        "fn main() {\n    let config = hpp_core::Config::new(hpp_core::Environment::Kustom(hpp_core::Mode::Playground), hpp_core::Credentials::api_key(\"k\").unwrap());\n    let request = hpp_core::Operation::build(&hpp_core::ReadSession::new(\"s1\"), &config).unwrap();\n    println!(\"{}\", request.uri());\n}\n",
+    ),
+    (
+        "hyper",
+        "hpp-core = { path = \"../../../crates/hpp-core\" }\nhpp-hyper = { path = \"../../../crates/hpp-hyper\" }\ntokio = { version = \"1\", features = [\"rt\"] }",
+        "fn main() {\n    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();\n    rt.block_on(async {\n        let config = hpp_core::Config::new(hpp_core::Environment::Kustom(hpp_core::Mode::Playground), hpp_core::Credentials::api_key(\"k\").unwrap());\n        let client = hpp_core::Client::new(config, hpp_hyper::HyperTransport::new());\n        let _ = client.read_session(\"s1\").await;\n    });\n}\n",
+    ),
+    (
+        "reqwest",
+        "hpp-core = { path = \"../../../crates/hpp-core\" }\nhpp-reqwest = { path = \"../../../crates/hpp-reqwest\" }\ntokio = { version = \"1\", features = [\"rt\"] }",
+        "fn main() {\n    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();\n    rt.block_on(async {\n        let config = hpp_core::Config::new(hpp_core::Environment::Kustom(hpp_core::Mode::Playground), hpp_core::Credentials::api_key(\"k\").unwrap());\n        let client = hpp_core::Client::new(config, hpp_reqwest::ReqwestTransport::new().unwrap());\n        let _ = client.read_session(\"s1\").await;\n    });\n}\n",
+    ),
+];
+
+fn build_cost(root: &std::path::Path, cargo: &str) -> ExitCode {
+    let base = root.join("target/build-cost");
+    println!("{:<10} {:>14} {:>13} {:>12}", "program", "cold build s", "dependencies", "binary KiB");
+    for (name, deps, main) in PROGRAMS {
+        let dir = base.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let written = std::fs::create_dir_all(dir.join("src")).and_then(|()| {
+            let manifest = format!(
+                "[package]\nname = \"bc-{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[workspace]\n\n[dependencies]\n{deps}\n\n[profile.release]\nstrip = true\n"
+            );
+            std::fs::write(dir.join("Cargo.toml"), manifest)?;
+            std::fs::write(dir.join("src/main.rs"), main)?;
+            // The workspace's lock file, so the versions are those the SDK is tested with.
+            std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).map(drop)
+        });
+        if let Err(e) = written {
+            eprintln!("xtask: cannot write {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+        let started = std::time::Instant::now();
+        let built = Command::new(cargo).args(["build", "--release", "--quiet"]).current_dir(&dir).status();
+        let seconds = started.elapsed().as_secs_f64();
+        if !built.is_ok_and(|s| s.success()) {
+            eprintln!("xtask: building {name} failed");
+            return ExitCode::FAILURE;
+        }
+        let tree = Command::new(cargo)
+            .args(["tree", "-e", "normal", "--prefix", "none", "--quiet"])
+            .current_dir(&dir)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut crates: Vec<&str> = tree.lines().filter_map(|l| l.split(' ').next()).collect();
+        crates.sort_unstable();
+        crates.dedup();
+        let binary = std::fs::metadata(dir.join(format!("target/release/bc-{name}"))).map_or(0, |m| m.len() / 1024);
+        println!("{name:<10} {seconds:>14.1} {:>13} {binary:>12}", crates.len().saturating_sub(1));
     }
     ExitCode::SUCCESS
 }

@@ -94,7 +94,7 @@ pub fn check_email(address: &str) -> Result<(), InputError> {
     let Some((local, domain)) = address.split_once('@') else {
         return Err(refuse("it has no '@'"));
     };
-    if domain.contains('@') {
+    if domain.as_bytes().contains(&b'@') {
         return Err(refuse("it has more than one '@'"));
     }
     const LOCAL_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~.";
@@ -114,11 +114,10 @@ pub fn check_email(address: &str) -> Result<(), InputError> {
     if domain.is_empty() || domain.len() > 253 {
         return Err(refuse("the domain is empty or too long"));
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 {
+    if !domain.as_bytes().contains(&b'.') {
         return Err(refuse("the domain has no dot"));
     }
-    for label in &labels {
+    for label in domain.split('.') {
         let valid_chars = label.chars().all(|c| c.is_alphanumeric() || c == '-');
         if label.is_empty() || label.len() > 63 || !valid_chars || label.starts_with('-') || label.ends_with('-') {
             return Err(refuse("the domain is not a valid host name"));

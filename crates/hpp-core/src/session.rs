@@ -81,8 +81,8 @@ pub enum SessionRef {
 impl SessionRef {
     /// Which kind `value` is: a URL when it starts with `http://` or `https://`, else an id.
     pub fn parse(value: &str) -> Self {
-        let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
-        if lower.starts_with("http://") || lower.starts_with("https://") {
+        let starts_with = |prefix: &str| value.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+        if starts_with("http://") || starts_with("https://") {
             Self::Url(value.to_owned())
         } else {
             Self::Id(value.to_owned())
@@ -161,7 +161,7 @@ fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<U
     let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
         return Err(refuse("it is not an absolute URL"));
     };
-    if authority.as_str().contains('@') {
+    if authority.as_str().as_bytes().contains(&b'@') {
         return Err(refuse("it has user info"));
     }
     if !base.same_origin(scheme, authority) {

@@ -1,0 +1,284 @@
+//! Transport benchmark: raw hyper-util, raw reqwest, `hpp-hyper` and `hpp-reqwest` sending the
+//! same distribution request to a minimal loopback hyper server in another process, sequentially
+//! and at 32 in flight. Warm-up, then rounds; medians of requests/s, p50, p99 and client CPU per
+//! request (the client runs on one thread, whose CPU time Linux reports in
+//! `/proc/thread-self/schedstat`), with each SDK transport's ratio to its raw client.
+//!
+//! `cargo xtask bench [ROUNDS]`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hpp_core::retry::RetryPolicy;
+use hpp_core::{Client, Config, Credentials, DistributeSession, Distribution, Environment};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http_body_util::{BodyExt, Full};
+
+const SESSION: &str = "9cbc9884-1fdb-45a8-9694-9340340d0436";
+const EMAIL: &str = "jane.doe@example.com";
+const KEY: &str = "kco_test_api_0123456789abcdef";
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("server") => server(),
+        // `profile KIND IN_FLIGHT REQUESTS`: one cell, no table (for callgrind).
+        Some("profile") => {
+            let kind = match args.next().as_deref() {
+                Some("raw-hyper") => Kind::RawHyper,
+                Some("raw-hyper-timeout") => Kind::RawHyperTimeout,
+                Some("hpp-hyper") => Kind::HppHyper,
+                Some("raw-reqwest") => Kind::RawReqwest,
+                _ => Kind::HppReqwest,
+            };
+            let in_flight = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
+            let requests = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+            client(Plan::Profile(kind, in_flight, requests));
+        }
+        other => client(Plan::Table(other.and_then(|r| r.parse().ok()).unwrap_or(5))),
+    }
+}
+
+/// Answers every request with 201 and no body, on one thread.
+fn server() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!("{}", listener.local_addr().expect("addr").port());
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+                    let _ = request.into_body().collect().await;
+                    let mut response = http::Response::new(Full::new(Bytes::new()));
+                    *response.status_mut() = http::StatusCode::CREATED;
+                    Ok::<_, std::convert::Infallible>(response)
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+}
+
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    RawHyper,
+    RawHyperTimeout,
+    HppHyper,
+    RawReqwest,
+    HppReqwest,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::RawHyper => "raw hyper-util",
+            Self::RawHyperTimeout => "  + timeout",
+            Self::HppHyper => "hpp-hyper",
+            Self::RawReqwest => "raw reqwest",
+            Self::HppReqwest => "hpp-reqwest",
+        }
+    }
+}
+
+/// Everything one client kind needs, built once.
+struct Clients {
+    url: String,
+    uri: http::Uri,
+    body: Bytes,
+    authorization: HeaderValue,
+    raw_hyper: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    raw_reqwest: hpp_reqwest::reqwest::Client,
+    hpp_hyper: Client<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
+    hpp_reqwest: Client<hpp_reqwest::ReqwestTransport>,
+}
+
+impl Clients {
+    async fn once(&self, kind: Kind) {
+        match kind {
+            Kind::RawHyperTimeout => {
+                // What hpp-hyper's default does beyond the raw client: a per-request deadline.
+                let raw = Box::pin(self.once(Kind::RawHyper));
+                tokio::time::timeout(Duration::from_secs(60), raw).await.expect("in time");
+            }
+            Kind::RawHyper => {
+                let mut request = http::Request::new(Full::new(self.body.clone()));
+                *request.method_mut() = http::Method::POST;
+                *request.uri_mut() = self.uri.clone();
+                let headers = request.headers_mut();
+                headers.insert(AUTHORIZATION, self.authorization.clone());
+                headers.insert(USER_AGENT, HeaderValue::from_static("raw"));
+                headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let response = self.raw_hyper.request(request).await.expect("raw hyper");
+                assert_eq!(response.status(), 201);
+                let _ = response.into_body().collect().await.expect("body");
+            }
+            Kind::RawReqwest => {
+                let response = self
+                    .raw_reqwest
+                    .post(&self.url)
+                    .header(AUTHORIZATION, self.authorization.clone())
+                    .header(USER_AGENT, "raw")
+                    .header(ACCEPT, "application/json")
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(self.body.clone())
+                    .send()
+                    .await
+                    .expect("raw reqwest");
+                assert_eq!(response.status(), 201);
+                let _ = response.bytes().await.expect("body");
+            }
+            Kind::HppHyper => {
+                let op = DistributeSession::new(&self.url, Distribution::email(EMAIL).expect("valid"));
+                self.hpp_hyper.send(&op).await.expect("hpp-hyper");
+            }
+            Kind::HppReqwest => {
+                let op = DistributeSession::new(&self.url, Distribution::email(EMAIL).expect("valid"));
+                self.hpp_reqwest.send(&op).await.expect("hpp-reqwest");
+            }
+        }
+    }
+}
+
+struct Round {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us: f64,
+}
+
+async fn round(clients: &Arc<Clients>, kind: Kind, in_flight: usize, requests: usize) -> Round {
+    let cpu = thread_cpu_ns();
+    let started = Instant::now();
+    let per_task = requests / in_flight;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..in_flight {
+        let clients = clients.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(per_task);
+            for _ in 0..per_task {
+                let t = Instant::now();
+                clients.once(kind).await;
+                latencies.push(t.elapsed());
+            }
+            latencies
+        });
+    }
+    let mut latencies: Vec<Duration> = Vec::with_capacity(requests);
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done.expect("task"));
+    }
+    let elapsed = started.elapsed();
+    let cpu_ns = thread_cpu_ns() - cpu;
+    latencies.sort();
+    let n = latencies.len();
+    let pick = |p: f64| latencies[((n as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6;
+    Round {
+        rps: n as f64 / elapsed.as_secs_f64(),
+        p50_us: pick(0.5),
+        p99_us: pick(0.99),
+        cpu_us: cpu_ns as f64 / 1e3 / n as f64,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+enum Plan {
+    Table(usize),
+    Profile(Kind, usize, usize),
+}
+
+fn client(plan: Plan) {
+    let exe = std::env::current_exe().expect("own path");
+    let mut server = Command::new(exe).arg("server").stdout(Stdio::piped()).spawn().expect("start server");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
+    let port: u16 = line.trim().parse().expect("port number");
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/hpp/v1/sessions/{SESSION}/distribution");
+
+    // The client runs on this one thread.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let config = Config::new(Environment::custom(&base).expect("base"), Credentials::api_key(KEY).expect("key"));
+        let mut contact = hpp_core::model::ContactInformation::default();
+        contact.email = Some(EMAIL.to_owned());
+        let mut body = hpp_core::model::DistributionRequest::default();
+        body.contact_information = Some(contact);
+        body.method = Some(hpp_core::DistributionMethod::Email);
+        let mut authorization = HeaderValue::from_str(&format!("Basic {KEY}")).expect("header");
+        authorization.set_sensitive(true);
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.set_nodelay(true);
+        let clients = Arc::new(Clients {
+            uri: url.parse().expect("uri"),
+            url: url.clone(),
+            body: Bytes::from(serde_json::to_vec(&body).expect("json")),
+            authorization,
+            raw_hyper: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(http),
+            raw_reqwest: hpp_reqwest::ReqwestTransport::new().expect("reqwest").client().clone(),
+            hpp_hyper: Client::new(config.clone(), hpp_hyper::HyperTransport::new()).with_retry_policy(RetryPolicy::none()),
+            hpp_reqwest: Client::new(config, hpp_reqwest::ReqwestTransport::new().expect("reqwest"))
+                .with_retry_policy(RetryPolicy::none()),
+        });
+        let rounds = match plan {
+            Plan::Profile(kind, in_flight, requests) => {
+                let r = round(&clients, kind, in_flight, requests).await;
+                println!("{}: {:.2} µs CPU per request", kind.name(), r.cpu_us);
+                return;
+            }
+            Plan::Table(rounds) => rounds,
+        };
+        println!("hpp-bench: {rounds} rounds per cell after warm-up; medians. Server: one thread, other process.");
+        println!(
+            "{:<15} {:>9} {:>10} {:>9} {:>9} {:>11} {:>14} {:>14}",
+            "client", "in flight", "req/s", "p50 µs", "p99 µs", "CPU µs/req", "CPU vs raw", "req/s vs raw"
+        );
+        for in_flight in [1, 32] {
+            let requests = if in_flight == 1 { 4_000 } else { 32_000 };
+            let mut raw_cpu = 0.0;
+            let mut raw_rps = 0.0;
+            for kind in [Kind::RawHyper, Kind::RawHyperTimeout, Kind::HppHyper, Kind::RawReqwest, Kind::HppReqwest] {
+                round(&clients, kind, in_flight, requests / 4).await; // warm-up
+                let mut results = Vec::new();
+                for _ in 0..rounds {
+                    results.push(round(&clients, kind, in_flight, requests).await);
+                }
+                let cpu = median(results.iter().map(|r| r.cpu_us).collect());
+                let rps = median(results.iter().map(|r| r.rps).collect());
+                let p50 = median(results.iter().map(|r| r.p50_us).collect());
+                let p99 = median(results.iter().map(|r| r.p99_us).collect());
+                let (cpu_ratio, rps_ratio) = match kind {
+                    Kind::RawHyper | Kind::RawReqwest => {
+                        (raw_cpu, raw_rps) = (cpu, rps);
+                        ("(baseline)".to_owned(), "(baseline)".to_owned())
+                    }
+                    _ => (format!("{:.3}x", cpu / raw_cpu), format!("{:.3}x", rps / raw_rps)),
+                };
+                println!(
+                    "{:<15} {in_flight:>9} {rps:>10.0} {p50:>9.1} {p99:>9.1} {cpu:>11.2} {cpu_ratio:>14} {rps_ratio:>14}",
+                    kind.name()
+                );
+            }
+        }
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}
