@@ -18,9 +18,7 @@
 //! Needs a Tokio runtime. Bring your own hyper-util client (connector, pool, TLS) with
 //! [`HyperTransport::from_client`]; hyper-util's client never follows redirects.
 
-use std::hash::{BuildHasher, RandomState};
-use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hpp_core::{Request, RequestTimeout, Response, Timer, Transport, TransportError};
@@ -99,29 +97,6 @@ impl<C> HyperTransport<C> {
     }
 }
 
-/// Tokio's timer, the clock and jitter (from std's random hash keys), for the client's retries.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioTimer;
-
-impl Timer for TokioTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn system_now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
-    fn jitter(&self) -> f64 {
-        let sample = RandomState::new().hash_one(Instant::now());
-        (sample >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C> {
     fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
         let timeout = request.extensions().get::<RequestTimeout>().map_or(self.timeout, |t| t.0);
@@ -145,6 +120,6 @@ impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C>
     }
 
     fn timer(&self) -> Option<&dyn Timer> {
-        Some(&TokioTimer)
+        Some(&hpp_tokio::TokioTimer)
     }
 }

@@ -18,10 +18,8 @@
 //! Bring your own `reqwest::Client` (proxy, pool, roots) with [`ReqwestTransport::from_client`];
 //! build it with `redirect(Policy::none())`: the SDK never follows redirects.
 
-use std::hash::{BuildHasher, RandomState};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use hpp_core::{Request, RequestTimeout, Response, Timer, Transport, TransportError};
 pub use reqwest;
@@ -82,29 +80,6 @@ impl ReqwestTransport {
     }
 }
 
-/// Tokio's timer, the clock and jitter (from std's random hash keys), for the client's retries.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioTimer;
-
-impl Timer for TokioTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn system_now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
-    fn jitter(&self) -> f64 {
-        let sample = RandomState::new().hash_one(Instant::now());
-        (sample >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 fn classify(error: reqwest::Error) -> TransportError {
     if error.is_connect() {
         TransportError::connect(error)
@@ -144,6 +119,6 @@ impl Transport for ReqwestTransport {
     }
 
     fn timer(&self) -> Option<&dyn Timer> {
-        Some(&TokioTimer)
+        Some(&hpp_tokio::TokioTimer)
     }
 }
