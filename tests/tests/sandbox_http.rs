@@ -131,3 +131,26 @@ async fn faults_and_clock_are_scripted_over_http() {
     let error = client.read_session(created.session_url.unwrap()).await.unwrap_err();
     assert_eq!(error.error_code(), Some(&hpp_core::ErrorCode::NotFound));
 }
+
+#[tokio::test]
+async fn a_slow_body_gets_408_and_the_sandbox_keeps_serving() {
+    let mut config = SandboxConfig::default();
+    config.request_read_timeout = std::time::Duration::from_millis(200);
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let base = sandbox.base_url().to_owned();
+    // Promise 100 bytes, send 10, keep the connection open: the sandbox answers 408.
+    let status = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        stream
+            .write_all(b"POST /hpp/v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"payment")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).split(' ').nth(1).and_then(|s| s.parse::<u16>().ok())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, Some(408));
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
+    assert!(client.create_session(&CreateSession::new("https://x.example/o/1")).await.is_ok());
+}

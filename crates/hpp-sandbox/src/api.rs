@@ -189,6 +189,11 @@ impl State {
         Answer::json(status, body)
     }
 
+    /// A `CONSTRAINT_VIOLATION` error answer with `status`, for requests refused before routing.
+    pub(crate) fn refuse(&mut self, status: StatusCode, message: &str) -> Answer {
+        self.error(status, ErrorCode::ConstraintViolation, message)
+    }
+
     fn unauthorized() -> Answer {
         let body = serde_json::json!({
             "http_status_code": 401,

@@ -32,6 +32,7 @@
 //! | distribute: SMS in [`SandboxMode::Playground`] | 502 `BAD_GATEWAY` |
 //! | distribute: SMS in production mode to a country not in [`SandboxConfig::phone_countries`] | 400 `UNSUPPORTED_COUNTRY` |
 //! | distribute: recipient `unknown-error@…` or access id `unknown-error` | 400 `UNKNOWN` |
+//! | a request body over 64 KiB, or slower than [`SandboxConfig::request_read_timeout`] | 413, or 408 |
 //!
 //! Every error body carries `error_code`, `error_messages` and a fresh `correlation_id`.
 //!
@@ -127,6 +128,9 @@ pub struct SandboxConfig {
     pub phone_countries: Vec<String>,
     /// Username and password to require; random when `None`.
     pub credentials: Option<(String, String)>,
+    /// How long a client may take to send a request's headers, and then its body (default 10 s);
+    /// a slow body gets 408.
+    pub request_read_timeout: Duration,
     /// How long a callback listener has to answer 2xx (the service allows 3 s).
     pub callback_timeout: Duration,
     /// Retries after a failed callback delivery (the service makes 3).
@@ -144,6 +148,7 @@ impl Default for SandboxConfig {
             mode: SandboxMode::Playground,
             phone_countries: ["SE", "NO", "FI", "DK", "DE", "AT", "NL", "GB"].map(String::from).to_vec(),
             credentials: None,
+            request_read_timeout: Duration::from_secs(10),
             callback_timeout: Duration::from_secs(3),
             callback_retries: 3,
             callback_retry_delay: Duration::from_secs(2),
@@ -198,10 +203,11 @@ impl Sandbox {
         let callback_attempts = Arc::new(Mutex::new(Vec::new()));
         let (count, callback_count) = watch::channel(0);
         let deliverer = tokio::spawn(callbacks::deliver(queued, policy, callback_attempts.clone(), count));
+        let read_timeout = config.request_read_timeout;
         let state = api::State::new(config, base_url.clone(), ids, Some(jobs), callback_attempts.clone());
         let state = Arc::new(Mutex::new(state));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, state.clone(), accepted, stopped));
+        let task = tokio::spawn(server::serve(listener, state.clone(), accepted, read_timeout, stopped));
         Ok(Self {
             base_url,
             username,

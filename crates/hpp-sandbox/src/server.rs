@@ -21,6 +21,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<Mutex<State>>,
     authorization: Vec<Vec<u8>>,
+    read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let authorization = Arc::new(authorization);
@@ -32,10 +33,11 @@ pub(crate) async fn serve(
                 let Ok((stream, _)) = accepted else { continue };
                 let (state, authorization) = (state.clone(), authorization.clone());
                 connections.spawn(async move {
-                    let service = service_fn(move |request| respond(request, state.clone(), authorization.clone()));
+                    let service =
+                        service_fn(move |request| respond(request, state.clone(), authorization.clone(), read_timeout));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
+                        .header_read_timeout(read_timeout)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -62,6 +64,7 @@ async fn respond(
     request: http::Request<Incoming>,
     state: Arc<Mutex<State>>,
     authorization: Arc<Vec<Vec<u8>>>,
+    read_timeout: Duration,
 ) -> Result<http::Response<Full<Bytes>>, Reset> {
     let (parts, body) = request.into_parts();
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
@@ -89,19 +92,15 @@ async fn respond(
         .headers
         .get(http::header::AUTHORIZATION)
         .is_some_and(|given| authorization.iter().any(|expected| constant_time_eq(given.as_bytes(), expected)));
-    let body = match Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let body = match tokio::time::timeout(read_timeout, Limited::new(body, BODY_LIMIT).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => {
+            let message = format!("Request body larger than {BODY_LIMIT} bytes or unreadable.");
+            return Ok(render(lock().refuse(http::StatusCode::PAYLOAD_TOO_LARGE, &message)));
+        }
         Err(_) => {
-            let too_large = serde_json::json!({
-                "error_code": "CONSTRAINT_VIOLATION",
-                "error_messages": [format!("Request body larger than {BODY_LIMIT} bytes or unreadable.")],
-            });
-            return Ok(render(Answer {
-                status: http::StatusCode::PAYLOAD_TOO_LARGE,
-                body: Some(too_large),
-                www_authenticate: false,
-                retry_after: None,
-            }));
+            let message = "Request body not received in time.";
+            return Ok(render(lock().refuse(http::StatusCode::REQUEST_TIMEOUT, message)));
         }
     };
     let answer = lock().handle(&parts.method, parts.uri.path(), authorized, &body);
