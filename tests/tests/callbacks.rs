@@ -19,7 +19,9 @@ fn status(code: u16) -> Option<http::Response<Vec<u8>>> {
 
 async fn sandbox() -> Sandbox {
     let mut config = SandboxConfig::default();
-    config.callback_timeout = Duration::from_millis(300);
+    // Long enough that a busy CI machine never turns a prompt answer into a timeout; the slow
+    // listener in the retry test costs this much once.
+    config.callback_timeout = Duration::from_secs(1);
     config.callback_retry_delay = Duration::from_millis(10);
     Sandbox::start(config).await.unwrap()
 }

@@ -113,9 +113,9 @@ async fn faults_scenario<T: Transport>(transport: T) {
     assert!(h.read().await.is_ok());
 
     // A slow answer: the per-call timeout fires; a read retries and succeeds.
-    h.faults([serde_json::from_value(serde_json::json!({"kind": "delay", "ms": 2000})).unwrap()]);
+    h.faults([serde_json::from_value(serde_json::json!({"kind": "delay", "ms": 5000})).unwrap()]);
     let op = ReadSession::new(h.session.session_id.clone().unwrap());
-    assert!(h.client.send_with(&op, &CallOptions::default().with_timeout(Duration::from_millis(100))).await.is_ok());
+    assert!(h.client.send_with(&op, &CallOptions::default().with_timeout(Duration::from_millis(500))).await.is_ok());
 
     // A truncated success body: a decode error, not retried.
     h.faults([fault("truncated_body")]);

@@ -264,7 +264,7 @@ fn control_get(sandbox: &SandboxProcess, path: &str) -> serde_json::Value {
 fn watch_ends_on_a_final_status_or_its_timeout() {
     let sandbox = SandboxProcess::start(&[]);
     let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
-    let out = sandbox.run(&["--json", "--timeout", "0.3", "session", "watch", &id, "--interval", "0.05"]);
+    let out = sandbox.run(&["--json", "--timeout", "1", "session", "watch", &id, "--interval", "0.05"]);
     assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&out.stderr)["error"]["kind"], "timeout");
     let first = String::from_utf8(out.stdout).unwrap();
