@@ -3,8 +3,17 @@
 //! Request types serialize exactly the fields that are set. Response types accept any subset of
 //! their fields, ignore fields they do not know and keep enum values they do not know
 //! (`Other(String)`), because the service has changed under its SDKs before. Structs are
-//! `#[non_exhaustive]` with public fields and `Default`, so tests can build them with
-//! `Default::default()` and field assignment.
+//! `#[non_exhaustive]` with public fields and `Default`, so they can be built with
+//! `Default::default()` and field assignment, or (request types) with `with_*` setters:
+//!
+//! ```
+//! use hpp_core::model::{MerchantUrls, PlaceOrderMode, SessionOptions};
+//! let urls = MerchantUrls::default()
+//!     .with_success("https://shop.example/ok?sid={{session_id}}")
+//!     .with_cancel("https://shop.example/cart");
+//! let options = SessionOptions::default().with_place_order_mode(PlaceOrderMode::PlaceOrder);
+//! assert_eq!(urls.cancel.as_deref(), Some("https://shop.example/cart"));
+//! ```
 //!
 //! `Debug` masks personal data and tokens: contact data, customer details, authorization tokens
 //! and the `status_update` URL (which carries the merchant's callback secret).
@@ -136,6 +145,41 @@ pub struct MerchantUrls {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_update: Option<String>,
 }
+
+/// Builder-lite setters: `with_<field>(value)` sets `Some(value)`.
+macro_rules! setters {
+    ($ty:ident { $($setter:ident => $field:ident: $value:ty),+ $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`.")]
+                pub fn $setter(mut self, value: impl Into<$value>) -> Self {
+                    self.$field = Some(value.into());
+                    self
+                }
+            )+
+        }
+    };
+}
+
+setters!(MerchantUrls {
+    with_success => success: String,
+    with_cancel => cancel: String,
+    with_back => back: String,
+    with_failure => failure: String,
+    with_error => error: String,
+    with_status_update => status_update: String,
+});
+
+setters!(SessionOptions {
+    with_background_images => background_images: Vec<BackgroundImage>,
+    with_logo_url => logo_url: String,
+    with_page_title => page_title: String,
+    with_payment_method_categories => payment_method_categories: Vec<PaymentMethodCategory>,
+    with_payment_method_category => payment_method_category: PaymentMethodCategory,
+    with_place_order_mode => place_order_mode: PlaceOrderMode,
+    with_purchase_type => purchase_type: PurchaseType,
+    with_show_subtotal_detail => show_subtotal_detail: ShowSubtotalDetail,
+});
 
 impl fmt::Debug for MerchantUrls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -96,10 +96,8 @@ fn decode<T: DeserializeOwned>(response: Response, expected: &'static str) -> Re
 ///
 /// ```
 /// use hpp_core::{CreateSession, MerchantUrls};
-/// let mut urls = MerchantUrls::default();
-/// urls.success = Some("https://shop.example/ok?sid={{session_id}}".into());
 /// let op = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/123")
-///     .with_merchant_urls(urls);
+///     .with_merchant_urls(MerchantUrls::default().with_success("https://shop.example/ok?sid={{session_id}}"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateSession {
