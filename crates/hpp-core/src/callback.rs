@@ -70,6 +70,11 @@ pub fn parse(body: &[u8]) -> Result<StatusCallback, CallbackError> {
     }
 }
 
+/// Whether `a == b`, in time that depends on their lengths only, not on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The secret a merchant embeds in its `status_update` URL, since callbacks carry no signature.
 /// Compared in constant time; zeroed on drop; never shown by `Debug`.
 #[derive(Clone)]
@@ -89,8 +94,7 @@ impl CallbackSecret {
 
     /// Whether `presented` is the secret, in time independent of where they differ.
     pub fn matches(&self, presented: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        constant_time_eq(self.0.as_bytes(), presented.as_bytes())
     }
 
     /// Whether the request URI (path and query, or absolute) carries the secret in its

@@ -88,10 +88,9 @@ async fn respond(
         }
         _ => {}
     }
-    let authorized = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .is_some_and(|given| authorization.iter().any(|expected| constant_time_eq(given.as_bytes(), expected)));
+    let authorized = parts.headers.get(http::header::AUTHORIZATION).is_some_and(|given| {
+        authorization.iter().any(|expected| hpp_core::callback::constant_time_eq(given.as_bytes(), expected))
+    });
     let body = match tokio::time::timeout(read_timeout, Limited::new(body, BODY_LIMIT).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) => {
@@ -136,8 +135,4 @@ fn render(answer: Answer) -> http::Response<Full<Bytes>> {
         );
     }
     response
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
