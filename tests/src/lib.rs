@@ -3,4 +3,4 @@
 
 pub mod checks;
 pub mod fixture;
-pub mod loopback;
+pub use hpp_conformance::loopback;

@@ -34,7 +34,7 @@ async fn full_run<T: Transport + Clone>(transport: T) {
     config.credentials = Some(("planted-user".into(), PASSWORD.into()));
     config.blocked = vec![BLOCKED.into()];
     let sandbox = Sandbox::start(config).await.unwrap();
-    let client = Client::new(sandbox.client_config(), transport.clone());
+    let client = Client::new(sandbox.client_config(), transport.clone(), hpp_tokio::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/orders/1")).await.unwrap();
     let url = created.distribution_url.clone().unwrap();
     client.distribute(&url, Distribution::email(EMAIL).unwrap()).await.unwrap();
@@ -44,7 +44,7 @@ async fn full_run<T: Transport + Clone>(transport: T) {
     client.read_session(created.session_url.as_ref().unwrap()).await.unwrap();
     client.disable_session(created.session_id.as_ref().unwrap()).await.unwrap();
     let key = Config::new(Environment::custom(sandbox.base_url()).unwrap(), Credentials::api_key(PASSWORD).unwrap());
-    Client::new(key, transport).read_session(created.session_id.unwrap()).await.unwrap();
+    Client::new(key, transport, hpp_tokio::TokioTimer::new()).read_session(created.session_id.unwrap()).await.unwrap();
     sandbox.stop().await;
 }
 

@@ -20,7 +20,7 @@ fn raw_status(base_url: &str, bytes: &[u8]) -> u16 {
 #[tokio::test]
 async fn wrong_credentials_change_nothing() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
     let url = created.distribution_url.unwrap();
     let http = ReqwestTransport::new().unwrap().client().clone();
@@ -44,7 +44,7 @@ async fn wrong_credentials_change_nothing() {
         hpp_core::Environment::custom(sandbox.base_url()).unwrap(),
         hpp_core::Credentials::api_key(sandbox.password()).unwrap(),
     );
-    Client::new(key, ReqwestTransport::new().unwrap())
+    Client::new(key, ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new())
         .distribute(&url, Distribution::token("t").unwrap())
         .await
         .unwrap();
@@ -54,7 +54,7 @@ async fn wrong_credentials_change_nothing() {
 #[tokio::test]
 async fn control_paths_play_the_consumer_and_list_the_outbox() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
     let id = created.session_id.clone().unwrap();
     client
@@ -103,7 +103,7 @@ async fn hostile_input_gets_an_error_and_the_sandbox_keeps_serving() {
     assert_eq!(statuses[1], 401, "an unauthenticated API path");
     assert!(statuses[2] == 413 || statuses[2] == 0, "an oversized body: {}", statuses[2]);
     // Still serving.
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
     assert!(client.create_session(&CreateSession::new("https://x.example/o/1")).await.is_ok());
 }
 
@@ -116,7 +116,7 @@ async fn faults_and_clock_are_scripted_over_http() {
     assert_eq!(http.post(&faults).body(body).send().await.unwrap().status(), 200);
     assert_eq!(http.post(&faults).body(r#"{"faults":[{"kind":"nonsense"}]}"#).send().await.unwrap().status(), 400);
 
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap())
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new())
         .with_retry_policy(hpp_core::retry::RetryPolicy::none());
     let error = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap_err();
     let hpp_core::Error::Api(api) = &error else { panic!("{error:?}") };
@@ -151,6 +151,6 @@ async fn a_slow_body_gets_408_and_the_sandbox_keeps_serving() {
     .await
     .unwrap();
     assert_eq!(status, Some(408));
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
     assert!(client.create_session(&CreateSession::new("https://x.example/o/1")).await.is_ok());
 }

@@ -57,7 +57,8 @@ where
     let config =
         Config::new(Environment::custom(&server.base_url).unwrap(), Credentials::api_key("kco_test_api_KEY").unwrap());
     // One attempt: this checks what a transport delivers, not the retry policy.
-    let client = Client::new(config.clone(), transport.clone()).with_retry_policy(RetryPolicy::none());
+    let client = Client::new(config.clone(), transport.clone(), hpp_tokio::TokioTimer::new())
+        .with_retry_policy(RetryPolicy::none());
     let through_transport = outcome(client.send(&op).await);
     let built = op.build(&config).unwrap();
     assert_delivered(&built, &server.next_request());
@@ -112,7 +113,7 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
 
     // Nothing listening: a connect error, provably not sent.
     let config = Config::new(Environment::custom(&closed_port_base_url()).unwrap(), key.clone());
-    let error = Client::new(config, transport.clone())
+    let error = Client::new(config, transport.clone(), hpp_tokio::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&distribute)
         .await
@@ -125,7 +126,7 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let config =
         Config::new(Environment::custom(&format!("http://{}", silent.local_addr().unwrap())).unwrap(), key.clone());
-    let error = Client::new(config, timeout_transport)
+    let error = Client::new(config, timeout_transport, hpp_tokio::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&distribute)
         .await
@@ -139,7 +140,7 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
     let big = http::Response::builder().status(200).body(vec![b' '; 64 * 1024]).unwrap();
     let server = Loopback::start(vec![big]);
     let config = Config::new(Environment::custom(&server.base_url).unwrap(), key);
-    let error = Client::new(config, small_body_transport)
+    let error = Client::new(config, small_body_transport, hpp_tokio::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&ReadSession::new("s-1"))
         .await

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hpp_core::callback::CallbackSecret;
-use hpp_core::{Client, CreateSession, Distribution, Error, MerchantUrls, SessionStatus, WatchOptions, WatchOutcome};
+use hpp_core::{CreateSession, Distribution, Error, MerchantUrls, SessionStatus, WatchOptions, WatchOutcome};
 use hpp_sandbox::{Sandbox, SandboxConfig};
 
 use crate::output::{Failure, Output};
@@ -40,7 +40,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
         ("password", Some(hpp_core::redact::REDACTED.to_owned())),
         ("e-mail quota", Some(format!("{DEMO_EMAIL_LIMIT} per day (the playground allows 100)"))),
     ]);
-    let client = Client::new(sandbox.client_config(), crate::transport(timeout));
+    let client = crate::client(sandbox.client_config(), timeout);
 
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
     let secret = CallbackSecret::new(random_secret());

@@ -221,7 +221,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
                 Ok(config) => config,
                 Err(failure) => return output.failure(&failure),
             };
-            let client = Client::new(config, transport(timeout.min(DEFAULT_TIMEOUT)));
+            let client = client(config, timeout.min(DEFAULT_TIMEOUT));
             watch(&client, &session, interval, given_timeout, output).await
         }
         command => {
@@ -229,7 +229,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
                 Ok(config) => config,
                 Err(failure) => return output.failure(&failure),
             };
-            let client = Client::new(config, transport(timeout));
+            let client = client(config, timeout);
             match api_command(&client, command, output).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => output.failure(&Failure::from(&error)),
@@ -244,9 +244,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Exit code of `session watch` when its timeout passes first.
 const EXIT_WATCH_TIMEOUT: u8 = 8;
 
-/// The transport every command uses.
-pub(crate) fn transport(timeout: Duration) -> HyperTransport<hpp_hyper::DefaultConnector> {
-    HyperTransport::with_connect_timeout(timeout).with_timeout(timeout)
+/// The client every command uses: hyper, with `timeout` to connect and per response, on Tokio's clock.
+pub(crate) fn client(config: Config, timeout: Duration) -> Client {
+    let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
+    Client::new(config, transport, hpp_hyper::TokioTimer::new()).into_shared()
 }
 
 fn config(base_url: Option<&str>, environment: EnvironmentArg) -> Result<Config, Failure> {
@@ -272,11 +273,7 @@ fn config(base_url: Option<&str>, environment: EnvironmentArg) -> Result<Config,
     Ok(Config::new(environment, credentials.map_err(|e| Failure::usage(&e.to_string()))?))
 }
 
-async fn api_command(
-    client: &Client<HyperTransport<hpp_hyper::DefaultConnector>>,
-    command: Command,
-    output: &Output,
-) -> Result<(), Error> {
+async fn api_command(client: &Client, command: Command, output: &Output) -> Result<(), Error> {
     match command {
         Command::Session(SessionCommand::Create(args)) => {
             let mut urls = MerchantUrls::default();
@@ -328,7 +325,7 @@ async fn api_command(
 }
 
 async fn watch(
-    client: &Client<HyperTransport<hpp_hyper::DefaultConnector>>,
+    client: &Client,
     session: &str,
     interval: Duration,
     deadline: Option<Duration>,

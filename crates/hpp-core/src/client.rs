@@ -2,83 +2,31 @@
 //! the pure [`RetryPolicy`].
 //!
 //! This is the only async code in the core. It depends on no runtime: the transport supplies the
-//! future that does the I/O and, through [`Transport::timer`], the waiting, clock and jitter that
-//! retries need.
+//! future that does the I/O, and the [`Timer`] the client was built with the waiting, clocks and
+//! jitter that retries, per-call timeouts and watches need.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::distribution::Distribution;
-use crate::error::{Error, ErrorCode, InputError, TransportError};
+use crate::error::{Error, ErrorCode, TransportError};
 use crate::model::{Session, SessionCreated};
-use crate::ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
+use crate::ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession};
 use crate::retry::{Decision, RetryPolicy};
 use crate::session::SessionRef;
 use crate::tracking::{PollSchedule, PollStep, Stop};
-
-/// Sends a request the core built and returns the response, whatever its status.
-///
-/// A transport converts, sends and collects; it owns timeouts, TLS, pooling and connection
-/// handling, and touches nothing in the request. It honours a [`RequestTimeout`] extension when
-/// the request carries one. `hpp-reqwest` and `hpp-hyper` implement it, and so does any
-/// `Fn(Request) -> impl Future<Output = Result<Response, TransportError>>`:
-///
-/// ```
-/// use hpp_core::{Client, Config, Credentials, Environment, Mode, Request, Response, TransportError};
-/// let fake = |_req: Request| async {
-///     Ok::<Response, TransportError>(http::Response::builder().status(204).body(Vec::new()).unwrap())
-/// };
-/// let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k")?);
-/// let client = Client::new(config, fake);
-/// # Ok::<(), hpp_core::InputError>(())
-/// ```
-pub trait Transport {
-    /// Sends `request` and returns the response, or why none arrived.
-    fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send;
-
-    /// What retries need: a way to wait, a monotonic clock and jitter. A transport without one
-    /// (the default, and closures) is never retried.
-    fn timer(&self) -> Option<&dyn Timer> {
-        None
-    }
-}
-
-impl<F, Fut> Transport for F
-where
-    F: Fn(Request) -> Fut,
-    Fut: Future<Output = Result<Response, TransportError>> + Send,
-{
-    fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
-        self(request)
-    }
-}
-
-/// Time and chance, supplied by a transport's runtime so that the core reads neither.
-pub trait Timer: Send + Sync {
-    /// Completes after `duration`.
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-    /// A monotonic now.
-    fn now(&self) -> Instant;
-    /// The wall clock, to compare with `expires_at`.
-    fn system_now(&self) -> SystemTime;
-    /// A uniform sample from `[0, 1)`.
-    fn jitter(&self) -> f64;
-}
-
-/// Request extension: the total time allowed for this attempt, overriding the transport's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(clippy::exhaustive_structs)] // a newtype by design: the duration is all it will ever hold
-pub struct RequestTimeout(pub Duration);
+use crate::transport::{RequestTimeout, SharedTransport, Timer, Transport, race_deadline};
 
 /// Per-call settings for [`Client::send_with`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CallOptions {
-    /// Total time allowed for each attempt (the transport's default when `None`).
+    /// Total time allowed for each attempt (the transport's default when `None`). The client
+    /// enforces it with its [`Timer`] and also hands it to the transport as [`RequestTimeout`].
     pub timeout: Option<Duration>,
     /// The retry policy for this call (the client's when `None`).
     pub retry: Option<RetryPolicy>,
@@ -143,7 +91,10 @@ pub enum WatchOutcome {
     DeadlinePassed(Option<Session>),
 }
 
-/// The HPP API over a [`Transport`].
+/// The HPP API over a [`Transport`], with the [`Timer`] its retries, per-call timeouts and status
+/// watches wait with.
+///
+/// `Client` alone is `Client<SharedTransport>`: any transport behind one type.
 ///
 /// ```no_run
 /// # async fn run<T: hpp_core::Transport>(client: hpp_core::Client<T>) -> Result<(), hpp_core::Error> {
@@ -157,18 +108,30 @@ pub enum WatchOutcome {
 /// println!("status: {:?}", session.status);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-pub struct Client<T> {
+#[derive(Clone)]
+pub struct Client<T = SharedTransport> {
     config: Config,
     transport: T,
+    timer: Arc<dyn Timer>,
     retry: RetryPolicy,
 }
 
+impl<T: fmt::Debug> fmt::Debug for Client<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .field("transport", &self.transport)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T: Transport> Client<T> {
-    /// A client for `config` sending through `transport`, retrying as [`RetryPolicy::default`]
-    /// allows (when the transport has a [`Timer`]).
-    pub fn new(config: Config, transport: T) -> Self {
-        Self { config, transport, retry: RetryPolicy::default() }
+    /// A client for `config` sending through `transport` and waiting with `timer`, retrying as
+    /// [`RetryPolicy::default`] allows. The timer is part of the client, not of the transport,
+    /// so wrapping or replacing the transport never turns retries or watches off.
+    pub fn new(config: Config, transport: T, timer: impl Timer + 'static) -> Self {
+        Self { config, transport, timer: Arc::new(timer), retry: RetryPolicy::default() }
     }
 
     /// Uses `retry` for every call that does not bring its own.
@@ -187,6 +150,20 @@ impl<T: Transport> Client<T> {
         &self.transport
     }
 
+    /// The same client over a [`SharedTransport`], so clients over different transports have
+    /// one type.
+    pub fn into_shared(self) -> Client<SharedTransport>
+    where
+        T: Send + Sync + 'static,
+    {
+        Client {
+            config: self.config,
+            transport: SharedTransport::new(self.transport),
+            timer: self.timer,
+            retry: self.retry,
+        }
+    }
+
     /// Builds, sends and parses any operation, retrying as the client's policy allows.
     pub async fn send<O: Operation>(&self, operation: &O) -> Result<O::Output, Error> {
         self.send_with(operation, &CallOptions::default()).await
@@ -200,16 +177,15 @@ impl<T: Transport> Client<T> {
         let policy = options.retry.as_ref().unwrap_or(&self.retry);
         let span = tracing::info_span!("hpp", operation = O::NAME, url = O::URL_TEMPLATE);
         async {
-            let timer = self.transport.timer();
-            let started = timer.map(|t| t.now());
+            let timer = &*self.timer;
+            let started = timer.now();
             let mut attempt = 1;
             loop {
                 let error = match self.attempt(operation, options, attempt).await {
                     Ok(output) => return Ok(output),
                     Err(error) => error,
                 };
-                let (Some(timer), Some(started)) = (timer, started) else { return Err(error) };
-                let elapsed = timer.now().saturating_duration_since(started);
+                let elapsed = timer.now().saturating_sub(started);
                 match policy.decide(O::IDEMPOTENCY, attempt, elapsed, &error, timer.jitter()) {
                     Decision::RetryAfter(wait) => {
                         tracing::info!(attempt, wait_ms = wait.as_millis() as u64, "retrying");
@@ -239,7 +215,14 @@ impl<T: Transport> Client<T> {
         }
         let span = tracing::debug_span!("attempt", attempt);
         async {
-            let response = self.transport.send(request).await.inspect_err(|e| {
+            let sending = self.transport.send(request);
+            let response = match options.timeout {
+                None => sending.await,
+                Some(timeout) => race_deadline(sending, self.timer.sleep(timeout))
+                    .await
+                    .unwrap_or_else(|| Err(TransportError::timeout(PerCallTimeout(timeout)))),
+            };
+            let response = response.inspect_err(|e| {
                 tracing::info!(kind = ?e.kind(), may_have_been_sent = e.may_have_been_sent(), "no response");
             })?;
             let status = response.status().as_u16();
@@ -263,7 +246,7 @@ impl<T: Transport> Client<T> {
     /// Reads `session` on a [`PollSchedule`] until it reaches a final status, expires, or
     /// `options.deadline` passes, calling `on_change` with each new status (the first read
     /// included). Transient failures (no response, 429, 5xx) do not end the watch; other errors
-    /// are returned. Cancel it by dropping the future. Needs a transport with a [`Timer`].
+    /// are returned. Cancel it by dropping the future. It waits with the client's [`Timer`].
     ///
     /// Use it beside `status_update` callbacks, which stop after a few retries.
     pub async fn wait_for_final_status(
@@ -272,11 +255,7 @@ impl<T: Transport> Client<T> {
         options: &WatchOptions,
         mut on_change: impl FnMut(&Session),
     ) -> Result<WatchOutcome, Error> {
-        let Some(timer) = self.transport.timer() else {
-            return Err(
-                InputError::Unsupported { what: "waiting for a status", reason: "the transport has no timer" }.into()
-            );
-        };
+        let timer = &*self.timer;
         let read = ReadSession::new(session);
         let mut schedule = PollSchedule::new(options.initial_interval, options.max_interval);
         let started = timer.now();
@@ -308,7 +287,7 @@ impl<T: Transport> Client<T> {
             };
             let wait = match options.deadline {
                 Some(deadline) => {
-                    let elapsed = timer.now().saturating_duration_since(started);
+                    let elapsed = timer.now().saturating_sub(started);
                     if elapsed >= deadline {
                         return Ok(WatchOutcome::DeadlinePassed(last));
                     }
@@ -341,3 +320,15 @@ impl<T: Transport> Client<T> {
         self.send(&DistributeSession::new(session, distribution)).await
     }
 }
+
+/// The cause of a timeout the client enforced itself.
+#[derive(Debug)]
+struct PerCallTimeout(Duration);
+
+impl fmt::Display for PerCallTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the per-call timeout of {:?} passed", self.0)
+    }
+}
+
+impl std::error::Error for PerCallTimeout {}

@@ -128,14 +128,6 @@ pub enum InputError {
         /// What is wrong with them (never the value).
         reason: &'static str,
     },
-    /// The operation needs something this client or transport does not have.
-    #[error("{what} is not supported: {reason}")]
-    Unsupported {
-        /// What was asked.
-        what: &'static str,
-        /// What is missing.
-        reason: &'static str,
-    },
     /// A request field has a value the API would refuse.
     #[error("invalid {field}: {reason}; nothing was sent")]
     InvalidField {

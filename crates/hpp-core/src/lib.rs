@@ -2,7 +2,8 @@
 //!
 //! `hpp-core` builds [`http::Request`] values and parses [`http::Response`] values into typed
 //! results. It opens no sockets, starts no runtime, reads no clock, environment or randomness.
-//! Send its requests with `hpp-reqwest`, `hpp-hyper`, or any HTTP client of your own.
+//! Send its requests with `hpp-reqwest`, `hpp-hyper`, or any HTTP client of your own: [the
+//! transport contract](transport) says what such a client must do, and `hpp-conformance` checks it.
 //!
 //! # Contents
 //! - [Quick start](#quick-start)
@@ -23,13 +24,15 @@
 //! #     };
 //! #     Ok::<Response, TransportError>(http::Response::builder().status(status).body(body.to_vec()).unwrap())
 //! # };
-//! # hpp_core::block_on_for_doctest(async {
+//! # hpp_core::block_on(async {
 //! let config = Config::new(
 //!     Environment::Kustom(Mode::Playground),
 //!     Credentials::api_key("kco_test_api_...")?,
 //! );
-//! // `transport`: hpp_reqwest::ReqwestTransport, hpp_hyper::HyperTransport, or a closure.
-//! let client = Client::new(config, transport);
+//! # let timer = hpp_core::VirtualTimer::new();
+//! // `transport`: hpp_reqwest::ReqwestTransport, hpp_hyper::HyperTransport, or a closure;
+//! // `timer`: hpp_tokio::TokioTimer on Tokio, hpp_blocking::StdTimer in blocking code.
+//! let client = Client::new(config, transport, timer);
 //!
 //! let created = client
 //!     .create_session(&CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1"))
@@ -81,8 +84,6 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 #![deny(missing_debug_implementations)]
 
-use std::future::Future;
-
 #[macro_use]
 mod macros;
 
@@ -97,9 +98,12 @@ pub mod redact;
 pub mod retry;
 mod session;
 pub mod time;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod tracking;
+pub mod transport;
 
-pub use client::{CallOptions, Client, RequestTimeout, Timer, Transport, WatchOptions, WatchOutcome};
+pub use client::{CallOptions, Client, WatchOptions, WatchOutcome};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode, Region, USER_AGENT};
 pub use distribution::{Distribution, check_country, check_email};
 pub use error::{
@@ -108,17 +112,6 @@ pub use error::{
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
 pub use session::{SESSIONS_PATH, SessionId, SessionRef};
-
-/// Runs a future whose I/O is already complete (a closure transport) to the end. For doctests
-/// and tests only: it spins instead of sleeping.
-#[doc(hidden)]
-pub fn block_on_for_doctest<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::yield_now();
-    }
-}
+pub use transport::{
+    BoxFuture, DynTransport, RequestTimeout, SharedTransport, Timer, Transport, VirtualTimer, block_on,
+};

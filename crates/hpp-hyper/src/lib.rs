@@ -7,21 +7,30 @@
 //!
 //! ```no_run
 //! use hpp_core::{Client, Config, Credentials, Environment, Mode};
-//! use hpp_hyper::HyperTransport;
+//! use hpp_hyper::{HyperTransport, TokioTimer};
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_...")?);
-//! let client = Client::new(config, HyperTransport::new());
+//! let client = Client::new(config, HyperTransport::new(), TokioTimer::new());
 //! let session = client.read_session("9cbc9884-1fdb-45a8-9694-9340340d0436").await?;
 //! # Ok(()) }
 //! ```
 //!
-//! Needs a Tokio runtime. Bring your own hyper-util client (connector, pool, TLS) with
-//! [`HyperTransport::from_client`]; hyper-util's client never follows redirects.
+//! Needs a Tokio runtime. Change what you need (pool, connector, roots) starting from the safe
+//! defaults, and pass the client to [`HyperTransport::from_client`]; hyper-util's client never
+//! follows redirects, and the transport keeps its own per-request timeout:
+//!
+//! ```no_run
+//! use hpp_hyper::HyperTransport;
+//! let connector = HyperTransport::connector(hpp_rustls::client_config(), std::time::Duration::from_secs(5));
+//! let client = HyperTransport::client_builder().pool_max_idle_per_host(4).build(connector);
+//! let transport = HyperTransport::from_client(client);
+//! ```
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use hpp_core::{Request, RequestTimeout, Response, Timer, Transport, TransportError};
+use hpp_core::{Request, RequestTimeout, Response, Transport, TransportError};
+pub use hpp_tokio::TokioTimer;
 use http_body_util::{BodyExt, Full, Limited};
 pub use hyper_util;
 use hyper_util::client::legacy::{Client, connect::Connect, connect::HttpConnector};
@@ -53,22 +62,25 @@ impl HyperTransport<DefaultConnector> {
 
     /// The default client with another connect timeout.
     pub fn with_connect_timeout(connect: Duration) -> Self {
+        Self::from_client(Self::client_builder().build(Self::connector(hpp_rustls::client_config(), connect)))
+    }
+
+    /// The default connector over `tls` (see `hpp_rustls::client_config`): https, and http,
+    /// which the core allows to loopback only.
+    pub fn connector(tls: rustls::ClientConfig, connect_timeout: Duration) -> DefaultConnector {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
-        http.set_connect_timeout(Some(connect));
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(rustls::DEFAULT_VERSIONS) // invariant: ring implements both
-            .expect("ring supports the default TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        http.set_connect_timeout(Some(connect_timeout));
+        hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
-        Self::from_client(Client::builder(TokioExecutor::new()).build(connector))
+            .wrap_connector(http)
+    }
+
+    /// A hyper-util client builder on Tokio, to change and `build` with a connector.
+    pub fn client_builder() -> hyper_util::client::legacy::Builder {
+        Client::builder(TokioExecutor::new())
     }
 }
 
@@ -79,7 +91,7 @@ impl Default for HyperTransport<DefaultConnector> {
 }
 
 impl<C> HyperTransport<C> {
-    /// Uses a client you built.
+    /// Uses a client you built, with [`DEFAULT_TIMEOUT`] per request and [`DEFAULT_BODY_LIMIT`].
     pub fn from_client(client: Client<C, Full<Bytes>>) -> Self {
         Self { client, timeout: DEFAULT_TIMEOUT, body_limit: DEFAULT_BODY_LIMIT }
     }
@@ -98,7 +110,10 @@ impl<C> HyperTransport<C> {
 }
 
 impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C> {
-    fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
+    fn send(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<C> {
         let timeout = request.extensions().get::<RequestTimeout>().map_or(self.timeout, |t| t.0);
         let pending = self.client.request(request.map(|body| Full::new(Bytes::from(body))));
         let limit = self.body_limit;
@@ -117,9 +132,5 @@ impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C>
             Ok(Response::from_parts(parts, body.to_bytes().into()))
         };
         async move { tokio::time::timeout(timeout, exchange).await.map_err(TransportError::timeout)? }
-    }
-
-    fn timer(&self) -> Option<&dyn Timer> {
-        Some(&hpp_tokio::TokioTimer)
     }
 }

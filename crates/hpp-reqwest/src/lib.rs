@@ -7,21 +7,35 @@
 //!
 //! ```no_run
 //! use hpp_core::{Client, Config, Credentials, Environment, Mode};
-//! use hpp_reqwest::ReqwestTransport;
+//! use hpp_reqwest::{ReqwestTransport, TokioTimer};
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_...")?);
-//! let client = Client::new(config, ReqwestTransport::new()?);
+//! let client = Client::new(config, ReqwestTransport::new()?, TokioTimer::new());
 //! let session = client.read_session("9cbc9884-1fdb-45a8-9694-9340340d0436").await?;
 //! # Ok(()) }
 //! ```
 //!
-//! Bring your own `reqwest::Client` (proxy, pool, roots) with [`ReqwestTransport::from_client`];
-//! build it with `redirect(Policy::none())`: the SDK never follows redirects.
+//! Change what you need (proxy, pool, roots, timeouts, default headers) starting from the safe
+//! defaults, [`ReqwestTransport::builder`], and hand the builder back with
+//! [`ReqwestTransport::from_builder`]. Whatever the builder says, the transport never follows a
+//! redirect: `from_builder` sets `redirect::Policy::none()` last. It also installs `ring` as
+//! rustls' process default when none is installed, so no path panics for a missing provider.
+//!
+//! ```no_run
+//! # fn run() -> Result<(), reqwest::Error> {
+//! use hpp_reqwest::ReqwestTransport;
+//! let builder = ReqwestTransport::builder()
+//!     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
+//!     .pool_max_idle_per_host(4);
+//! let transport = ReqwestTransport::from_builder(builder)?;
+//! // Other roots: .tls_backend_preconfigured(hpp_rustls::client_config_with_roots(roots))
+//! # Ok(()) }
+//! ```
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use hpp_core::{Request, RequestTimeout, Response, Timer, Transport, TransportError};
+use hpp_core::{Request, RequestTimeout, Response, Transport, TransportError};
+pub use hpp_tokio::TokioTimer;
 pub use reqwest;
 
 /// Connect timeout of the default client.
@@ -42,30 +56,32 @@ impl ReqwestTransport {
     /// The default client: rustls with the ring provider and Mozilla's roots, no redirects,
     /// [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TIMEOUT`].
     pub fn new() -> Result<Self, reqwest::Error> {
-        Self::with_timeouts(DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT)
+        Self::from_builder(Self::builder())
     }
 
     /// The default client with other timeouts.
     pub fn with_timeouts(connect: Duration, total: Duration) -> Result<Self, reqwest::Error> {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(rustls::DEFAULT_VERSIONS)
-            // invariant: ring implements TLS 1.2 and 1.3, rustls' default versions.
-            .expect("ring supports the default TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(connect)
-            .timeout(total)
-            .build()?;
-        Ok(Self::from_client(client))
+        Self::from_builder(Self::builder().connect_timeout(connect).timeout(total))
     }
 
-    /// Uses a client you built (configure it not to follow redirects).
-    pub fn from_client(client: reqwest::Client) -> Self {
-        Self { client, body_limit: DEFAULT_BODY_LIMIT }
+    /// A `reqwest::ClientBuilder` with this crate's defaults (TLS from `hpp-rustls`, no redirects,
+    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TIMEOUT`]), to change and pass to [`from_builder`](Self::from_builder).
+    pub fn builder() -> reqwest::ClientBuilder {
+        hpp_rustls::install_default_provider();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(hpp_rustls::client_config())
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+            .timeout(DEFAULT_TIMEOUT)
+    }
+
+    /// Builds the client from `builder` (yours, or [`builder`](Self::builder) changed), with
+    /// redirects turned off whatever the builder said. A builder of your own keeps reqwest's
+    /// defaults: no timeouts unless you set them.
+    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, reqwest::Error> {
+        hpp_rustls::install_default_provider();
+        let client = builder.redirect(reqwest::redirect::Policy::none()).build()?;
+        Ok(Self { client, body_limit: DEFAULT_BODY_LIMIT })
     }
 
     /// The underlying client.
@@ -91,7 +107,10 @@ fn classify(error: reqwest::Error) -> TransportError {
 }
 
 impl Transport for ReqwestTransport {
-    fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
+    fn send(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
         let client = self.client.clone();
         let limit = self.body_limit;
         async move {
@@ -116,9 +135,5 @@ impl Transport for ReqwestTransport {
             }
             Ok(out)
         }
-    }
-
-    fn timer(&self) -> Option<&dyn Timer> {
-        Some(&hpp_tokio::TokioTimer)
     }
 }

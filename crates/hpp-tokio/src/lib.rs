@@ -1,48 +1,66 @@
-//! [`TokioTimer`]: what `hpp_core::Client` needs to retry and to watch a session, on Tokio.
+//! [`TokioTimer`]: the [`Timer`] an `hpp_core::Client` on Tokio waits with, for its retries,
+//! per-call timeouts and status watches.
 //!
-//! The transports `hpp-hyper` and `hpp-reqwest` return it from `Transport::timer`; a transport
-//! of your own on Tokio can do the same:
+//! It reads Tokio's clock, so tests under `tokio::time::pause()` (or
+//! `#[tokio::test(start_paused = true)]`) reach deadlines and expiry without waiting.
 //!
-//! ```
-//! # use hpp_core::{Request, Response, TransportError};
-//! struct MyTransport;
-//! impl hpp_core::Transport for MyTransport {
-//!     fn send(&self, _request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
-//!         async { Err(TransportError::connect("not connected")) }
-//!     }
-//!     fn timer(&self) -> Option<&dyn hpp_core::Timer> {
-//!         Some(&hpp_tokio::TokioTimer)
-//!     }
-//! }
+//! ```no_run
+//! use hpp_core::{Client, Config, Credentials, Environment, Mode};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # let transport = |_r: hpp_core::Request| async { Err::<hpp_core::Response, _>(hpp_core::TransportError::connect("x")) };
+//! let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_...")?);
+//! let client = Client::new(config, transport, hpp_tokio::TokioTimer::new());
+//! # Ok(()) }
 //! ```
 
-use std::hash::{BuildHasher, RandomState};
-use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use hpp_core::Timer;
+use hpp_core::{BoxFuture, Timer};
 
-/// Tokio's timer, the system clocks, and jitter from the standard library's random hash keys.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioTimer;
+/// Tokio's sleep and clock, the wall clock moved along with Tokio's (so it advances under paused
+/// time too), and
+/// [`hpp_blocking::jitter`].
+#[derive(Debug, Clone, Copy)]
+pub struct TokioTimer {
+    origin: tokio::time::Instant,
+}
+
+impl TokioTimer {
+    /// A timer whose monotonic clock starts now.
+    pub fn new() -> Self {
+        Self { origin: tokio::time::Instant::now() }
+    }
+}
+
+impl Default for TokioTimer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Timer for TokioTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
         Box::pin(tokio::time::sleep(duration))
     }
 
-    fn now(&self) -> Instant {
-        Instant::now()
+    fn now(&self) -> Duration {
+        tokio::time::Instant::now().saturating_duration_since(self.origin)
     }
 
     fn system_now(&self) -> SystemTime {
-        SystemTime::now()
+        // Tokio's clock runs ahead of (or behind) the real one by what a paused test advanced
+        // (or by the real time since the pause); move the wall clock by the same amount.
+        let tokio_now = tokio::time::Instant::now().into_std();
+        let real_now = std::time::Instant::now();
+        let wall = SystemTime::now();
+        match tokio_now.checked_duration_since(real_now) {
+            Some(ahead) => wall.checked_add(ahead).unwrap_or(wall),
+            None => wall.checked_sub(real_now.duration_since(tokio_now)).unwrap_or(wall),
+        }
     }
 
     fn jitter(&self) -> f64 {
-        let sample = RandomState::new().hash_one(Instant::now());
-        // 53 random bits make a uniform f64 in [0, 1).
-        (sample >> 11) as f64 / (1u64 << 53) as f64
+        hpp_blocking::jitter()
     }
 }
 
@@ -50,13 +68,14 @@ impl Timer for TokioTimer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn jitter_is_in_range_and_varies() {
-        let samples: Vec<f64> = (0..100).map(|_| TokioTimer.jitter()).collect();
-        assert!(samples.iter().all(|j| (0.0..1.0).contains(j)));
-        let mut distinct = samples.clone();
-        distinct.sort_by(f64::total_cmp);
-        distinct.dedup();
-        assert!(distinct.len() > 90, "jitter samples repeat: {}", distinct.len());
+    #[tokio::test(start_paused = true)]
+    async fn clocks_follow_paused_time() {
+        let timer = TokioTimer::new();
+        let wall = timer.system_now();
+        timer.sleep(Duration::from_secs(3600)).await;
+        assert_eq!(timer.now(), Duration::from_secs(3600));
+        let moved = timer.system_now().duration_since(wall).unwrap();
+        // An hour of paused time; the wall and monotonic clocks are read a few nanoseconds apart.
+        assert!(moved > Duration::from_secs(3599) && moved < Duration::from_secs(3601), "{moved:?}");
     }
 }

@@ -234,8 +234,8 @@ fn client(plan: Plan) {
             authorization,
             raw_hyper: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(http),
             raw_reqwest: hpp_reqwest::ReqwestTransport::new().expect("reqwest").client().clone(),
-            hpp_hyper: Client::new(config.clone(), hpp_hyper::HyperTransport::new()).with_retry_policy(RetryPolicy::none()),
-            hpp_reqwest: Client::new(config, hpp_reqwest::ReqwestTransport::new().expect("reqwest"))
+            hpp_hyper: Client::new(config.clone(), hpp_hyper::HyperTransport::new(), hpp_tokio::TokioTimer::new()).with_retry_policy(RetryPolicy::none()),
+            hpp_reqwest: Client::new(config, hpp_reqwest::ReqwestTransport::new().expect("reqwest"), hpp_tokio::TokioTimer::new())
                 .with_retry_policy(RetryPolicy::none()),
         });
         let rounds = match plan {

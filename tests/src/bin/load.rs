@@ -29,7 +29,10 @@ async fn run<T: Transport + Send + Sync + 'static>(
     requests: usize,
     in_flight: usize,
 ) {
-    let client = Arc::new(Client::new(sandbox.client_config(), transport).with_retry_policy(RetryPolicy::none()));
+    let client = Arc::new(
+        Client::new(sandbox.client_config(), transport, hpp_tokio::TokioTimer::new())
+            .with_retry_policy(RetryPolicy::none()),
+    );
     let created = client.create_session(&CreateSession::new("https://x.example/orders/load")).await.expect("create");
     let url = Arc::new(created.distribution_url.expect("distribution_url"));
     let next = Arc::new(AtomicUsize::new(0));

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use hpp_core::{
     Client, CreateSession, Distribution, Error, Operation, ReadSession, Request, Response, SessionStatus,
-    TransportError, block_on_for_doctest as block_on,
+    TransportError, VirtualTimer, block_on,
 };
 
 #[test]
@@ -22,7 +22,7 @@ fn sends_what_the_operation_built_and_parses_the_answer() {
             )
         }
     };
-    let client = Client::new(crate::playground(), transport);
+    let client = Client::new(crate::playground(), transport, VirtualTimer::new());
     let session = block_on(client.read_session("s1")).unwrap();
     assert_eq!(session.status, Some(SessionStatus::Completed));
     let expected = ReadSession::new("s1").build(&crate::playground()).unwrap();
@@ -37,7 +37,7 @@ fn invalid_input_never_reaches_the_transport() {
         *calls.lock().unwrap() += 1;
         async { Err::<Response, _>(TransportError::other("unreachable")) }
     };
-    let client = Client::new(crate::playground(), transport);
+    let client = Client::new(crate::playground(), transport, VirtualTimer::new());
     let error = block_on(
         client.distribute("https://evil.example/hpp/v1/sessions/s1/distribution", Distribution::token("t").unwrap()),
     )
@@ -50,62 +50,45 @@ fn invalid_input_never_reaches_the_transport() {
 #[test]
 fn transport_errors_say_whether_the_request_left() {
     let refused = |_r: Request| async { Err::<Response, _>(TransportError::connect("connection refused")) };
-    let client = Client::new(crate::playground(), refused);
+    let client = Client::new(crate::playground(), refused, VirtualTimer::new());
     let error = block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap_err();
     assert!(!error.may_have_been_sent());
     assert!(error.to_string().contains("safe to try again"), "{error}");
 
     let timed_out = |_r: Request| async { Err::<Response, _>(TransportError::timeout("deadline")) };
-    let client = Client::new(crate::playground(), timed_out);
+    let client = Client::new(crate::playground(), timed_out, VirtualTimer::new());
     let error = block_on(client.distribute("s1", Distribution::token("t").unwrap())).unwrap_err();
     assert!(error.may_have_been_sent());
     assert!(error.to_string().contains("may have reached the server"), "{error}");
 }
 
-/// A transport that answers from a script and waits no real time: its timer records the waits.
+/// A transport that answers from a script; its client waits no real time (a [`VirtualTimer`]).
 struct Scripted {
     answers: Mutex<Vec<Result<Response, TransportError>>>,
     sent: Mutex<u32>,
-    clock: FakeClock,
-}
-
-struct FakeClock {
-    start: std::time::Instant,
-    waited: Mutex<Vec<std::time::Duration>>,
-}
-
-impl hpp_core::Timer for FakeClock {
-    fn sleep(&self, duration: std::time::Duration) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
-        self.waited.lock().unwrap().push(duration);
-        Box::pin(async {})
-    }
-    fn now(&self) -> std::time::Instant {
-        self.start + self.waited.lock().unwrap().iter().sum::<std::time::Duration>()
-    }
-    fn jitter(&self) -> f64 {
-        1.0
-    }
-    fn system_now(&self) -> std::time::SystemTime {
-        std::time::SystemTime::UNIX_EPOCH + (self.now() - self.start)
-    }
 }
 
 impl Scripted {
     fn new(mut answers: Vec<Result<Response, TransportError>>) -> Self {
         answers.reverse();
-        let clock = FakeClock { start: std::time::Instant::now(), waited: Mutex::new(Vec::new()) };
-        Self { answers: Mutex::new(answers), sent: Mutex::new(0), clock }
+        Self { answers: Mutex::new(answers), sent: Mutex::new(0) }
+    }
+
+    /// A client over this script, and the timer it waits with.
+    fn client(answers: Vec<Result<Response, TransportError>>) -> (Client<Self>, VirtualTimer) {
+        let timer = VirtualTimer::new();
+        (Client::new(crate::playground(), Self::new(answers), timer.clone()), timer)
     }
 }
 
 impl hpp_core::Transport for Scripted {
-    fn send(&self, _request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send {
+    fn send(
+        &self,
+        _request: Request,
+    ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
         *self.sent.lock().unwrap() += 1;
         let answer = self.answers.lock().unwrap().pop().expect("no more scripted answers");
         async move { answer }
-    }
-    fn timer(&self) -> Option<&dyn hpp_core::Timer> {
-        Some(&self.clock)
     }
 }
 
@@ -116,29 +99,29 @@ fn status(code: u16) -> Result<Response, TransportError> {
 
 #[test]
 fn reads_are_retried_and_distributions_are_not_sent_twice() {
-    let client = Client::new(crate::playground(), Scripted::new(vec![status(503), status(200)]));
+    let (client, timer) = Scripted::client(vec![status(503), status(200)]);
     assert!(block_on(client.read_session("s1")).is_ok());
     assert_eq!(*client.transport().sent.lock().unwrap(), 2);
-    assert_eq!(*client.transport().clock.waited.lock().unwrap(), [std::time::Duration::from_secs(1)]);
+    assert_eq!(timer.slept(), [std::time::Duration::from_secs(1)]);
 
-    let client = Client::new(crate::playground(), Scripted::new(vec![Err(TransportError::timeout("t"))]));
+    let (client, _) = Scripted::client(vec![Err(TransportError::timeout("t"))]);
     let error = block_on(client.distribute("s1", Distribution::token("t").unwrap())).unwrap_err();
     assert!(error.may_have_been_sent());
     assert_eq!(*client.transport().sent.lock().unwrap(), 1, "a distribution that may have arrived is not re-sent");
 
-    let client = Client::new(crate::playground(), Scripted::new(vec![status(503)]));
+    let (client, _) = Scripted::client(vec![status(503)]);
     assert!(block_on(client.distribute("s1", Distribution::token("t").unwrap())).is_err());
     assert_eq!(*client.transport().sent.lock().unwrap(), 1);
 
     let refused = || Err(TransportError::connect("refused"));
-    let client = Client::new(crate::playground(), Scripted::new(vec![refused(), refused(), status(201)]));
+    let (client, _) = Scripted::client(vec![refused(), refused(), status(201)]);
     assert!(block_on(client.distribute("s1", Distribution::token("t").unwrap())).is_ok());
     assert_eq!(*client.transport().sent.lock().unwrap(), 3, "never-sent requests are retried");
 }
 
 #[test]
 fn retrying_a_distribution_on_503_is_an_explicit_per_call_choice() {
-    let client = Client::new(crate::playground(), Scripted::new(vec![status(503), status(201)]));
+    let (client, _) = Scripted::client(vec![status(503), status(201)]);
     let op = hpp_core::DistributeSession::new("s1", Distribution::token("t").unwrap());
     let options = hpp_core::CallOptions::default()
         .with_retry(hpp_core::retry::RetryPolicy::default().with_side_effect_retry_on_503(true));
@@ -154,8 +137,8 @@ fn read(status: &str) -> Result<Response, TransportError> {
 #[test]
 fn watching_reports_each_change_and_ends_on_a_final_status() {
     let answers = vec![read("WAITING"), read("WAITING"), status(503), read("IN_PROGRESS"), read("COMPLETED")];
-    let client = Client::new(crate::playground(), Scripted::new(answers))
-        .with_retry_policy(hpp_core::retry::RetryPolicy::none());
+    let (client, timer) = Scripted::client(answers);
+    let client = client.with_retry_policy(hpp_core::retry::RetryPolicy::none());
     let mut changes = Vec::new();
     let options = hpp_core::WatchOptions::default()
         .with_interval(std::time::Duration::from_secs(1), std::time::Duration::from_secs(8));
@@ -163,26 +146,92 @@ fn watching_reports_each_change_and_ends_on_a_final_status() {
     let Ok(hpp_core::WatchOutcome::Final(session)) = outcome else { panic!("{outcome:?}") };
     assert_eq!(session.status, Some(SessionStatus::Completed));
     assert_eq!(changes, [SessionStatus::Waiting, SessionStatus::InProgress, SessionStatus::Completed]);
-    let secs: Vec<u64> = client.transport().clock.waited.lock().unwrap().iter().map(|d| d.as_secs()).collect();
+    let secs: Vec<u64> = timer.slept().iter().map(|d| d.as_secs()).collect();
     assert_eq!(secs, [1, 2, 1, 1], "backs off while unchanged, starts over after a change or a failed read");
 }
 
 #[test]
 fn watching_ends_on_expiry_and_on_the_deadline() {
     let not_found = Ok(http::Response::builder().status(404).body(br#"{"error_code":"NOT_FOUND"}"#.to_vec()).unwrap());
-    let client = Client::new(crate::playground(), Scripted::new(vec![read("WAITING"), not_found]));
+    let (client, _) = Scripted::client(vec![read("WAITING"), not_found]);
     let outcome = block_on(client.wait_for_final_status("s1", &hpp_core::WatchOptions::default(), |_| {})).unwrap();
     assert!(matches!(outcome, hpp_core::WatchOutcome::Expired(Some(_))), "{outcome:?}");
 
-    let client = Client::new(crate::playground(), Scripted::new((0..10).map(|_| read("WAITING")).collect()));
+    let (client, timer) = Scripted::client((0..10).map(|_| read("WAITING")).collect());
     let options = hpp_core::WatchOptions::default().with_deadline(std::time::Duration::from_secs(5));
     let outcome = block_on(client.wait_for_final_status("s1", &options, |_| {})).unwrap();
     assert!(matches!(outcome, hpp_core::WatchOutcome::DeadlinePassed(Some(_))), "{outcome:?}");
-    let waited: std::time::Duration = client.transport().clock.waited.lock().unwrap().iter().sum();
+    let waited: std::time::Duration = timer.slept().iter().sum();
     assert_eq!(waited, std::time::Duration::from_secs(5), "never waits past the deadline");
+}
 
-    let closure = |_r: Request| async { read("WAITING") };
-    let client = Client::new(crate::playground(), closure);
-    let error = block_on(client.wait_for_final_status("s1", &hpp_core::WatchOptions::default(), |_| {})).unwrap_err();
-    assert!(matches!(error, Error::InvalidInput(hpp_core::InputError::Unsupported { .. })));
+#[test]
+fn a_wrapped_transport_keeps_retries_and_sees_every_attempt() {
+    let inner = std::sync::Arc::new(Scripted::new(vec![status(503), status(200)]));
+    let seen = std::sync::Arc::new(Mutex::new(0));
+    let (inner2, seen2) = (inner.clone(), seen.clone());
+    // A wrapper that counts and tags each request, then hands it on.
+    let wrapped = move |mut request: Request| {
+        *seen2.lock().unwrap() += 1;
+        request.headers_mut().insert("x-trace", http::HeaderValue::from_static("1"));
+        hpp_core::Transport::send(&*inner2, request)
+    };
+    let timer = VirtualTimer::new();
+    let client = Client::new(crate::playground(), wrapped, timer.clone());
+    assert!(block_on(client.read_session("s1")).is_ok());
+    assert_eq!(*seen.lock().unwrap(), 2, "the 503 was retried through the wrapper");
+    assert_eq!(*inner.sent.lock().unwrap(), 2);
+    assert_eq!(timer.slept(), [std::time::Duration::from_secs(1)], "Retry-After honoured");
+}
+
+#[test]
+fn the_client_enforces_a_per_call_timeout_the_transport_ignores() {
+    // Never answers, and never looks at RequestTimeout.
+    let silent = |_request: Request| std::future::pending::<Result<Response, TransportError>>();
+    let client = Client::new(crate::playground(), silent, VirtualTimer::new())
+        .with_retry_policy(hpp_core::retry::RetryPolicy::none());
+    let options = hpp_core::CallOptions::default().with_timeout(std::time::Duration::from_secs(2));
+    let op = hpp_core::DistributeSession::new("s1", Distribution::token("t").unwrap());
+    let error = block_on(client.send_with(&op, &options)).unwrap_err();
+    let Error::Transport(transport) = &error else { panic!("{error:?}") };
+    assert!(transport.is_timeout(), "{error}");
+    assert!(error.may_have_been_sent(), "a distribution cut off by a timeout may have arrived");
+    assert!(error.to_string().contains("per-call timeout of 2s"), "{error}");
+}
+
+#[test]
+fn the_per_call_timeout_travels_to_the_transport() {
+    let seen = std::sync::Arc::new(Mutex::new(None));
+    let seen2 = seen.clone();
+    let transport = move |request: Request| {
+        *seen2.lock().unwrap() = request.extensions().get::<hpp_core::RequestTimeout>().copied();
+        async { status(200) }
+    };
+    let client = Client::new(crate::playground(), transport, VirtualTimer::new());
+    let options = hpp_core::CallOptions::default().with_timeout(std::time::Duration::from_millis(1500));
+    block_on(client.send_with(&ReadSession::new("s1"), &options)).unwrap();
+    assert_eq!(*seen.lock().unwrap(), Some(hpp_core::RequestTimeout(std::time::Duration::from_millis(1500))));
+}
+
+#[test]
+fn transports_chosen_at_run_time_share_one_client_type() {
+    let answering = |_r: Request| async { read("COMPLETED") };
+    let offline = |_r: Request| async { Err::<Response, _>(TransportError::connect("offline")) };
+    let clients: Vec<Client> = [true, false]
+        .into_iter()
+        .map(|online| {
+            let transport = if online {
+                hpp_core::SharedTransport::new(answering)
+            } else {
+                hpp_core::SharedTransport::new(offline)
+            };
+            Client::new(crate::playground(), transport, VirtualTimer::new())
+        })
+        .collect();
+    let session = block_on(clients[0].read_session("s1")).unwrap();
+    assert_eq!(session.status, Some(SessionStatus::Completed));
+    let error = block_on(clients[1].read_session("s1")).unwrap_err();
+    assert!(!error.may_have_been_sent());
+    let shared: Client = Client::new(crate::playground(), answering, VirtualTimer::new()).into_shared();
+    assert!(block_on(shared.read_session("s1")).is_ok());
 }

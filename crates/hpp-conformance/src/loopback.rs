@@ -1,11 +1,27 @@
 //! A scripted HTTP/1.1 server on `127.0.0.1:0`: answers each connection with the next scripted
-//! response and records the request exactly as it arrived. It is ready as soon as
-//! [`Loopback::start`] returns (the socket is bound and listening), so no test waits or sleeps.
+//! [`Reply`] and records the request exactly as it arrived, before answering. It is ready as soon
+//! as [`Loopback::start`] returns (the socket is bound and listening), so no test waits or sleeps.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
+
+/// How the server answers one connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Reply {
+    /// Read the request, then answer with this response (with `content-length`, `connection: close`).
+    Respond(http::Response<Vec<u8>>),
+    /// Read the request, then write these bytes as they are and close.
+    Raw(Vec<u8>),
+    /// Read the request, then close the connection without answering.
+    Close,
+    /// Read the request and never answer; the connection is closed after this long, so a client
+    /// that ignores its timeout still ends.
+    Hold(Duration),
+}
 
 /// A request as the server read it off the socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,47 +53,62 @@ pub struct Loopback {
 impl Loopback {
     /// Starts a server that answers the n-th connection with `responses[n]` and then stops.
     pub fn start(responses: Vec<http::Response<Vec<u8>>>) -> Self {
-        Self::start_script(responses.into_iter().map(Some).collect())
+        Self::start_replies(responses.into_iter().map(Reply::Respond).collect())
     }
 
     /// Like [`start`](Self::start), but `None` reads and records the request and then never
-    /// answers (the connection stays open until the server stops): a listener that is too slow.
+    /// answers (the connection stays open for a minute): a listener that is too slow.
     pub fn start_script(responses: Vec<Option<http::Response<Vec<u8>>>>) -> Self {
+        let hold = Reply::Hold(Duration::from_secs(60));
+        Self::start_replies(responses.into_iter().map(|r| r.map_or_else(|| hold.clone(), Reply::Respond)).collect())
+    }
+
+    /// Starts a server that answers the n-th connection with `replies[n]` and then stops
+    /// accepting (later connections are refused).
+    pub fn start_replies(replies: Vec<Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
         let (tx, received) = mpsc::channel();
         thread::spawn(move || {
-            let mut held = Vec::new();
-            for response in responses {
+            for reply in replies {
                 let Ok((stream, _)) = listener.accept() else { return };
-                let recorded = match &response {
-                    Some(response) => serve(stream, response),
-                    None => {
-                        let request = read_request(&stream);
-                        held.push(stream);
-                        request
+                let Some(request) = read_request(&stream) else { continue };
+                let _ = tx.send(request);
+                match reply {
+                    Reply::Respond(response) => serve(stream, &response),
+                    Reply::Raw(bytes) => {
+                        let mut stream = stream;
+                        let _ = stream.write_all(&bytes);
                     }
-                };
-                if let Some(request) = recorded {
-                    let _ = tx.send(request);
+                    Reply::Close => drop(stream),
+                    Reply::Hold(limit) => {
+                        // Wait for the client to hang up, or for `limit`, on another thread so
+                        // the next connection is served meanwhile.
+                        thread::spawn(move || {
+                            let mut stream = stream;
+                            let _ = stream.set_read_timeout(Some(limit));
+                            let _ = stream.read(&mut [0; 1]);
+                        });
+                    }
                 }
-            }
-            if !held.is_empty() {
-                // Keep the held connections open: wait for a connection that never comes.
-                let _ = listener.accept();
             }
         });
         Self { base_url, received }
     }
 
-    /// The next request the server recorded, waiting for it (it has been answered by then).
+    /// The next request the server recorded, waiting for it.
     pub fn next_request(&self) -> Recorded {
         self.received.recv().expect("the server recorded a request")
     }
+
+    /// A request recorded and not yet taken, without waiting. The server records a request
+    /// before answering it, so once a client has its answer, every request it made is here.
+    pub fn try_next_request(&self) -> Option<Recorded> {
+        self.received.try_recv().ok()
+    }
 }
 
-fn serve(mut stream: TcpStream, response: &http::Response<Vec<u8>>) -> Option<Recorded> {
-    let recorded = read_request(&stream)?;
+fn serve(mut stream: TcpStream, response: &http::Response<Vec<u8>>) {
     let mut out = format!("HTTP/1.1 {}\r\n", response.status()).into_bytes();
     for (name, value) in response.headers() {
         out.extend_from_slice(format!("{name}: ").as_bytes());
@@ -90,9 +121,7 @@ fn serve(mut stream: TcpStream, response: &http::Response<Vec<u8>>) -> Option<Re
     }
     out.extend_from_slice(b"connection: close\r\n\r\n");
     out.extend_from_slice(response.body());
-    stream.write_all(&out).ok()?;
-    stream.flush().ok()?;
-    Some(recorded)
+    let _ = stream.write_all(&out).and_then(|()| stream.flush());
 }
 
 fn read_request(stream: &TcpStream) -> Option<Recorded> {

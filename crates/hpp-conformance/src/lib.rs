@@ -1,0 +1,358 @@
+//! The conformance kit for `hpp-core` transports: one call from a transport's own tests checks
+//! every rule of [the transport contract](hpp_core::transport) against scripted loopback servers.
+//!
+//! ```no_run
+//! # async fn run() {
+//! # let my_transport = |_r: hpp_core::Request| async { Err::<hpp_core::Response, _>(hpp_core::TransportError::connect("x")) };
+//! // In a test of your transport crate, on the runtime your transport needs:
+//! hpp_conformance::check(&my_transport).await.assert_passed();
+//! # }
+//! ```
+//!
+//! It runs no runtime of its own (the servers are plain threads), so it suits async transports
+//! (await it on Tokio) and blocking ones (`hpp_core::block_on(hpp_conformance::check(&t))`).
+//!
+//! What it checks, each against a fresh server:
+//! - every operation's request arrives as built: method, target, each header, body;
+//! - 2xx, 3xx, 4xx and 5xx answers come back as responses, with status, headers and body;
+//! - redirects (302 same origin, 307 after a POST, 301 to another origin) are not followed;
+//! - a body at the limit is read whole, one byte over it is `BodyTooLarge`, with or without a
+//!   `Content-Length`;
+//! - a refused connection is `Connect` and "not sent"; a connection closed after the request was
+//!   read is "may have been sent";
+//! - a [`RequestTimeout`](hpp_core::RequestTimeout) on the request ends a silent exchange as a
+//!   timeout that "may have been sent".
+
+pub mod loopback;
+
+use std::fmt;
+use std::time::Duration;
+
+use hpp_core::{
+    Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Operation,
+    ReadSession, Request, RequestTimeout, Response, Transport, TransportErrorKind,
+};
+use loopback::{Loopback, Recorded, Reply};
+
+/// The body limit of the shipped transports, which [`check`] assumes.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What [`check_with`] assumes about the transport.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The transport's response body limit in bytes.
+    pub body_limit: usize,
+    /// The [`RequestTimeout`] put on the request the server never answers.
+    pub request_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { body_limit: DEFAULT_BODY_LIMIT, request_timeout: Duration::from_millis(300) }
+    }
+}
+
+impl Options {
+    /// Assumes this body limit.
+    pub fn with_body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+}
+
+/// Each check's name and, when it failed, why.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    results: Vec<(&'static str, Result<(), String>)>,
+}
+
+impl Report {
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(|(_, r)| r.is_ok())
+    }
+
+    /// The failed checks and why.
+    pub fn failures(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.results.iter().filter_map(|(name, r)| r.as_ref().err().map(|why| (*name, why.as_str())))
+    }
+
+    /// The names of every check that ran.
+    pub fn checks(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.results.iter().map(|(name, _)| *name)
+    }
+
+    /// Panics with every failure listed, unless all passed.
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        assert!(self.passed(), "the transport breaks the contract:\n{self}");
+    }
+
+    fn record(&mut self, name: &'static str, result: Result<(), String>) {
+        self.results.push((name, result));
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, result) in &self.results {
+            match result {
+                Ok(()) => writeln!(f, "ok    {name}")?,
+                Err(why) => writeln!(f, "FAIL  {name}: {why}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks `transport` against the whole contract, assuming the default 1 MiB body limit.
+pub async fn check<T: Transport>(transport: &T) -> Report {
+    check_with(transport, &Options::default()).await
+}
+
+/// [`check`] with other assumptions.
+pub async fn check_with<T: Transport>(transport: &T, options: &Options) -> Report {
+    let mut report = Report::default();
+    report.record("requests arrive as built", requests_arrive_as_built(transport).await);
+    report.record("every status is a response", every_status_is_a_response(transport).await);
+    report.record("redirects are not followed", redirects_are_not_followed(transport).await);
+    report.record("bodies are capped", bodies_are_capped(transport, options.body_limit).await);
+    report.record("a refused connection is not sent", refused_is_not_sent(transport).await);
+    report.record("a dropped connection may have been sent", dropped_may_have_been_sent(transport).await);
+    report.record("RequestTimeout is honoured", request_timeout_is_honoured(transport, options).await);
+    report
+}
+
+fn config(base_url: &str) -> Config {
+    let environment = Environment::custom(base_url).expect("a loopback base URL is accepted");
+    Config::new(environment, Credentials::basic("conformance", "not-a-real-password").expect("valid credentials"))
+}
+
+fn response(status: u16, body: &[u8]) -> Response {
+    http::Response::builder()
+        .status(status)
+        .header("x-conformance", format!("status-{status}"))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .expect("a valid response")
+}
+
+async fn exchange<T: Transport>(transport: &T, reply: Reply, build: impl FnOnce(&Config) -> Request) -> Exchange {
+    let server = Loopback::start_replies(vec![reply]);
+    let request = build(&config(&server.base_url));
+    let result = transport.send(request).await;
+    Exchange { result, recorded: server.try_next_request(), server }
+}
+
+struct Exchange {
+    result: Result<Response, hpp_core::TransportError>,
+    recorded: Option<Recorded>,
+    #[allow(dead_code)] // kept alive until the exchange is checked
+    server: Loopback,
+}
+
+async fn requests_arrive_as_built<T: Transport>(transport: &T) -> Result<(), String> {
+    type Build = fn(&Config) -> Request;
+    let builds: [(&str, Build); 4] = [
+        ("create", |c| {
+            CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/ö-1")
+                .with_merchant_urls(
+                    hpp_core::MerchantUrls::default().with_success("https://shop.example/ok?sid={{session_id}}"),
+                )
+                .build(c)
+                .expect("builds")
+        }),
+        ("read", |c| ReadSession::new("9cbc9884-1fdb-45a8-9694-9340340d0436").build(c).expect("builds")),
+        ("disable", |c| DisableSession::new("s-1").build(c).expect("builds")),
+        ("distribute", |c| {
+            let email = Distribution::email("jane.doe+hpp@example.com").expect("valid");
+            DistributeSession::new("s-1", email).build(c).expect("builds")
+        }),
+    ];
+    for (name, build) in builds {
+        let mut built = None;
+        let ex = exchange(transport, Reply::Respond(response(200, b"{}")), |c| {
+            let request = build(c);
+            built = Some(clone_request(&request));
+            request
+        })
+        .await;
+        let built = built.expect("built");
+        ex.result.map_err(|e| format!("{name}: {e}"))?;
+        let got = ex.recorded.ok_or_else(|| format!("{name}: the server received nothing"))?;
+        let target = built.uri().path_and_query().map_or("/", |p| p.as_str());
+        if got.method != built.method().as_str() || got.target != target {
+            return Err(format!("{name}: sent {} {}, built {} {target}", got.method, got.target, built.method()));
+        }
+        for (header, value) in built.headers() {
+            let arrived: Vec<&[u8]> =
+                got.headers.iter().filter(|(n, _)| n == header.as_str()).map(|(_, v)| v.as_slice()).collect();
+            if arrived != [value.as_bytes()] {
+                let shown =
+                    if header == http::header::AUTHORIZATION { "<credentials>".into() } else { format!("{value:?}") };
+                return Err(format!(
+                    "{name}: header {header} arrived {} times or changed (built {shown})",
+                    arrived.len()
+                ));
+            }
+        }
+        if got.body != *built.body() {
+            return Err(format!(
+                "{name}: body changed ({} bytes built, {} arrived)",
+                built.body().len(),
+                got.body.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn clone_request(request: &Request) -> Request {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+fn read_request(config: &Config) -> Request {
+    ReadSession::new("s-1").build(config).expect("builds")
+}
+
+async fn every_status_is_a_response<T: Transport>(transport: &T) -> Result<(), String> {
+    let body = br#"{"error_code":"NOT_FOUND","error_messages":["nope"],"correlation_id":"c-1"}"#;
+    for status in [200, 201, 204, 400, 401, 403, 404, 409, 429, 500, 502, 503] {
+        let sent_body: &[u8] = if status == 204 { b"" } else { body };
+        let ex = exchange(transport, Reply::Respond(response(status, sent_body)), read_request).await;
+        let got = ex.result.map_err(|e| format!("{status} came back as a transport error: {e}"))?;
+        if got.status().as_u16() != status {
+            return Err(format!("{status} came back as {}", got.status()));
+        }
+        let tag = format!("status-{status}");
+        if got.headers().get("x-conformance").map(|v| v.as_bytes()) != Some(tag.as_bytes()) {
+            return Err(format!("{status}: response headers were not returned"));
+        }
+        if got.body() != sent_body {
+            return Err(format!(
+                "{status}: body changed ({} bytes sent, {} returned)",
+                sent_body.len(),
+                got.body().len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn redirect(status: u16, location: &str) -> Response {
+    http::Response::builder().status(status).header("location", location).body(Vec::new()).expect("valid")
+}
+
+async fn redirects_are_not_followed<T: Transport>(transport: &T) -> Result<(), String> {
+    let elsewhere = Loopback::start(vec![response(200, br#"{"status":"COMPLETED"}"#)]);
+    let cases: [(u16, bool, String); 3] = [
+        (302, false, "/hpp/v1/sessions/other-session".into()),
+        (307, true, "/hpp/v1/sessions/s-1/distribution-again".into()),
+        (301, false, format!("{}/hpp/v1/sessions/s-1", elsewhere.base_url)),
+    ];
+    for (status, post, location) in cases {
+        // A same-origin follow would reach the second reply.
+        let server = Loopback::start_replies(vec![
+            Reply::Respond(redirect(status, &location)),
+            Reply::Respond(response(200, br#"{"status":"COMPLETED"}"#)),
+        ]);
+        let config = config(&server.base_url);
+        let request = if post {
+            DistributeSession::new("s-1", Distribution::token("278352").expect("valid")).build(&config).expect("builds")
+        } else {
+            read_request(&config)
+        };
+        let got = transport.send(request).await.map_err(|e| format!("{status}: a transport error: {e}"))?;
+        if got.status().as_u16() != status {
+            return Err(format!("a {status} redirect was followed: the transport returned {}", got.status()));
+        }
+        server.next_request();
+        if server.try_next_request().is_some() || elsewhere.try_next_request().is_some() {
+            return Err(format!("a {status} redirect was followed: its target received a request"));
+        }
+    }
+    Ok(())
+}
+
+fn raw_body(len: usize, with_length: bool) -> Reply {
+    let mut out = b"HTTP/1.1 200 OK\r\nconnection: close\r\n".to_vec();
+    if with_length {
+        out.extend_from_slice(format!("content-length: {len}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.resize(out.len() + len, b'a');
+    Reply::Raw(out)
+}
+
+async fn bodies_are_capped<T: Transport>(transport: &T, limit: usize) -> Result<(), String> {
+    for with_length in [true, false] {
+        let framing = if with_length { "with content-length" } else { "delimited by close" };
+        let ex = exchange(transport, raw_body(limit, with_length), read_request).await;
+        let got = ex.result.map_err(|e| format!("a body of exactly the limit ({framing}) was refused: {e}"))?;
+        if got.body().len() != limit {
+            return Err(format!("a body of {limit} bytes ({framing}) came back as {}", got.body().len()));
+        }
+        let ex = exchange(transport, raw_body(limit + 1, with_length), read_request).await;
+        match ex.result {
+            Err(e) if e.kind() == TransportErrorKind::BodyTooLarge && e.may_have_been_sent() => {}
+            Err(e) => return Err(format!("a body over the limit ({framing}) gave {:?}, not BodyTooLarge", e.kind())),
+            Ok(r) => return Err(format!("a body over the limit ({framing}) was returned ({} bytes)", r.body().len())),
+        }
+    }
+    Ok(())
+}
+
+async fn refused_is_not_sent<T: Transport>(transport: &T) -> Result<(), String> {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        listener.local_addr().map_err(|e| e.to_string())?.port()
+    };
+    let request = read_request(&config(&format!("http://127.0.0.1:{port}")));
+    match transport.send(request).await {
+        Err(e) if e.kind() == TransportErrorKind::Connect && !e.may_have_been_sent() => Ok(()),
+        Err(e) => {
+            Err(format!("a refused connection gave {:?}, may_have_been_sent={}", e.kind(), e.may_have_been_sent()))
+        }
+        Ok(r) => Err(format!("a refused connection returned a response ({})", r.status())),
+    }
+}
+
+async fn dropped_may_have_been_sent<T: Transport>(transport: &T) -> Result<(), String> {
+    let ex = exchange(transport, Reply::Close, |c| {
+        DistributeSession::new("s-1", Distribution::token("278352").expect("valid")).build(c).expect("builds")
+    })
+    .await;
+    match ex.result {
+        Err(e) if e.may_have_been_sent() && e.kind() != TransportErrorKind::Connect => Ok(()),
+        Err(e) => Err(format!(
+            "a connection closed after the request arrived gave {:?}, may_have_been_sent={}",
+            e.kind(),
+            e.may_have_been_sent()
+        )),
+        Ok(r) => Err(format!("a closed connection returned a response ({})", r.status())),
+    }
+}
+
+async fn request_timeout_is_honoured<T: Transport>(transport: &T, options: &Options) -> Result<(), String> {
+    let ex = exchange(transport, Reply::Hold(Duration::from_secs(10)), |c| {
+        let mut request = read_request(c);
+        request.extensions_mut().insert(RequestTimeout(options.request_timeout));
+        request
+    })
+    .await;
+    match ex.result {
+        Err(e) if e.kind() == TransportErrorKind::Timeout && e.may_have_been_sent() => Ok(()),
+        Err(e) => Err(format!(
+            "a silent server with RequestTimeout({:?}) gave {:?}, may_have_been_sent={} (was the timeout ignored?)",
+            options.request_timeout,
+            e.kind(),
+            e.may_have_been_sent()
+        )),
+        Ok(r) => Err(format!("a silent server returned a response ({})", r.status())),
+    }
+}

@@ -1,0 +1,306 @@
+//! The transport contract: what any HTTP stack must do to carry the core's requests, and the
+//! time source a [`Client`](crate::Client) waits with.
+//!
+//! # The contract
+//!
+//! A [`Transport`] takes a [`Request`] the core built (absolute URI, headers, body) and returns the
+//! [`Response`] that came back. The core relies on every rule below; the conformance kit
+//! (`hpp-conformance`) checks each of them against a live loopback server, with one call from a
+//! transport crate's own tests.
+//!
+//! 1. **Deliver the request as built.** Method, URI, every header and the body, byte for byte.
+//!    Adding `Host`, `Content-Length` and connection headers is fine; changing or dropping
+//!    anything the core set (`Authorization`, `User-Agent`, `Content-Type`) is not.
+//! 2. **Any status is a response.** 3xx, 4xx and 5xx come back as `Ok(Response)` with their
+//!    status, headers and body: the core turns them into typed API errors. Never turn a 401 or a
+//!    503 into a [`TransportError`] (many clients do by default): it would say "no response" about
+//!    a request the server refused.
+//! 3. **Never follow a redirect.** A followed redirect can turn a read of one session into a
+//!    read of another, re-send a POST (307/308), or carry the credentials elsewhere. Return the
+//!    3xx; the core reports it ([`ApiError::is_redirect`](crate::ApiError::is_redirect)).
+//! 4. **Cap the response body.** Read at most a bounded number of bytes (1 MiB in the shipped
+//!    transports) and return [`TransportError::body_too_large`] beyond it.
+//! 5. **Sort failures by what they prove.** [`TransportError::connect`] only when no connection
+//!    was made (DNS, refused, TLS handshake): the request provably did not leave, and even a POST
+//!    is retried. [`TransportError::before_sending`] when the request could not be converted.
+//!    Everything after the first byte may have reached the server: [`TransportError::timeout`]
+//!    when time ran out, [`TransportError::other`] otherwise. When unsure, say "may have been
+//!    sent": a wrong "not sent" makes the SDK send a distribution twice.
+//! 6. **Honour [`RequestTimeout`].** When the request carries one, it bounds the whole attempt
+//!    (connect, send, response, body) instead of the transport's default, and running out is a
+//!    timeout. (The client also enforces it with its [`Timer`], so a transport that cannot
+//!    interrupt itself is still bounded when it yields; a blocking transport must apply it itself.)
+//! 7. **Return a `'static` future.** `send` takes `&self` but its future owns what it needs
+//!    (clone a handle into it), so transports compose: `move |req| inner.send(req)` is a transport.
+//!
+//! What a transport does *not* do: retry, wait, read clocks, look at JSON, credentials or URLs.
+//! Retries and status watches belong to the [`Client`](crate::Client), which gets its [`Timer`]
+//! when it is built, so wrapping a transport never turns them off.
+//!
+//! # Shapes a transport can take
+//!
+//! - A type implementing [`Transport`] (`hpp_reqwest::ReqwestTransport`, `hpp_hyper::HyperTransport`).
+//! - A closure `Fn(Request) -> impl Future<Output = Result<Response, TransportError>>` (a mock, or
+//!   a wrapper adding a header or a metric around another transport).
+//! - [`SharedTransport`]: any of the above behind one cloneable dynamic type, chosen at run time.
+//! - With the `tower` feature, a tower `Service` ([`tower::ServiceTransport`](crate::tower)) and
+//!   a transport as a `Service`, so tower layers wrap transports.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::error::TransportError;
+use crate::ops::{Request, Response};
+
+/// A boxed, sendable future, as dynamic transports and timers return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Sends a request the core built and returns the response, whatever its status, as [the
+/// contract](self) says.
+///
+/// The future owns what it needs (`'static`) and captures no borrow of `self`, which an
+/// implementation states with `use<>` (or `use<T>` for its type parameters):
+///
+/// ```
+/// use hpp_core::{Request, Response, Transport, TransportError};
+/// #[derive(Clone)]
+/// struct Offline;
+/// impl Transport for Offline {
+///     fn send(&self, _request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
+///         async { Err(TransportError::connect("offline")) }
+///     }
+/// }
+/// ```
+///
+/// Closures are transports:
+///
+/// ```
+/// use hpp_core::{Client, Config, Credentials, Environment, Mode, Request, Response, TransportError, VirtualTimer};
+/// let fake = |_req: Request| async {
+///     Ok::<Response, TransportError>(http::Response::builder().status(204).body(Vec::new()).unwrap())
+/// };
+/// let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k")?);
+/// let client = Client::new(config, fake, VirtualTimer::new());
+/// # Ok::<(), hpp_core::InputError>(())
+/// ```
+pub trait Transport {
+    /// Sends `request` and returns the response, or why none arrived.
+    fn send(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<Self>;
+}
+
+impl<F, Fut> Transport for F
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Result<Response, TransportError>> + Send + 'static,
+{
+    fn send(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<F, Fut> {
+        self(request)
+    }
+}
+
+/// The object-safe form of [`Transport`], implemented for every `Transport + Send + Sync`.
+/// Use it through [`SharedTransport`].
+pub trait DynTransport: Send + Sync {
+    /// [`Transport::send`], boxed.
+    fn send_boxed(&self, request: Request) -> BoxFuture<Result<Response, TransportError>>;
+}
+
+impl<T: Transport + Send + Sync> DynTransport for T {
+    fn send_boxed(&self, request: Request) -> BoxFuture<Result<Response, TransportError>> {
+        Box::pin(self.send(request))
+    }
+}
+
+/// Any transport behind one cloneable type: pick the transport at run time, or keep a mock and a
+/// real transport behind the same `Client<SharedTransport>` (which is what plain `Client` means).
+///
+/// ```
+/// use hpp_core::{Request, Response, SharedTransport, TransportError};
+/// let offline = |_req: Request| async { Err::<Response, _>(TransportError::connect("offline")) };
+/// let transport: SharedTransport = SharedTransport::new(offline);
+/// let also_usable = transport.clone();
+/// ```
+#[derive(Clone)]
+pub struct SharedTransport(Arc<dyn DynTransport>);
+
+impl SharedTransport {
+    /// Wraps `transport`.
+    pub fn new(transport: impl Transport + Send + Sync + 'static) -> Self {
+        Self(Arc::new(transport))
+    }
+}
+
+impl fmt::Debug for SharedTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedTransport(..)")
+    }
+}
+
+impl Transport for SharedTransport {
+    fn send(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
+        self.0.send_boxed(request)
+    }
+}
+
+/// Request extension: the total time allowed for this attempt, overriding the transport's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::exhaustive_structs)] // a newtype by design: the duration is all it will ever hold
+pub struct RequestTimeout(pub Duration);
+
+/// Time and chance for a [`Client`](crate::Client): how it waits between retries and status
+/// reads, a monotonic clock, the wall clock (to compare with `expires_at`), and jitter.
+///
+/// Given to the client when it is built, so the core reads no clock of its own. Implementations:
+/// `hpp_tokio::TokioTimer` (Tokio's clock, so paused-time tests work), `hpp_blocking::StdTimer`
+/// (for blocking code), and [`VirtualTimer`] (tests: no real waiting).
+pub trait Timer: Send + Sync {
+    /// Completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+    /// Monotonic time since an origin of the timer's choosing.
+    fn now(&self) -> Duration;
+    /// The wall clock.
+    fn system_now(&self) -> SystemTime;
+    /// A uniform sample from `[0, 1)`.
+    fn jitter(&self) -> f64;
+}
+
+/// A [`Timer`] for tests: every sleep completes at once and moves its clock forward by the time
+/// asked for, so retries and watches run instantly and deterministically. Clones share one clock;
+/// keep one to look at what was waited.
+///
+/// Jitter is fixed (1.0 by default: each backoff waits its full ceiling). Because sleeps complete
+/// at once, a per-call timeout ends any attempt whose transport does not answer when first asked.
+///
+/// ```
+/// use std::time::Duration;
+/// use hpp_core::{Timer, VirtualTimer};
+/// let timer = VirtualTimer::new();
+/// hpp_core::block_on(timer.sleep(Duration::from_secs(3)));
+/// assert_eq!(timer.now(), Duration::from_secs(3));
+/// assert_eq!(timer.slept(), [Duration::from_secs(3)]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct VirtualTimer {
+    state: Arc<Mutex<VirtualState>>,
+}
+
+#[derive(Debug)]
+struct VirtualState {
+    start: SystemTime,
+    slept: Vec<Duration>,
+    elapsed: Duration,
+    jitter: f64,
+}
+
+impl VirtualTimer {
+    /// A clock at the Unix epoch with jitter 1.0.
+    pub fn new() -> Self {
+        Self::starting_at(SystemTime::UNIX_EPOCH)
+    }
+
+    /// A clock whose wall time starts at `start`.
+    pub fn starting_at(start: SystemTime) -> Self {
+        let state = VirtualState { start, slept: Vec::new(), elapsed: Duration::ZERO, jitter: 1.0 };
+        Self { state: Arc::new(Mutex::new(state)) }
+    }
+
+    /// Uses `jitter` (clamped to `[0, 1]`) as every sample.
+    pub fn with_jitter(self, jitter: f64) -> Self {
+        self.lock().jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 1.0 };
+        self
+    }
+
+    /// Moves the clock forward without a sleep (as if the transport took this long).
+    pub fn advance(&self, by: Duration) {
+        let mut state = self.lock();
+        state.elapsed = state.elapsed.saturating_add(by);
+    }
+
+    /// Every sleep asked for so far, in order.
+    pub fn slept(&self) -> Vec<Duration> {
+        self.lock().slept.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VirtualState> {
+        // A panic while holding this lock cannot leave the state inconsistent: keep going.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Default for VirtualTimer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Timer for VirtualTimer {
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        let mut state = self.lock();
+        state.slept.push(duration);
+        state.elapsed = state.elapsed.saturating_add(duration);
+        Box::pin(std::future::ready(()))
+    }
+
+    fn now(&self) -> Duration {
+        self.lock().elapsed
+    }
+
+    fn system_now(&self) -> SystemTime {
+        let state = self.lock();
+        state.start.checked_add(state.elapsed).unwrap_or(state.start)
+    }
+
+    fn jitter(&self) -> f64 {
+        self.lock().jitter
+    }
+}
+
+/// Runs `future` to the end on the current thread, parking the thread while it waits: enough
+/// for blocking code (a blocking transport with `hpp_blocking::StdTimer`) and for tests with
+/// closure transports and a [`VirtualTimer`]. Not a runtime: futures that need Tokio's reactor
+/// (hyper, reqwest) must run on Tokio.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// Runs `future` until it completes or `deadline` does, whichever is first (`None` then).
+pub(crate) async fn race_deadline<F: Future>(future: F, deadline: BoxFuture<()>) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut deadline = deadline;
+    std::future::poll_fn(move |cx| {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(out));
+        }
+        deadline.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
