@@ -339,7 +339,7 @@ async fn dropped_may_have_been_sent<T: Transport>(transport: &T) -> Result<(), S
 }
 
 async fn request_timeout_is_honoured<T: Transport>(transport: &T, options: &Options) -> Result<(), String> {
-    let ex = exchange(transport, Reply::Hold(Duration::from_secs(10)), |c| {
+    let ex = exchange(transport, Reply::Hold(Duration::from_secs(5)), |c| {
         let mut request = read_request(c);
         request.extensions_mut().insert(RequestTimeout(options.request_timeout));
         request

@@ -1,0 +1,228 @@
+//! The transport contract from outside: the conformance kit notices each broken rule; user-built
+//! clients cannot follow redirects; wrapped and layered transports keep retries and per-call
+//! timeouts; paused Tokio time reaches a watch's deadline; transports chosen at run time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use hpp_core::tower::{Layer, Service, layered};
+use hpp_core::{
+    CallOptions, Client, CreateSession, Error, ReadSession, Request, Response, SharedTransport, Transport,
+    TransportError, TransportErrorKind, WatchOptions, WatchOutcome,
+};
+use hpp_hyper::{HyperTransport, TokioTimer};
+use hpp_reqwest::ReqwestTransport;
+use hpp_sandbox::{Fault, Sandbox, SandboxConfig};
+use hpp_tests::loopback::Loopback;
+
+/// The names of the checks `transport` fails.
+async fn failed_checks(transport: impl Transport) -> Vec<&'static str> {
+    let report = hpp_conformance::check(&transport).await;
+    report.failures().map(|(name, _)| name).collect()
+}
+
+#[tokio::test]
+async fn the_kit_notices_each_broken_rule() {
+    let good = HyperTransport::new();
+    assert_eq!(failed_checks(good.clone()).await, [] as [&str; 0]);
+
+    let inner = good.clone();
+    let errors_for_non_2xx = move |request: Request| {
+        let sending = inner.send(request);
+        async move {
+            let response = sending.await?;
+            if response.status().is_success() {
+                Ok(response)
+            } else {
+                Err(TransportError::other(format!("HTTP {}", response.status())))
+            }
+        }
+    };
+    let inner = good.clone();
+    let drops_user_agent = move |mut request: Request| {
+        request.headers_mut().remove(http::header::USER_AGENT);
+        inner.send(request)
+    };
+    let inner = good.clone();
+    let follows_redirects = move |request: Request| {
+        let inner = inner.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let copy = http::Request::from_parts(parts.clone(), body.clone());
+            let response = inner.send(copy).await?;
+            let Some(location) = response.headers().get("location").and_then(|l| l.to_str().ok()) else {
+                return Ok(response);
+            };
+            let uri: http::Uri = if location.starts_with('/') {
+                format!("http://{}{location}", parts.uri.authority().unwrap()).parse().unwrap()
+            } else {
+                location.parse().unwrap()
+            };
+            let mut again = http::Request::from_parts(parts, body);
+            *again.uri_mut() = uri;
+            inner.send(again).await
+        }
+    };
+    let inner = good.clone();
+    let connect_as_maybe_sent = move |request: Request| {
+        let sending = inner.send(request);
+        async move { sending.await.map_err(|e| if e.is_connect() { TransportError::other(e) } else { e }) }
+    };
+    let inner = good.clone();
+    let everything_not_sent = move |request: Request| {
+        let sending = inner.send(request);
+        async move {
+            sending.await.map_err(|e| if e.kind() == TransportErrorKind::Other { TransportError::before_sending(e) } else { e })
+        }
+    };
+    let inner = good.clone();
+    let ignores_request_timeout = move |mut request: Request| {
+        request.extensions_mut().clear();
+        inner.send(request)
+    };
+    let (a, b, c, d, e, f, g) = tokio::join!(
+        failed_checks(errors_for_non_2xx),
+        failed_checks(drops_user_agent),
+        failed_checks(follows_redirects),
+        failed_checks(HyperTransport::new().with_body_limit(usize::MAX)),
+        failed_checks(connect_as_maybe_sent),
+        failed_checks(everything_not_sent),
+        failed_checks(ignores_request_timeout),
+    );
+    assert_eq!(a, ["every status is a response", "redirects are not followed"]);
+    assert_eq!(b, ["requests arrive as built"]);
+    assert_eq!(c, ["redirects are not followed"]);
+    assert_eq!(d, ["bodies are capped"]);
+    assert_eq!(e, ["a refused connection is not sent"]);
+    assert_eq!(f, ["a dropped connection may have been sent"]);
+    assert_eq!(g, ["RequestTimeout is honoured"]);
+}
+
+fn redirect(location: &str) -> Response {
+    http::Response::builder().status(302).header("location", location).body(Vec::new()).unwrap()
+}
+
+#[tokio::test]
+async fn a_user_built_reqwest_client_never_follows_a_redirect() {
+    // reqwest's default policy follows up to ten redirects; from_builder turns that off.
+    let transport = ReqwestTransport::from_builder(hpp_reqwest::reqwest::Client::builder()).unwrap();
+    let elsewhere = Loopback::start(vec![http::Response::new(br#"{"session_id":"B"}"#.to_vec())]);
+    let other_origin = format!("{}/hpp/v1/sessions/B", elsewhere.base_url);
+    for location in ["/hpp/v1/sessions/B", other_origin.as_str()] {
+        let server =
+            Loopback::start(vec![redirect(location), http::Response::new(br#"{"session_id":"B"}"#.to_vec())]);
+        let config = hpp_core::Config::new(
+            hpp_core::Environment::custom(&server.base_url).unwrap(),
+            hpp_core::Credentials::api_key("kco_test_api_KEY").unwrap(),
+        );
+        let client = Client::new(config, transport.clone(), TokioTimer::new());
+        let error = client.read_session("A").await.unwrap_err();
+        let Error::Api(api) = &error else { panic!("{location}: {error:?}") };
+        assert!(api.is_redirect(), "{location}: {error}");
+        assert_eq!(server.next_request().target, "/hpp/v1/sessions/A");
+        assert!(server.try_next_request().is_none(), "{location}: followed");
+    }
+    assert!(elsewhere.try_next_request().is_none(), "followed to another origin");
+}
+
+/// A tower layer counting the requests that pass through it.
+#[derive(Clone)]
+struct Count(Arc<AtomicU32>);
+
+impl<S> Layer<S> for Count {
+    type Service = Counted<S>;
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted(inner, self.0.clone())
+    }
+}
+
+#[derive(Clone)]
+struct Counted<S>(S, Arc<AtomicU32>);
+
+impl<S: Service<Request>> Service<Request> for Counted<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+    fn call(&mut self, request: Request) -> S::Future {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.call(request)
+    }
+}
+
+#[tokio::test]
+async fn layered_and_wrapped_transports_keep_retries_and_per_call_timeouts() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let seen = Arc::new(AtomicU32::new(0));
+    let layered = layered(HyperTransport::new(), Count(seen.clone()));
+    let inner = ReqwestTransport::new().unwrap();
+    let wrapped_seen = Arc::new(AtomicU32::new(0));
+    let counter = wrapped_seen.clone();
+    let wrapped = move |request: Request| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        inner.send(request)
+    };
+    let policy = hpp_core::retry::RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
+    for (name, transport, count) in
+        [("layered", SharedTransport::new(layered), &seen), ("closure", SharedTransport::new(wrapped), &wrapped_seen)]
+    {
+        let client = Client::new(sandbox.client_config(), transport, TokioTimer::new()).with_retry_policy(policy.clone());
+        let created = client.create_session(&CreateSession::new("https://x.example/orders/1")).await.unwrap();
+        let before = count.load(Ordering::SeqCst);
+        sandbox.inject_faults([Fault::Status { status: 503, retry_after: Some(0), error_code: None }]);
+        let session = client.read_session(created.session_url.as_deref().unwrap()).await;
+        assert!(session.is_ok(), "{name}: {session:?}");
+        assert_eq!(count.load(Ordering::SeqCst) - before, 2, "{name}: the 503 was retried");
+
+        sandbox.inject_faults([Fault::Delay { ms: 5_000 }]);
+        let options = CallOptions::default()
+            .with_timeout(Duration::from_millis(200))
+            .with_retry(hpp_core::retry::RetryPolicy::none());
+        let read = ReadSession::new(created.session_url.as_deref().unwrap());
+        let error = client.send_with(&read, &options).await.unwrap_err();
+        let Error::Transport(transport_error) = &error else { panic!("{name}: {error:?}") };
+        assert_eq!(transport_error.kind(), TransportErrorKind::Timeout, "{name}: {error}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_under_paused_time_reaches_its_deadline() {
+    let waiting = |_request: Request| async {
+        Ok::<Response, TransportError>(http::Response::new(br#"{"session_id":"s1","status":"WAITING"}"#.to_vec()))
+    };
+    let config = hpp_core::Config::new(
+        hpp_core::Environment::Kustom(hpp_core::Mode::Playground),
+        hpp_core::Credentials::api_key("k").unwrap(),
+    );
+    let client = Client::new(config, waiting, TokioTimer::new());
+    let started = tokio::time::Instant::now();
+    let options = WatchOptions::default().with_deadline(Duration::from_secs(3600));
+    let outcome = client.wait_for_final_status("s1", &options, |_| {}).await.unwrap();
+    assert!(matches!(outcome, WatchOutcome::DeadlinePassed(Some(_))), "{outcome:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(3600), "an hour of Tokio time, exactly the deadline");
+}
+
+/// The transport a deployment names in its configuration.
+fn transport_named(name: &str) -> SharedTransport {
+    match name {
+        "hyper" => SharedTransport::new(HyperTransport::new()),
+        _ => SharedTransport::new(ReqwestTransport::new().unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn transports_chosen_at_run_time_behind_one_type() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let clients: Vec<Client> = ["hyper", "reqwest"]
+        .into_iter()
+        .map(|name| Client::new(sandbox.client_config(), transport_named(name), TokioTimer::new()))
+        .collect();
+    let created = clients[0].create_session(&CreateSession::new("https://x.example/orders/1")).await.unwrap();
+    for client in &clients {
+        let session = client.read_session(created.session_url.as_deref().unwrap()).await.unwrap();
+        assert_eq!(session.session_id, created.session_id);
+    }
+}
