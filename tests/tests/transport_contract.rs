@@ -73,7 +73,9 @@ async fn the_kit_notices_each_broken_rule() {
     let everything_not_sent = move |request: Request| {
         let sending = inner.send(request);
         async move {
-            sending.await.map_err(|e| if e.kind() == TransportErrorKind::Other { TransportError::before_sending(e) } else { e })
+            sending
+                .await
+                .map_err(|e| if e.kind() == TransportErrorKind::Other { TransportError::before_sending(e) } else { e })
         }
     };
     let inner = good.clone();
@@ -110,8 +112,7 @@ async fn a_user_built_reqwest_client_never_follows_a_redirect() {
     let elsewhere = Loopback::start(vec![http::Response::new(br#"{"session_id":"B"}"#.to_vec())]);
     let other_origin = format!("{}/hpp/v1/sessions/B", elsewhere.base_url);
     for location in ["/hpp/v1/sessions/B", other_origin.as_str()] {
-        let server =
-            Loopback::start(vec![redirect(location), http::Response::new(br#"{"session_id":"B"}"#.to_vec())]);
+        let server = Loopback::start(vec![redirect(location), http::Response::new(br#"{"session_id":"B"}"#.to_vec())]);
         let config = hpp_core::Config::new(
             hpp_core::Environment::custom(&server.base_url).unwrap(),
             hpp_core::Credentials::api_key("kco_test_api_KEY").unwrap(),
@@ -165,11 +166,13 @@ async fn layered_and_wrapped_transports_keep_retries_and_per_call_timeouts() {
         counter.fetch_add(1, Ordering::SeqCst);
         inner.send(request)
     };
-    let policy = hpp_core::retry::RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
+    let policy =
+        hpp_core::retry::RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
     for (name, transport, count) in
         [("layered", SharedTransport::new(layered), &seen), ("closure", SharedTransport::new(wrapped), &wrapped_seen)]
     {
-        let client = Client::new(sandbox.client_config(), transport, TokioTimer::new()).with_retry_policy(policy.clone());
+        let client =
+            Client::new(sandbox.client_config(), transport, TokioTimer::new()).with_retry_policy(policy.clone());
         let created = client.create_session(&CreateSession::new("https://x.example/orders/1")).await.unwrap();
         let before = count.load(Ordering::SeqCst);
         sandbox.inject_faults([Fault::Status { status: 503, retry_after: Some(0), error_code: None }]);
