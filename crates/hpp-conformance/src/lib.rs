@@ -20,7 +20,7 @@
 //!   `Content-Length`;
 //! - a refused connection is `Connect` and "not sent"; a connection closed after the request was
 //!   read is "may have been sent";
-//! - a [`RequestTimeout`](hpp_core::RequestTimeout) on the request ends a silent exchange as a
+//! - a [`RequestTimeout`] on the request ends a silent exchange as a
 //!   timeout that "may have been sent".
 
 pub mod loopback;

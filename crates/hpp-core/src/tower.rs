@@ -50,6 +50,7 @@ use crate::transport::{BoxFuture, Transport};
 
 /// A [`Transport`] as a tower [`Service`]: always ready, its errors are [`TransportError`]s.
 #[derive(Debug, Clone)]
+#[allow(clippy::exhaustive_structs)] // a newtype by design: the transport is all it will ever hold
 pub struct TransportService<T>(pub T);
 
 impl<T: Transport> Service<Request> for TransportService<T> {
@@ -70,6 +71,7 @@ impl<T: Transport> Service<Request> for TransportService<T> {
 /// convention), after `poll_ready`. A service error that is a [`TransportError`] keeps what it
 /// says; any other error (a layer's own) counts as "may have been sent".
 #[derive(Debug, Clone)]
+#[allow(clippy::exhaustive_structs)] // a newtype by design: the service is all it will ever hold
 pub struct ServiceTransport<S>(pub S);
 
 impl<S> Transport for ServiceTransport<S>

@@ -1,4 +1,5 @@
-//! Transport benchmark: raw hyper-util, raw reqwest, `hpp-hyper` and `hpp-reqwest` sending the
+//! Transport benchmark: raw hyper-util, raw reqwest, `hpp-hyper` (plain, behind `SharedTransport`,
+//! and inside a pass-through tower layer) and `hpp-reqwest` sending the
 //! same distribution request to a minimal loopback hyper server in another process, sequentially
 //! and at 32 in flight. Warm-up, then rounds; medians of requests/s, p50, p99 and client CPU per
 //! request (the client runs on one thread, whose CPU time Linux reports in
@@ -31,6 +32,8 @@ fn main() {
                 Some("raw-hyper") => Kind::RawHyper,
                 Some("raw-hyper-timeout") => Kind::RawHyperTimeout,
                 Some("hpp-hyper") => Kind::HppHyper,
+                Some("hpp-hyper-shared") => Kind::HppHyperShared,
+                Some("hpp-hyper-layered") => Kind::HppHyperLayered,
                 Some("raw-reqwest") => Kind::RawReqwest,
                 _ => Kind::HppReqwest,
             };
@@ -78,6 +81,8 @@ enum Kind {
     RawHyper,
     RawHyperTimeout,
     HppHyper,
+    HppHyperShared,
+    HppHyperLayered,
     RawReqwest,
     HppReqwest,
 }
@@ -88,11 +93,17 @@ impl Kind {
             Self::RawHyper => "raw hyper-util",
             Self::RawHyperTimeout => "  + timeout",
             Self::HppHyper => "hpp-hyper",
+            Self::HppHyperShared => "  shared (dyn)",
+            Self::HppHyperLayered => "  tower layer",
             Self::RawReqwest => "raw reqwest",
             Self::HppReqwest => "hpp-reqwest",
         }
     }
 }
+
+type Layered = hpp_core::tower::ServiceTransport<
+    hpp_core::tower::TransportService<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
+>;
 
 /// Everything one client kind needs, built once.
 struct Clients {
@@ -103,6 +114,10 @@ struct Clients {
     raw_hyper: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     raw_reqwest: hpp_reqwest::reqwest::Client,
     hpp_hyper: Client<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
+    /// The same transport behind `SharedTransport` (`Client`'s default type).
+    hpp_hyper_shared: Client,
+    /// The same transport inside a pass-through tower layer.
+    hpp_hyper_layered: Client<Layered>,
     hpp_reqwest: Client<hpp_reqwest::ReqwestTransport>,
 }
 
@@ -145,6 +160,14 @@ impl Clients {
             Kind::HppHyper => {
                 let op = DistributeSession::new(&self.url, Distribution::email(EMAIL).expect("valid"));
                 self.hpp_hyper.send(&op).await.expect("hpp-hyper");
+            }
+            Kind::HppHyperShared => {
+                let op = DistributeSession::new(&self.url, Distribution::email(EMAIL).expect("valid"));
+                self.hpp_hyper_shared.send(&op).await.expect("hpp-hyper shared");
+            }
+            Kind::HppHyperLayered => {
+                let op = DistributeSession::new(&self.url, Distribution::email(EMAIL).expect("valid"));
+                self.hpp_hyper_layered.send(&op).await.expect("hpp-hyper layered");
             }
             Kind::HppReqwest => {
                 let op = DistributeSession::new(&self.url, Distribution::email(EMAIL).expect("valid"));
@@ -195,6 +218,11 @@ async fn round(clients: &Arc<Clients>, kind: Kind, in_flight: usize, requests: u
     }
 }
 
+/// An SDK client without retries (a benchmark measures one attempt).
+fn hpp_client<T: hpp_core::Transport>(config: &Config, transport: T) -> Client<T> {
+    Client::new(config.clone(), transport, hpp_tokio::TokioTimer::new()).with_retry_policy(RetryPolicy::none())
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -234,9 +262,13 @@ fn client(plan: Plan) {
             authorization,
             raw_hyper: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(http),
             raw_reqwest: hpp_reqwest::ReqwestTransport::new().expect("reqwest").client().clone(),
-            hpp_hyper: Client::new(config.clone(), hpp_hyper::HyperTransport::new(), hpp_tokio::TokioTimer::new()).with_retry_policy(RetryPolicy::none()),
-            hpp_reqwest: Client::new(config, hpp_reqwest::ReqwestTransport::new().expect("reqwest"), hpp_tokio::TokioTimer::new())
-                .with_retry_policy(RetryPolicy::none()),
+            hpp_hyper: hpp_client(&config, hpp_hyper::HyperTransport::new()),
+            hpp_hyper_shared: hpp_client(&config, hpp_hyper::HyperTransport::new()).into_shared(),
+            hpp_hyper_layered: hpp_client(
+                &config,
+                hpp_core::tower::layered(hpp_hyper::HyperTransport::new(), tower_layer::Identity::new()),
+            ),
+            hpp_reqwest: hpp_client(&config, hpp_reqwest::ReqwestTransport::new().expect("reqwest")),
         });
         let rounds = match plan {
             Plan::Profile(kind, in_flight, requests) => {
@@ -255,7 +287,15 @@ fn client(plan: Plan) {
             let requests = if in_flight == 1 { 4_000 } else { 32_000 };
             let mut raw_cpu = 0.0;
             let mut raw_rps = 0.0;
-            for kind in [Kind::RawHyper, Kind::RawHyperTimeout, Kind::HppHyper, Kind::RawReqwest, Kind::HppReqwest] {
+            for kind in [
+                Kind::RawHyper,
+                Kind::RawHyperTimeout,
+                Kind::HppHyper,
+                Kind::HppHyperShared,
+                Kind::HppHyperLayered,
+                Kind::RawReqwest,
+                Kind::HppReqwest,
+            ] {
                 round(&clients, kind, in_flight, requests / 4).await; // warm-up
                 let mut results = Vec::new();
                 for _ in 0..rounds {
