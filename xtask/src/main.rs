@@ -96,7 +96,7 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
     (
         "reqwest",
         "hpp-core = { path = \"../../../crates/hpp-core\" }\nhpp-reqwest = { path = \"../../../crates/hpp-reqwest\" }\ntokio = { version = \"1\", features = [\"rt\"] }",
-        "fn main() {\n    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();\n    rt.block_on(async {\n        let config = hpp_core::Config::new(hpp_core::Environment::Kustom(hpp_core::Mode::Playground), hpp_core::Credentials::api_key(\"k\").unwrap());\n        let client = hpp_core::Client::new(config, hpp_reqwest::ReqwestTransport::new().unwrap(), hpp_hyper::TokioTimer::new());\n        let _ = client.read_session(\"s1\").await;\n    });\n}\n",
+        "fn main() {\n    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();\n    rt.block_on(async {\n        let config = hpp_core::Config::new(hpp_core::Environment::Kustom(hpp_core::Mode::Playground), hpp_core::Credentials::api_key(\"k\").unwrap());\n        let client = hpp_core::Client::new(config, hpp_reqwest::ReqwestTransport::new().unwrap(), hpp_reqwest::TokioTimer::new());\n        let _ = client.read_session(\"s1\").await;\n    });\n}\n",
     ),
 ];
 

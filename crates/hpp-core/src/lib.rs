@@ -54,7 +54,7 @@
 //! # let blocking_roundtrip = |_r| http::Response::builder().status(204).body(Vec::new()).unwrap();
 //! let op = DistributeSession::new("9cbc9884-1fdb-45a8-9694-9340340d0436", Distribution::token("278352")?);
 //! let request = op.build(&config)?;            // http::Request<Vec<u8>>, credentials attached
-//! let response = blocking_roundtrip(request);  // ureq, curl, a test double: any client
+//! let response = blocking_roundtrip(request);  // any client keeping the transport contract
 //! op.parse(response)?;                         // any 2xx is Ok; otherwise a typed Error
 //! # Ok::<(), hpp_core::Error>(())
 //! ```
