@@ -43,7 +43,8 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     let client = crate::client(sandbox.client_config(), timeout);
 
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
-    let secret = CallbackSecret::new(random_secret());
+    // invariant: 32 hex digits are a valid secret.
+    let secret = CallbackSecret::new(random_secret()).expect("32 hex digits make a valid secret");
     let mut listener = crate::listen::start(0, Some(secret.clone()))
         .await
         .map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;

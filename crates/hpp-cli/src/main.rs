@@ -25,7 +25,7 @@ use crate::output::{Failure, Output};
 #[command(name = "kustom-hpp", version, about)]
 struct Cli {
     /// Base URL of the API (a local sandbox, for example); overrides --environment.
-    #[arg(long, global = true, env = "KUSTOM_HPP_BASE_URL")]
+    #[arg(long, global = true, env = "KUSTOM_HPP_BASE_URL", hide_env_values = true)]
     base_url: Option<String>,
     /// Which Kustom environment (klarna-* for merchants not yet moved).
     #[arg(long, global = true, value_enum, default_value = "playground")]
@@ -79,7 +79,7 @@ enum CallbacksCommand {
         #[arg(long, default_value_t = 0)]
         port: u16,
         /// Accept only callbacks whose URL carries ?secret=S.
-        #[arg(long, env = "KUSTOM_HPP_CALLBACK_SECRET", hide_env_values = true)]
+        #[arg(long, env = CALLBACK_SECRET_ENV, hide_env_values = true)]
         secret: Option<String>,
     },
 }
@@ -198,10 +198,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, output: &Output) -> ExitCode {
-    let given_timeout = match cli.timeout.map(Duration::try_from_secs_f64) {
+    let given_timeout = match cli.timeout.map(|t| seconds_within(t, MAX_TIMEOUT)) {
         None => None,
-        Some(Ok(t)) if !t.is_zero() => Some(t),
-        Some(_) => return output.failure(&Failure::usage("--timeout must be a positive number of seconds")),
+        Some(Some(t)) => Some(t),
+        Some(None) => {
+            let message = format!("--timeout must be a positive number of seconds, at most {}", MAX_TIMEOUT.as_secs());
+            return output.failure(&Failure::usage(&message));
+        }
     };
     let timeout = given_timeout.unwrap_or(DEFAULT_TIMEOUT);
     match cli.command {
@@ -211,11 +214,11 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
             listen_for_callbacks(port, secret, output).await
         }
         Command::Session(SessionCommand::Watch { session, interval }) => {
-            let Ok(interval) = Duration::try_from_secs_f64(interval)
-                .map_err(drop)
-                .and_then(|i| if i.is_zero() { Err(()) } else { Ok(i) })
-            else {
-                return output.failure(&Failure::usage("--interval must be a positive number of seconds"));
+            let Some(interval) = seconds_within(interval, MAX_WATCH_INTERVAL) else {
+                return output.failure(&Failure::usage(&format!(
+                    "--interval must be a positive number of seconds, at most {}",
+                    MAX_WATCH_INTERVAL.as_secs()
+                )));
             };
             let config = match config(cli.base_url.as_deref(), cli.environment) {
                 Ok(config) => config,
@@ -240,6 +243,23 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
 
 /// Connect and per-response timeout when `--timeout` is not given.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest `--timeout`: 30 days.
+const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The longest `session watch --interval`: an hour.
+const MAX_WATCH_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The longest a watch waits between reads while nothing changes, unless `--interval` is longer.
+const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(30);
+
+/// `seconds` as a duration when it is positive, finite and at most `max`.
+fn seconds_within(seconds: f64, max: Duration) -> Option<Duration> {
+    Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero() && *d <= max)
+}
+
+/// The environment variable holding `callbacks listen --secret`.
+const CALLBACK_SECRET_ENV: &str = "KUSTOM_HPP_CALLBACK_SECRET";
 
 /// Exit code of `session watch` when its timeout passes first.
 const EXIT_WATCH_TIMEOUT: u8 = 8;
@@ -331,8 +351,9 @@ async fn watch(
     deadline: Option<Duration>,
     output: &Output,
 ) -> ExitCode {
-    let mut options =
-        WatchOptions::default().with_interval(interval, (interval * 8).clamp(interval, Duration::from_secs(30)));
+    // Back off to eight times the interval, to 30 s at most, but never below the interval itself.
+    let max_interval = interval.saturating_mul(8).min(MAX_WATCH_BACKOFF).max(interval);
+    let mut options = WatchOptions::default().with_interval(interval, max_interval);
     if let Some(deadline) = deadline {
         options = options.with_deadline(deadline);
     }
@@ -360,7 +381,16 @@ async fn listen_for_callbacks(port: u16, secret: Option<String>, output: &Output
         Ok(stop) => stop,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen for signals: {e}"))),
     };
-    let mut listener = match listen::start(port, secret.map(CallbackSecret::new)).await {
+    // An exported but empty variable (a missing CI secret) must not mean "accept anything".
+    let secret = secret.or_else(|| std::env::var_os(CALLBACK_SECRET_ENV).map(|v| v.to_string_lossy().into_owned()));
+    let secret = match secret.map(CallbackSecret::new).transpose() {
+        Ok(secret) => secret,
+        Err(e) => return output.failure(&Failure::usage(&format!("--secret / {CALLBACK_SECRET_ENV}: {e}"))),
+    };
+    if secret.is_none() && !output.json {
+        eprintln!("warning: no --secret: every callback is accepted, forged ones too");
+    }
+    let mut listener = match listen::start(port, secret).await {
         Ok(listener) => listener,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen on port {port}: {e}"))),
     };
@@ -385,9 +415,10 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
     config.email_limit = args.email_limit;
     config.blocked = args.blocked;
     config.mode = if args.production { SandboxMode::Production } else { SandboxMode::Playground };
-    match (Duration::try_from_secs_f64(args.callback_timeout), Duration::try_from_secs_f64(args.callback_retry_delay)) {
-        (Ok(timeout), Ok(delay)) => (config.callback_timeout, config.callback_retry_delay) = (timeout, delay),
-        _ => return output.failure(&Failure::usage("callback durations must be non-negative seconds")),
+    let within_an_hour = |s: f64| Duration::try_from_secs_f64(s).ok().filter(|d| *d <= MAX_WATCH_INTERVAL);
+    match (within_an_hour(args.callback_timeout), within_an_hour(args.callback_retry_delay)) {
+        (Some(timeout), Some(delay)) => (config.callback_timeout, config.callback_retry_delay) = (timeout, delay),
+        _ => return output.failure(&Failure::usage("callback durations must be between 0 and 3600 seconds")),
     }
     let sandbox = match Sandbox::start(config).await {
         Ok(sandbox) => sandbox,

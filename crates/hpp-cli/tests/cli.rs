@@ -329,3 +329,64 @@ fn callbacks_listen_checks_the_secret_and_prints_each_event() {
     let _ = listener.kill();
     let _ = listener.wait();
 }
+
+#[test]
+fn empty_or_short_callback_secrets_are_refused() {
+    for (args, env) in [
+        (vec!["--json", "callbacks", "listen", "--secret", ""], None),
+        (vec!["--json", "callbacks", "listen", "--secret", "short"], None),
+        (vec!["--json", "callbacks", "listen"], Some("")), // an unset CI secret expands to ""
+    ] {
+        let mut command = Command::new(BIN);
+        command.args(&args).env_remove("KUSTOM_HPP_CALLBACK_SECRET");
+        if let Some(value) = env {
+            command.env("KUSTOM_HPP_CALLBACK_SECRET", value);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let error = json(&out.stderr);
+        assert_eq!(error["error"]["kind"], "usage");
+        assert!(error["error"]["message"].as_str().unwrap().contains("at least 16"), "{error}");
+    }
+}
+
+#[test]
+fn no_user_input_makes_the_cli_panic() {
+    let sandbox = SandboxProcess::start(&[]);
+    let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+    // Intervals over 30 s once panicked (a clamp with min > max); huge ones overflowed.
+    let out = sandbox.run(&["--json", "--timeout", "0.3", "session", "watch", &id, "--interval", "31"]);
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    for (flag, value) in [("--interval", "1e12"), ("--interval", "-1"), ("--interval", "NaN"), ("--timeout", "1e300")] {
+        let out = sandbox.run(&["--json", "session", "watch", &id, flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(&out.stderr)["error"]["kind"], "usage");
+    }
+    let out = sandbox.run(&["--json", "sandbox", "--callback-timeout", "1e300"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let long_url = format!("https://api.example.com/{}", "p".repeat(70_000));
+    let out = sandbox.run(&["--json", "--base-url", &long_url, "session", "get", "s1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn watching_a_session_that_never_existed_fails_like_get() {
+    let sandbox = SandboxProcess::start(&[]);
+    let get = sandbox.run(&["--json", "session", "get", "never-existed"]);
+    let watch = sandbox.run(&["--json", "session", "watch", "never-existed", "--interval", "0.05"]);
+    assert_eq!(get.status.code(), Some(4));
+    assert_eq!(watch.status.code(), Some(4), "{}", String::from_utf8_lossy(&watch.stdout));
+    assert_eq!(json(&watch.stderr)["error"]["status"], 404);
+}
+
+#[test]
+fn help_never_prints_the_base_url_from_the_environment() {
+    let out = Command::new(BIN)
+        .args(["session", "get", "--help"])
+        .env("KUSTOM_HPP_BASE_URL", "https://admin:hunter2-password@sandbox.internal")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("KUSTOM_HPP_BASE_URL"), "{help}");
+    assert!(!help.contains("hunter2") && !help.contains("admin:"), "{help}");
+}

@@ -5,7 +5,7 @@
 //! ```
 //! use hpp_core::callback::{CallbackSecret, Deduplicator, parse};
 //!
-//! let secret = CallbackSecret::new("7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11");
+//! let secret = CallbackSecret::new("7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11")?;
 //! // Registered as merchant_urls.status_update:
 //! let url = secret.append_to("https://shop.example/hpp/callback?sid={{session_id}}");
 //! assert!(url.ends_with("&secret=7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11"));
@@ -18,10 +18,12 @@
 //! let mut seen = Deduplicator::new(10_000);
 //! assert!(seen.first_time(&callback.event_id));
 //! assert!(!seen.first_time(&callback.event_id)); // a retry of the same event
+//! # Ok::<(), hpp_core::callback::SecretError>(())
 //! ```
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -30,6 +32,16 @@ use crate::model::Session;
 
 /// The query parameter [`CallbackSecret::append_to`] adds and [`CallbackSecret::verify_uri`] reads.
 pub const SECRET_PARAM: &str = "secret";
+
+/// The shortest secret [`CallbackSecret::new`] accepts, in characters (16 random characters of
+/// the URL-safe alphabet are about 96 bits; a UUID or 32 hex digits are better).
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// The longest secret accepted, in characters.
+pub const MAX_SECRET_LEN: usize = 256;
+
+/// The longest `event_id` [`parse`] accepts, in bytes (the service's ids are UUIDs).
+pub const MAX_EVENT_ID_LEN: usize = 128;
 
 /// The body of a `status_update` callback.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +64,27 @@ pub enum CallbackError {
     /// The `event_id` is missing or empty, so duplicates could not be recognised.
     #[error("the callback has no event_id")]
     MissingEventId,
+    /// The `event_id` is longer than [`MAX_EVENT_ID_LEN`] bytes.
+    #[error("the callback's event_id is longer than {MAX_EVENT_ID_LEN} bytes")]
+    EventIdTooLong,
+}
+
+/// Why a callback secret was refused: it would let forged callbacks through, or break the URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// Empty or shorter than [`MIN_SECRET_LEN`] (an unset environment variable often expands to "").
+    #[error("the callback secret is {len} characters; at least {MIN_SECRET_LEN} are needed")]
+    TooShort {
+        /// Its length.
+        len: usize,
+    },
+    /// Longer than [`MAX_SECRET_LEN`].
+    #[error("the callback secret is longer than {MAX_SECRET_LEN} characters")]
+    TooLong,
+    /// A character outside `A-Z a-z 0-9 - . _ ~`, which would need escaping in the URL.
+    #[error("the callback secret may only hold A-Z a-z 0-9 - . _ ~")]
+    NotUrlSafe,
 }
 
 /// Parses a callback body. Unknown fields are ignored and unknown statuses kept.
@@ -65,6 +98,7 @@ pub fn parse(body: &[u8]) -> Result<StatusCallback, CallbackError> {
     let wire: Wire =
         serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(crate::redact::scrub(&e.to_string())))?;
     match wire.event_id {
+        Some(event_id) if event_id.len() > MAX_EVENT_ID_LEN => Err(CallbackError::EventIdTooLong),
         Some(event_id) if !event_id.is_empty() => Ok(StatusCallback { event_id, session: wire.session }),
         _ => Err(CallbackError::MissingEventId),
     }
@@ -81,9 +115,22 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct CallbackSecret(Zeroizing<String>);
 
 impl CallbackSecret {
-    /// A secret (generate it randomly, at least 128 bits, URL-safe characters).
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(Zeroizing::new(secret.into()))
+    /// A secret: generate it randomly (at least 128 bits), from the URL-safe characters
+    /// `A-Z a-z 0-9 - . _ ~`, between [`MIN_SECRET_LEN`] and [`MAX_SECRET_LEN`] long. An empty
+    /// or short secret is refused: with one, a forged callback could pass [`verify_uri`](Self::verify_uri).
+    pub fn new(secret: impl Into<String>) -> Result<Self, SecretError> {
+        let secret = Zeroizing::new(secret.into());
+        let len = secret.chars().count();
+        if len < MIN_SECRET_LEN {
+            return Err(SecretError::TooShort { len });
+        }
+        if len > MAX_SECRET_LEN {
+            return Err(SecretError::TooLong);
+        }
+        if !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+            return Err(SecretError::NotUrlSafe);
+        }
+        Ok(Self(secret))
     }
 
     /// `url` with `secret=<secret>` appended to its query.
@@ -116,40 +163,67 @@ impl fmt::Debug for CallbackSecret {
     }
 }
 
-/// Remembers the last `capacity` event ids, to drop callbacks delivered more than once (the
-/// service retries when an answer is slow, so duplicates are normal). Memory is bounded: the
-/// oldest id is forgotten first.
+/// Remembers recent event ids, to drop callbacks delivered more than once (the service retries
+/// when an answer is slow, so duplicates are normal). Memory is bounded by count and by bytes:
+/// the oldest id is forgotten first when either bound would be passed. Each id is stored once.
 #[derive(Debug, Clone)]
 pub struct Deduplicator {
     capacity: usize,
-    seen: HashSet<String>,
-    order: VecDeque<String>,
+    max_bytes: usize,
+    bytes: usize,
+    seen: HashSet<Arc<str>>,
+    order: VecDeque<Arc<str>>,
 }
 
 impl Deduplicator {
-    /// Remembers up to `capacity` ids (at least one).
+    /// Remembers up to `capacity` ids (at least one), in at most `capacity` x
+    /// [`MAX_EVENT_ID_LEN`] bytes of ids.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), seen: HashSet::new(), order: VecDeque::new() }
+        let capacity = capacity.max(1);
+        Self::with_limits(capacity, capacity.saturating_mul(MAX_EVENT_ID_LEN))
     }
 
-    /// `true` the first time `event_id` is seen (within the last `capacity` ids).
+    /// Remembers up to `capacity` ids (at least one) holding at most `max_bytes` bytes together
+    /// (at least one id's worth).
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            max_bytes: max_bytes.max(MAX_EVENT_ID_LEN),
+            bytes: 0,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// `true` the first time `event_id` is seen (among the ids remembered). An id longer than
+    /// [`MAX_EVENT_ID_LEN`] is not remembered (and [`parse`] refuses it), so it is always `true`.
     pub fn first_time(&mut self, event_id: &str) -> bool {
         if self.seen.contains(event_id) {
             return false;
         }
-        if self.order.len() == self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.seen.remove(&oldest);
-            }
+        if event_id.len() > MAX_EVENT_ID_LEN {
+            return true;
         }
-        self.seen.insert(event_id.to_owned());
-        self.order.push_back(event_id.to_owned());
+        while self.order.len() >= self.capacity || self.bytes + event_id.len() > self.max_bytes {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.bytes -= oldest.len();
+            self.seen.remove(&oldest);
+        }
+        let id: Arc<str> = Arc::from(event_id);
+        self.bytes += id.len();
+        self.seen.insert(id.clone());
+        self.order.push_back(id);
         true
     }
 
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
         self.order.len()
+    }
+
+    /// How many bytes of ids are remembered.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Whether none is.

@@ -246,7 +246,8 @@ impl<T: Transport> Client<T> {
     /// Reads `session` on a [`PollSchedule`] until it reaches a final status, expires, or
     /// `options.deadline` passes, calling `on_change` with each new status (the first read
     /// included). Transient failures (no response, 429, 5xx) do not end the watch; other errors
-    /// are returned. Cancel it by dropping the future. It waits with the client's [`Timer`].
+    /// are returned, and so is a 404 on the first read (no such session: expiry is for a session
+    /// that was seen). Cancel it by dropping the future. It waits with the client's [`Timer`].
     ///
     /// Use it beside `status_update` callbacks, which stop after a few retries.
     pub async fn wait_for_final_status(
@@ -275,11 +276,17 @@ impl<T: Transport> Client<T> {
                         }
                     }
                 }
-                Err(e) if e.error_code() == Some(&ErrorCode::NotFound) || e.status().is_some_and(|s| s == 404) => {
+                // Expiry is for a session that was seen: a first read that finds nothing is an
+                // error (a wrong id), not a session that ended.
+                Err(e)
+                    if last.is_some()
+                        && (e.error_code() == Some(&ErrorCode::NotFound) || e.status().is_some_and(|s| s == 404)) =>
+                {
                     return Ok(WatchOutcome::Expired(last));
                 }
-                Err(e @ Error::Transport(_)) => {
-                    tracing::info!(error = %e, "watch: read failed, will read again");
+                Err(Error::Transport(e)) => {
+                    // The kind only: a transport's message can carry the URL, and with it the id.
+                    tracing::info!(kind = ?e.kind(), "watch: read failed, will read again");
                     options.initial_interval
                 }
                 Err(e) if e.status().is_some_and(|s| s == 429 || s.is_server_error()) => options.initial_interval,

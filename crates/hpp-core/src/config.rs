@@ -74,11 +74,17 @@ pub struct BaseUrl {
     prefix: String,
 }
 
+/// The longest base URL accepted, in bytes.
+pub(crate) const MAX_BASE_URL_LEN: usize = 1024;
+
 impl BaseUrl {
     /// Parses and checks a base URL: absolute, no user info, query or fragment; `https`, or `http`
     /// only when the host is a loopback address (`localhost`, `127.0.0.0/8`, `[::1]`).
     pub fn parse(url: &str) -> Result<Self, InputError> {
         let refuse = |reason| InputError::InvalidBaseUrl { url: shown_url(url), reason };
+        if url.len() > MAX_BASE_URL_LEN {
+            return Err(refuse("it is longer than 1024 characters"));
+        }
         let uri: Uri = url.parse().map_err(|_| refuse("not an absolute URL"))?;
         let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
             return Err(refuse("not an absolute URL"));
@@ -126,6 +132,14 @@ impl BaseUrl {
     /// `scheme://authority/prefix` + `path`.
     pub(crate) fn join(&self, path: &str) -> String {
         format!("{}://{}{}{}", self.scheme, self.authority, self.prefix, path)
+    }
+
+    /// [`join`](Self::join) as a request URI. Refused, not a panic, should the URI not form
+    /// (lengths are bounded where the base URL and ids are accepted, so it always does).
+    pub(crate) fn join_uri(&self, path: &str) -> Result<Uri, InputError> {
+        let url = self.join(path);
+        url.parse()
+            .map_err(|_| InputError::InvalidBaseUrl { url: shown_url(&url), reason: "it does not form a request URL" })
     }
 
     /// Whether `uri` has this base URL's scheme, host and port.

@@ -157,9 +157,7 @@ impl Operation for CreateSession {
             }
             .into());
         }
-        let uri = config.base_url().join(SESSIONS_PATH);
-        // invariant: a validated base URL joined with a constant path is a URI.
-        let uri = uri.parse().expect("base URL + sessions path is a URI");
+        let uri = config.base_url().join_uri(SESSIONS_PATH)?;
         Ok(request(config, Method::POST, uri, Some(json_body(&self.body))))
     }
 

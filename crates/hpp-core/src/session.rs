@@ -33,7 +33,11 @@ impl SessionId {
 /// The rule of [`SessionId::new`], without keeping the id.
 fn check_session_id(id: &str) -> Result<(), InputError> {
     {
-        let refuse = |reason| InputError::InvalidSessionId { shown: id.escape_debug().take(64).collect(), reason };
+        // Scrubbed: a mistyped argument can be an e-mail address or a phone number.
+        let refuse = |reason| InputError::InvalidSessionId {
+            shown: crate::redact::scrub(&id.chars().take(64).collect::<String>()).escape_debug().collect(),
+            reason,
+        };
         if id.is_empty() {
             return Err(InputError::EmptySessionId);
         }
@@ -94,9 +98,7 @@ impl SessionRef {
         match self {
             Self::Id(id) => {
                 let id = SessionId::new(id)?;
-                let url = base.join(&endpoint.path(&id));
-                // invariant: the base URL was validated and the id holds only unreserved characters.
-                Ok(url.parse().expect("a validated base URL and session id form a URI"))
+                base.join_uri(&endpoint.path(&id))
             }
             Self::Url(url) => check_followed_url(base, url, endpoint),
         }

@@ -96,7 +96,9 @@ impl ReqwestTransport {
     }
 }
 
+/// Sorts a failure by what it proves; the URL is dropped from the message (it carries the session id).
 fn classify(error: reqwest::Error) -> TransportError {
+    let error = error.without_url();
     if error.is_connect() {
         TransportError::connect(error)
     } else if error.is_timeout() {

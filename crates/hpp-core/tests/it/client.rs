@@ -235,3 +235,13 @@ fn transports_chosen_at_run_time_share_one_client_type() {
     let shared: Client = Client::new(crate::playground(), answering, VirtualTimer::new()).into_shared();
     assert!(block_on(shared.read_session("s1")).is_ok());
 }
+
+#[test]
+fn watching_a_session_that_never_existed_is_an_error_not_an_expiry() {
+    let not_found =
+        || Ok(http::Response::builder().status(404).body(br#"{"error_code":"NOT_FOUND"}"#.to_vec()).unwrap());
+    let (client, _) = Scripted::client(vec![not_found()]);
+    let outcome = block_on(client.wait_for_final_status("s1", &hpp_core::WatchOptions::default(), |_| {}));
+    let Err(Error::Api(api)) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(api.status(), 404);
+}

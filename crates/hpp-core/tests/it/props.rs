@@ -159,3 +159,38 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A base URL of any length is refused when accepted would not work, and building every
+    /// operation on an accepted one never panics (a 70,000-character base URL once did).
+    #[test]
+    fn long_base_urls_are_refused_or_work(
+        // Around 1024, and just under http's URI length limit, where joining a path once overflowed it.
+        prefix_len in prop_oneof![0usize..2_000, 65_400usize..65_600],
+        id_len in 1usize..300,
+    ) {
+        let url = format!("https://api.example.com/{}", "p".repeat(prefix_len));
+        let id = "i".repeat(id_len);
+        match Environment::custom(&url) {
+            Err(e) => prop_assert!(url.len() > 1024, "{url:.60} refused: {e}"),
+            Ok(environment) => {
+                let config = Config::new(environment, Credentials::api_key("k").unwrap());
+                let built = [
+                    CreateSession::new("https://x.example/o").build(&config).map(drop),
+                    ReadSession::new(id.as_str()).build(&config).map(drop),
+                    DisableSession::new(id.as_str()).build(&config).map(drop),
+                    DistributeSession::new(id.as_str(), Distribution::token("t").unwrap()).build(&config).map(drop),
+                ];
+                for (i, result) in built.into_iter().enumerate() {
+                    match result {
+                        Ok(()) => prop_assert!(i == 0 || id_len <= 256),
+                        Err(Error::InvalidInput(_)) => {}
+                        Err(other) => prop_assert!(false, "{other:?}"),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -82,20 +82,20 @@ fn callbacks_parse_leniently() {
 
 #[test]
 fn secrets_are_checked_exactly() {
-    let secret = CallbackSecret::new("s3cr3t-7d1cbc3b");
+    let secret = CallbackSecret::new("s3cr3t-7d1cbc3b0").unwrap();
     let url = secret.append_to("https://shop.example/cb?sid={{session_id}}");
-    assert_eq!(url, "https://shop.example/cb?sid={{session_id}}&secret=s3cr3t-7d1cbc3b");
-    assert_eq!(secret.append_to("https://shop.example/cb"), "https://shop.example/cb?secret=s3cr3t-7d1cbc3b");
-    assert!(secret.verify_uri("/cb?sid=1&secret=s3cr3t-7d1cbc3b"));
-    assert!(secret.verify_uri("https://shop.example/cb?secret=s3cr3t-7d1cbc3b&sid=1"));
+    assert_eq!(url, "https://shop.example/cb?sid={{session_id}}&secret=s3cr3t-7d1cbc3b0");
+    assert_eq!(secret.append_to("https://shop.example/cb"), "https://shop.example/cb?secret=s3cr3t-7d1cbc3b0");
+    assert!(secret.verify_uri("/cb?sid=1&secret=s3cr3t-7d1cbc3b0"));
+    assert!(secret.verify_uri("https://shop.example/cb?secret=s3cr3t-7d1cbc3b0&sid=1"));
     for wrong in [
         "/cb",
         "/cb?secret=",
-        "/cb?secret=s3cr3t-7d1cbc3",
-        "/cb?secret=s3cr3t-7d1cbc3bX",
-        "/cb?xsecret=s3cr3t-7d1cbc3b",
-        "/cb?secret=wrong&secret=s3cr3t-7d1cbc3b",
-        "/cb#secret=s3cr3t-7d1cbc3b",
+        "/cb?secret=s3cr3t-7d1cbc3b",
+        "/cb?secret=s3cr3t-7d1cbc3b0X",
+        "/cb?xsecret=s3cr3t-7d1cbc3b0",
+        "/cb?secret=wrong&secret=s3cr3t-7d1cbc3b0",
+        "/cb#secret=s3cr3t-7d1cbc3b0",
     ] {
         assert!(!secret.verify_uri(wrong), "{wrong}");
     }
@@ -118,4 +118,42 @@ fn deduplication_is_bounded() {
         assert!(large.first_time(&i.to_string()));
     }
     assert_eq!(large.len(), 1000, "memory stays bounded");
+}
+
+#[test]
+fn empty_short_and_unsafe_secrets_are_refused() {
+    use callback::SecretError;
+    assert_eq!(CallbackSecret::new("").unwrap_err(), SecretError::TooShort { len: 0 });
+    assert_eq!(CallbackSecret::new("s3cr3t-7d1cbc3b").unwrap_err(), SecretError::TooShort { len: 15 });
+    assert_eq!(CallbackSecret::new("x".repeat(257)).unwrap_err(), SecretError::TooLong);
+    for unsafe_secret in ["0123456789abcdef&x=1", "0123456789abcdef#", "0123456789 abcdef", "0123456789abcdéf"] {
+        assert_eq!(CallbackSecret::new(unsafe_secret).unwrap_err(), SecretError::NotUrlSafe, "{unsafe_secret}");
+    }
+    let shortest = CallbackSecret::new("0123456789abcdef").unwrap();
+    assert!(shortest.verify_uri("/cb?secret=0123456789abcdef"));
+    assert!(!shortest.verify_uri("/cb?secret="), "an empty secret never passes");
+    assert!(!shortest.verify_uri("/cb?secret"), "nor a bare parameter");
+    let error = CallbackSecret::new("").unwrap_err().to_string();
+    assert!(error.contains("at least 16"), "{error}");
+}
+
+#[test]
+fn event_ids_are_bounded_and_deduplication_is_bounded_in_bytes() {
+    let long_id = "e".repeat(callback::MAX_EVENT_ID_LEN + 1);
+    let body = format!(r#"{{"event_id":"{long_id}","session":{{}}}}"#);
+    assert_eq!(callback::parse(body.as_bytes()), Err(CallbackError::EventIdTooLong));
+    let longest = "e".repeat(callback::MAX_EVENT_ID_LEN);
+    let body = format!(r#"{{"event_id":"{longest}","session":{{}}}}"#);
+    assert_eq!(callback::parse(body.as_bytes()).unwrap().event_id, longest);
+
+    let mut seen = Deduplicator::with_limits(1000, 1024);
+    for i in 0..100 {
+        assert!(seen.first_time(&format!("{i:0>128}")));
+        assert!(seen.bytes() <= 1024, "{} bytes after {i}", seen.bytes());
+    }
+    assert_eq!(seen.len(), 8, "1024 bytes hold eight 128-byte ids");
+    assert!(!seen.first_time(&format!("{:0>128}", 99)), "the newest are remembered");
+    assert!(seen.first_time(&format!("{:0>128}", 0)), "the oldest were forgotten");
+    assert!(seen.first_time(&long_id) && seen.first_time(&long_id), "ids over the limit are never stored");
+    assert!(seen.bytes() <= 1024);
 }
