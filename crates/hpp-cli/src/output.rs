@@ -9,6 +9,44 @@ use hpp_core::redact::{mask_all, mask_email, mask_phone, scrub};
 use hpp_core::{Distribution, Error, Session, SessionCreated};
 use serde_json::json;
 
+/// `text` safe to print on a terminal: control characters (escape sequences, carriage returns,
+/// newlines that would forge a line) and Unicode bidirectional overrides are shown escaped.
+/// Everything printed for people that came from a server or a callback goes through it.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// One JSON value on one line, with the characters JSON leaves raw but a terminal may act on
+/// (DEL, C1 controls, bidirectional overrides) written as `\\uXXXX` escapes. They can only occur
+/// inside strings, where the escape is the same text to a JSON reader.
+pub(crate) fn json_line(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    let risky = |c: char| matches!(c, '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(risky) {
+        return text;
+    }
+    text.chars().fold(String::with_capacity(text.len() + 12), |mut out, c| {
+        if risky(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+        out
+    })
+}
+
 /// A failure as the CLI reports it, with its exit code.
 #[derive(Debug)]
 pub(crate) struct Failure {
@@ -79,7 +117,7 @@ impl Output {
 
     /// A heading line on stdout.
     pub(crate) fn heading(&self, text: &str) {
-        println!("{}", self.paint(self.color_out, "1;32", text));
+        println!("{}", self.paint(self.color_out, "1;32", &printable(text)));
     }
 
     /// Aligned `key  value` lines on stdout, skipping absent values.
@@ -87,14 +125,14 @@ impl Output {
         let width = fields.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.len()).max().unwrap_or(0);
         for (key, value) in fields {
             if let Some(value) = value {
-                println!("  {}  {value}", self.paint(self.color_out, "1", &format!("{key:<width$}")));
+                println!("  {}  {}", self.paint(self.color_out, "1", &format!("{key:<width$}")), printable(value));
             }
         }
     }
 
     pub(crate) fn created(&self, created: &SessionCreated) {
         if self.json {
-            return println!("{}", json!(created));
+            return println!("{}", json_line(&json!(created)));
         }
         self.heading("Session created");
         self.fields(&[
@@ -109,7 +147,7 @@ impl Output {
 
     pub(crate) fn session(&self, session: &Session) {
         if self.json {
-            return println!("{}", json!(session));
+            return println!("{}", json_line(&json!(session)));
         }
         self.heading("Session");
         self.fields(&[
@@ -125,7 +163,7 @@ impl Output {
 
     pub(crate) fn disabled(&self, session: &str) {
         if self.json {
-            return println!("{}", json!({ "status": "DISABLED" }));
+            return println!("{}", json_line(&json!({ "status": "DISABLED" })));
         }
         self.heading("Session disabled");
         self.fields(&[("session", Some(session.to_owned())), ("status", Some("DISABLED".to_owned()))]);
@@ -135,7 +173,7 @@ impl Output {
         let method = &distribution.method();
         let contact = distribution.request().contact_information.clone().unwrap_or_default();
         if self.json {
-            return println!("{}", json!({ "method": method, "distributed": true }));
+            return println!("{}", json_line(&json!({ "method": method, "distributed": true })));
         }
         let recipient = match method {
             DistributionMethod::Email => contact.email.as_deref().map(mask_email),
@@ -149,11 +187,12 @@ impl Output {
     /// One status change seen by `session watch`.
     pub(crate) fn status_change(&self, session: &Session) {
         if self.json {
-            return println!("{}", json!(session));
+            return println!("{}", json_line(&json!(session)));
         }
         let status = session.status.as_ref().map_or_else(|| "(none)".to_owned(), ToString::to_string);
         let at = session.updated_at.clone().unwrap_or_default();
-        println!("  {}  {at}", self.paint(self.color_out, "1", &format!("{status:<14}")));
+        let status = printable(&status);
+        println!("  {}  {}", self.paint(self.color_out, "1", &format!("{status:<14}")), printable(&at));
     }
 
     /// How `session watch` ended (`final` or `expired`).
@@ -161,7 +200,7 @@ impl Output {
         let status = session.and_then(|s| s.status.as_ref()).map(ToString::to_string);
         if self.json {
             let id = session.and_then(|s| s.session_id.clone());
-            return println!("{}", json!({ "session_id": id, "status": status, "outcome": how }));
+            return println!("{}", json_line(&json!({ "session_id": id, "status": status, "outcome": how })));
         }
         match how {
             "expired" => self.heading("The session expired"),
@@ -172,21 +211,23 @@ impl Output {
     /// A callback event received once.
     pub(crate) fn callback(&self, event: &hpp_core::callback::StatusCallback) {
         if self.json {
-            return println!("{}", json!(event));
+            return println!("{}", json_line(&json!(event)));
         }
         let status = event.session.status.as_ref().map(ToString::to_string).unwrap_or_default();
         let session = event.session.session_id.clone().unwrap_or_default();
+        let status = printable(&status);
         println!(
-            "callback  {}  session {session}  event {}",
+            "callback  {}  session {}  event {}",
             self.paint(self.color_out, "1", &format!("{status:<12}")),
-            event.event_id
+            printable(&session),
+            printable(&event.event_id)
         );
     }
 
     /// A callback refused by the listener.
     pub(crate) fn callback_rejected(&self, why: &str) {
         if self.json {
-            return eprintln!("{}", json!({ "rejected": why }));
+            return eprintln!("{}", json_line(&json!({ "rejected": why })));
         }
         eprintln!("{} a callback: {why}", self.paint(self.color_err, "33", "rejected"));
     }
@@ -202,9 +243,9 @@ impl Output {
                 "error_messages": failure.error_messages,
                 "correlation_id": failure.correlation_id,
             }});
-            eprintln!("{error}");
+            eprintln!("{}", json_line(&error));
         } else {
-            eprintln!("{} {}", self.paint(self.color_err, "1;31", "error:"), failure.message);
+            eprintln!("{} {}", self.paint(self.color_err, "1;31", "error:"), printable(&failure.message));
         }
         ExitCode::from(failure.exit)
     }
@@ -212,6 +253,30 @@ impl Output {
     /// A failure shown as a demo step's expected outcome, on stdout.
     pub(crate) fn expected_failure(&self, error: &Error) {
         let failure = Failure::from(error);
-        println!("  {} ({}): {}", self.paint(self.color_out, "33", "refused"), failure.kind, failure.message);
+        println!(
+            "  {} ({}): {}",
+            self.paint(self.color_out, "33", "refused"),
+            failure.kind,
+            printable(&failure.message)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_controls_are_escaped_for_people_and_for_json() {
+        let hostile = "PAID\u{1b}]0;pwned\u{7}\r\nerror: forged line\u{9b}31m\u{202e}txt.exe";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'), "{shown}");
+        assert_eq!(shown, "PAID\\u{1b}]0;pwned\\u{7}\\r\\nerror: forged line\\u{9b}31m\\u{202e}txt.exe");
+        assert_eq!(printable("COMPLETED 2026-11-26T12:00:00Z"), "COMPLETED 2026-11-26T12:00:00Z");
+
+        let line = json_line(&json!({ "status": hostile }));
+        assert!(!line.chars().any(|c| c.is_control() || c == '\u{202e}'), "{line}");
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["status"], hostile, "the same text to a JSON reader");
     }
 }

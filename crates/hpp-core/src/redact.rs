@@ -46,24 +46,69 @@ pub fn mask_all(value: &str) -> String {
     format!("<{} chars masked>", value.chars().count())
 }
 
-/// Replaces everything in free text that looks like an e-mail address or a long run of digits
-/// (a phone number) with its masked form. Used on messages that came from the server, which may
-/// echo the contact data back.
+/// Replaces everything in free text that looks like an e-mail address or a phone number with
+/// its masked form. Used on messages that came from the server, which may echo the contact data
+/// back.
+///
+/// A phone number is a run of at least 7 digits, optionally after a `+`, with spaces, `-`, `.`,
+/// `/` or parentheses between them (`+46 70 000 21 345`, `(070) 000-21-345`, `tel:+4670…`,
+/// `phone=070…`), that is not part of a longer word (a UUID, `v2x1234567`). Over-masking a
+/// number that is not a phone is preferred to printing one that is.
 pub fn scrub(text: &str) -> String {
+    mask_phone_runs(&mask_email_words(text))
+}
+
+fn mask_email_words(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, word) in text.split(' ').enumerate() {
         if i > 0 {
             out.push(' ');
         }
         let trimmed = word.trim_matches(|c: char| "\"'()[]{}<>,;:.!?".contains(c));
-        let digit_count = trimmed.chars().filter(char::is_ascii_digit).count();
         if trimmed.contains('@') {
             out.push_str(&word.replace(trimmed, &mask_email(trimmed)));
-        } else if digit_count >= 7 && trimmed.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c)) {
-            out.push_str(&word.replace(trimmed, &mask_phone(trimmed)));
         } else {
             out.push_str(word);
         }
+    }
+    out
+}
+
+/// The shortest run of digits [`scrub`] takes for a phone number.
+const PHONE_MIN_DIGITS: usize = 7;
+
+fn mask_phone_runs(text: &str) -> String {
+    let is_separator = |c: char| matches!(c, ' ' | '-' | '.' | '/' | '(' | ')' | '\u{a0}');
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let after_word = i > 0 && chars[i - 1].is_alphanumeric();
+        let starts =
+            c.is_ascii_digit() || (matches!(c, '+' | '(') && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        if !starts || after_word {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let (mut digits, mut end) = (0, i + 1);
+        let mut j = i;
+        while j < chars.len() && (chars[j].is_ascii_digit() || is_separator(chars[j]) || (j == i && c == '+')) {
+            if chars[j].is_ascii_digit() {
+                digits += 1;
+                end = j + 1;
+            }
+            j += 1;
+        }
+        let run: String = chars[i..end].iter().collect();
+        let before_word = chars.get(end).is_some_and(|c| c.is_alphanumeric());
+        if digits >= PHONE_MIN_DIGITS && !before_word {
+            out.push_str(&mask_phone(&run));
+        } else {
+            out.push_str(&run);
+        }
+        i = end;
     }
     out
 }
@@ -105,5 +150,34 @@ mod tests {
             scrub("Invalid email 'jane@example.com' or phone 07000212345."),
             "Invalid email 'j***@e***.com' or phone *********45."
         );
+    }
+
+    #[test]
+    fn phone_numbers_are_masked_in_every_common_format() {
+        for (text, expected) in [
+            ("phone +46 70 000 21 345 refused", "phone **********45 refused"),
+            ("phone 070-000 21 345.", "phone *********45."),
+            ("call (070) 000-21-34", "call ********34"),
+            ("tel:+46700021345", "tel:*********45"),
+            ("phone=0700021345&x", "phone=********45&x"),
+            ("070.000.21.345", "*********45"),
+            ("+1 (555) 010-9999", "*********99"),
+            ("number 0046\u{a0}70\u{a0}000\u{a0}2134", "number ***********34"),
+        ] {
+            assert_eq!(scrub(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn ids_and_short_numbers_are_left_alone() {
+        for text in [
+            "session 9cbc9884-1fdb-45a8-9694-9340340d0436 not found",
+            "correlation id 4a1c0b7e-3b5c-4b7e-9f6a-1234567890ab",
+            "quota 100 per day, 3 retries",
+            "build v2x1234567",
+            "order ABC1234567",
+        ] {
+            assert_eq!(scrub(text), text);
+        }
     }
 }

@@ -194,3 +194,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// A phone number the server echoes, in any common grouping, prefix or keyed form, never
+    /// reaches an error's Display or Debug: no group of four or more of its digits survives.
+    #[test]
+    fn echoed_phone_numbers_are_masked_in_any_format(
+        digits in "[1-9][0-9]{8,11}",
+        cuts in proptest::collection::vec(1usize..4, 1..6),
+        separator in prop_oneof![Just(" "), Just("-"), Just("."), Just("/"), Just("\u{a0}")],
+        form in prop_oneof![Just("{}"), Just("+{}"), Just("tel:+{}"), Just("phone={}"), Just("({})")],
+    ) {
+        let mut grouped = String::new();
+        let mut rest = digits.as_str();
+        for cut in cuts.iter().cycle() {
+            if rest.is_empty() { break; }
+            let (head, tail) = rest.split_at((*cut).min(rest.len()));
+            if !grouped.is_empty() { grouped.push_str(separator); }
+            grouped.push_str(head);
+            rest = tail;
+        }
+        let shown = form.replace("{}", &grouped);
+        let body = format!(r#"{{"error_code":"CONSTRAINT_VIOLATION","error_messages":["Invalid phone {shown}, try again"]}}"#);
+        let error = ReadSession::new("s").parse(response(400, None, body.into_bytes())).unwrap_err();
+        for printed in [format!("{error}"), format!("{error:?}")] {
+            let printed_digits: String = printed.chars().filter(char::is_ascii_digit).collect();
+            prop_assert!(!printed_digits.contains(&digits[..digits.len() - 2]), "{shown} -> {printed}");
+            prop_assert!(!printed.contains(&grouped), "{shown} -> {printed}");
+        }
+    }
+}
