@@ -54,3 +54,46 @@ pub fn sandbox_request(data: &[u8]) {
     let status = hpp_sandbox::fuzzing::handle(method, path, parts.next().unwrap_or_default());
     assert!((200..600).contains(&status), "status {status}");
 }
+
+/// A callback request as the listener sees it, `URI\nBODY`: the secret check, the parse and the
+/// de-duplication never panic; an accepted URI carries the secret exactly once; an accepted event
+/// id is bounded and remembered.
+pub fn callback_request(data: &[u8]) {
+    use hpp_core::callback::{self, CallbackSecret, Deduplicator, MAX_EVENT_ID_LEN};
+    let mut parts = data.splitn(2, |&b| b == b'\n');
+    let uri = String::from_utf8_lossy(parts.next().unwrap_or_default());
+    let body = parts.next().unwrap_or_default();
+    let secret = CallbackSecret::new("7d1cbc3b4f0e4d4c9b7e2f1e0c9a6d11").expect("a valid secret");
+    if secret.verify_uri(&uri) {
+        assert_eq!(uri.matches("secret=7d1cbc3b4f0e4d4c9b7e2f1e0c9a6d11").count(), 1, "{uri}");
+    }
+    let mut seen = Deduplicator::with_limits(4, 4 * MAX_EVENT_ID_LEN);
+    if let Ok(event) = callback::parse(body) {
+        assert!(!event.event_id.is_empty() && event.event_id.len() <= MAX_EVENT_ID_LEN);
+        assert!(seen.first_time(&event.event_id));
+        assert!(!seen.first_time(&event.event_id));
+        assert!(seen.bytes() <= 4 * MAX_EVENT_ID_LEN);
+    }
+}
+
+/// Any bytes as a `Retry-After` header and as an RFC 3339 timestamp: never a panic; a delay is
+/// bounded; a timestamp that parses formats back to the same millisecond.
+pub fn header_times(data: &[u8]) {
+    use std::time::{Duration, SystemTime};
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    match hpp_core::RetryAfter::parse(data) {
+        hpp_core::RetryAfter::Delay(delay) => assert!(delay <= Duration::from_secs(1_000_000_000)),
+        other => {
+            let _ = other.delay_from(now);
+        }
+    }
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Some(time) = hpp_core::time::parse_rfc3339(text) {
+        let again = hpp_core::time::parse_rfc3339(&hpp_core::time::format_rfc3339(time));
+        let millis = |t: SystemTime| match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i128,
+            Err(e) => -(e.duration().as_millis() as i128),
+        };
+        assert_eq!(again.map(millis), Some(millis(time)), "{text}");
+    }
+}

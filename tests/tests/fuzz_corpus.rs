@@ -32,7 +32,40 @@ fn sandbox_request_corpus() {
     replay("sandbox_request", checks::sandbox_request);
 }
 
+#[test]
+fn callback_request_corpus() {
+    replay("callback_request", checks::callback_request);
+}
+
+#[test]
+fn header_times_corpus() {
+    replay("header_times", checks::header_times);
+}
+
 proptest! {
+    #[test]
+    fn callback_request_props(
+        uri in prop_oneof![".{0,60}", "/cb\\?(sid=[a-z0-9]{0,4}&)?secret=[0-9a-f]{0,40}(&secret=[0-9a-f]{0,8})?"],
+        body in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..256),
+            "\\{\"event_id\":\"[ -~]{0,200}\",\"session\":\\{\"status\":\"[A-Z_]{0,12}\"\\}\\}".prop_map(String::into_bytes),
+        ],
+    ) {
+        let mut data = format!("{uri}\n").into_bytes();
+        data.extend(body);
+        checks::callback_request(&data);
+    }
+
+    #[test]
+    fn header_times_props(text in prop_oneof![
+        any::<String>(),
+        "[0-9]{1,25}",
+        "(Mon|Tue|Wed), [0-9]{2} (Jan|Feb|Nov) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+    ]) {
+        checks::header_times(text.as_bytes());
+    }
+
     #[test]
     fn parse_response_props(data in proptest::collection::vec(any::<u8>(), 0..512)) {
         checks::parse_response(&data);

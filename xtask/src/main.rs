@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 }
 
 /// The fuzz targets, by name, as in `fuzz/Cargo.toml`.
-const FUZZ_TARGETS: [&str; 3] = ["parse_response", "check_url", "sandbox_request"];
+const FUZZ_TARGETS: [&str; 5] = ["parse_response", "check_url", "sandbox_request", "callback_request", "header_times"];
 
 fn fuzz(root: &std::path::Path, cargo: &str, seconds: &str) -> ExitCode {
     let has_cargo_fuzz = Command::new(cargo).args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());

@@ -186,7 +186,7 @@ impl<T: Transport> Client<T> {
                     Err(error) => error,
                 };
                 let elapsed = timer.now().saturating_sub(started);
-                match policy.decide(O::IDEMPOTENCY, attempt, elapsed, &error, timer.jitter()) {
+                match policy.decide(O::IDEMPOTENCY, attempt, elapsed, &error, timer.jitter(), timer.system_now()) {
                     Decision::RetryAfter(wait) => {
                         tracing::info!(attempt, wait_ms = wait.as_millis() as u64, "retrying");
                         timer.sleep(wait).await;

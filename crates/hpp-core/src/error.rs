@@ -11,6 +11,7 @@
 //! | [`Error::Decode`] | yes | the server answered in a shape we could not read; the operation may have taken effect |
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
@@ -274,7 +275,7 @@ struct ApiErrorFields {
     messages: Vec<String>,
     correlation_id: Option<String>,
     service_version: Option<String>,
-    retry_after_secs: Option<u64>,
+    retry_after: Option<RetryAfter>,
     content_type: Option<String>,
     body: Vec<u8>,
     body_len: usize,
@@ -314,7 +315,7 @@ impl ApiError {
             messages,
             correlation_id: text("correlation_id"),
             service_version: text("service_version"),
-            retry_after_secs: header(http::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok()),
+            retry_after: res.headers().get(http::header::RETRY_AFTER).map(|v| RetryAfter::parse(v.as_bytes())),
             content_type: header(http::header::CONTENT_TYPE),
             body: body[..body.len().min(RAW_BODY_CAP)].to_vec(),
             body_len: body.len(),
@@ -354,9 +355,9 @@ impl ApiError {
         self.0.service_version.as_deref()
     }
 
-    /// `Retry-After` in seconds, when the server sent it as a number.
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        self.0.retry_after_secs
+    /// The `Retry-After` header, when the server sent one.
+    pub fn retry_after(&self) -> Option<&RetryAfter> {
+        self.0.retry_after.as_ref()
     }
 
     /// The first [`RAW_BODY_CAP`] bytes of the body.
@@ -460,10 +461,48 @@ impl fmt::Debug for ApiError {
             .field("messages", &messages)
             .field("correlation_id", &self.0.correlation_id)
             .field("service_version", &self.0.service_version)
-            .field("retry_after_secs", &self.0.retry_after_secs)
+            .field("retry_after", &self.0.retry_after)
             .field("content_type", &self.0.content_type)
             .field("body_len", &self.0.body_len)
             .finish()
+    }
+}
+
+/// A `Retry-After` header (RFC 9110, section 10.2.3): a number of seconds or an HTTP-date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryAfter {
+    /// Wait this long.
+    Delay(Duration),
+    /// Wait until this time.
+    At(SystemTime),
+    /// Neither form, or a number too large to represent: it cannot be honoured.
+    Unusable,
+}
+
+impl RetryAfter {
+    /// The longest delay accepted as a number of seconds (about 31 years); more is [`Self::Unusable`].
+    const MAX_SECS: u64 = 1_000_000_000;
+
+    /// Parses a header value.
+    pub fn parse(value: &[u8]) -> Self {
+        let Ok(text) = std::str::from_utf8(value).map(str::trim) else { return Self::Unusable };
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return match text.parse::<u64>() {
+                Ok(secs) if secs <= Self::MAX_SECS => Self::Delay(Duration::from_secs(secs)),
+                _ => Self::Unusable,
+            };
+        }
+        httpdate::parse_http_date(text).map_or(Self::Unusable, Self::At)
+    }
+
+    /// How long to wait from `now`: an HTTP-date in the past means at once; `None` when unusable.
+    pub fn delay_from(&self, now: SystemTime) -> Option<Duration> {
+        match self {
+            Self::Delay(delay) => Some(*delay),
+            Self::At(at) => Some(at.duration_since(now).unwrap_or(Duration::ZERO)),
+            Self::Unusable => None,
+        }
     }
 }
 

@@ -107,7 +107,7 @@ pub use client::{CallOptions, Client, WatchOptions, WatchOutcome};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode, Region, USER_AGENT};
 pub use distribution::{Distribution, check_country, check_email};
 pub use error::{
-    ApiError, DecodeError, Error, ErrorCode, InputError, RAW_BODY_CAP, TransportError, TransportErrorKind,
+    ApiError, DecodeError, Error, ErrorCode, InputError, RAW_BODY_CAP, RetryAfter, TransportError, TransportErrorKind,
 };
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};

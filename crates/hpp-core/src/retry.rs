@@ -25,9 +25,9 @@
 //! assert_eq!(decision, Decision::RetryAfter(Duration::from_millis(250)));
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, RetryAfter};
 
 /// Whether repeating an operation can repeat its side effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +61,12 @@ pub enum GiveUpReason {
     Quota,
     /// The attempt limit is reached.
     Attempts,
-    /// The next wait would pass the total time limit.
+    /// The next wait would pass the total time limit, or `Retry-After` asks for longer than the
+    /// policy waits.
     TimeBudget,
+    /// `Retry-After` could not be understood (neither seconds nor an HTTP-date, or out of range):
+    /// retrying at once would ignore what the server asked.
+    UnusableRetryAfter,
 }
 
 /// Bounds and switches of the retry decision. `Default`: 3 attempts, 500 ms initial backoff
@@ -134,7 +138,8 @@ impl RetryPolicy {
     }
 
     /// Decides after attempt number `attempt` (from 1) failed with `error`, `elapsed` after the
-    /// first attempt started. `jitter` is a sample from `[0, 1)` (values outside are clamped).
+    /// first attempt started. `jitter` is a sample from `[0, 1)` (values outside are clamped);
+    /// `now` is the wall clock, for a `Retry-After` given as an HTTP-date.
     pub fn decide(
         &self,
         idempotency: Idempotency,
@@ -142,6 +147,7 @@ impl RetryPolicy {
         elapsed: Duration,
         error: &Error,
         jitter: f64,
+        now: SystemTime,
     ) -> Decision {
         let retry_after = match self.classify(idempotency, error) {
             Ok(retry_after) => retry_after,
@@ -150,9 +156,10 @@ impl RetryPolicy {
         if attempt >= self.max_attempts {
             return Decision::GiveUp(GiveUpReason::Attempts);
         }
-        let wait = match retry_after {
-            Some(after) if after > self.max_retry_after => return Decision::GiveUp(GiveUpReason::TimeBudget),
-            Some(after) => after,
+        let wait = match retry_after.map(|after| after.delay_from(now)) {
+            Some(None) => return Decision::GiveUp(GiveUpReason::UnusableRetryAfter),
+            Some(Some(after)) if after > self.max_retry_after => return Decision::GiveUp(GiveUpReason::TimeBudget),
+            Some(Some(after)) => after,
             None => self.backoff(attempt, jitter),
         };
         if elapsed.saturating_add(wait) > self.max_elapsed {
@@ -170,7 +177,7 @@ impl RetryPolicy {
     }
 
     /// `Ok(retry_after)` if the error is retryable for this operation, else why not.
-    fn classify(&self, idempotency: Idempotency, error: &Error) -> Result<Option<Duration>, GiveUpReason> {
+    fn classify(&self, idempotency: Idempotency, error: &Error) -> Result<Option<RetryAfter>, GiveUpReason> {
         match error {
             Error::Transport(e) if !e.may_have_been_sent() => Ok(None),
             Error::Transport(_) if idempotency == Idempotency::Idempotent => Ok(None),
@@ -180,7 +187,7 @@ impl RetryPolicy {
                     return Err(GiveUpReason::Quota);
                 }
                 let status = api.status().as_u16();
-                let retry_after = api.retry_after_secs().map(Duration::from_secs);
+                let retry_after = api.retry_after().copied();
                 match (idempotency, status) {
                     (Idempotency::Idempotent, 429 | 500..=599) => Ok(retry_after),
                     (Idempotency::SideEffect, 503) if self.side_effect_retry_on_503 => Ok(retry_after),

@@ -1,5 +1,7 @@
 //! RFC 3339 timestamps as the API writes them (`2038-01-19T03:14:07.000Z`), to and from Unix
-//! milliseconds. Pure arithmetic; nothing here reads a clock.
+//! milliseconds. Parsing is the `time` crate's strict RFC 3339 parser (a hand-written one once
+//! accepted impossible UTC offsets and moved times by days); formatting is arithmetic. Nothing
+//! here reads a clock.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,80 +32,18 @@ pub fn unix_millis_to_rfc3339(unix_millis: i64) -> String {
 }
 
 fn rfc3339_to_unix_millis(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut millis = 0;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
+    use time::format_description::well_known::Rfc3339;
+    // RFC 3339 (section 5.6, note) lets a space stand for the `T`; the parser wants the letter.
+    let normalized;
+    let text = match text.as_bytes().get(10) {
+        Some(b' ') => {
+            normalized = format!("{}T{}", &text[..10], &text[11..]);
+            normalized.as_str()
         }
-        let padded = format!("{:0<3}", &fraction[..digits.min(3)]);
-        millis = padded.parse::<i64>().ok()?;
-        rest = &fraction[digits..];
-    }
-    let offset_minutes = match rest.as_bytes() {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let digits = [*h1, *h2, *m1, *m2];
-            if !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let value = i64::from(h1 - b'0') * 600
-                + i64::from(h2 - b'0') * 60
-                + i64::from(m1 - b'0') * 10
-                + i64::from(m2 - b'0');
-            if *sign == b'+' { value } else { -value }
-        }
-        _ => return None,
+        _ => text,
     };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's `days_from_civil`.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let parsed = time::OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(parsed.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
 }
 
 /// Howard Hinnant's `civil_from_days`.
@@ -132,6 +72,8 @@ mod tests {
         assert_eq!(rfc3339_to_unix_millis("2038-01-19T05:14:07+02:00"), Some(2_147_483_647_000));
         assert_eq!(rfc3339_to_unix_millis("2019-05-15T13:51:43.507Z"), Some(1_557_928_303_507));
         assert_eq!(rfc3339_to_unix_millis("2019-05-15T13:51:43.5Z"), Some(1_557_928_303_500));
+        assert_eq!(rfc3339_to_unix_millis("2019-05-15 13:51:43.5z"), Some(1_557_928_303_500));
+        assert_eq!(rfc3339_to_unix_millis("2019-05-15T13:51:43.5-23:59"), Some(1_557_928_303_500 + 86_340_000));
         for bad in [
             "",
             "2019-05-15",
@@ -140,6 +82,11 @@ mod tests {
             "2019-05-15T13:51:43",
             "2019-05-15T13:51:43.Z",
             "x019-05-15T13:51:43Z",
+            // Offsets no place on Earth has, which once shifted times by days.
+            "2019-05-15T13:51:43+99:00",
+            "2019-05-15T13:51:43+24:00",
+            "2019-05-15T13:51:43-00:60",
+            "2019-05-15T13:51:43+9:00",
         ] {
             assert_eq!(rfc3339_to_unix_millis(bad), None, "{bad}");
         }

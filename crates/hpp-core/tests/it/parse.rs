@@ -67,6 +67,6 @@ fn retry_after_and_raw_body_are_kept() {
         .body(vec![b'x'; hpp_core::RAW_BODY_CAP * 2])
         .unwrap();
     let Err(Error::Api(api)) = ReadSession::new("s1").parse(response) else { panic!() };
-    assert_eq!(api.retry_after_secs(), Some(3));
+    assert_eq!(api.retry_after(), Some(&hpp_core::RetryAfter::Delay(std::time::Duration::from_secs(3))));
     assert_eq!(api.body().len(), hpp_core::RAW_BODY_CAP);
 }

@@ -97,9 +97,35 @@ fn decisions() {
         (&none, SideEffect, 1, 0, connect(), 1.0, give_up(GiveUpReason::Attempts)),
         (&default, Idempotent, 2, 29_500, timeout(), 1.0, give_up(GiveUpReason::TimeBudget)),
         (&default, Idempotent, 1, 0, api(503, None, Some("3600")), 1.0, give_up(GiveUpReason::TimeBudget)),
+        // Retry-After as an HTTP-date (RFC 9110): NOW is Tue, 14 Nov 2023 22:13:20 GMT.
+        (&default, Idempotent, 1, 0, api(503, None, Some("Tue, 14 Nov 2023 22:13:23 GMT")), 1.0, retry(3000)),
+        (&default, Idempotent, 1, 0, api(429, None, Some("Wed, 21 Oct 2015 07:28:00 GMT")), 1.0, retry(0)),
+        (
+            &default,
+            Idempotent,
+            1,
+            0,
+            api(503, None, Some("Tue, 14 Nov 2023 23:13:20 GMT")),
+            1.0,
+            give_up(GiveUpReason::TimeBudget),
+        ),
+        // A Retry-After that cannot be honoured ends the retries instead of retrying at once.
+        (&default, Idempotent, 1, 0, api(503, None, Some("soon")), 1.0, give_up(GiveUpReason::UnusableRetryAfter)),
+        (&default, Idempotent, 1, 0, api(503, None, Some("-5")), 1.0, give_up(GiveUpReason::UnusableRetryAfter)),
+        (
+            &default,
+            Idempotent,
+            1,
+            0,
+            api(503, None, Some("99999999999999999999")),
+            1.0,
+            give_up(GiveUpReason::UnusableRetryAfter),
+        ),
+        (&default, Idempotent, 1, 0, api(503, None, Some("2.5")), 1.0, give_up(GiveUpReason::UnusableRetryAfter)),
     ];
     for (i, (policy, kind, attempt, elapsed, error, jitter, expected)) in table.into_iter().enumerate() {
-        let got = policy.decide(kind, attempt, MS(elapsed), &error, jitter);
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let got = policy.decide(kind, attempt, MS(elapsed), &error, jitter, now);
         assert_eq!(got, expected, "row {i}: {kind:?} attempt {attempt} after {error}");
     }
 }
