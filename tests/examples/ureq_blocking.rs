@@ -4,13 +4,17 @@
 //! `KUSTOM_API_KEY` to use the Kustom playground instead). Its tests run the conformance kit
 //! against the transport: `cargo test -p hpp-tests --example ureq_blocking`.
 
+use std::io::Read;
 use std::time::Duration;
 
 use hpp_blocking::{StdTimer, block_on};
 use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Mode};
 
 // --- the transport: everything a ureq user writes ------------------------------------------
-use hpp_core::{Request, RequestTimeout, Response, Transport, TransportError};
+use hpp_core::{BodyTruncated, Request, RequestTimeout, Response, Transport, TransportError};
+
+/// The response body cap.
+const LIMIT: u64 = 1024 * 1024;
 
 /// A blocking [`Transport`] over a `ureq::Agent` that keeps the transport contract.
 #[derive(Clone)]
@@ -35,9 +39,15 @@ impl UreqTransport {
         if timeout.is_some() {
             call = call.timeout_global(timeout); // honour the per-call timeout
         }
-        let (parts, mut body) = call.run().map_err(classify)?.into_parts();
-        let body = body.with_config().limit(1024 * 1024).read_to_vec().map_err(classify)?; // cap the body
-        Ok(Response::from_parts(parts, body))
+        let (parts, body) = call.run().map_err(classify)?.into_parts();
+        let mut response = Response::from_parts(parts, Vec::new());
+        // Read one byte past the cap at most; a longer body is cut and marked, keeping the status.
+        let read = body.into_reader().take(LIMIT + 1).read_to_end(response.body_mut());
+        read.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::TimedOut { TransportError::timeout(e) } else { TransportError::other(e) }
+        })?;
+        BodyTruncated::mark(&mut response, LIMIT as usize);
+        Ok(response)
     }
 }
 
@@ -50,7 +60,6 @@ fn classify(error: ureq::Error) -> TransportError {
         }
         Error::Io(ref e) if e.kind() == std::io::ErrorKind::ConnectionRefused => TransportError::connect(error),
         Error::Timeout(_) => TransportError::timeout(error),
-        Error::BodyExceedsLimit(_) => TransportError::body_too_large(1024 * 1024),
         Error::BadUri(_) | Error::Http(_) => TransportError::before_sending(error),
         _ => TransportError::other(error),
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hpp_core::retry::RetryPolicy;
 use hpp_core::{
     CallOptions, Client, CreateSession, DistributeSession, Distribution, Error, ErrorCode, ReadSession, SessionCreated,
-    Transport, TransportErrorKind,
+    Transport,
 };
 use hpp_hyper::HyperTransport;
 use hpp_reqwest::ReqwestTransport;
@@ -74,12 +74,6 @@ fn status(status: u16, retry_after: Option<u64>) -> Fault {
 fn fault(kind: &str) -> Fault {
     serde_json::from_value(serde_json::json!({ "kind": kind })).unwrap()
 }
-fn transport_kind(result: &Result<impl std::fmt::Debug, Error>) -> Option<TransportErrorKind> {
-    match result {
-        Err(Error::Transport(e)) => Some(e.kind()),
-        _ => None,
-    }
-}
 
 async fn faults_scenario<T: Transport>(transport: T) {
     let none = CallOptions::default();
@@ -123,13 +117,24 @@ async fn faults_scenario<T: Transport>(transport: T) {
     let result = h.client.create_session(&CreateSession::new("https://x.example/orders/2")).await;
     assert!(matches!(result, Err(Error::Decode(_))), "{result:?}");
 
-    // An oversized body: refused unread.
-    h.faults(
-        [serde_json::from_value(serde_json::json!({"kind": "oversized_body", "bytes": 2 * 1024 * 1024})).unwrap()],
-    );
+    // An oversized body: cut at the limit; the status survives. A 2xx is a decode error (it
+    // happened, unreadable); a 400 stays the API error it is.
+    let oversized = |status: u16| {
+        serde_json::from_value(
+            serde_json::json!({"kind": "oversized_body", "bytes": 2 * 1024 * 1024, "status": status}),
+        )
+        .unwrap()
+    };
     let once = CallOptions::default().with_retry(RetryPolicy::none());
+    h.faults([oversized(200)]);
     let result = h.client.send_with(&op, &once).await;
-    assert_eq!(transport_kind(&result), Some(TransportErrorKind::BodyTooLarge), "{result:?}");
+    let Err(Error::Decode(decode)) = &result else { panic!("{result:?}") };
+    assert_eq!(decode.status(), 200);
+    h.faults([oversized(400)]);
+    let result = h.client.send_with(&op, &once).await;
+    let Err(Error::Api(api)) = &result else { panic!("{result:?}") };
+    assert_eq!((api.status().as_u16(), api.body_truncated_at()), (400, Some(1024 * 1024)));
+    assert!(api.to_string().contains("cut there"), "{api}");
 
     // A redirect to another host: a typed error, never followed, not retried.
     h.faults([serde_json::from_value(

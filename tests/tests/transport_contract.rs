@@ -92,7 +92,7 @@ async fn the_kit_notices_each_broken_rule() {
         failed_checks(everything_not_sent),
         failed_checks(ignores_request_timeout),
     );
-    assert_eq!(a, ["every status is a response", "redirects are not followed"]);
+    assert_eq!(a, ["every status is a response", "redirects are not followed", "bodies are capped"]);
     assert_eq!(b, ["requests arrive as built"]);
     assert_eq!(c, ["redirects are not followed"]);
     assert_eq!(d, ["bodies are capped"]);

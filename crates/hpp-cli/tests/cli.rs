@@ -390,3 +390,17 @@ fn help_never_prints_the_base_url_from_the_environment() {
     assert!(help.contains("KUSTOM_HPP_BASE_URL"), "{help}");
     assert!(!help.contains("hunter2") && !help.contains("admin:"), "{help}");
 }
+
+#[test]
+fn an_oversized_answer_keeps_its_status_and_exit_code() {
+    let sandbox = SandboxProcess::start(&[]);
+    let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+    for (status, exit, kind) in [(400, 4, "api"), (200, 6, "decode")] {
+        let fault = format!(r#"{{"faults":[{{"kind":"oversized_body","bytes":3000000,"status":{status}}}]}}"#);
+        assert!(control(&sandbox, "/_sandbox/faults", &fault).contains("200"));
+        let out = sandbox.run(&["--json", "session", "get", &id]);
+        assert_eq!(out.status.code(), Some(exit), "{status}: {}", String::from_utf8_lossy(&out.stderr));
+        let error = &json(&out.stderr)["error"];
+        assert_eq!((error["kind"].as_str(), error["status"].as_u64()), (Some(kind), Some(status)), "{error}");
+    }
+}

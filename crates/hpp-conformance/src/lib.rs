@@ -16,8 +16,8 @@
 //! - every operation's request arrives as built: method, target, each header, body;
 //! - 2xx, 3xx, 4xx and 5xx answers come back as responses, with status, headers and body;
 //! - redirects (302 same origin, 307 after a POST, 301 to another origin) are not followed;
-//! - a body at the limit is read whole, one byte over it is `BodyTooLarge`, with or without a
-//!   `Content-Length`;
+//! - a body at the limit is read whole; a longer one comes back with its status, cut at the
+//!   limit and marked [`BodyTruncated`](hpp_core::BodyTruncated), with or without a `Content-Length`;
 //! - a refused connection is `Connect` and "not sent"; a connection closed after the request was
 //!   read is "may have been sent";
 //! - a [`RequestTimeout`] on the request ends a silent exchange as a
@@ -279,8 +279,8 @@ async fn redirects_are_not_followed<T: Transport>(transport: &T) -> Result<(), S
     Ok(())
 }
 
-fn raw_body(len: usize, with_length: bool) -> Reply {
-    let mut out = b"HTTP/1.1 200 OK\r\nconnection: close\r\n".to_vec();
+fn raw_body(status: u16, len: usize, with_length: bool) -> Reply {
+    let mut out = format!("HTTP/1.1 {status} Whatever\r\nconnection: close\r\n").into_bytes();
     if with_length {
         out.extend_from_slice(format!("content-length: {len}\r\n").as_bytes());
     }
@@ -290,18 +290,30 @@ fn raw_body(len: usize, with_length: bool) -> Reply {
 }
 
 async fn bodies_are_capped<T: Transport>(transport: &T, limit: usize) -> Result<(), String> {
-    for with_length in [true, false] {
+    for (status, with_length) in [(200, true), (200, false), (400, true), (503, false)] {
         let framing = if with_length { "with content-length" } else { "delimited by close" };
-        let ex = exchange(transport, raw_body(limit, with_length), read_request).await;
-        let got = ex.result.map_err(|e| format!("a body of exactly the limit ({framing}) was refused: {e}"))?;
-        if got.body().len() != limit {
-            return Err(format!("a body of {limit} bytes ({framing}) came back as {}", got.body().len()));
+        let ex = exchange(transport, raw_body(status, limit, with_length), read_request).await;
+        let got =
+            ex.result.map_err(|e| format!("a {status} body of exactly the limit ({framing}) was refused: {e}"))?;
+        if got.body().len() != limit || hpp_core::BodyTruncated::of(&got).is_some() {
+            return Err(format!("a {status} body of {limit} bytes ({framing}) came back as {}", got.body().len()));
         }
-        let ex = exchange(transport, raw_body(limit + 1, with_length), read_request).await;
+        let ex = exchange(transport, raw_body(status, limit + 100, with_length), read_request).await;
         match ex.result {
-            Err(e) if e.kind() == TransportErrorKind::BodyTooLarge && e.may_have_been_sent() => {}
-            Err(e) => return Err(format!("a body over the limit ({framing}) gave {:?}, not BodyTooLarge", e.kind())),
-            Ok(r) => return Err(format!("a body over the limit ({framing}) was returned ({} bytes)", r.body().len())),
+            Ok(r)
+                if r.status() == status
+                    && r.body().len() == limit
+                    && hpp_core::BodyTruncated::of(&r) == Some(limit) => {}
+            Ok(r) => {
+                return Err(format!(
+                    "a {status} body over the limit ({framing}) came back as {} with {} bytes, marked {:?} \
+                     (expected {status}, {limit} bytes, marked BodyTruncated({limit}))",
+                    r.status(),
+                    r.body().len(),
+                    hpp_core::BodyTruncated::of(&r)
+                ));
+            }
+            Err(e) => return Err(format!("a {status} body over the limit ({framing}) lost its status: {e}")),
         }
     }
     Ok(())

@@ -157,8 +157,6 @@ pub enum TransportErrorKind {
     Connect,
     /// No complete response arrived in time.
     Timeout,
-    /// The response body was larger than the transport's limit and was not read.
-    BodyTooLarge,
     /// Anything else: the connection broke, the response was not valid HTTP.
     Other,
 }
@@ -172,12 +170,6 @@ impl TransportError {
     /// No response in time; the request may have reached the server.
     pub fn timeout(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self { kind: TransportErrorKind::Timeout, maybe_sent: true, source: Some(source.into()) }
-    }
-
-    /// The response body exceeded `limit` bytes; the request reached the server.
-    pub fn body_too_large(limit: usize) -> Self {
-        let source = format!("response body larger than {limit} bytes");
-        Self { kind: TransportErrorKind::BodyTooLarge, maybe_sent: true, source: Some(source.into()) }
     }
 
     /// A failure before any byte was written (the request could not be converted for the
@@ -216,7 +208,6 @@ impl TransportError {
         let what = match self.kind {
             TransportErrorKind::Connect => "could not connect to the API",
             TransportErrorKind::Timeout => "no response from the API in time",
-            TransportErrorKind::BodyTooLarge => "the API's response was too large to read",
             TransportErrorKind::Other => "the connection to the API failed",
         };
         let cause = self.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
@@ -279,6 +270,7 @@ struct ApiErrorFields {
     content_type: Option<String>,
     body: Vec<u8>,
     body_len: usize,
+    body_truncated_at: Option<usize>,
 }
 
 impl ApiError {
@@ -319,6 +311,7 @@ impl ApiError {
             content_type: header(http::header::CONTENT_TYPE),
             body: body[..body.len().min(RAW_BODY_CAP)].to_vec(),
             body_len: body.len(),
+            body_truncated_at: crate::transport::BodyTruncated::of(res),
         }))
     }
 
@@ -353,6 +346,11 @@ impl ApiError {
     /// The `service_version`, when sent.
     pub fn service_version(&self) -> Option<&str> {
         self.0.service_version.as_deref()
+    }
+
+    /// The transport's body limit, when the body was longer and was cut there.
+    pub fn body_truncated_at(&self) -> Option<usize> {
+        self.0.body_truncated_at
     }
 
     /// The `Retry-After` header, when the server sent one.
@@ -428,7 +426,10 @@ impl ApiError {
             Some(ct) if ct.contains("json") => "JSON body",
             _ => "body",
         };
-        Some(format!("{kind} of {} bytes", self.0.body_len))
+        match self.0.body_truncated_at {
+            Some(limit) => Some(format!("{kind} longer than the {limit}-byte limit, cut there")),
+            None => Some(format!("{kind} of {} bytes", self.0.body_len)),
+        }
     }
 
     fn describe(&self) -> String {
@@ -464,6 +465,7 @@ impl fmt::Debug for ApiError {
             .field("retry_after", &self.0.retry_after)
             .field("content_type", &self.0.content_type)
             .field("body_len", &self.0.body_len)
+            .field("body_truncated_at", &self.0.body_truncated_at)
             .finish()
     }
 }

@@ -113,5 +113,5 @@ pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, Sessi
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
 pub use session::{SESSIONS_PATH, SessionId, SessionRef};
 pub use transport::{
-    BoxFuture, DynTransport, RequestTimeout, SharedTransport, Timer, Transport, VirtualTimer, block_on,
+    BodyTruncated, BoxFuture, DynTransport, RequestTimeout, SharedTransport, Timer, Transport, VirtualTimer, block_on,
 };

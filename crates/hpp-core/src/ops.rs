@@ -10,6 +10,7 @@ use crate::error::{ApiError, DecodeError, Error, InputError};
 use crate::model::{MerchantUrls, Session, SessionCreated, SessionCreationRequest, SessionOptions};
 use crate::retry::Idempotency;
 use crate::session::{Endpoint, SESSIONS_PATH, SessionRef};
+use crate::transport::BodyTruncated;
 
 /// A request as the core builds it.
 pub type Request = http::Request<Vec<u8>>;
@@ -72,9 +73,17 @@ fn json_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("request models always serialize")
 }
 
-/// Splits success from failure: the body of a 2xx, or the [`ApiError`] of anything else.
+/// Splits success from failure: the body of a 2xx, or the [`ApiError`] of anything else. A 2xx
+/// whose body the transport cut at its limit is a [`DecodeError`]: it happened, and could not be read.
 fn success(response: Response) -> Result<Response, Error> {
-    if response.status().is_success() { Ok(response) } else { Err(ApiError::from_response(&response).into()) }
+    if !response.status().is_success() {
+        return Err(ApiError::from_response(&response).into());
+    }
+    if let Some(limit) = BodyTruncated::of(&response) {
+        let reason = format!("the body is longer than the {limit}-byte limit");
+        return Err(DecodeError::new(&response, "a response within the body limit", reason).into());
+    }
+    Ok(response)
 }
 
 /// Decodes a 2xx JSON body. The content type is not trusted either way: a JSON body under a wrong

@@ -19,7 +19,10 @@
 //!    read of another, re-send a POST (307/308), or carry the credentials elsewhere. Return the
 //!    3xx; the core reports it ([`ApiError::is_redirect`](crate::ApiError::is_redirect)).
 //! 4. **Cap the response body.** Read at most a bounded number of bytes (1 MiB in the shipped
-//!    transports) and return [`TransportError::body_too_large`] beyond it.
+//!    transports). A longer body is still a response: return it with its status and headers,
+//!    the body cut at the limit, marked with [`BodyTruncated::mark`]. The core then reports a
+//!    non-2xx as the API error it is (with its status) and a 2xx as a decode error, never as
+//!    "no response".
 //! 5. **Sort failures by what they prove.** [`TransportError::connect`] only when no connection
 //!    was made (DNS, refused, TLS handshake): the request provably did not leave, and even a POST
 //!    is retried. [`TransportError::before_sending`] when the request could not be converted.
@@ -151,6 +154,29 @@ impl Transport for SharedTransport {
         request: Request,
     ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
         self.0.send_boxed(request)
+    }
+}
+
+/// Response extension: the body was longer than the transport's limit and was cut at it (rule 4
+/// of [the contract](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::exhaustive_structs)] // a newtype by design: the limit is all it will ever hold
+pub struct BodyTruncated(pub usize);
+
+impl BodyTruncated {
+    /// Cuts `response`'s body at `limit` bytes and marks it, when it is longer. Returns whether it was.
+    pub fn mark(response: &mut Response, limit: usize) -> bool {
+        if response.body().len() <= limit {
+            return false;
+        }
+        response.body_mut().truncate(limit);
+        response.extensions_mut().insert(Self(limit));
+        true
+    }
+
+    /// The limit a response's body was cut at, if it was.
+    pub fn of(response: &Response) -> Option<usize> {
+        response.extensions().get::<Self>().map(|t| t.0)
     }
 }
 

@@ -29,9 +29,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hpp_core::{Request, RequestTimeout, Response, Transport, TransportError};
+use hpp_core::{BodyTruncated, Request, RequestTimeout, Response, Transport, TransportError};
 pub use hpp_tokio::TokioTimer;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 pub use hyper_util;
 use hyper_util::client::legacy::{Client, connect::Connect, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
@@ -40,7 +40,8 @@ use hyper_util::rt::TokioExecutor;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Total time allowed for one request and its response.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest response body read; larger ones are an error and the connection is dropped.
+/// Largest response body read; a longer one is cut there and marked `BodyTruncated`, and the
+/// connection is dropped.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The default connector: rustls (ring, Mozilla roots); http too, which the core allows to loopback only.
@@ -121,15 +122,18 @@ impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C>
             let response = pending
                 .await
                 .map_err(|e| if e.is_connect() { TransportError::connect(e) } else { TransportError::other(e) })?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, limit).collect().await.map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    TransportError::body_too_large(limit)
-                } else {
-                    TransportError::other(e)
+            let (parts, mut body) = response.into_parts();
+            // Read one byte past the limit at most, then cut and mark (the status is kept).
+            let mut out = Response::from_parts(parts, Vec::new());
+            while let Some(frame) = body.frame().await {
+                let Ok(data) = frame.map_err(TransportError::other)?.into_data() else { continue };
+                let room = limit.saturating_add(1).saturating_sub(out.body().len());
+                out.body_mut().extend_from_slice(&data[..data.len().min(room)]);
+                if BodyTruncated::mark(&mut out, limit) {
+                    break;
                 }
-            })?;
-            Ok(Response::from_parts(parts, body.to_bytes().into()))
+            }
+            Ok(out)
         };
         async move { tokio::time::timeout(timeout, exchange).await.map_err(TransportError::timeout)? }
     }

@@ -34,7 +34,7 @@
 
 use std::time::Duration;
 
-use hpp_core::{Request, RequestTimeout, Response, Transport, TransportError};
+use hpp_core::{BodyTruncated, Request, RequestTimeout, Response, Transport, TransportError};
 pub use hpp_tokio::TokioTimer;
 pub use reqwest;
 
@@ -42,7 +42,8 @@ pub use reqwest;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Total time allowed for one request and its response, in the default client.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest response body read; larger ones are an error and the connection is dropped.
+/// Largest response body read; a longer one is cut there and marked `BodyTruncated`, and the
+/// connection is dropped.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A [`Transport`] over a `reqwest::Client`.
@@ -126,14 +127,13 @@ impl Transport for ReqwestTransport {
             *out.status_mut() = response.status();
             *out.version_mut() = response.version();
             *out.headers_mut() = std::mem::take(response.headers_mut());
-            if response.content_length().is_some_and(|len| len > limit as u64) {
-                return Err(TransportError::body_too_large(limit));
-            }
+            // Read one byte past the limit at most, then cut and mark (the status is kept).
             while let Some(chunk) = response.chunk().await.map_err(classify)? {
-                if out.body().len() + chunk.len() > limit {
-                    return Err(TransportError::body_too_large(limit));
+                let room = limit.saturating_add(1).saturating_sub(out.body().len());
+                out.body_mut().extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if BodyTruncated::mark(&mut out, limit) {
+                    break;
                 }
-                out.body_mut().extend_from_slice(&chunk);
             }
             Ok(out)
         }

@@ -122,10 +122,14 @@ pub enum Fault {
     ResetAfterRead,
     /// Do what the request asks, then answer with the JSON body cut in half.
     TruncatedBody,
-    /// Answer 200 with a body of this many bytes, doing nothing else.
+    /// Answer `status` (200 unless given) with a body of this many bytes (at most 16 MiB),
+    /// doing nothing else.
     OversizedBody {
         /// Body size.
         bytes: usize,
+        /// The HTTP status.
+        #[serde(default)]
+        status: Option<u16>,
     },
     /// Answer 302 to `location`, doing nothing else.
     Redirect {

@@ -17,6 +17,9 @@ use crate::api::{Answer, Fault, State};
 /// Largest request body the sandbox reads.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
+/// The largest body an `oversized_body` fault sends.
+const MAX_FAULT_BODY: usize = 16 * 1024 * 1024;
+
 pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<Mutex<State>>,
@@ -75,8 +78,10 @@ async fn respond(
         Some(Fault::Status { status, retry_after, error_code }) => {
             return Ok(render(lock().fault_status(status, retry_after, error_code)));
         }
-        Some(Fault::OversizedBody { bytes }) => {
-            return Ok(http::Response::new(Full::new(Bytes::from(vec![b' '; bytes]))));
+        Some(Fault::OversizedBody { bytes, status }) => {
+            let mut response = http::Response::new(Full::new(Bytes::from(vec![b' '; bytes.min(MAX_FAULT_BODY)])));
+            *response.status_mut() = status.and_then(|s| http::StatusCode::from_u16(s).ok()).unwrap_or_default();
+            return Ok(response);
         }
         Some(Fault::Redirect { location }) => {
             let mut response = http::Response::new(Full::new(Bytes::new()));
