@@ -63,7 +63,13 @@ async fn control_paths_play_the_consumer_and_list_the_outbox() {
         .unwrap();
 
     let http = ReqwestTransport::new().unwrap().client().clone();
-    let response = http.get(format!("{}/_sandbox/outbox", sandbox.base_url())).send().await.unwrap();
+    let auth = format!("Basic {}", sandbox.password());
+    let response = http
+        .get(format!("{}/_sandbox/outbox", sandbox.base_url()))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
     let outbox: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     let messages = outbox["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1);
@@ -72,13 +78,23 @@ async fn control_paths_play_the_consumer_and_list_the_outbox() {
     assert!(messages[0]["link"].as_str().unwrap().contains(&id));
 
     let status_url = format!("{}/_sandbox/sessions/{id}/status", sandbox.base_url());
-    let response = http.post(&status_url).body(r#"{"status":"IN_PROGRESS"}"#).send().await.unwrap();
+    let response =
+        http.post(&status_url).header("authorization", &auth).body(r#"{"status":"IN_PROGRESS"}"#).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(client.read_session(&id).await.unwrap().status, Some(hpp_core::SessionStatus::InProgress));
-    let response = http.post(&status_url).body("nonsense").send().await.unwrap();
+    let response = http.post(&status_url).header("authorization", &auth).body("nonsense").send().await.unwrap();
     assert_eq!(response.status(), 400);
     let unknown = format!("{}/_sandbox/sessions/nope/status", sandbox.base_url());
-    assert_eq!(http.post(unknown).body(r#"{"status":"COMPLETED"}"#).send().await.unwrap().status(), 404);
+    assert_eq!(
+        http.post(unknown)
+            .header("authorization", &auth)
+            .body(r#"{"status":"COMPLETED"}"#)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -111,10 +127,20 @@ async fn hostile_input_gets_an_error_and_the_sandbox_keeps_serving() {
 async fn faults_and_clock_are_scripted_over_http() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let http = ReqwestTransport::new().unwrap().client().clone();
+    let auth = format!("Basic {}", sandbox.password());
     let faults = format!("{}/_sandbox/faults", sandbox.base_url());
     let body = r#"{"faults":[{"kind":"status","status":503,"retry_after":7,"error_code":"BUSY"}]}"#;
-    assert_eq!(http.post(&faults).body(body).send().await.unwrap().status(), 200);
-    assert_eq!(http.post(&faults).body(r#"{"faults":[{"kind":"nonsense"}]}"#).send().await.unwrap().status(), 400);
+    assert_eq!(http.post(&faults).header("authorization", &auth).body(body).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.post(&faults)
+            .header("authorization", &auth)
+            .body(r#"{"faults":[{"kind":"nonsense"}]}"#)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
 
     let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new())
         .with_retry_policy(hpp_core::retry::RetryPolicy::none());
@@ -129,7 +155,8 @@ async fn faults_and_clock_are_scripted_over_http() {
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
 
     let clock = format!("{}/_sandbox/clock", sandbox.base_url());
-    let response = http.post(&clock).body(r#"{"advance_secs": 172800}"#).send().await.unwrap();
+    let response =
+        http.post(&clock).header("authorization", &auth).body(r#"{"advance_secs": 172800}"#).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let error = client.read_session(created.session_url.unwrap()).await.unwrap_err();
     assert_eq!(error.error_code(), Some(&hpp_core::ErrorCode::NotFound));
@@ -156,4 +183,47 @@ async fn a_slow_body_gets_408_and_the_sandbox_keeps_serving() {
     assert_eq!(status, Some(408));
     let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
     assert!(client.create_session(&CreateSession::new("https://x.example/o/1")).await.is_ok());
+}
+
+#[tokio::test]
+async fn controls_need_credentials_and_are_bounded() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let http = ReqwestTransport::new().unwrap().client().clone();
+    let auth = format!("Basic {}", sandbox.password());
+    let url = |path: &str| format!("{}{path}", sandbox.base_url());
+    let one_fault = r#"{"faults":[{"kind":"status","status":503}]}"#;
+
+    // Without credentials: 401 for every control but the consumer's pay page.
+    assert_eq!(http.post(url("/_sandbox/faults")).body(one_fault).send().await.unwrap().status(), 401);
+    for path in ["/_sandbox/outbox", "/_sandbox/faults", "/_sandbox/callbacks", "/_sandbox/clock"] {
+        assert_eq!(http.get(url(path)).send().await.unwrap().status(), 401, "{path}");
+    }
+    assert_eq!(http.get(url("/_sandbox/pay/unknown")).send().await.unwrap().status(), 404, "the pay page is open");
+
+    // A fault is for the test's own client: an unauthenticated request never uses it up.
+    let added = http.post(url("/_sandbox/faults")).header("authorization", &auth).body(one_fault).send().await.unwrap();
+    let added: serde_json::Value = serde_json::from_slice(&added.bytes().await.unwrap()).unwrap();
+    assert_eq!(added, serde_json::json!({ "pending": 1 }), "a count, not the whole queue");
+    assert_eq!(http.get(url("/hpp/v1/sessions/x")).send().await.unwrap().status(), 401);
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new())
+        .with_retry_policy(hpp_core::retry::RetryPolicy::none());
+    let error = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503), "the fault was still there: {error}");
+
+    // The queue is bounded.
+    let many = format!(r#"{{"faults":[{}]}}"#, vec![r#"{"kind":"delay","ms":1}"#; 1001].join(","));
+    let response = http.post(url("/_sandbox/faults")).header("authorization", &auth).body(many).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+
+    // The clock moved as far as it goes either way: creating still works, with a real expiry.
+    for secs in [i64::MAX, i64::MIN, i64::MAX] {
+        let body = format!(r#"{{"advance_secs": {secs}}}"#);
+        let response =
+            http.post(url("/_sandbox/clock")).header("authorization", &auth).body(body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let created = client.create_session(&CreateSession::new("https://x.example/o/2")).await.unwrap();
+        let expires = created.expires_at.as_deref().unwrap();
+        assert!(hpp_core::time::parse_rfc3339(expires).is_some(), "{expires}");
+        assert!(client.read_session(created.session_url.as_deref().unwrap()).await.is_ok(), "born alive at {expires}");
+    }
 }

@@ -45,7 +45,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
     // invariant: 32 hex digits are a valid secret.
     let secret = CallbackSecret::new(random_secret()).expect("32 hex digits make a valid secret");
-    let mut listener = crate::listen::start(0, Some(secret.clone()))
+    let mut listener = crate::listen::start(0, Some(secret.clone()), Duration::from_secs(10))
         .await
         .map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
     output.fields(&[("callbacks to", Some(listener.url.clone()))]);

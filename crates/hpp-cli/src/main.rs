@@ -81,6 +81,9 @@ enum CallbacksCommand {
         /// Accept only callbacks whose URL carries ?secret=S.
         #[arg(long, env = CALLBACK_SECRET_ENV, hide_env_values = true)]
         secret: Option<String>,
+        /// Seconds a connection has to send a request's headers and body before it is closed.
+        #[arg(long, default_value_t = 10.0)]
+        read_timeout: f64,
     },
 }
 
@@ -210,8 +213,11 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
     match cli.command {
         Command::Demo => demo::run(output, timeout).await,
         Command::Sandbox(args) => serve_sandbox(args, output).await,
-        Command::Callbacks(CallbacksCommand::Listen { port, secret }) => {
-            listen_for_callbacks(port, secret, output).await
+        Command::Callbacks(CallbacksCommand::Listen { port, secret, read_timeout }) => {
+            let Some(read_timeout) = seconds_within(read_timeout, MAX_WATCH_INTERVAL) else {
+                return output.failure(&Failure::usage("--read-timeout must be between 0 and 3600 seconds"));
+            };
+            listen_for_callbacks(port, secret, read_timeout, output).await
         }
         Command::Session(SessionCommand::Watch { session, interval }) => {
             let Some(interval) = seconds_within(interval, MAX_WATCH_INTERVAL) else {
@@ -376,7 +382,7 @@ async fn watch(
     }
 }
 
-async fn listen_for_callbacks(port: u16, secret: Option<String>, output: &Output) -> ExitCode {
+async fn listen_for_callbacks(port: u16, secret: Option<String>, read_timeout: Duration, output: &Output) -> ExitCode {
     let stop = match StopSignals::listen() {
         Ok(stop) => stop,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen for signals: {e}"))),
@@ -390,7 +396,7 @@ async fn listen_for_callbacks(port: u16, secret: Option<String>, output: &Output
     if secret.is_none() && !output.json {
         eprintln!("warning: no --secret: every callback is accepted, forged ones too");
     }
-    let mut listener = match listen::start(port, secret).await {
+    let mut listener = match listen::start(port, secret, read_timeout).await {
         Ok(listener) => listener,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen on port {port}: {e}"))),
     };

@@ -215,7 +215,8 @@ fn control(sandbox: &SandboxProcess, path: &str, body: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(sandbox.base_url.trim_start_matches("http://")).unwrap();
     let request = format!(
-        "POST {path} HTTP/1.1\r\nhost: sandbox\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nhost: sandbox\r\nauthorization: Basic {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        sandbox.password,
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();
@@ -254,7 +255,12 @@ fn undecodable_and_missing_answers_have_their_exit_codes() {
 fn control_get(sandbox: &SandboxProcess, path: &str) -> serde_json::Value {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(sandbox.base_url.trim_start_matches("http://")).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: sandbox\r\nconnection: close\r\n\r\n").unwrap();
+    let password = &sandbox.password;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: sandbox\r\nauthorization: Basic {password}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     json(answer.split_once("\r\n\r\n").unwrap().1.as_bytes())
@@ -326,6 +332,9 @@ fn callbacks_listen_checks_the_secret_and_prints_each_event() {
         .map(|a| a["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["status 401"; 4]);
+    let listed = attempts.to_string();
+    assert!(!listed.contains("right-secret-123") && !listed.contains("wrong-secret-000"), "{listed}");
+    assert!(listed.contains("secret=<redacted>"), "{listed}");
     let _ = listener.kill();
     let _ = listener.wait();
 }
@@ -403,4 +412,37 @@ fn an_oversized_answer_keeps_its_status_and_exit_code() {
         let error = &json(&out.stderr)["error"];
         assert_eq!((error["kind"].as_str(), error["status"].as_u64()), (Some(kind), Some(status)), "{error}");
     }
+}
+
+#[test]
+fn the_listener_closes_silent_and_stalled_connections() {
+    use std::io::{Read, Write};
+    let mut listener = Command::new(BIN)
+        .args(["--json", "callbacks", "listen", "--secret", "right-secret-123", "--read-timeout", "0.3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
+    let url = json(lines.next().unwrap().unwrap().as_bytes())["url"].as_str().unwrap().to_owned();
+    let address = url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    let stalled_body = "POST /callbacks?secret=right-secret-123 HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{";
+    for opening in ["", stalled_body] {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream.write_all(opening.as_bytes()).unwrap();
+        // A guard, not a timing assertion: the listener ends the connection long before it.
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let mut answer = Vec::new();
+        let ended = stream.read_to_end(&mut answer);
+        assert!(ended.is_ok(), "{opening:?}: the connection was left open: {ended:?}");
+        if !opening.is_empty() {
+            assert!(
+                String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"),
+                "{}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    }
+    let _ = listener.kill();
+    let _ = listener.wait();
 }

@@ -104,6 +104,26 @@ pub fn parse(body: &[u8]) -> Result<StatusCallback, CallbackError> {
     }
 }
 
+/// `uri` with the value of every [`SECRET_PARAM`] query parameter replaced by `<redacted>`, for
+/// logs and listings.
+pub fn redact_secret(uri: &str) -> String {
+    let Some((head, query)) = uri.split_once('?') else { return uri.to_owned() };
+    let (query, fragment) = query.split_once('#').map_or((query, None), |(q, f)| (q, Some(f)));
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((SECRET_PARAM, _)) => format!("{SECRET_PARAM}={}", crate::redact::REDACTED),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    let mut out = format!("{head}?{}", pairs.join("&"));
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
 /// Whether `a == b`, in time that depends on their lengths only, not on where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -238,8 +238,11 @@ impl Credentials {
         let mut value = Zeroizing::new(Vec::with_capacity(6 + token.len()));
         value.extend_from_slice(b"Basic ");
         value.extend_from_slice(token);
-        HeaderValue::from_bytes(&value)
-            .map_err(|_| InputError::InvalidCredentials { reason: "not valid in an HTTP header" })?;
+        // HeaderValue's own rule, checked in place: building a HeaderValue to test it would leave
+        // an unzeroed copy of the secret behind.
+        if !value.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t') {
+            return Err(InputError::InvalidCredentials { reason: "not valid in an HTTP header" });
+        }
         Ok(Self { header: value, kind })
     }
 

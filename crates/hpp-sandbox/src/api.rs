@@ -21,6 +21,18 @@ use crate::{SandboxConfig, SandboxMode};
 /// How long an HPP session lives: the payment session's 48 hours less one (hpp-api.md 1.8).
 pub(crate) const SESSION_LIFETIME_MILLIS: i64 = 47 * 3600 * 1000;
 
+/// The most faults pending at once.
+pub(crate) const MAX_PENDING_FAULTS: usize = 1_000;
+
+/// The most sessions held (expired ones are dropped first when it is reached).
+pub(crate) const MAX_SESSIONS: usize = 100_000;
+
+/// The most messages in the outbox; further distributions are refused.
+pub(crate) const MAX_OUTBOX: usize = 100_000;
+
+/// How far the test clock may be moved, either way: 100 years.
+const MAX_CLOCK_OFFSET_MILLIS: i64 = 100 * 366 * 24 * 3600 * 1000;
+
 /// A message the sandbox "sent", as listed at `GET /_sandbox/outbox`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -212,6 +224,10 @@ impl State {
         let now = self.now();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         if let ["_sandbox", rest @ ..] = segments.as_slice() {
+            // The consumer's pay page is open; every control needs the sandbox's credentials.
+            if !authorized && !matches!(rest, ["pay", ..]) {
+                return Self::unauthorized();
+            }
             return self.control(now, method, rest, body);
         }
         let Some(rest) = path.strip_prefix(SESSIONS_PATH) else {
@@ -260,10 +276,17 @@ impl State {
                 "payment_session_url: must not be blank",
             );
         }
+        if self.sessions.len() >= MAX_SESSIONS {
+            self.sessions.retain(|_, record| record.expires_at_millis > now);
+            if self.sessions.len() >= MAX_SESSIONS {
+                let message = format!("The sandbox holds {MAX_SESSIONS} live sessions; restart it.");
+                return self.error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::ConstraintViolation, &message);
+            }
+        }
         let id = self.ids.uuid();
         let session_url = format!("{}{SESSIONS_PATH}/{id}", self.base_url);
         let pay = format!("{}/_sandbox/pay/{id}", self.base_url);
-        let expires_at_millis = now + SESSION_LIFETIME_MILLIS;
+        let expires_at_millis = now.saturating_add(SESSION_LIFETIME_MILLIS);
         let mut created = SessionCreated::default();
         created.session_id = Some(id.clone());
         created.distribution_url = Some(format!("{session_url}/distribution"));
@@ -307,6 +330,10 @@ impl State {
     }
 
     fn distribute(&mut self, now: i64, id: &str, body: &[u8]) -> Answer {
+        if self.outbox.len() >= MAX_OUTBOX {
+            let message = format!("The sandbox's outbox holds {MAX_OUTBOX} messages; restart it.");
+            return self.error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::ConstraintViolation, &message);
+        }
         let Some(record) = self.live(now, id) else {
             return self.error(
                 StatusCode::NOT_FOUND,
@@ -448,7 +475,8 @@ impl State {
         Answer::empty(StatusCode::CREATED)
     }
 
-    /// `/_sandbox/...`: the sandbox's own controls, no credentials needed (it listens on loopback).
+    /// `/_sandbox/...`: the sandbox's own controls (with the sandbox's credentials, but for the
+    /// consumer's pay page).
     fn control(&mut self, now: i64, method: &Method, rest: &[&str], body: &[u8]) -> Answer {
         match (method, rest) {
             (&Method::GET, ["outbox"]) => Answer::json(StatusCode::OK, serde_json::json!({ "messages": self.outbox })),
@@ -462,9 +490,14 @@ impl State {
                     faults: Vec<Fault>,
                 }
                 match serde_json::from_slice::<Faults>(body) {
+                    Ok(added) if self.faults.len() + added.faults.len() > MAX_PENDING_FAULTS => self.error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        ErrorCode::ConstraintViolation,
+                        &format!("At most {MAX_PENDING_FAULTS} faults can be pending."),
+                    ),
                     Ok(added) => {
                         self.faults.extend(added.faults);
-                        Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults }))
+                        Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults.len() }))
                     }
                     Err(e) => self.error(
                         StatusCode::BAD_REQUEST,
@@ -530,14 +563,17 @@ impl State {
         }
     }
 
-    /// Moves the sandbox's clock forward (or back) by `secs` seconds.
+    /// Moves the sandbox's clock forward (or back) by `secs` seconds, to at most 100 years
+    /// either way in all, so that time arithmetic never overflows.
     pub(crate) fn advance_clock(&mut self, secs: i64) {
-        self.clock_offset_millis = self.clock_offset_millis.saturating_add(secs.saturating_mul(1000));
+        let offset = self.clock_offset_millis.saturating_add(secs.saturating_mul(1000));
+        self.clock_offset_millis = offset.clamp(-MAX_CLOCK_OFFSET_MILLIS, MAX_CLOCK_OFFSET_MILLIS);
     }
 
-    /// Adds faults for the next API requests.
+    /// Adds faults for the next API requests (beyond [`MAX_PENDING_FAULTS`], the rest are dropped).
     pub(crate) fn add_faults(&mut self, faults: impl IntoIterator<Item = Fault>) {
-        self.faults.extend(faults);
+        let room = MAX_PENDING_FAULTS.saturating_sub(self.faults.len());
+        self.faults.extend(faults.into_iter().take(room));
     }
 
     /// Plays the consumer (or the service): sets a session's status as the real flow would.

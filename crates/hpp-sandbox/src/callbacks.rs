@@ -56,7 +56,14 @@ pub(crate) struct DeliveryPolicy {
     pub(crate) retry_delay: Duration,
 }
 
-/// Delivers jobs in order, recording each attempt and announcing the running count.
+/// The most attempts kept for `GET /_sandbox/callbacks` (the oldest are dropped first).
+const MAX_RECORDED_ATTEMPTS: usize = 10_000;
+
+/// The most of a listener's answer read.
+const MAX_ANSWER_READ: usize = 64 * 1024;
+
+/// Delivers jobs in order, recording each attempt (the latest [`MAX_RECORDED_ATTEMPTS`]) and
+/// announcing the running count of attempts made.
 pub(crate) async fn deliver(
     mut jobs: mpsc::UnboundedReceiver<CallbackJob>,
     policy: DeliveryPolicy,
@@ -64,6 +71,7 @@ pub(crate) async fn deliver(
     count: watch::Sender<usize>,
 ) {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut recorded = 0;
     while let Some(job) = jobs.recv().await {
         for attempt in 1..=policy.retries + 1 {
             let outcome = post(&client, &job, policy.timeout).await;
@@ -72,16 +80,20 @@ pub(crate) async fn deliver(
                 event_id: job.event_id.clone(),
                 session_id: job.session_id.clone(),
                 status: job.status.clone(),
-                url: job.url.clone(),
+                // The listing is for tests to read: the URL without its secret.
+                url: hpp_core::callback::redact_secret(&job.url),
                 attempt,
                 outcome,
             };
-            let total = {
+            {
                 let mut all = attempts.lock().unwrap_or_else(|p| p.into_inner());
+                if all.len() >= MAX_RECORDED_ATTEMPTS {
+                    all.remove(0);
+                }
                 all.push(record);
-                all.len()
-            };
-            count.send_replace(total);
+            }
+            recorded += 1;
+            count.send_replace(recorded);
             if delivered {
                 break;
             }
@@ -104,7 +116,8 @@ async fn post(client: &Client<HttpConnector, Full<Bytes>>, job: &CallbackJob, ti
     let exchange = async {
         let response = client.request(request).await?;
         let status = response.status();
-        let _ = response.into_body().collect().await;
+        // Read (and drop) at most a little of what the listener answered.
+        let _ = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_READ).collect().await;
         Ok::<_, hyper_util::client::legacy::Error>(status)
     };
     match tokio::time::timeout(timeout, exchange).await {

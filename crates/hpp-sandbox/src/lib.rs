@@ -58,6 +58,7 @@ mod api;
 mod callbacks;
 mod clock;
 mod ids;
+pub mod net;
 mod server;
 
 use std::net::SocketAddr;

@@ -17,6 +17,9 @@ use crate::api::{Answer, Fault, State};
 /// Largest request body the sandbox reads.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
+/// The longest a `delay` fault waits: ten minutes.
+const MAX_FAULT_DELAY_MS: u64 = 600_000;
+
 /// The largest body an `oversized_body` fault sends.
 const MAX_FAULT_BODY: usize = 16 * 1024 * 1024;
 
@@ -32,8 +35,7 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+            (stream, _) = crate::net::accept(&listener) => {
                 let (state, authorization) = (state.clone(), authorization.clone());
                 connections.spawn(async move {
                     let service =
@@ -71,10 +73,16 @@ async fn respond(
 ) -> Result<http::Response<Full<Bytes>>, Reset> {
     let (parts, body) = request.into_parts();
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
-    let fault = if parts.uri.path().starts_with("/_sandbox/") { None } else { lock().next_fault() };
+    let authorized = parts.headers.get(http::header::AUTHORIZATION).is_some_and(|given| {
+        authorization.iter().any(|expected| hpp_core::callback::constant_time_eq(given.as_bytes(), expected))
+    });
+    // Faults are for the API requests of the test's own client: an unauthenticated request (or a
+    // control request) never consumes one.
+    let api_request = !parts.uri.path().starts_with("/_sandbox/");
+    let fault = if api_request && authorized { lock().next_fault() } else { None };
     match fault {
         Some(Fault::ResetBeforeRead) => return Err(Reset),
-        Some(Fault::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(Fault::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms.min(MAX_FAULT_DELAY_MS))).await,
         Some(Fault::Status { status, retry_after, error_code }) => {
             return Ok(render(lock().fault_status(status, retry_after, error_code)));
         }
@@ -93,9 +101,6 @@ async fn respond(
         }
         _ => {}
     }
-    let authorized = parts.headers.get(http::header::AUTHORIZATION).is_some_and(|given| {
-        authorization.iter().any(|expected| hpp_core::callback::constant_time_eq(given.as_bytes(), expected))
-    });
     let body = match tokio::time::timeout(read_timeout, Limited::new(body, BODY_LIMIT).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) => {
