@@ -4,10 +4,12 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Transport};
+use std::time::Duration;
+
+use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Transport, WatchOptions, WatchOutcome};
 use hpp_hyper::HyperTransport;
 use hpp_reqwest::ReqwestTransport;
-use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
+use hpp_sandbox::{Fault, Sandbox, SandboxConfig, SandboxMode};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -28,7 +30,8 @@ const PHONE: &str = "0701234567";
 const ACCESS_ID: &str = "planted-access-id-7f3a9c";
 const PASSWORD: &str = "planted-password-Zq8w";
 
-async fn full_run<T: Transport + Clone>(transport: T) {
+/// Runs every operation and a watch through failing reads; returns the session ids it used.
+async fn full_run<T: Transport + Clone>(transport: T) -> Vec<String> {
     let mut config = SandboxConfig::default();
     config.mode = SandboxMode::Production;
     config.credentials = Some(("planted-user".into(), PASSWORD.into()));
@@ -44,8 +47,21 @@ async fn full_run<T: Transport + Clone>(transport: T) {
     client.read_session(created.session_url.as_ref().unwrap()).await.unwrap();
     client.disable_session(created.session_id.as_ref().unwrap()).await.unwrap();
     let key = Config::new(Environment::custom(sandbox.base_url()).unwrap(), Credentials::api_key(PASSWORD).unwrap());
-    Client::new(key, transport, hpp_tokio::TokioTimer::new()).read_session(created.session_id.unwrap()).await.unwrap();
+    Client::new(key, transport.clone(), hpp_tokio::TokioTimer::new())
+        .read_session(created.session_id.clone().unwrap())
+        .await
+        .unwrap();
+
+    // A watch whose reads fail (the transport's error text names the URL, with the id in it).
+    let watched = client.create_session(&CreateSession::new("https://x.example/orders/2")).await.unwrap();
+    sandbox.inject_faults([Fault::ResetBeforeRead, Fault::ResetAfterRead, Fault::ResetBeforeRead]);
+    sandbox.set_status(watched.session_id.as_deref().unwrap(), hpp_core::SessionStatus::Completed);
+    let once = client.clone().with_retry_policy(hpp_core::retry::RetryPolicy::none());
+    let options = WatchOptions::default().with_interval(Duration::from_millis(5), Duration::from_millis(5));
+    let outcome = once.wait_for_final_status(watched.session_url.as_deref().unwrap(), &options, |_| {}).await;
+    assert!(matches!(outcome, Ok(WatchOutcome::Final(_))), "{outcome:?}");
     sandbox.stop().await;
+    vec![created.session_id.unwrap(), watched.session_id.unwrap()]
 }
 
 #[test]
@@ -57,10 +73,11 @@ fn logs_carry_no_secrets_or_contact_data() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let ids = tracing::subscriber::with_default(subscriber, || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(full_run(ReqwestTransport::new().unwrap()));
-        runtime.block_on(full_run(HyperTransport::new()));
+        let mut ids = runtime.block_on(full_run(ReqwestTransport::new().unwrap()));
+        ids.extend(runtime.block_on(full_run(HyperTransport::new())));
+        ids
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for expected in [
@@ -69,6 +86,7 @@ fn logs_carry_no_secrets_or_contact_data() {
         "attempt",
         "BLACKLIST_REFUSED",
         "correlation_id",
+        "watch: read failed",
     ] {
         assert!(logs.contains(expected), "logs lack {expected}:\n{logs}");
     }
@@ -76,5 +94,8 @@ fn logs_carry_no_secrets_or_contact_data() {
     let basic = basic.to_str().unwrap().trim_start_matches("Basic ").to_owned();
     for secret in [EMAIL, BLOCKED, "planted.person", PHONE, ACCESS_ID, PASSWORD, &basic] {
         assert!(!logs.contains(secret), "{secret} appears in the logs:\n{logs}");
+    }
+    for id in &ids {
+        assert!(!logs.contains(id.as_str()), "session id {id} (a URL with it) appears in the logs:\n{logs}");
     }
 }

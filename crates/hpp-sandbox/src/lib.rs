@@ -36,7 +36,10 @@
 //!
 //! Every error body carries `error_code`, `error_messages` and a fresh `correlation_id`.
 //!
-//! Controls, under `/_sandbox/` only and without credentials (the sandbox listens on loopback):
+//! Controls, under `/_sandbox/`, with the sandbox's own credentials (the same `Authorization` its
+//! API takes; only the consumer's pay page, `GET /_sandbox/pay/{id}`, is open). Everything is
+//! bounded: at most 1,000 pending faults, 100,000 live sessions and outbox messages, the latest
+//! 10,000 callback attempts, a clock moved at most 100 years either way.
 //! - `GET /_sandbox/outbox` lists sent messages;
 //! - `POST /_sandbox/sessions/{id}/status` with `{"status": "COMPLETED"}` (or any status) plays
 //!   the consumer;
@@ -44,8 +47,10 @@
 //!   ...]}` scripts one [`Fault`] per coming API request (`GET` lists, `DELETE` clears them):
 //!   `delay` (`ms`), `status` (`status`, `retry_after`, `error_code`), `reset_before_read`,
 //!   `reset_after_read` (the request takes effect, no answer), `truncated_body` (takes effect,
-//!   JSON cut in half), `oversized_body` (`bytes`), `redirect` (`location`);
-//! - `GET /_sandbox/callbacks` lists every `status_update` delivery attempt
+//!   JSON cut in half), `oversized_body` (`bytes` up to 16 MiB, `status`, 200 by default),
+//!   `redirect` (`location`). Only an authenticated API request uses a fault up;
+//! - `GET /_sandbox/callbacks` lists the `status_update` delivery attempts (URLs without their
+//!   `secret`)
 //!   ([`CallbackAttempt`]): on each status change of a session created with
 //!   `merchant_urls.status_update`, the sandbox POSTs `{"event_id", "session"}` there
 //!   (placeholders `{{session_id}}`, `{{order_id}}`, `{{authorization_token}}` substituted),
