@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
-use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Transport, WatchOptions, WatchOutcome};
+use hpp_core::{
+    Client, Config, CreateSession, Credentials, Distribution, Environment, Transport, WatchOptions, WatchOutcome,
+};
 use hpp_hyper::HyperTransport;
 use hpp_reqwest::ReqwestTransport;
 use hpp_sandbox::{Fault, Sandbox, SandboxConfig, SandboxMode};

@@ -7,8 +7,9 @@
 //!   hpp-hyper and hpp-reqwest against a loopback server, sequential and 32 in flight, with ratios.
 //! - `build-cost`: cold release build time and dependency count of a small program using only
 //!   hpp-core, and one using each transport (temporary projects under `target/build-cost/`).
-//! - `load [REQUESTS] [IN_FLIGHT]`: the load test (release build), 10,000 distributions at 64 in
-//!   flight through each transport to the sandbox, with an exact outbox check.
+//! - `load [REQUESTS] [IN_FLIGHT] [--faults [SEED]]`: the load test (release build), 10,000 distributions at 64 in
+//!   flight through each transport to the sandbox, with an exact outbox check; with `--faults
+//!   [SEED]`, under a seeded random mix of every sandbox fault, outcomes reconciled with the outbox.
 
 use std::process::{Command, ExitCode};
 
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT]"
+                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]]"
             );
             return ExitCode::from(2);
         }

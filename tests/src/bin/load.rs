@@ -1,5 +1,7 @@
 //! Load test: many distributions, many in flight, through each transport to the sandbox, then an
-//! exact check of the outbox. Run with `cargo xtask load [REQUESTS] [IN_FLIGHT]`.
+//! exact check of the outbox. Run with `cargo xtask load [REQUESTS] [IN_FLIGHT] [--faults [SEED]]`;
+//! with `--faults`, the sandbox injects a seeded random mix of every fault it knows and the
+//! outcomes are reconciled with the outbox (`hpp_tests::chaos`); exit 1 when they disagree.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,17 +92,44 @@ async fn run<T: Transport + Send + Sync + 'static>(
     assert_eq!(unique.len(), requests, "{name}: no message was delivered twice");
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let requests = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let in_flight = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let faults = args.iter().position(|a| a == "--faults");
+    let seed = faults.and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut numbers = args.iter().take(faults.unwrap_or(args.len())).filter_map(|a| a.parse::<usize>().ok());
+    let requests = numbers.next().unwrap_or(10_000);
+    let in_flight = numbers.next().unwrap_or(64);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
+        if faults.is_some() {
+            println!("chaos: {requests} distributions per transport, {in_flight} in flight, seed {seed}");
+            let reports = [
+                hpp_tests::chaos::run(
+                    "reqwest",
+                    ReqwestTransport::new().expect("reqwest client"),
+                    requests,
+                    in_flight,
+                    seed,
+                )
+                .await,
+                hpp_tests::chaos::run("hyper", HyperTransport::new(), requests, in_flight, seed).await,
+            ];
+            let mut ok = true;
+            for report in &reports {
+                println!("{report}");
+                for problem in report.problems.iter().take(20) {
+                    println!("  {problem}");
+                }
+                ok &= report.reconciled();
+            }
+            return if ok { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE };
+        }
         let mut config = SandboxConfig::default();
         config.email_limit = u32::MAX;
         let sandbox = Sandbox::start(config).await.expect("sandbox");
         run("reqwest", ReqwestTransport::new().expect("reqwest client"), &sandbox, requests, in_flight).await;
         run("hyper", HyperTransport::new(), &sandbox, requests, in_flight).await;
         sandbox.stop().await;
-    });
+        std::process::ExitCode::SUCCESS
+    })
 }
