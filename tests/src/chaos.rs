@@ -69,7 +69,7 @@ fn splitmix(state: u64) -> u64 {
 /// The fault for request `i` under `seed`, if any: about one request in four gets one.
 fn fault_for(seed: u64, i: usize) -> Option<Fault> {
     let roll = splitmix(seed ^ splitmix(i as u64));
-    if roll % 4 != 0 {
+    if !roll.is_multiple_of(4) {
         return None;
     }
     let kind = match (roll >> 8) % 8 {
