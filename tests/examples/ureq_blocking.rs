@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (config, sandbox) = match std::env::var("KUSTOM_API_KEY") {
         Ok(key) => (Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key(&key)?), None),
         Err(_) => {
-            let sandbox = hpp_tests::sandbox_on_own_thread(hpp_sandbox::SandboxConfig::default());
+            let sandbox = hpp_sandbox::Sandbox::start_on_own_thread(hpp_sandbox::SandboxConfig::default())?;
             (sandbox.client_config(), Some(sandbox))
         }
     };
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_blocking_client_retries_a_read_and_never_resends_a_distribution() {
-        let sandbox = hpp_tests::sandbox_on_own_thread(hpp_sandbox::SandboxConfig::default());
+        let sandbox = hpp_sandbox::Sandbox::start_on_own_thread(hpp_sandbox::SandboxConfig::default()).unwrap();
         let fast =
             hpp_core::retry::RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
         let client =

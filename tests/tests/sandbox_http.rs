@@ -227,3 +227,43 @@ async fn controls_need_credentials_and_are_bounded() {
         assert!(client.read_session(created.session_url.as_deref().unwrap()).await.is_ok(), "born alive at {expires}");
     }
 }
+
+/// One blocking HTTP/1.1 exchange over a std socket: a blocking client of the plainest kind.
+fn blocking_exchange(request: hpp_core::Request) -> Result<hpp_core::Response, hpp_core::TransportError> {
+    use std::io::{Read, Write};
+    let authority = request.uri().authority().unwrap().as_str().to_owned();
+    let mut stream = TcpStream::connect(&authority).map_err(hpp_core::TransportError::connect)?;
+    let mut head =
+        format!("{} {} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n", request.method(), request.uri().path());
+    for (name, value) in request.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str(&format!("content-length: {}\r\n\r\n", request.body().len()));
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(request.body()))
+        .map_err(hpp_core::TransportError::other)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(hpp_core::TransportError::other)?;
+    let split =
+        raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| hpp_core::TransportError::other("no head"))?;
+    let status: u16 = String::from_utf8_lossy(&raw[9..12]).parse().map_err(hpp_core::TransportError::other)?;
+    Ok(http::Response::builder().status(status).body(raw[split + 4..].to_vec()).unwrap())
+}
+
+/// The trap the docs once led to: a blocking client on the runtime that serves the sandbox
+/// waits forever. On its own thread, a plain `#[test]` with a blocking client just works.
+#[test]
+fn a_blocking_client_in_a_plain_test_works_against_the_sandbox() {
+    let sandbox = Sandbox::start_on_own_thread(SandboxConfig::default()).unwrap();
+    let transport = |request| std::future::ready(blocking_exchange(request));
+    let client = Client::new(sandbox.client_config(), transport, hpp_blocking::StdTimer::new());
+    let created = hpp_core::block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap();
+    let session = hpp_core::block_on(client.read_session(created.session_url.as_deref().unwrap())).unwrap();
+    assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
+    let base_url = sandbox.base_url().to_owned();
+    drop(sandbox);
+    // Dropping the handle stopped it: nothing listens there any more.
+    let address = base_url.trim_start_matches("http://");
+    assert!(TcpStream::connect(address).is_err(), "still listening on {address}");
+}

@@ -37,6 +37,10 @@ struct Cli {
     /// Print one JSON object: the result on stdout, or the error on stderr.
     #[arg(long, global = true)]
     json: bool,
+    /// Allow a plain-http --base-url beyond loopback (a sandbox on a private test network). The
+    /// credentials then cross that network unencrypted. Never for production.
+    #[arg(long, global = true)]
+    send_credentials_over_plain_http: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,7 +93,15 @@ enum CallbacksCommand {
 
 #[derive(Debug, Args)]
 struct SandboxArgs {
-    /// Port on 127.0.0.1 (0: any free port).
+    /// Address to listen on. Beyond loopback, anyone who can reach it can use the sandbox with its
+    /// printed credentials: a private test network only.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Host clients use to reach the sandbox (a compose service name), in its base URL and the
+    /// URLs it returns. Default: the bind address, or the hostname when bound to 0.0.0.0 or ::.
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Port (0: any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// E-mails allowed per day.
@@ -226,18 +238,20 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
                     MAX_WATCH_INTERVAL.as_secs()
                 )));
             };
-            let config = match config(cli.base_url.as_deref(), cli.environment) {
-                Ok(config) => config,
-                Err(failure) => return output.failure(&failure),
-            };
+            let config =
+                match config(cli.base_url.as_deref(), cli.environment, cli.send_credentials_over_plain_http, output) {
+                    Ok(config) => config,
+                    Err(failure) => return output.failure(&failure),
+                };
             let client = client(config, timeout.min(DEFAULT_TIMEOUT));
             watch(&client, &session, interval, given_timeout, output).await
         }
         command => {
-            let config = match config(cli.base_url.as_deref(), cli.environment) {
-                Ok(config) => config,
-                Err(failure) => return output.failure(&failure),
-            };
+            let config =
+                match config(cli.base_url.as_deref(), cli.environment, cli.send_credentials_over_plain_http, output) {
+                    Ok(config) => config,
+                    Err(failure) => return output.failure(&failure),
+                };
             let client = client(config, timeout);
             match api_command(&client, command, output).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -276,9 +290,33 @@ pub(crate) fn client(config: Config, timeout: Duration) -> Client {
     Client::new(config, transport, hpp_hyper::TokioTimer::new()).into_shared()
 }
 
-fn config(base_url: Option<&str>, environment: EnvironmentArg) -> Result<Config, Failure> {
+fn config(
+    base_url: Option<&str>,
+    environment: EnvironmentArg,
+    allow_plain_http: bool,
+    output: &Output,
+) -> Result<Config, Failure> {
     let environment = match (base_url, environment) {
-        (Some(url), _) => Environment::custom(url).map_err(|e| Failure::usage(&e.to_string()))?,
+        (Some(url), _) if allow_plain_http => {
+            let environment =
+                Environment::custom_allowing_plain_http(url).map_err(|e| Failure::usage(&e.to_string()))?;
+            if let Environment::Custom(base) = &environment {
+                if base.sends_credentials_in_clear() {
+                    output.warning(&format!(
+                        "credentials go over plain http to {base} (--send-credentials-over-plain-http)"
+                    ));
+                }
+            }
+            environment
+        }
+        (Some(url), _) => Environment::custom(url).map_err(|e| {
+            let hint = if url.starts_with("http://") {
+                "; on a private test network, --send-credentials-over-plain-http allows it"
+            } else {
+                ""
+            };
+            Failure::usage(&format!("{e}{hint}"))
+        })?,
         (None, EnvironmentArg::Playground) => Environment::Kustom(Mode::Playground),
         (None, EnvironmentArg::Production) => Environment::Kustom(Mode::Production),
         (None, EnvironmentArg::KlarnaEuPlayground) => Environment::Klarna(Region::Europe, Mode::Playground),
@@ -393,8 +431,8 @@ async fn listen_for_callbacks(port: u16, secret: Option<String>, read_timeout: D
         Ok(secret) => secret,
         Err(e) => return output.failure(&Failure::usage(&format!("--secret / {CALLBACK_SECRET_ENV}: {e}"))),
     };
-    if secret.is_none() && !output.json {
-        eprintln!("warning: no --secret: every callback is accepted, forged ones too");
+    if secret.is_none() {
+        output.warning("no --secret: every callback is accepted, forged ones too");
     }
     let mut listener = match listen::start(port, secret, read_timeout).await {
         Ok(listener) => listener,
@@ -417,6 +455,8 @@ async fn listen_for_callbacks(port: u16, secret: Option<String>, read_timeout: D
 
 async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
     let mut config = SandboxConfig::default();
+    config.bind = args.bind;
+    config.advertise = args.advertise;
     config.port = args.port;
     config.email_limit = args.email_limit;
     config.blocked = args.blocked;
@@ -442,6 +482,13 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
         "password": sandbox.password(),
     });
     println!("{ready}");
+    if !args.bind.is_loopback() {
+        eprintln!(
+            "warning: the sandbox listens on {} (beyond loopback): whoever reaches it can use it with \
+             the credentials above; use a private test network only",
+            args.bind
+        );
+    }
     if !output.json {
         eprintln!("sandbox listening on {}; stop with Ctrl-C", sandbox.base_url());
     }

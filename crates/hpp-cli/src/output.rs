@@ -232,6 +232,15 @@ impl Output {
         eprintln!("{} a callback: {why}", self.paint(self.color_err, "33", "rejected"));
     }
 
+    /// A warning on stderr: a line of text, or with `--json` one `{"warning": ...}` object before
+    /// the result.
+    pub(crate) fn warning(&self, message: &str) {
+        if self.json {
+            return eprintln!("{}", json_line(&json!({ "warning": message })));
+        }
+        eprintln!("{} {}", self.paint(self.color_err, "1;33", "warning:"), printable(message));
+    }
+
     /// Reports `failure` (stderr) and returns its exit code.
     pub(crate) fn failure(&self, failure: &Failure) -> ExitCode {
         if self.json {

@@ -446,3 +446,101 @@ fn the_listener_closes_silent_and_stalled_connections() {
     let _ = listener.kill();
     let _ = listener.wait();
 }
+
+/// An address of this machine that is not loopback (the interface a packet to a private address
+/// would leave by; nothing is sent), or 127.0.0.2 (loopback, but not the default) without one.
+fn non_default_address() -> (String, bool) {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    match socket.connect("10.255.255.255:9").and_then(|()| socket.local_addr()) {
+        Ok(address) if !address.ip().is_loopback() && !address.ip().is_unspecified() => {
+            (address.ip().to_string(), true)
+        }
+        _ => ("127.0.0.2".to_owned(), false),
+    }
+}
+
+#[test]
+fn the_sandbox_as_a_service_on_another_address() {
+    let (address, beyond_loopback) = non_default_address();
+    let mut server = Command::new(BIN)
+        .args(["sandbox", "--bind", &address])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready = json(line.as_bytes());
+    let base_url = ready["base_url"].as_str().unwrap().to_owned();
+    assert!(base_url.starts_with(&format!("http://{address}:")), "announced {base_url}, bound {address}");
+    let mut warning = String::new();
+    BufReader::new(server.stderr.take().unwrap()).read_line(&mut warning).unwrap();
+    if beyond_loopback {
+        assert!(warning.starts_with("warning: the sandbox listens on"), "{warning}");
+    }
+    let client = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["--json", "--base-url", &base_url])
+            .args(extra)
+            .args(["session", "create", "--payment-session-url", "https://x.example/o/1"])
+            .env("KUSTOM_USERNAME", ready["username"].as_str().unwrap())
+            .env("KUSTOM_PASSWORD", ready["password"].as_str().unwrap())
+            .env_remove("KUSTOM_API_KEY")
+            .output()
+            .unwrap()
+    };
+    if beyond_loopback {
+        // The default refuses to send credentials over plain http beyond loopback, and says how.
+        let refused = client(&[]);
+        assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+        let message = json(&refused.stderr)["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("--send-credentials-over-plain-http"), "{message}");
+        let allowed = client(&["--send-credentials-over-plain-http"]);
+        assert_eq!(allowed.status.code(), Some(0), "{}", String::from_utf8_lossy(&allowed.stderr));
+        let stderr = String::from_utf8(allowed.stderr).unwrap();
+        let warning = json(stderr.lines().next().unwrap().as_bytes());
+        assert!(warning["warning"].as_str().unwrap().contains(&format!("plain http to {base_url}")), "{stderr}");
+        let created = json(&allowed.stdout);
+        assert!(created["session_url"].as_str().unwrap().starts_with(&base_url), "{created}");
+    } else {
+        let created = client(&[]);
+        assert_eq!(created.status.code(), Some(0), "{}", String::from_utf8_lossy(&created.stderr));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn the_sandbox_advertises_the_name_clients_use() {
+    let out = Command::new(BIN)
+        .args(["sandbox", "--bind", "0.0.0.0", "--advertise", "localhost"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = out;
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready = json(line.as_bytes());
+    let base_url = ready["base_url"].as_str().unwrap().to_owned();
+    assert!(base_url.starts_with("http://localhost:"), "{base_url}");
+    let out = Command::new(BIN)
+        .args([
+            "--json",
+            "--base-url",
+            &base_url,
+            "session",
+            "create",
+            "--payment-session-url",
+            "https://x.example/o/1",
+        ])
+        .env("KUSTOM_USERNAME", ready["username"].as_str().unwrap())
+        .env("KUSTOM_PASSWORD", ready["password"].as_str().unwrap())
+        .env_remove("KUSTOM_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(json(&out.stdout)["session_url"].as_str().unwrap().starts_with(&base_url));
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -49,6 +49,13 @@ impl Environment {
         BaseUrl::parse(base_url).map(Self::Custom)
     }
 
+    /// Your own base URL, allowing plain http to a host that is not loopback (a sandbox on a test
+    /// network): see [`BaseUrl::parse_allowing_plain_http`]. The credentials cross that network
+    /// in clear.
+    pub fn custom_allowing_plain_http(base_url: &str) -> Result<Self, InputError> {
+        BaseUrl::parse_allowing_plain_http(base_url).map(Self::Custom)
+    }
+
     /// The base URL requests are built on and followed URLs must match.
     pub fn base_url(&self) -> BaseUrl {
         let host = match self {
@@ -62,7 +69,12 @@ impl Environment {
             Self::Klarna(Region::NorthAmerica, Mode::Playground) => "api-na.playground.klarna.com",
             Self::Klarna(Region::Oceania, Mode::Playground) => "api-oc.playground.klarna.com",
         };
-        BaseUrl { scheme: Scheme::HTTPS, authority: Authority::from_static(host), prefix: String::new() }
+        BaseUrl {
+            scheme: Scheme::HTTPS,
+            authority: Authority::from_static(host),
+            prefix: String::new(),
+            plain_http_opt_in: false,
+        }
     }
 }
 
@@ -72,6 +84,8 @@ pub struct BaseUrl {
     scheme: Scheme,
     authority: Authority,
     prefix: String,
+    /// Plain http to a host that is not loopback, which only [`BaseUrl::parse_allowing_plain_http`] accepts.
+    plain_http_opt_in: bool,
 }
 
 /// The longest base URL accepted, in bytes.
@@ -81,6 +95,24 @@ impl BaseUrl {
     /// Parses and checks a base URL: absolute, no user info, query or fragment; `https`, or `http`
     /// only when the host is a loopback address (`localhost`, `127.0.0.0/8`, `[::1]`).
     pub fn parse(url: &str) -> Result<Self, InputError> {
+        Self::parse_checked(url, false)
+    }
+
+    /// [`parse`](Self::parse), but also accepting plain `http` to a host that is not loopback: a
+    /// sandbox on a private test network (`http://sandbox:8080`). The credentials then cross that
+    /// network in clear. Never for production; the choice shows in `Debug` of the URL and of the
+    /// [`Config`], and in [`sends_credentials_in_clear`](Self::sends_credentials_in_clear).
+    pub fn parse_allowing_plain_http(url: &str) -> Result<Self, InputError> {
+        Self::parse_checked(url, true)
+    }
+
+    /// Whether requests carry the credentials over plain http beyond this machine (the opt-in of
+    /// [`parse_allowing_plain_http`](Self::parse_allowing_plain_http) was used and needed).
+    pub fn sends_credentials_in_clear(&self) -> bool {
+        self.plain_http_opt_in
+    }
+
+    fn parse_checked(url: &str, allow_plain_http: bool) -> Result<Self, InputError> {
         let refuse = |reason| InputError::InvalidBaseUrl { url: shown_url(url), reason };
         if url.len() > MAX_BASE_URL_LEN {
             return Err(refuse("it is longer than 1024 characters"));
@@ -95,9 +127,15 @@ impl BaseUrl {
         if uri.query().is_some() || url.contains('#') {
             return Err(refuse("a query or fragment is not allowed"));
         }
+        let mut plain_http_opt_in = false;
         if *scheme == Scheme::HTTP {
             if !is_loopback(authority.host()) {
-                return Err(refuse("plain http is allowed only to a loopback address"));
+                if !allow_plain_http {
+                    return Err(refuse(
+                        "plain http is allowed only to a loopback address, unless explicitly allowed for a test network",
+                    ));
+                }
+                plain_http_opt_in = true;
             }
         } else if *scheme != Scheme::HTTPS {
             return Err(refuse("the scheme must be https"));
@@ -106,6 +144,7 @@ impl BaseUrl {
             scheme: scheme.clone(),
             authority: authority.clone(),
             prefix: uri.path().trim_end_matches('/').to_owned(),
+            plain_http_opt_in,
         })
     }
 
@@ -162,7 +201,11 @@ impl fmt::Display for BaseUrl {
 
 impl fmt::Debug for BaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BaseUrl({self})")
+        if self.plain_http_opt_in {
+            write!(f, "BaseUrl({self}, CREDENTIALS IN CLEAR: plain http allowed beyond loopback)")
+        } else {
+            write!(f, "BaseUrl({self})")
+        }
     }
 }
 

@@ -66,7 +66,7 @@ mod ids;
 pub mod net;
 mod server;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,7 +122,14 @@ pub enum SandboxMode {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct SandboxConfig {
-    /// Port on 127.0.0.1; 0 picks a free one.
+    /// The address to listen on: 127.0.0.1 by default. Anything beyond loopback lets other
+    /// machines reach a server with fixed test credentials; do that on a private test network only.
+    pub bind: IpAddr,
+    /// The host clients reach the sandbox by (a docker-compose service name, a CI service
+    /// container's host), used in its base URL and in the `session_url`s it returns. `None`: the
+    /// bind address, or this machine's hostname when bound to all interfaces.
+    pub advertise: Option<String>,
+    /// Port; 0 picks a free one.
     pub port: u16,
     /// E-mails allowed per UTC day (the playground allows 100).
     pub email_limit: u32,
@@ -148,6 +155,8 @@ pub struct SandboxConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            advertise: None,
             port: 0,
             email_limit: 100,
             blocked: Vec::new(),
@@ -165,6 +174,8 @@ impl Default for SandboxConfig {
 impl std::fmt::Debug for SandboxConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SandboxConfig")
+            .field("bind", &self.bind)
+            .field("advertise", &self.advertise)
             .field("port", &self.port)
             .field("email_limit", &self.email_limit)
             .field("blocked", &self.blocked.len())
@@ -185,16 +196,35 @@ pub struct Sandbox {
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
     deliverer: tokio::task::JoinHandle<()>,
+    /// The thread of [`Sandbox::start_on_own_thread`], joined on drop.
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sandbox {
-    /// Binds `127.0.0.1:{port}` and starts serving; ready when this returns.
+    /// Binds [`SandboxConfig::bind`] and [`SandboxConfig::port`] and starts serving on the
+    /// current Tokio runtime; ready when this returns. From blocking code or a plain `#[test]`,
+    /// use [`Sandbox::start_on_own_thread`]: a blocking client on the runtime that serves the
+    /// sandbox would wait for an answer that runtime can never give.
     pub async fn start(config: SandboxConfig) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port))).await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
+        let port = listener.local_addr()?.port();
+        let host = match (&config.advertise, config.bind) {
+            (Some(host), _) => host.clone(),
+            (None, ip) if ip.is_unspecified() => hostname().unwrap_or_else(|| "127.0.0.1".to_owned()),
+            (None, IpAddr::V6(ip)) => format!("[{ip}]"),
+            (None, ip) => ip.to_string(),
+        };
+        let base_url = format!("http://{host}:{port}");
+        if hpp_core::BaseUrl::parse_allowing_plain_http(&base_url).is_err() {
+            let message = format!("{base_url:?} is not a usable base URL (check --advertise)");
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
+        }
         let mut ids = ids::IdSource::new();
         let (username, password) =
             config.credentials.clone().unwrap_or_else(|| (format!("sandbox-{}", &ids.token()[..8]), ids.token()));
+        if let Err(e) = Credentials::basic(&username, &password) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()));
+        }
         let accepted = [Credentials::basic(&username, &password), Credentials::api_key(&password)]
             .into_iter()
             .filter_map(Result::ok)
@@ -224,10 +254,11 @@ impl Sandbox {
             stop,
             task: Some(task),
             deliverer,
+            thread: None,
         })
     }
 
-    /// `http://127.0.0.1:{port}`.
+    /// `http://{host}:{port}`: the advertised host (127.0.0.1 by default).
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
@@ -244,9 +275,9 @@ impl Sandbox {
 
     /// A client configuration for this sandbox with its credentials.
     pub fn client_config(&self) -> Config {
-        // invariant: the base URL is a loopback http URL and the credentials were generated or
-        // checked above, so both are valid.
-        let environment = Environment::custom(&self.base_url).expect("loopback base URL is valid");
+        // invariant: `start` checked the base URL and the credentials. Plain http beyond loopback
+        // is allowed here (the sandbox is a test server), and shows in the Config's Debug.
+        let environment = Environment::custom_allowing_plain_http(&self.base_url).expect("checked in start");
         let credentials = Credentials::basic(&self.username, &self.password).expect("sandbox credentials are valid");
         Config::new(environment, credentials)
     }
@@ -289,6 +320,43 @@ impl Sandbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Starts the sandbox on a thread of its own with its own Tokio runtime, which serves it until
+    /// the returned handle is dropped (the drop waits until it has stopped). For blocking code and
+    /// plain `#[test]`s:
+    ///
+    /// ```
+    /// let sandbox = hpp_sandbox::Sandbox::start_on_own_thread(hpp_sandbox::SandboxConfig::default())?;
+    /// // Any client, blocking ones included, on this thread.
+    /// let (host, port) = sandbox.base_url().trim_start_matches("http://").split_once(':').unwrap();
+    /// std::net::TcpStream::connect((host, port.parse::<u16>().unwrap()))?;
+    /// drop(sandbox); // stops it and ends its thread
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_on_own_thread(config: SandboxConfig) -> std::io::Result<Self> {
+        let (ready, started) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("hpp-sandbox".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => return drop(ready.send(Err(e))),
+            };
+            runtime.block_on(async move {
+                let sandbox = Self::start(config).await;
+                let mut stopped = match &sandbox {
+                    Ok(sandbox) => sandbox.stop.subscribe(),
+                    Err(_) => return drop(ready.send(sandbox)),
+                };
+                if ready.send(sandbox).is_ok() {
+                    // Serve until the handle is dropped (or stopped).
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                }
+            });
+        })?;
+        let mut sandbox =
+            started.recv().map_err(|_| std::io::Error::other("the sandbox thread ended before starting"))??;
+        sandbox.thread = Some(thread);
+        Ok(sandbox)
+    }
+
     /// Stops accepting, closes open connections and waits for the server task to end.
     pub async fn stop(mut self) {
         self.deliverer.abort();
@@ -303,7 +371,18 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.deliverer.abort();
         let _ = self.stop.send(true);
+        // On its own thread, wait until that thread's runtime (and with it the listener) is gone.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
+}
+
+/// This machine's hostname (Linux), for a sandbox bound to all interfaces.
+fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 impl std::fmt::Debug for Sandbox {

@@ -203,3 +203,36 @@ fn custom_base_urls() {
         assert!(matches!(Environment::custom(bad), Err(InputError::InvalidBaseUrl { .. })), "{bad}");
     }
 }
+
+#[test]
+fn plain_http_beyond_loopback_is_an_explicit_visible_opt_in() {
+    // The default still refuses, and says how to opt in.
+    let refused = Environment::custom("http://sandbox:8080").unwrap_err().to_string();
+    assert!(refused.contains("plain http") && refused.contains("explicitly allowed"), "{refused}");
+    // The opt-in accepts it and says so wherever the configuration is shown.
+    let environment = Environment::custom_allowing_plain_http("http://sandbox:8080").unwrap();
+    let Environment::Custom(base) = &environment else { panic!("{environment:?}") };
+    assert!(base.sends_credentials_in_clear());
+    let config = Config::new(environment.clone(), Credentials::api_key("k").unwrap());
+    assert!(format!("{config:?}").contains("CREDENTIALS IN CLEAR"), "{config:?}");
+    let request = ReadSession::new("s1").build(&config).unwrap();
+    assert_eq!(request.uri(), "http://sandbox:8080/hpp/v1/sessions/s1");
+    // It changes nothing else: loopback and https need no opt-in and do not show one; other
+    // schemes, user info and queries are still refused.
+    for ordinary in ["http://127.0.0.1:8080", "https://sandbox.example"] {
+        let Environment::Custom(base) = Environment::custom_allowing_plain_http(ordinary).unwrap() else { panic!() };
+        assert!(!base.sends_credentials_in_clear() && !format!("{base:?}").contains("CLEAR"), "{ordinary}");
+    }
+    for bad in ["ftp://sandbox", "http://u:p@sandbox", "http://sandbox/?q=1"] {
+        assert!(Environment::custom_allowing_plain_http(bad).is_err(), "{bad}");
+    }
+    // Followed URLs must keep the plain-http origin exactly.
+    let op = DistributeSession::new(
+        "http://sandbox:8080/hpp/v1/sessions/s1/distribution",
+        Distribution::token("t").unwrap(),
+    );
+    assert!(op.build(&config).is_ok());
+    let op =
+        DistributeSession::new("http://evil:8080/hpp/v1/sessions/s1/distribution", Distribution::token("t").unwrap());
+    assert!(op.build(&config).is_err());
+}
