@@ -15,13 +15,14 @@
 //! - Backoff is capped exponential with full jitter; attempts and total time are bounded.
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::time::{Duration, SystemTime};
 //! use hpp_core::retry::{Decision, Idempotency, RetryPolicy};
 //! use hpp_core::{Error, TransportError};
 //!
 //! let policy = RetryPolicy::default();
 //! let refused = Error::Transport(TransportError::connect("connection refused"));
-//! let decision = policy.decide(Idempotency::SideEffect, 1, Duration::ZERO, &refused, 0.5);
+//! let now = SystemTime::UNIX_EPOCH; // the caller's wall clock, for Retry-After dates
+//! let decision = policy.decide(Idempotency::SideEffect, 1, Duration::ZERO, &refused, 0.5, now);
 //! assert_eq!(decision, Decision::RetryAfter(Duration::from_millis(250)));
 //! ```
 
