@@ -512,35 +512,8 @@ fn the_sandbox_as_a_service_on_another_address() {
 
 #[test]
 fn the_sandbox_advertises_the_name_clients_use() {
-    let out = Command::new(BIN)
-        .args(["sandbox", "--bind", "0.0.0.0", "--advertise", "localhost"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = out;
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let ready = json(line.as_bytes());
-    let base_url = ready["base_url"].as_str().unwrap().to_owned();
-    assert!(base_url.starts_with("http://localhost:"), "{base_url}");
-    let out = Command::new(BIN)
-        .args([
-            "--json",
-            "--base-url",
-            &base_url,
-            "session",
-            "create",
-            "--payment-session-url",
-            "https://x.example/o/1",
-        ])
-        .env("KUSTOM_USERNAME", ready["username"].as_str().unwrap())
-        .env("KUSTOM_PASSWORD", ready["password"].as_str().unwrap())
-        .env_remove("KUSTOM_API_KEY")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(json(&out.stdout)["session_url"].as_str().unwrap().starts_with(&base_url));
-    let _ = server.kill();
-    let _ = server.wait();
+    let sandbox = SandboxProcess::start(&["--bind", "0.0.0.0", "--advertise", "localhost"]);
+    assert!(sandbox.base_url.starts_with("http://localhost:"), "{}", sandbox.base_url);
+    let created = create(&sandbox);
+    assert!(created["session_url"].as_str().unwrap().starts_with(&sandbox.base_url), "{created}");
 }

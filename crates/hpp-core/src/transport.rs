@@ -174,6 +174,15 @@ impl BodyTruncated {
         true
     }
 
+    /// Appends `chunk` to `response`'s body as a transport reads it, keeping at most one byte past
+    /// `limit`; returns `true` once the body is over the limit, after cutting and marking it:
+    /// stop reading then (and drop the connection).
+    pub fn append_capped(response: &mut Response, chunk: &[u8], limit: usize) -> bool {
+        let room = limit.saturating_add(1).saturating_sub(response.body().len());
+        response.body_mut().extend_from_slice(&chunk[..chunk.len().min(room)]);
+        Self::mark(response, limit)
+    }
+
     /// The limit a response's body was cut at, if it was.
     pub fn of(response: &Response) -> Option<usize> {
         response.extensions().get::<Self>().map(|t| t.0)

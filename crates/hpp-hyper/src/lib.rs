@@ -127,9 +127,7 @@ impl<C: Connect + Clone + Send + Sync + 'static> Transport for HyperTransport<C>
             let mut out = Response::from_parts(parts, Vec::new());
             while let Some(frame) = body.frame().await {
                 let Ok(data) = frame.map_err(TransportError::other)?.into_data() else { continue };
-                let room = limit.saturating_add(1).saturating_sub(out.body().len());
-                out.body_mut().extend_from_slice(&data[..data.len().min(room)]);
-                if BodyTruncated::mark(&mut out, limit) {
+                if BodyTruncated::append_capped(&mut out, &data, limit) {
                     break;
                 }
             }

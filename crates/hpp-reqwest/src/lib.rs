@@ -129,9 +129,7 @@ impl Transport for ReqwestTransport {
             *out.headers_mut() = std::mem::take(response.headers_mut());
             // Read one byte past the limit at most, then cut and mark (the status is kept).
             while let Some(chunk) = response.chunk().await.map_err(classify)? {
-                let room = limit.saturating_add(1).saturating_sub(out.body().len());
-                out.body_mut().extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if BodyTruncated::mark(&mut out, limit) {
+                if BodyTruncated::append_capped(&mut out, &chunk, limit) {
                     break;
                 }
             }
