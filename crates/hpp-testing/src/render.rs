@@ -1,0 +1,337 @@
+//! Stable, redacted text of requests, responses and results.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use hpp_core::callback::redact_secret;
+use hpp_core::redact::{mask_all, mask_email, mask_phone, scrub};
+use hpp_core::{Request, Response};
+use serde_json::Value;
+
+/// What replaces the credentials (and any other secret header).
+pub const CREDENTIALS: &str = "[credentials]";
+
+/// What replaces the scheme, host and port requests went to (they differ between runs against a
+/// sandbox on a free port).
+pub const BASE_URL: &str = "[base-url]";
+
+/// Headers whose values are secrets.
+const SECRET_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
+
+/// Headers about the connection, not the exchange: left out.
+const TRANSPORT_HEADERS: [&str; 6] =
+    ["content-length", "connection", "date", "host", "transfer-encoding", "keep-alive"];
+
+/// Turns exchanges into stable text: secrets and personal data masked the way the SDK masks them
+/// elsewhere, and values that change every run (session ids and the URLs built from them,
+/// timestamps, correlation and event ids, the sandbox's port) replaced by numbered placeholders,
+/// the same value always by the same placeholder within one `Redactor`.
+///
+/// ```
+/// let request = http::Request::builder()
+///     .method("POST")
+///     .uri("http://127.0.0.1:41234/hpp/v1/sessions/3f2a9c1e-0b4d-4e6f-8a7b-1c2d3e4f5a6b/distribution")
+///     .header("authorization", "Basic a2NvX3Rlc3Q=")
+///     .body(br#"{"contact_information":{"email":"jane.doe@example.com"},"method":"email"}"#.to_vec())
+///     .unwrap();
+/// let text = hpp_testing::Redactor::new().request(&request);
+/// assert_eq!(text, "\
+/// POST /hpp/v1/sessions/[id-1]/distribution
+/// authorization: [credentials]
+///
+/// {
+///   \"contact_information\": {
+///     \"email\": \"j***@e***.com\"
+///   },
+///   \"method\": \"email\"
+/// }
+/// ");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// Original value -> placeholder, longest originals first when applied.
+    placeholders: Vec<(String, String)>,
+    counters: HashMap<&'static str, usize>,
+}
+
+impl Redactor {
+    /// An empty redactor: placeholders numbered from 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `METHOD /path?query`, the sorted headers (secrets replaced, the SDK's version normalised,
+    /// connection headers left out), a blank line and the body (JSON pretty-printed with keys
+    /// sorted and personal data masked).
+    pub fn request(&mut self, request: &Request) -> String {
+        if let (Some(scheme), Some(authority)) = (request.uri().scheme_str(), request.uri().authority()) {
+            self.remember(&format!("{scheme}://{authority}"), BASE_URL.to_owned());
+        }
+        let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let head = format!("{} {}", request.method(), self.text(target));
+        self.exchange_text(head, request.headers(), request.body())
+    }
+
+    /// `STATUS reason`, the sorted headers and the body, as [`request`](Self::request) renders them.
+    pub fn response(&mut self, response: &Response) -> String {
+        let status = response.status();
+        let head = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+        self.exchange_text(head.trim_end().to_owned(), response.headers(), response.body())
+    }
+
+    /// The pretty `Debug` of a value (a parsed result, an error), with placeholders applied. The
+    /// SDK's `Debug` impls already mask secrets and personal data.
+    pub fn debug(&mut self, value: &impl Debug) -> String {
+        let text = format!("{value:#?}");
+        self.text(&text)
+    }
+
+    /// `text` with every value seen so far replaced by its placeholder, and any new UUID,
+    /// RFC 3339 timestamp or loopback origin (a local server's port) given one.
+    pub fn text(&mut self, text: &str) -> String {
+        for origin in find_loopback_origins(text) {
+            self.remember(&origin, BASE_URL.to_owned());
+        }
+        for uuid in find_uuids(text) {
+            self.label("id", &uuid);
+        }
+        for time in find_timestamps(text) {
+            self.label("time", &time);
+        }
+        let mut out = text.to_owned();
+        for (original, placeholder) in &self.placeholders {
+            if out.contains(original.as_str()) {
+                out = out.replace(original.as_str(), placeholder);
+            }
+        }
+        out
+    }
+
+    /// Remembers that `original` is shown as `placeholder` (a replayer does this for the values it
+    /// made up, so that requests carrying them render as they were recorded).
+    pub fn remember(&mut self, original: &str, placeholder: String) {
+        if original.is_empty() || self.placeholders.iter().any(|(o, _)| o == original) {
+            return;
+        }
+        let at =
+            self.placeholders.iter().position(|(o, _)| o.len() < original.len()).unwrap_or(self.placeholders.len());
+        self.placeholders.insert(at, (original.to_owned(), placeholder));
+    }
+
+    /// The value a placeholder stands for, if this redactor gave it out or was told it.
+    pub(crate) fn original_of(&self, placeholder: &str) -> Option<String> {
+        self.placeholders.iter().find(|(_, p)| p == placeholder).map(|(o, _)| o.clone())
+    }
+
+    /// The placeholder for `original` under `kind`, numbering a new one if needed.
+    fn label(&mut self, kind: &'static str, original: &str) {
+        if original.is_empty() || original.starts_with('[') || self.placeholders.iter().any(|(o, _)| o == original) {
+            return;
+        }
+        let n = self.counters.entry(kind).or_default();
+        *n += 1;
+        let placeholder = format!("[{kind}-{n}]");
+        self.remember(original, placeholder);
+    }
+
+    fn exchange_text(&mut self, head: String, headers: &http::HeaderMap, body: &[u8]) -> String {
+        let body = self.body(body);
+        let mut lines: Vec<String> = headers
+            .iter()
+            .filter(|(name, _)| !TRANSPORT_HEADERS.contains(&name.as_str()))
+            .map(|(name, value)| {
+                let shown = if SECRET_HEADERS.contains(&name.as_str()) || value.is_sensitive() {
+                    CREDENTIALS.to_owned()
+                } else {
+                    let text = String::from_utf8_lossy(value.as_bytes());
+                    normalise_version(&scrub(&redact_secret(&text)))
+                };
+                format!("{name}: {shown}")
+            })
+            .collect();
+        lines.sort();
+        let mut out = head;
+        out.push('\n');
+        for line in lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&body);
+        if !body.is_empty() && !body.ends_with('\n') {
+            out.push('\n');
+        }
+        self.text(&out)
+    }
+
+    fn body(&mut self, body: &[u8]) -> String {
+        if body.is_empty() {
+            return String::new();
+        }
+        if let Ok(mut json) = serde_json::from_slice::<Value>(body) {
+            self.mask_json(None, &mut json);
+            return serde_json::to_string_pretty(&json).unwrap_or_default();
+        }
+        match std::str::from_utf8(body) {
+            Ok(text) => scrub(&redact_secret(text)),
+            Err(_) => format!("<{} bytes, not UTF-8>", body.len()),
+        }
+    }
+
+    /// Masks personal data and secrets in place, and labels the values that change every run.
+    fn mask_json(&mut self, key: Option<&str>, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    self.mask_json(Some(key), value);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.mask_json(key, item)),
+            Value::String(text) => {
+                let masked = match key.unwrap_or_default() {
+                    "email" => mask_email(text),
+                    "phone" | "phone_number" | "mobile_phone" => mask_phone(text),
+                    "access_id" | "authorization_token" | "token" | "secret" => mask_all(text),
+                    key => {
+                        if let Some(kind) = changing_kind(key) {
+                            self.label(kind, text);
+                        }
+                        scrub(&redact_secret(text))
+                    }
+                };
+                *text = masked;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The placeholder kind of a field whose value changes every run.
+fn changing_kind(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "session_id" => "session",
+        "correlation_id" => "correlation",
+        "event_id" => "event",
+        "order_id" => "order",
+        "klarna_reference" => "reference",
+        key if key.ends_with("_at") => "time",
+        _ => return None,
+    })
+}
+
+/// `kustom-hpp/0.1.0` -> `kustom-hpp/[version]`.
+fn normalise_version(text: &str) -> String {
+    text.replace(concat!("kustom-hpp/", env!("CARGO_PKG_VERSION")), "kustom-hpp/[version]")
+}
+
+/// Every UUID-shaped run (8-4-4-4-12 hex digits) in `text`.
+fn find_uuids(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 36 <= bytes.len() {
+        let candidate = &bytes[i..i + 36];
+        let shaped = candidate.iter().enumerate().all(|(j, b)| match j {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+        let bounded = (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+            && bytes.get(i + 36).is_none_or(|b| !b.is_ascii_alphanumeric());
+        if shaped && bounded {
+            found.push(String::from_utf8_lossy(candidate).into_owned());
+            i += 36;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// Every RFC 3339 timestamp (`2026-11-26T12:00:00.000Z`, an offset, any fraction) in `text`.
+fn find_timestamps(text: &str) -> Vec<String> {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd:dd";
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + SHAPE.len() <= bytes.len() {
+        let fits = SHAPE.iter().zip(&bytes[i..]).all(|(want, got)| match want {
+            b'd' => got.is_ascii_digit(),
+            b'T' => matches!(got, b'T' | b't'),
+            other => got == other,
+        });
+        if !fits || (i > 0 && bytes[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let mut end = i + SHAPE.len();
+        if bytes.get(end) == Some(&b'.') {
+            end += 1;
+            while bytes.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+        }
+        match bytes.get(end) {
+            Some(b'Z' | b'z') => end += 1,
+            Some(b'+' | b'-') if bytes.len() >= end + 6 => end += 6,
+            _ => {}
+        }
+        found.push(text[i..end].to_owned());
+        i = end;
+    }
+    found
+}
+
+/// Every `http://` origin on a loopback host with a port (`http://127.0.0.1:41234`) in `text`.
+fn find_loopback_origins(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for host in ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"] {
+        let mut rest = text;
+        while let Some(at) = rest.find(host) {
+            let after = &rest[at + host.len()..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 {
+                found.push(format!("{host}{}", &after[..digits]));
+            }
+            rest = &after[digits..];
+        }
+    }
+    found
+}
+
+/// [`Redactor::request`] with a fresh redactor.
+pub fn render_request(request: &Request) -> String {
+    Redactor::new().request(request)
+}
+
+/// [`Redactor::response`] with a fresh redactor.
+pub fn render_response(response: &Response) -> String {
+    Redactor::new().response(response)
+}
+
+/// A request as it goes on the wire, for pinning the exact bytes: method and absolute URI, sorted
+/// headers (the credentials replaced by their scheme and `<redacted>`, the SDK's version
+/// normalised), a blank line, the body bytes as sent. No masking and no placeholders: for
+/// requests built from fixed inputs.
+pub fn wire(request: &Request) -> String {
+    let mut out = format!("{} {}\n", request.method(), request.uri());
+    let mut headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let shown = if value.is_sensitive() || SECRET_HEADERS.contains(&name.as_str()) {
+                let scheme = value.to_str().ok().and_then(|v| v.split(' ').next()).unwrap_or("");
+                format!("{scheme} <redacted>")
+            } else {
+                normalise_version(&String::from_utf8_lossy(value.as_bytes()))
+            };
+            (name.to_string(), shown)
+        })
+        .collect();
+    headers.sort();
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\n"));
+    }
+    out.push('\n');
+    out.push_str(&String::from_utf8_lossy(request.body()));
+    out
+}

@@ -1,0 +1,275 @@
+//! hpp-testing from a user's side: snapshots of what a wrapper sends, cassettes recorded from the
+//! sandbox through both transports and replayed with no server, determinism byte for byte, and
+//! no planted secret or personal data in any rendering or cassette.
+
+use std::path::PathBuf;
+
+use hpp_core::callback::CallbackSecret;
+use hpp_core::{
+    Client, Config, CreateSession, Credentials, DistributeSession, Distribution, Environment, MerchantUrls, Operation,
+    ReadSession, Transport, VirtualTimer,
+};
+use hpp_hyper::{HyperTransport, TokioTimer};
+use hpp_reqwest::ReqwestTransport;
+use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
+use hpp_testing::{Recorder, Redactor, Replayer, render_request};
+use proptest::prelude::*;
+
+const PASSWORD: &str = "planted-password-Zq8w4kLm";
+const EMAIL: &str = "planted.person@secret-domain.example";
+const PHONE: &str = "+46 70 123 45 67";
+const ACCESS_ID: &str = "planted-access-id-7f3a9c";
+const CALLBACK_SECRET: &str = "plantedcallbacksecret0123456789";
+
+/// A user's wrapper: sends the pay link for an order by e-mail.
+async fn send_pay_link<T: Transport>(
+    client: &Client<T>,
+    distribution_url: &str,
+    email: &str,
+) -> Result<(), hpp_core::Error> {
+    client.distribute(distribution_url, Distribution::email(email)?).await
+}
+
+/// The story every recording and replay runs: results rendered with one redactor.
+async fn story<T: Transport>(client: &Client<T>, sandbox: Option<&Sandbox>) -> String {
+    let mut results = Redactor::new();
+    let mut out = String::new();
+    let secret = CallbackSecret::new(CALLBACK_SECRET).unwrap();
+    let urls = MerchantUrls::default()
+        .with_success("https://shop.example/ok?sid={{session_id}}")
+        .with_status_update(secret.append_to("https://shop.example/callbacks?sid={{session_id}}"));
+    let created =
+        client.create_session(&CreateSession::new("https://x.example/orders/1").with_merchant_urls(urls)).await;
+    out.push_str(&results.debug(&created));
+    let created = created.unwrap();
+    let distribution_url = created.distribution_url.clone().unwrap();
+    out.push_str(&results.debug(&send_pay_link(client, &distribution_url, EMAIL).await));
+    out.push_str(&results.debug(&client.distribute(&distribution_url, Distribution::sms(PHONE, "SE").unwrap()).await));
+    out.push_str(&results.debug(&client.distribute(&distribution_url, Distribution::token(ACCESS_ID).unwrap()).await));
+    if let Some(sandbox) = sandbox {
+        sandbox.set_status(created.session_id.as_deref().unwrap(), hpp_core::SessionStatus::Completed);
+    }
+    out.push_str(&results.debug(&client.read_session(created.session_url.as_deref().unwrap()).await));
+    out.push_str(&results.debug(&client.read_session("00000000-0000-4000-8000-00000000dead").await));
+    out
+}
+
+fn sandbox_config() -> SandboxConfig {
+    let mut config = SandboxConfig::default();
+    config.mode = SandboxMode::Production;
+    config.credentials = Some(("planted-user".into(), PASSWORD.into()));
+    config
+}
+
+fn cassette_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("hpp-recording-{}-{name}.cassette", std::process::id()))
+}
+
+/// Records the story through `transport` against a fresh sandbox: (results, cassette text).
+async fn record<T: Transport + Clone>(transport: T, name: &str) -> (String, String) {
+    let sandbox = Sandbox::start(sandbox_config()).await.unwrap();
+    let path = cassette_path(name);
+    let recorder = Recorder::new(transport, &path);
+    let client = Client::new(sandbox.client_config(), recorder.clone(), TokioTimer::new());
+    let results = story(&client, Some(&sandbox)).await;
+    let cassette = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(cassette, recorder.cassette());
+    let _ = std::fs::remove_file(&path);
+    (results, cassette)
+}
+
+fn planted_secrets() -> Vec<String> {
+    let basic = Credentials::basic("planted-user", PASSWORD).unwrap().authorization();
+    let basic = basic.to_str().unwrap().trim_start_matches("Basic ").to_owned();
+    let phone_digits: String = PHONE.chars().filter(char::is_ascii_digit).collect();
+    vec![
+        PASSWORD.into(),
+        basic,
+        EMAIL.into(),
+        "planted.person".into(),
+        PHONE.into(),
+        phone_digits[..phone_digits.len() - 2].to_owned(),
+        ACCESS_ID.into(),
+        CALLBACK_SECRET.into(),
+    ]
+}
+
+#[tokio::test]
+async fn recordings_through_both_transports_are_identical_and_replay_with_no_server() {
+    let (hyper_results, hyper_cassette) = record(HyperTransport::new(), "hyper").await;
+    let (reqwest_results, reqwest_cassette) = record(ReqwestTransport::new().unwrap(), "reqwest").await;
+    // Two runs (fresh ids, times, ports, transports): the same bytes.
+    assert_eq!(hyper_cassette, reqwest_cassette);
+    assert_eq!(hyper_results, reqwest_results);
+    for secret in planted_secrets() {
+        assert!(!hyper_cassette.contains(&secret), "{secret} is in the cassette:\n{hyper_cassette}");
+        assert!(!hyper_results.contains(&secret), "{secret} is in the results:\n{hyper_results}");
+    }
+    insta::assert_snapshot!("story_cassette", hyper_cassette);
+    insta::assert_snapshot!("story_results", hyper_results);
+
+    // Replayed: no server, no waiting, the same results.
+    let replayer = Replayer::from_cassette(&hyper_cassette).unwrap();
+    let config = Config::new(
+        Environment::custom("http://127.0.0.1:9").unwrap(),
+        Credentials::basic("anyone", "anything").unwrap(),
+    );
+    let client = Client::new(config, replayer.clone(), VirtualTimer::new());
+    assert_eq!(story(&client, None).await, hyper_results);
+    replayer.assert_all_used();
+}
+
+#[tokio::test]
+async fn a_replay_refuses_unexpected_requests_and_reports_unused_ones() {
+    let (_, cassette) = record(HyperTransport::new(), "refusals").await;
+    let replayer = Replayer::from_cassette(&cassette).unwrap();
+    let config = Config::new(Environment::custom("http://127.0.0.1:9").unwrap(), Credentials::api_key("k").unwrap());
+    let client = Client::new(config, replayer.clone(), VirtualTimer::new());
+    // Not in the cassette: a different order URL.
+    let error = client.create_session(&CreateSession::new("https://x.example/orders/2")).await.unwrap_err();
+    assert!(!error.may_have_been_sent(), "{error}");
+    assert!(error.to_string().contains("unexpected request"), "{error}");
+    let report = std::panic::catch_unwind(|| replayer.assert_all_used()).unwrap_err();
+    let report = report.downcast_ref::<String>().unwrap();
+    assert!(report.contains("unexpected request (not in the cassette)"), "{report}");
+    assert!(report.contains("\"payment_session_url\": \"https://x.example/orders/2\""), "{report}");
+    assert!(report.contains("recorded but never requested"), "{report}");
+    assert!(Replayer::from_cassette("not a cassette").is_err());
+}
+
+fn playground() -> Config {
+    Config::new(
+        Environment::Kustom(hpp_core::Mode::Playground),
+        Credentials::api_key("kco_test_api_SECRETKEY123").unwrap(),
+    )
+}
+
+/// What the wrapper sends, pinned: a snapshot a user keeps in their own suite.
+#[tokio::test]
+async fn the_wrapper_sends_what_the_snapshot_pins() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let transport = move |request: hpp_core::Request| {
+        log.lock().unwrap().push(render_request(&request));
+        async { Ok::<_, hpp_core::TransportError>(http::Response::builder().status(201).body(Vec::new()).unwrap()) }
+    };
+    let client = Client::new(playground(), transport, VirtualTimer::new());
+    let url = "https://api.playground.kustom.co/hpp/v1/sessions/9cbc9884-1fdb-45a8-9694-9340340d0436/distribution";
+    send_pay_link(&client, url, EMAIL).await.unwrap();
+    let sent = seen.lock().unwrap().pop().unwrap();
+    insta::assert_snapshot!("wrapper_request", sent);
+
+    // A deliberate change in the wrapper (SMS instead of e-mail) makes the snapshot differ, and
+    // the difference reads as what changed.
+    let changed = render_request(
+        &DistributeSession::new(url, Distribution::sms(PHONE, "SE").unwrap()).build(&playground()).unwrap(),
+    );
+    let diff: Vec<String> = line_diff(&sent, &changed);
+    assert_eq!(
+        diff,
+        [
+            "-    \"email\": \"p***@s***.example\"",
+            "+    \"phone\": \"*********67\",",
+            "+    \"phone_country\": \"SE\"",
+            "-  \"method\": \"email\"",
+            "+  \"method\": \"sms\"",
+        ],
+        "{sent}\n{changed}"
+    );
+}
+
+/// The lines only in `old` (`-`) or only in `new` (`+`), in order: enough to show a readable change.
+fn line_diff(old: &str, new: &str) -> Vec<String> {
+    let (old, new): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && old[i] == new[j] {
+            (i, j) = (i + 1, j + 1);
+        } else if i < old.len() && !new[j..].contains(&old[i]) {
+            out.push(format!("-{}", old[i]));
+            i += 1;
+        } else if j < new.len() {
+            out.push(format!("+{}", new[j]));
+            j += 1;
+        } else {
+            out.push(format!("-{}", old[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn every_fixture_response_renders_stably() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hpp-core/tests/fixtures");
+    let mut all: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    all.sort();
+    let mut out = String::new();
+    for path in &all {
+        let response = hpp_tests::fixture::load(path).response;
+        let name = path.strip_prefix(&root).unwrap().display().to_string();
+        let first = hpp_testing::render_response(&response);
+        assert_eq!(first, hpp_testing::render_response(&response), "{name}: stable");
+        out.push_str(&format!("=== {name}\n{first}\n"));
+    }
+    insta::assert_snapshot!("fixture_responses", out);
+}
+
+#[test]
+fn every_operation_renders_stably() {
+    let url = "https://api.playground.kustom.co/hpp/v1/sessions/9cbc9884-1fdb-45a8-9694-9340340d0436";
+    let requests = [
+        CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1")
+            .with_merchant_urls(
+                MerchantUrls::default().with_status_update(format!("https://shop.example/cb?secret={CALLBACK_SECRET}")),
+            )
+            .build(&playground())
+            .unwrap(),
+        ReadSession::new(url).build(&playground()).unwrap(),
+        hpp_core::DisableSession::new(url).build(&playground()).unwrap(),
+        DistributeSession::new(format!("{url}/distribution").as_str(), Distribution::token(ACCESS_ID).unwrap())
+            .build(&playground())
+            .unwrap(),
+    ];
+    let mut redactor = Redactor::new();
+    let out: String = requests.iter().map(|r| redactor.request(r) + "\n").collect();
+    insta::assert_snapshot!("operations", out);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Generated credentials, callback secrets, e-mail addresses, phone numbers and access ids
+    /// never appear in a rendering.
+    #[test]
+    fn planted_secrets_never_render(
+        key in "kco_test_api_[A-Za-z0-9]{16,32}",
+        secret in "[A-Za-z0-9]{16,40}",
+        local in "[a-z]{4,12}\\.[a-z]{4,12}",
+        domain in "[a-z]{5,12}\\.(se|com|example)",
+        phone in "\\+46 7[0-9] [0-9]{3} [0-9]{2} [0-9]{2}",
+        access_id in "[a-z0-9]{8,24}",
+    ) {
+        let email = format!("{local}@{domain}");
+        let config = Config::new(Environment::Kustom(hpp_core::Mode::Playground), Credentials::api_key(&key).unwrap());
+        let callback = CallbackSecret::new(secret.clone()).unwrap().append_to("https://shop.example/cb");
+        let mut redactor = Redactor::new();
+        let rendered = [
+            redactor.request(&CreateSession::new("https://x.example/o").with_merchant_urls(MerchantUrls::default().with_status_update(callback)).build(&config).unwrap()),
+            redactor.request(&DistributeSession::new("s1", Distribution::email(&email).unwrap()).build(&config).unwrap()),
+            redactor.request(&DistributeSession::new("s1", Distribution::sms(&phone, "SE").unwrap()).build(&config).unwrap()),
+            redactor.request(&DistributeSession::new("s1", Distribution::token(&access_id).unwrap()).build(&config).unwrap()),
+            redactor.response(&http::Response::builder().status(400).body(format!(r#"{{"error_messages":["{email} / {phone} refused"]}}"#).into_bytes()).unwrap()),
+        ]
+        .join("\n");
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        for planted in [key.as_str(), secret.as_str(), email.as_str(), local.as_str(), phone.as_str(), &digits[..digits.len() - 2], access_id.as_str()] {
+            prop_assert!(!rendered.contains(planted), "{planted} in:\n{rendered}");
+        }
+    }
+}
