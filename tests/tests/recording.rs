@@ -129,11 +129,17 @@ async fn a_replay_refuses_unexpected_requests_and_reports_unused_ones() {
     let error = client.create_session(&CreateSession::new("https://x.example/orders/2")).await.unwrap_err();
     assert!(!error.may_have_been_sent(), "{error}");
     assert!(error.to_string().contains("unexpected request"), "{error}");
+    assert!(client.create_session(&CreateSession::new("https://x.example/orders/2")).await.is_err());
     let report = std::panic::catch_unwind(|| replayer.assert_all_used()).unwrap_err();
     let report = report.downcast_ref::<String>().unwrap();
     assert!(report.contains("unexpected request (not in the cassette)"), "{report}");
     assert!(report.contains("\"payment_session_url\": \"https://x.example/orders/2\""), "{report}");
     assert!(report.contains("recorded but never requested"), "{report}");
+    assert_eq!(
+        report.matches("unexpected request").count(),
+        1,
+        "reported once, retries and repeats included: {report}"
+    );
     assert!(Replayer::from_cassette("not a cassette").is_err());
 }
 

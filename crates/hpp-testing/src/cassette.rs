@@ -6,8 +6,8 @@
 //! access ids are masked before the file is; values that change every run are placeholders, so
 //! two recordings of the same story are the same bytes.
 //!
-//! Replaying, the [`Replayer`] matches each request by method, path and body (as rendered) to an
-//! unused recorded exchange, and answers with its response, placeholders turned back into values
+//! Replaying, the [`Replayer`] matches each request by method, path and body (as rendered, so
+//! masked: two addresses that mask alike match alike) to an unused recorded exchange, and answers with its response, placeholders turned back into values
 //! the SDK accepts (a UUID for an id, a timestamp for a time, the request's own origin for
 //! `[base-url]`), remembered so that later requests carrying them match the recording.
 
@@ -187,7 +187,10 @@ impl Replayer {
         let rendered = state.redactor.request(request);
         let key = matching_key(&rendered);
         let Some(at) = state.unused.iter().position(|e| matching_key(&e.request) == key) else {
-            state.unexpected.push(rendered.clone());
+            // Reported once, however often it is retried (a "not sent" error is retried).
+            if !state.unexpected.contains(&rendered) {
+                state.unexpected.push(rendered.clone());
+            }
             return Err(TransportError::before_sending(format!(
                 "unexpected request, not in the cassette:\n{rendered}"
             )));
