@@ -4,6 +4,7 @@
 #[allow(dead_code, unreachable_pub)]
 mod fixture;
 
+mod boundaries;
 mod build;
 mod client;
 mod parse;

@@ -1,0 +1,117 @@
+//! Behaviour at the edges, each stated once: the comparisons, bounds and masks that a changed
+//! operator or constant would quietly break (found unpinned by mutation testing).
+
+use std::time::{Duration, SystemTime};
+
+use hpp_core::callback::{CallbackSecret, constant_time_eq};
+use hpp_core::redact::{mask_email, mask_phone};
+use hpp_core::retry::{Decision, GiveUpReason, Idempotency, RetryPolicy};
+use hpp_core::{Error, Operation, ReadSession, SessionId, TransportError};
+
+fn unavailable(retry_after: &str) -> Error {
+    let response = http::Response::builder().status(503).header("retry-after", retry_after).body(Vec::new()).unwrap();
+    ReadSession::new("s").parse(response).unwrap_err()
+}
+
+fn decide(policy: &RetryPolicy, attempt: u32, elapsed: Duration, error: &Error) -> Decision {
+    policy.decide(Idempotency::Idempotent, attempt, elapsed, error, 1.0, SystemTime::UNIX_EPOCH)
+}
+
+#[test]
+fn differences_that_cancel_out_still_differ() {
+    // Each pair differs in bits that XOR to the same value, so an XOR-accumulating comparison
+    // would call them equal.
+    assert!(!constant_time_eq(b"\x01\x02", b"\x00\x03"));
+    assert!(!constant_time_eq(b"01", b"10"));
+    assert!(constant_time_eq(b"same", b"same"));
+    assert!(!constant_time_eq(b"same", b"same!"));
+    let secret = CallbackSecret::new("0123456789abcdef").unwrap();
+    // '0'->'1' and '2'->'3' flip the same bit: differences that cancel.
+    assert!(!secret.verify_uri("/cb?secret=1133456789abcdef"));
+    assert!(secret.verify_uri("/cb?secret=0123456789abcdef"));
+}
+
+#[test]
+fn a_retry_after_longer_than_the_policy_waits_ends_the_retries() {
+    let default = RetryPolicy::default();
+    // 20 s: over the 10 s Retry-After limit, under the 30 s time budget; only the limit stops it.
+    assert_eq!(decide(&default, 1, Duration::ZERO, &unavailable("20")), Decision::GiveUp(GiveUpReason::TimeBudget));
+    assert_eq!(decide(&default, 1, Duration::ZERO, &unavailable("10")), Decision::RetryAfter(Duration::from_secs(10)));
+    // A custom limit is the one used.
+    let patient = RetryPolicy::default().with_max_retry_after(Duration::from_secs(25));
+    assert_eq!(decide(&patient, 1, Duration::ZERO, &unavailable("20")), Decision::RetryAfter(Duration::from_secs(20)));
+}
+
+#[test]
+fn a_custom_time_budget_and_attempt_limit_are_the_ones_used() {
+    let timeout: Error = TransportError::timeout("t").into();
+    let hurried = RetryPolicy::default().with_max_elapsed(Duration::from_secs(2));
+    // Backoff at attempt 1 is 500 ms (jitter 1.0): 1.6 s + 0.5 s passes a 2 s budget, not 30 s.
+    assert_eq!(decide(&hurried, 1, Duration::from_millis(1600), &timeout), Decision::GiveUp(GiveUpReason::TimeBudget));
+    assert_eq!(
+        decide(&RetryPolicy::default(), 1, Duration::from_millis(1600), &timeout),
+        Decision::RetryAfter(Duration::from_millis(500))
+    );
+    assert_eq!(RetryPolicy::default().max_attempts(), 3);
+    assert_eq!(RetryPolicy::default().with_max_attempts(7).max_attempts(), 7);
+    assert_eq!(RetryPolicy::none().max_attempts(), 1);
+    let seven = RetryPolicy::default().with_max_attempts(7);
+    assert!(matches!(decide(&seven, 6, Duration::ZERO, &timeout), Decision::RetryAfter(_)));
+    assert_eq!(decide(&seven, 7, Duration::ZERO, &timeout), Decision::GiveUp(GiveUpReason::Attempts));
+}
+
+#[test]
+fn the_time_budget_allows_a_wait_that_ends_exactly_at_it() {
+    let timeout: Error = TransportError::timeout("t").into();
+    let policy = RetryPolicy::default();
+    // 29.5 s elapsed + 0.5 s backoff = exactly 30 s: still within the budget.
+    assert_eq!(
+        decide(&policy, 1, Duration::from_millis(29_500), &timeout),
+        Decision::RetryAfter(Duration::from_millis(500))
+    );
+    assert_eq!(decide(&policy, 1, Duration::from_millis(29_501), &timeout), Decision::GiveUp(GiveUpReason::TimeBudget));
+}
+
+#[test]
+fn session_ids_up_to_256_characters_are_accepted() {
+    assert!(SessionId::new(&"a".repeat(256)).is_ok());
+    assert!(SessionId::new(&"a".repeat(257)).is_err());
+    assert!(SessionId::new("a").is_ok());
+    let id = SessionId::new("9cbc9884-1fdb").unwrap();
+    assert_eq!(id.to_string(), "9cbc9884-1fdb");
+    assert_eq!(format!("{id:?}"), r#"SessionId("9cbc9884-1fdb")"#);
+    assert_eq!(id.as_str(), "9cbc9884-1fdb");
+}
+
+#[test]
+fn e_mail_masks_keep_only_what_is_safe() {
+    assert_eq!(mask_email("jane@example.abcdefghij"), "j***@e***.abcdefghij", "a 10-letter TLD is kept");
+    assert_eq!(mask_email("jane@example.abcdefghijk"), "j***@e***", "an 11-letter one is not");
+    assert_eq!(mask_email("jane@example."), "j***@e***", "an empty TLD is not shown");
+    assert_eq!(mask_email("jane@example.c0m"), "j***@e***", "a TLD with a digit is not shown");
+    assert_eq!(mask_email("_jane@-example.com"), "***@***.com", "only a letter or digit leads");
+    assert_eq!(mask_email("@example.com"), "***@e***.com");
+    assert_eq!(mask_email("jane@localhost"), "j***@l***");
+    assert_eq!(mask_email("a@b@c.com"), "a***@c***.com", "the last @ splits");
+}
+
+#[test]
+fn phone_masks_need_six_digits() {
+    assert_eq!(mask_phone("123456"), "****56");
+    assert_eq!(mask_phone("12345"), "<5 chars masked>");
+    assert_eq!(mask_phone("+46 (0)70-1"), "****01");
+}
+
+#[test]
+fn optional_secrets_show_whether_they_are_there_and_nothing_else() {
+    let mut urls = hpp_core::MerchantUrls::default();
+    let none = format!("{urls:?}");
+    assert!(none.contains("status_update: None"), "{none}");
+    urls.status_update = Some("https://shop.example/cb?secret=7d1cbc3b".into());
+    let some = format!("{urls:?}");
+    assert!(some.contains("status_update: Some(<redacted>)"), "{some}");
+    let mut contact = hpp_core::model::ContactInformation::default();
+    assert!(format!("{contact:?}").contains("email: None"));
+    contact.email = Some("jane@example.com".into());
+    assert!(format!("{contact:?}").contains(r#"email: Some("j***@e***.com")"#));
+}
