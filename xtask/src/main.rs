@@ -10,6 +10,10 @@
 //! - `load [REQUESTS] [IN_FLIGHT] [--faults [SEED]]`: the load test (release build), 10,000 distributions at 64 in
 //!   flight through each transport to the sandbox, with an exact outbox check; with `--faults
 //!   [SEED]`, under a seeded random mix of every sandbox fault, outcomes reconciled with the outbox.
+//! - `mutants [--quick] [FILES…]`: cargo-mutants (installed when missing) on FILES, by default every
+//!   file of hpp-core and both transports, judged by the whole workspace's tests (`--quick`: by the
+//!   mutated crate's own tests only); prints caught, missed, timed out and unviable mutants per
+//!   file. Exclusions, each with its reason: `.cargo/mutants.toml`. See TESTING.md.
 
 use std::process::{Command, ExitCode};
 
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
         }
         Some("build-cost") => return build_cost(&root, &cargo),
         Some("fuzz") => return fuzz(&root, &cargo, args.get(1).map_or("10", String::as_str)),
+        Some("mutants") => return mutants(&root, &cargo, &args[1..]),
         Some("bench") => {
             let mut c = Command::new(cargo);
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-bench", "--"]).args(&args[1..]);
@@ -37,7 +42,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]]"
+                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...]"
             );
             return ExitCode::from(2);
         }
@@ -140,4 +145,64 @@ fn build_cost(root: &std::path::Path, cargo: &str) -> ExitCode {
         println!("{name:<10} {seconds:>14.1} {:>13} {binary:>12}", crates.len().saturating_sub(1));
     }
     ExitCode::SUCCESS
+}
+
+/// The files `mutants` tests by default: the core and both transports.
+fn default_mutant_files(root: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root.join("crates/hpp-core/src"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| format!("crates/hpp-core/src/{}", e.file_name().to_string_lossy()))
+                .filter(|f| f.ends_with(".rs"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files.extend(["crates/hpp-hyper/src/lib.rs".to_owned(), "crates/hpp-reqwest/src/lib.rs".to_owned()]);
+    files
+}
+
+fn mutants(root: &std::path::Path, cargo: &str, args: &[String]) -> ExitCode {
+    let quick = args.iter().any(|a| a == "--quick");
+    let files: Vec<String> = args.iter().filter(|a| *a != "--quick").cloned().collect();
+    let installed = Command::new(cargo).args(["mutants", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!("xtask: installing cargo-mutants (cargo install --locked cargo-mutants)");
+        let status = Command::new(cargo).args(["install", "--locked", "cargo-mutants"]).status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("xtask: cannot install cargo-mutants");
+            return ExitCode::FAILURE;
+        }
+    }
+    let files = if files.is_empty() { default_mutant_files(root) } else { files };
+    let mut command = Command::new(cargo);
+    let judge = if quick { "--test-workspace=false" } else { "--test-workspace=true" };
+    command.args(["mutants", "--no-shuffle", judge, "--output", "target/mutants"]);
+    for file in &files {
+        command.args(["--file", file]);
+    }
+    // cargo-mutants exits non-zero when a mutant survives; the table below says which.
+    let ran = command.current_dir(root).status();
+    if ran.is_err() {
+        eprintln!("xtask: cannot run cargo mutants");
+        return ExitCode::FAILURE;
+    }
+    let out = root.join("target/mutants/mutants.out");
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    let outcomes = [("caught", read("caught.txt")), ("missed", read("missed.txt")), ("timeout", read("timeout.txt")), ("unviable", read("unviable.txt"))];
+    println!("{:<40} {:>7} {:>7} {:>8} {:>9} {:>7}", "file", "caught", "missed", "timeout", "unviable", "score");
+    let (mut all_caught, mut all_viable) = (0, 0);
+    for file in &files {
+        let count = |text: &str| text.lines().filter(|l| l.starts_with(&format!("{file}:"))).count();
+        let [caught, missed, timeout, unviable] = outcomes.each_ref().map(|(_, text)| count(text));
+        let viable = caught + missed + timeout;
+        (all_caught, all_viable) = (all_caught + caught + timeout, all_viable + viable);
+        let score = if viable == 0 { "-".to_owned() } else { format!("{:.0}%", 100.0 * (caught + timeout) as f64 / viable as f64) };
+        println!("{file:<40} {caught:>7} {missed:>7} {timeout:>8} {unviable:>9} {score:>7}");
+    }
+    println!("caught (timeouts count as caught) {all_caught} of {all_viable} viable mutants");
+    for line in outcomes[1].1.lines() {
+        println!("missed: {line}");
+    }
+    if outcomes[1].1.trim().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
