@@ -189,7 +189,12 @@ fn mutants(root: &std::path::Path, cargo: &str, args: &[String]) -> ExitCode {
     }
     let out = root.join("target/mutants/mutants.out");
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
-    let outcomes = [("caught", read("caught.txt")), ("missed", read("missed.txt")), ("timeout", read("timeout.txt")), ("unviable", read("unviable.txt"))];
+    let outcomes = [
+        ("caught", read("caught.txt")),
+        ("missed", read("missed.txt")),
+        ("timeout", read("timeout.txt")),
+        ("unviable", read("unviable.txt")),
+    ];
     println!("{:<40} {:>7} {:>7} {:>8} {:>9} {:>7}", "file", "caught", "missed", "timeout", "unviable", "score");
     let (mut all_caught, mut all_viable) = (0, 0);
     for file in &files {
@@ -197,7 +202,11 @@ fn mutants(root: &std::path::Path, cargo: &str, args: &[String]) -> ExitCode {
         let [caught, missed, timeout, unviable] = outcomes.each_ref().map(|(_, text)| count(text));
         let viable = caught + missed + timeout;
         (all_caught, all_viable) = (all_caught + caught + timeout, all_viable + viable);
-        let score = if viable == 0 { "-".to_owned() } else { format!("{:.0}%", 100.0 * (caught + timeout) as f64 / viable as f64) };
+        let score = if viable == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.0}%", 100.0 * (caught + timeout) as f64 / viable as f64)
+        };
         println!("{file:<40} {caught:>7} {missed:>7} {timeout:>8} {unviable:>9} {score:>7}");
     }
     println!("caught (timeouts count as caught) {all_caught} of {all_viable} viable mutants");

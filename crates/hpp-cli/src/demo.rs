@@ -7,7 +7,7 @@ use hpp_core::callback::CallbackSecret;
 use hpp_core::{CreateSession, Distribution, Error, MerchantUrls, SessionStatus, WatchOptions, WatchOutcome};
 use hpp_sandbox::{Sandbox, SandboxConfig};
 
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, say};
 
 /// The demo's sandbox allows this many e-mails, so that its quota error shows quickly.
 const DEMO_EMAIL_LIMIT: u32 = 2;
@@ -28,7 +28,7 @@ pub(crate) async fn run(output: &Output, timeout: Duration) -> ExitCode {
 }
 
 fn step(output: &Output, number: u32, text: &str) {
-    println!();
+    say!();
     output.heading(&format!("{number}. {text}"));
 }
 
@@ -83,7 +83,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
 
     step(output, 6, "The server's daily e-mail quota: one more e-mail goes out, the next is refused");
     client.distribute(&distribution_url, Distribution::email("john.doe@example.com")?).await?;
-    println!("  sent e-mail {DEMO_EMAIL_LIMIT} of {DEMO_EMAIL_LIMIT}");
+    say!("  sent e-mail {DEMO_EMAIL_LIMIT} of {DEMO_EMAIL_LIMIT}");
     match client.distribute(&distribution_url, Distribution::email("jim.doe@example.com")?).await {
         Err(e @ Error::Api(_)) => output.expected_failure(&e),
         Err(other) => return Err(other),
@@ -113,22 +113,22 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     };
     let (outcome, ()) = tokio::join!(watch, consumer);
     match outcome? {
-        WatchOutcome::Final(session) => output.watch_ended(Some(&session), "final"),
-        other => println!("  the watch ended early: {other:?}"),
+        WatchOutcome::Final(session) => output.watch_ended(Some(&session), "final", 0),
+        other => say!("  the watch ended early: {other:?}"),
     }
 
     step(output, 8, "The status callbacks that reached our listener (secret checked, duplicates dropped)");
     loop {
         match tokio::time::timeout(Duration::from_secs(10), listener.received.recv()).await {
-            Ok(Some(crate::listen::Received::Event(event))) => {
-                output.callback(&event);
+            Ok(Some(crate::listen::Received::Event(event, handed_on))) => {
+                let _ = handed_on.send(output.callback(&event));
                 if event.session.status == Some(SessionStatus::Completed) {
                     break;
                 }
             }
             Ok(Some(crate::listen::Received::Rejected(why))) => output.callback_rejected(why),
             Ok(None) | Err(_) => {
-                println!("  no COMPLETED callback arrived within 10 s");
+                say!("  no COMPLETED callback arrived within 10 s");
                 break;
             }
         }
@@ -148,9 +148,9 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
             "email" => hpp_core::redact::mask_email(&message.recipient),
             _ => hpp_core::redact::mask_all(&message.recipient),
         };
-        println!("  #{} {:<6} {recipient}", message.sequence, message.method);
+        say!("  #{} {:<6} {recipient}", message.sequence, message.method);
     }
-    println!();
+    say!();
     output.heading("Done.");
     Ok(())
 }

@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 /// What the listener saw.
 #[derive(Debug)]
 pub(crate) enum Received {
-    /// A new event.
-    Event(Box<StatusCallback>),
+    /// A new event, and where to say whether it was handed on (printed or forwarded): the
+    /// listener answers the service 204 only then, and otherwise non-2xx so that it retries.
+    Event(Box<StatusCallback>, tokio::sync::oneshot::Sender<bool>),
     /// A callback refused: wrong or missing secret, or not a callback.
     Rejected(&'static str),
 }
@@ -107,10 +108,20 @@ async fn answer(
     };
     match callback::parse(&body.to_bytes()) {
         Ok(event) => {
-            if seen.lock().unwrap_or_else(|p| p.into_inner()).first_time(&event.event_id) {
-                let _ = sender.send(Received::Event(Box::new(event)));
+            let event_id = event.event_id.clone();
+            if !seen.lock().unwrap_or_else(|p| p.into_inner()).first_time(&event_id) {
+                return reply(204); // a repeat of an event already handed on
             }
-            reply(204)
+            let (handed_on, outcome) = tokio::sync::oneshot::channel();
+            let delivered =
+                sender.send(Received::Event(Box::new(event), handed_on)).is_ok() && outcome.await == Ok(true);
+            if delivered {
+                reply(204)
+            } else {
+                // Not handed on: not acknowledged either, and not remembered, so the retry counts.
+                seen.lock().unwrap_or_else(|p| p.into_inner()).forget(&event_id);
+                reply(503)
+            }
         }
         Err(_) => {
             let _ = sender.send(Received::Rejected("not a status callback"));

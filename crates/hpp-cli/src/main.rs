@@ -13,12 +13,12 @@ use hpp_core::callback::CallbackSecret;
 use hpp_core::model::PlaceOrderMode;
 use hpp_core::{
     Client, Config, CreateSession, Credentials, Distribution, Environment, Error, MerchantUrls, Mode, Region,
-    SessionOptions, WatchOptions, WatchOutcome,
+    SessionOptions, SessionStatus, WatchOptions, WatchOutcome,
 };
 use hpp_hyper::HyperTransport;
 use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
 
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, say, say_err};
 
 /// The Kustom Hosted Payment Page API from a shell.
 #[derive(Debug, Parser)]
@@ -129,7 +129,12 @@ enum SessionCommand {
     Get { session: String },
     /// Disable a session (SESSION: an id or a session_url).
     Disable { session: String },
-    /// Print each status change until the session is final (exit 0) or --timeout passes (exit 8).
+    /// Print each status change until the session is final or --timeout passes. Exit 0 only when
+    /// the consumer completed the payment (COMPLETED): 10 CANCELLED, 11 DISABLED, 12 TIMEOUT (the
+    /// consumer ran out of time), 13 the session expired, 8 --timeout passed first, 4 no such session.
+    #[command(after_help = "Exit codes: 0 COMPLETED (paid), 10 CANCELLED, 11 DISABLED, 12 TIMEOUT, \
+        13 expired, 8 --timeout passed, 2 usage, 4 API error (no such session), 5 no response.\n\
+        Only 0 means paid: `kustom-hpp session watch S && ship_order` ships paid orders only.")]
     Watch {
         session: String,
         /// Seconds between reads at first (backing off while nothing changes).
@@ -403,12 +408,13 @@ async fn watch(
     }
     match client.wait_for_final_status(session, &options, |s| output.status_change(s)).await {
         Ok(WatchOutcome::Final(session)) => {
-            output.watch_ended(Some(&session), "final");
-            ExitCode::SUCCESS
+            let exit = watch_exit_code(session.status.as_ref());
+            output.watch_ended(Some(&session), "final", exit);
+            ExitCode::from(exit)
         }
         Ok(WatchOutcome::Expired(last)) => {
-            output.watch_ended(last.as_ref(), "expired");
-            ExitCode::SUCCESS
+            output.watch_ended(last.as_ref(), "expired", EXIT_WATCH_EXPIRED);
+            ExitCode::from(EXIT_WATCH_EXPIRED)
         }
         Ok(WatchOutcome::DeadlinePassed(last)) => {
             let status = last.and_then(|s| s.status).map_or_else(|| "unknown".to_owned(), |s| s.to_string());
@@ -417,6 +423,22 @@ async fn watch(
         }
         Err(error) => output.failure(&Failure::from(&error)),
         Ok(_) => output.failure(&Failure::usage("unexpected watch outcome")),
+    }
+}
+
+/// Exit code of `session watch` when the session expired before reaching a final status.
+const EXIT_WATCH_EXPIRED: u8 = 13;
+
+/// `session watch`'s exit code for a final status: 0 only for a completed payment, so that a
+/// script's `watch && ship` never ships an unpaid order.
+fn watch_exit_code(status: Option<&SessionStatus>) -> u8 {
+    match status {
+        Some(SessionStatus::Completed) => 0,
+        Some(SessionStatus::Cancelled) => 10,
+        Some(SessionStatus::Disabled) => 11,
+        Some(SessionStatus::Timeout) => 12,
+        // Final by the core's rule but none of the above (a future status): not a payment.
+        _ => 14,
     }
 }
 
@@ -438,14 +460,21 @@ async fn listen_for_callbacks(port: u16, secret: Option<String>, read_timeout: D
         Ok(listener) => listener,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen on port {port}: {e}"))),
     };
-    println!("{}", serde_json::json!({ "url": listener.url, "secret_param": hpp_core::callback::SECRET_PARAM }));
+    say!("{}", serde_json::json!({ "url": listener.url, "secret_param": hpp_core::callback::SECRET_PARAM }));
     let stopped = stop.wait();
     tokio::pin!(stopped);
     loop {
         tokio::select! {
             _ = &mut stopped => return ExitCode::SUCCESS,
             received = listener.received.recv() => match received {
-                Some(listen::Received::Event(event)) => output.callback(&event),
+                Some(listen::Received::Event(event, handed_on)) => {
+                    let printed = output.callback(&event);
+                    let _ = handed_on.send(printed);
+                    if !printed {
+                        // stdout is gone: every later event would be lost too.
+                        return ExitCode::from(output::EXIT_CLOSED_PIPE as u8);
+                    }
+                }
                 Some(listen::Received::Rejected(why)) => output.callback_rejected(why),
                 None => return ExitCode::SUCCESS,
             },
@@ -481,16 +510,16 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
         "username": sandbox.username(),
         "password": sandbox.password(),
     });
-    println!("{ready}");
+    say!("{ready}");
     if !args.bind.is_loopback() {
-        eprintln!(
+        say_err!(
             "warning: the sandbox listens on {} (beyond loopback): whoever reaches it can use it with \
              the credentials above; use a private test network only",
             args.bind
         );
     }
     if !output.json {
-        eprintln!("sandbox listening on {}; stop with Ctrl-C", sandbox.base_url());
+        say_err!("sandbox listening on {}; stop with Ctrl-C", sandbox.base_url());
     }
     stop.wait().await;
     sandbox.stop().await;

@@ -9,6 +9,46 @@ use hpp_core::redact::{mask_all, mask_email, mask_phone, scrub};
 use hpp_core::{Distribution, Error, Session, SessionCreated};
 use serde_json::json;
 
+/// Status for a closed stdout, as if killed by SIGPIPE (128 + 13): what `| head` expects.
+pub(crate) const EXIT_CLOSED_PIPE: i32 = 141;
+
+/// Writes one line to stdout, or says why it could not.
+pub(crate) fn try_stdout_line(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Writes one line to stdout. When stdout is gone (a closed pipe) the program ends quietly with
+/// [`EXIT_CLOSED_PIPE`]: there is no one left to tell, and a panic would be noise.
+pub(crate) fn stdout_line(args: std::fmt::Arguments<'_>) {
+    if try_stdout_line(args).is_err() {
+        std::process::exit(EXIT_CLOSED_PIPE);
+    }
+}
+
+/// Writes one line to stderr; a closed stderr is ignored (the exit status still tells).
+pub(crate) fn stderr_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `println!` that never panics on a closed pipe.
+macro_rules! say {
+    () => { $crate::output::stdout_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::output::stdout_line(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` that never panics on a closed pipe.
+macro_rules! say_err {
+    ($($arg:tt)*) => { $crate::output::stderr_line(format_args!($($arg)*)) };
+}
+
+pub(crate) use {say, say_err};
+
 /// `text` safe to print on a terminal: control characters (escape sequences, carriage returns,
 /// newlines that would forge a line) and Unicode bidirectional overrides are shown escaped.
 /// Everything printed for people that came from a server or a callback goes through it.
@@ -117,7 +157,7 @@ impl Output {
 
     /// A heading line on stdout.
     pub(crate) fn heading(&self, text: &str) {
-        println!("{}", self.paint(self.color_out, "1;32", &printable(text)));
+        say!("{}", self.paint(self.color_out, "1;32", &printable(text)));
     }
 
     /// Aligned `key  value` lines on stdout, skipping absent values.
@@ -125,14 +165,14 @@ impl Output {
         let width = fields.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.len()).max().unwrap_or(0);
         for (key, value) in fields {
             if let Some(value) = value {
-                println!("  {}  {}", self.paint(self.color_out, "1", &format!("{key:<width$}")), printable(value));
+                say!("  {}  {}", self.paint(self.color_out, "1", &format!("{key:<width$}")), printable(value));
             }
         }
     }
 
     pub(crate) fn created(&self, created: &SessionCreated) {
         if self.json {
-            return println!("{}", json_line(&json!(created)));
+            return say!("{}", json_line(&json!(created)));
         }
         self.heading("Session created");
         self.fields(&[
@@ -147,7 +187,7 @@ impl Output {
 
     pub(crate) fn session(&self, session: &Session) {
         if self.json {
-            return println!("{}", json_line(&json!(session)));
+            return say!("{}", json_line(&json!(session)));
         }
         self.heading("Session");
         self.fields(&[
@@ -163,7 +203,7 @@ impl Output {
 
     pub(crate) fn disabled(&self, session: &str) {
         if self.json {
-            return println!("{}", json_line(&json!({ "status": "DISABLED" })));
+            return say!("{}", json_line(&json!({ "status": "DISABLED" })));
         }
         self.heading("Session disabled");
         self.fields(&[("session", Some(session.to_owned())), ("status", Some("DISABLED".to_owned()))]);
@@ -173,7 +213,7 @@ impl Output {
         let method = &distribution.method();
         let contact = distribution.request().contact_information.clone().unwrap_or_default();
         if self.json {
-            return println!("{}", json_line(&json!({ "method": method, "distributed": true })));
+            return say!("{}", json_line(&json!({ "method": method, "distributed": true })));
         }
         let recipient = match method {
             DistributionMethod::Email => contact.email.as_deref().map(mask_email),
@@ -187,20 +227,23 @@ impl Output {
     /// One status change seen by `session watch`.
     pub(crate) fn status_change(&self, session: &Session) {
         if self.json {
-            return println!("{}", json_line(&json!(session)));
+            return say!("{}", json_line(&json!(session)));
         }
         let status = session.status.as_ref().map_or_else(|| "(none)".to_owned(), ToString::to_string);
         let at = session.updated_at.clone().unwrap_or_default();
         let status = printable(&status);
-        println!("  {}  {}", self.paint(self.color_out, "1", &format!("{status:<14}")), printable(&at));
+        say!("  {}  {}", self.paint(self.color_out, "1", &format!("{status:<14}")), printable(&at));
     }
 
     /// How `session watch` ended (`final` or `expired`).
-    pub(crate) fn watch_ended(&self, session: Option<&Session>, how: &str) {
+    pub(crate) fn watch_ended(&self, session: Option<&Session>, how: &str, exit_code: u8) {
         let status = session.and_then(|s| s.status.as_ref()).map(ToString::to_string);
         if self.json {
             let id = session.and_then(|s| s.session_id.clone());
-            return println!("{}", json_line(&json!({ "session_id": id, "status": status, "outcome": how })));
+            let paid = exit_code == 0;
+            let line =
+                json!({ "session_id": id, "status": status, "outcome": how, "paid": paid, "exit_code": exit_code });
+            return say!("{}", json_line(&line));
         }
         match how {
             "expired" => self.heading("The session expired"),
@@ -208,37 +251,39 @@ impl Output {
         }
     }
 
-    /// A callback event received once.
-    pub(crate) fn callback(&self, event: &hpp_core::callback::StatusCallback) {
+    /// A callback event received once; whether it could be printed (the listener acknowledges
+    /// an event to the service only once it is handed on).
+    pub(crate) fn callback(&self, event: &hpp_core::callback::StatusCallback) -> bool {
         if self.json {
-            return println!("{}", json_line(&json!(event)));
+            return try_stdout_line(format_args!("{}", json_line(&json!(event)))).is_ok();
         }
         let status = event.session.status.as_ref().map(ToString::to_string).unwrap_or_default();
         let session = event.session.session_id.clone().unwrap_or_default();
         let status = printable(&status);
-        println!(
+        try_stdout_line(format_args!(
             "callback  {}  session {}  event {}",
             self.paint(self.color_out, "1", &format!("{status:<12}")),
             printable(&session),
             printable(&event.event_id)
-        );
+        ))
+        .is_ok()
     }
 
     /// A callback refused by the listener.
     pub(crate) fn callback_rejected(&self, why: &str) {
         if self.json {
-            return eprintln!("{}", json_line(&json!({ "rejected": why })));
+            return say_err!("{}", json_line(&json!({ "rejected": why })));
         }
-        eprintln!("{} a callback: {why}", self.paint(self.color_err, "33", "rejected"));
+        say_err!("{} a callback: {why}", self.paint(self.color_err, "33", "rejected"));
     }
 
     /// A warning on stderr: a line of text, or with `--json` one `{"warning": ...}` object before
     /// the result.
     pub(crate) fn warning(&self, message: &str) {
         if self.json {
-            return eprintln!("{}", json_line(&json!({ "warning": message })));
+            return say_err!("{}", json_line(&json!({ "warning": message })));
         }
-        eprintln!("{} {}", self.paint(self.color_err, "1;33", "warning:"), printable(message));
+        say_err!("{} {}", self.paint(self.color_err, "1;33", "warning:"), printable(message));
     }
 
     /// Reports `failure` (stderr) and returns its exit code.
@@ -252,9 +297,9 @@ impl Output {
                 "error_messages": failure.error_messages,
                 "correlation_id": failure.correlation_id,
             }});
-            eprintln!("{}", json_line(&error));
+            say_err!("{}", json_line(&error));
         } else {
-            eprintln!("{} {}", self.paint(self.color_err, "1;31", "error:"), printable(&failure.message));
+            say_err!("{} {}", self.paint(self.color_err, "1;31", "error:"), printable(&failure.message));
         }
         ExitCode::from(failure.exit)
     }
@@ -262,12 +307,7 @@ impl Output {
     /// A failure shown as a demo step's expected outcome, on stdout.
     pub(crate) fn expected_failure(&self, error: &Error) {
         let failure = Failure::from(error);
-        println!(
-            "  {} ({}): {}",
-            self.paint(self.color_out, "33", "refused"),
-            failure.kind,
-            printable(&failure.message)
-        );
+        say!("  {} ({}): {}", self.paint(self.color_out, "33", "refused"), failure.kind, printable(&failure.message));
     }
 }
 

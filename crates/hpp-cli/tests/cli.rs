@@ -517,3 +517,110 @@ fn the_sandbox_advertises_the_name_clients_use() {
     let created = create(&sandbox);
     assert!(created["session_url"].as_str().unwrap().starts_with(&sandbox.base_url), "{created}");
 }
+
+#[test]
+fn watch_exits_zero_only_for_a_completed_payment() {
+    let sandbox = SandboxProcess::start(&[]);
+    for (status, exit, paid) in
+        [("COMPLETED", 0, true), ("CANCELLED", 10, false), ("DISABLED", 11, false), ("TIMEOUT", 12, false)]
+    {
+        let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+        let body = format!(r#"{{"status":"{status}"}}"#);
+        assert!(control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), &body).contains("200"));
+        let out = sandbox.run(&["--json", "session", "watch", &id, "--interval", "0.05"]);
+        assert_eq!(out.status.code(), Some(exit), "{status}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let last = json(stdout.lines().last().unwrap().as_bytes());
+        assert_eq!(
+            (last["status"].as_str(), last["paid"].as_bool(), last["exit_code"].as_u64()),
+            (Some(status), Some(paid), Some(exit as u64))
+        );
+    }
+    // Expired after it was seen: 13.
+    let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+    let mut watch = Command::new(BIN)
+        .args(["--json", "session", "watch", &id, "--interval", "0.05"])
+        .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
+        .env("KUSTOM_USERNAME", &sandbox.username)
+        .env("KUSTOM_PASSWORD", &sandbox.password)
+        .env_remove("KUSTOM_API_KEY")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    assert_eq!(json(lines.next().unwrap().unwrap().as_bytes())["status"], "WAITING", "seen first");
+    assert!(control(&sandbox, "/_sandbox/clock", r#"{"advance_secs": 200000}"#).contains("200"));
+    let last = json(lines.last().unwrap().unwrap().as_bytes());
+    assert_eq!(watch.wait().unwrap().code(), Some(13));
+    assert_eq!((last["outcome"].as_str(), last["paid"].as_bool()), (Some("expired"), Some(false)));
+    let help = Command::new(BIN).args(["session", "watch", "--help"]).output().unwrap();
+    assert!(String::from_utf8(help.stdout).unwrap().contains("Exit codes: 0 COMPLETED (paid), 10 CANCELLED"));
+}
+
+/// Runs `args`, reads one line of stdout, closes it, and returns the exit status and stderr.
+fn close_stdout_after_one_line(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_closed_pipe_ends_the_demo_quietly() {
+    let (code, stderr) = close_stdout_after_one_line(&["demo"], &[]);
+    assert_eq!(code, Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_listener_never_acknowledges_an_event_it_could_not_hand_on() {
+    let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "2"]);
+    let mut listener = Command::new(BIN)
+        .args(["--json", "callbacks", "listen", "--secret", "right-secret-123"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(listener.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    let url = json(first.as_bytes())["url"].as_str().unwrap().to_owned();
+    drop(reader); // `| head -1`: nobody reads the events any more
+    let out = sandbox.run(&[
+        "--json",
+        "session",
+        "create",
+        "--payment-session-url",
+        "https://x.example/o",
+        "--status-update",
+        &format!("{url}?secret=right-secret-123"),
+    ]);
+    let id = json(&out.stdout)["session_id"].as_str().unwrap().to_owned();
+    control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
+    assert_eq!(listener.wait().unwrap().code(), Some(141));
+    // The sandbox records its attempts: the first got a 503 or a dropped connection (never a
+    // 2xx: the listener ended before acknowledging), the others found nobody listening.
+    let outcomes = loop {
+        let attempts = control_get(&sandbox, "/_sandbox/callbacks");
+        let outcomes: Vec<String> = attempts["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap().to_owned())
+            .collect();
+        if outcomes.len() == 4 {
+            break outcomes;
+        }
+    };
+    assert!(outcomes[0] == "status 503" || outcomes[0].starts_with("error"), "{outcomes:?}");
+    assert!(!outcomes.iter().any(|o| o == "delivered"), "acknowledged but lost: {outcomes:?}");
+}
