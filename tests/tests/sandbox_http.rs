@@ -267,3 +267,36 @@ fn a_blocking_client_in_a_plain_test_works_against_the_sandbox() {
     let address = base_url.trim_start_matches("http://");
     assert!(TcpStream::connect(address).is_err(), "still listening on {address}");
 }
+
+/// The consumer's pay page is a real HTML page whose buttons drive the same state changes and
+/// callbacks as the control calls, and send the browser back to the merchant's page.
+#[tokio::test]
+async fn the_pay_page_lets_a_person_pay_or_cancel() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let browser = ReqwestTransport::new().unwrap().client().clone(); // follows no redirects: we see the 303
+    for (button, status, merchant_page) in [
+        ("complete", "COMPLETED", "https://shop.example/ok?sid="),
+        ("cancel", "CANCELLED", "https://shop.example/cancel"),
+    ] {
+        let urls = hpp_core::MerchantUrls::default()
+            .with_success("https://shop.example/ok?sid={{session_id}}")
+            .with_cancel("https://shop.example/cancel");
+        let created =
+            client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+        let page_url = created.redirect_url.clone().unwrap();
+        let page = browser.get(&page_url).send().await.unwrap();
+        assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+        let html = page.text().await.unwrap();
+        assert!(html.contains(r#"<button id="pay" type="submit">Pay</button>"#) && html.contains("WAITING"), "{html}");
+        let action = format!("/_sandbox/pay/{}/{button}", created.session_id.as_deref().unwrap());
+        assert!(html.contains(&format!(r#"action="{action}""#)), "{html}");
+        let pressed = browser.post(format!("{}{action}", sandbox.base_url())).send().await.unwrap();
+        assert_eq!(pressed.status(), 303);
+        assert!(pressed.headers()["location"].to_str().unwrap().starts_with(merchant_page));
+        let session = client.read_session(created.session_url.as_deref().unwrap()).await.unwrap();
+        assert_eq!(session.status.map(|s| s.to_string()).as_deref(), Some(status));
+        let after = browser.get(&page_url).send().await.unwrap().text().await.unwrap();
+        assert!(after.contains("can no longer be paid") && !after.contains("<button"), "{after}");
+    }
+}

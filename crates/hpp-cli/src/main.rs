@@ -61,7 +61,9 @@ enum EnvironmentArg {
 enum Command {
     /// Walk the whole story against an in-process sandbox.
     Demo,
-    /// Serve the sandbox in the foreground; prints {"base_url","username","password"} first.
+    /// Serve the sandbox in the foreground (prints {"base_url","username","password"} first, and
+    /// `export` lines on stderr), or play the consumer against a running one (`pay`, `cancel`).
+    #[command(args_conflicts_with_subcommands = true)]
     Sandbox(SandboxArgs),
     /// Create, read or disable sessions.
     #[command(subcommand)]
@@ -91,8 +93,31 @@ enum CallbacksCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ConsumerAction {
+    /// Pay a session as the consumer would (status COMPLETED, callbacks sent), on the sandbox at
+    /// --base-url / KUSTOM_HPP_BASE_URL with the usual credentials. SESSION: an id.
+    Pay {
+        /// The session id.
+        session: String,
+    },
+    /// Cancel a session as the consumer would (status CANCELLED). SESSION: an id.
+    Cancel {
+        /// The session id.
+        session: String,
+    },
+}
+
 #[derive(Debug, Args)]
 struct SandboxArgs {
+    #[command(subcommand)]
+    consumer: Option<ConsumerAction>,
+    /// Fixed username instead of a random one (repeatable setups).
+    #[arg(long, env = "KUSTOM_HPP_SANDBOX_USERNAME")]
+    username: Option<String>,
+    /// Fixed password instead of a random one.
+    #[arg(long, env = "KUSTOM_HPP_SANDBOX_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
     /// Address to listen on. Beyond loopback, anyone who can reach it can use the sandbox with its
     /// printed credentials: a private test network only.
     #[arg(long, default_value = "127.0.0.1")]
@@ -229,6 +254,14 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
     let timeout = given_timeout.unwrap_or(DEFAULT_TIMEOUT);
     match cli.command {
         Command::Demo => demo::run(output, timeout).await,
+        Command::Sandbox(SandboxArgs { consumer: Some(action), .. }) => {
+            let config =
+                match config(cli.base_url.as_deref(), cli.environment, cli.send_credentials_over_plain_http, output) {
+                    Ok(config) => config,
+                    Err(failure) => return output.failure(&failure),
+                };
+            play_consumer(&config, action, timeout, output).await
+        }
         Command::Sandbox(args) => serve_sandbox(args, output).await,
         Command::Callbacks(CallbacksCommand::Listen { port, secret, read_timeout }) => {
             let Some(read_timeout) = seconds_within(read_timeout, MAX_WATCH_INTERVAL) else {
@@ -484,6 +517,12 @@ async fn listen_for_callbacks(port: u16, secret: Option<String>, read_timeout: D
 
 async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
     let mut config = SandboxConfig::default();
+    config.log_requests = true;
+    config.credentials = match (args.username, args.password) {
+        (Some(username), Some(password)) => Some((username, password)),
+        (None, None) => None,
+        _ => return output.failure(&Failure::usage("give both --username and --password, or neither")),
+    };
     config.bind = args.bind;
     config.advertise = args.advertise;
     config.port = args.port;
@@ -519,11 +558,56 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
         );
     }
     if !output.json {
-        say_err!("sandbox listening on {}; stop with Ctrl-C", sandbox.base_url());
+        say_err!("sandbox listening on {}; stop with Ctrl-C. For a client in another shell:", sandbox.base_url());
+        say_err!("export KUSTOM_HPP_BASE_URL={}", sandbox.base_url());
+        say_err!("export KUSTOM_USERNAME={}", sandbox.username());
+        say_err!("export KUSTOM_PASSWORD={}", sandbox.password());
+        say_err!("Play the consumer: open a session's redirect_url, or `kustom-hpp sandbox pay SESSION`.");
     }
     stop.wait().await;
     sandbox.stop().await;
     ExitCode::SUCCESS
+}
+
+/// `sandbox pay|cancel SESSION`: the sandbox's control call for a consumer's action.
+async fn play_consumer(config: &Config, action: ConsumerAction, timeout: Duration, output: &Output) -> ExitCode {
+    use hpp_core::Transport;
+    let (session, status) = match action {
+        ConsumerAction::Pay { session } => (session, "COMPLETED"),
+        ConsumerAction::Cancel { session } => (session, "CANCELLED"),
+    };
+    if hpp_core::SessionId::new(&session).is_err() {
+        return output.failure(&Failure::usage("SESSION must be a session id"));
+    }
+    let mut request = http::Request::new(format!(r#"{{"status":"{status}"}}"#).into_bytes());
+    *request.method_mut() = http::Method::POST;
+    let url = format!("{}/_sandbox/sessions/{session}/status", config.base_url());
+    match url.parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return output.failure(&Failure::usage("the base URL and session do not form a URL")),
+    }
+    request.headers_mut().insert(http::header::AUTHORIZATION, config.credentials().authorization());
+    request.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
+    let response = match transport.send(request).await {
+        Ok(response) => response,
+        Err(e) => return output.failure(&Failure::from(&Error::Transport(e))),
+    };
+    if !response.status().is_success() {
+        let message = format!(
+            "the sandbox answered {} (is {} a running sandbox, and the session one of its?)",
+            response.status(),
+            config.base_url()
+        );
+        return output.failure(&Failure::usage(&message));
+    }
+    match serde_json::from_slice::<hpp_core::Session>(response.body()) {
+        Ok(session) => {
+            output.session(&session);
+            ExitCode::SUCCESS
+        }
+        Err(e) => output.failure(&Failure::usage(&format!("the sandbox's answer was not a session: {e}"))),
+    }
 }
 
 /// SIGINT and SIGTERM, registered up front.

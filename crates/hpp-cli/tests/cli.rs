@@ -624,3 +624,64 @@ fn the_listener_never_acknowledges_an_event_it_could_not_hand_on() {
     assert!(outcomes[0] == "status 503" || outcomes[0].starts_with("error"), "{outcomes:?}");
     assert!(!outcomes.iter().any(|o| o == "delivered"), "acknowledged but lost: {outcomes:?}");
 }
+
+#[test]
+fn play_the_consumer_from_the_command_line() {
+    let sandbox = SandboxProcess::start(&[]);
+    for (action, status) in [("pay", "COMPLETED"), ("cancel", "CANCELLED")] {
+        let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+        let out = sandbox.run(&["--json", "sandbox", action, &id]);
+        assert_eq!(out.status.code(), Some(0), "{action}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(&out.stdout)["status"], status);
+        let read = sandbox.run(&["--json", "session", "get", &id]);
+        assert_eq!(json(&read.stdout)["status"], status);
+    }
+    let out = sandbox.run(&["--json", "sandbox", "pay", "no-such-session"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_sandbox_logs_each_request_and_prints_ready_to_paste_exports() {
+    let mut server = Command::new(BIN)
+        .args(["sandbox", "--username", "team-sandbox", "--password", "fixed-password-123"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready = json(line.as_bytes());
+    assert_eq!(
+        (ready["username"].as_str(), ready["password"].as_str()),
+        (Some("team-sandbox"), Some("fixed-password-123"))
+    );
+    let base_url = ready["base_url"].as_str().unwrap().to_owned();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap()).lines();
+    let mut head: Vec<String> = Vec::new();
+    while !head.last().is_some_and(|l| l.starts_with("Play the consumer")) {
+        head.push(stderr.next().unwrap().unwrap());
+    }
+    assert!(head.contains(&format!("export KUSTOM_HPP_BASE_URL={base_url}")), "{head:?}");
+    assert!(head.contains(&"export KUSTOM_USERNAME=team-sandbox".to_owned()), "{head:?}");
+    let out = Command::new(BIN)
+        .args([
+            "--json",
+            "session",
+            "create",
+            "--payment-session-url",
+            "https://x.example/o",
+            "--status-update",
+            "https://shop.example/cb?secret=planted-secret-abc",
+        ])
+        .env("KUSTOM_HPP_BASE_URL", &base_url)
+        .env("KUSTOM_USERNAME", "team-sandbox")
+        .env("KUSTOM_PASSWORD", "fixed-password-123")
+        .env_remove("KUSTOM_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let logged = stderr.next().unwrap().unwrap();
+    assert_eq!(logged, "sandbox: POST /hpp/v1/sessions -> 201");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -57,21 +57,28 @@ pub(crate) struct Answer {
     pub(crate) body: Option<serde_json::Value>,
     pub(crate) www_authenticate: bool,
     pub(crate) retry_after: Option<u64>,
+    /// An HTML page instead of JSON (the consumer's pay page).
+    pub(crate) html: Option<String>,
+    /// Where a 303 sends the browser.
+    pub(crate) location: Option<String>,
 }
 
 impl Answer {
     fn json(status: StatusCode, body: impl Serialize) -> Self {
         // invariant: the sandbox's own types always serialize.
-        Self {
-            status,
-            body: Some(serde_json::to_value(body).expect("serializable")),
-            www_authenticate: false,
-            retry_after: None,
-        }
+        Self { body: Some(serde_json::to_value(body).expect("serializable")), ..Self::empty(status) }
     }
 
     fn empty(status: StatusCode) -> Self {
-        Self { status, body: None, www_authenticate: false, retry_after: None }
+        Self { status, body: None, www_authenticate: false, retry_after: None, html: None, location: None }
+    }
+
+    fn html(page: String) -> Self {
+        Self { html: Some(page), ..Self::empty(StatusCode::OK) }
+    }
+
+    fn see_other(location: String) -> Self {
+        Self { location: Some(location), ..Self::empty(StatusCode::SEE_OTHER) }
     }
 }
 
@@ -81,6 +88,30 @@ struct SessionRecord {
     merchant_urls: MerchantUrls,
     place_order_mode: Option<PlaceOrderMode>,
     expires_at_millis: i64,
+}
+
+/// The consumer's hosted payment page: the session and, while it can still be paid, buttons to
+/// pay or cancel (which change its status and send callbacks as the real page would).
+fn pay_page(session: &Session) -> String {
+    let id = session.session_id.clone().unwrap_or_default();
+    let status = session.status.as_ref().map(ToString::to_string).unwrap_or_default();
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let (id, status) = (escape(&id), escape(&status));
+    let open = matches!(session.status, Some(SessionStatus::Waiting | SessionStatus::InProgress));
+    let actions = if open {
+        format!(
+            "<form method=\"post\" action=\"/_sandbox/pay/{id}/complete\"><button id=\"pay\" type=\"submit\">Pay</button></form>\n\
+             <form method=\"post\" action=\"/_sandbox/pay/{id}/cancel\"><button id=\"cancel\" type=\"submit\">Cancel</button></form>"
+        )
+    } else {
+        "<p>This session can no longer be paid.</p>".to_owned()
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sandbox payment page</title></head>\n\
+         <body><h1>Sandbox hosted payment page</h1>\n<p>This is the kustom-hpp sandbox, playing the consumer's side. \
+         Paying or cancelling here changes the session's status and sends the merchant's callbacks.</p>\n\
+         <p>Session <code id=\"session\">{id}</code>: status <strong id=\"status\">{status}</strong></p>\n{actions}\n</body></html>\n"
+    )
 }
 
 /// A merchant URL with the placeholders the service substitutes: `{{session_id}}`,
@@ -216,7 +247,7 @@ impl State {
             "http_status_message": "Unauthorized",
             "internal_message": "authorization_error",
         });
-        Answer { status: StatusCode::UNAUTHORIZED, body: Some(body), www_authenticate: true, retry_after: None }
+        Answer { body: Some(body), www_authenticate: true, ..Answer::empty(StatusCode::UNAUTHORIZED) }
     }
 
     /// Answers one request. `authorized` is whether its credentials were right.
@@ -548,7 +579,22 @@ impl State {
                     None => self.not_found(),
                 }
             }
-            (&Method::GET, ["pay", id] | ["pay", id, "qr"]) => match self.live(now, id) {
+            (&Method::GET, ["pay", id]) => match self.live(now, id) {
+                Some(record) => Answer::html(pay_page(&record.session)),
+                None => self.not_found(),
+            },
+            (&Method::POST, ["pay", id, action @ ("complete" | "cancel")]) => {
+                let (status, url) = if *action == "complete" {
+                    (SessionStatus::Completed, self.live(now, id).and_then(|r| r.merchant_urls.success.clone()))
+                } else {
+                    (SessionStatus::Cancelled, self.live(now, id).and_then(|r| r.merchant_urls.cancel.clone()))
+                };
+                let Some(session) = self.set_status(id, status) else { return self.not_found() };
+                // As the hosted page does: back to the merchant's page for the outcome, else here.
+                let back = format!("{}/_sandbox/pay/{id}", self.base_url);
+                Answer::see_other(url.map_or(back, |url| substitute(&url, &session)))
+            }
+            (&Method::GET, ["pay", id, "qr"]) => match self.live(now, id) {
                 Some(record) => Answer::json(
                     StatusCode::OK,
                     serde_json::json!({

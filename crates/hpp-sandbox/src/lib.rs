@@ -150,6 +150,8 @@ pub struct SandboxConfig {
     pub callback_retries: u32,
     /// Pause before each callback retry ("a few seconds" at the service).
     pub callback_retry_delay: Duration,
+    /// Write a line per request to stderr: method, path (no query), status. Off by default (tests).
+    pub log_requests: bool,
 }
 
 impl Default for SandboxConfig {
@@ -167,6 +169,7 @@ impl Default for SandboxConfig {
             callback_timeout: Duration::from_secs(3),
             callback_retries: 3,
             callback_retry_delay: Duration::from_secs(2),
+            log_requests: false,
         }
     }
 }
@@ -240,10 +243,11 @@ impl Sandbox {
         let (count, callback_count) = watch::channel(0);
         let deliverer = tokio::spawn(callbacks::deliver(queued, policy, callback_attempts.clone(), count));
         let read_timeout = config.request_read_timeout;
+        let log_requests = config.log_requests;
         let state = api::State::new(config, base_url.clone(), ids, Some(jobs), callback_attempts.clone());
         let state = Arc::new(Mutex::new(state));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, state.clone(), accepted, read_timeout, stopped));
+        let task = tokio::spawn(server::serve(listener, state.clone(), accepted, read_timeout, log_requests, stopped));
         Ok(Self {
             base_url,
             username,

@@ -28,6 +28,7 @@ pub(crate) async fn serve(
     state: Arc<Mutex<State>>,
     authorization: Vec<Vec<u8>>,
     read_timeout: Duration,
+    log_requests: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     let authorization = Arc::new(authorization);
@@ -38,8 +39,19 @@ pub(crate) async fn serve(
             (stream, _) = crate::net::accept(&listener) => {
                 let (state, authorization) = (state.clone(), authorization.clone());
                 connections.spawn(async move {
-                    let service =
-                        service_fn(move |request| respond(request, state.clone(), authorization.clone(), read_timeout));
+                    let service = service_fn(move |request: http::Request<Incoming>| {
+                        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+                        let answered = respond(request, state.clone(), authorization.clone(), read_timeout);
+                        async move {
+                            let result = answered.await;
+                            if log_requests {
+                                // Method, path and status only: never a query (callback secrets), header or body.
+                                let status = result.as_ref().map_or_else(|_| "reset".to_owned(), |r| r.status().as_u16().to_string());
+                                eprintln!("sandbox: {method} {path} -> {status}");
+                            }
+                            result
+                        }
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(read_timeout)
@@ -127,13 +139,21 @@ async fn respond(
 }
 
 fn render(answer: Answer) -> http::Response<Full<Bytes>> {
-    let mut response = http::Response::new(Full::new(match &answer.body {
-        Some(json) => Bytes::from(json.to_string()),
-        None => Bytes::new(),
+    let mut response = http::Response::new(Full::new(match (&answer.body, &answer.html) {
+        (Some(json), _) => Bytes::from(json.to_string()),
+        (None, Some(html)) => Bytes::from(html.clone()),
+        (None, None) => Bytes::new(),
     }));
     *response.status_mut() = answer.status;
     if answer.body.is_some() {
         response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    } else if answer.html.is_some() {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+    }
+    if let Some(location) = answer.location.as_deref().and_then(|l| http::HeaderValue::from_str(l).ok()) {
+        response.headers_mut().insert(http::header::LOCATION, location);
     }
     if let Some(seconds) = answer.retry_after {
         response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));

@@ -119,7 +119,9 @@ fn optional_secrets_show_whether_they_are_there_and_nothing_else() {
 #[test]
 fn a_custom_backoff_is_the_one_used() {
     let timeout: Error = TransportError::timeout("t").into();
-    let quick = RetryPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_millis(300)).with_max_attempts(5);
+    let quick = RetryPolicy::default()
+        .with_backoff(Duration::from_millis(100), Duration::from_millis(300))
+        .with_max_attempts(5);
     // Full jitter 1.0: the ceiling itself, doubling from the initial backoff up to the maximum.
     assert_eq!(decide(&quick, 1, Duration::ZERO, &timeout), Decision::RetryAfter(Duration::from_millis(100)));
     assert_eq!(decide(&quick, 2, Duration::ZERO, &timeout), Decision::RetryAfter(Duration::from_millis(200)));
