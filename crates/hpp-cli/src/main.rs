@@ -22,7 +22,17 @@ use crate::output::{Failure, Output, say, say_err};
 
 /// The Kustom Hosted Payment Page API from a shell.
 #[derive(Debug, Parser)]
-#[command(name = "kustom-hpp", version, about)]
+#[command(
+    name = "kustom-hpp",
+    version,
+    about,
+    after_help = "Credentials (never as flags): KUSTOM_API_KEY, or KUSTOM_USERNAME and KUSTOM_PASSWORD.\n\
+Where requests go: --base-url (or KUSTOM_HPP_BASE_URL), else --environment.\n\
+Exit codes: 0 success; 2 usage or configuration; 3 input refused locally, nothing sent; 4 the API \
+answered with an error; 5 no response (the message says whether the request may have been sent); \
+6 a response that could not be read; 8 `session watch --timeout` passed; 10-13 `session watch` \
+ended unpaid (see its --help); 141 stdout was closed."
+)]
 struct Cli {
     /// Base URL of the API (a local sandbox, for example); overrides --environment.
     #[arg(long, global = true, env = "KUSTOM_HPP_BASE_URL", hide_env_values = true)]
@@ -31,7 +41,7 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value = "playground")]
     environment: EnvironmentArg,
     /// Seconds to wait for connecting and for each response (default 30); for `session watch`,
-    /// how long to watch before giving up (exit 8).
+    /// how long to watch before giving up (exit 8; default: until the session is final or expired).
     #[arg(long, global = true)]
     timeout: Option<f64>,
     /// Print one JSON object: the result on stdout, or the error on stderr.
@@ -151,9 +161,15 @@ enum SessionCommand {
     /// Create a session for a payment session or checkout order.
     Create(CreateArgs),
     /// Read a session (SESSION: an id or a session_url).
-    Get { session: String },
+    Get {
+        /// The session: its id, or the session_url the API returned.
+        session: String,
+    },
     /// Disable a session (SESSION: an id or a session_url).
-    Disable { session: String },
+    Disable {
+        /// The session: its id, or the session_url the API returned.
+        session: String,
+    },
     /// Print each status change until the session is final or --timeout passes. Exit 0 only when
     /// the consumer completed the payment (COMPLETED): 10 CANCELLED, 11 DISABLED, 12 TIMEOUT (the
     /// consumer ran out of time), 13 the session expired, 8 --timeout passed first, 4 no such session.
@@ -161,6 +177,7 @@ enum SessionCommand {
         13 expired, 8 --timeout passed, 2 usage, 4 API error (no such session), 5 no response.\n\
         Only 0 means paid: `kustom-hpp session watch S && ship_order` ships paid orders only.")]
     Watch {
+        /// The session: its id, or the URL the API returned for it.
         session: String,
         /// Seconds between reads at first (backing off while nothing changes).
         #[arg(long, default_value_t = 2.0)]
@@ -200,22 +217,29 @@ struct CreateArgs {
 enum DistributeCommand {
     /// E-mail the pay link (SESSION: an id or a distribution_url).
     Email {
+        /// The session: its id, or the URL the API returned for it.
         session: String,
         #[arg(long)]
+        /// The consumer's e-mail address.
         email: String,
     },
     /// Hand the session to a device by its access id (SESSION: an id or a distribution_url).
     Token {
+        /// The session: its id, or the URL the API returned for it.
         session: String,
         #[arg(long)]
+        /// The access id the device showed (from its QR code flow).
         access_id: String,
     },
     /// Text the pay link (SESSION: an id or a distribution_url).
     Sms {
+        /// The session: its id, or the URL the API returned for it.
         session: String,
         #[arg(long)]
+        /// The consumer's phone number.
         phone: String,
         #[arg(long)]
+        /// The phone number's country, ISO 3166 alpha-2 (SE, NO, DE...).
         phone_country: String,
     },
 }
@@ -227,8 +251,15 @@ fn main() -> ExitCode {
             let usage =
                 !matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
             if usage && std::env::args().any(|a| a == "--json") {
-                return Output::new(true)
-                    .failure(&Failure::usage(e.to_string().trim().lines().next().unwrap_or_default()));
+                // The whole error, not its first line ("...were not provided:" and then which).
+                let text = e.to_string();
+                let detail: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .take_while(|l| !l.starts_with("Usage:"))
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                return Output::new(true).failure(&Failure::usage(&detail.join(" ")));
             }
             let _ = e.print();
             return if usage { ExitCode::from(2) } else { ExitCode::SUCCESS };

@@ -685,3 +685,28 @@ fn the_sandbox_logs_each_request_and_prints_ready_to_paste_exports() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn help_answers_and_json_usage_errors_keep_their_detail() {
+    let help = Command::new(BIN).arg("--help").env("COLUMNS", "60").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for expected in
+        ["KUSTOM_API_KEY", "KUSTOM_USERNAME and KUSTOM_PASSWORD", "Exit codes: 0 success", "141 stdout was closed"]
+    {
+        assert!(help.contains(expected), "{expected} missing:\n{help}");
+    }
+    assert!(help.lines().all(|l| l.chars().count() <= 60), "wrapped to the terminal:\n{help}");
+    for (command, described) in [
+        (&["distribute", "email", "--help"][..], "The consumer's e-mail address"),
+        (&["distribute", "token", "--help"], "The access id the device showed"),
+        (&["distribute", "sms", "--help"], "ISO 3166 alpha-2"),
+        (&["session", "get", "--help"], "The session: its id"),
+    ] {
+        let out = String::from_utf8(Command::new(BIN).args(command).output().unwrap().stdout).unwrap();
+        assert!(out.contains("The session: its id") && out.contains(described), "{command:?}:\n{out}");
+    }
+    let out = Command::new(BIN).args(["--json", "session", "create"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let message = json(&out.stderr)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("--payment-session-url"), "{message}");
+}
