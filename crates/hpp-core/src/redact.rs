@@ -92,7 +92,8 @@ fn mask_phone_runs(text: &str) -> String {
             i += 1;
             continue;
         }
-        let (mut digits, mut end) = (0, i + 1);
+        // A run holds at least one digit (it starts at one, or at a `+` or `(` before one), so `end` moves.
+        let (mut digits, mut end) = (0, i);
         let mut j = i;
         while j < chars.len() && (chars[j].is_ascii_digit() || is_separator(chars[j]) || (j == i && c == '+')) {
             if chars[j].is_ascii_digit() {

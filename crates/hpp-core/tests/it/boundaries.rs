@@ -128,3 +128,41 @@ fn a_custom_backoff_is_the_one_used() {
     assert_eq!(decide(&quick, 3, Duration::ZERO, &timeout), Decision::RetryAfter(Duration::from_millis(300)));
     assert_eq!(decide(&quick, 4, Duration::ZERO, &timeout), Decision::RetryAfter(Duration::from_millis(300)));
 }
+
+#[test]
+fn phone_runs_start_at_a_digit_and_stop_at_a_word() {
+    use hpp_core::redact::scrub;
+    // The separator before a number is kept, even after punctuation.
+    assert_eq!(scrub("tel. 0701234567"), "tel. ********67");
+    assert_eq!(scrub("(0701234567)"), "********67)", "an opening parenthesis belongs to the number");
+    // A run that began with '+' still ends at the first letter.
+    assert_eq!(scrub("+123 and 4567"), "+123 and 4567");
+    assert_eq!(scrub("+46 70 123 45 67 or 1234567"), "*********67 or *****67");
+}
+
+#[test]
+fn callback_secrets_are_redacted_in_urls_and_nothing_else_is() {
+    use hpp_core::callback::redact_secret;
+    assert_eq!(
+        redact_secret("https://shop.example/cb?sid=s1&secret=0123456789abcdef#top"),
+        "https://shop.example/cb?sid=s1&secret=<redacted>#top"
+    );
+    assert_eq!(redact_secret("/cb?secret=a&secret=b"), "/cb?secret=<redacted>&secret=<redacted>");
+    assert_eq!(redact_secret("/cb?xsecret=1&secretive=2"), "/cb?xsecret=1&secretive=2");
+    assert_eq!(redact_secret("https://shop.example/cb"), "https://shop.example/cb");
+}
+
+#[test]
+fn a_forgotten_event_counts_as_new_and_frees_its_bytes() {
+    let mut seen = hpp_core::callback::Deduplicator::new(10);
+    assert!(seen.is_empty());
+    assert!(seen.first_time("event-a") && seen.first_time("event-bb"));
+    assert!(!seen.is_empty());
+    assert_eq!((seen.len(), seen.bytes()), (2, 15));
+    seen.forget("event-a");
+    assert_eq!((seen.len(), seen.bytes()), (1, 8));
+    seen.forget("never-seen");
+    assert_eq!((seen.len(), seen.bytes()), (1, 8));
+    assert!(seen.first_time("event-a"), "forgotten: the next delivery counts");
+    assert!(!seen.first_time("event-bb"), "the other is still remembered");
+}
