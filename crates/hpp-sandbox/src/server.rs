@@ -1,5 +1,6 @@
 //! HTTP plumbing: accept loop, per-connection hyper service, body limit, Basic auth check.
 
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +48,8 @@ pub(crate) async fn serve(
                             if log_requests {
                                 // Method, path and status only: never a query (callback secrets), header or body.
                                 let status = result.as_ref().map_or_else(|_| "reset".to_owned(), |r| r.status().as_u16().to_string());
-                                eprintln!("sandbox: {method} {path} -> {status}");
+                                // A closed stderr must not take the request down with it.
+                                let _ = writeln!(std::io::stderr(), "sandbox: {method} {path} -> {status}");
                             }
                             result
                         }
