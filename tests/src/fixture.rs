@@ -3,7 +3,25 @@
 //! Format: leading `# source: …` comment lines, the status line, headers, a blank line, and the
 //! body bytes exactly as they follow (no trailing newline is added or removed).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The directory of the response fixtures (`crates/hpp-core/tests/fixtures/<operation>/<case>.http`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hpp-core/tests/fixtures")
+}
+
+/// Every fixture file, sorted.
+pub fn all() -> Vec<PathBuf> {
+    let root = root();
+    let mut all: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .flat_map(|dir| std::fs::read_dir(dir.expect("a fixture directory").path()).expect("readable"))
+        .map(|f| f.expect("a fixture file").path())
+        .collect();
+    all.sort();
+    assert!(all.len() >= 30, "fixtures not found under {}", root.display());
+    all
+}
 
 /// A fixture file read into an `http::Response`, with the source it cites.
 pub struct Fixture {

@@ -208,15 +208,9 @@ fn line_diff(old: &str, new: &str) -> Vec<String> {
 
 #[test]
 fn every_fixture_response_renders_stably() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hpp-core/tests/fixtures");
-    let mut all: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
-        .map(|f| f.unwrap().path())
-        .collect();
-    all.sort();
+    let root = hpp_tests::fixture::root();
     let mut out = String::new();
-    for path in &all {
+    for path in &hpp_tests::fixture::all() {
         let response = hpp_tests::fixture::load(path).response;
         let name = path.strip_prefix(&root).unwrap().display().to_string();
         let first = hpp_testing::render_response(&response);

@@ -14,15 +14,7 @@ use hpp_tests::fixture;
 use hpp_tests::loopback::{Loopback, Recorded};
 
 fn fixtures() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hpp-core/tests/fixtures");
-    let mut all: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .flat_map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap())
-        .map(|f| f.unwrap().path())
-        .collect();
-    all.sort();
-    assert!(all.len() >= 30, "fixtures not found under {}", root.display());
-    all
+    fixture::all()
 }
 
 fn outcome<T: serde::Serialize>(result: Result<T, Error>) -> String {

@@ -6,6 +6,24 @@ use std::process::{Child, Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kustom-hpp");
 
+/// A `callbacks listen --json` process with this secret (and extra arguments), and its stdout
+/// lines after the first, whose `url` comes along.
+fn spawn_listener(
+    secret: &str,
+    extra: &[&str],
+) -> (Child, String, std::io::Lines<BufReader<std::process::ChildStdout>>) {
+    let mut listener = Command::new(BIN)
+        .args(["--json", "callbacks", "listen", "--secret", secret])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
+    let ready = json(lines.next().unwrap().unwrap().as_bytes());
+    (listener, ready["url"].as_str().unwrap().to_owned(), lines)
+}
+
 /// A sandbox process, ready once its first stdout line (the JSON with its address) has arrived.
 struct SandboxProcess {
     child: Child,
@@ -292,15 +310,7 @@ fn watch_ends_on_a_final_status_or_its_timeout() {
 #[test]
 fn callbacks_listen_checks_the_secret_and_prints_each_event() {
     let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "2"]);
-    let mut listener = Command::new(BIN)
-        .args(["--json", "callbacks", "listen", "--secret", "right-secret-123"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
-    let ready = json(lines.next().unwrap().unwrap().as_bytes());
-    let url = ready["url"].as_str().unwrap().to_owned();
+    let (mut listener, url, mut lines) = spawn_listener("right-secret-123", &[]);
     let create_with = |status_update: String| {
         let out = sandbox.run(&[
             "--json",
@@ -417,14 +427,7 @@ fn an_oversized_answer_keeps_its_status_and_exit_code() {
 #[test]
 fn the_listener_closes_silent_and_stalled_connections() {
     use std::io::{Read, Write};
-    let mut listener = Command::new(BIN)
-        .args(["--json", "callbacks", "listen", "--secret", "right-secret-123", "--read-timeout", "0.3"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
-    let url = json(lines.next().unwrap().unwrap().as_bytes())["url"].as_str().unwrap().to_owned();
+    let (mut listener, url, _lines) = spawn_listener("right-secret-123", &["--read-timeout", "0.3"]);
     let address = url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
     let stalled_body = "POST /callbacks?secret=right-secret-123 HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{";
     for opening in ["", stalled_body] {
@@ -584,17 +587,8 @@ fn a_closed_pipe_ends_the_demo_quietly() {
 #[test]
 fn the_listener_never_acknowledges_an_event_it_could_not_hand_on() {
     let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "2"]);
-    let mut listener = Command::new(BIN)
-        .args(["--json", "callbacks", "listen", "--secret", "right-secret-123"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(listener.stdout.take().unwrap());
-    let mut first = String::new();
-    reader.read_line(&mut first).unwrap();
-    let url = json(first.as_bytes())["url"].as_str().unwrap().to_owned();
-    drop(reader); // `| head -1`: nobody reads the events any more
+    let (mut listener, url, lines) = spawn_listener("right-secret-123", &[]);
+    drop(lines); // `| head -1`: nobody reads the events any more
     let out = sandbox.run(&[
         "--json",
         "session",
