@@ -45,7 +45,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
     // invariant: 32 hex digits are a valid secret.
     let secret = CallbackSecret::new(random_secret()).expect("32 hex digits make a valid secret");
-    let mut listener = crate::listen::start(0, Some(secret.clone()), Duration::from_secs(10))
+    let mut listener = crate::listen::start(0, Some(secret.clone()), Duration::from_secs(10), None)
         .await
         .map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
     output.fields(&[("callbacks to", Some(listener.url.clone()))]);
@@ -120,7 +120,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     step(output, 8, "The status callbacks that reached our listener (secret checked, duplicates dropped)");
     loop {
         match tokio::time::timeout(Duration::from_secs(10), listener.received.recv()).await {
-            Ok(Some(crate::listen::Received::Event(event, handed_on))) => {
+            Ok(Some(crate::listen::Received::Event(event, _, handed_on))) => {
                 let _ = handed_on.send(output.callback(&event));
                 if event.session.status == Some(SessionStatus::Completed) {
                     break;

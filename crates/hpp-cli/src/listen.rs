@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 /// What the listener saw.
 #[derive(Debug)]
 pub(crate) enum Received {
-    /// A new event, and where to say whether it was handed on (printed or forwarded): the
-    /// listener answers the service 204 only then, and otherwise non-2xx so that it retries.
-    Event(Box<StatusCallback>, tokio::sync::oneshot::Sender<bool>),
+    /// A new event, what forwarding it to the local app gave (with `--forward-to`: the app's
+    /// status, or why there was none), and where to say whether it was printed: the listener
+    /// acknowledges the service only then, and otherwise answers non-2xx so that it retries.
+    Event(Box<StatusCallback>, Option<Result<u16, String>>, tokio::sync::oneshot::Sender<bool>),
     /// A callback refused: wrong or missing secret, or not a callback.
     Rejected(&'static str),
 }
@@ -50,11 +51,16 @@ pub(crate) async fn start(
     port: u16,
     secret: Option<CallbackSecret>,
     read_timeout: Duration,
+    forward_to: Option<http::Uri>,
 ) -> std::io::Result<Listener> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let url = format!("http://{}/callbacks", listener.local_addr()?);
     let (sender, received) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { secret, seen: Mutex::new(Deduplicator::new(10_000)), sender, read_timeout });
+    let forward = forward_to.map(|uri| {
+        (uri, hpp_hyper::HyperTransport::with_connect_timeout(FORWARD_TIMEOUT).with_timeout(FORWARD_TIMEOUT))
+    });
+    let shared =
+        Arc::new(Shared { secret, seen: Mutex::new(Deduplicator::new(10_000)), sender, read_timeout, forward });
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
         loop {
@@ -80,13 +86,44 @@ struct Shared {
     seen: Mutex<Deduplicator>,
     sender: mpsc::UnboundedSender<Received>,
     read_timeout: Duration,
+    /// `--forward-to`: the local app's URL, and the transport that reaches it.
+    forward: Option<(http::Uri, hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>)>,
+}
+
+/// How long the local app has to answer a forwarded callback (the service allows 3 s).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Headers not forwarded: the connection's own, and the ones the new request sets.
+const HOP_HEADERS: [&str; 5] = ["host", "content-length", "connection", "transfer-encoding", "keep-alive"];
+
+/// Sends the callback, body and headers as they came, to the local app: its status, or why none.
+async fn forward(
+    to: &(http::Uri, hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>),
+    headers: &http::HeaderMap,
+    body: Vec<u8>,
+) -> Result<u16, String> {
+    use hpp_core::Transport;
+    let mut request = http::Request::new(body);
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = to.0.clone();
+    for (name, value) in headers.iter().filter(|(n, _)| !HOP_HEADERS.contains(&n.as_str())) {
+        request.headers_mut().append(name.clone(), value.clone());
+    }
+    match to.1.send(request).await {
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(e) => Err(match e.kind() {
+            hpp_core::TransportErrorKind::Connect => "the app is not listening".to_owned(),
+            hpp_core::TransportErrorKind::Timeout => format!("no answer within {} s", FORWARD_TIMEOUT.as_secs()),
+            _ => "the connection to the app failed".to_owned(),
+        }),
+    }
 }
 
 async fn answer(
     request: http::Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
-    let Shared { secret, seen, sender, read_timeout } = &*shared;
+    let Shared { secret, seen, sender, read_timeout, forward: forward_to } = &*shared;
     let reply = |status: u16| {
         let mut response = http::Response::new(Full::new(Bytes::new()));
         *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
@@ -100,28 +137,39 @@ async fn answer(
     if request.method() != http::Method::POST {
         return reply(405);
     }
+    let headers = request.headers().clone();
     let body = match tokio::time::timeout(*read_timeout, Limited::new(request.into_body(), BODY_LIMIT).collect()).await
     {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => return reply(413),
         Err(_) => return reply(408),
     };
-    match callback::parse(&body.to_bytes()) {
+    let body = body.to_bytes();
+    match callback::parse(&body) {
         Ok(event) => {
             let event_id = event.event_id.clone();
             if !seen.lock().unwrap_or_else(|p| p.into_inner()).first_time(&event_id) {
                 return reply(204); // a repeat of an event already handed on
             }
+            let forwarded = match forward_to {
+                Some(to) => Some(forward(to, &headers, body.to_vec()).await),
+                None => None,
+            };
+            // The service hears what the app said (502 when it said nothing), or 204 without one.
+            let status = match &forwarded {
+                None => 204,
+                Some(Ok(app)) => *app,
+                Some(Err(_)) => 502,
+            };
             let (handed_on, outcome) = tokio::sync::oneshot::channel();
-            let delivered =
-                sender.send(Received::Event(Box::new(event), handed_on)).is_ok() && outcome.await == Ok(true);
-            if delivered {
-                reply(204)
-            } else {
-                // Not handed on: not acknowledged either, and not remembered, so the retry counts.
+            let printed = sender.send(Received::Event(Box::new(event), forwarded, handed_on)).is_ok()
+                && outcome.await == Ok(true);
+            let status = if printed { status } else { 503 };
+            if !(200..300).contains(&status) {
+                // Not acknowledged: not remembered either, so the service's retry counts.
                 seen.lock().unwrap_or_else(|p| p.into_inner()).forget(&event_id);
-                reply(503)
             }
+            reply(status)
         }
         Err(_) => {
             let _ = sender.send(Received::Rejected("not a status callback"));

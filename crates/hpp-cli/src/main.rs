@@ -100,6 +100,11 @@ enum CallbacksCommand {
         /// Seconds a connection has to send a request's headers and body before it is closed.
         #[arg(long, default_value_t = 10.0)]
         read_timeout: f64,
+        /// Forward each verified, first-seen callback (body and headers as they came) to your
+        /// local app at this URL, and answer the service with the app's status (502 when it does
+        /// not answer), so the service retries what your app did not accept.
+        #[arg(long, value_name = "URL")]
+        forward_to: Option<String>,
     },
 }
 
@@ -294,11 +299,18 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
             play_consumer(&config, action, timeout, output).await
         }
         Command::Sandbox(args) => serve_sandbox(args, output).await,
-        Command::Callbacks(CallbacksCommand::Listen { port, secret, read_timeout }) => {
+        Command::Callbacks(CallbacksCommand::Listen { port, secret, read_timeout, forward_to }) => {
             let Some(read_timeout) = seconds_within(read_timeout, MAX_WATCH_INTERVAL) else {
                 return output.failure(&Failure::usage("--read-timeout must be between 0 and 3600 seconds"));
             };
-            listen_for_callbacks(port, secret, read_timeout, output).await
+            let forward_to = match forward_to.map(|url| url.parse::<http::Uri>()) {
+                None => None,
+                Some(Ok(uri)) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+                    Some(uri)
+                }
+                Some(_) => return output.failure(&Failure::usage("--forward-to must be an http(s) URL")),
+            };
+            listen_for_callbacks(port, secret, read_timeout, forward_to, output).await
         }
         Command::Session(SessionCommand::Watch { session, interval }) => {
             let Some(interval) = seconds_within(interval, MAX_WATCH_INTERVAL) else {
@@ -506,7 +518,13 @@ fn watch_exit_code(status: Option<&SessionStatus>) -> u8 {
     }
 }
 
-async fn listen_for_callbacks(port: u16, secret: Option<String>, read_timeout: Duration, output: &Output) -> ExitCode {
+async fn listen_for_callbacks(
+    port: u16,
+    secret: Option<String>,
+    read_timeout: Duration,
+    forward_to: Option<http::Uri>,
+    output: &Output,
+) -> ExitCode {
     let stop = match StopSignals::listen() {
         Ok(stop) => stop,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen for signals: {e}"))),
@@ -520,7 +538,7 @@ async fn listen_for_callbacks(port: u16, secret: Option<String>, read_timeout: D
     if secret.is_none() {
         output.warning("no --secret: every callback is accepted, forged ones too");
     }
-    let mut listener = match listen::start(port, secret, read_timeout).await {
+    let mut listener = match listen::start(port, secret, read_timeout, forward_to).await {
         Ok(listener) => listener,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen on port {port}: {e}"))),
     };
@@ -531,8 +549,8 @@ async fn listen_for_callbacks(port: u16, secret: Option<String>, read_timeout: D
         tokio::select! {
             _ = &mut stopped => return ExitCode::SUCCESS,
             received = listener.received.recv() => match received {
-                Some(listen::Received::Event(event, handed_on)) => {
-                    let printed = output.callback(&event);
+                Some(listen::Received::Event(event, forwarded, handed_on)) => {
+                    let printed = output.callback(&event) && forwarded.is_none_or(|f| output.forwarded(&event.event_id, &f));
                     let _ = handed_on.send(printed);
                     if !printed {
                         // stdout is gone: every later event would be lost too.

@@ -269,6 +269,22 @@ impl Output {
         .is_ok()
     }
 
+    /// What forwarding an event to the local app gave; whether it could be printed.
+    pub(crate) fn forwarded(&self, event_id: &str, outcome: &Result<u16, String>) -> bool {
+        if self.json {
+            let line = match outcome {
+                Ok(status) => json!({ "forwarded": { "event_id": event_id, "status": status } }),
+                Err(why) => json!({ "forwarded": { "event_id": event_id, "error": why } }),
+            };
+            return try_stdout_line(format_args!("{}", json_line(&line))).is_ok();
+        }
+        let shown = match outcome {
+            Ok(status) => format!("the app answered {status}"),
+            Err(why) => format!("not delivered: {why} (the service will retry)"),
+        };
+        try_stdout_line(format_args!("forwarded event {}: {}", printable(event_id), printable(&shown))).is_ok()
+    }
+
     /// A callback refused by the listener.
     pub(crate) fn callback_rejected(&self, why: &str) {
         if self.json {

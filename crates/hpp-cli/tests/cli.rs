@@ -704,3 +704,63 @@ fn help_answers_and_json_usage_errors_keep_their_detail() {
     let message = json(&out.stderr)["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("--payment-session-url"), "{message}");
 }
+
+#[test]
+fn callbacks_are_forwarded_to_the_local_app_and_its_answer_relayed() {
+    use hpp_conformance::loopback::{Loopback, Reply};
+    let answer = |status: u16| Reply::Respond(http_response(status));
+    // The app: 500 then 200 for the first event, no answer then 204 for the second.
+    let app = Loopback::start_replies(vec![answer(500), answer(200), Reply::Close, answer(204)]);
+    let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "5"]);
+    let forward_to = format!("{}/webhooks/kustom", app.base_url);
+    let (mut listener, url, mut lines) = spawn_listener("right-secret-123", &["--forward-to", &forward_to]);
+    let out = sandbox.run(&[
+        "--json",
+        "session",
+        "create",
+        "--payment-session-url",
+        "https://x.example/o",
+        "--status-update",
+        &format!("{url}?secret=right-secret-123"),
+    ]);
+    let id = json(&out.stdout)["session_id"].as_str().unwrap().to_owned();
+    control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"IN_PROGRESS"}"#);
+    control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
+    let mut forwarded = Vec::new();
+    while forwarded.len() < 4 {
+        let line = json(lines.next().unwrap().unwrap().as_bytes());
+        if let Some(f) = line.get("forwarded") {
+            forwarded
+                .push(f["status"].as_u64().map_or_else(|| f["error"].as_str().unwrap().to_owned(), |s| s.to_string()));
+        }
+    }
+    assert_eq!(forwarded, ["500", "200", "the connection to the app failed", "204"]);
+    // The app got the callbacks as the service sent them: its body and headers.
+    for _ in 0..4 {
+        let request = app.next_request();
+        assert_eq!((request.method.as_str(), request.target.as_str()), ("POST", "/webhooks/kustom"));
+        let event: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(event["session"]["session_id"], id.as_str());
+        assert!(request.header("user-agent").is_some_and(|ua| ua.starts_with(b"hpp-sandbox/")), "{request:?}");
+    }
+    // The service heard what the app said, and retried what it did not accept. (The last
+    // attempt is recorded once its answer arrives: read until all four are there.)
+    let outcomes = loop {
+        let outcomes: Vec<String> = control_get(&sandbox, "/_sandbox/callbacks")["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap().to_owned())
+            .collect();
+        if outcomes.len() == 4 {
+            break outcomes;
+        }
+    };
+    assert_eq!(outcomes, ["status 500", "delivered", "status 502", "delivered"]);
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
+
+fn http_response(status: u16) -> http::Response<Vec<u8>> {
+    http::Response::builder().status(status).body(Vec::new()).unwrap()
+}
