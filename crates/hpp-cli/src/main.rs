@@ -38,8 +38,9 @@ struct Cli {
     #[arg(long, global = true, env = "KUSTOM_HPP_BASE_URL", hide_env_values = true)]
     base_url: Option<String>,
     /// Which Kustom environment (klarna-* for merchants not yet moved).
-    #[arg(long, global = true, value_enum, default_value = "playground")]
-    environment: EnvironmentArg,
+    /// (default: playground). Conflicts with a base URL, from the flag or the environment.
+    #[arg(long, global = true, value_enum)]
+    environment: Option<EnvironmentArg>,
     /// Seconds to wait for connecting and for each response (default 30); for `session watch`,
     /// how long to watch before giving up (exit 8; default: until the session is final or expired).
     #[arg(long, global = true)]
@@ -334,9 +335,10 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
                     Err(failure) => return output.failure(&failure),
                 };
             let client = client(config, timeout);
+            let base = client.config().base_url().to_string();
             match api_command(&client, command, output).await {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(error) => output.failure(&Failure::from(&error)),
+                Err(error) => output.failure(&api_failure(&error, &base)),
             }
         }
     }
@@ -373,11 +375,23 @@ pub(crate) fn client(config: Config, timeout: Duration) -> Client {
 
 fn config(
     base_url: Option<&str>,
-    environment: EnvironmentArg,
+    environment: Option<EnvironmentArg>,
     allow_plain_http: bool,
     output: &Output,
 ) -> Result<Config, Failure> {
-    let environment = match (base_url, environment) {
+    if let (Some(url), Some(chosen)) = (base_url, environment) {
+        let from = if std::env::args().any(|a| a == "--base-url" || a.starts_with("--base-url=")) {
+            "--base-url"
+        } else {
+            "KUSTOM_HPP_BASE_URL"
+        };
+        let chosen = chosen.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+        return Err(Failure::usage(&format!(
+            "both --environment {chosen} and {from} ({}) say where requests go; drop one",
+            redact_userinfo(url)
+        )));
+    }
+    let environment = match (base_url, environment.unwrap_or(EnvironmentArg::Playground)) {
         (Some(url), _) if allow_plain_http => {
             let environment =
                 Environment::custom_allowing_plain_http(url).map_err(|e| Failure::usage(&e.to_string()))?;
@@ -415,7 +429,53 @@ fn config(
             return Err(Failure::usage("no credentials: set KUSTOM_API_KEY, or KUSTOM_USERNAME and KUSTOM_PASSWORD"));
         }
     };
-    Ok(Config::new(environment, credentials.map_err(|e| Failure::usage(&e.to_string()))?))
+    let config = Config::new(environment, credentials.map_err(|e| Failure::usage(&e.to_string()))?);
+    output.note(&format!("requests go to {}", config.base_url()));
+    Ok(config)
+}
+
+/// A URL without user info, for messages.
+fn redact_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// A failure of an API call, with where it went and, for a connection failure, the cause found
+/// in the error's chain (DNS, refused, TLS), which the transport's message does not name.
+fn api_failure(error: &Error, config_base: &str) -> Failure {
+    let mut failure = Failure::from(error);
+    if let Error::Transport(transport) = error {
+        let mut causes = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(transport);
+        while let Some(cause) = next {
+            causes.push(cause.to_string().to_ascii_lowercase());
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                causes.push(format!("{:?}", io.kind()).to_ascii_lowercase());
+            }
+            next = cause.source();
+        }
+        let all = causes.join(" | ");
+        let cause = if all.contains("dns") || all.contains("lookup") || all.contains("name or service not known") {
+            Some("the host name did not resolve (DNS)")
+        } else if all.contains("connectionrefused") || all.contains("connection refused") {
+            Some("the connection was refused")
+        } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+            Some("the TLS handshake failed")
+        } else {
+            None
+        };
+        failure.add_context(&match cause {
+            Some(cause) => format!("{config_base}: {cause}"),
+            None => config_base.to_owned(),
+        });
+    }
+    failure
 }
 
 async fn api_command(client: &Client, command: Command, output: &Output) -> Result<(), Error> {

@@ -110,6 +110,11 @@ impl Failure {
         Self::new("timeout", message.to_owned(), exit)
     }
 
+    /// Adds where or why, in parentheses, to the message.
+    pub(crate) fn add_context(&mut self, context: &str) {
+        self.message = format!("{} [{context}]", self.message);
+    }
+
     fn new(kind: &'static str, message: String, exit: u8) -> Self {
         Self { kind, message, status: None, error_code: None, error_messages: Vec::new(), correlation_id: None, exit }
     }
@@ -291,6 +296,13 @@ impl Output {
             return say_err!("{}", json_line(&json!({ "rejected": why })));
         }
         say_err!("{} a callback: {why}", self.paint(self.color_err, "33", "rejected"));
+    }
+
+    /// A note for people on stderr (not with `--json`): where requests go, say.
+    pub(crate) fn note(&self, message: &str) {
+        if !self.json {
+            say_err!("{}", self.paint(self.color_err, "2", &printable(message)));
+        }
     }
 
     /// A warning on stderr: a line of text, or with `--json` one `{"warning": ...}` object before

@@ -764,3 +764,32 @@ fn callbacks_are_forwarded_to_the_local_app_and_its_answer_relayed() {
 fn http_response(status: u16) -> http::Response<Vec<u8>> {
     http::Response::builder().status(status).body(Vec::new()).unwrap()
 }
+
+#[test]
+fn where_requests_go_is_said_and_conflicts_are_refused() {
+    // An exported base URL and an explicit --environment disagree: refuse rather than pick one.
+    let out = Command::new(BIN)
+        .args(["--json", "--environment", "production", "session", "get", "s1"])
+        .env("KUSTOM_HPP_BASE_URL", "http://127.0.0.1:9")
+        .env("KUSTOM_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let message = json(&out.stderr)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("--environment production") && message.contains("KUSTOM_HPP_BASE_URL"), "{message}");
+
+    // A refused connection names the host and the cause; human output says where requests go.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let out = Command::new(BIN)
+        .args(["--base-url", &base_url, "session", "get", "s1"])
+        .env("KUSTOM_API_KEY", "k")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with(&format!("requests go to {base_url}\n")), "{stderr}");
+    assert!(stderr.contains(&format!("[{base_url}: the connection was refused]")), "{stderr}");
+}
