@@ -34,11 +34,11 @@ answered with an error; 5 no response (the message says whether the request may 
 ended unpaid (see its --help); 141 stdout was closed."
 )]
 struct Cli {
-    /// Base URL of the API (a local sandbox, for example); overrides --environment.
+    /// Base URL of the API (a local sandbox, for example), instead of --environment.
     #[arg(long, global = true, env = "KUSTOM_HPP_BASE_URL", hide_env_values = true)]
     base_url: Option<String>,
-    /// Which Kustom environment (klarna-* for merchants not yet moved).
-    /// (default: playground). Conflicts with a base URL, from the flag or the environment.
+    /// Which Kustom environment, playground by default (klarna-* for merchants not yet moved);
+    /// not together with a base URL, from the flag or the environment.
     #[arg(long, global = true, value_enum)]
     environment: Option<EnvironmentArg>,
     /// Seconds to wait for connecting and for each response (default 30); for `session watch`,
@@ -85,6 +85,14 @@ enum Command {
     /// Receive status callbacks.
     #[command(subcommand)]
     Callbacks(CallbacksCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell), generated from the
+    /// same definitions as this help: `kustom-hpp completions bash > /etc/bash_completion.d/kustom-hpp`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `kustom-hpp man > kustom-hpp.1 && man ./kustom-hpp.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +299,21 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
     let timeout = given_timeout.unwrap_or(DEFAULT_TIMEOUT);
     match cli.command {
         Command::Demo => demo::run(output, timeout).await,
+        Command::Completions { shell } => {
+            let mut definitions = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut definitions, "kustom-hpp", &mut script);
+            say!("{}", String::from_utf8_lossy(&script).trim_end());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page) {
+                return output.failure(&Failure::usage(&format!("cannot render the man page: {e}")));
+            }
+            say!("{}", String::from_utf8_lossy(&page).trim_end());
+            ExitCode::SUCCESS
+        }
         Command::Sandbox(SandboxArgs { consumer: Some(action), .. }) => {
             let config =
                 match config(cli.base_url.as_deref(), cli.environment, cli.send_credentials_over_plain_http, output) {
@@ -520,6 +543,8 @@ async fn api_command(client: &Client, command: Command, output: &Output) -> Resu
             output.distributed(&distribution);
         }
         Command::Demo
+        | Command::Completions { .. }
+        | Command::Man
         | Command::Sandbox(_)
         | Command::Callbacks(_)
         | Command::Session(SessionCommand::Watch { .. }) => {

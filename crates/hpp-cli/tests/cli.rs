@@ -793,3 +793,34 @@ fn where_requests_go_is_said_and_conflicts_are_refused() {
     assert!(stderr.starts_with(&format!("requests go to {base_url}\n")), "{stderr}");
     assert!(stderr.contains(&format!("[{base_url}: the connection was refused]")), "{stderr}");
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_same_definitions() {
+    let bash = Command::new(BIN).args(["completions", "bash"]).output().unwrap();
+    assert_eq!(bash.status.code(), Some(0));
+    let bash = String::from_utf8(bash.stdout).unwrap();
+    for word in
+        ["kustom-hpp", "session", "distribute", "callbacks", "--forward-to", "--send-credentials-over-plain-http"]
+    {
+        assert!(bash.contains(word), "{word} missing from the bash completions");
+    }
+    let man = String::from_utf8(Command::new(BIN).arg("man").output().unwrap().stdout).unwrap();
+    assert!(man.contains(".TH kustom-hpp 1") && man.contains("KUSTOM_API_KEY"), "{man}");
+    assert_eq!(Command::new(BIN).args(["completions", "tcsh"]).output().unwrap().status.code(), Some(2));
+}
+
+/// Every change to the help is a reviewed diff.
+#[test]
+fn help_snapshots() {
+    for (name, args) in [
+        ("top", &["--help"][..]),
+        ("session_watch", &["session", "watch", "--help"]),
+        ("callbacks_listen", &["callbacks", "listen", "--help"]),
+        ("sandbox", &["sandbox", "--help"]),
+        ("distribute_sms", &["distribute", "sms", "--help"]),
+    ] {
+        let out =
+            Command::new(BIN).args(args).env("COLUMNS", "100").env_remove("KUSTOM_HPP_BASE_URL").output().unwrap();
+        insta::assert_snapshot!(format!("help_{name}"), String::from_utf8(out.stdout).unwrap());
+    }
+}
