@@ -298,6 +298,9 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
     };
     let timeout = given_timeout.unwrap_or(DEFAULT_TIMEOUT);
     match cli.command {
+        Command::Demo if output.json => {
+            output.failure(&Failure::usage("the demo is told for people; every command it shows takes --json"))
+        }
         Command::Demo => demo::run(output, timeout).await,
         Command::Completions { shell } => {
             let mut definitions = <Cli as clap::CommandFactory>::command();
@@ -623,11 +626,29 @@ async fn listen_for_callbacks(
     if secret.is_none() {
         output.warning("no --secret: every callback is accepted, forged ones too");
     }
-    let mut listener = match listen::start(port, secret, read_timeout, forward_to).await {
+    let forward_to_shown = forward_to.as_ref().map(ToString::to_string);
+    let mut listener = match listen::start(port, secret.clone(), read_timeout, forward_to).await {
         Ok(listener) => listener,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen on port {port}: {e}"))),
     };
-    say!("{}", serde_json::json!({ "url": listener.url, "secret_param": hpp_core::callback::SECRET_PARAM }));
+    let status_update = match &secret {
+        Some(_) => format!("{}?{}=<your secret>", listener.url, hpp_core::callback::SECRET_PARAM),
+        None => listener.url.clone(),
+    };
+    say!(
+        "{}",
+        serde_json::json!({
+            "url": listener.url,
+            "secret_param": hpp_core::callback::SECRET_PARAM,
+            "status_update": status_update,
+            "forward_to": forward_to_shown,
+        })
+    );
+    output.note(&format!(
+        "listening; register merchant_urls.status_update = {status_update} (kustom-hpp session create --status-update ...); \
+         each callback is {}; stop with Ctrl-C",
+        if forward_to_shown.is_some() { "printed and forwarded" } else { "printed" }
+    ));
     let stopped = stop.wait();
     tokio::pin!(stopped);
     loop {

@@ -72,7 +72,11 @@ pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 /// (DEL, C1 controls, bidirectional overrides) written as `\\uXXXX` escapes. They can only occur
 /// inside strings, where the escape is the same text to a JSON reader.
 pub(crate) fn json_line(value: &serde_json::Value) -> String {
-    let text = value.to_string();
+    escape_risky(value.to_string())
+}
+
+/// JSON text with DEL, C1 and bidi characters written as `\\uXXXX` escapes (see [`json_line`]).
+fn escape_risky(text: String) -> String {
     let risky = |c: char| matches!(c, '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     if !text.chars().any(risky) {
         return text;
@@ -144,6 +148,8 @@ pub(crate) struct Output {
     pub(crate) json: bool,
     color_out: bool,
     color_err: bool,
+    /// JSON on stdout pretty-printed for a person at a terminal; one line per object when piped.
+    pretty_json: bool,
 }
 
 impl Output {
@@ -152,8 +158,16 @@ impl Output {
         Self {
             json,
             color_out: !no_color && std::io::stdout().is_terminal(),
+            pretty_json: std::io::stdout().is_terminal(),
             color_err: !no_color && std::io::stderr().is_terminal(),
         }
+    }
+
+    /// A JSON result on stdout: indented on a terminal, one line when piped.
+    fn print_json(&self, value: &serde_json::Value) {
+        let text =
+            if self.pretty_json { serde_json::to_string_pretty(value).unwrap_or_default() } else { value.to_string() };
+        say!("{}", escape_risky(text));
     }
 
     fn paint(&self, on: bool, code: &str, text: &str) -> String {
@@ -177,7 +191,7 @@ impl Output {
 
     pub(crate) fn created(&self, created: &SessionCreated) {
         if self.json {
-            return say!("{}", json_line(&json!(created)));
+            return self.print_json(&json!(created));
         }
         self.heading("Session created");
         self.fields(&[
@@ -192,7 +206,7 @@ impl Output {
 
     pub(crate) fn session(&self, session: &Session) {
         if self.json {
-            return say!("{}", json_line(&json!(session)));
+            return self.print_json(&json!(session));
         }
         self.heading("Session");
         self.fields(&[
@@ -208,7 +222,7 @@ impl Output {
 
     pub(crate) fn disabled(&self, session: &str) {
         if self.json {
-            return say!("{}", json_line(&json!({ "status": "DISABLED" })));
+            return self.print_json(&json!({ "status": "DISABLED" }));
         }
         self.heading("Session disabled");
         self.fields(&[("session", Some(session.to_owned())), ("status", Some("DISABLED".to_owned()))]);
@@ -218,7 +232,7 @@ impl Output {
         let method = &distribution.method();
         let contact = distribution.request().contact_information.clone().unwrap_or_default();
         if self.json {
-            return say!("{}", json_line(&json!({ "method": method, "distributed": true })));
+            return self.print_json(&json!({ "method": method, "distributed": true }));
         }
         let recipient = match method {
             DistributionMethod::Email => contact.email.as_deref().map(mask_email),
@@ -232,7 +246,7 @@ impl Output {
     /// One status change seen by `session watch`.
     pub(crate) fn status_change(&self, session: &Session) {
         if self.json {
-            return say!("{}", json_line(&json!(session)));
+            return self.print_json(&json!(session));
         }
         let status = session.status.as_ref().map_or_else(|| "(none)".to_owned(), ToString::to_string);
         let at = session.updated_at.clone().unwrap_or_default();
@@ -248,7 +262,7 @@ impl Output {
             let paid = exit_code == 0;
             let line =
                 json!({ "session_id": id, "status": status, "outcome": how, "paid": paid, "exit_code": exit_code });
-            return say!("{}", json_line(&line));
+            return self.print_json(&line);
         }
         match how {
             "expired" => self.heading("The session expired"),

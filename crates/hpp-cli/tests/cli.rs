@@ -824,3 +824,50 @@ fn help_snapshots() {
         insta::assert_snapshot!(format!("help_{name}"), String::from_utf8(out.stdout).unwrap());
     }
 }
+
+#[test]
+fn json_is_indented_on_a_terminal_and_one_line_when_piped() {
+    let sandbox = SandboxProcess::start(&[]);
+    let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+    let piped = sandbox.run(&["--json", "session", "get", &id]);
+    assert_eq!(String::from_utf8(piped.stdout).unwrap().lines().count(), 1);
+    // `script` gives the command a terminal (util-linux, on every Debian machine).
+    let command = format!("{BIN} --json session get {id}");
+    let Ok(terminal) = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
+        .env("KUSTOM_USERNAME", &sandbox.username)
+        .env("KUSTOM_PASSWORD", &sandbox.password)
+        .env_remove("KUSTOM_API_KEY")
+        .output()
+    else {
+        assert!(std::env::var_os("CI").is_none(), "`script` (util-linux) is missing");
+        return;
+    };
+    let shown = String::from_utf8_lossy(&terminal.stdout).replace('\r', "");
+    assert!(shown.starts_with("{\n  \""), "{shown}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&shown).unwrap()["session_id"], id.as_str());
+}
+
+#[test]
+fn the_demo_is_for_people_and_the_listener_says_what_to_register() {
+    let out = Command::new(BIN).args(["--json", "demo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(json(&out.stderr)["error"]["message"].as_str().unwrap().contains("takes --json"));
+    let (mut listener, url, _lines) = spawn_listener("right-secret-123", &[]);
+    let mut again = Command::new(BIN)
+        .args(["--json", "callbacks", "listen", "--secret", "right-secret-123"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(again.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let ready = json(first.as_bytes());
+    assert!(ready["status_update"].as_str().unwrap().ends_with("/callbacks?secret=<your secret>"), "{ready}");
+    assert!(url.ends_with("/callbacks"));
+    for child in [&mut listener, &mut again] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
