@@ -166,3 +166,138 @@ fn a_forgotten_event_counts_as_new_and_frees_its_bytes() {
     assert!(seen.first_time("event-a"), "forgotten: the next delivery counts");
     assert!(!seen.first_time("event-bb"), "the other is still remembered");
 }
+
+#[test]
+fn e_mail_addresses_are_checked_at_their_limits() {
+    use hpp_core::check_email;
+    let label = |c: char, n: usize| c.to_string().repeat(n);
+    // 254 characters in all is the limit; 64 before the '@'; 63 per domain label.
+    let longest = format!("{}@{}.{}.{}.se", label('a', 64), label('b', 63), label('c', 63), label('d', 58));
+    assert_eq!(longest.len(), 254);
+    assert!(check_email(&longest).is_ok());
+    assert!(
+        check_email(&format!("{}@{}.{}.{}.se", label('a', 64), label('b', 63), label('c', 63), label('d', 59)))
+            .is_err()
+    );
+    assert!(check_email(&format!("{}@example.com", label('a', 64))).is_ok());
+    assert!(check_email(&format!("{}@example.com", label('a', 65))).is_err());
+    assert!(check_email(&format!("a@{}.com", label('b', 63))).is_ok());
+    assert!(check_email(&format!("a@{}.com", label('b', 64))).is_err());
+    // Letters beyond ASCII are allowed before the '@'; spaces and controls of any kind are not.
+    assert!(check_email("jöran@example.se").is_ok());
+    for bad in [
+        "jö\u{a0}ran@example.se",
+        "a\u{80}b@example.se",
+        "a\u{85}b@example.se",
+        "a\u{7f}b@example.se",
+        "a(b@example.se",
+        "a b@example.se",
+    ] {
+        assert!(check_email(bad).is_err(), "{bad:?}");
+    }
+    // Every domain label must be a host name label.
+    for bad in ["a@example..se", "a@-example.se", "a@example-.se", "a@exa_mple.se", "a@.se", "a@example.", "a@"] {
+        assert!(check_email(bad).is_err(), "{bad}");
+    }
+    assert!(check_email("a@ex-ample.se").is_ok());
+}
+
+#[test]
+fn phone_numbers_may_hold_spaces_and_hyphens() {
+    use hpp_core::Distribution;
+    assert!(Distribution::sms("070 123 45 67", "SE").is_ok());
+    assert!(Distribution::sms("070-123-45-67", "SE").is_ok());
+    assert!(Distribution::sms("+46701234567", "SE").is_ok());
+    assert!(Distribution::sms("070.123.45.67", "SE").is_err());
+    assert!(Distribution::sms("1234", "SE").is_err());
+    assert!(Distribution::sms("12345", "SE").is_ok());
+    assert!(Distribution::sms(&"1".repeat(15), "SE").is_ok());
+    assert!(Distribution::sms(&"1".repeat(16), "SE").is_err());
+}
+
+#[test]
+fn a_create_takes_absolute_http_urls_only() {
+    use hpp_core::CreateSession;
+    let config = crate::playground();
+    let op = CreateSession::new("https://x.example/o/1");
+    assert_eq!(op.body().payment_session_url, "https://x.example/o/1");
+    assert!(op.build(&config).is_ok());
+    assert!(CreateSession::new("http://x.example/o/1").build(&config).is_ok());
+    for bad in ["ftp://x.example/o/1", "x.example/o/1", "https://exa mple/o"] {
+        assert!(CreateSession::new(bad).build(&config).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn body_truncation_is_marked_at_the_limit_and_not_below() {
+    use hpp_core::BodyTruncated;
+    let mut response = http::Response::new(b"12345".to_vec());
+    assert!(!BodyTruncated::mark(&mut response, 5), "exactly the limit is whole");
+    assert_eq!(BodyTruncated::of(&response), None);
+    assert!(BodyTruncated::mark(&mut response, 4));
+    assert_eq!((response.body().as_slice(), BodyTruncated::of(&response)), (&b"1234"[..], Some(4)));
+    let mut growing = http::Response::new(Vec::new());
+    assert!(!BodyTruncated::append_capped(&mut growing, b"abc", 5));
+    assert!(!BodyTruncated::append_capped(&mut growing, b"de", 5));
+    assert!(BodyTruncated::append_capped(&mut growing, b"fghij", 5));
+    assert_eq!((growing.body().as_slice(), BodyTruncated::of(&growing)), (&b"abcde"[..], Some(5)));
+}
+
+#[test]
+fn the_virtual_timer_does_what_it_is_told() {
+    use hpp_core::{Timer, VirtualTimer};
+    let timer = VirtualTimer::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(100)).with_jitter(0.25);
+    assert_eq!(timer.jitter(), 0.25);
+    assert_eq!(VirtualTimer::new().jitter(), 1.0);
+    assert_eq!(VirtualTimer::new().with_jitter(7.0).jitter(), 1.0, "clamped");
+    timer.advance(Duration::from_secs(5));
+    assert_eq!(timer.now(), Duration::from_secs(5));
+    assert_eq!(timer.system_now(), SystemTime::UNIX_EPOCH + Duration::from_secs(105));
+    assert!(timer.slept().is_empty(), "advancing is not sleeping");
+    // Half jitter halves the backoff a policy asks for.
+    let timeout: Error = TransportError::timeout("t").into();
+    let decision = RetryPolicy::default().decide(
+        Idempotency::Idempotent,
+        1,
+        Duration::ZERO,
+        &timeout,
+        timer.jitter(),
+        timer.system_now(),
+    );
+    assert_eq!(decision, Decision::RetryAfter(Duration::from_millis(125)));
+}
+
+#[test]
+fn block_on_wakes_for_a_future_completed_from_another_thread() {
+    let (sender, receiver) = std::sync::mpsc::channel::<std::task::Waker>();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let waker = receiver.recv().unwrap();
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        waker.wake();
+    });
+    let mut sent = Some(sender);
+    let value = hpp_core::block_on(std::future::poll_fn(|cx| {
+        if done.load(std::sync::atomic::Ordering::SeqCst) {
+            return std::task::Poll::Ready(42);
+        }
+        if let Some(sender) = sent.take() {
+            sender.send(cx.waker().clone()).unwrap();
+        }
+        std::task::Poll::Pending
+    }));
+    assert_eq!(value, 42);
+}
+
+#[test]
+fn shared_transports_and_clients_show_what_they_are() {
+    let transport = hpp_core::SharedTransport::new(|_r: hpp_core::Request| async {
+        Err::<hpp_core::Response, _>(TransportError::connect("offline"))
+    });
+    assert_eq!(format!("{transport:?}"), "SharedTransport(..)");
+    let client = hpp_core::Client::new(crate::playground(), transport, hpp_core::VirtualTimer::new());
+    let shown = format!("{client:?}");
+    assert!(shown.starts_with("Client { config: Config {") && shown.contains("retry: RetryPolicy"), "{shown}");
+    assert!(!shown.contains("SECRETKEY123"), "{shown}");
+}

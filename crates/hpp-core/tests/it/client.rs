@@ -245,3 +245,33 @@ fn watching_a_session_that_never_existed_is_an_error_not_an_expiry() {
     let Err(Error::Api(api)) = outcome else { panic!("{outcome:?}") };
     assert_eq!(api.status(), 404);
 }
+
+#[test]
+fn retries_stop_at_the_attempt_limit_whatever_the_time_left() {
+    let refused = || Err(TransportError::connect("refused"));
+    let (client, timer) = Scripted::client((0..10).map(|_| refused()).collect());
+    assert!(block_on(client.read_session("s1")).is_err());
+    assert_eq!(*client.transport().sent.lock().unwrap(), 3, "three attempts, then the error");
+    assert_eq!(timer.slept().len(), 2);
+}
+
+#[test]
+fn a_bare_404_after_a_read_is_expiry_too() {
+    let bare = Ok(http::Response::builder().status(404).body(Vec::new()).unwrap());
+    let (client, _) = Scripted::client(vec![read("WAITING"), bare]);
+    let outcome = block_on(client.wait_for_final_status("s1", &hpp_core::WatchOptions::default(), |_| {})).unwrap();
+    assert!(matches!(outcome, hpp_core::WatchOutcome::Expired(Some(_))), "{outcome:?}");
+}
+
+#[test]
+fn disabling_sends_a_delete_and_reports_refusals() {
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let transport = move |request: Request| {
+        log.lock().unwrap().push(request.method().clone());
+        async { status(400) }
+    };
+    let client = Client::new(crate::playground(), transport, VirtualTimer::new());
+    assert!(block_on(client.disable_session("s1")).is_err(), "a 400 is an error");
+    assert_eq!(*seen.lock().unwrap(), [http::Method::DELETE]);
+}
