@@ -269,13 +269,18 @@ fn the_virtual_timer_does_what_it_is_told() {
 
 #[test]
 fn block_on_wakes_for_a_future_completed_from_another_thread() {
+    woken_from_another_thread(|waker| waker.wake());
+    woken_from_another_thread(|waker| waker.wake_by_ref());
+}
+
+fn woken_from_another_thread(wake: fn(std::task::Waker)) {
     let (sender, receiver) = std::sync::mpsc::channel::<std::task::Waker>();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = done.clone();
     std::thread::spawn(move || {
         let waker = receiver.recv().unwrap();
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        waker.wake();
+        wake(waker);
     });
     let mut sent = Some(sender);
     let value = hpp_core::block_on(std::future::poll_fn(|cx| {
