@@ -24,6 +24,37 @@ fn spawn_listener(
     (listener, ready["url"].as_str().unwrap().to_owned(), lines)
 }
 
+/// Creates a session whose status callbacks go to `status_update`; its id.
+fn create_with_callbacks(sandbox: &SandboxProcess, status_update: &str) -> String {
+    let out = sandbox.run(&[
+        "--json",
+        "session",
+        "create",
+        "--payment-session-url",
+        "https://x.example/o",
+        "--status-update",
+        status_update,
+    ]);
+    json(&out.stdout)["session_id"].as_str().unwrap().to_owned()
+}
+
+/// The outcomes of the sandbox's callback attempts, once there are `n` (an attempt is recorded
+/// when its answer arrives, which can be just after the listener acted on it).
+fn callback_outcomes(sandbox: &SandboxProcess, n: usize) -> Vec<String> {
+    loop {
+        let attempts = control_get(sandbox, "/_sandbox/callbacks");
+        let outcomes: Vec<String> = attempts["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap().to_owned())
+            .collect();
+        if outcomes.len() >= n {
+            return outcomes;
+        }
+    }
+}
+
 /// A sandbox process, ready once its first stdout line (the JSON with its address) has arrived.
 struct SandboxProcess {
     child: Child,
@@ -589,32 +620,12 @@ fn the_listener_never_acknowledges_an_event_it_could_not_hand_on() {
     let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "2"]);
     let (mut listener, url, lines) = spawn_listener("right-secret-123", &[]);
     drop(lines); // `| head -1`: nobody reads the events any more
-    let out = sandbox.run(&[
-        "--json",
-        "session",
-        "create",
-        "--payment-session-url",
-        "https://x.example/o",
-        "--status-update",
-        &format!("{url}?secret=right-secret-123"),
-    ]);
-    let id = json(&out.stdout)["session_id"].as_str().unwrap().to_owned();
+    let id = create_with_callbacks(&sandbox, &format!("{url}?secret=right-secret-123"));
     control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
     assert_eq!(listener.wait().unwrap().code(), Some(141));
     // The sandbox records its attempts: the first got a 503 or a dropped connection (never a
     // 2xx: the listener ended before acknowledging), the others found nobody listening.
-    let outcomes = loop {
-        let attempts = control_get(&sandbox, "/_sandbox/callbacks");
-        let outcomes: Vec<String> = attempts["attempts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["outcome"].as_str().unwrap().to_owned())
-            .collect();
-        if outcomes.len() == 4 {
-            break outcomes;
-        }
-    };
+    let outcomes = callback_outcomes(&sandbox, 4);
     assert!(outcomes[0] == "status 503" || outcomes[0].starts_with("error"), "{outcomes:?}");
     assert!(!outcomes.iter().any(|o| o == "delivered"), "acknowledged but lost: {outcomes:?}");
 }
@@ -714,16 +725,7 @@ fn callbacks_are_forwarded_to_the_local_app_and_its_answer_relayed() {
     let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "5"]);
     let forward_to = format!("{}/webhooks/kustom", app.base_url);
     let (mut listener, url, mut lines) = spawn_listener("right-secret-123", &["--forward-to", &forward_to]);
-    let out = sandbox.run(&[
-        "--json",
-        "session",
-        "create",
-        "--payment-session-url",
-        "https://x.example/o",
-        "--status-update",
-        &format!("{url}?secret=right-secret-123"),
-    ]);
-    let id = json(&out.stdout)["session_id"].as_str().unwrap().to_owned();
+    let id = create_with_callbacks(&sandbox, &format!("{url}?secret=right-secret-123"));
     control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"IN_PROGRESS"}"#);
     control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
     let mut forwarded = Vec::new();
@@ -745,17 +747,7 @@ fn callbacks_are_forwarded_to_the_local_app_and_its_answer_relayed() {
     }
     // The service heard what the app said, and retried what it did not accept. (The last
     // attempt is recorded once its answer arrives: read until all four are there.)
-    let outcomes = loop {
-        let outcomes: Vec<String> = control_get(&sandbox, "/_sandbox/callbacks")["attempts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["outcome"].as_str().unwrap().to_owned())
-            .collect();
-        if outcomes.len() == 4 {
-            break outcomes;
-        }
-    };
+    let outcomes = callback_outcomes(&sandbox, 4);
     assert_eq!(outcomes, ["status 500", "delivered", "status 502", "delivered"]);
     let _ = listener.kill();
     let _ = listener.wait();
