@@ -6,12 +6,12 @@ use std::process::{Child, Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kustom-hpp");
 
-/// A `callbacks listen --json` process with this secret (and extra arguments), and its stdout
-/// lines after the first, whose `url` comes along.
+/// A `callbacks listen --json` process with this secret (and extra arguments), its first line
+/// (`url`, `status_update`, ...), and its stdout lines after it.
 fn spawn_listener(
     secret: &str,
     extra: &[&str],
-) -> (Child, String, std::io::Lines<BufReader<std::process::ChildStdout>>) {
+) -> (Child, serde_json::Value, std::io::Lines<BufReader<std::process::ChildStdout>>) {
     let mut listener = Command::new(BIN)
         .args(["--json", "callbacks", "listen", "--secret", secret])
         .args(extra)
@@ -21,7 +21,7 @@ fn spawn_listener(
         .unwrap();
     let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
     let ready = json(lines.next().unwrap().unwrap().as_bytes());
-    (listener, ready["url"].as_str().unwrap().to_owned(), lines)
+    (listener, ready, lines)
 }
 
 /// Creates a session whose status callbacks go to `status_update`; its id.
@@ -341,7 +341,8 @@ fn watch_ends_on_a_final_status_or_its_timeout() {
 #[test]
 fn callbacks_listen_checks_the_secret_and_prints_each_event() {
     let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "2"]);
-    let (mut listener, url, mut lines) = spawn_listener("right-secret-123", &[]);
+    let (mut listener, ready, mut lines) = spawn_listener("right-secret-123", &[]);
+    let url = ready["url"].as_str().unwrap().to_owned();
     let create_with = |status_update: String| {
         let out = sandbox.run(&[
             "--json",
@@ -458,7 +459,8 @@ fn an_oversized_answer_keeps_its_status_and_exit_code() {
 #[test]
 fn the_listener_closes_silent_and_stalled_connections() {
     use std::io::{Read, Write};
-    let (mut listener, url, _lines) = spawn_listener("right-secret-123", &["--read-timeout", "0.3"]);
+    let (mut listener, ready, _lines) = spawn_listener("right-secret-123", &["--read-timeout", "0.3"]);
+    let url = ready["url"].as_str().unwrap().to_owned();
     let address = url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
     let stalled_body = "POST /callbacks?secret=right-secret-123 HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{";
     for opening in ["", stalled_body] {
@@ -618,7 +620,8 @@ fn a_closed_pipe_ends_the_demo_quietly() {
 #[test]
 fn the_listener_never_acknowledges_an_event_it_could_not_hand_on() {
     let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "2"]);
-    let (mut listener, url, lines) = spawn_listener("right-secret-123", &[]);
+    let (mut listener, ready, lines) = spawn_listener("right-secret-123", &[]);
+    let url = ready["url"].as_str().unwrap().to_owned();
     drop(lines); // `| head -1`: nobody reads the events any more
     let id = create_with_callbacks(&sandbox, &format!("{url}?secret=right-secret-123"));
     control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
@@ -724,7 +727,8 @@ fn callbacks_are_forwarded_to_the_local_app_and_its_answer_relayed() {
     let app = Loopback::start_replies(vec![answer(500), answer(200), Reply::Close, answer(204)]);
     let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "5"]);
     let forward_to = format!("{}/webhooks/kustom", app.base_url);
-    let (mut listener, url, mut lines) = spawn_listener("right-secret-123", &["--forward-to", &forward_to]);
+    let (mut listener, ready, mut lines) = spawn_listener("right-secret-123", &["--forward-to", &forward_to]);
+    let url = ready["url"].as_str().unwrap().to_owned();
     let id = create_with_callbacks(&sandbox, &format!("{url}?secret=right-secret-123"));
     control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"IN_PROGRESS"}"#);
     control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
@@ -846,20 +850,9 @@ fn the_demo_is_for_people_and_the_listener_says_what_to_register() {
     let out = Command::new(BIN).args(["--json", "demo"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(json(&out.stderr)["error"]["message"].as_str().unwrap().contains("takes --json"));
-    let (mut listener, url, _lines) = spawn_listener("right-secret-123", &[]);
-    let mut again = Command::new(BIN)
-        .args(["--json", "callbacks", "listen", "--secret", "right-secret-123"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(again.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let ready = json(first.as_bytes());
+    let (mut listener, ready, _lines) = spawn_listener("right-secret-123", &[]);
     assert!(ready["status_update"].as_str().unwrap().ends_with("/callbacks?secret=<your secret>"), "{ready}");
-    assert!(url.ends_with("/callbacks"));
-    for child in [&mut listener, &mut again] {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    assert!(ready["url"].as_str().unwrap().ends_with("/callbacks"), "{ready}");
+    let _ = listener.kill();
+    let _ = listener.wait();
 }
