@@ -130,7 +130,7 @@ mod tests {
         sandbox.inject_faults([hpp_sandbox::Fault::ResetAfterRead]);
         let url = created.distribution_url.as_deref().unwrap();
         let error = block_on(client.distribute(url, Distribution::email("once@example.com").unwrap())).unwrap_err();
-        assert!(error.may_have_been_sent(), "{error}");
+        assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown, "{error}");
         let sent: Vec<String> = sandbox.outbox().into_iter().map(|m| m.recipient).collect();
         assert_eq!(sent, ["once@example.com"], "delivered once, not re-sent");
     }

@@ -127,7 +127,7 @@ pub async fn run<T: Transport + Send + Sync + 'static>(
                 let op = DistributeSession::new(url.as_str(), Distribution::email(&recipient).expect("valid"));
                 let outcome = match client.send_with(&op, &options).await {
                     Ok(()) => Outcome::Succeeded,
-                    Err(e) if !e.may_have_been_sent() => Outcome::NotSent,
+                    Err(e) if e.side_effect() == hpp_core::SideEffect::DidNotHappen => Outcome::NotSent,
                     Err(_) => Outcome::MaybeSent,
                 };
                 outcomes.push((recipient, outcome));

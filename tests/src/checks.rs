@@ -88,8 +88,8 @@ pub fn header_times(data: &[u8]) {
         }
     }
     let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Some(time) = hpp_core::time::parse_rfc3339(text) {
-        let again = hpp_core::time::parse_rfc3339(&hpp_core::time::format_rfc3339(time));
+    if let Some(time) = hpp_core::__private::time::parse_rfc3339(text) {
+        let again = hpp_core::__private::time::parse_rfc3339(&hpp_core::__private::time::format_rfc3339(time));
         let millis = |t: SystemTime| match t.duration_since(SystemTime::UNIX_EPOCH) {
             Ok(d) => d.as_millis() as i128,
             Err(e) => -(e.duration().as_millis() as i128),

@@ -157,7 +157,9 @@ async fn run_table<T: Transport + Clone>(transport: T) -> (Vec<String>, Vec<(Str
                     .header("content-type", "application/json")
                     .body(body.as_bytes().to_vec())
                     .unwrap();
-                request.headers_mut().insert("authorization", client.config().credentials().authorization());
+                request
+                    .headers_mut()
+                    .insert("authorization", hpp_core::__private::authorization(client.config().credentials()));
                 let response = transport.send(request).await.unwrap();
                 let op = hpp_core::DistributeSession::new(url, Distribution::token("x").unwrap());
                 outcome(hpp_core::Operation::parse(&op, response), |()| String::new())

@@ -223,7 +223,7 @@ async fn controls_need_credentials_and_are_bounded() {
         assert_eq!(response.status(), 200);
         let created = client.create_session(&CreateSession::new("https://x.example/o/2")).await.unwrap();
         let expires = created.expires_at.as_deref().unwrap();
-        assert!(hpp_core::time::parse_rfc3339(expires).is_some(), "{expires}");
+        assert!(hpp_core::__private::time::parse_rfc3339(expires).is_some(), "{expires}");
         assert!(client.read_session(created.session_url.as_deref().unwrap()).await.is_ok(), "born alive at {expires}");
     }
 }

@@ -112,7 +112,7 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
         .unwrap_err();
     let Error::Transport(transport_error) = &error else { panic!("{error:?}") };
     assert!(transport_error.is_connect(), "{error:?}");
-    assert!(!error.may_have_been_sent());
+    assert_eq!(error.side_effect(), hpp_core::SideEffect::DidNotHappen);
 
     // A server that accepts and never answers: a timeout, maybe sent.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -125,7 +125,7 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
         .unwrap_err();
     let Error::Transport(transport_error) = &error else { panic!("{error:?}") };
     assert!(transport_error.is_timeout(), "{error:?}");
-    assert!(error.may_have_been_sent());
+    assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown);
     drop(silent);
 
     // A body over the limit: refused unread, maybe sent.

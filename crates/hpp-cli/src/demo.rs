@@ -37,7 +37,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     output.fields(&[
         ("sandbox", Some(sandbox.base_url().to_owned())),
         ("username", Some(sandbox.username().to_owned())),
-        ("password", Some(hpp_core::redact::REDACTED.to_owned())),
+        ("password", Some(hpp_core::__private::redact::REDACTED.to_owned())),
         ("e-mail quota", Some(format!("{DEMO_EMAIL_LIMIT} per day (the playground allows 100)"))),
     ]);
     let client = crate::client(sandbox.client_config(), timeout);
@@ -145,8 +145,8 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     step(output, 10, "What the sandbox sent");
     for message in sandbox.outbox() {
         let recipient = match message.method.as_str() {
-            "email" => hpp_core::redact::mask_email(&message.recipient),
-            _ => hpp_core::redact::mask_all(&message.recipient),
+            "email" => hpp_core::__private::redact::mask_email(&message.recipient),
+            _ => hpp_core::__private::redact::mask_all(&message.recipient),
         };
         say!("  #{} {:<6} {recipient}", message.sequence, message.method);
     }

@@ -741,7 +741,7 @@ async fn play_consumer(config: &Config, action: ConsumerAction, timeout: Duratio
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return output.failure(&Failure::usage("the base URL and session do not form a URL")),
     }
-    request.headers_mut().insert(http::header::AUTHORIZATION, config.credentials().authorization());
+    request.headers_mut().insert(http::header::AUTHORIZATION, hpp_core::__private::authorization(config.credentials()));
     request.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
     let response = match transport.send(request).await {

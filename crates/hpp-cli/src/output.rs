@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use hpp_core::__private::redact::{mask_all, mask_email, mask_phone, scrub};
 use hpp_core::model::DistributionMethod;
-use hpp_core::redact::{mask_all, mask_email, mask_phone, scrub};
 use hpp_core::{Distribution, Error, Session, SessionCreated};
 use serde_json::json;
 
@@ -100,6 +100,10 @@ pub(crate) struct Failure {
     error_code: Option<String>,
     error_messages: Vec<String>,
     correlation_id: Option<String>,
+    /// Whether the call's side effect could have happened, for SDK errors.
+    side_effect: Option<hpp_core::SideEffect>,
+    /// What to do, for SDK errors.
+    advice: Option<&'static str>,
     exit: u8,
 }
 
@@ -120,13 +124,42 @@ impl Failure {
     }
 
     fn new(kind: &'static str, message: String, exit: u8) -> Self {
-        Self { kind, message, status: None, error_code: None, error_messages: Vec::new(), correlation_id: None, exit }
+        Self {
+            kind,
+            message,
+            status: None,
+            error_code: None,
+            error_messages: Vec::new(),
+            correlation_id: None,
+            side_effect: None,
+            advice: None,
+            exit,
+        }
     }
+}
+
+/// `error` and its causes, one clause each, joined by `: ` (as `anyhow` prints `{:#}`).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        out.push_str(": ");
+        out.push_str(&next.to_string());
+        cause = next.source();
+    }
+    out
 }
 
 impl From<&Error> for Failure {
     fn from(error: &Error) -> Self {
-        let message = error.to_string();
+        let failure = Self::from_kind(error);
+        Self { side_effect: Some(error.side_effect()), advice: Some(error.advice()), ..failure }
+    }
+}
+
+impl Failure {
+    fn from_kind(error: &Error) -> Self {
+        let message = error_chain(error);
         match error {
             Error::InvalidInput(_) => Self::new("invalid_input", message, 3),
             Error::Api(api) => Self {
@@ -338,10 +371,15 @@ impl Output {
                 "error_code": failure.error_code,
                 "error_messages": failure.error_messages,
                 "correlation_id": failure.correlation_id,
+                "side_effect": failure.side_effect.map(hpp_core::SideEffect::as_str),
+                "advice": failure.advice,
             }});
             say_err!("{}", json_line(&error));
         } else {
             say_err!("{} {}", self.paint(self.color_err, "1;31", "error:"), printable(&failure.message));
+            if let Some(advice) = failure.advice {
+                say_err!("{} {}", self.paint(self.color_err, "1;36", "hint:"), printable(advice));
+            }
         }
         ExitCode::from(failure.exit)
     }

@@ -125,7 +125,7 @@ pub fn redact_secret(uri: &str) -> String {
 }
 
 /// Whether `a == b`, in time that depends on their lengths only, not on where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

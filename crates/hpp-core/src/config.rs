@@ -290,7 +290,7 @@ impl Credentials {
     }
 
     /// The `Authorization` header value, marked sensitive.
-    pub fn authorization(&self) -> HeaderValue {
+    pub(crate) fn authorization(&self) -> HeaderValue {
         // invariant: the bytes were checked to be a valid header value when `self` was built.
         let mut header = HeaderValue::from_bytes(&self.header).expect("checked at construction");
         header.set_sensitive(true);

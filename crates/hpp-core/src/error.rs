@@ -1,14 +1,6 @@
 //! The one error type of the SDK, and the context each variant carries.
 //!
-//! [`Error`] answers the question a caller of a payment API has first: *did anything happen on the
-//! server?*
-//!
-//! | Variant | Sent? | What to do |
-//! |---|---|---|
-//! | [`Error::InvalidInput`] | never | fix the input; nothing left this process |
-//! | [`Error::Transport`] | [`TransportError::may_have_been_sent`] says | not sent: safe to try again; maybe sent: read the session before repeating a POST |
-//! | [`Error::Api`] | yes, and refused | see [`ApiError::advice`] |
-//! | [`Error::Decode`] | yes | the server answered in a shape we could not read; the operation may have taken effect |
+//! The table of what each variant means lives on [`Error`], where rustdoc shows it.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -21,6 +13,34 @@ use crate::redact;
 pub const RAW_BODY_CAP: usize = 4096;
 
 /// Everything that can go wrong in a call to the HPP API.
+///
+/// A caller of a payment API first wants to know whether the call's side effect (a session
+/// created, a message sent, a session disabled) could have happened: [`Error::side_effect`]
+/// answers that, and [`Error::advice`] says what to do, in plain words.
+///
+/// | Variant | [`side_effect`](Error::side_effect) | What to do |
+/// |---|---|---|
+/// | [`InvalidInput`](Error::InvalidInput) | [`DidNotHappen`](SideEffect::DidNotHappen): nothing was sent | fix the input |
+/// | [`Transport`](Error::Transport), not sent (connect failure) | [`DidNotHappen`](SideEffect::DidNotHappen) | safe to send again, even a create or a distribution |
+/// | [`Transport`](Error::Transport), maybe sent (timeout, broken connection) | [`Unknown`](SideEffect::Unknown) | read the session before repeating a create or a distribution |
+/// | [`Api`](Error::Api), 4xx | [`DidNotHappen`](SideEffect::DidNotHappen): the API refused it | see [`ApiError::advice`]; 429 may be sent again later |
+/// | [`Api`](Error::Api), 3xx or 5xx | [`Unknown`](SideEffect::Unknown) | a read or disable may be repeated; read the session before repeating a create or a distribution |
+/// | [`Decode`](Error::Decode), a 2xx | [`Happened`](SideEffect::Happened) | the call took effect; read the session for its state |
+///
+/// `Display` is one short clause per level; the underlying cause (an I/O error, say) is only
+/// available through [`source()`](std::error::Error::source), so reporters such as `anyhow`
+/// (`{:#}`) print each cause once. The advice is only in [`Error::advice`].
+///
+/// ```
+/// use hpp_core::{Error, SideEffect, TransportError};
+///
+/// let error = Error::from(TransportError::timeout("read timed out"));
+/// assert_eq!(error.side_effect(), SideEffect::Unknown);
+/// assert_eq!(error.to_string(), "no response from the API in time; the request may have reached the server");
+/// let cause = std::error::Error::source(&error).map(ToString::to_string);
+/// assert_eq!(cause.as_deref(), Some("read timed out"));
+/// assert!(error.advice().starts_with("read the session"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -57,13 +77,67 @@ impl Error {
         }
     }
 
-    /// Whether the request may have reached the server. `false` only when it provably did not.
-    pub fn may_have_been_sent(&self) -> bool {
+    /// Whether the call's side effect could have happened: the one answer to "did it happen?",
+    /// which the retry policy and [`advice`](Self::advice) follow too. See the table on [`Error`].
+    pub fn side_effect(&self) -> SideEffect {
         match self {
-            Self::InvalidInput(_) => false,
-            Self::Transport(e) => e.may_have_been_sent(),
-            Self::Api(_) | Self::Decode(_) => true,
+            Self::InvalidInput(_) => SideEffect::DidNotHappen,
+            Self::Transport(e) if e.may_have_been_sent() => SideEffect::Unknown,
+            Self::Transport(_) => SideEffect::DidNotHappen,
+            Self::Api(e) => e.side_effect(),
+            Self::Decode(_) => SideEffect::Happened,
         }
+    }
+
+    /// What the caller can do about this error, in plain words (for a person; the wording may
+    /// change between releases).
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "fix the input; nothing was sent",
+            Self::Transport(e) if e.may_have_been_sent() => {
+                "read the session before repeating a create or a distribution (the consumer may get a \
+                 second message); a read or disable may be repeated"
+            }
+            Self::Transport(_) => "check the network and the base URL; it is safe to send the request again",
+            Self::Api(e) => e.advice(),
+            Self::Decode(_) => {
+                "the call took effect but its answer could not be read; read the session instead of \
+                 repeating the call"
+            }
+        }
+    }
+}
+
+/// Whether a failed call's side effect (a session created, a message sent, a session disabled)
+/// could have happened. Answered by [`Error::side_effect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SideEffect {
+    /// It did not happen: nothing was sent, or the API refused the request (a 4xx). Sending
+    /// again cannot repeat it.
+    DidNotHappen,
+    /// It happened: the API answered success, though the answer could not be read.
+    Happened,
+    /// It may have happened: the request may have arrived and no answer says whether it took
+    /// effect (a timeout, a broken connection, a 5xx or a redirect). Read the session before
+    /// repeating a create or a distribution.
+    Unknown,
+}
+
+impl SideEffect {
+    /// The answer in `snake_case`, as the CLI's JSON errors spell it: `did_not_happen`,
+    /// `happened` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DidNotHappen => "did_not_happen",
+            Self::Happened => "happened",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for SideEffect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -139,7 +213,19 @@ pub enum InputError {
     },
 }
 
-/// The request got no response.
+/// The request got no response. `Display` says what failed and whether the request may have
+/// been sent; the cause (the transport's own error) is [`source()`](std::error::Error::source).
+///
+/// Transports build it with the constructor that says what is known about sending:
+///
+/// ```
+/// use hpp_core::{TransportError, TransportErrorKind};
+///
+/// let refused = TransportError::connect(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+/// assert_eq!(refused.kind(), TransportErrorKind::Connect);
+/// assert!(!refused.may_have_been_sent());
+/// assert_eq!(refused.to_string(), "could not connect to the API; the request was not sent");
+/// ```
 #[derive(thiserror::Error)]
 #[error("{}", self.describe())]
 pub struct TransportError {
@@ -210,14 +296,10 @@ impl TransportError {
             TransportErrorKind::Timeout => "no response from the API in time",
             TransportErrorKind::Other => "the connection to the API failed",
         };
-        let cause = self.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
         if self.maybe_sent {
-            format!(
-                "{what}{cause}; the request may have reached the server: read the session before \
-                 repeating a create or a distribution, or the consumer may get a second message"
-            )
+            format!("{what}; the request may have reached the server")
         } else {
-            format!("{what}{cause}; the request was not sent, so it is safe to try again")
+            format!("{what}; the request was not sent")
         }
     }
 }
@@ -255,6 +337,26 @@ open_enum! {
 }
 
 /// The API answered with a status outside 2xx.
+///
+/// `Display` is the status, the `error_code`, the API's messages (contact data masked) and the
+/// correlation id; what to do is [`advice`](Self::advice), and whether the call took effect is
+/// [`side_effect`](Self::side_effect).
+///
+/// ```
+/// use hpp_core::{Error, ErrorCode, Operation, ReadSession, SideEffect};
+/// # let config = hpp_core::Config::new(hpp_core::Environment::Kustom(hpp_core::Mode::Playground), hpp_core::Credentials::api_key("k").unwrap());
+/// let response = http::Response::builder()
+///     .status(404)
+///     .body(br#"{"error_code":"NOT_FOUND","error_messages":["HPP session not found"],"correlation_id":"c-1"}"#.to_vec())
+///     .unwrap();
+/// let Err(Error::Api(error)) = ReadSession::new("s1").parse(response) else { unreachable!() };
+/// assert_eq!(error.status(), 404);
+/// assert_eq!(error.error_code(), Some(&ErrorCode::NotFound));
+/// assert_eq!(error.correlation_id(), Some("c-1"));
+/// assert_eq!(error.side_effect(), SideEffect::DidNotHappen);
+/// assert_eq!(error.to_string(), "the API answered 404 Not Found NOT_FOUND: HPP session not found [correlation id c-1]");
+/// assert!(error.advice().contains("create a new session"));
+/// ```
 #[derive(Clone, thiserror::Error)]
 #[error("{}", self.describe())]
 pub struct ApiError(Box<ApiErrorFields>);
@@ -363,7 +465,15 @@ impl ApiError {
         &self.0.body
     }
 
-    /// What the caller can do about this error, in plain words.
+    /// Whether the call's side effect could have happened: a 4xx was refused
+    /// ([`SideEffect::DidNotHappen`]); after a redirect, a 5xx or any other status nothing says
+    /// ([`SideEffect::Unknown`]).
+    pub fn side_effect(&self) -> SideEffect {
+        if self.0.status.is_client_error() { SideEffect::DidNotHappen } else { SideEffect::Unknown }
+    }
+
+    /// What the caller can do about this error, in plain words (for a person; the wording may
+    /// change between releases).
     pub fn advice(&self) -> &'static str {
         match &self.0.error_code {
             Some(ErrorCode::EmailLimitExceeded) => {
@@ -374,8 +484,9 @@ impl ApiError {
                 "the contact data for the method is missing; pass the e-mail address, phone or access id"
             }
             Some(ErrorCode::ConstraintViolation) => {
-                "the request was refused as invalid; check the values sent (a malformed address or \
-                 a field the API does not accept)"
+                "the request was refused as invalid: a malformed value or a field the API does not \
+                 accept, or, for a distribution, a session that is disabled or finished; read the \
+                 session to tell which"
             }
             Some(ErrorCode::NotFound) => "the session no longer exists (it expired or never did); create a new session",
             Some(ErrorCode::UnsupportedCountry) => {
@@ -396,7 +507,10 @@ impl ApiError {
 
     fn advice_by_status(&self) -> &'static str {
         match self.0.status.as_u16() {
-            300..=399 => "the server answered with a redirect, which the SDK never follows; check the base URL",
+            300..=399 => {
+                "the server answered with a redirect, which the SDK never follows: check the base URL, \
+                 and read the session before repeating a create or a distribution"
+            }
             400 => "the request was refused; check the values sent, or the session's state",
             401 => {
                 "the credentials were refused; check the API key (or username and password) and \
@@ -407,10 +521,14 @@ impl ApiError {
             409 => "the session is in a state that does not allow this",
             429 => "too many requests; wait before sending more",
             500..=599 => {
-                "the service failed; for a read or disable try again later; a create or \
-                          distribution may have taken effect, so read the session first"
+                "the service failed and the call may have taken effect: read the session before \
+                 repeating a create or a distribution; a read or disable may be repeated later"
             }
-            _ => "the request was refused",
+            400..=499 => "the request was refused",
+            _ => {
+                "the API answered with a status the SDK does not expect; read the session before \
+                 repeating a create or a distribution"
+            }
         }
     }
 
@@ -447,8 +565,6 @@ impl ApiError {
         if let Some(id) = &self.0.correlation_id {
             out.push_str(&format!(" [correlation id {id}]"));
         }
-        out.push_str(" - ");
-        out.push_str(self.advice());
         out
     }
 }
@@ -510,10 +626,7 @@ impl RetryAfter {
 
 /// A success status with a body that could not be decoded.
 #[derive(Clone, thiserror::Error)]
-#[error(
-    "the API answered {status} but the body could not be read as {expected}: {reason}; the \
-     operation may have taken effect: read the session before repeating it"
-)]
+#[error("the API answered {status} but the body could not be read as {expected}: {reason}")]
 pub struct DecodeError {
     status: StatusCode,
     expected: &'static str,

@@ -87,6 +87,8 @@
 #[macro_use]
 mod macros;
 
+#[doc(hidden)]
+pub mod __private;
 pub mod callback;
 mod client;
 mod config;
@@ -94,10 +96,10 @@ mod distribution;
 mod error;
 pub mod model;
 mod ops;
-pub mod redact;
+mod redact;
 pub mod retry;
 mod session;
-pub mod time;
+mod time;
 #[cfg(feature = "tower")]
 pub mod tower;
 pub mod tracking;
@@ -105,13 +107,14 @@ pub mod transport;
 
 pub use client::{CallOptions, Client, WatchOptions, WatchOutcome};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode, Region, USER_AGENT};
-pub use distribution::{Distribution, check_country, check_email};
+pub use distribution::Distribution;
 pub use error::{
-    ApiError, DecodeError, Error, ErrorCode, InputError, RAW_BODY_CAP, RetryAfter, TransportError, TransportErrorKind,
+    ApiError, DecodeError, Error, ErrorCode, InputError, RAW_BODY_CAP, RetryAfter, SideEffect, TransportError,
+    TransportErrorKind,
 };
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
-pub use session::{SESSIONS_PATH, SessionId, SessionRef};
+pub use session::{SessionId, SessionRef};
 pub use transport::{
     BodyTruncated, BoxFuture, DynTransport, RequestTimeout, SharedTransport, Timer, Transport, VirtualTimer, block_on,
 };

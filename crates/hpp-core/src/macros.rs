@@ -1,7 +1,9 @@
 //! `open_enum!`: string enums from the server that keep values they do not know.
 
-/// Declares an enum of the known string values of an API field plus `Other(String)`, so that a
-/// value the service adds later survives a parse (and a re-serialization) instead of failing it.
+/// Declares an enum of the known string values of an API field plus `Other(UnknownValue)`, so
+/// that a value the service adds later survives a parse (and a re-serialization) instead of
+/// failing it. Every wire value has exactly one representation: `Other` can only be made by
+/// conversion from a string, which gives the named variant for every known value.
 macro_rules! open_enum {
     (
         $(#[$meta:meta])*
@@ -15,7 +17,8 @@ macro_rules! open_enum {
         pub enum $name {
             $( $(#[$vmeta])* $variant, )+
             /// A value this version of the SDK does not know, kept exactly as the server sent it.
-            Other(String),
+            /// Never one of the known values: those always convert to their named variant.
+            Other($crate::model::UnknownValue),
         }
 
         impl $name {
@@ -26,7 +29,7 @@ macro_rules! open_enum {
             pub fn as_str(&self) -> &str {
                 match self {
                     $( Self::$variant => $text, )+
-                    Self::Other(other) => other,
+                    Self::Other(other) => other.as_str(),
                 }
             }
 
@@ -40,7 +43,7 @@ macro_rules! open_enum {
             fn from(value: &str) -> Self {
                 match value {
                     $( $text => Self::$variant, )+
-                    other => Self::Other(other.to_owned()),
+                    other => Self::Other($crate::model::UnknownValue(other.to_owned())),
                 }
             }
         }
@@ -48,7 +51,7 @@ macro_rules! open_enum {
         impl From<String> for $name {
             fn from(value: String) -> Self {
                 match Self::from(value.as_str()) {
-                    Self::Other(_) => Self::Other(value),
+                    Self::Other(_) => Self::Other($crate::model::UnknownValue(value)),
                     known => known,
                 }
             }

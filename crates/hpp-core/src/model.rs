@@ -2,7 +2,7 @@
 //!
 //! Request types serialize exactly the fields that are set. Response types accept any subset of
 //! their fields, ignore fields they do not know and keep enum values they do not know
-//! (`Other(String)`), because the service has changed under its SDKs before. Structs are
+//! (`Other`, see [`UnknownValue`]), because the service has changed under its SDKs before. Structs are
 //! `#[non_exhaustive]` with public fields and `Default`, so they can be built with
 //! `Default::default()` and field assignment, or (request types) with `with_*` setters:
 //!
@@ -23,6 +23,42 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::redact::{self, MaskedOption, RedactedOption};
+
+/// A value of an API enum that this version of the SDK does not know, kept exactly as the server
+/// sent it (the `Other` variant of [`SessionStatus`], [`ErrorCode`](crate::ErrorCode) and the
+/// other open enums). It cannot be built from outside the SDK, so a known value always has its
+/// named variant and never also an `Other` form:
+///
+/// ```
+/// use hpp_core::SessionStatus;
+///
+/// assert_eq!(SessionStatus::from("COMPLETED"), SessionStatus::Completed);
+/// let later = SessionStatus::from("PARTIALLY_PAID");
+/// let SessionStatus::Other(value) = &later else { unreachable!() };
+/// assert_eq!(value.as_str(), "PARTIALLY_PAID");
+/// assert_eq!(later.as_str(), "PARTIALLY_PAID");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UnknownValue(pub(crate) String);
+
+impl UnknownValue {
+    /// The value as the server sent it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 open_enum! {
     /// `status` of an HPP session.
@@ -453,24 +489,4 @@ pub struct DistributionRequest {
     /// `template` (documented as unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-}
-
-/// An error body as the API sends it: the Klarna error object, with the gateway shape's fields.
-/// The client reads error bodies leniently itself (see [`ApiError`](crate::ApiError)); this type
-/// is what a server (such as the sandbox) writes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ErrorBody {
-    /// Machine-readable code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<crate::ErrorCode>,
-    /// Human-readable messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_messages: Option<Vec<String>>,
-    /// Id to quote to support.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-    /// Version of the service that answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_version: Option<String>,
 }

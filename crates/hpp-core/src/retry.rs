@@ -3,14 +3,17 @@
 //!
 //! The rules:
 //! - Nothing is retried after [`Error::InvalidInput`] or [`Error::Decode`].
-//! - A request that provably never left ([`TransportError::may_have_been_sent`](crate::TransportError::may_have_been_sent) is `false`) is
-//!   retried whatever the operation.
-//! - Read and disable ([`Idempotency::Idempotent`]) are also retried on timeouts, broken
-//!   connections, 429 and 5xx, honouring `Retry-After`.
+//! The policy follows [`Error::side_effect`], the SDK's one answer to "did it happen?":
+//! - A request that provably never left (a connect failure:
+//!   [`SideEffect::DidNotHappen`](crate::SideEffect::DidNotHappen)) is retried whatever the
+//!   operation, and so is a 429 (refused for now; `Retry-After` honoured).
+//! - Read and disable ([`Idempotency::Idempotent`]) are also retried when the side effect is
+//!   [`Unknown`](crate::SideEffect::Unknown): timeouts, broken connections and 5xx.
 //! - Create and distribute ([`Idempotency::SideEffect`]: POSTs without an idempotency key) are
-//!   not retried once they may have reached the server, except a 503 when the caller opted in
-//!   with [`RetryPolicy::with_side_effect_retry_on_503`], accepting that the consumer may get a
-//!   second message.
+//!   not retried when their side effect is unknown, except a 503 when the caller opted in with
+//!   [`RetryPolicy::with_side_effect_retry_on_503`], accepting that the consumer may get a second
+//!   message.
+//! - Other refusals (4xx) are not retried: the same request would be refused again.
 //! - `EMAIL_LIMIT_EXCEEDED` is a daily quota and is never retried.
 //! - Backoff is capped exponential with full jitter; attempts and total time are bounded.
 //!
@@ -28,7 +31,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::error::{Error, ErrorCode, RetryAfter};
+use crate::error::{Error, ErrorCode, RetryAfter, SideEffect};
 
 /// Whether repeating an operation can repeat its side effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +59,9 @@ pub enum Decision {
 pub enum GiveUpReason {
     /// The error is not one that a retry can fix.
     NotRetryable,
-    /// The request may have reached the server and repeating it may repeat its side effect.
-    MayHaveBeenSent,
+    /// The side effect may have happened ([`SideEffect::Unknown`](crate::SideEffect::Unknown))
+    /// and repeating the request may repeat it.
+    SideEffectUnknown,
     /// A daily quota: retrying now cannot succeed.
     Quota,
     /// The attempt limit is reached.
@@ -180,20 +184,23 @@ impl RetryPolicy {
     /// `Ok(retry_after)` if the error is retryable for this operation, else why not.
     fn classify(&self, idempotency: Idempotency, error: &Error) -> Result<Option<RetryAfter>, GiveUpReason> {
         match error {
-            Error::Transport(e) if !e.may_have_been_sent() => Ok(None),
-            Error::Transport(_) if idempotency == Idempotency::Idempotent => Ok(None),
-            Error::Transport(_) => Err(GiveUpReason::MayHaveBeenSent),
+            Error::Transport(_) => match (error.side_effect(), idempotency) {
+                (SideEffect::DidNotHappen, _) | (_, Idempotency::Idempotent) => Ok(None),
+                (_, Idempotency::SideEffect) => Err(GiveUpReason::SideEffectUnknown),
+            },
             Error::Api(api) => {
                 if api.error_code() == Some(&ErrorCode::EmailLimitExceeded) {
                     return Err(GiveUpReason::Quota);
                 }
                 let status = api.status().as_u16();
                 let retry_after = api.retry_after().copied();
-                match (idempotency, status) {
-                    (Idempotency::Idempotent, 429 | 500..=599) => Ok(retry_after),
-                    (Idempotency::SideEffect, 503) if self.side_effect_retry_on_503 => Ok(retry_after),
-                    (Idempotency::SideEffect, 429 | 500..=599) => Err(GiveUpReason::MayHaveBeenSent),
-                    _ => Err(GiveUpReason::NotRetryable),
+                match (idempotency, api.side_effect(), status) {
+                    (_, SideEffect::DidNotHappen, 429) => Ok(retry_after),
+                    (_, SideEffect::DidNotHappen, _) => Err(GiveUpReason::NotRetryable),
+                    (Idempotency::Idempotent, _, 500..=599) => Ok(retry_after),
+                    (Idempotency::SideEffect, _, 503) if self.side_effect_retry_on_503 => Ok(retry_after),
+                    (Idempotency::SideEffect, _, _) => Err(GiveUpReason::SideEffectUnknown),
+                    (Idempotency::Idempotent, _, _) => Err(GiveUpReason::NotRetryable),
                 }
             }
             Error::InvalidInput(_) | Error::Decode(_) => Err(GiveUpReason::NotRetryable),

@@ -4,13 +4,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use hpp_core::__private::time::unix_millis_to_rfc3339 as rfc3339;
+use hpp_core::__private::{ErrorBody, SESSIONS_PATH};
+use hpp_core::ErrorCode;
 use hpp_core::callback::StatusCallback;
 use hpp_core::model::{
-    DistributionMethod, DistributionRequest, ErrorBody, MerchantUrls, PlaceOrderMode, Session, SessionCreated,
+    DistributionMethod, DistributionRequest, MerchantUrls, PlaceOrderMode, Session, SessionCreated,
     SessionCreationRequest, SessionStatus,
 };
-use hpp_core::time::unix_millis_to_rfc3339 as rfc3339;
-use hpp_core::{ErrorCode, SESSIONS_PATH};
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -426,7 +427,7 @@ impl State {
                         "Incomplete email data.",
                     );
                 };
-                if hpp_core::check_email(&email).is_err() {
+                if hpp_core::__private::check_email(&email).is_err() {
                     return self.error(
                         StatusCode::BAD_REQUEST,
                         ErrorCode::ConstraintViolation,

@@ -235,7 +235,7 @@ impl Sandbox {
         let accepted = [Credentials::basic(&username, &password), Credentials::api_key(&password)]
             .into_iter()
             .filter_map(Result::ok)
-            .map(|c| c.authorization().as_bytes().to_vec())
+            .map(|c| hpp_core::__private::authorization(&c).as_bytes().to_vec())
             .collect();
         let policy = callbacks::DeliveryPolicy {
             timeout: config.callback_timeout,

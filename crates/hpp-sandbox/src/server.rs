@@ -88,7 +88,7 @@ async fn respond(
     let (parts, body) = request.into_parts();
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     let authorized = parts.headers.get(http::header::AUTHORIZATION).is_some_and(|given| {
-        authorization.iter().any(|expected| hpp_core::callback::constant_time_eq(given.as_bytes(), expected))
+        authorization.iter().any(|expected| hpp_core::__private::constant_time_eq(given.as_bytes(), expected))
     });
     // Faults are for the API requests of the test's own client: an unauthenticated request (or a
     // control request) never consumes one.

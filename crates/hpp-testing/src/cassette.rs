@@ -242,7 +242,7 @@ impl ReplayState {
         }
         self.made_up += 1;
         let value = match kind {
-            "time" => hpp_core::time::unix_millis_to_rfc3339(4_102_444_800_000 + self.made_up as i64 * 1000),
+            "time" => hpp_core::__private::time::unix_millis_to_rfc3339(4_102_444_800_000 + self.made_up as i64 * 1000),
             "reference" => format!("REF{:05}", self.made_up),
             "session" | "id" | "correlation" | "event" | "order" => {
                 format!("00000000-0000-4000-8000-{:012}", self.made_up)

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 
+use hpp_core::__private::redact::{mask_all, mask_email, mask_phone, scrub};
 use hpp_core::callback::redact_secret;
-use hpp_core::redact::{mask_all, mask_email, mask_phone, scrub};
 use hpp_core::{Request, Response};
 use serde_json::Value;
 

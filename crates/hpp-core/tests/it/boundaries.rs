@@ -3,8 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use hpp_core::callback::{CallbackSecret, constant_time_eq};
-use hpp_core::redact::{mask_email, mask_phone};
+use hpp_core::__private::constant_time_eq;
+use hpp_core::__private::redact::{mask_email, mask_phone};
+use hpp_core::callback::CallbackSecret;
 use hpp_core::retry::{Decision, GiveUpReason, Idempotency, RetryPolicy};
 use hpp_core::{Error, Operation, ReadSession, SessionId, TransportError};
 
@@ -131,7 +132,7 @@ fn a_custom_backoff_is_the_one_used() {
 
 #[test]
 fn phone_runs_start_at_a_digit_and_stop_at_a_word() {
-    use hpp_core::redact::scrub;
+    use hpp_core::__private::redact::scrub;
     // The separator before a number is kept, even after punctuation.
     assert_eq!(scrub("tel. 0701234567"), "tel. ********67");
     assert_eq!(scrub("(0701234567)"), "********67)", "an opening parenthesis belongs to the number");
@@ -169,7 +170,7 @@ fn a_forgotten_event_counts_as_new_and_frees_its_bytes() {
 
 #[test]
 fn e_mail_addresses_are_checked_at_their_limits() {
-    use hpp_core::check_email;
+    use hpp_core::__private::check_email;
     let label = |c: char, n: usize| c.to_string().repeat(n);
     // 254 characters in all is the limit; 64 before the '@'; 63 per domain label.
     let longest = format!("{}@{}.{}.{}.se", label('a', 64), label('b', 63), label('c', 63), label('d', 58));

@@ -43,7 +43,7 @@ fn invalid_input_never_reaches_the_transport() {
     )
     .unwrap_err();
     assert!(matches!(error, Error::InvalidInput(_)));
-    assert!(!error.may_have_been_sent());
+    assert_eq!(error.side_effect(), hpp_core::SideEffect::DidNotHappen);
     assert_eq!(*calls.lock().unwrap(), 0);
 }
 
@@ -52,14 +52,16 @@ fn transport_errors_say_whether_the_request_left() {
     let refused = |_r: Request| async { Err::<Response, _>(TransportError::connect("connection refused")) };
     let client = Client::new(crate::playground(), refused, VirtualTimer::new());
     let error = block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap_err();
-    assert!(!error.may_have_been_sent());
-    assert!(error.to_string().contains("safe to try again"), "{error}");
+    assert_eq!(error.side_effect(), hpp_core::SideEffect::DidNotHappen);
+    assert_eq!(error.to_string(), "could not connect to the API; the request was not sent");
+    assert!(error.advice().contains("safe to send the request again"), "{}", error.advice());
 
     let timed_out = |_r: Request| async { Err::<Response, _>(TransportError::timeout("deadline")) };
     let client = Client::new(crate::playground(), timed_out, VirtualTimer::new());
     let error = block_on(client.distribute("s1", Distribution::token("t").unwrap())).unwrap_err();
-    assert!(error.may_have_been_sent());
-    assert!(error.to_string().contains("may have reached the server"), "{error}");
+    assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown);
+    assert_eq!(error.to_string(), "no response from the API in time; the request may have reached the server");
+    assert!(error.advice().starts_with("read the session before repeating"), "{}", error.advice());
 }
 
 /// A transport that answers from a script; its client waits no real time (a [`VirtualTimer`]).
@@ -106,7 +108,7 @@ fn reads_are_retried_and_distributions_are_not_sent_twice() {
 
     let (client, _) = Scripted::client(vec![Err(TransportError::timeout("t"))]);
     let error = block_on(client.distribute("s1", Distribution::token("t").unwrap())).unwrap_err();
-    assert!(error.may_have_been_sent());
+    assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown);
     assert_eq!(*client.transport().sent.lock().unwrap(), 1, "a distribution that may have arrived is not re-sent");
 
     let (client, _) = Scripted::client(vec![status(503)]);
@@ -195,8 +197,13 @@ fn the_client_enforces_a_per_call_timeout_the_transport_ignores() {
     let error = block_on(client.send_with(&op, &options)).unwrap_err();
     let Error::Transport(transport) = &error else { panic!("{error:?}") };
     assert!(transport.is_timeout(), "{error}");
-    assert!(error.may_have_been_sent(), "a distribution cut off by a timeout may have arrived");
-    assert!(error.to_string().contains("per-call timeout of 2s"), "{error}");
+    assert_eq!(
+        error.side_effect(),
+        hpp_core::SideEffect::Unknown,
+        "a distribution cut off by a timeout may have arrived"
+    );
+    let cause = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+    assert!(cause.contains("per-call timeout of 2s"), "{cause}");
 }
 
 #[test]
@@ -231,7 +238,7 @@ fn transports_chosen_at_run_time_share_one_client_type() {
     let session = block_on(clients[0].read_session("s1")).unwrap();
     assert_eq!(session.status, Some(SessionStatus::Completed));
     let error = block_on(clients[1].read_session("s1")).unwrap_err();
-    assert!(!error.may_have_been_sent());
+    assert_eq!(error.side_effect(), hpp_core::SideEffect::DidNotHappen);
     let shared: Client = Client::new(crate::playground(), answering, VirtualTimer::new()).into_shared();
     assert!(block_on(shared.read_session("s1")).is_ok());
 }

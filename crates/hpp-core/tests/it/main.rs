@@ -7,6 +7,7 @@ mod fixture;
 mod boundaries;
 mod build;
 mod client;
+mod errors;
 mod parse;
 mod props;
 mod redact;

@@ -11,7 +11,9 @@ use crate::fixture;
 fn outcome<T: serde::Serialize>(result: Result<T, Error>) -> String {
     match result {
         Ok(value) => format!("Ok\n{}", serde_json::to_string_pretty(&value).unwrap()),
-        Err(error) => format!("Err\n{error}\n{error:#?}"),
+        Err(error) => {
+            format!("Err\n{error}\nside effect: {}\nadvice: {}\n{error:#?}", error.side_effect(), error.advice())
+        }
     }
 }
 
@@ -55,8 +57,9 @@ fn api_error_accessors() {
     assert_eq!(api.error_code(), Some(&hpp_core::ErrorCode::EmailLimitExceeded));
     assert_eq!(api.messages(), ["Email limit exceeded for testing environment."]);
     assert!(api.correlation_id().is_some());
-    assert!(error.to_string().contains("will not clear by retrying now"));
-    assert!(error.may_have_been_sent());
+    assert!(error.advice().contains("will not clear by retrying now"));
+    assert!(!error.to_string().contains("retrying"), "advice stays out of Display: {error}");
+    assert_eq!(error.side_effect(), hpp_core::SideEffect::DidNotHappen);
 }
 
 #[test]

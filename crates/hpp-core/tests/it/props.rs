@@ -151,7 +151,7 @@ proptest! {
             format!("{api_error:?}"), format!("{api_error}"), format!("{input_error:?}"), format!("{input_error}"),
             format!("{phone_error:?}"), format!("{phone_error}"),
         ];
-        let basic_token = with_basic.credentials().authorization().to_str().unwrap().trim_start_matches("Basic ").to_owned();
+        let basic_token = hpp_core::__private::authorization(with_basic.credentials()).to_str().unwrap().trim_start_matches("Basic ").to_owned();
         for text in printed {
             for secret in [&key, &password, &basic_token, &email, &local, &phone] {
                 prop_assert!(!text.contains(secret.as_str()), "{secret} in {text}");
@@ -224,5 +224,62 @@ proptest! {
             prop_assert!(!printed_digits.contains(&digits[..digits.len() - 2]), "{shown} -> {printed}");
             prop_assert!(!printed.contains(&grouped), "{shown} -> {printed}");
         }
+    }
+}
+
+/// One open enum's property: every string converts to exactly one value, which spells it back
+/// the same way, through `From` and through serde; a known spelling is never `Other`.
+fn one_representation<E>(text: &str, known: &[&str], as_str: fn(&E) -> &str, is_other: fn(&E) -> bool)
+where
+    E: for<'a> From<&'a str>
+        + From<String>
+        + PartialEq
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let value = E::from(text);
+    assert_eq!(as_str(&value), text);
+    assert_eq!(E::from(text.to_owned()), value);
+    assert_eq!(E::from(as_str(&value)), value);
+    assert_eq!(is_other(&value), !known.contains(&text), "{value:?}");
+    let json = serde_json::to_string(&value).unwrap();
+    assert_eq!(serde_json::from_str::<E>(&json).unwrap(), value);
+}
+
+macro_rules! check_open_enums {
+    ($text:expr; $($ty:ty),+) => {
+        $( one_representation::<$ty>($text, <$ty>::KNOWN, <$ty>::as_str, <$ty>::is_other); )+
+    };
+}
+
+fn known_or_any() -> impl Strategy<Value = String> {
+    let mut known: Vec<&'static str> = Vec::new();
+    for list in [
+        SessionStatus::KNOWN,
+        hpp_core::ErrorCode::KNOWN,
+        hpp_core::DistributionMethod::KNOWN,
+        hpp_core::model::PlaceOrderMode::KNOWN,
+        hpp_core::model::PaymentMethodCategory::KNOWN,
+        hpp_core::model::PurchaseType::KNOWN,
+        hpp_core::model::ShowSubtotalDetail::KNOWN,
+    ] {
+        known.extend_from_slice(list);
+    }
+    prop_oneof![proptest::sample::select(known).prop_map(str::to_owned), any::<String>(), "[A-Za-z_]{0,12}"]
+}
+
+proptest! {
+    #[test]
+    fn every_open_enum_value_has_one_representation(text in known_or_any()) {
+        check_open_enums!(&text;
+            SessionStatus,
+            hpp_core::ErrorCode,
+            hpp_core::DistributionMethod,
+            hpp_core::model::PlaceOrderMode,
+            hpp_core::model::PaymentMethodCategory,
+            hpp_core::model::PurchaseType,
+            hpp_core::model::ShowSubtotalDetail
+        );
     }
 }

@@ -50,17 +50,26 @@ fn decisions() {
         (&default, Idempotent, 1, 0, connect(), 0.5, retry(250)),
         // May have left: only idempotent operations are retried.
         (&default, Idempotent, 1, 0, timeout(), 1.0, retry(500)),
-        (&default, SideEffect, 1, 0, timeout(), 1.0, give_up(GiveUpReason::MayHaveBeenSent)),
-        (&default, SideEffect, 1, 0, reset(), 1.0, give_up(GiveUpReason::MayHaveBeenSent)),
+        (&default, SideEffect, 1, 0, timeout(), 1.0, give_up(GiveUpReason::SideEffectUnknown)),
+        (&default, SideEffect, 1, 0, reset(), 1.0, give_up(GiveUpReason::SideEffectUnknown)),
         (&default, Idempotent, 1, 0, reset(), 0.0, retry(0)),
-        // 429 and 5xx: idempotent yes, side effects no (503 only when opted in).
+        // 5xx: idempotent yes, side effects no (503 only when opted in). A 429 was refused: any.
         (&default, Idempotent, 1, 0, api(503, None, None), 1.0, retry(500)),
         (&default, Idempotent, 1, 0, api(500, None, None), 1.0, retry(500)),
         (&default, Idempotent, 1, 0, api(429, None, Some("2")), 0.1, retry(2000)),
-        (&default, SideEffect, 1, 0, api(503, None, None), 1.0, give_up(GiveUpReason::MayHaveBeenSent)),
-        (&default, SideEffect, 1, 0, api(429, None, None), 1.0, give_up(GiveUpReason::MayHaveBeenSent)),
+        (&default, SideEffect, 1, 0, api(503, None, None), 1.0, give_up(GiveUpReason::SideEffectUnknown)),
+        (&default, SideEffect, 1, 0, api(429, None, None), 1.0, retry(500)),
+        (&default, SideEffect, 1, 0, api(429, None, Some("3")), 1.0, retry(3000)),
         (&opted_in, SideEffect, 1, 0, api(503, None, Some("1")), 1.0, retry(1000)),
-        (&opted_in, SideEffect, 1, 0, api(502, Some("BAD_GATEWAY"), None), 1.0, give_up(GiveUpReason::MayHaveBeenSent)),
+        (
+            &opted_in,
+            SideEffect,
+            1,
+            0,
+            api(502, Some("BAD_GATEWAY"), None),
+            1.0,
+            give_up(GiveUpReason::SideEffectUnknown),
+        ),
         // The daily quota is never retried.
         (
             &default,
