@@ -111,6 +111,7 @@ impl Error {
 /// Whether a failed call's side effect (a session created, a message sent, a session disabled)
 /// could have happened. Answered by [`Error::side_effect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_enums, reason = "the three answers are complete: callers should match all of them")]
 pub enum SideEffect {
     /// It did not happen: nothing was sent, or the API refused the request (a 4xx). Sending
     /// again cannot repeat it.
@@ -524,7 +525,7 @@ impl ApiError {
                 "the service failed and the call may have taken effect: read the session before \
                  repeating a create or a distribution; a read or disable may be repeated later"
             }
-            400..=499 => "the request was refused",
+            status if (400..500).contains(&status) => "the request was refused",
             _ => {
                 "the API answered with a status the SDK does not expect; read the session before \
                  repeating a create or a distribution"

@@ -1,9 +1,8 @@
 //! When to send a request again: a pure decision, given what happened, how many attempts were
 //! made, how long they took and a jitter sample, all supplied by the caller.
 //!
-//! The rules:
-//! - Nothing is retried after [`Error::InvalidInput`] or [`Error::Decode`].
 //! The policy follows [`Error::side_effect`], the SDK's one answer to "did it happen?":
+//! - Nothing is retried after [`Error::InvalidInput`] or [`Error::Decode`].
 //! - A request that provably never left (a connect failure:
 //!   [`SideEffect::DidNotHappen`](crate::SideEffect::DidNotHappen)) is retried whatever the
 //!   operation, and so is a 429 (refused for now; `Retry-After` honoured).
