@@ -97,14 +97,19 @@ pub(crate) struct Failure {
     kind: &'static str,
     message: String,
     status: Option<u16>,
+    /// What the SDK said, for SDK errors (boxed: most failures have none).
+    sdk: Option<Box<SdkFacts>>,
+    exit: u8,
+}
+
+/// What an SDK error adds to a failure.
+#[derive(Debug, Default)]
+struct SdkFacts {
     error_code: Option<String>,
     error_messages: Vec<String>,
     correlation_id: Option<String>,
-    /// Whether the call's side effect could have happened, for SDK errors.
     side_effect: Option<hpp_core::SideEffect>,
-    /// What to do, for SDK errors.
     advice: Option<&'static str>,
-    exit: u8,
 }
 
 impl Failure {
@@ -124,17 +129,7 @@ impl Failure {
     }
 
     fn new(kind: &'static str, message: String, exit: u8) -> Self {
-        Self {
-            kind,
-            message,
-            status: None,
-            error_code: None,
-            error_messages: Vec::new(),
-            correlation_id: None,
-            side_effect: None,
-            advice: None,
-            exit,
-        }
+        Self { kind, message, status: None, sdk: None, exit }
     }
 }
 
@@ -152,26 +147,24 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 
 impl From<&Error> for Failure {
     fn from(error: &Error) -> Self {
-        let failure = Self::from_kind(error);
-        Self { side_effect: Some(error.side_effect()), advice: Some(error.advice()), ..failure }
-    }
-}
-
-impl Failure {
-    fn from_kind(error: &Error) -> Self {
-        let message = error_chain(error);
-        match error {
-            Error::InvalidInput(_) => Self::new("invalid_input", message, 3),
-            Error::Api(api) => Self {
-                status: Some(api.status().as_u16()),
-                error_code: api.error_code().map(ToString::to_string),
-                error_messages: api.messages().iter().map(|m| scrub(m)).collect(),
-                correlation_id: api.correlation_id().map(str::to_owned),
-                ..Self::new("api", message, 4)
-            },
-            Error::Transport(_) => Self::new("transport", message, 5),
-            Error::Decode(decode) => Self { status: Some(decode.status().as_u16()), ..Self::new("decode", message, 6) },
-            _ => Self::new("internal", message, 1),
+        let (kind, exit) = match error {
+            Error::InvalidInput(_) => ("invalid_input", 3),
+            Error::Api(_) => ("api", 4),
+            Error::Transport(_) => ("transport", 5),
+            Error::Decode(_) => ("decode", 6),
+            _ => ("internal", 1),
+        };
+        let mut facts =
+            SdkFacts { side_effect: Some(error.side_effect()), advice: Some(error.advice()), ..SdkFacts::default() };
+        if let Error::Api(api) = error {
+            facts.error_code = api.error_code().map(ToString::to_string);
+            facts.error_messages = api.messages().iter().map(|m| scrub(m)).collect();
+            facts.correlation_id = api.correlation_id().map(str::to_owned);
+        }
+        Self {
+            status: error.status().map(|s| s.as_u16()),
+            sdk: Some(Box::new(facts)),
+            ..Self::new(kind, error_chain(error), exit)
         }
     }
 }
@@ -363,21 +356,23 @@ impl Output {
 
     /// Reports `failure` (stderr) and returns its exit code.
     pub(crate) fn failure(&self, failure: &Failure) -> ExitCode {
+        let no_facts = SdkFacts::default();
+        let sdk = failure.sdk.as_deref().unwrap_or(&no_facts);
         if self.json {
             let error = json!({ "error": {
                 "kind": failure.kind,
                 "message": failure.message,
                 "status": failure.status,
-                "error_code": failure.error_code,
-                "error_messages": failure.error_messages,
-                "correlation_id": failure.correlation_id,
-                "side_effect": failure.side_effect.map(hpp_core::SideEffect::as_str),
-                "advice": failure.advice,
+                "error_code": sdk.error_code,
+                "error_messages": sdk.error_messages,
+                "correlation_id": sdk.correlation_id,
+                "side_effect": sdk.side_effect.map(hpp_core::SideEffect::as_str),
+                "advice": sdk.advice,
             }});
             say_err!("{}", json_line(&error));
         } else {
             say_err!("{} {}", self.paint(self.color_err, "1;31", "error:"), printable(&failure.message));
-            if let Some(advice) = failure.advice {
+            if let Some(advice) = sdk.advice {
                 say_err!("{} {}", self.paint(self.color_err, "1;36", "hint:"), printable(advice));
             }
         }
