@@ -59,21 +59,19 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
         .with_merchant_urls(urls);
     let created = client.create_session(&order).await?;
     output.created(&created);
-    let session_url = created.session_url.clone().unwrap_or_default();
-    let distribution_url = created.distribution_url.clone().unwrap_or_default();
 
     step(output, 2, "Distribute it by e-mail (following the returned distribution_url)");
     let email = Distribution::email("jane.doe@example.com")?;
-    client.distribute(&distribution_url, email.clone()).await?;
+    client.distribute(&created, email.clone()).await?;
     output.distributed(&email);
 
     step(output, 3, "Distribute it by token (the access id from a QR code on the consumer's device)");
     let token = Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb")?;
-    client.distribute(&distribution_url, token.clone()).await?;
+    client.distribute(&created, token.clone()).await?;
     output.distributed(&token);
 
     step(output, 4, "Read its status");
-    output.session(&client.read_session(&session_url).await?);
+    output.session(&client.read_session(&created).await?);
 
     step(output, 5, "A malformed address is refused locally; nothing is sent");
     match Distribution::email("jane.doe@example") {
@@ -82,9 +80,9 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     }
 
     step(output, 6, "The server's daily e-mail quota: one more e-mail goes out, the next is refused");
-    client.distribute(&distribution_url, Distribution::email("john.doe@example.com")?).await?;
+    client.distribute(&created, Distribution::email("john.doe@example.com")?).await?;
     say!("  sent e-mail {DEMO_EMAIL_LIMIT} of {DEMO_EMAIL_LIMIT}");
-    match client.distribute(&distribution_url, Distribution::email("jim.doe@example.com")?).await {
+    match client.distribute(&created, Distribution::email("jim.doe@example.com")?).await {
         Err(e @ Error::Api(_)) => output.expected_failure(&e),
         Err(other) => return Err(other),
         Ok(()) => unreachable!("the sandbox's quota is {DEMO_EMAIL_LIMIT}"),
@@ -96,7 +94,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     let options = WatchOptions::default()
         .with_interval(Duration::from_millis(50), Duration::from_millis(200))
         .with_deadline(Duration::from_secs(30));
-    let watch = client.wait_for_final_status(&session_url, &options, |session| {
+    let watch = client.wait_for_final_status(&created, &options, |session| {
         output.status_change(session);
         let _ = seen.send(session.status.clone());
     });
@@ -138,9 +136,8 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     let other = client
         .create_session(&CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/7a1b-demo"))
         .await?;
-    let other_url = other.session_url.clone().unwrap_or_default();
-    client.disable_session(&other_url).await?;
-    output.session(&client.read_session(&other_url).await?);
+    client.disable_session(&other).await?;
+    output.session(&client.read_session(&other).await?);
 
     step(output, 10, "What the sandbox sent");
     for message in sandbox.outbox() {

@@ -102,9 +102,8 @@ pub enum WatchOutcome {
 /// let created = client
 ///     .create_session(&CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1"))
 ///     .await?;
-/// let distribution_url = created.distribution_url.clone().unwrap_or_default();
-/// client.distribute(&distribution_url, Distribution::email("jane@example.com")?).await?;
-/// let session = client.read_session(created.session_url.as_deref().unwrap_or_default()).await?;
+/// client.distribute(&created, Distribution::email("jane@example.com")?).await?;
+/// let session = client.read_session(&created).await?;
 /// println!("status: {:?}", session.status);
 /// # Ok(()) }
 /// ```

@@ -88,6 +88,9 @@ pub fn check_email(address: &str) -> Result<(), InputError> {
     if address.is_empty() {
         return Err(refuse("it is empty"));
     }
+    if address.trim() != address {
+        return Err(refuse("it starts or ends with whitespace (not shown in the masked address); trim it"));
+    }
     if address.len() > 254 {
         return Err(refuse("it is longer than 254 characters"));
     }
@@ -129,6 +132,9 @@ pub fn check_email(address: &str) -> Result<(), InputError> {
 
 fn check_phone(phone: &str) -> Result<(), InputError> {
     let refuse = |reason| InputError::InvalidPhone { masked: redact::mask_phone(phone), reason };
+    if phone.trim() != phone {
+        return Err(refuse("it starts or ends with whitespace (not shown in the masked number); trim it"));
+    }
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     let body = phone.strip_prefix('+').unwrap_or(phone);
     if !body.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-') {

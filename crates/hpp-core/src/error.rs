@@ -190,6 +190,23 @@ pub enum InputError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A `session_url` where a `distribution_url` is wanted, or the other way round.
+    #[error("{url} is a {given}, and this call takes the {wanted} (or the session id); nothing was sent")]
+    WrongSessionUrl {
+        /// The URL without user info or query, cut to 200 characters.
+        url: String,
+        /// The kind given: `session_url` or `distribution_url`.
+        given: &'static str,
+        /// The kind this call takes.
+        wanted: &'static str,
+    },
+    /// A created session lacks the URL this call takes and the session id it could be derived
+    /// from (the API's answer did not have them).
+    #[error("the created session has no {missing} and no session_id to derive it from; nothing was sent")]
+    IncompleteSession {
+        /// The field this call needed: `session_url` or `distribution_url`.
+        missing: &'static str,
+    },
     /// The base URL of a custom environment is not usable.
     #[error("invalid base URL {url}: {reason}")]
     InvalidBaseUrl {

@@ -37,9 +37,9 @@
 //! let created = client
 //!     .create_session(&CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1"))
 //!     .await?;
-//! let distribution_url = created.distribution_url.clone().unwrap_or_default();
-//! client.distribute(&distribution_url, Distribution::email("jane@example.com")?).await?;
-//! let session = client.read_session("s1").await?;
+//! // Each call takes what the previous one returned (see `SessionRef`).
+//! client.distribute(&created, Distribution::email("jane@example.com")?).await?;
+//! let session = client.read_session(&created).await?;
 //! assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
 //! # Ok::<(), hpp_core::Error>(()) }).unwrap();
 //! ```

@@ -7,6 +7,7 @@ use http::Uri;
 
 use crate::config::{BaseUrl, shown_url};
 use crate::error::InputError;
+use crate::model::{Session, SessionCreated};
 
 /// The path every session URL has under the base URL.
 pub const SESSIONS_PATH: &str = "/hpp/v1/sessions";
@@ -66,41 +67,76 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// A session named by its id, or by the URL the API returned for it (`session_url` for read and
-/// disable, `distribution_url` for distribute).
+/// A session, as the next call names it: by id, by a URL the API returned (`session_url` for
+/// read and disable, `distribution_url` for distribute), or by what a create returned.
 ///
-/// `From<&str>` (and `String`) takes anything starting with `http://` or `https://` as a URL and
-/// anything else as an id. Both are checked only when a request is built: an id must be a valid
-/// [`SessionId`]; a URL must be on the configured base URL's scheme, host and port, without user
-/// info or query, and with exactly the path the operation expects.
+/// The client's calls take `impl Into<SessionRef>`, so each accepts what the previous call gave:
+///
+/// ```
+/// use hpp_core::{Config, Credentials, Distribution, DistributeSession, Environment, Mode, Operation, ReadSession};
+/// use hpp_core::model::SessionCreated;
+/// # let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k").unwrap());
+/// let created: SessionCreated = serde_json::from_str(r#"{"session_id":"s1"}"#).unwrap();
+/// // No distribution_url in the answer: it is derived from the session id.
+/// let request = DistributeSession::new(&created, Distribution::token("278352")?).build(&config)?;
+/// assert_eq!(request.uri(), "https://api.playground.kustom.co/hpp/v1/sessions/s1/distribution");
+/// let request = ReadSession::new("https://api.playground.kustom.co/hpp/v1/sessions/s1").build(&config)?;
+/// assert_eq!(request.uri().path(), "/hpp/v1/sessions/s1");
+/// # Ok::<(), hpp_core::Error>(())
+/// ```
+///
+/// A string starting with `http://` or `https://` is a URL, anything else an id. Both are checked
+/// only when a request is built: an id must be a valid [`SessionId`]; a URL must be on the
+/// configured base URL's scheme, host and port, without user info or query, and with exactly
+/// the path the operation expects. A created session gives the URL the operation wants, or
+/// its session id when the answer lacked that URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SessionRef {
-    /// A session id.
+pub struct SessionRef(Named);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Named {
     Id(String),
-    /// A URL the API returned.
     Url(String),
+    Created { session_id: Option<String>, session_url: Option<String>, distribution_url: Option<String> },
 }
 
 impl SessionRef {
     /// Which kind `value` is: a URL when it starts with `http://` or `https://`, else an id.
     pub fn parse(value: &str) -> Self {
         let starts_with = |prefix: &str| value.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
-        if starts_with("http://") || starts_with("https://") {
-            Self::Url(value.to_owned())
-        } else {
-            Self::Id(value.to_owned())
-        }
+        if starts_with("http://") || starts_with("https://") { Self::url(value) } else { Self::id(value) }
+    }
+
+    /// A session id, whatever it looks like (checked when a request is built).
+    pub fn id(id: impl Into<String>) -> Self {
+        Self(Named::Id(id.into()))
+    }
+
+    /// A URL the API returned, whatever it looks like (checked when a request is built).
+    pub fn url(url: impl Into<String>) -> Self {
+        Self(Named::Url(url.into()))
     }
 
     /// The request URI for `endpoint` under `base`, after every check.
     pub(crate) fn resolve(&self, base: &BaseUrl, endpoint: Endpoint) -> Result<Uri, InputError> {
-        match self {
-            Self::Id(id) => {
-                let id = SessionId::new(id)?;
-                base.join_uri(&endpoint.path(&id))
+        let by_id = |id: &str| {
+            let id = SessionId::new(id)?;
+            base.join_uri(&endpoint.path(&id))
+        };
+        match &self.0 {
+            Named::Id(id) => by_id(id),
+            Named::Url(url) => check_followed_url(base, url, endpoint),
+            Named::Created { session_id, session_url, distribution_url } => {
+                let url = match endpoint {
+                    Endpoint::Session => session_url,
+                    Endpoint::Distribution => distribution_url,
+                };
+                match (url, session_id) {
+                    (Some(url), _) => check_followed_url(base, url, endpoint),
+                    (None, Some(id)) => by_id(id),
+                    (None, None) => Err(InputError::IncompleteSession { missing: endpoint.url_field() }),
+                }
             }
-            Self::Url(url) => check_followed_url(base, url, endpoint),
         }
     }
 }
@@ -125,13 +161,29 @@ impl From<String> for SessionRef {
 
 impl From<SessionId> for SessionRef {
     fn from(value: SessionId) -> Self {
-        Self::Id(value.0)
+        Self::id(value.0)
     }
 }
 
 impl From<&SessionId> for SessionRef {
     fn from(value: &SessionId) -> Self {
-        Self::Id(value.0.clone())
+        Self::id(value.0.clone())
+    }
+}
+
+impl From<&SessionCreated> for SessionRef {
+    fn from(created: &SessionCreated) -> Self {
+        Self(Named::Created {
+            session_id: created.session_id.clone(),
+            session_url: created.session_url.clone(),
+            distribution_url: created.distribution_url.clone(),
+        })
+    }
+}
+
+impl From<&Session> for SessionRef {
+    fn from(session: &Session) -> Self {
+        Self(Named::Created { session_id: session.session_id.clone(), session_url: None, distribution_url: None })
     }
 }
 
@@ -145,6 +197,27 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
+    /// The field of a created session that names this URL.
+    fn url_field(self) -> &'static str {
+        match self {
+            Self::Session => "session_url",
+            Self::Distribution => "distribution_url",
+        }
+    }
+
+    /// Why a URL on the base URL was refused for this endpoint.
+    fn expected_path(self) -> &'static str {
+        match self {
+            Self::Session => {
+                "its path is not {base}/hpp/v1/sessions/{session_id}, the session_url read and disable take"
+            }
+            Self::Distribution => {
+                "its path is not {base}/hpp/v1/sessions/{session_id}/distribution, the distribution_url \
+                 distribute takes"
+            }
+        }
+    }
+
     fn suffix(self) -> &'static str {
         match self {
             Self::Session => "",
@@ -172,14 +245,23 @@ fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<U
     if uri.query().is_some() || url.as_bytes().contains(&b'#') {
         return Err(refuse("it has a query or fragment"));
     }
-    let id = uri
-        .path()
-        .strip_prefix(base.prefix())
-        .and_then(|rest| rest.strip_prefix(SESSIONS_PATH))
-        .and_then(|rest| rest.strip_prefix('/'))
-        .and_then(|rest| rest.strip_suffix(endpoint.suffix()))
-        .ok_or_else(|| refuse("its path is not the one this operation expects"))?;
-    check_session_id(id).map_err(|_| refuse("its session id is not a single valid path segment"))?;
+    let path = uri.path().strip_prefix(base.prefix()).and_then(|rest| rest.strip_prefix(SESSIONS_PATH));
+    let Some(rest) = path.and_then(|rest| rest.strip_prefix('/')) else {
+        return Err(refuse(endpoint.expected_path()));
+    };
+    // A URL of the other kind, on our base URL: say which one was given and which one is wanted.
+    let (given, id) = match rest.strip_suffix(Endpoint::Distribution.suffix()) {
+        Some(id) => (Endpoint::Distribution, id),
+        None => (Endpoint::Session, rest),
+    };
+    check_session_id(id).map_err(|_| refuse(endpoint.expected_path()))?;
+    if given != endpoint {
+        return Err(InputError::WrongSessionUrl {
+            url: shown_url(url),
+            given: given.url_field(),
+            wanted: endpoint.url_field(),
+        });
+    }
     Ok(uri)
 }
 

@@ -185,7 +185,9 @@ fn followed_urls_must_point_at_the_configured_api() {
     ];
     for url in refusals {
         let error = refused(&ReadSession::new(&url), &config);
-        assert!(matches!(error, InputError::UntrustedUrl { .. }), "{url}: {error:?}");
+        let wrong_kind = url.ends_with("/distribution");
+        assert_eq!(matches!(error, InputError::UntrustedUrl { .. }), !wrong_kind, "{url}: {error:?}");
+        assert_eq!(matches!(error, InputError::WrongSessionUrl { .. }), wrong_kind, "{url}: {error:?}");
         assert!(!error.to_string().contains("pw@"), "user info must not be shown: {error}");
     }
     let distribution = format!("{good}/distribution");

@@ -96,3 +96,92 @@ fn reporters_print_each_cause_once_and_no_advice() {
     let boxed: Box<dyn std::error::Error> = Box::new(api(401));
     insta::assert_snapshot!("boxed_debug", format!("{boxed:?}"));
 }
+
+#[test]
+fn a_url_of_the_other_kind_is_named_with_the_one_wanted() {
+    use hpp_core::{DistributeSession, Distribution};
+    let config = crate::playground();
+    let session_url = "https://api.playground.kustom.co/hpp/v1/sessions/s1";
+    let distribution_url = "https://api.playground.kustom.co/hpp/v1/sessions/s1/distribution";
+    let error = DistributeSession::new(session_url, Distribution::token("t").unwrap()).build(&config).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "https://api.playground.kustom.co/hpp/v1/sessions/s1 is a session_url, and this call takes the \
+         distribution_url (or the session id); nothing was sent"
+    );
+    let error = ReadSession::new(distribution_url).build(&config).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "https://api.playground.kustom.co/hpp/v1/sessions/s1/distribution is a distribution_url, and this call \
+         takes the session_url (or the session id); nothing was sent"
+    );
+    let error = ReadSession::new("https://api.playground.kustom.co/hpp/v2/s1").build(&config).unwrap_err();
+    assert!(
+        error.to_string().contains("its path is not {base}/hpp/v1/sessions/{session_id}, the session_url"),
+        "{error}"
+    );
+}
+
+#[test]
+fn whitespace_around_contact_data_is_named() {
+    for address in ["jane@example.com ", " jane@example.com", "jane@example.com\n"] {
+        let error = hpp_core::Distribution::email(address).unwrap_err();
+        assert!(error.to_string().contains("starts or ends with whitespace"), "{error}");
+        assert!(!error.to_string().contains("jane@"), "masked: {error}");
+    }
+    let error = hpp_core::Distribution::sms("0701234567 ", "SE").unwrap_err();
+    assert!(error.to_string().contains("starts or ends with whitespace"), "{error}");
+}
+
+#[test]
+fn each_call_takes_what_the_previous_one_returned() {
+    use hpp_core::model::{Session, SessionCreated};
+    use hpp_core::{DisableSession, DistributeSession, Distribution};
+    let config = crate::playground();
+    let created: SessionCreated = serde_json::from_str(
+        r#"{"session_id":"s1","session_url":"https://api.playground.kustom.co/hpp/v1/sessions/s1",
+            "distribution_url":"https://api.playground.kustom.co/hpp/v1/sessions/s1/distribution"}"#,
+    )
+    .unwrap();
+    let token = || Distribution::token("t").unwrap();
+    let uri = |request: http::Request<Vec<u8>>| request.uri().to_string();
+    let base = "https://api.playground.kustom.co/hpp/v1/sessions/s1";
+    assert_eq!(uri(DistributeSession::new(&created, token()).build(&config).unwrap()), format!("{base}/distribution"));
+    assert_eq!(uri(ReadSession::new(&created).build(&config).unwrap()), base);
+    assert_eq!(uri(DisableSession::new(&created).build(&config).unwrap()), base);
+    let read: Session = serde_json::from_str(r#"{"session_id":"s1","status":"WAITING"}"#).unwrap();
+    assert_eq!(uri(DisableSession::new(&read).build(&config).unwrap()), base);
+
+    // The API marks no field required: without the URLs, the session id serves ...
+    let id_only: SessionCreated = serde_json::from_str(r#"{"session_id":"s1"}"#).unwrap();
+    assert_eq!(uri(DistributeSession::new(&id_only, token()).build(&config).unwrap()), format!("{base}/distribution"));
+    // ... and without either, the error names what the answer lacked.
+    let neither: SessionCreated =
+        serde_json::from_str(r#"{"session_url":"https://api.playground.kustom.co/hpp/v1/sessions/s1"}"#).unwrap();
+    let error = DistributeSession::new(&neither, token()).build(&config).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the created session has no distribution_url and no session_id to derive it from; nothing was sent"
+    );
+    assert_eq!(error.side_effect(), SideEffect::DidNotHappen);
+    // A returned URL is still checked: a created session cannot send credentials elsewhere.
+    let elsewhere: SessionCreated = serde_json::from_str(
+        r#"{"session_id":"s1","distribution_url":"https://evil.example/hpp/v1/sessions/s1/distribution"}"#,
+    )
+    .unwrap();
+    assert!(matches!(DistributeSession::new(&elsewhere, token()).build(&config), Err(Error::InvalidInput(_))));
+}
+
+#[test]
+fn a_constraint_violation_on_a_distribution_mentions_a_disabled_session() {
+    let response = http::Response::builder()
+        .status(400)
+        .body(
+            br#"{"error_code":"CONSTRAINT_VIOLATION","error_messages":["HPP session was disabled by the merchant."]}"#
+                .to_vec(),
+        )
+        .unwrap();
+    let error = ReadSession::new("s1").parse(response).unwrap_err();
+    assert!(error.advice().contains("disabled or finished"), "{}", error.advice());
+    assert!(!error.advice().contains("malformed address"), "{}", error.advice());
+}

@@ -104,7 +104,7 @@ proptest! {
 
     #[test]
     fn session_ids_are_sent_exactly_or_refused(id in prop_oneof![any::<String>(), "[A-Za-z0-9._~/%?#-]{0,12}"]) {
-        match ReadSession::new(hpp_core::SessionRef::Id(id.clone())).build(&crate::playground()) {
+        match ReadSession::new(hpp_core::SessionRef::id(id.clone())).build(&crate::playground()) {
             Ok(request) => {
                 prop_assert_eq!(request.uri().path(), format!("/hpp/v1/sessions/{id}"));
                 prop_assert!(request.uri().query().is_none());
@@ -119,7 +119,7 @@ proptest! {
         any::<String>(),
         "https?://[a-z.@:]{0,30}/hpp/v1/sessions/[a-z0-9./%]{0,12}",
     ]) {
-        if let Ok(request) = ReadSession::new(hpp_core::SessionRef::Url(url)).build(&crate::playground()) {
+        if let Ok(request) = ReadSession::new(hpp_core::SessionRef::url(url)).build(&crate::playground()) {
             prop_assert_eq!(request.uri().scheme_str(), Some("https"));
             prop_assert_eq!(request.uri().authority().map(|a| a.as_str()), Some("api.playground.kustom.co"));
         }
