@@ -1,0 +1,191 @@
+//! README.md's Rust examples are compiled code: every ```rust block in it appears, line for line,
+//! in a function of this file (a `// ...` line in the README stands for any lines here), and
+//! the functions that need no network run against the sandbox.
+//!
+//! Change an example in both places; `readme_examples_are_compiled_here` fails until they agree.
+
+#![allow(dead_code, unused_variables, unused_qualifications, clippy::unused_async)]
+
+use std::error::Error;
+
+use hpp_core::{Config, Credentials, Environment, Mode};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
+
+#[rustfmt::skip] // the lines must stay as README.md has them
+mod examples {
+use super::*;
+
+// ---- "Use it" (compiled, not run: it talks to the playground) ----
+
+async fn use_it() -> Result {
+    use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, MerchantUrls, Mode};
+    use hpp_reqwest::{ReqwestTransport, TokioTimer}; // or hpp_hyper::{HyperTransport, TokioTimer}
+
+    let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_...")?);
+    // The timer is how the client waits between retries and status reads: hpp_tokio::TokioTimer on
+    // Tokio (re-exported by both transports), hpp_blocking::StdTimer in blocking code.
+    let client = Client::new(config, ReqwestTransport::new()?, TokioTimer::new());
+
+    let order = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/<order id>")
+        .with_merchant_urls(MerchantUrls::default().with_success("https://shop.example/thanks?sid={{session_id}}"));
+    let created = client.create_session(&order).await?;
+    // Each call takes what the previous one returned: the distribution_url for distribute, the
+    // session_url for read and disable (or the session id, when the answer lacked a URL).
+    client.distribute(&created, Distribution::email("jane@example.com")?).await?;
+    let session = client.read_session(&created).await?;
+    println!("{:?}", session.status);
+    Ok(())
+}
+
+// ---- "Bring your own client": the conformance kit ----
+
+mod conformance {
+    use hpp_hyper::HyperTransport as MyTransport;
+
+    #[tokio::test] // or hpp_core::block_on(...) for a blocking transport
+    async fn keeps_the_contract() {
+        hpp_conformance::check(&MyTransport::new()).await.assert_passed();
+    }
+}
+
+// ---- "Or skip transports entirely" ----
+
+fn my_client_roundtrip(request: hpp_core::Request) -> Result<hpp_core::Response> {
+    assert_eq!(request.uri().path(), "/hpp/v1/sessions/9cbc9884-1fdb-45a8-9694-9340340d0436");
+    let body = br#"{"session_id":"9cbc9884-1fdb-45a8-9694-9340340d0436","status":"WAITING"}"#;
+    Ok(http::Response::builder().status(200).body(body.to_vec())?)
+}
+
+#[test]
+fn skip_transports() -> Result {
+    let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k")?);
+    use hpp_core::{Operation, ReadSession};
+
+    let op = ReadSession::new("9cbc9884-1fdb-45a8-9694-9340340d0436");
+    let request = op.build(&config)?; // http::Request<Vec<u8>>, credentials attached
+    let response = my_client_roundtrip(request)?; // ureq, curl, your own: keeping the contract above
+    let session = op.parse(response)?; // typed result or typed error
+    assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
+    Ok(())
+}
+
+// ---- "The sandbox in your tests" ----
+
+#[tokio::test]
+async fn the_sandbox_in_your_tests() -> Result {
+    let sandbox = hpp_sandbox::Sandbox::start(hpp_sandbox::SandboxConfig::default()).await?;
+    let client = hpp_core::Client::new(sandbox.client_config(), hpp_hyper::HyperTransport::new(), hpp_hyper::TokioTimer::new());
+    // ... exercise your code ...
+    let created = client.create_session(&hpp_core::CreateSession::new("https://x.example/orders/1")).await?;
+    client.distribute(&created, hpp_core::Distribution::email("jane@example.com")?).await?;
+    let session_id = created.session_id.clone().ok_or("no session id")?;
+    assert_eq!(sandbox.outbox().len(), 1); // exactly one e-mail went out
+    sandbox.set_status(&session_id, hpp_core::SessionStatus::Completed); // play the consumer
+    assert_eq!(client.read_session(&created).await?.status, Some(hpp_core::SessionStatus::Completed));
+    Ok(())
+}
+
+#[test]
+fn plain_http_beyond_loopback_is_an_explicit_opt_in() -> Result {
+    let environment = hpp_core::Environment::custom_allowing_plain_http("http://sandbox:8080")?;
+    // Debug of the Config says CREDENTIALS IN CLEAR; BaseUrl::sends_credentials_in_clear() is true.
+    assert!(environment.base_url().sends_credentials_in_clear());
+    Ok(())
+}
+
+#[test]
+fn the_sandbox_on_its_own_thread() -> Result {
+    let sandbox = hpp_sandbox::Sandbox::start_on_own_thread(hpp_sandbox::SandboxConfig::default())?;
+    // ... a blocking client against sandbox.base_url() ...
+    drop(sandbox); // stops it and waits until it has
+    Ok(())
+}
+
+// ---- "Testing your integration" ----
+
+#[test]
+fn snapshots() -> Result {
+    let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k")?);
+    let request = hpp_core::Operation::build(&hpp_core::ReadSession::new("s1"), &config)?;
+    let result: std::result::Result<(), String> = Ok(());
+    let mut redactor = hpp_testing::Redactor::new();
+    insta::assert_snapshot!(redactor.request(&request)); // what the wrapper sent
+    insta::assert_snapshot!(redactor.debug(&result)); // what it got back
+    Ok(())
+}
+
+async fn cassettes(config: Config) -> Result {
+    use hpp_core::Client;
+    let recorder = hpp_testing::Recorder::new(hpp_hyper::HyperTransport::new(), "tests/cassettes/pay.cassette");
+    // ... later, with no server:
+    let replayer = hpp_testing::Replayer::from_file("tests/cassettes/pay.cassette")?;
+    let client = Client::new(config, replayer.clone(), hpp_core::VirtualTimer::new());
+    // ... run the same code ...
+    replayer.assert_all_used();
+    Ok(())
+}
+
+}
+
+// ---- The check ----
+
+/// The ```rust blocks of `markdown`, each as its trimmed, non-empty lines.
+fn rust_blocks(markdown: &str) -> Vec<Vec<String>> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in markdown.lines() {
+        let trimmed = line.trim();
+        match (&mut current, trimmed) {
+            (None, "```rust") => current = Some(Vec::new()),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some(block), text) if !text.is_empty() => block.push(normalise(text)),
+            _ => {}
+        }
+    }
+    blocks
+}
+
+/// One line as rustfmt would lay it out here: a trailing comment after one space... or two.
+fn normalise(line: &str) -> String {
+    match line.split_once(" //") {
+        Some((code, comment)) if !code.trim_start().starts_with("//") => format!("{} //{comment}", code.trim_end()),
+        _ => line.to_owned(),
+    }
+}
+
+/// Whether `block` matches `source` from `at`, a `// ...` line matching any run of lines.
+fn matches_at(block: &[String], source: &[String], at: usize) -> bool {
+    let Some((first, rest)) = block.split_first() else { return true };
+    if first.starts_with("// ...") {
+        return (at..=source.len()).any(|next| matches_at(rest, source, next));
+    }
+    source.get(at).is_some_and(|line| line == first) && matches_at(rest, source, at + 1)
+}
+
+#[test]
+fn readme_examples_are_compiled_here() {
+    let readme = include_str!("../../README.md");
+    let this_file: Vec<String> = include_str!("readme.rs")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(normalise)
+        .collect();
+    let blocks = rust_blocks(readme);
+    assert!(blocks.len() >= 7, "found only {} rust blocks in README.md", blocks.len());
+    for block in blocks {
+        let found = (0..this_file.len()).any(|at| matches_at(&block, &this_file, at));
+        assert!(found, "this README example is not compiled in tests/tests/readme.rs:\n{}", block.join("\n"));
+    }
+}
+
+#[test]
+fn the_matcher_notices_a_change() {
+    let source: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+    let block = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+    assert!(matches_at(&block(&["b", "c"]), &source, 1));
+    assert!(!matches_at(&block(&["b", "d"]), &source, 1));
+    assert!(matches_at(&block(&["a", "// ... anything", "d"]), &source, 0));
+    assert!(!matches_at(&block(&["a", "// ...", "e"]), &source, 0));
+}
