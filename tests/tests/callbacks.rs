@@ -10,7 +10,7 @@ use hpp_core::{
 };
 use hpp_hyper::HyperTransport;
 use hpp_reqwest::ReqwestTransport;
-use hpp_sandbox::{Sandbox, SandboxConfig};
+use hpp_sandbox::{DeliveryOutcome, Sandbox, SandboxConfig};
 use hpp_tests::loopback::Loopback;
 
 fn status(code: u16) -> Option<http::Response<Vec<u8>>> {
@@ -84,8 +84,15 @@ async fn failed_and_slow_deliveries_are_retried_and_duplicates_are_dropped() {
     let created = create(&client, Some(format!("{}/cb", listener.base_url))).await;
     sandbox.set_status(created.session_id.as_ref().unwrap(), SessionStatus::Completed).unwrap();
     let all = attempts(&sandbox, 3).await;
-    let outcomes: Vec<(u32, &str)> = all.iter().map(|a| (a.attempt, a.outcome.as_str())).collect();
-    assert_eq!(outcomes, [(1, "status 500"), (2, "timeout"), (3, "delivered")]);
+    let outcomes: Vec<(u32, DeliveryOutcome)> = all.iter().map(|a| (a.attempt, a.outcome.clone())).collect();
+    assert_eq!(
+        outcomes,
+        [(1, DeliveryOutcome::Status(500)), (2, DeliveryOutcome::Timeout), (3, DeliveryOutcome::Delivered)]
+    );
+    // The listing at GET /_sandbox/callbacks spells them as before.
+    let listed = serde_json::to_value(&all[0]).unwrap();
+    assert_eq!(listed["outcome"], "status 500");
+    assert_eq!(serde_json::from_value::<hpp_sandbox::CallbackAttempt>(listed).unwrap(), all[0]);
 
     // The listener saw the same event three times; a de-duplicator lets it through once.
     let mut seen = Deduplicator::new(100);

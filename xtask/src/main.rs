@@ -14,8 +14,12 @@
 //!   file of hpp-core and both transports, judged by the whole workspace's tests (`--quick`: by the
 //!   mutated crate's own tests only); prints caught, missed, timed out and unviable mutants per
 //!   file. Exclusions, each with its reason: `.cargo/mutants.toml`. See TESTING.md.
+//! - `public-api [--bless]`: each library crate's public API compared with the committed
+//!   `api/<crate>.txt` (CI runs it); `--bless` rewrites them after an intended change.
 
 use std::process::{Command, ExitCode};
+
+mod public_api;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
         Some("build-cost") => return build_cost(&root, &cargo),
         Some("fuzz") => return fuzz(&root, &cargo, args.get(1).map_or("10", String::as_str)),
         Some("mutants") => return mutants(&root, &cargo, &args[1..]),
+        Some("public-api") => return public_api::run(&root, &cargo, &args[1..]),
         Some("bench") => {
             let mut c = Command::new(cargo);
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-bench", "--"]).args(&args[1..]);
@@ -42,7 +47,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...]"
+                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless]"
             );
             return ExitCode::from(2);
         }

@@ -41,7 +41,8 @@ struct Cli {
     /// not together with a base URL, from the flag or the environment.
     #[arg(long, global = true, value_enum)]
     environment: Option<EnvironmentArg>,
-    /// Seconds to wait for connecting and for each response (default 30); for `session watch`,
+    /// Seconds to wait for connecting and for each response (default 30 in the CLI; the SDK's
+    /// transports default to 10 to connect and 60 per attempt); for `session watch`,
     /// how long to watch before giving up (exit 8; default: until the session is final or expired).
     #[arg(long, global = true)]
     timeout: Option<f64>,

@@ -21,7 +21,22 @@ use crate::session::SessionRef;
 use crate::tracking::{PollSchedule, PollStep, Stop};
 use crate::transport::{RequestTimeout, SharedTransport, Timer, Transport, race_deadline};
 
-/// Per-call settings for [`Client::send_with`].
+/// Per-call settings for [`Client::send_with`]: a timeout for each attempt, and a retry policy
+/// in place of the client's.
+///
+/// ```no_run
+/// # async fn run(client: hpp_core::Client, op: hpp_core::DistributeSession) -> Result<(), hpp_core::Error> {
+/// use std::time::Duration;
+/// use hpp_core::CallOptions;
+/// use hpp_core::retry::RetryPolicy;
+///
+/// // This distribution may be sent twice on a 503: the caller accepts a second e-mail.
+/// let options = CallOptions::default()
+///     .with_timeout(Duration::from_secs(5))
+///     .with_retry(RetryPolicy::default().with_side_effect_retry_on_503(true));
+/// client.send_with(&op, &options).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CallOptions {
@@ -93,6 +108,14 @@ pub enum WatchOutcome {
 
 /// The HPP API over a [`Transport`], with the [`Timer`] its retries, per-call timeouts and status
 /// watches wait with.
+///
+/// The calls are written once for every transport. They depend on no runtime: the transport
+/// supplies the future that does the I/O, the timer the waiting, clock and jitter. Each call
+/// builds its request with the pure [`Operation::build`](crate::Operation::build), sends it,
+/// parses the answer with [`Operation::parse`](crate::Operation::parse), and asks the pure
+/// [`RetryPolicy`] whether to send it again: reads and disables are retried on transient
+/// failures; a create or distribution only when its side effect
+/// [did not happen](crate::SideEffect::DidNotHappen).
 ///
 /// `Client` alone is `Client<SharedTransport>`: any transport behind one type.
 ///

@@ -241,6 +241,16 @@ pub(crate) fn shown_url(url: &str) -> String {
 /// API credentials, sent as HTTP Basic authorization. `Debug` never shows them, and the bytes
 /// this value holds are zeroed when it is dropped. (Each request carries its own copy of the
 /// header, marked sensitive, which lives as long as the HTTP client keeps that request.)
+///
+/// ```
+/// use hpp_core::Credentials;
+///
+/// let key = Credentials::api_key("kco_test_api_c2VjcmV0")?;
+/// assert_eq!(format!("{key:?}"), r#"Credentials { kind: "api_key", value: "<redacted>" }"#);
+/// assert!(Credentials::api_key("has a space").is_err());
+/// let basic = Credentials::basic("merchant-id", "shared secret")?;
+/// # Ok::<(), hpp_core::InputError>(())
+/// ```
 #[derive(Clone)]
 pub struct Credentials {
     header: Zeroizing<Vec<u8>>,
@@ -326,6 +336,17 @@ pub(crate) fn base64(input: &[u8]) -> String {
 pub const USER_AGENT: &str = concat!("kustom-hpp/", env!("CARGO_PKG_VERSION"), " (hpp-core; rust)");
 
 /// Everything a request needs besides its own data: environment, credentials, `User-Agent`.
+///
+/// ```
+/// use hpp_core::{Config, Credentials, Environment, Mode, Region};
+///
+/// let kustom = Config::new(Environment::Kustom(Mode::Production), Credentials::api_key("kco_live_api_x")?);
+/// assert_eq!(kustom.base_url().to_string(), "https://api.kustom.co");
+/// let klarna = Config::new(Environment::Klarna(Region::NorthAmerica, Mode::Playground), Credentials::api_key("k")?);
+/// let sandbox = Config::new(Environment::custom("http://127.0.0.1:8080")?, Credentials::basic("user", "pw")?);
+/// assert!(!format!("{sandbox:?}").contains("pw"));
+/// # Ok::<(), hpp_core::InputError>(())
+/// ```
 #[derive(Clone)]
 pub struct Config {
     environment: Environment,
@@ -345,18 +366,26 @@ impl Config {
         }
     }
 
-    /// Appends `product` (for example `my-shop/1.4`) to the `User-Agent`.
-    pub fn with_user_agent_product(mut self, product: &str) -> Result<Self, InputError> {
-        let value = format!("{USER_AGENT} {product}");
-        if product.is_empty() || !product.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-            return Err(InputError::InvalidField {
-                field: "User-Agent",
-                reason: "the product must be printable ASCII",
-            });
+    /// Appends `product` (for example `my-shop/1.4`) to the `User-Agent`. Characters a header
+    /// cannot carry (anything but printable ASCII and spaces) become `_`, so a value read from
+    /// configuration can never inject a header; an empty or blank `product` leaves it unchanged.
+    ///
+    /// ```
+    /// # use hpp_core::{Config, Credentials, Environment, Mode};
+    /// let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k")?)
+    ///     .with_user_agent_product("my-shop/1.4");
+    /// assert!(config.user_agent().to_str()?.ends_with(" my-shop/1.4"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_user_agent_product(mut self, product: &str) -> Self {
+        let product: String =
+            product.trim().chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).collect();
+        if !product.is_empty() {
+            // invariant: USER_AGENT and `product` are printable ASCII and spaces, a valid header value.
+            self.user_agent =
+                HeaderValue::from_str(&format!("{USER_AGENT} {product}")).unwrap_or_else(|_| self.user_agent.clone());
         }
-        self.user_agent = HeaderValue::from_str(&value)
-            .map_err(|_| InputError::InvalidField { field: "User-Agent", reason: "not a valid header" })?;
-        Ok(self)
+        self
     }
 
     /// The environment.

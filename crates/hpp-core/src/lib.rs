@@ -1,6 +1,7 @@
 //! Sans-IO core of the Kustom (formerly Klarna) **Hosted Payment Page** API.
 //!
-//! `hpp-core` builds [`http::Request`] values and parses [`http::Response`] values into typed
+//! `hpp-core` builds [`http::Request`](https://docs.rs/http/1/http/request/struct.Request.html)
+//! values and parses [`http::Response`](https://docs.rs/http/1/http/response/struct.Response.html) values into typed
 //! results. It opens no sockets, starts no runtime, reads no clock, environment or randomness.
 //! Send its requests with `hpp-reqwest`, `hpp-hyper`, or any HTTP client of your own: [the
 //! transport contract](transport) says what such a client must do, and `hpp-conformance` checks it.
@@ -61,11 +62,12 @@
 //!
 //! # Errors
 //!
-//! One [`Error`] enum says first whether anything happened on the server:
-//! [`Error::InvalidInput`] (refused before sending), [`Error::Transport`] (no response;
-//! [`Error::may_have_been_sent`] tells whether the request may have arrived), [`Error::Api`] (a
-//! non-2xx answer with its `error_code`, messages and correlation id, and
-//! [`ApiError::advice`] in plain words) and [`Error::Decode`] (a success we could not read).
+//! One [`Error`] enum: [`Error::InvalidInput`] (refused before sending), [`Error::Transport`] (no
+//! response), [`Error::Api`] (a non-2xx answer with its `error_code`, messages and correlation
+//! id) and [`Error::Decode`] (a success we could not read). Whatever the kind,
+//! [`Error::side_effect`] answers the first question of a payment integration, *did it happen?*
+//! ([`SideEffect::DidNotHappen`], [`SideEffect::Happened`] or [`SideEffect::Unknown`]), and
+//! [`Error::advice`] says what to do. The table of every case is on [`Error`].
 //!
 //! # Security
 //!

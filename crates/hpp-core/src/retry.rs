@@ -4,10 +4,10 @@
 //! The policy follows [`Error::side_effect`], the SDK's one answer to "did it happen?":
 //! - Nothing is retried after [`Error::InvalidInput`] or [`Error::Decode`].
 //! - A request that provably never left (a connect failure:
-//!   [`SideEffect::DidNotHappen`](crate::SideEffect::DidNotHappen)) is retried whatever the
+//!   [`SideEffect::DidNotHappen`]) is retried whatever the
 //!   operation, and so is a 429 (refused for now; `Retry-After` honoured).
 //! - Read and disable ([`Idempotency::Idempotent`]) are also retried when the side effect is
-//!   [`Unknown`](crate::SideEffect::Unknown): timeouts, broken connections and 5xx.
+//!   [`Unknown`](SideEffect::Unknown): timeouts, broken connections and 5xx.
 //! - Create and distribute ([`Idempotency::SideEffect`]: POSTs without an idempotency key) are
 //!   not retried when their side effect is unknown, except a 503 when the caller opted in with
 //!   [`RetryPolicy::with_side_effect_retry_on_503`], accepting that the consumer may get a second
@@ -58,7 +58,7 @@ pub enum Decision {
 pub enum GiveUpReason {
     /// The error is not one that a retry can fix.
     NotRetryable,
-    /// The side effect may have happened ([`SideEffect::Unknown`](crate::SideEffect::Unknown))
+    /// The side effect may have happened ([`SideEffect::Unknown`])
     /// and repeating the request may repeat it.
     SideEffectUnknown,
     /// A daily quota: retrying now cannot succeed.

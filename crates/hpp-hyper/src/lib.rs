@@ -28,11 +28,19 @@
 
 use std::time::Duration;
 
+/// Re-exported for [`HyperTransport::from_client`]'s body type ([`RequestBody`]).
+pub use bytes;
 use bytes::Bytes;
 use hpp_core::{BodyTruncated, Request, RequestTimeout, Response, Transport, TransportError};
 pub use hpp_tokio::TokioTimer;
+/// Re-exported for [`HyperTransport::from_client`]'s body type ([`RequestBody`]).
+pub use http_body_util;
 use http_body_util::{BodyExt, Full};
 pub use hyper_util;
+
+/// The request body type of the hyper client a [`HyperTransport`] drives:
+/// `http_body_util::Full<bytes::Bytes>`.
+pub type RequestBody = Full<Bytes>;
 use hyper_util::client::legacy::{Client, connect::Connect, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
@@ -93,7 +101,7 @@ impl Default for HyperTransport<DefaultConnector> {
 
 impl<C> HyperTransport<C> {
     /// Uses a client you built, with [`DEFAULT_TIMEOUT`] per request and [`DEFAULT_BODY_LIMIT`].
-    pub fn from_client(client: Client<C, Full<Bytes>>) -> Self {
+    pub fn from_client(client: Client<C, RequestBody>) -> Self {
         Self { client, timeout: DEFAULT_TIMEOUT, body_limit: DEFAULT_BODY_LIMIT }
     }
 

@@ -182,6 +182,28 @@ pub enum Fault {
     },
 }
 
+impl Fault {
+    /// Answer `status` with an error body, doing nothing else.
+    ///
+    /// ```
+    /// let fault = hpp_sandbox::Fault::status(503);
+    /// assert_eq!(fault, hpp_sandbox::Fault::Status { status: 503, retry_after: None, error_code: None });
+    /// ```
+    pub fn status(status: u16) -> Self {
+        Self::Status { status, retry_after: None, error_code: None }
+    }
+
+    /// Answer `status` with `Retry-After: seconds` and an error body, doing nothing else.
+    pub fn status_retry_after(status: u16, seconds: u64) -> Self {
+        Self::Status { status, retry_after: Some(seconds), error_code: None }
+    }
+
+    /// Answer `status` with this `error_code`, doing nothing else.
+    pub fn status_error_code(status: u16, error_code: impl Into<String>) -> Self {
+        Self::Status { status, retry_after: None, error_code: Some(error_code.into()) }
+    }
+}
+
 impl State {
     pub(crate) fn new(
         config: SandboxConfig,

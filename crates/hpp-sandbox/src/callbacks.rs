@@ -37,14 +37,60 @@ pub struct CallbackAttempt {
     pub url: String,
     /// 1 for the first delivery, up to 1 + retries.
     pub attempt: u32,
-    /// `delivered` for a 2xx, else what went wrong (`status 500`, `timeout`, `error: …`).
-    pub outcome: String,
+    /// How the attempt ended. In JSON: `delivered`, `status 500`, `timeout` or `error: …`.
+    pub outcome: DeliveryOutcome,
 }
 
 impl CallbackAttempt {
     /// Whether the listener accepted it.
     pub fn delivered(&self) -> bool {
-        self.outcome == "delivered"
+        self.outcome == DeliveryOutcome::Delivered
+    }
+}
+
+/// How one callback delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+#[non_exhaustive]
+pub enum DeliveryOutcome {
+    /// The listener answered 2xx.
+    Delivered,
+    /// The listener answered this other status.
+    Status(u16),
+    /// No answer within the callback timeout.
+    Timeout,
+    /// The connection failed; what the HTTP client said.
+    Error(String),
+}
+
+impl std::fmt::Display for DeliveryOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Delivered => f.write_str("delivered"),
+            Self::Status(status) => write!(f, "status {status}"),
+            Self::Timeout => f.write_str("timeout"),
+            Self::Error(error) => write!(f, "error: {error}"),
+        }
+    }
+}
+
+impl From<DeliveryOutcome> for String {
+    fn from(outcome: DeliveryOutcome) -> Self {
+        outcome.to_string()
+    }
+}
+
+impl From<String> for DeliveryOutcome {
+    /// The listing's text back; anything unrecognised is an [`DeliveryOutcome::Error`].
+    fn from(text: String) -> Self {
+        match text.as_str() {
+            "delivered" => Self::Delivered,
+            "timeout" => Self::Timeout,
+            _ => match text.strip_prefix("status ").and_then(|s| s.parse().ok()) {
+                Some(status) => Self::Status(status),
+                None => Self::Error(text.strip_prefix("error: ").map_or_else(|| text.clone(), str::to_owned)),
+            },
+        }
     }
 }
 
@@ -75,7 +121,7 @@ pub(crate) async fn deliver(
     while let Some(job) = jobs.recv().await {
         for attempt in 1..=policy.retries + 1 {
             let outcome = post(&client, &job, policy.timeout).await;
-            let delivered = outcome == "delivered";
+            let delivered = outcome == DeliveryOutcome::Delivered;
             let record = CallbackAttempt {
                 event_id: job.event_id.clone(),
                 session_id: job.session_id.clone(),
@@ -104,14 +150,14 @@ pub(crate) async fn deliver(
     }
 }
 
-async fn post(client: &Client<HttpConnector, Full<Bytes>>, job: &CallbackJob, timeout: Duration) -> String {
+async fn post(client: &Client<HttpConnector, Full<Bytes>>, job: &CallbackJob, timeout: Duration) -> DeliveryOutcome {
     let request = http::Request::post(job.url.as_str())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::USER_AGENT, concat!("hpp-sandbox/", env!("CARGO_PKG_VERSION")))
         .body(Full::new(Bytes::from(job.body.clone())));
     let request = match request {
         Ok(request) => request,
-        Err(e) => return format!("error: {e}"),
+        Err(e) => return DeliveryOutcome::Error(e.to_string()),
     };
     let exchange = async {
         let response = client.request(request).await?;
@@ -121,9 +167,9 @@ async fn post(client: &Client<HttpConnector, Full<Bytes>>, job: &CallbackJob, ti
         Ok::<_, hyper_util::client::legacy::Error>(status)
     };
     match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => "timeout".to_owned(),
-        Ok(Err(e)) => format!("error: {e}"),
-        Ok(Ok(status)) if status.is_success() => "delivered".to_owned(),
-        Ok(Ok(status)) => format!("status {}", status.as_u16()),
+        Err(_) => DeliveryOutcome::Timeout,
+        Ok(Err(e)) => DeliveryOutcome::Error(e.to_string()),
+        Ok(Ok(status)) if status.is_success() => DeliveryOutcome::Delivered,
+        Ok(Ok(status)) => DeliveryOutcome::Status(status.as_u16()),
     }
 }

@@ -75,7 +75,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use api::{Fault, OutboxMessage};
-pub use callbacks::CallbackAttempt;
+pub use callbacks::{CallbackAttempt, DeliveryOutcome};
 use hpp_core::{Config, Credentials, Environment, SessionStatus};
 use tokio::sync::watch;
 
@@ -122,7 +122,19 @@ pub enum SandboxMode {
     Production,
 }
 
-/// How the sandbox behaves. Build with `Default` and field assignment.
+/// How the sandbox behaves. Start from `Default` and change what you need with the `with_*`
+/// setters (or field assignment; the struct is `#[non_exhaustive]`, so struct-update syntax
+/// from another crate is refused):
+///
+/// ```
+/// use hpp_sandbox::{SandboxConfig, SandboxMode};
+/// let config = SandboxConfig::default()
+///     .with_email_limit(0)
+///     .with_blocked(["blocked@example.com"])
+///     .with_mode(SandboxMode::Production)
+///     .with_credentials("user", "password-for-tests");
+/// assert_eq!(config.email_limit, 0);
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct SandboxConfig {
@@ -175,6 +187,77 @@ impl Default for SandboxConfig {
             callback_retry_delay: Duration::from_secs(2),
             log_requests: false,
         }
+    }
+}
+
+impl SandboxConfig {
+    /// Sets [`bind`](Self::bind).
+    pub fn with_bind(mut self, bind: IpAddr) -> Self {
+        self.bind = bind;
+        self
+    }
+
+    /// Sets [`advertise`](Self::advertise).
+    pub fn with_advertise(mut self, host: impl Into<String>) -> Self {
+        self.advertise = Some(host.into());
+        self
+    }
+
+    /// Sets [`port`](Self::port).
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Sets [`email_limit`](Self::email_limit).
+    pub fn with_email_limit(mut self, limit: u32) -> Self {
+        self.email_limit = limit;
+        self
+    }
+
+    /// Sets [`blocked`](Self::blocked).
+    pub fn with_blocked<S: Into<String>>(mut self, recipients: impl IntoIterator<Item = S>) -> Self {
+        self.blocked = recipients.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`mode`](Self::mode).
+    pub fn with_mode(mut self, mode: SandboxMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets [`phone_countries`](Self::phone_countries).
+    pub fn with_phone_countries<S: Into<String>>(mut self, countries: impl IntoIterator<Item = S>) -> Self {
+        self.phone_countries = countries.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`credentials`](Self::credentials).
+    pub fn with_credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some((username.into(), password.into()));
+        self
+    }
+
+    /// Sets [`request_read_timeout`](Self::request_read_timeout).
+    pub fn with_request_read_timeout(mut self, timeout: Duration) -> Self {
+        self.request_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`callback_timeout`](Self::callback_timeout), [`callback_retries`](Self::callback_retries)
+    /// and [`callback_retry_delay`](Self::callback_retry_delay).
+    pub fn with_callback_delivery(mut self, timeout: Duration, retries: u32, retry_delay: Duration) -> Self {
+        self.callback_timeout = timeout;
+        self.callback_retries = retries;
+        self.callback_retry_delay = retry_delay;
+        self
+    }
+
+    /// Sets [`log_requests`](Self::log_requests).
+    pub fn with_log_requests(mut self, on: bool) -> Self {
+        self.log_requests = on;
+        self
     }
 }
 

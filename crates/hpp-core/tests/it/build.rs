@@ -125,11 +125,13 @@ fn credentials_both_ways() {
 
 #[test]
 fn user_agent_names_crate_and_version() {
-    let config = playground().with_user_agent_product("my-shop/1.4").unwrap();
+    let config = playground().with_user_agent_product("my-shop/1.4");
     let request = ReadSession::new(ID).build(&config).unwrap();
     let ua = request.headers()["user-agent"].to_str().unwrap();
     assert_eq!(ua, format!("kustom-hpp/{} (hpp-core; rust) my-shop/1.4", env!("CARGO_PKG_VERSION")));
-    assert!(playground().with_user_agent_product("bad\nvalue").is_err());
+    let injected = playground().with_user_agent_product("bad\r\nX-Evil: 1");
+    assert!(injected.user_agent().to_str().unwrap().ends_with(" bad__X-Evil: 1"), "{:?}", injected.user_agent());
+    assert_eq!(playground().with_user_agent_product("  ").user_agent(), playground().user_agent());
 }
 
 fn refused(op: &impl Operation, config: &Config) -> InputError {
