@@ -55,7 +55,9 @@ pub struct ReqwestTransport {
 
 impl ReqwestTransport {
     /// The default client: rustls with the ring provider and Mozilla's roots, no redirects,
-    /// [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TIMEOUT`].
+    /// [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TIMEOUT`]. Unlike `HyperTransport::new`, this
+    /// can fail: reqwest's `ClientBuilder::build` reports what it could not set up (its TLS
+    /// backend, or the system's proxy settings) rather than panicking, and so does this.
     pub fn new() -> Result<Self, reqwest::Error> {
         Self::from_builder(Self::builder())
     }

@@ -67,6 +67,8 @@ mod api;
 mod callbacks;
 mod clock;
 mod ids;
+// For the CLI's listener: plumbing, outside the public API (hidden, may change in any release).
+#[doc(hidden)]
 pub mod net;
 mod server;
 
