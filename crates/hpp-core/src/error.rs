@@ -492,8 +492,23 @@ impl ApiError {
 
     /// What the caller can do about this error, in plain words (for a person; the wording may
     /// change between releases).
+    ///
+    /// When the side effect is [`SideEffect::Unknown`] (a redirect, a 5xx), the advice always
+    /// says to read the session before repeating a create or a distribution, whatever the code.
     pub fn advice(&self) -> &'static str {
-        match &self.0.error_code {
+        match (&self.0.error_code, self.side_effect()) {
+            (Some(ErrorCode::BadGateway), SideEffect::Unknown) => {
+                "distribution to a phone number is not allowed in this environment; use e-mail or \
+                 token (a 502 can also come from a gateway: read the session before repeating a \
+                 create or a distribution)"
+            }
+            (_, SideEffect::Unknown) => self.advice_by_status(),
+            (code, _) => self.advice_by_code(code.as_ref()),
+        }
+    }
+
+    fn advice_by_code(&self, code: Option<&ErrorCode>) -> &'static str {
+        match code {
             Some(ErrorCode::EmailLimitExceeded) => {
                 "the test environment's daily e-mail quota is used up; it will not clear by retrying \
                  now: wait for the daily reset, or test against the local sandbox"
@@ -513,11 +528,11 @@ impl ApiError {
             Some(ErrorCode::BlacklistRefused) => {
                 "the recipient is blocked by the service; do not retry, use another way to reach the consumer"
             }
-            Some(ErrorCode::BadGateway) => {
-                "distribution to a phone number is not allowed in this environment; use e-mail or token"
-            }
             Some(ErrorCode::Unknown) => {
                 "the service reported an undefined error; contact Kustom support with the correlation id"
+            }
+            Some(ErrorCode::BadGateway) => {
+                "distribution to a phone number is not allowed in this environment; use e-mail or token"
             }
             Some(ErrorCode::Other(_)) | None => self.advice_by_status(),
         }

@@ -7,7 +7,11 @@ use hpp_core::retry::{Decision, GiveUpReason, Idempotency, RetryPolicy};
 use hpp_core::{Error, Operation, ReadSession, SideEffect, TransportError};
 
 fn api(status: u16) -> Error {
-    let response = http::Response::builder().status(status).body(Vec::new()).unwrap();
+    api_with(status, "")
+}
+
+fn api_with(status: u16, body: &str) -> Error {
+    let response = http::Response::builder().status(status).body(body.as_bytes().to_vec()).unwrap();
     ReadSession::new("s1").parse(response).unwrap_err()
 }
 
@@ -34,6 +38,11 @@ fn every_kind_and_status_has_one_side_effect_answer() {
     for status in (300..=399).chain(400..=499).chain(500..=599).chain([100, 199, 600, 999]) {
         let expected = if (400..500).contains(&status) { DidNotHappen } else { Unknown };
         table.push((format!("status {status}"), api(status), expected));
+        // Whatever code the body carries, the answer (and the advice) follows the status.
+        for code in hpp_core::ErrorCode::KNOWN.iter().chain(&["SOMETHING_NEW"]) {
+            let body = format!(r#"{{"error_code":"{code}"}}"#);
+            table.push((format!("status {status} {code}"), api_with(status, &body), expected));
+        }
     }
     for (name, error, expected) in &table {
         assert_eq!(error.side_effect(), *expected, "{name}: {error}");
@@ -48,14 +57,15 @@ fn every_kind_and_status_has_one_side_effect_answer() {
             SystemTime::UNIX_EPOCH,
         );
         let gave_up_for_side_effect = decision == Decision::GiveUp(GiveUpReason::SideEffectUnknown);
-        assert_eq!(gave_up_for_side_effect, *expected == Unknown, "{name}: {decision:?}");
-        if *expected != DidNotHappen {
+        if *expected == DidNotHappen {
+            assert!(!gave_up_for_side_effect, "{name}: {decision:?}");
+        } else {
             assert!(!matches!(decision, Decision::RetryAfter(_)), "{name}: a POST repeated after {expected:?}");
         }
         // The advice agrees too: an unknown outcome always sends the caller to read the session.
         assert_eq!(
-            error.advice().contains("read the session"),
-            *expected != DidNotHappen,
+            error.advice().contains("read the session before repeating"),
+            *expected == Unknown,
             "{name}: {}",
             error.advice()
         );
