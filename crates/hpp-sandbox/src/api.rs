@@ -9,8 +9,8 @@ use hpp_core::__private::{ErrorBody, SESSIONS_PATH};
 use hpp_core::ErrorCode;
 use hpp_core::callback::StatusCallback;
 use hpp_core::model::{
-    DistributionMethod, DistributionRequest, MerchantUrls, PlaceOrderMode, Session, SessionCreated,
-    SessionCreationRequest, SessionStatus,
+    Customer, DistributionMethod, DistributionModule, DistributionRequest, ManualIdentification, MerchantUrls,
+    PlaceOrderMode, Session, SessionCreated, SessionCreationRequest, SessionStatus,
 };
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,21 @@ pub(crate) const MAX_SESSIONS: usize = 100_000;
 
 /// The most messages in the outbox; further distributions are refused.
 pub(crate) const MAX_OUTBOX: usize = 100_000;
+
+/// How long a manual identification check stays open (the sandbox's choice; undocumented).
+const MANUAL_ID_CHECK_MILLIS: i64 = 15 * 60 * 1000;
+
+/// The consumer the sandbox plays: the details a completed session or an identification check
+/// carries (made up, in the spec's example formats).
+fn sample_customer() -> Customer {
+    let mut customer = Customer::default();
+    customer.given_name = Some("Jane".to_owned());
+    customer.family_name = Some("Doe".to_owned());
+    customer.date_of_birth = Some("1987-08-15".to_owned());
+    customer.title = Some("Ms".to_owned());
+    customer.national_identification_number = Some("19870815-8493".to_owned());
+    customer
+}
 
 /// How far the test clock may be moved, either way: 100 years.
 const MAX_CLOCK_OFFSET_MILLIS: i64 = 100 * 366 * 24 * 3600 * 1000;
@@ -62,6 +77,8 @@ pub(crate) struct Answer {
     pub(crate) html: Option<String>,
     /// Where a 303 sends the browser.
     pub(crate) location: Option<String>,
+    /// The methods a path allows, for a 405.
+    pub(crate) allow: Option<&'static str>,
 }
 
 impl Answer {
@@ -71,7 +88,7 @@ impl Answer {
     }
 
     fn empty(status: StatusCode) -> Self {
-        Self { status, body: None, www_authenticate: false, retry_after: None, html: None, location: None }
+        Self { status, body: None, www_authenticate: false, retry_after: None, html: None, location: None, allow: None }
     }
 
     fn html(page: String) -> Self {
@@ -284,22 +301,30 @@ impl State {
             }
             return self.control(now, method, rest, body);
         }
-        let Some(rest) = path.strip_prefix(SESSIONS_PATH) else {
+        // Routes match whole path segments: `/hpp/v1/sessionsX` or `/hpp/v1/sessions.json/…` is
+        // no route, and neither is an empty segment (`/hpp/v1/sessions/`, a trailing slash).
+        let sessions: Vec<&str> = SESSIONS_PATH.trim_start_matches('/').split('/').collect();
+        let Some(parts) = segments.strip_prefix(sessions.as_slice()) else {
             return self.error(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such endpoint.");
+        };
+        let allow = match parts {
+            [] => "POST",
+            [id] if !id.is_empty() => "GET, DELETE",
+            [id, "distribution"] if !id.is_empty() => "POST",
+            _ => return self.error(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such endpoint."),
         };
         if !authorized {
             return Self::unauthorized();
         }
-        let parts: Vec<&str> = rest.split('/').skip(1).collect();
-        match (method, parts.as_slice()) {
+        match (method, parts) {
             (&Method::POST, []) => self.create(now, body),
             (&Method::GET, [id]) => self.read(now, id),
             (&Method::DELETE, [id]) => self.disable(now, id),
             (&Method::POST, [id, "distribution"]) => self.distribute(now, id, body),
-            (_, [] | [_] | [_, "distribution"]) => {
-                self.error(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::ConstraintViolation, "Method not allowed.")
-            }
-            _ => self.error(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such endpoint."),
+            _ => Answer {
+                allow: Some(allow),
+                ..self.error(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::ConstraintViolation, "Method not allowed.")
+            },
         }
     }
 
@@ -323,12 +348,8 @@ impl State {
                 "Request body is not a valid session creation request.",
             );
         };
-        if request.payment_session_url.trim().is_empty() {
-            return self.error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::ConstraintViolation,
-                "payment_session_url: must not be blank",
-            );
+        if let Err(why) = crate::validate::creation(&request) {
+            return self.error(StatusCode::BAD_REQUEST, ErrorCode::ConstraintViolation, &why);
         }
         if self.sessions.len() >= MAX_SESSIONS {
             self.sessions.retain(|_, record| record.expires_at_millis > now);
@@ -344,8 +365,14 @@ impl State {
         let mut created = SessionCreated::default();
         created.session_id = Some(id.clone());
         created.distribution_url = Some(format!("{session_url}/distribution"));
-        created.session_url = Some(session_url);
+        created.session_url = Some(session_url.clone());
         created.qr_code_url = Some(format!("{pay}/qr"));
+        created.manual_identification_check_url = Some(format!("{session_url}/manual-id-check"));
+        let mut module = DistributionModule::default();
+        module.token = Some(self.ids.uuid());
+        module.standalone_url = Some(format!("{pay}/distribution-module"));
+        module.generation_url = Some(format!("{session_url}/distribution-module/token"));
+        created.distribution_module = Some(module);
         created.redirect_url = Some(pay);
         created.expires_at = Some(rfc3339(expires_at_millis));
         let mut session = Session::default();
@@ -353,7 +380,11 @@ impl State {
         session.status = Some(SessionStatus::Waiting);
         session.updated_at = Some(rfc3339(now));
         session.expires_at = created.expires_at.clone();
-        let place_order_mode = request.options.and_then(|o| o.place_order_mode);
+        // The guides send lower-case values; the service (and so the sandbox) accepts them.
+        let place_order_mode = request
+            .options
+            .and_then(|o| o.place_order_mode)
+            .map(|m| PlaceOrderMode::from(m.as_str().to_ascii_uppercase()));
         let merchant_urls = request.merchant_urls.unwrap_or_default();
         let record =
             SessionRecord { session, created: created.clone(), merchant_urls, place_order_mode, expires_at_millis };
@@ -602,7 +633,8 @@ impl State {
                     None => self.not_found(),
                 }
             }
-            (&Method::GET, ["pay", id]) => match self.live(now, id) {
+            // The distribution module's standalone page is the pay page here too.
+            (&Method::GET, ["pay", id] | ["pay", id, "distribution-module"]) => match self.live(now, id) {
                 Some(record) => Answer::html(pay_page(&record.session)),
                 None => self.not_found(),
             },
@@ -650,6 +682,7 @@ impl State {
         let now = self.now();
         let order_id = self.ids.uuid();
         let token = self.ids.uuid();
+        let challenge = format!("A{}", &self.ids.uuid()[..2].to_ascii_uppercase());
         let record = self.live(now, id)?;
         if status == SessionStatus::Completed {
             match record.place_order_mode {
@@ -659,7 +692,21 @@ impl State {
                 }
                 _ => record.session.authorization_token = Some(token),
             }
+            record.session.customer = Some(sample_customer());
         }
+        // The identification the merchant's staff checks while the status is MANUAL_ID_CHECK.
+        record.session.manual_identification = (status == SessionStatus::ManualIdCheck).then(|| {
+            let mut check = ManualIdentification::default();
+            check.challenge = Some(challenge);
+            check.customer = Some(sample_customer());
+            let mut obfuscated = Customer::default();
+            obfuscated.given_name = Some("J***".to_owned());
+            obfuscated.family_name = Some("D**".to_owned());
+            obfuscated.date_of_birth = Some("1987-**-**".to_owned());
+            check.customer_obfuscated = Some(obfuscated);
+            check.expires_at = Some(rfc3339(now.saturating_add(MANUAL_ID_CHECK_MILLIS)));
+            check
+        });
         record.session.status = Some(status);
         record.session.updated_at = Some(rfc3339(now));
         let session = record.session.clone();

@@ -71,6 +71,7 @@ mod ids;
 #[doc(hidden)]
 pub mod net;
 mod server;
+mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};

@@ -160,6 +160,9 @@ fn render(answer: Answer) -> http::Response<Full<Bytes>> {
     if let Some(seconds) = answer.retry_after {
         response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
     }
+    if let Some(allow) = answer.allow {
+        response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    }
     if answer.www_authenticate {
         response.headers_mut().insert(
             http::header::WWW_AUTHENTICATE,

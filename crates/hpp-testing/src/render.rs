@@ -192,9 +192,22 @@ impl Redactor {
                     "email" => mask_email(text),
                     "phone" | "phone_number" | "mobile_phone" => mask_phone(text),
                     "access_id" | "authorization_token" | "token" | "secret" => mask_all(text),
+                    // A customer's details (a completed session, an identification check).
+                    "given_name"
+                    | "family_name"
+                    | "date_of_birth"
+                    | "national_identification_number"
+                    | "title"
+                    | "challenge" => mask_all(text),
                     key => {
                         if let Some(kind) = changing_kind(key) {
+                            // Left whole for its placeholder to replace: scrubbing first could
+                            // mask a digit run of an id as a phone number, and the placeholder
+                            // would then never match (a flaky rendering).
                             self.label(kind, text);
+                            if self.placeholders.iter().any(|(original, _)| original == text) {
+                                return;
+                            }
                         }
                         scrub(&redact_secret(text))
                     }

@@ -1,0 +1,97 @@
+//! The checks the sandbox makes on a create request before accepting it, at least as strict as
+//! the published spec where the spec is right: enum values, URLs that must be URLs, the required
+//! `payment_session_url`. Each refusal is the message of a `400 CONSTRAINT_VIOLATION`, naming the
+//! field as the API does.
+//!
+//! Where the guides show the service accepting more than the spec, the sandbox follows the
+//! guides: the option enums are compared without regard to ASCII case (the guides send
+//! `"pay_later"` where the spec lists `PAY_LATER`), and merchant URLs may carry the
+//! `{{session_id}}`, `{{order_id}}` and `{{authorization_token}}` placeholders.
+
+use hpp_core::model::{
+    PaymentMethodCategory, PlaceOrderMode, PurchaseType, SessionCreationRequest, SessionOptions, ShowSubtotalDetail,
+};
+
+/// `Err(why)` when the service would refuse `request`.
+pub(crate) fn creation(request: &SessionCreationRequest) -> Result<(), String> {
+    let url = request.payment_session_url.trim();
+    if url.is_empty() {
+        return Err("payment_session_url: must not be blank".to_owned());
+    }
+    if !is_absolute_url(url) {
+        return Err("payment_session_url: must be an absolute http(s) URL".to_owned());
+    }
+    if let Some(urls) = &request.merchant_urls {
+        let fields = [
+            ("success", &urls.success),
+            ("cancel", &urls.cancel),
+            ("back", &urls.back),
+            ("failure", &urls.failure),
+            ("error", &urls.error),
+            ("status_update", &urls.status_update),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value.as_deref().filter(|v| !is_absolute_url(&without_placeholders(v))) {
+                return Err(format!("merchant_urls.{name}: {:?} is not an absolute http(s) URL", short(value)));
+            }
+        }
+    }
+    match &request.options {
+        Some(options) => check_options(options),
+        None => Ok(()),
+    }
+}
+
+fn check_options(options: &SessionOptions) -> Result<(), String> {
+    if let Some(logo) = options.logo_url.as_deref().filter(|u| !is_absolute_url(u)) {
+        return Err(format!("options.logo_url: {:?} is not an absolute http(s) URL", short(logo)));
+    }
+    for (i, image) in options.background_images.iter().flatten().enumerate() {
+        if let Some(url) = image.url.as_deref().filter(|u| !is_absolute_url(u)) {
+            return Err(format!("options.background_images[{i}].url: {:?} is not an absolute http(s) URL", short(url)));
+        }
+        if image.width.is_some_and(|w| w <= 0) {
+            return Err(format!("options.background_images[{i}].width: must be positive"));
+        }
+    }
+    for (i, category) in options.payment_method_categories.iter().flatten().enumerate() {
+        known(&format!("options.payment_method_categories[{i}]"), category.as_str(), PaymentMethodCategory::KNOWN)?;
+    }
+    if let Some(category) = &options.payment_method_category {
+        known("options.payment_method_category", category.as_str(), PaymentMethodCategory::KNOWN)?;
+    }
+    if let Some(mode) = &options.place_order_mode {
+        known("options.place_order_mode", mode.as_str(), PlaceOrderMode::KNOWN)?;
+    }
+    if let Some(purchase) = &options.purchase_type {
+        known("options.purchase_type", purchase.as_str(), PurchaseType::KNOWN)?;
+    }
+    if let Some(detail) = &options.show_subtotal_detail {
+        known("options.show_subtotal_detail", detail.as_str(), ShowSubtotalDetail::KNOWN)?;
+    }
+    Ok(())
+}
+
+/// `value` is one of `allowed`, in any ASCII case, or the refusal names the field and the values.
+fn known(field: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
+        Ok(())
+    } else {
+        Err(format!("{field}: {:?} is not one of {}", short(value), allowed.join(", ")))
+    }
+}
+
+fn short(value: &str) -> String {
+    value.chars().take(64).collect()
+}
+
+/// A merchant URL with the service's placeholders filled in, so that it can be parsed.
+fn without_placeholders(url: &str) -> String {
+    url.replace("{{session_id}}", "x").replace("{{order_id}}", "x").replace("{{authorization_token}}", "x")
+}
+
+/// An absolute `http` or `https` URL with a host.
+fn is_absolute_url(value: &str) -> bool {
+    let Ok(uri) = value.parse::<http::Uri>() else { return false };
+    matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
+}
