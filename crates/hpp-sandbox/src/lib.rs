@@ -20,7 +20,13 @@
 //! | Input | Answer |
 //! |---|---|
 //! | missing or wrong credentials (any API path) | 401, gateway-shaped body, nothing else happens |
-//! | `POST /hpp/v1/sessions` with a `payment_session_url` | 201 and URLs on the sandbox; the session expires 47 h later |
+//! | a path that is not one of the four operations' (matched by whole segment: `/hpp/v1/sessionsX`, a trailing `/`) | 404 `NOT_FOUND` |
+//! | an operation's path with another method | 405 with `Allow` |
+//! | `POST /hpp/v1/sessions` with an absolute http(s) `payment_session_url` | 201: session, distribution and pay URLs on the sandbox, a `distribution_module` and a `manual_identification_check_url`; the session expires 47 h later |
+//! | create: `payment_session_url` blank or not an absolute http(s) URL; a merchant URL, `logo_url` or background image URL that is not one (placeholders allowed); an image `width` not positive; an option value outside the spec's enum (in any ASCII case: the guides send `"pay_later"`, and the sandbox follows them); a body of the wrong shape | 400 `CONSTRAINT_VIOLATION` naming the field |
+//! | a session set to `MANUAL_ID_CHECK` (a control call below) | read: `manual_identification` (challenge, customer, obfuscated customer, expiry) |
+//! | a session completed (pay page or control call), created without `place_order_mode` or with `NONE` | read: `authorization_token` and `customer` |
+//! | a session completed, created with `PLACE_ORDER` or `CAPTURE_ORDER` | read: `order_id`, `klarna_reference` and `customer` |
 //! | read or disable an unknown or expired session | 404 `NOT_FOUND` |
 //! | disable a completed session | 400 `CONSTRAINT_VIOLATION` |
 //! | distribute: e-mail missing or empty | 400 `MISSING_CONTACT_DATA` |
