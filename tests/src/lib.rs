@@ -1,7 +1,9 @@
 //! Test support shared by the workspace's cross-transport tests and examples: response fixtures,
-//! the scripted loopback HTTP server (from `hpp-conformance`), the chaos run and the fuzz checks.
+//! the scripted loopback HTTP server (from `hpp-conformance`), the chaos run, the fuzz checks and
+//! the published spec as a checker.
 
 pub mod chaos;
 pub mod checks;
 pub mod fixture;
+pub mod spec;
 pub use hpp_conformance::loopback;

@@ -108,12 +108,62 @@ fn outcome<T>(result: Result<T, Error>, detail: impl FnOnce(T) -> String) -> Str
     }
 }
 
-async fn run_table<T: Transport + Clone>(transport: T) -> (Vec<String>, Vec<(String, String)>) {
+/// One exchange, as the spec check needs it.
+struct Exchange {
+    method: String,
+    path: String,
+    /// The request body, when the SDK built it (raw steps send deliberately bad ones).
+    sdk_body: Option<Vec<u8>>,
+    status: u16,
+    body: Vec<u8>,
+}
+
+type Exchanges = std::sync::Arc<std::sync::Mutex<Vec<Exchange>>>;
+
+/// `transport`, keeping every exchange in `exchanges`.
+fn recording<T: Transport + Clone + Send + Sync + 'static>(
+    transport: T,
+    exchanges: Exchanges,
+    sdk_built: bool,
+) -> impl Transport + Clone {
+    move |request: hpp_core::Request| {
+        let (transport, exchanges) = (transport.clone(), exchanges.clone());
+        let method = request.method().to_string();
+        let path = request.uri().path().to_owned();
+        let sdk_body = sdk_built.then(|| request.body().clone());
+        async move {
+            let response = transport.send(request).await?;
+            let exchange =
+                Exchange { method, path, sdk_body, status: response.status().as_u16(), body: response.body().clone() };
+            exchanges.lock().unwrap().push(exchange);
+            Ok(response)
+        }
+    }
+}
+
+/// Every exchange against the published spec: SDK-built requests against the request schemas
+/// (unknown properties forbidden), every response against its operation and status.
+fn check_against_the_spec(exchanges: &[Exchange]) {
+    let Some(spec) = hpp_tests::spec::Spec::load() else { return };
+    let mut failures = Vec::new();
+    for e in exchanges {
+        if let Some(body) = &e.sdk_body {
+            failures.extend(spec.check_request(&e.method, &e.path, body).err());
+        }
+        failures.extend(spec.check_response(&e.method, &e.path, e.status, &e.body).err());
+    }
+    assert!(failures.is_empty(), "the sandbox or the SDK disagrees with the published spec:\n{}", failures.join("\n"));
+}
+
+async fn run_table<T: Transport + Clone + Send + Sync + 'static>(transport: T) -> (Vec<String>, Vec<(String, String)>) {
+    let exchanges = Exchanges::default();
+    let sdk = recording(transport.clone(), exchanges.clone(), true);
+    let raw = recording(transport.clone(), exchanges.clone(), false);
     let mut config = SandboxConfig::default();
     config.email_limit = 3;
     config.blocked = vec!["blocked@example.com".to_owned()];
     let sandbox = Sandbox::start(config).await.unwrap();
-    let client = Client::new(sandbox.client_config(), transport.clone(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), sdk.clone(), hpp_tokio::TokioTimer::new());
     let mut created = Vec::new();
     let mut results = Vec::new();
     let resolve = |created: &Vec<hpp_core::SessionCreated>, target: Target, distribution: bool| match target {
@@ -160,7 +210,7 @@ async fn run_table<T: Transport + Clone>(transport: T) -> (Vec<String>, Vec<(Str
                 request
                     .headers_mut()
                     .insert("authorization", hpp_core::__private::authorization(client.config().credentials()));
-                let response = transport.send(request).await.unwrap();
+                let response = raw.send(request).await.unwrap();
                 let op = hpp_core::DistributeSession::new(url, Distribution::token("x").unwrap());
                 outcome(hpp_core::Operation::parse(&op, response), |()| String::new())
             }
@@ -176,7 +226,7 @@ async fn run_table<T: Transport + Clone>(transport: T) -> (Vec<String>, Vec<(Str
                 let env = Environment::custom(sandbox.base_url()).unwrap();
                 let wrong = Client::new(
                     Config::new(env, Credentials::basic(sandbox.username(), "wrong").unwrap()),
-                    transport.clone(),
+                    sdk.clone(),
                     hpp_tokio::TokioTimer::new(),
                 );
                 outcome(wrong.read_session(resolve(&created, t, false)).await, |_| String::new())
@@ -187,6 +237,9 @@ async fn run_table<T: Transport + Clone>(transport: T) -> (Vec<String>, Vec<(Str
     }
     let outbox = sandbox.outbox().into_iter().map(|m| (m.method, m.recipient)).collect();
     sandbox.stop().await;
+    let exchanges = std::mem::take(&mut *exchanges.lock().unwrap());
+    assert!(exchanges.len() >= results.len() - 4, "every step that reached the sandbox was recorded");
+    check_against_the_spec(&exchanges);
     (results, outbox)
 }
 
