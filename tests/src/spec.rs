@@ -65,9 +65,14 @@ impl Spec {
                 return None;
             }
         };
-        let mut doc: Value = serde_norway::from_str(&text).expect("the spec is YAML");
+        Some(Self::from_yaml(&text))
+    }
+
+    /// A spec from its YAML text, corrected by [`KNOWN_DEFECTS`].
+    pub fn from_yaml(text: &str) -> Self {
+        let mut doc: Value = serde_norway::from_str(text).expect("the spec is YAML");
         correct(&mut doc);
-        Some(Self { doc })
+        Self { doc }
     }
 
     /// The spec's path template and the operation object for `method` on `path` (a concrete path
@@ -180,4 +185,89 @@ fn validate(schema: &Value, components: &Value, instance: &Value) -> Result<(), 
     let errors: Vec<String> =
         validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+}
+
+/// The model type that carries each schema of the spec, by the schema's name.
+pub const MODEL_TYPES: &[(&str, &str)] = &[
+    ("SessionCreationRequestV1", "hpp_core::model::SessionCreationRequest"),
+    ("MerchantUrlsV1", "hpp_core::model::MerchantUrls"),
+    ("OptionsV1", "hpp_core::model::SessionOptions"),
+    ("BackgroundImageV1", "hpp_core::model::BackgroundImage"),
+    ("SessionCreationResponseV1", "hpp_core::model::SessionCreated"),
+    ("DistributionModuleV1", "hpp_core::model::DistributionModule"),
+    ("SessionResponseV1", "hpp_core::model::Session"),
+    ("CustomerV1", "hpp_core::model::Customer"),
+    ("MerchantManualIdentificationV1", "hpp_core::model::ManualIdentification"),
+    ("DistributionRequestV1", "hpp_core::model::DistributionRequest"),
+    ("DistributionContactV1", "hpp_core::model::ContactInformation"),
+];
+
+/// `value` through the model type named `model`: parsed and serialized again.
+fn through_model(model: &str, value: Value) -> Option<Value> {
+    use hpp_core::model::*;
+    fn round<T: serde::de::DeserializeOwned + serde::Serialize>(value: Value) -> Option<Value> {
+        serde_json::to_value(serde_json::from_value::<T>(value).ok()?).ok()
+    }
+    match model.rsplit("::").next()? {
+        "SessionCreationRequest" => round::<SessionCreationRequest>(value),
+        "MerchantUrls" => round::<MerchantUrls>(value),
+        "SessionOptions" => round::<SessionOptions>(value),
+        "BackgroundImage" => round::<BackgroundImage>(value),
+        "SessionCreated" => round::<SessionCreated>(value),
+        "DistributionModule" => round::<DistributionModule>(value),
+        "Session" => round::<Session>(value),
+        "Customer" => round::<Customer>(value),
+        "ManualIdentification" => round::<ManualIdentification>(value),
+        "DistributionRequest" => round::<DistributionRequest>(value),
+        "ContactInformation" => round::<ContactInformation>(value),
+        _ => None,
+    }
+}
+
+impl Spec {
+    /// A value of `schema`'s type: its first enum value or example, else a placeholder.
+    fn sample(&self, schema: &Value) -> Value {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.rsplit('/').next().unwrap_or_default();
+            return self.sample(&self.doc["components"]["schemas"][name]);
+        }
+        if let Some(first) = schema["enum"].get(0) {
+            return first.clone();
+        }
+        match schema["type"].as_str() {
+            Some("integer") => json!(1),
+            Some("number") => json!(1.5),
+            Some("boolean") => json!(true),
+            Some("array") => json!([self.sample(&schema["items"])]),
+            Some("object") => {
+                let properties = schema["properties"].as_object().into_iter().flatten();
+                Value::Object(properties.map(|(name, p)| (name.clone(), self.sample(p))).collect())
+            }
+            _ if schema["format"] == "date-time" => json!("2038-01-19T03:14:07.000Z"),
+            _ => json!("https://x.example/sample"),
+        }
+    }
+
+    /// For every property of every schema, the model field that carries it (`Ok`), or why none
+    /// does (`Err`): a schema without a model type, or a property the type drops on a round trip.
+    pub fn carriers(&self) -> Vec<(String, Result<String, String>)> {
+        self.properties()
+            .into_iter()
+            .map(|(schema, property)| {
+                let name = format!("{schema}.{property}");
+                let Some((_, model)) = MODEL_TYPES.iter().find(|(s, _)| *s == schema) else {
+                    return (name, Err(format!("no model type for schema {schema}")));
+                };
+                let definition = &self.doc["components"]["schemas"][&schema]["properties"][&property];
+                let mut input = serde_json::Map::new();
+                input.insert(property.clone(), self.sample(definition));
+                if schema == "SessionCreationRequestV1" && property != "payment_session_url" {
+                    input.insert("payment_session_url".into(), json!("https://x.example/o"));
+                }
+                let kept = through_model(model, Value::Object(input)).is_some_and(|out| out.get(&property).is_some());
+                let carrier = format!("{model}::{property}");
+                (name, if kept { Ok(carrier) } else { Err(format!("{model} does not carry {property}")) })
+            })
+            .collect()
+    }
 }

@@ -100,3 +100,22 @@ fn the_checker_catches_what_it_should() {
     assert!(spec.check_response("POST", "/hpp/v1/sessions", 429, b"{}").is_err(), "429 only where documented");
     assert_eq!(KNOWN_DEFECTS.len(), 6, "each correction is listed, with its reason");
 }
+
+#[test]
+fn every_property_of_the_spec_has_a_model_field_and_a_new_one_would_fail() {
+    let Some(spec) = Spec::load() else { return };
+    let carriers = spec.carriers();
+    assert_eq!(carriers.len(), 56, "the v1.1 spec has 56 properties");
+    let missing: Vec<_> = carriers.iter().filter(|(_, c)| c.is_err()).collect();
+    assert!(missing.is_empty(), "{missing:?}");
+
+    // A future spec with one more property, and one more schema: both are failing lines.
+    let text = std::fs::read_to_string(hpp_tests::spec::path()).unwrap();
+    let marker = "    CustomerV1:\n      type: object\n      properties:\n";
+    assert!(text.contains(marker));
+    let grown = text.replace(marker, &format!("{marker}        middle_name:\n          type: string\n"))
+        + "    LoyaltyV1:\n      type: object\n      properties:\n        points:\n          type: integer\n";
+    let failing: Vec<String> =
+        Spec::from_yaml(&grown).carriers().into_iter().filter(|(_, c)| c.is_err()).map(|(p, _)| p).collect();
+    assert_eq!(failing, ["CustomerV1.middle_name", "LoyaltyV1.points"]);
+}

@@ -14,6 +14,8 @@
 //!   file of hpp-core and both transports, judged by the whole workspace's tests (`--quick`: by the
 //!   mutated crate's own tests only); prints caught, missed, timed out and unviable mutants per
 //!   file. Exclusions, each with its reason: `.cargo/mutants.toml`. See TESTING.md.
+//! - `spec`: for every property of every schema of the published spec (`../shared/spec/`), the
+//!   model field that carries it; fails when one has none (CI runs it).
 //! - `public-api [--bless]`: each library crate's public API compared with the committed
 //!   `api/<crate>.txt` (CI runs it); `--bless` rewrites them after an intended change.
 
@@ -40,6 +42,11 @@ fn main() -> ExitCode {
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-bench", "--"]).args(&args[1..]);
             c
         }
+        Some("spec") => {
+            let mut c = Command::new(cargo);
+            c.args(["run", "--quiet", "-p", "hpp-tests", "--bin", "hpp-spec"]);
+            c
+        }
         Some("load") => {
             let mut c = Command::new(cargo);
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-load", "--"]).args(&args[1..]);
@@ -47,7 +54,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless]"
+                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec"
             );
             return ExitCode::from(2);
         }
