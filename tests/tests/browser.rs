@@ -44,6 +44,19 @@ impl Drop for Driver {
     }
 }
 
+/// The text of `#status` on the page the browser shows, or `None` while the page is being
+/// replaced (the element not found yet, or gone stale under our feet).
+async fn status_text(http: &hpp_reqwest::reqwest::Client, browser: &str) -> Option<String> {
+    let find = json!({ "using": "css selector", "value": "#status" });
+    let request = http.post(format!("{browser}/element")).header("content-type", "application/json");
+    let found = request.body(find.to_string()).send().await.ok()?;
+    let found: Value = serde_json::from_slice(&found.bytes().await.ok()?).ok()?;
+    let id = found["value"].as_object()?.values().next()?.as_str()?.to_owned();
+    let text = http.get(format!("{browser}/element/{id}/text")).send().await.ok()?;
+    let text: Value = serde_json::from_slice(&text.bytes().await.ok()?).ok()?;
+    text["value"].as_str().map(str::to_owned)
+}
+
 async fn webdriver(http: &hpp_reqwest::reqwest::Client, method: &str, url: String, body: Value) -> Value {
     let request = match method {
         "POST" => http.post(&url).header("content-type", "application/json").body(body.to_string()),
@@ -106,11 +119,17 @@ async fn a_person_pays_on_the_sandbox_page_in_a_real_browser() {
     let pay_id = pay.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_owned();
     webdriver(&http, "POST", format!("{browser}/element/{pay_id}/click"), json!({})).await;
 
-    // The click posted the form; the browser followed the 303 to the merchant's page.
-    let status = webdriver(&http, "POST", format!("{browser}/element"), find("#status")).await;
-    let status_id = status.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_owned();
-    let shown = webdriver(&http, "GET", format!("{browser}/element/{status_id}/text"), Value::Null).await;
-    assert_eq!(shown, "COMPLETED");
+    // The click posted the form; the browser follows the 303 to the merchant's page. The click
+    // may return before that page is in place (a loaded machine): read until the new page shows,
+    // each read a round trip to the browser, no sleeping, bounded.
+    let mut shown = None;
+    for _ in 0..500 {
+        shown = status_text(&http, &browser).await;
+        if shown.as_deref() == Some("COMPLETED") {
+            break;
+        }
+    }
+    assert_eq!(shown.as_deref(), Some("COMPLETED"));
     let session = client.read_session(created.session_url.as_deref().unwrap()).await.unwrap();
     assert_eq!(session.status, Some(SessionStatus::Completed));
     assert!(session.authorization_token.is_some(), "a completed payment has an authorization token");

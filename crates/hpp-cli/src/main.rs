@@ -4,16 +4,17 @@
 mod demo;
 mod listen;
 mod output;
+mod request;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hpp_core::callback::CallbackSecret;
-use hpp_core::model::PlaceOrderMode;
+use hpp_core::model::{PaymentMethodCategory, PlaceOrderMode, PurchaseType, ShowSubtotalDetail};
 use hpp_core::{
     Client, Config, CreateSession, Credentials, Distribution, Environment, Error, MerchantUrls, Mode, Region,
-    SessionOptions, SessionStatus, WatchOptions, WatchOutcome,
+    SessionStatus, WatchOptions, WatchOutcome,
 };
 use hpp_hyper::HyperTransport;
 use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
@@ -174,7 +175,7 @@ struct SandboxArgs {
 #[derive(Debug, Subcommand)]
 enum SessionCommand {
     /// Create a session for a payment session or checkout order.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Read a session (SESSION: an id or a session_url).
     Get {
         /// The session: its id, or the session_url the API returned.
@@ -201,10 +202,17 @@ enum SessionCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Every field of the create request can be set: a flag per field, or the whole body with \
+    --body FILE (`-`: standard input), with flags set on top of it. Option values are checked against the \
+    values listed; --allow-unknown-values sends one the API added after this version.")]
 struct CreateArgs {
-    /// URL of the payment session or checkout order.
+    /// URL of the payment session or checkout order (required, here or in --body).
     #[arg(long)]
-    payment_session_url: String,
+    payment_session_url: Option<String>,
+    /// The whole request body as JSON (SessionCreationRequestV1), from FILE or `-` for standard
+    /// input; flags given too are set on top of it. A field the API does not define is refused.
+    #[arg(long, value_name = "FILE")]
+    body: Option<String>,
     /// Redirect after a successful payment.
     #[arg(long)]
     success: Option<String>,
@@ -223,9 +231,65 @@ struct CreateArgs {
     /// Status callback URL.
     #[arg(long)]
     status_update: Option<String>,
-    /// PLACE_ORDER, CAPTURE_ORDER or NONE.
+    /// Profile with default options for the page (profile_id).
     #[arg(long)]
+    profile_id: Option<String>,
+    /// URL of the logo on the page (options.logo_url).
+    #[arg(long)]
+    logo_url: Option<String>,
+    /// Title of the page (options.page_title).
+    #[arg(long)]
+    page_title: Option<String>,
+    /// A background image, URL or URL@WIDTH in pixels (options.background_images; repeatable).
+    #[arg(long = "background-image", value_name = "URL[@WIDTH]")]
+    background_images: Vec<String>,
+    /// Payment method categories to offer (options.payment_method_categories; repeatable or
+    /// comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = request::KnownValues(PaymentMethodCategory::KNOWN))]
+    payment_method_categories: Vec<String>,
+    /// The one payment method category to offer (options.payment_method_category).
+    #[arg(long, value_parser = request::KnownValues(PaymentMethodCategory::KNOWN))]
+    payment_method_category: Option<String>,
+    /// Who places the order after authorization (options.place_order_mode).
+    #[arg(long, value_parser = request::KnownValues(PlaceOrderMode::KNOWN))]
     place_order_mode: Option<String>,
+    /// The type of purchase, for the page's wording (options.purchase_type).
+    #[arg(long, value_parser = request::KnownValues(PurchaseType::KNOWN))]
+    purchase_type: Option<String>,
+    /// Hide the subtotal detail (options.show_subtotal_detail).
+    #[arg(long, value_parser = request::KnownValues(ShowSubtotalDetail::KNOWN))]
+    show_subtotal_detail: Option<String>,
+    /// Send option values not listed here (ones the API added after this version) instead of
+    /// refusing them.
+    #[arg(long)]
+    allow_unknown_values: bool,
+}
+
+impl CreateArgs {
+    fn into_fields(self) -> request::CreateFields {
+        let mut urls = MerchantUrls::default();
+        urls.success = self.success;
+        urls.cancel = self.cancel;
+        urls.back = self.back;
+        urls.failure = self.failure;
+        urls.error = self.error;
+        urls.status_update = self.status_update;
+        request::CreateFields {
+            body: self.body,
+            payment_session_url: self.payment_session_url,
+            merchant_urls: urls,
+            profile_id: self.profile_id,
+            logo_url: self.logo_url,
+            page_title: self.page_title,
+            background_images: self.background_images,
+            payment_method_categories: self.payment_method_categories,
+            payment_method_category: self.payment_method_category,
+            place_order_mode: self.place_order_mode,
+            purchase_type: self.purchase_type,
+            show_subtotal_detail: self.show_subtotal_detail,
+            allow_unknown_values: self.allow_unknown_values,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +301,9 @@ enum DistributeCommand {
         #[arg(long)]
         /// The consumer's e-mail address.
         email: String,
+        /// The template (the spec lists INSTORE_PURCHASE and calls it unused).
+        #[arg(long)]
+        template: Option<String>,
     },
     /// Hand the session to a device by its access id (SESSION: an id or a distribution_url).
     Token {
@@ -245,6 +312,9 @@ enum DistributeCommand {
         #[arg(long)]
         /// The access id the device showed (from its QR code flow).
         access_id: String,
+        /// The template (the spec lists INSTORE_PURCHASE and calls it unused).
+        #[arg(long)]
+        template: Option<String>,
     },
     /// Text the pay link (SESSION: an id or a distribution_url).
     Sms {
@@ -256,6 +326,19 @@ enum DistributeCommand {
         #[arg(long)]
         /// The phone number's country, ISO 3166 alpha-2 (SE, NO, DE...).
         phone_country: String,
+        /// The template (the spec lists INSTORE_PURCHASE and calls it unused).
+        #[arg(long)]
+        template: Option<String>,
+    },
+    /// Send a whole distribution request (DistributionRequestV1) as JSON from FILE, or `-` for
+    /// standard input, checked as the other methods check theirs (SESSION: an id or a
+    /// distribution_url).
+    Body {
+        /// The session: its id, or the URL the API returned for it.
+        session: String,
+        /// The JSON file, or `-` for standard input.
+        #[arg(value_name = "FILE")]
+        body: String,
     },
 }
 
@@ -356,6 +439,11 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
             watch(&client, &session, interval, given_timeout, output).await
         }
         command => {
+            // The request first: a refused input needs no credentials and sends nothing.
+            let call = match ApiCall::prepare(command) {
+                Ok(call) => call,
+                Err(failure) => return output.failure(&failure),
+            };
             let config =
                 match config(cli.base_url.as_deref(), cli.environment, cli.send_credentials_over_plain_http, output) {
                     Ok(config) => config,
@@ -363,7 +451,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
                 };
             let client = client(config, timeout);
             let base = client.config().base_url().to_string();
-            match api_command(&client, command, output).await {
+            match api_command(&client, call, output).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => output.failure(&api_failure(&error, &base)),
             }
@@ -505,54 +593,67 @@ fn api_failure(error: &Error, config_base: &str) -> Failure {
     failure
 }
 
-async fn api_command(client: &Client, command: Command, output: &Output) -> Result<(), Error> {
-    match command {
-        Command::Session(SessionCommand::Create(args)) => {
-            let mut urls = MerchantUrls::default();
-            urls.success = args.success;
-            urls.cancel = args.cancel;
-            urls.back = args.back;
-            urls.failure = args.failure;
-            urls.error = args.error;
-            urls.status_update = args.status_update;
-            let mut op = CreateSession::new(args.payment_session_url);
-            if urls != MerchantUrls::default() {
-                op = op.with_merchant_urls(urls);
+/// An API call, its request built and checked before anything is sent.
+enum ApiCall {
+    Create(Box<CreateSession>),
+    Get(String),
+    Disable(String),
+    Distribute(String, Distribution),
+}
+
+impl ApiCall {
+    fn prepare(command: Command) -> Result<Self, Failure> {
+        let input = |e: hpp_core::InputError| Failure::from(&Error::from(e));
+        let with_template = |d: Distribution, template: Option<String>| match template {
+            Some(template) => d.with_template(template),
+            None => d,
+        };
+        Ok(match command {
+            Command::Session(SessionCommand::Create(args)) => {
+                Self::Create(Box::new(request::create(args.into_fields())?))
             }
-            if let Some(mode) = args.place_order_mode {
-                let mut options = SessionOptions::default();
-                options.place_order_mode = Some(PlaceOrderMode::from(mode.to_ascii_uppercase()));
-                op = op.with_options(options);
+            Command::Session(SessionCommand::Get { session }) => Self::Get(session),
+            Command::Session(SessionCommand::Disable { session }) => Self::Disable(session),
+            Command::Distribute(DistributeCommand::Email { session, email, template }) => {
+                Self::Distribute(session, with_template(Distribution::email(&email).map_err(input)?, template))
             }
+            Command::Distribute(DistributeCommand::Token { session, access_id, template }) => {
+                Self::Distribute(session, with_template(Distribution::token(&access_id).map_err(input)?, template))
+            }
+            Command::Distribute(DistributeCommand::Sms { session, phone, phone_country, template }) => {
+                let distribution = Distribution::sms(&phone, &phone_country).map_err(input)?;
+                Self::Distribute(session, with_template(distribution, template))
+            }
+            Command::Distribute(DistributeCommand::Body { session, body }) => {
+                Self::Distribute(session, request::distribution_from_body(&body)?)
+            }
+            Command::Demo
+            | Command::Completions { .. }
+            | Command::Man
+            | Command::Sandbox(_)
+            | Command::Callbacks(_)
+            | Command::Session(SessionCommand::Watch { .. }) => unreachable!("handled in run()"),
+        })
+    }
+}
+
+async fn api_command(client: &Client, call: ApiCall, output: &Output) -> Result<(), Error> {
+    match call {
+        ApiCall::Create(op) => {
             let created = client.create_session(&op).await?;
             output.created(&created);
         }
-        Command::Session(SessionCommand::Get { session }) => {
+        ApiCall::Get(session) => {
             let session = client.read_session(&session).await?;
             output.session(&session);
         }
-        Command::Session(SessionCommand::Disable { session }) => {
+        ApiCall::Disable(session) => {
             client.disable_session(&session).await?;
             output.disabled(&session);
         }
-        Command::Distribute(command) => {
-            let (session, distribution) = match command {
-                DistributeCommand::Email { session, email } => (session, Distribution::email(&email)?),
-                DistributeCommand::Token { session, access_id } => (session, Distribution::token(&access_id)?),
-                DistributeCommand::Sms { session, phone, phone_country } => {
-                    (session, Distribution::sms(&phone, &phone_country)?)
-                }
-            };
+        ApiCall::Distribute(session, distribution) => {
             client.distribute(&session, distribution.clone()).await?;
             output.distributed(&distribution);
-        }
-        Command::Demo
-        | Command::Completions { .. }
-        | Command::Man
-        | Command::Sandbox(_)
-        | Command::Callbacks(_)
-        | Command::Session(SessionCommand::Watch { .. }) => {
-            unreachable!("handled in run()")
         }
     }
     Ok(())

@@ -118,6 +118,16 @@ impl Failure {
         Self::new("usage", message.to_owned(), 2)
     }
 
+    /// Input refused before anything was sent (exit 3, as the SDK's own input errors).
+    pub(crate) fn invalid_input(message: &str) -> Self {
+        let facts = SdkFacts {
+            side_effect: Some(hpp_core::SideEffect::DidNotHappen),
+            advice: Some("fix the input; nothing was sent"),
+            ..SdkFacts::default()
+        };
+        Self { sdk: Some(Box::new(facts)), ..Self::new("invalid_input", message.to_owned(), 3) }
+    }
+
     /// A wait that ran out of time.
     pub(crate) fn timeout(message: &str, exit: u8) -> Self {
         Self::new("timeout", message.to_owned(), exit)

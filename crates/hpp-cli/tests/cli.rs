@@ -814,6 +814,7 @@ fn help_snapshots() {
         ("callbacks_listen", &["callbacks", "listen", "--help"]),
         ("sandbox", &["sandbox", "--help"]),
         ("distribute_sms", &["distribute", "sms", "--help"]),
+        ("session_create", &["session", "create", "--help"]),
     ] {
         let out =
             Command::new(BIN).args(args).env("COLUMNS", "100").env_remove("KUSTOM_HPP_BASE_URL").output().unwrap();
@@ -855,4 +856,183 @@ fn the_demo_is_for_people_and_the_listener_says_what_to_register() {
     assert!(ready["url"].as_str().unwrap().ends_with("/callbacks"), "{ready}");
     let _ = listener.kill();
     let _ = listener.wait();
+}
+
+/// The CLI against a loopback server that records what it is sent, answering `replies`.
+fn against_loopback(replies: Vec<http::Response<Vec<u8>>>) -> hpp_conformance::loopback::Loopback {
+    hpp_conformance::loopback::Loopback::start(replies)
+}
+
+fn run_at(base_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("KUSTOM_HPP_BASE_URL", base_url)
+        .env("KUSTOM_API_KEY", "kco_test_api_cli")
+        .env_remove("KUSTOM_USERNAME")
+        .env_remove("KUSTOM_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn every_field_of_a_create_and_a_distribution_can_be_sent() {
+    let created = || http::Response::builder().status(201).body(br#"{"session_id":"s1"}"#.to_vec()).unwrap();
+    let server = against_loopback(vec![created(), created(), http_response(201), http_response(201)]);
+    let out = run_at(
+        &server.base_url,
+        &[
+            "session",
+            "create",
+            "--payment-session-url",
+            "https://api.playground.kustom.co/checkout/v3/orders/1",
+            "--success",
+            "https://shop.example/ok?sid={{session_id}}",
+            "--cancel",
+            "https://shop.example/cancel",
+            "--back",
+            "https://shop.example/back",
+            "--failure",
+            "https://shop.example/fail",
+            "--error",
+            "https://shop.example/error",
+            "--status-update",
+            "https://shop.example/cb?secret=0123456789abcdef",
+            "--profile-id",
+            "87ab3565-5e06-4006-9ada-8eedc6926703",
+            "--logo-url",
+            "https://shop.example/logo.png",
+            "--page-title",
+            "Complete your purchase",
+            "--background-image",
+            "https://shop.example/bg.jpg@1200",
+            "--background-image",
+            "https://shop.example/bg-small.jpg",
+            "--payment-method-categories",
+            "pay_later,PAY_NOW",
+            "--payment-method-category",
+            "KLARNA",
+            "--place-order-mode",
+            "capture_order",
+            "--purchase-type",
+            "BUY",
+            "--show-subtotal-detail",
+            "HIDE",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sent = server.next_request();
+    assert_eq!((sent.method.as_str(), sent.target.as_str()), ("POST", "/hpp/v1/sessions"));
+    let expected = serde_json::json!({
+        "payment_session_url": "https://api.playground.kustom.co/checkout/v3/orders/1",
+        "merchant_urls": {
+            "success": "https://shop.example/ok?sid={{session_id}}",
+            "cancel": "https://shop.example/cancel",
+            "back": "https://shop.example/back",
+            "failure": "https://shop.example/fail",
+            "error": "https://shop.example/error",
+            "status_update": "https://shop.example/cb?secret=0123456789abcdef"
+        },
+        "profile_id": "87ab3565-5e06-4006-9ada-8eedc6926703",
+        "options": {
+            "logo_url": "https://shop.example/logo.png",
+            "page_title": "Complete your purchase",
+            "background_images": [
+                {"url": "https://shop.example/bg.jpg", "width": 1200},
+                {"url": "https://shop.example/bg-small.jpg"}
+            ],
+            "payment_method_categories": ["PAY_LATER", "PAY_NOW"],
+            "payment_method_category": "KLARNA",
+            "place_order_mode": "CAPTURE_ORDER",
+            "purchase_type": "BUY",
+            "show_subtotal_detail": "HIDE"
+        }
+    });
+    assert_eq!(json(&sent.body), expected);
+
+    // A whole body from standard input, with a flag set on top of it.
+    let body = r#"{"payment_session_url":"https://x.example/o/2","options":{"page_title":"From a file"}}"#;
+    let out = run_at(&server.base_url, &["session", "create", "--body", "-", "--purchase-type", "rent"], Some(body));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = serde_json::json!({
+        "payment_session_url": "https://x.example/o/2",
+        "options": {"page_title": "From a file", "purchase_type": "RENT"}
+    });
+    assert_eq!(json(&server.next_request().body), expected);
+
+    // A distribution with its template, and one from a file.
+    let out = run_at(
+        &server.base_url,
+        &["distribute", "token", "s1", "--access-id", "278352", "--template", "INSTORE_PURCHASE"],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = serde_json::json!({
+        "contact_information": {"access_id": "278352"}, "method": "token", "template": "INSTORE_PURCHASE"
+    });
+    assert_eq!(json(&server.next_request().body), expected);
+    let file = std::env::temp_dir().join(format!("kustom-hpp-distribution-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"method":"email","contact_information":{"email":"jane@example.com"}}"#).unwrap();
+    let out = run_at(&server.base_url, &["distribute", "body", "s1", file.to_str().unwrap()], None);
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = serde_json::json!({"contact_information": {"email": "jane@example.com"}, "method": "email"});
+    assert_eq!(json(&server.next_request().body), expected);
+}
+
+#[test]
+fn unknown_values_and_fields_are_refused_with_exit_3_and_nothing_sent() {
+    let server =
+        against_loopback(vec![http::Response::builder().status(201).body(br#"{"session_id":"s1"}"#.to_vec()).unwrap()]);
+    let url = ["--payment-session-url", "https://x.example/o"];
+    let refusals: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+        ([&["session", "create"][..], &url, &["--place-order-mode", "bogus"]].concat(), None, "place_order_mode"),
+        ([&["session", "create"][..], &url, &["--purchase-type", "LEASE"]].concat(), None, "purchase_type"),
+        ([&["session", "create"][..], &url, &["--payment-method-categories", "PAY_NOW,CASH"]].concat(), None, "CASH"),
+        (
+            [&["session", "create"][..], &url, &["--show-subtotal-detail", "SHOW"]].concat(),
+            None,
+            "show_subtotal_detail",
+        ),
+        (
+            vec!["session", "create", "--body", "-"],
+            Some(r#"{"payment_session_url":"https://x.example/o","colour":"red"}"#),
+            "colour",
+        ),
+        (
+            vec!["session", "create", "--body", "-"],
+            Some(r#"{"payment_session_url":"https://x.example/o","options":{"purchase_type":"LEASE"}}"#),
+            "LEASE",
+        ),
+        (vec!["session", "create", "--body", "-"], Some("{not json"), "not JSON"),
+        (vec!["distribute", "body", "s1", "-"], Some(r#"{"method":"pigeon"}"#), "method"),
+        (vec!["distribute", "body", "s1", "-"], Some(r#"{"method":"email","contact_information":{}}"#), "email"),
+    ];
+    for (args, stdin, named) in refusals {
+        let out = run_at(&server.base_url, &[&["--json"][..], &args].concat(), stdin);
+        let error = &json(&out.stderr)["error"];
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {error}");
+        assert_eq!(error["kind"], "invalid_input", "{args:?}");
+        assert_eq!(error["side_effect"], "did_not_happen", "{args:?}");
+        assert!(error["message"].as_str().unwrap().contains(named), "{args:?}: {error}");
+    }
+    assert!(server.try_next_request().is_none(), "nothing was sent");
+    // The documented escape: a value the API added after this version.
+    let out = run_at(
+        &server.base_url,
+        &[&["session", "create"][..], &url, &["--purchase-type", "LEASE", "--allow-unknown-values"]].concat(),
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&server.next_request().body)["options"]["purchase_type"], "LEASE");
 }

@@ -54,6 +54,50 @@ impl Distribution {
         ))
     }
 
+    /// A distribution from a request body (read from a file, say), checked as the constructors
+    /// check theirs: the method must be `email`, `sms` or `token`, with its contact data valid.
+    /// Contact fields the method does not use are dropped; `template` is kept.
+    ///
+    /// ```
+    /// use hpp_core::Distribution;
+    /// use hpp_core::model::DistributionRequest;
+    ///
+    /// let body: DistributionRequest =
+    ///     serde_json::from_str(r#"{"method":"email","contact_information":{"email":"jane@example.com"}}"#)?;
+    /// assert!(Distribution::from_request(body).is_ok());
+    /// let body: DistributionRequest = serde_json::from_str(r#"{"method":"pigeon"}"#)?;
+    /// assert!(Distribution::from_request(body).is_err());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn from_request(request: DistributionRequest) -> Result<Self, InputError> {
+        let contact = request.contact_information.unwrap_or_default();
+        let missing = |field| InputError::InvalidField { field, reason: "it is missing" };
+        let distribution = match request.method {
+            Some(DistributionMethod::Email) => Self::email(contact.email.as_deref().ok_or_else(|| missing("email"))?)?,
+            Some(DistributionMethod::Token) => {
+                Self::token(contact.access_id.as_deref().ok_or_else(|| missing("access_id"))?)?
+            }
+            Some(DistributionMethod::Sms) => Self::sms(
+                contact.phone.as_deref().ok_or_else(|| missing("phone"))?,
+                contact.phone_country.as_deref().ok_or_else(|| missing("phone_country"))?,
+            )?,
+            Some(DistributionMethod::Other(_)) => {
+                return Err(InputError::InvalidField { field: "method", reason: "it is not email, sms or token" });
+            }
+            None => return Err(missing("method")),
+        };
+        Ok(match request.template {
+            Some(template) => distribution.with_template(template),
+            None => distribution,
+        })
+    }
+
+    /// Sets `template` (the spec lists `INSTORE_PURCHASE` and calls it unused).
+    pub fn with_template(mut self, template: impl Into<String>) -> Self {
+        self.request.template = Some(template.into());
+        self
+    }
+
     fn new(method: DistributionMethod, contact: ContactInformation) -> Self {
         Self {
             request: DistributionRequest { contact_information: Some(contact), method: Some(method), template: None },
