@@ -342,9 +342,75 @@ enum DistributeCommand {
     },
 }
 
+/// The flags that say where API requests go and how long to wait: global, so they may come
+/// before or after the subcommand, but shown only where they apply.
+const API_FLAGS: [&str; 4] = ["base_url", "environment", "send_credentials_over_plain_http", "timeout"];
+
+/// The commands that send no API request, with the flags of [`API_FLAGS`] each still uses.
+const NOT_API: [(&str, &[&str]); 5] =
+    [("demo", &["timeout"]), ("sandbox", &[]), ("callbacks", &[]), ("completions", &[]), ("man", &[])];
+
+/// The command line's definitions: the derived ones, with the API flags hidden from the help of
+/// the commands they do not apply to (clap adds global flags to every subcommand).
+fn definitions() -> clap::Command {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let originals: Vec<clap::Arg> =
+        command.get_arguments().filter(|a| API_FLAGS.contains(&a.get_id().as_str())).cloned().collect();
+    for (name, uses) in NOT_API {
+        command = command.mut_subcommand(name, |mut sub| {
+            // A hidden copy on the subcommand stops clap from propagating the visible global one
+            // to it (and its own copy reaches `callbacks listen`, hidden too).
+            for arg in originals.iter().filter(|a| !uses.contains(&a.get_id().as_str())) {
+                sub = sub.arg(arg.clone().hide(true));
+            }
+            // `sandbox pay|cancel` talk to a sandbox's API: the flags apply there, shown.
+            let children: Vec<String> = sub.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+            for child in children.iter().filter(|_| name == "sandbox") {
+                sub = sub.mut_subcommand(child, |mut c| {
+                    for arg in &originals {
+                        c = c.arg(arg.clone());
+                    }
+                    c
+                });
+            }
+            sub
+        });
+    }
+    command
+}
+
+/// An API flag given on the command line to a command it does not apply to (an environment
+/// variable such as `KUSTOM_HPP_BASE_URL` is fine: it is set for other commands too).
+fn misplaced_flag(matches: &clap::ArgMatches) -> Option<String> {
+    let (name, sub) = matches.subcommand()?;
+    let (_, uses) = NOT_API.iter().find(|(n, _)| *n == name)?;
+    // `sandbox pay|cancel` talk to a sandbox's API: every flag applies there.
+    if name == "sandbox" && sub.subcommand().is_some() {
+        return None;
+    }
+    let (path, innermost) = match sub.subcommand() {
+        Some((child, m)) => (format!("{name} {child}"), m),
+        None => (name.to_owned(), sub),
+    };
+    let given = |m: &clap::ArgMatches, flag: &str| m.value_source(flag) == Some(clap::parser::ValueSource::CommandLine);
+    API_FLAGS.iter().filter(|f| !uses.contains(f)).find_map(|flag| {
+        // Before the subcommand or after it: clap keeps a global flag's value at every level.
+        let misplaced = given(matches, flag) || given(innermost, flag);
+        misplaced.then(|| format!("--{} does not apply to `{path}`", flag.replace('_', "-")))
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = definitions()
+        .try_get_matches()
+        .and_then(|matches| Ok((<Cli as clap::FromArgMatches>::from_arg_matches(&matches)?, matches)));
+    let cli = match parsed {
+        Ok((cli, matches)) => {
+            if let Some(message) = misplaced_flag(&matches) {
+                return Output::new(cli.json).failure(&Failure::usage(&message));
+            }
+            cli
+        }
         Err(e) => {
             let usage =
                 !matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
@@ -387,7 +453,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
         }
         Command::Demo => demo::run(output, timeout).await,
         Command::Completions { shell } => {
-            let mut definitions = <Cli as clap::CommandFactory>::command();
+            let mut definitions = definitions();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut definitions, "kustom-hpp", &mut script);
             say!("{}", String::from_utf8_lossy(&script).trim_end());
@@ -395,7 +461,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
         }
         Command::Man => {
             let mut page = Vec::new();
-            if let Err(e) = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page) {
+            if let Err(e) = clap_mangen::Man::new(definitions()).render(&mut page) {
                 return output.failure(&Failure::usage(&format!("cannot render the man page: {e}")));
             }
             say!("{}", String::from_utf8_lossy(&page).trim_end());

@@ -1036,3 +1036,40 @@ fn unknown_values_and_fields_are_refused_with_exit_3_and_nothing_sent() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&server.next_request().body)["options"]["purchase_type"], "LEASE");
 }
+
+#[test]
+fn api_flags_show_and_apply_only_where_requests_are_sent() {
+    let help = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).env("COLUMNS", "100").output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for args in
+        [&["demo", "--help"][..], &["sandbox", "--help"], &["callbacks", "listen", "--help"], &["man", "--help"]]
+    {
+        let shown = help(args);
+        for flag in ["--base-url", "--environment", "--send-credentials-over-plain-http"] {
+            let listed = shown.lines().any(|line| line.starts_with(&format!("      {flag}")));
+            assert!(!listed, "{args:?} shows {flag}:\n{shown}");
+        }
+    }
+    assert!(help(&["demo", "--help"]).contains("--timeout"), "the demo waits too");
+    for args in [&["session", "get", "--help"][..], &["distribute", "email", "--help"], &["sandbox", "pay", "--help"]] {
+        let shown = help(args);
+        assert!(shown.contains("--base-url") && shown.contains("--environment"), "{args:?}:\n{shown}");
+    }
+    // Given where they do not apply, before or after the command: a usage error naming both.
+    for args in
+        [&["--base-url", "http://127.0.0.1:9", "demo"][..], &["callbacks", "listen", "--environment", "production"]]
+    {
+        let out = Command::new(BIN).args([&["--json"][..], args].concat()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(json(&out.stderr)["error"]["message"].as_str().unwrap().contains("does not apply to"), "{args:?}");
+    }
+    // The environment variable is fine everywhere (it is set for the other commands).
+    let out = Command::new(BIN)
+        .args(["completions", "bash"])
+        .env("KUSTOM_HPP_BASE_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
