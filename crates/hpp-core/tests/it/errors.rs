@@ -195,3 +195,56 @@ fn a_constraint_violation_on_a_distribution_mentions_a_disabled_session() {
     assert!(error.advice().contains("disabled or finished"), "{}", error.advice());
     assert!(!error.advice().contains("malformed address"), "{}", error.advice());
 }
+
+/// Every accessor of the error types returns what the response said (found by mutation
+/// testing: these were reached by the workspace's tests but not by the core's own).
+#[test]
+fn every_accessor_returns_what_the_answer_said() {
+    use hpp_core::{ErrorCode, RetryAfter, TransportErrorKind};
+    let body = r#"{"error_code":"NOT_FOUND","correlation_id":42,"service_version":"hpp-1.2"}"#;
+    let error = api_with(404, body);
+    assert_eq!(error.error_code(), Some(&ErrorCode::NotFound));
+    let Error::Api(not_found) = &error else { panic!("{error:?}") };
+    assert_eq!(not_found.correlation_id(), Some("42"), "a numeric correlation id is kept");
+    assert_eq!(not_found.service_version(), Some("hpp-1.2"));
+    assert!(!not_found.is_redirect());
+    let Error::Api(redirect) = api_with(302, "") else { panic!() };
+    assert!(redirect.is_redirect());
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(Error::from(TransportError::timeout("t")).error_code(), None);
+
+    let mut cut =
+        http::Response::builder().status(500).header("content-type", "application/json").body(vec![b'x'; 11]).unwrap();
+    hpp_core::BodyTruncated::mark(&mut cut, 10);
+    let Err(Error::Api(truncated)) = ReadSession::new("s1").parse(cut) else { panic!() };
+    assert_eq!(truncated.body_truncated_at(), Some(10));
+    assert_eq!(
+        truncated.to_string(),
+        "the API answered 500 Internal Server Error (JSON body longer than the 10-byte limit, cut there)"
+    );
+    let Error::Api(plain) = api_with(500, "oops") else { panic!() };
+    assert_eq!(plain.body_truncated_at(), None);
+    assert_eq!(plain.to_string(), "the API answered 500 Internal Server Error (body of 4 bytes)");
+
+    for (status, advice) in [(409, "state that does not allow"), (429, "too many requests")] {
+        assert!(api(status).advice().contains(advice), "{status}: {}", api(status).advice());
+    }
+
+    let timeout = TransportError::timeout("slow");
+    let connect = TransportError::connect("refused");
+    let other = TransportError::other("reset");
+    assert!(timeout.is_timeout() && !connect.is_timeout() && !other.is_timeout());
+    assert!(connect.is_connect() && !timeout.is_connect() && !other.is_connect());
+    assert_eq!(other.kind(), TransportErrorKind::Other);
+    assert_eq!(
+        format!("{timeout:?}"),
+        r#"TransportError { kind: Timeout, may_have_been_sent: true, source: Some("slow") }"#
+    );
+
+    assert_eq!(RetryAfter::parse(b"1000000000"), RetryAfter::Delay(Duration::from_secs(1_000_000_000)));
+    assert_eq!(RetryAfter::parse(b"1000000001"), RetryAfter::Unusable, "over about 31 years");
+
+    let Error::Decode(decode) = decode() else { panic!() };
+    assert!(decode.reason().starts_with("expected value at line 1 column 1"), "{}", decode.reason());
+    assert_eq!(decode.body(), b"<html>");
+}
