@@ -238,9 +238,10 @@ pub(crate) fn shown_url(url: &str) -> String {
     shown
 }
 
-/// API credentials, sent as HTTP Basic authorization. `Debug` never shows them, and the bytes
-/// this value holds are zeroed when it is dropped. (Each request carries its own copy of the
-/// header, marked sensitive, which lives as long as the HTTP client keeps that request.)
+/// API credentials, sent as HTTP Basic authorization. `Debug` never shows them. The
+/// `Authorization` value lives in one buffer, shared (not copied) by every request built with
+/// these credentials and zeroed when the last of them is dropped; the header is marked
+/// sensitive.
 ///
 /// ```
 /// use hpp_core::Credentials;
@@ -253,8 +254,34 @@ pub(crate) fn shown_url(url: &str) -> String {
 /// ```
 #[derive(Clone)]
 pub struct Credentials {
-    header: Zeroizing<Vec<u8>>,
+    /// Backed by a [`ZeroizedSecret`]: clones share it, and it is zeroed with the last one.
+    header: HeaderValue,
     kind: &'static str,
+}
+
+/// The bytes behind the `Authorization` header: zeroed when the last request or `Credentials`
+/// sharing them is dropped.
+struct ZeroizedSecret(Zeroizing<Vec<u8>>);
+
+impl AsRef<[u8]> for ZeroizedSecret {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The test's own secret, and how many times a buffer holding it was dropped (and so zeroed).
+#[cfg(test)]
+const MARKED_SECRET: &[u8] = b"Basic kco_test_api_marked_for_the_zeroize_test";
+#[cfg(test)]
+static MARKED_SECRET_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(test)]
+impl Drop for ZeroizedSecret {
+    fn drop(&mut self) {
+        if self.0.as_slice() == MARKED_SECRET {
+            MARKED_SECRET_DROPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 impl Credentials {
@@ -296,15 +323,18 @@ impl Credentials {
         if !value.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t') {
             return Err(InputError::InvalidCredentials { reason: "not valid in an HTTP header" });
         }
-        Ok(Self { header: value, kind })
+        // The header value takes the zeroizing buffer itself (no copy): every request clones the
+        // `HeaderValue`, which shares it, so no request leaves an unzeroed copy behind either.
+        let shared = bytes::Bytes::from_owner(ZeroizedSecret(value));
+        let mut header = HeaderValue::from_maybe_shared(shared)
+            .map_err(|_| InputError::InvalidCredentials { reason: "not valid in an HTTP header" })?;
+        header.set_sensitive(true);
+        Ok(Self { header, kind })
     }
 
     /// The `Authorization` header value, marked sensitive.
     pub(crate) fn authorization(&self) -> HeaderValue {
-        // invariant: the bytes were checked to be a valid header value when `self` was built.
-        let mut header = HeaderValue::from_bytes(&self.header).expect("checked at construction");
-        header.set_sensitive(true);
-        header
+        self.header.clone()
     }
 }
 
@@ -437,6 +467,26 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(base64(input.as_bytes()), expected);
         }
+    }
+
+    #[test]
+    fn requests_share_the_secret_and_the_last_one_dropped_zeroes_it() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let key = std::str::from_utf8(&MARKED_SECRET[6..]).unwrap();
+        let credentials = Credentials::api_key(key).unwrap();
+        let first = credentials.authorization();
+        let second = credentials.clone().authorization();
+        assert_eq!(first.as_bytes(), MARKED_SECRET);
+        assert!(first.is_sensitive() && second.is_sensitive());
+        // Shared, not copied: no request holds a copy that would outlive the zeroing.
+        assert_eq!(first.as_bytes().as_ptr(), credentials.authorization().as_bytes().as_ptr());
+        assert_eq!(second.as_bytes().as_ptr(), first.as_bytes().as_ptr());
+        drop(credentials);
+        assert_eq!(MARKED_SECRET_DROPS.load(SeqCst), 0, "the requests still hold it");
+        drop(first);
+        assert_eq!(MARKED_SECRET_DROPS.load(SeqCst), 0);
+        drop(second);
+        assert_eq!(MARKED_SECRET_DROPS.load(SeqCst), 1, "zeroed with the last request");
     }
 
     #[test]
