@@ -290,5 +290,10 @@ proptest! {
         let rendered = Redactor::new().response(&response);
         prop_assert!(rendered.contains(r#""correlation_id": "[correlation-1]""#), "{rendered}");
         prop_assert!(!rendered.contains(&digits[2..]), "{rendered}");
+        // Inside a URL that comes before the field naming the id (keys are sorted), too.
+        let created = format!(r#"{{"a_url":"https://x.example/hpp/v1/sessions/{id}/distribution","session_id":"{id}"}}"#);
+        let response = http::Response::builder().status(201).body(created.into_bytes()).unwrap();
+        let rendered = Redactor::new().response(&response);
+        prop_assert!(rendered.contains("sessions/[session-1]/distribution"), "{rendered}");
     }
 }

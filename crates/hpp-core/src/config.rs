@@ -168,17 +168,28 @@ impl BaseUrl {
         effective_port(&self.scheme, &self.authority)
     }
 
-    /// `scheme://authority/prefix` + `path`.
-    pub(crate) fn join(&self, path: &str) -> String {
-        format!("{}://{}{}{}", self.scheme, self.authority, self.prefix, path)
-    }
-
-    /// [`join`](Self::join) as a request URI. Refused, not a panic, should the URI not form
-    /// (lengths are bounded where the base URL and ids are accepted, so it always does).
-    pub(crate) fn join_uri(&self, path: &str) -> Result<Uri, InputError> {
-        let url = self.join(path);
-        url.parse()
-            .map_err(|_| InputError::InvalidBaseUrl { url: shown_url(&url), reason: "it does not form a request URL" })
+    /// The request URI for the path made of `segments` (joined as given) under this base URL.
+    /// Built from the parts already parsed (scheme and authority shared, not re-parsed; the path
+    /// in one allocation). Refused, not a panic, should it not form (lengths are bounded where the
+    /// base URL and ids are accepted, so it always does).
+    pub(crate) fn join_uri(&self, segments: &[&str]) -> Result<Uri, InputError> {
+        let mut path = String::with_capacity(self.prefix.len() + segments.iter().map(|s| s.len()).sum::<usize>());
+        path.push_str(&self.prefix);
+        segments.iter().for_each(|s| path.push_str(s));
+        let refuse = |path: &str| InputError::InvalidBaseUrl {
+            url: shown_url(&format!("{}://{}{path}", self.scheme, self.authority)),
+            reason: "it does not form a request URL",
+        };
+        let path = bytes::Bytes::from(path);
+        let shown = |path: &bytes::Bytes| String::from_utf8_lossy(path).into_owned();
+        let Ok(path_and_query) = http::uri::PathAndQuery::from_maybe_shared(path.clone()) else {
+            return Err(refuse(&shown(&path)));
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).map_err(|_| refuse(&shown(&path)))
     }
 
     /// Whether `uri` has this base URL's scheme, host and port.

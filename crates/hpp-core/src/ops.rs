@@ -166,7 +166,7 @@ impl Operation for CreateSession {
             }
             .into());
         }
-        let uri = config.base_url().join_uri(SESSIONS_PATH)?;
+        let uri = config.base_url().join_uri(&[SESSIONS_PATH])?;
         Ok(request(config, Method::POST, uri, Some(json_body(&self.body))))
     }
 

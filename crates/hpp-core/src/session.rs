@@ -133,7 +133,7 @@ impl SessionRef {
     pub(crate) fn resolve(&self, base: &BaseUrl, endpoint: Endpoint) -> Result<Uri, InputError> {
         let by_id = |id: &str| {
             let id = SessionId::new(id)?;
-            base.join_uri(&endpoint.path(&id))
+            base.join_uri(&[SESSIONS_PATH, "/", id.as_str(), endpoint.suffix()])
         };
         match &self.0 {
             Named::Id(id) => by_id(id),
@@ -236,10 +236,25 @@ impl Endpoint {
             Self::Distribution => "/distribution",
         }
     }
+}
 
-    fn path(self, id: &SessionId) -> String {
-        format!("{SESSIONS_PATH}/{}{}", id.as_str(), self.suffix())
-    }
+/// `SESSIONS_PATH` and the `/` after it, as bytes of a known length.
+const SESSIONS_PREFIX: &[u8; 17] = b"/hpp/v1/sessions/";
+/// The distribution endpoint's suffix, as bytes of a known length.
+const DISTRIBUTION_SUFFIX: &[u8; 13] = b"/distribution";
+
+/// `text` without `prefix`, compared as a fixed-size array (inline, no `memcmp` call).
+fn strip_ascii_prefix<'a, const N: usize>(text: &'a str, prefix: &[u8; N]) -> Option<&'a str> {
+    let head: &[u8; N] = text.as_bytes().get(..N)?.try_into().ok()?;
+    // `prefix` is ASCII, so `N` is a character boundary of `text` when they are equal.
+    if head == prefix { text.get(N..) } else { None }
+}
+
+/// `text` without `suffix`, compared as a fixed-size array (inline, no `memcmp` call).
+fn strip_ascii_suffix<'a, const N: usize>(text: &'a str, suffix: &[u8; N]) -> Option<&'a str> {
+    let start = text.len().checked_sub(N)?;
+    let tail: &[u8; N] = text.as_bytes().get(start..)?.try_into().ok()?;
+    if tail == suffix { text.get(..start) } else { None }
 }
 
 fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<Uri, InputError> {
@@ -257,12 +272,15 @@ fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<U
     if uri.query().is_some() || url.as_bytes().contains(&b'#') {
         return Err(refuse("it has a query or fragment"));
     }
-    let path = uri.path().strip_prefix(base.prefix()).and_then(|rest| rest.strip_prefix(SESSIONS_PATH));
-    let Some(rest) = path.and_then(|rest| rest.strip_prefix('/')) else {
+    // The usual base URL has no path prefix: then there is nothing to strip (and no `memcmp`
+    // call, which profiling found to cost more here than the rest of the check).
+    let under_base = if base.prefix().is_empty() { Some(uri.path()) } else { uri.path().strip_prefix(base.prefix()) };
+    let path = under_base.and_then(|rest| strip_ascii_prefix(rest, SESSIONS_PREFIX));
+    let Some(rest) = path else {
         return Err(refuse(endpoint.expected_path()));
     };
     // A URL of the other kind, on our base URL: say which one was given and which one is wanted.
-    let (given, id) = match rest.strip_suffix(Endpoint::Distribution.suffix()) {
+    let (given, id) = match strip_ascii_suffix(rest, DISTRIBUTION_SUFFIX) {
         Some(id) => (Endpoint::Distribution, id),
         None => (Endpoint::Session, rest),
     };
@@ -280,6 +298,17 @@ fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<U
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_constants_spell_the_paths() {
+        assert_eq!(SESSIONS_PREFIX, format!("{SESSIONS_PATH}/").as_bytes());
+        assert_eq!(DISTRIBUTION_SUFFIX, Endpoint::Distribution.suffix().as_bytes());
+        assert_eq!(strip_ascii_prefix("/hpp/v1/sessions/x", SESSIONS_PREFIX), Some("x"));
+        assert_eq!(strip_ascii_prefix("/hpp/v1/session/x", SESSIONS_PREFIX), None);
+        assert_eq!(strip_ascii_suffix("x/distribution", DISTRIBUTION_SUFFIX), Some("x"));
+        assert_eq!(strip_ascii_suffix("x/distributio", DISTRIBUTION_SUFFIX), None);
+        assert_eq!(strip_ascii_suffix("é/distribution", DISTRIBUTION_SUFFIX), Some("é"));
+    }
 
     #[test]
     fn session_path_suffix() {

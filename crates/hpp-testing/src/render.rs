@@ -209,7 +209,8 @@ impl Redactor {
                                 return;
                             }
                         }
-                        scrub(&redact_secret(text))
+                        // The same inside URLs and messages: ids stay whole for their placeholder.
+                        scrub_around_uuids(&redact_secret(text))
                     }
                 };
                 *text = masked;
@@ -235,6 +236,21 @@ fn changing_kind(key: &str) -> Option<&'static str> {
 /// `kustom-hpp/0.1.0` -> `kustom-hpp/[version]`.
 fn normalise_version(text: &str) -> String {
     text.replace(concat!("kustom-hpp/", env!("CARGO_PKG_VERSION")), "kustom-hpp/[version]")
+}
+
+/// `scrub` on everything but the UUID-shaped runs, which are ids, not phone numbers, and are
+/// replaced by placeholders later.
+fn scrub_around_uuids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    for uuid in find_uuids(text) {
+        let Some(at) = rest.find(uuid.as_str()) else { continue };
+        out.push_str(&scrub(&rest[..at]));
+        out.push_str(&uuid);
+        rest = &rest[at + uuid.len()..];
+    }
+    out.push_str(&scrub(rest));
+    out
 }
 
 /// Every UUID-shaped run (8-4-4-4-12 hex digits) in `text`.
