@@ -195,7 +195,7 @@ impl BaseUrl {
     /// Whether `uri` has this base URL's scheme, host and port.
     pub(crate) fn same_origin(&self, scheme: &Scheme, authority: &Authority) -> bool {
         // Fast path, the usual case: the very authority we were configured with.
-        if scheme.as_str() == self.scheme.as_str() && authority.as_str().eq_ignore_ascii_case(self.authority.as_str()) {
+        if *scheme == self.scheme && authority.as_str().eq_ignore_ascii_case(self.authority.as_str()) {
             return true;
         }
         *scheme == self.scheme

@@ -269,7 +269,11 @@ fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<U
     if !base.same_origin(scheme, authority) {
         return Err(refuse("its scheme, host or port differs from the configured base URL"));
     }
-    if uri.query().is_some() || url.as_bytes().contains(&b'#') {
+    // The parser drops a fragment silently: a URL longer than what was parsed had one (a length
+    // comparison rather than a scan of the whole URL for '#'). A parsed path longer than the URL
+    // is the "/" of a URL without a path, refused by the path check below.
+    let parsed_len = scheme.as_str().len() + "://".len() + authority.as_str().len() + uri.path().len();
+    if uri.query().is_some() || parsed_len < url.len() {
         return Err(refuse("it has a query or fragment"));
     }
     // The usual base URL has no path prefix: then there is nothing to strip (and no `memcmp`
