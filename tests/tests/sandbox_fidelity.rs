@@ -176,3 +176,31 @@ async fn every_response_shape_is_reachable_through_both_transports() {
     assert_eq!(hyper, reqwest);
     insta::assert_snapshot!(hyper.join("\n"));
 }
+
+#[tokio::test]
+async fn a_refused_purchase_goes_to_the_failure_url_and_may_be_tried_again() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+    let urls = MerchantUrls::default()
+        .with_failure("https://shop.example/refused?sid={{session_id}}")
+        .with_success("https://shop.example/ok");
+    let created =
+        client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+    let id = created.session_id.clone().unwrap();
+    // The page's buttons are open, like the page: no credentials.
+    let page = |path: String, method: http::Method| {
+        http::Request::builder().method(method).uri(format!("{}{path}", sandbox.base_url())).body(Vec::new()).unwrap()
+    };
+    let refused =
+        HyperTransport::new().send(page(format!("/_sandbox/pay/{id}/fail"), http::Method::POST)).await.unwrap();
+    assert_eq!(refused.status(), 303);
+    assert_eq!(refused.headers()["location"], format!("https://shop.example/refused?sid={id}").as_str());
+    assert_eq!(client.read_session(&created).await.unwrap().status, Some(SessionStatus::Failed));
+    let shown = HyperTransport::new().send(page(format!("/_sandbox/pay/{id}"), http::Method::GET)).await.unwrap();
+    let html = String::from_utf8(shown.into_body()).unwrap();
+    assert!(html.contains(r#"id="pay""#), "FAILED is not final: the consumer may pay after all:\n{html}");
+    let paid =
+        HyperTransport::new().send(page(format!("/_sandbox/pay/{id}/complete"), http::Method::POST)).await.unwrap();
+    assert_eq!(paid.headers()["location"], "https://shop.example/ok");
+    assert_eq!(client.read_session(&created).await.unwrap().status, Some(SessionStatus::Completed));
+}

@@ -132,6 +132,12 @@ enum ConsumerAction {
         /// The session id.
         session: String,
     },
+    /// Have the consumer's purchase refused (status FAILED, which is not final: the consumer may
+    /// try again). SESSION: an id.
+    Fail {
+        /// The session id.
+        session: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -363,7 +369,7 @@ fn definitions() -> clap::Command {
             for arg in originals.iter().filter(|a| !uses.contains(&a.get_id().as_str())) {
                 sub = sub.arg(arg.clone().hide(true));
             }
-            // `sandbox pay|cancel` talk to a sandbox's API: the flags apply there, shown.
+            // `sandbox pay|cancel|fail` talk to a sandbox's API: the flags apply there, shown.
             let children: Vec<String> = sub.get_subcommands().map(|c| c.get_name().to_owned()).collect();
             for child in children.iter().filter(|_| name == "sandbox") {
                 sub = sub.mut_subcommand(child, |mut c| {
@@ -384,7 +390,7 @@ fn definitions() -> clap::Command {
 fn misplaced_flag(matches: &clap::ArgMatches) -> Option<String> {
     let (name, sub) = matches.subcommand()?;
     let (_, uses) = NOT_API.iter().find(|(n, _)| *n == name)?;
-    // `sandbox pay|cancel` talk to a sandbox's API: every flag applies there.
+    // `sandbox pay|cancel|fail` talk to a sandbox's API: every flag applies there.
     if name == "sandbox" && sub.subcommand().is_some() {
         return None;
     }
@@ -892,12 +898,13 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `sandbox pay|cancel SESSION`: the sandbox's control call for a consumer's action.
+/// `sandbox pay|cancel|fail SESSION`: the sandbox's control call for a consumer's action.
 async fn play_consumer(config: &Config, action: ConsumerAction, timeout: Duration, output: &Output) -> ExitCode {
     use hpp_core::Transport;
     let (session, status) = match action {
         ConsumerAction::Pay { session } => (session, "COMPLETED"),
         ConsumerAction::Cancel { session } => (session, "CANCELLED"),
+        ConsumerAction::Fail { session } => (session, "FAILED"),
     };
     if hpp_core::SessionId::new(&session).is_err() {
         return output.failure(&Failure::usage("SESSION must be a session id"));

@@ -636,7 +636,7 @@ fn the_listener_never_acknowledges_an_event_it_could_not_hand_on() {
 #[test]
 fn play_the_consumer_from_the_command_line() {
     let sandbox = SandboxProcess::start(&[]);
-    for (action, status) in [("pay", "COMPLETED"), ("cancel", "CANCELLED")] {
+    for (action, status) in [("pay", "COMPLETED"), ("cancel", "CANCELLED"), ("fail", "FAILED")] {
         let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
         let out = sandbox.run(&["--json", "sandbox", action, &id]);
         assert_eq!(out.status.code(), Some(0), "{action}: {}", String::from_utf8_lossy(&out.stderr));

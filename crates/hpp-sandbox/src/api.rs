@@ -109,17 +109,29 @@ struct SessionRecord {
 }
 
 /// The consumer's hosted payment page: the session and, while it can still be paid, buttons to
-/// pay or cancel (which change its status and send callbacks as the real page would).
+/// pay, cancel or have the purchase refused (which change its status and send callbacks as the
+/// real page would). A refused (FAILED), abandoned (BACK) or erred (ERROR) payment may be tried
+/// again, as on the service.
 fn pay_page(session: &Session) -> String {
     let id = session.session_id.clone().unwrap_or_default();
     let status = session.status.as_ref().map(ToString::to_string).unwrap_or_default();
     let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let (id, status) = (escape(&id), escape(&status));
-    let open = matches!(session.status, Some(SessionStatus::Waiting | SessionStatus::InProgress));
+    let open = matches!(
+        session.status,
+        Some(
+            SessionStatus::Waiting
+                | SessionStatus::InProgress
+                | SessionStatus::Failed
+                | SessionStatus::Back
+                | SessionStatus::Error
+        )
+    );
     let actions = if open {
         format!(
             "<form method=\"post\" action=\"/_sandbox/pay/{id}/complete\"><button id=\"pay\" type=\"submit\">Pay</button></form>\n\
-             <form method=\"post\" action=\"/_sandbox/pay/{id}/cancel\"><button id=\"cancel\" type=\"submit\">Cancel</button></form>"
+             <form method=\"post\" action=\"/_sandbox/pay/{id}/cancel\"><button id=\"cancel\" type=\"submit\">Cancel</button></form>\n\
+             <form method=\"post\" action=\"/_sandbox/pay/{id}/fail\"><button id=\"fail\" type=\"submit\">Have the purchase refused</button></form>"
         )
     } else {
         "<p>This session can no longer be paid.</p>".to_owned()
@@ -638,11 +650,12 @@ impl State {
                 Some(record) => Answer::html(pay_page(&record.session)),
                 None => self.not_found(),
             },
-            (&Method::POST, ["pay", id, action @ ("complete" | "cancel")]) => {
-                let (status, url) = if *action == "complete" {
-                    (SessionStatus::Completed, self.live(now, id).and_then(|r| r.merchant_urls.success.clone()))
-                } else {
-                    (SessionStatus::Cancelled, self.live(now, id).and_then(|r| r.merchant_urls.cancel.clone()))
+            (&Method::POST, ["pay", id, action @ ("complete" | "cancel" | "fail")]) => {
+                let urls = self.live(now, id).map(|r| r.merchant_urls.clone()).unwrap_or_default();
+                let (status, url) = match *action {
+                    "complete" => (SessionStatus::Completed, urls.success),
+                    "cancel" => (SessionStatus::Cancelled, urls.cancel),
+                    _ => (SessionStatus::Failed, urls.failure),
                 };
                 let Some(session) = self.set_status(id, status) else { return self.not_found() };
                 // As the hosted page does: back to the merchant's page for the outcome, else here.

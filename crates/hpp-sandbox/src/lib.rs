@@ -47,9 +47,10 @@
 //! bounded: at most 1,000 pending faults, 100,000 live sessions and outbox messages, the latest
 //! 10,000 callback attempts, a clock moved at most 100 years either way.
 //! - `GET /_sandbox/pay/{id}` (the session's `redirect_url`, open) is an HTML payment page whose
-//!   Pay and Cancel buttons (`POST /_sandbox/pay/{id}/complete` and `/cancel`, open too) set the
-//!   status as a consumer would, send the callbacks, and answer 303 to the merchant's `success`
-//!   or `cancel` URL (placeholders substituted);
+//!   Pay, Cancel and refusal buttons (`POST /_sandbox/pay/{id}/complete`, `/cancel` and `/fail`,
+//!   open too) set the status as a consumer would (COMPLETED, CANCELLED, or FAILED, which may be
+//!   tried again: the page stays payable after FAILED, BACK and ERROR), send the callbacks, and
+//!   answer 303 to the merchant's `success`, `cancel` or `failure` URL (placeholders substituted);
 //! - `GET /_sandbox/outbox` lists sent messages;
 //! - `POST /_sandbox/sessions/{id}/status` with `{"status": "COMPLETED"}` (or any status) plays
 //!   the consumer;
