@@ -329,13 +329,9 @@ impl Credentials {
         let mut value = Zeroizing::new(Vec::with_capacity(6 + token.len()));
         value.extend_from_slice(b"Basic ");
         value.extend_from_slice(token);
-        // HeaderValue's own rule, checked in place: building a HeaderValue to test it would leave
-        // an unzeroed copy of the secret behind.
-        if !value.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t') {
-            return Err(InputError::InvalidCredentials { reason: "not valid in an HTTP header" });
-        }
-        // The header value takes the zeroizing buffer itself (no copy): every request clones the
-        // `HeaderValue`, which shares it, so no request leaves an unzeroed copy behind either.
+        // The header value takes the zeroizing buffer itself (no copy) and checks it in place:
+        // every request clones the `HeaderValue`, which shares it, so no request leaves an
+        // unzeroed copy behind either. (Both constructors only pass bytes it accepts.)
         let shared = bytes::Bytes::from_owner(ZeroizedSecret(value));
         let mut header = HeaderValue::from_maybe_shared(shared)
             .map_err(|_| InputError::InvalidCredentials { reason: "not valid in an HTTP header" })?;
@@ -498,6 +494,27 @@ mod tests {
         assert_eq!(MARKED_SECRET_DROPS.load(SeqCst), 0);
         drop(second);
         assert_eq!(MARKED_SECRET_DROPS.load(SeqCst), 1, "zeroed with the last request");
+    }
+
+    #[test]
+    fn base_urls_up_to_the_length_bound_and_their_prefix() {
+        let padded = |len: usize| format!("https://x.example/{}", "p".repeat(len - "https://x.example/".len()));
+        assert!(BaseUrl::parse(&padded(MAX_BASE_URL_LEN)).is_ok());
+        assert!(BaseUrl::parse(&padded(MAX_BASE_URL_LEN + 1)).is_err());
+        assert_eq!(BaseUrl::parse("https://gw.example/kustom/").unwrap().prefix(), "/kustom");
+        assert_eq!(BaseUrl::parse("https://api.kustom.co").unwrap().prefix(), "");
+    }
+
+    #[test]
+    fn shown_urls_are_cut_at_200_characters_with_an_ellipsis() {
+        let long = format!("https://x.example/{}", "a".repeat(300));
+        let shown = shown_url(&long);
+        assert_eq!(shown.chars().count(), 201);
+        assert!(shown.ends_with('…'));
+        let exact = format!("https://x.example/{}", "a".repeat(200 - "https://x.example/".len()));
+        assert_eq!(shown_url(&exact), exact, "200 characters fit: no ellipsis");
+        let short = "https://x.example/a";
+        assert_eq!(shown_url(short), short);
     }
 
     #[test]

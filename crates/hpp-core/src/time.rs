@@ -64,6 +64,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn system_times_format_on_both_sides_of_the_epoch() {
+        assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_millis(1_500)), "1970-01-01T00:00:01.500Z");
+        assert_eq!(format_rfc3339(UNIX_EPOCH - Duration::from_millis(1)), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(2_147_483_647)), "2038-01-19T03:14:07.000Z");
+    }
+
+    /// Every day from 1600 to 2500 (centuries, the 400-year cycle's last day, every leap day)
+    /// formats to a text the `time` crate's strict parser reads back as the same instant.
+    #[test]
+    fn every_day_for_nine_centuries_round_trips_through_the_strict_parser() {
+        let day = 86_400_000_i64;
+        for days in -134_774..193_000 {
+            let millis = days * day + 12_345;
+            let text = unix_millis_to_rfc3339(millis);
+            assert_eq!(rfc3339_to_unix_millis(&text), Some(millis), "{text}");
+        }
+        assert_eq!(unix_millis_to_rfc3339(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
+        assert_eq!(unix_millis_to_rfc3339(-2_203_891_200_000), "1900-03-01T00:00:00.000Z");
+        assert_eq!(unix_millis_to_rfc3339(13_574_563_200_000), "2400-02-29T00:00:00.000Z");
+    }
+
+    #[test]
     fn known_instants() {
         assert_eq!(unix_millis_to_rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(unix_millis_to_rfc3339(2_147_483_647_000), "2038-01-19T03:14:07.000Z");

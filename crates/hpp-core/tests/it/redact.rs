@@ -59,3 +59,31 @@ fn tokens_urls_and_customers_are_hidden() {
     urls.status_update = Some("https://shop.example/cb?secretToken=7d1cbc3b".into());
     assert!(!format!("{urls:?}").contains("7d1cbc3b"));
 }
+
+/// The response types' `Debug`: the facts shown, personal data and tokens hidden (found by
+/// mutation testing: no test read these).
+#[test]
+fn response_debug_shows_the_facts_and_hides_tokens_and_customers() {
+    use hpp_core::model::{Session, SessionCreated, SessionStatus};
+    let session: Session = serde_json::from_str(
+        r#"{"session_id":"s1","status":"COMPLETED","authorization_token":"tok-SECRET",
+            "customer":{"given_name":"Jane","family_name":"Doe","date_of_birth":"1987-08-15"}}"#,
+    )
+    .unwrap();
+    let shown = format!("{session:?}");
+    assert!(shown.starts_with("Session {") && shown.contains("Completed") && shown.contains("\"s1\""), "{shown}");
+    for hidden in ["tok-SECRET", "Jane", "Doe", "1987"] {
+        assert!(!shown.contains(hidden), "{hidden} in {shown}");
+    }
+    let created: SessionCreated = serde_json::from_str(
+        r#"{"distribution_module":{"token":"module-SECRET","standalone_url":"https://x.example/m"}}"#,
+    )
+    .unwrap();
+    let shown = format!("{created:?}");
+    assert!(shown.contains("DistributionModule {") && shown.contains("https://x.example/m"), "{shown}");
+    assert!(!shown.contains("module-SECRET"), "{shown}");
+    let later = SessionStatus::from("PARTIALLY_PAID");
+    let SessionStatus::Other(value) = &later else { panic!() };
+    assert_eq!(value.to_string(), "PARTIALLY_PAID");
+    assert_eq!(format!("{later:?}"), r#"Other("PARTIALLY_PAID")"#);
+}
