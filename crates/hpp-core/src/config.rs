@@ -242,8 +242,11 @@ pub(crate) fn shown_url(url: &str) -> String {
         }
         None => without_query.to_owned(),
     };
-    let mut shown: String = shown.escape_debug().take(200).collect();
-    if shown.len() < without_query.len() && without_query.len() > 200 {
+    // Cut after escaping, and say so only when something was cut (user info removed or a
+    // multi-byte character is not a cut; an escaped tab can make one).
+    let mut escaped = shown.escape_debug();
+    let mut shown: String = escaped.by_ref().take(200).collect();
+    if escaped.next().is_some() {
         shown.push('…');
     }
     shown
@@ -515,6 +518,14 @@ mod tests {
         assert_eq!(shown_url(&exact), exact, "200 characters fit: no ellipsis");
         let short = "https://x.example/a";
         assert_eq!(shown_url(short), short);
+        // Cut or not by what is shown, not by the URL's length in bytes.
+        let accented = format!("https://x.example/{}", "é".repeat(150));
+        assert_eq!(shown_url(&accented), accented, "168 characters in 318 bytes: not cut");
+        let with_user = format!("https://user:secret@x.example/{}", "a".repeat(175));
+        assert!(!shown_url(&with_user).ends_with('…'), "user info dropped, nothing cut");
+        let tabs = format!("https://x.example/{}", "\t".repeat(100));
+        let shown = shown_url(&tabs);
+        assert!(shown.ends_with('…') && shown.chars().count() == 201, "escaped tabs cut: {shown}");
     }
 
     #[test]

@@ -72,6 +72,11 @@ fn response_debug_shows_the_facts_and_hides_tokens_and_customers() {
     .unwrap();
     let shown = format!("{session:?}");
     assert!(shown.starts_with("Session {") && shown.contains("Completed") && shown.contains("\"s1\""), "{shown}");
+    assert_eq!(
+        format!("{:?}", session.customer.as_ref().unwrap()),
+        "Customer { date_of_birth: Some(<redacted>), family_name: Some(<redacted>), given_name: Some(<redacted>), \
+         national_identification_number: None, title: None }"
+    );
     for hidden in ["tok-SECRET", "Jane", "Doe", "1987"] {
         assert!(!shown.contains(hidden), "{hidden} in {shown}");
     }
