@@ -27,3 +27,29 @@ async fn the_documented_builder_keeps_the_contract_after_changes() {
         hpp_conformance::check_with(&transport, &hpp_conformance::Options::default().with_body_limit(4096)).await;
     report.assert_passed();
 }
+
+/// The documented defaults are what `builder()` starts from (reqwest's own have no timeouts and
+/// follow redirects), as reqwest's `Debug` of the builder shows them.
+#[test]
+fn the_builder_starts_from_the_documented_defaults() {
+    let shown = format!("{:?}", ReqwestTransport::builder());
+    for expected in [
+        format!("connect_timeout: {:?}", hpp_reqwest::DEFAULT_CONNECT_TIMEOUT),
+        format!("timeout: {:?}", hpp_reqwest::DEFAULT_TIMEOUT),
+        "redirect_policy: Policy(None)".to_owned(),
+    ] {
+        assert!(shown.contains(&expected), "{expected} not in {shown}");
+    }
+}
+
+/// `client()` is the client the transport sends with, as configured.
+#[tokio::test]
+async fn client_is_the_configured_client() {
+    let server = hpp_conformance::loopback::Loopback::start(vec![
+        http::Response::builder().status(204).body(Vec::new()).unwrap(),
+    ]);
+    let transport = ReqwestTransport::from_builder(ReqwestTransport::builder().user_agent("from-the-builder")).unwrap();
+    let answer = transport.client().get(format!("{}/x", server.base_url)).send().await.unwrap();
+    assert_eq!(answer.status(), 204);
+    assert_eq!(server.next_request().header("user-agent"), Some(&b"from-the-builder"[..]));
+}
