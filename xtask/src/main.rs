@@ -189,7 +189,8 @@ fn mutants(root: &std::path::Path, cargo: &str, args: &[String]) -> ExitCode {
     let files = if files.is_empty() { default_mutant_files(root) } else { files };
     let mut command = Command::new(cargo);
     let judge = if quick { "--test-workspace=false" } else { "--test-workspace=true" };
-    command.args(["mutants", "--no-shuffle", judge, "--output", "target/mutants"]);
+    // Every feature on: a file behind a feature (`tower.rs`) is compiled and judged, not skipped.
+    command.args(["mutants", "--no-shuffle", judge, "--all-features", "--output", "target/mutants"]);
     for file in &files {
         command.args(["--file", file]);
     }
