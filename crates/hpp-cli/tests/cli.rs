@@ -343,20 +343,8 @@ fn callbacks_listen_checks_the_secret_and_prints_each_event() {
     let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01", "--callback-timeout", "2"]);
     let (mut listener, ready, mut lines) = spawn_listener("right-secret-123", &[]);
     let url = ready["url"].as_str().unwrap().to_owned();
-    let create_with = |status_update: String| {
-        let out = sandbox.run(&[
-            "--json",
-            "session",
-            "create",
-            "--payment-session-url",
-            "https://x.example/o",
-            "--status-update",
-            &status_update,
-        ]);
-        json(&out.stdout)["session_id"].as_str().unwrap().to_owned()
-    };
-    let wrong = create_with(format!("{url}?sid={{{{session_id}}}}&secret=wrong-secret-000"));
-    let right = create_with(format!("{url}?sid={{{{session_id}}}}&secret=right-secret-123"));
+    let wrong = create_with_callbacks(&sandbox, &format!("{url}?sid={{{{session_id}}}}&secret=wrong-secret-000"));
+    let right = create_with_callbacks(&sandbox, &format!("{url}?sid={{{{session_id}}}}&secret=right-secret-123"));
     for id in [&wrong, &right] {
         control(&sandbox, &format!("/_sandbox/sessions/{id}/status"), r#"{"status":"COMPLETED"}"#);
     }
