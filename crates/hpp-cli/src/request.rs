@@ -147,33 +147,15 @@ fn background_image(value: &str) -> BackgroundImage {
 }
 
 /// Refuses an option value this version does not know, naming the field and the known values.
+/// (The sandbox refuses by the same rule: `hpp_core::__private::unknown_option`.)
 fn check_options(options: Option<&SessionOptions>) -> Result<(), Failure> {
-    let Some(options) = options else { return Ok(()) };
-    let categories = options.payment_method_categories.iter().flatten();
-    for category in categories.chain(&options.payment_method_category) {
-        check_known("payment method category", category.as_str(), PaymentMethodCategory::KNOWN)?;
-    }
-    if let Some(mode) = &options.place_order_mode {
-        check_known("place_order_mode", mode.as_str(), PlaceOrderMode::KNOWN)?;
-    }
-    if let Some(purchase) = &options.purchase_type {
-        check_known("purchase_type", purchase.as_str(), PurchaseType::KNOWN)?;
-    }
-    if let Some(detail) = &options.show_subtotal_detail {
-        check_known("show_subtotal_detail", detail.as_str(), ShowSubtotalDetail::KNOWN)?;
-    }
-    Ok(())
-}
-
-fn check_known(field: &str, value: &str, known: &[&str]) -> Result<(), Failure> {
-    if known.iter().any(|k| k.eq_ignore_ascii_case(value)) {
-        return Ok(());
-    }
-    let shown: String = value.chars().take(40).collect();
+    let Some(unknown) = options.and_then(hpp_core::__private::unknown_option) else { return Ok(()) };
+    let shown: String = unknown.value.chars().take(40).collect();
     Err(Failure::invalid_input(&format!(
-        "{field} {shown:?} is not one of {}; nothing was sent (--allow-unknown-values sends a value the API added \
+        "{} {shown:?} is not one of {}; nothing was sent (--allow-unknown-values sends a value the API added \
          after this version)",
-        known.join(", ")
+        unknown.field,
+        unknown.allowed.join(", ")
     )))
 }
 

@@ -19,6 +19,44 @@ pub mod time {
     pub use crate::time::{format_rfc3339, parse_rfc3339, unix_millis_to_rfc3339};
 }
 
+/// An option value outside the values its enum knows: the field (as the API names it), the
+/// value as given, and the values allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnknownOption {
+    /// `options.place_order_mode`, `options.payment_method_categories[1]`, ...
+    pub field: String,
+    /// The value as given.
+    pub value: String,
+    /// The values the enum knows.
+    pub allowed: &'static [&'static str],
+}
+
+/// The first value of `options` outside its enum, compared in any ASCII case (the guides send
+/// lower-case values): the one rule the sandbox refuses by and the CLI checks before sending.
+pub fn unknown_option(options: &crate::model::SessionOptions) -> Option<UnknownOption> {
+    use crate::model::{PaymentMethodCategory, PlaceOrderMode, PurchaseType, ShowSubtotalDetail};
+    let categories = options.payment_method_categories.iter().flatten().enumerate();
+    let listed = categories
+        .map(|(i, c)| (format!("options.payment_method_categories[{i}]"), c.as_str(), PaymentMethodCategory::KNOWN));
+    let single = [
+        (
+            "payment_method_category",
+            options.payment_method_category.as_ref().map(|v| v.as_str()),
+            PaymentMethodCategory::KNOWN,
+        ),
+        ("place_order_mode", options.place_order_mode.as_ref().map(|v| v.as_str()), PlaceOrderMode::KNOWN),
+        ("purchase_type", options.purchase_type.as_ref().map(|v| v.as_str()), PurchaseType::KNOWN),
+        ("show_subtotal_detail", options.show_subtotal_detail.as_ref().map(|v| v.as_str()), ShowSubtotalDetail::KNOWN),
+    ];
+    let singles =
+        single.into_iter().filter_map(|(name, value, allowed)| Some((format!("options.{name}"), value?, allowed)));
+    listed
+        .chain(singles)
+        .find(|(_, value, allowed)| !allowed.iter().any(|a| a.eq_ignore_ascii_case(value)))
+        .map(|(field, value, allowed)| UnknownOption { field, value: value.to_owned(), allowed })
+}
+
 /// Whether `a == b`, in time that depends on their lengths only (for comparing secrets).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     crate::callback::constant_time_eq(a, b)

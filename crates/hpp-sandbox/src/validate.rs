@@ -8,9 +8,7 @@
 //! `"pay_later"` where the spec lists `PAY_LATER`), and merchant URLs may carry the
 //! `{{session_id}}`, `{{order_id}}` and `{{authorization_token}}` placeholders.
 
-use hpp_core::model::{
-    PaymentMethodCategory, PlaceOrderMode, PurchaseType, SessionCreationRequest, SessionOptions, ShowSubtotalDetail,
-};
+use hpp_core::model::{SessionCreationRequest, SessionOptions};
 
 /// `Err(why)` when the service would refuse `request`.
 pub(crate) fn creation(request: &SessionCreationRequest) -> Result<(), String> {
@@ -54,30 +52,11 @@ fn check_options(options: &SessionOptions) -> Result<(), String> {
             return Err(format!("options.background_images[{i}].width: must be positive"));
         }
     }
-    for (i, category) in options.payment_method_categories.iter().flatten().enumerate() {
-        known(&format!("options.payment_method_categories[{i}]"), category.as_str(), PaymentMethodCategory::KNOWN)?;
-    }
-    if let Some(category) = &options.payment_method_category {
-        known("options.payment_method_category", category.as_str(), PaymentMethodCategory::KNOWN)?;
-    }
-    if let Some(mode) = &options.place_order_mode {
-        known("options.place_order_mode", mode.as_str(), PlaceOrderMode::KNOWN)?;
-    }
-    if let Some(purchase) = &options.purchase_type {
-        known("options.purchase_type", purchase.as_str(), PurchaseType::KNOWN)?;
-    }
-    if let Some(detail) = &options.show_subtotal_detail {
-        known("options.show_subtotal_detail", detail.as_str(), ShowSubtotalDetail::KNOWN)?;
-    }
-    Ok(())
-}
-
-/// `value` is one of `allowed`, in any ASCII case, or the refusal names the field and the values.
-fn known(field: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
-    if allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
-        Ok(())
-    } else {
-        Err(format!("{field}: {:?} is not one of {}", short(value), allowed.join(", ")))
+    match hpp_core::__private::unknown_option(options) {
+        Some(unknown) => {
+            Err(format!("{}: {:?} is not one of {}", unknown.field, short(&unknown.value), unknown.allowed.join(", ")))
+        }
+        None => Ok(()),
     }
 }
 
