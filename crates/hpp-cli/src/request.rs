@@ -19,7 +19,7 @@ const MAX_BODY: u64 = 1024 * 1024;
 
 /// A clap parser that takes any string but shows `KNOWN` in `--help` (and completions), so the
 /// allowed values are listed from the SDK's own list, and an unknown one reaches
-/// [`check_known`], which refuses it with exit 3 (or lets it through with
+/// `check_options`, which refuses it with exit 3 (or lets it through with
 /// `--allow-unknown-values`).
 #[derive(Clone)]
 pub(crate) struct KnownValues(pub(crate) &'static [&'static str]);
