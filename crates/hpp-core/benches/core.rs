@@ -63,6 +63,12 @@ fn core_build_create(bencher: Bencher<'_, '_>) {
     bencher.bench_local(|| black_box(&op).build(black_box(&config)).unwrap());
 }
 
+/// The caller's part of a distribution: checking the address (what `Distribution::email` costs).
+#[divan::bench]
+fn core_distribution_email() -> Distribution {
+    Distribution::email(black_box("jane.doe@example.com")).unwrap()
+}
+
 #[divan::bench]
 fn core_parse_distribute_201(bencher: Bencher<'_, '_>) {
     let op = distribute_op();

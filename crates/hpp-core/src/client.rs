@@ -187,23 +187,38 @@ impl<T: Transport> Client<T> {
     }
 
     /// Builds, sends and parses any operation, retrying as the client's policy allows.
-    pub async fn send<O: Operation>(&self, operation: &O) -> Result<O::Output, Error> {
-        self.send_with(operation, &CallOptions::default()).await
+    pub fn send<'a, O: Operation>(&'a self, operation: &'a O) -> impl Future<Output = Result<O::Output, Error>> + 'a {
+        self.call(operation, None, &self.retry)
     }
 
     /// [`send`](Self::send) with per-call options.
     ///
     /// A create or distribution that may have reached the server is never sent again unless
     /// `options.retry` opted in to retrying it on 503.
-    pub async fn send_with<O: Operation>(&self, operation: &O, options: &CallOptions) -> Result<O::Output, Error> {
-        let policy = options.retry.as_ref().unwrap_or(&self.retry);
+    pub fn send_with<'a, O: Operation>(
+        &'a self,
+        operation: &'a O,
+        options: &'a CallOptions,
+    ) -> impl Future<Output = Result<O::Output, Error>> + 'a {
+        self.call(operation, options.timeout, options.retry.as_ref().unwrap_or(&self.retry))
+    }
+
+    /// The retry loop of [`send_with`](Self::send_with). Returned as it is, not wrapped in
+    /// another `async fn` per public method: every layer of future is one more copy of it, per
+    /// call.
+    fn call<'a, O: Operation>(
+        &'a self,
+        operation: &'a O,
+        timeout: Option<Duration>,
+        policy: &'a RetryPolicy,
+    ) -> impl Future<Output = Result<O::Output, Error>> + 'a {
         let span = tracing::info_span!("hpp", operation = O::NAME, url = O::URL_TEMPLATE);
-        async {
+        async move {
             let timer = &*self.timer;
             let started = timer.now();
             let mut attempt = 1;
             loop {
-                let error = match self.attempt(operation, options, attempt).await {
+                let error = match self.attempt(operation, timeout, attempt).await {
                     Ok(output) => return Ok(output),
                     Err(error) => error,
                 };
@@ -222,31 +237,33 @@ impl<T: Transport> Client<T> {
             }
         }
         .instrument(span)
-        .await
     }
 
     async fn attempt<O: Operation>(
         &self,
         operation: &O,
-        options: &CallOptions,
+        timeout: Option<Duration>,
         attempt: u32,
     ) -> Result<O::Output, Error> {
         let mut request = operation.build(&self.config)?;
-        if let Some(timeout) = options.timeout {
+        if let Some(timeout) = timeout {
             request.extensions_mut().insert(RequestTimeout(timeout));
         }
         let span = tracing::debug_span!("attempt", attempt);
-        async {
-            let sending = self.transport.send(request);
-            let response = match options.timeout {
-                None => sending.await,
-                Some(timeout) => race_deadline(sending, self.timer.sleep(timeout))
-                    .await
-                    .unwrap_or_else(|| Err(TransportError::timeout(PerCallTimeout(timeout)))),
-            };
-            let response = response.inspect_err(|e| {
-                tracing::info!(kind = ?e.kind(), may_have_been_sent = e.may_have_been_sent(), "no response");
-            })?;
+        // One await for both cases (with a per-call deadline or without), and the transport's
+        // future pinned where it was made: it is held in one place, not moved between two.
+        let sending = std::pin::pin!(self.transport.send(request));
+        let deadline = timeout.map(|timeout| self.timer.sleep(timeout));
+        let response = race_deadline(sending, deadline).instrument(span.clone()).await;
+        span.in_scope(|| {
+            let response = response
+                .unwrap_or_else(|| {
+                    let timeout = timeout.unwrap_or_default();
+                    Err(TransportError::timeout(PerCallTimeout(timeout)))
+                })
+                .inspect_err(|e| {
+                    tracing::info!(kind = ?e.kind(), may_have_been_sent = e.may_have_been_sent(), "no response");
+                })?;
             let status = response.status().as_u16();
             let result = operation.parse(response);
             match &result {
@@ -260,9 +277,7 @@ impl<T: Transport> Client<T> {
                 Err(_) => tracing::info!(status, "undecodable response"),
             }
             result
-        }
-        .instrument(span)
-        .await
+        })
     }
 
     /// Reads `session` on a [`PollSchedule`] until it reaches a final status, expires, or

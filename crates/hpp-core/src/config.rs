@@ -69,12 +69,7 @@ impl Environment {
             Self::Klarna(Region::NorthAmerica, Mode::Playground) => "api-na.playground.klarna.com",
             Self::Klarna(Region::Oceania, Mode::Playground) => "api-oc.playground.klarna.com",
         };
-        BaseUrl {
-            scheme: Scheme::HTTPS,
-            authority: Authority::from_static(host),
-            prefix: String::new(),
-            plain_http_opt_in: false,
-        }
+        BaseUrl::from_parts(Scheme::HTTPS, Authority::from_static(host), String::new(), false)
     }
 }
 
@@ -86,6 +81,9 @@ pub struct BaseUrl {
     prefix: String,
     /// Plain http to a host that is not loopback, which only [`BaseUrl::parse_allowing_plain_http`] accepts.
     plain_http_opt_in: bool,
+    /// `{scheme}://{authority}{prefix}`, written once: what every request URL under this base
+    /// starts with, compared as one string by the followed-URL check's fast path.
+    written: String,
 }
 
 /// The longest base URL accepted, in bytes.
@@ -140,12 +138,18 @@ impl BaseUrl {
         } else if *scheme != Scheme::HTTPS {
             return Err(refuse("the scheme must be https"));
         }
-        Ok(Self {
-            scheme: scheme.clone(),
-            authority: authority.clone(),
-            prefix: uri.path().trim_end_matches('/').to_owned(),
-            plain_http_opt_in,
-        })
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self::from_parts(scheme.clone(), authority.clone(), prefix, plain_http_opt_in))
+    }
+
+    fn from_parts(scheme: Scheme, authority: Authority, prefix: String, plain_http_opt_in: bool) -> Self {
+        let written = format!("{scheme}://{authority}{prefix}");
+        Self { scheme, authority, prefix, plain_http_opt_in, written }
+    }
+
+    /// `{scheme}://{authority}{prefix}`: what every request URL under this base starts with.
+    pub(crate) fn as_written(&self) -> &str {
+        &self.written
     }
 
     /// The scheme.
@@ -206,7 +210,7 @@ impl BaseUrl {
 
 impl fmt::Display for BaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}{}", self.scheme, self.authority, self.prefix)
+        f.write_str(&self.written)
     }
 }
 

@@ -43,28 +43,30 @@ const UNRESERVED: [bool; 256] = {
     table
 };
 
-/// The rule of [`SessionId::new`], without keeping the id.
+/// The rule of [`SessionId::new`], as a yes or no (no error built).
+fn is_session_id(id: &str) -> bool {
+    (1..=256).contains(&id.len()) && id != "." && id != ".." && id.bytes().all(|b| UNRESERVED[usize::from(b)])
+}
+
+/// The rule of [`SessionId::new`], without keeping the id: [`is_session_id`], saying why not.
 fn check_session_id(id: &str) -> Result<(), InputError> {
-    {
-        // Scrubbed: a mistyped argument can be an e-mail address or a phone number.
-        let refuse = |reason| InputError::InvalidSessionId {
-            shown: crate::redact::scrub(&id.chars().take(64).collect::<String>()).escape_debug().collect(),
-            reason,
-        };
-        if id.is_empty() {
-            return Err(InputError::EmptySessionId);
-        }
-        if id.len() > 256 {
-            return Err(refuse("it is longer than 256 characters"));
-        }
-        if id == "." || id == ".." {
-            return Err(refuse("it is a relative path segment"));
-        }
-        if !id.bytes().all(|b| UNRESERVED[usize::from(b)]) {
-            return Err(refuse("only letters, digits and '-', '.', '_', '~' are allowed"));
-        }
-        Ok(())
+    if is_session_id(id) {
+        return Ok(());
     }
+    // Scrubbed: a mistyped argument can be an e-mail address or a phone number.
+    let refuse = |reason| InputError::InvalidSessionId {
+        shown: crate::redact::scrub(&id.chars().take(64).collect::<String>()).escape_debug().collect(),
+        reason,
+    };
+    Err(if id.is_empty() {
+        InputError::EmptySessionId
+    } else if id.len() > 256 {
+        refuse("it is longer than 256 characters")
+    } else if id == "." || id == ".." {
+        refuse("it is a relative path segment")
+    } else {
+        refuse("only letters, digits and '-', '.', '_', '~' are allowed")
+    })
 }
 
 impl fmt::Display for SessionId {
@@ -132,19 +134,19 @@ impl SessionRef {
     /// The request URI for `endpoint` under `base`, after every check.
     pub(crate) fn resolve(&self, base: &BaseUrl, endpoint: Endpoint) -> Result<Uri, InputError> {
         let by_id = |id: &str| {
-            let id = SessionId::new(id)?;
-            base.join_uri(&[SESSIONS_PATH, "/", id.as_str(), endpoint.suffix()])
+            check_session_id(id)?;
+            base.join_uri(&[SESSIONS_PATH, "/", id, endpoint.suffix()])
         };
         match &self.0 {
             Named::Id(id) => by_id(id),
-            Named::Url(url) => check_followed_url(base, url, endpoint),
+            Named::Url(url) => follow_url(base, url, endpoint),
             Named::Created { session_id, session_url, distribution_url } => {
                 let url = match endpoint {
                     Endpoint::Session => session_url,
                     Endpoint::Distribution => distribution_url,
                 };
                 match (url, session_id) {
-                    (Some(url), _) => check_followed_url(base, url, endpoint),
+                    (Some(url), _) => follow_url(base, url, endpoint),
                     (None, Some(id)) => by_id(id),
                     (None, None) => Err(InputError::IncompleteSession { missing: endpoint.url_field() }),
                 }
@@ -257,6 +259,33 @@ fn strip_ascii_suffix<'a, const N: usize>(text: &'a str, suffix: &[u8; N]) -> Op
     if tail == suffix { text.get(..start) } else { None }
 }
 
+/// The request URI for a URL the API returned, after [`check_followed_url`]'s checks.
+///
+/// The usual URL is the base URL exactly as configured, then the endpoint's path with a valid
+/// id: that one is recognised by comparing strings, and its URI built from the base URL's parsed
+/// parts, as for an id (about half the work of parsing it). Anything else, an equivalent spelling
+/// (`API.kustom.co:443`) included, goes through the full parse and check. A URL the fast path
+/// accepts is one the full check accepts, with the same URI (a property test holds them to it):
+/// it is the configured origin byte for byte, and an id cannot carry `@`, `?`, `#` or `/`.
+fn follow_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<Uri, InputError> {
+    match written_under_base(base, url, endpoint) {
+        Some(id) => base.join_uri(&[SESSIONS_PATH, "/", id, endpoint.suffix()]),
+        None => check_followed_url(base, url, endpoint),
+    }
+}
+
+/// The id in `url` when it is `{base as written}/hpp/v1/sessions/{id}{endpoint suffix}` with a
+/// valid id, byte for byte.
+fn written_under_base<'a>(base: &BaseUrl, url: &'a str, endpoint: Endpoint) -> Option<&'a str> {
+    let rest = url.strip_prefix(base.as_written())?;
+    let rest = strip_ascii_prefix(rest, SESSIONS_PREFIX)?;
+    let id = match endpoint {
+        Endpoint::Session => rest,
+        Endpoint::Distribution => strip_ascii_suffix(rest, DISTRIBUTION_SUFFIX)?,
+    };
+    is_session_id(id).then_some(id)
+}
+
 fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<Uri, InputError> {
     let refuse = |reason| InputError::UntrustedUrl { url: shown_url(url), reason };
     let uri: Uri = url.parse().map_err(|_| refuse("it is not a valid absolute URL"))?;
@@ -288,7 +317,9 @@ fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<U
         Some(id) => (Endpoint::Distribution, id),
         None => (Endpoint::Session, rest),
     };
-    check_session_id(id).map_err(|_| refuse(endpoint.expected_path()))?;
+    if !is_session_id(id) {
+        return Err(refuse(endpoint.expected_path()));
+    }
     if given != endpoint {
         return Err(InputError::WrongSessionUrl {
             url: shown_url(url),
@@ -312,6 +343,80 @@ mod tests {
         assert_eq!(strip_ascii_suffix("x/distribution", DISTRIBUTION_SUFFIX), Some("x"));
         assert_eq!(strip_ascii_suffix("x/distributio", DISTRIBUTION_SUFFIX), None);
         assert_eq!(strip_ascii_suffix("é/distribution", DISTRIBUTION_SUFFIX), Some("é"));
+    }
+
+    /// A URL built from pieces that are each right, or wrong in one of the ways that matter to
+    /// an origin or path check.
+    fn followed_url() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let scheme = prop::sample::select(vec!["https://", "HTTPS://", "http://", "https:/", ""]);
+        let host = prop::sample::select(vec![
+            "api.kustom.co",
+            "API.kustom.co",
+            "api.kustom.co:443",
+            "api.kustom.co:8443",
+            "api.kustom.co@evil.example",
+            "evil.example@api.kustom.co",
+            "api.kustom.co.evil.example",
+            "127.0.0.1:8080",
+            "gw.example",
+        ]);
+        let prefix = prop::sample::select(vec!["", "/kustom", "/kustom/", "/other"]);
+        let sessions = prop::sample::select(vec![
+            "/hpp/v1/sessions/",
+            "/hpp/v1/sessions",
+            "/HPP/v1/sessions/",
+            "/hpp/v2/sessions/",
+        ]);
+        let id = prop::sample::select(vec![
+            "s1",
+            "9cbc9884-1fdb-45a8-9694-9340340d0436",
+            "",
+            ".",
+            "..",
+            "a%2Fb",
+            "a/b",
+            "é",
+            "a?b",
+            "a#b",
+            "a@b",
+        ]);
+        let suffix = prop::sample::select(vec!["", "/distribution", "/distribution/", "/Distribution", "/x"]);
+        let tail = prop::sample::select(vec!["", "?q=1", "#f", "/", "?", "#"]);
+        (scheme, host, prefix, sessions, id, suffix, tail)
+            .prop_map(|(a, b, c, d, e, f, g)| format!("{a}{b}{c}{d}{e}{f}{g}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4096, ..Default::default() })]
+
+        /// The fast path decides nothing on its own: every URL gets the full check's answer,
+        /// and the URI it builds is the one the full check would return.
+        #[test]
+        fn the_fast_path_agrees_with_the_full_check(
+            url in followed_url(),
+            base in proptest::sample::select(vec!["https://api.kustom.co", "https://gw.example/kustom", "http://127.0.0.1:8080", "https://API.kustom.co"]),
+            distribution in proptest::bool::ANY,
+        ) {
+            let base = BaseUrl::parse(base).unwrap();
+            let endpoint = if distribution { Endpoint::Distribution } else { Endpoint::Session };
+            let shown = |r: Result<Uri, InputError>| r.map(|uri| uri.to_string()).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(shown(follow_url(&base, &url, endpoint)), shown(check_followed_url(&base, &url, endpoint)));
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_the_usual_url() {
+        let base = BaseUrl::parse("https://api.kustom.co").unwrap();
+        let url = "https://api.kustom.co/hpp/v1/sessions/s1/distribution";
+        assert_eq!(written_under_base(&base, url, Endpoint::Distribution), Some("s1"));
+        assert_eq!(written_under_base(&base, url, Endpoint::Session), None);
+        assert_eq!(written_under_base(&base, "https://API.kustom.co/hpp/v1/sessions/s1", Endpoint::Session), None);
+        let base = BaseUrl::parse("https://gw.example/kustom/").unwrap();
+        assert_eq!(
+            written_under_base(&base, "https://gw.example/kustom/hpp/v1/sessions/s1", Endpoint::Session),
+            Some("s1")
+        );
     }
 
     #[test]

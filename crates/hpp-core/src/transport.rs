@@ -327,15 +327,20 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Runs `future` until it completes or `deadline` does, whichever is first (`None` then).
-pub(crate) async fn race_deadline<F: Future>(future: F, deadline: BoxFuture<()>) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut deadline = deadline;
+/// Runs `future` until it completes or `deadline` does, whichever is first (`None` then); with
+/// no deadline, until it completes. It borrows the future pinned where its caller made it, so
+/// the future is not moved again.
+pub(crate) fn race_deadline<F: Future>(
+    mut future: Pin<&mut F>,
+    mut deadline: Option<BoxFuture<()>>,
+) -> impl Future<Output = Option<F::Output>> + '_ {
     std::future::poll_fn(move |cx| {
         if let std::task::Poll::Ready(out) = future.as_mut().poll(cx) {
             return std::task::Poll::Ready(Some(out));
         }
-        deadline.as_mut().poll(cx).map(|()| None)
+        match deadline.as_mut() {
+            Some(deadline) => deadline.as_mut().poll(cx).map(|()| None),
+            None => std::task::Poll::Pending,
+        }
     })
-    .await
 }

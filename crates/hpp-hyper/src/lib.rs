@@ -75,11 +75,13 @@ impl HyperTransport<DefaultConnector> {
     }
 
     /// The default connector over `tls` (see `hpp_rustls::client_config`): https, and http,
-    /// which the core allows to loopback only.
+    /// which the core allows to loopback only; `TCP_NODELAY` set, as reqwest does.
     pub fn connector(tls: rustls::ClientConfig, connect_timeout: Duration) -> DefaultConnector {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));
+        // As reqwest and curl do: a request's last segment is not held back waiting for an ACK.
+        http.set_nodelay(true);
         hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

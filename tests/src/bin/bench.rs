@@ -3,7 +3,19 @@
 //! same distribution request to a minimal loopback hyper server in another process, sequentially
 //! and at 32 in flight. Warm-up, then rounds; medians of requests/s, p50, p99 and client CPU per
 //! request (the client runs on one thread, whose CPU time Linux reports in
-//! `/proc/thread-self/schedstat`), with each SDK transport's ratio to its raw client.
+//! `/proc/thread-self/schedstat`).
+//!
+//! Three kinds of rows per HTTP stack, so that each part of the SDK is compared with what it
+//! replaces:
+//! - the raw client sending a request assembled from parts prepared once (no per-request work
+//!   beyond the client's; raw hyper-util with and without the per-request timeout `hpp-hyper`
+//!   keeps by default);
+//! - **transport** rows: the SDK transport sending the same hand-assembled request, against the
+//!   raw client with the same timeout (what the transport itself adds);
+//! - **client** rows: the SDK's whole call (`Distribution::email`, the core's build with its checks,
+//!   the transport, the parse), against the raw client with the same timeout, and against the raw
+//!   client doing the same per-request wire work by hand (`serde_json` of the body, the URL parsed
+//!   from the string the API returned: the `cargo bench -p hpp-core` baseline).
 //!
 //! `cargo xtask bench [ROUNDS]`.
 
@@ -14,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hpp_core::retry::RetryPolicy;
-use hpp_core::{Client, Config, Credentials, DistributeSession, Distribution, Environment};
+use hpp_core::{Client, Config, Credentials, DistributeSession, Distribution, Environment, Transport};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use http_body_util::{BodyExt, Full};
 
@@ -31,10 +43,14 @@ fn main() {
             let kind = match args.next().as_deref() {
                 Some("raw-hyper") => Kind::RawHyper,
                 Some("raw-hyper-timeout") => Kind::RawHyperTimeout,
+                Some("raw-hyper-by-hand") => Kind::RawHyperByHand,
+                Some("hpp-hyper-transport") => Kind::HppHyperTransport,
                 Some("hpp-hyper") => Kind::HppHyper,
                 Some("hpp-hyper-shared") => Kind::HppHyperShared,
                 Some("hpp-hyper-layered") => Kind::HppHyperLayered,
                 Some("raw-reqwest") => Kind::RawReqwest,
+                Some("raw-reqwest-by-hand") => Kind::RawReqwestByHand,
+                Some("hpp-reqwest-transport") => Kind::HppReqwestTransport,
                 _ => Kind::HppReqwest,
             };
             let in_flight = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
@@ -80,23 +96,61 @@ fn thread_cpu_ns() -> u64 {
 enum Kind {
     RawHyper,
     RawHyperTimeout,
+    RawHyperByHand,
+    HppHyperTransport,
     HppHyper,
     HppHyperShared,
     HppHyperLayered,
     RawReqwest,
+    RawReqwestByHand,
+    HppReqwestTransport,
     HppReqwest,
 }
+
+/// The rows, in table order.
+const KINDS: [Kind; 11] = [
+    Kind::RawHyper,
+    Kind::RawHyperTimeout,
+    Kind::RawHyperByHand,
+    Kind::HppHyperTransport,
+    Kind::HppHyper,
+    Kind::HppHyperShared,
+    Kind::HppHyperLayered,
+    Kind::RawReqwest,
+    Kind::RawReqwestByHand,
+    Kind::HppReqwestTransport,
+    Kind::HppReqwest,
+];
 
 impl Kind {
     fn name(self) -> &'static str {
         match self {
             Self::RawHyper => "raw hyper-util",
-            Self::RawHyperTimeout => "  + timeout",
-            Self::HppHyper => "hpp-hyper",
+            Self::RawHyperTimeout => "  + timeout (R)",
+            Self::RawHyperByHand => "  R, by hand (H)",
+            Self::HppHyperTransport => "hpp-hyper transport",
+            Self::HppHyper => "hpp-hyper client",
             Self::HppHyperShared => "  shared (dyn)",
             Self::HppHyperLayered => "  tower layer",
-            Self::RawReqwest => "raw reqwest",
-            Self::HppReqwest => "hpp-reqwest",
+            Self::RawReqwest => "raw reqwest (R)",
+            Self::RawReqwestByHand => "  R, by hand (H)",
+            Self::HppReqwestTransport => "hpp-reqwest transport",
+            Self::HppReqwest => "hpp-reqwest client",
+        }
+    }
+
+    /// The rows this one is compared with: the raw client with the same timeout (R), and the
+    /// raw client doing the same per-request work by hand (H), where that comparison means something.
+    fn compared_with(self) -> (Option<Self>, Option<Self>) {
+        match self {
+            Self::RawHyper | Self::RawReqwest => (None, None),
+            Self::RawHyperTimeout => (Some(Self::RawHyper), None),
+            Self::RawHyperByHand | Self::HppHyperTransport => (Some(Self::RawHyperTimeout), None),
+            Self::HppHyper | Self::HppHyperShared | Self::HppHyperLayered => {
+                (Some(Self::RawHyperTimeout), Some(Self::RawHyperByHand))
+            }
+            Self::RawReqwestByHand | Self::HppReqwestTransport => (Some(Self::RawReqwest), None),
+            Self::HppReqwest => (Some(Self::RawReqwest), Some(Self::RawReqwestByHand)),
         }
     }
 }
@@ -110,8 +164,13 @@ struct Clients {
     url: String,
     uri: http::Uri,
     body: Bytes,
+    /// The body as a model, for the rows that serialize it per request.
+    body_model: hpp_core::model::DistributionRequest,
     authorization: HeaderValue,
-    raw_hyper: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    /// The client `HyperTransport::new` wraps (same connector, same pool settings), driven directly.
+    raw_hyper: hyper_util::client::legacy::Client<hpp_hyper::DefaultConnector, Full<Bytes>>,
+    hpp_hyper_transport: hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>,
+    hpp_reqwest_transport: hpp_reqwest::ReqwestTransport,
     raw_reqwest: hpp_reqwest::reqwest::Client,
     hpp_hyper: Client<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
     /// The same transport behind `SharedTransport` (`Client`'s default type).
@@ -122,6 +181,25 @@ struct Clients {
 }
 
 impl Clients {
+    /// The distribution request, assembled by hand from parts prepared once.
+    fn assembled<B>(&self, uri: http::Uri, body: B) -> http::Request<B> {
+        let mut request = http::Request::new(body);
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, self.authorization.clone());
+        headers.insert(USER_AGENT, HeaderValue::from_static("raw"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        request
+    }
+
+    async fn raw_hyper_send(&self, request: http::Request<Bytes>) {
+        let response = self.raw_hyper.request(request.map(Full::new)).await.expect("raw hyper");
+        assert_eq!(response.status(), 201);
+        let _ = response.into_body().collect().await.expect("body");
+    }
+
     async fn once(&self, kind: Kind) {
         match kind {
             Kind::RawHyperTimeout => {
@@ -130,19 +208,32 @@ impl Clients {
                 tokio::time::timeout(Duration::from_secs(60), raw).await.expect("in time");
             }
             Kind::RawHyper => {
-                let mut request = http::Request::new(Full::new(self.body.clone()));
-                *request.method_mut() = http::Method::POST;
-                *request.uri_mut() = self.uri.clone();
-                let headers = request.headers_mut();
-                headers.insert(AUTHORIZATION, self.authorization.clone());
-                headers.insert(USER_AGENT, HeaderValue::from_static("raw"));
-                headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                let response = self.raw_hyper.request(request).await.expect("raw hyper");
-                assert_eq!(response.status(), 201);
-                let _ = response.into_body().collect().await.expect("body");
+                let request = self.assembled(self.uri.clone(), self.body.clone());
+                self.raw_hyper_send(request).await;
             }
-            Kind::RawReqwest => {
+            Kind::RawHyperByHand => {
+                // The wire work the core does, written by hand: the body serialized and the URL
+                // parsed per request.
+                let body = Bytes::from(serde_json::to_vec(&self.body_model).expect("json"));
+                let request = self.assembled(self.url.parse().expect("uri"), body);
+                let raw = Box::pin(self.raw_hyper_send(request));
+                tokio::time::timeout(Duration::from_secs(60), raw).await.expect("in time");
+            }
+            Kind::HppHyperTransport => {
+                let request = self.assembled(self.uri.clone(), self.body.to_vec());
+                let response = self.hpp_hyper_transport.send(request).await.expect("hpp-hyper transport");
+                assert_eq!(response.status(), 201);
+            }
+            Kind::HppReqwestTransport => {
+                let request = self.assembled(self.uri.clone(), self.body.to_vec());
+                let response = self.hpp_reqwest_transport.send(request).await.expect("hpp-reqwest transport");
+                assert_eq!(response.status(), 201);
+            }
+            Kind::RawReqwest | Kind::RawReqwestByHand => {
+                let body = match kind {
+                    Kind::RawReqwestByHand => Bytes::from(serde_json::to_vec(&self.body_model).expect("json")),
+                    _ => self.body.clone(),
+                };
                 let response = self
                     .raw_reqwest
                     .post(&self.url)
@@ -150,7 +241,7 @@ impl Clients {
                     .header(USER_AGENT, "raw")
                     .header(ACCEPT, "application/json")
                     .header(CONTENT_TYPE, "application/json")
-                    .body(self.body.clone())
+                    .body(body)
                     .send()
                     .await
                     .expect("raw reqwest");
@@ -219,7 +310,7 @@ async fn round(clients: &Arc<Clients>, kind: Kind, in_flight: usize, requests: u
 }
 
 /// An SDK client without retries (a benchmark measures one attempt).
-fn hpp_client<T: hpp_core::Transport>(config: &Config, transport: T) -> Client<T> {
+fn hpp_client<T: Transport>(config: &Config, transport: T) -> Client<T> {
     Client::new(config.clone(), transport, hpp_tokio::TokioTimer::new()).with_retry_policy(RetryPolicy::none())
 }
 
@@ -253,14 +344,19 @@ fn client(plan: Plan) {
         body.method = Some(hpp_core::DistributionMethod::Email);
         let mut authorization = HeaderValue::from_str(&format!("Basic {KEY}")).expect("header");
         authorization.set_sensitive(true);
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-        http.set_nodelay(true);
+        let connector = hpp_hyper::HyperTransport::connector(
+            hpp_rustls::client_config(),
+            hpp_hyper::DEFAULT_CONNECT_TIMEOUT,
+        );
         let clients = Arc::new(Clients {
             uri: url.parse().expect("uri"),
             url: url.clone(),
             body: Bytes::from(serde_json::to_vec(&body).expect("json")),
+            body_model: body,
             authorization,
-            raw_hyper: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(http),
+            raw_hyper: hpp_hyper::HyperTransport::client_builder().build(connector),
+            hpp_hyper_transport: hpp_hyper::HyperTransport::new(),
+            hpp_reqwest_transport: hpp_reqwest::ReqwestTransport::new().expect("reqwest"),
             raw_reqwest: hpp_reqwest::ReqwestTransport::new().expect("reqwest").client().clone(),
             hpp_hyper: hpp_client(&config, hpp_hyper::HyperTransport::new()),
             hpp_hyper_shared: hpp_client(&config, hpp_hyper::HyperTransport::new()).into_shared(),
@@ -279,23 +375,15 @@ fn client(plan: Plan) {
             Plan::Table(rounds) => rounds,
         };
         println!("hpp-bench: {rounds} rounds per cell after warm-up; medians. Server: one thread, other process.");
+        println!("R: the raw client with the same timeout; H: R doing the core's per-request work by hand.");
         println!(
-            "{:<15} {:>9} {:>10} {:>9} {:>9} {:>11} {:>14} {:>14}",
-            "client", "in flight", "req/s", "p50 µs", "p99 µs", "CPU µs/req", "CPU vs raw", "req/s vs raw"
+            "{:<22} {:>9} {:>10} {:>9} {:>9} {:>11} {:>10} {:>10} {:>10}",
+            "client", "in flight", "req/s", "p50 µs", "p99 µs", "CPU µs/req", "CPU vs R", "CPU vs H", "req/s vs R"
         );
         for in_flight in [1, 32] {
             let requests = if in_flight == 1 { 4_000 } else { 32_000 };
-            let mut raw_cpu = 0.0;
-            let mut raw_rps = 0.0;
-            for kind in [
-                Kind::RawHyper,
-                Kind::RawHyperTimeout,
-                Kind::HppHyper,
-                Kind::HppHyperShared,
-                Kind::HppHyperLayered,
-                Kind::RawReqwest,
-                Kind::HppReqwest,
-            ] {
+            let mut medians: Vec<(Kind, f64, f64)> = Vec::new();
+            for kind in KINDS {
                 round(&clients, kind, in_flight, requests / 4).await; // warm-up
                 let mut results = Vec::new();
                 for _ in 0..rounds {
@@ -305,15 +393,15 @@ fn client(plan: Plan) {
                 let rps = median(results.iter().map(|r| r.rps).collect());
                 let p50 = median(results.iter().map(|r| r.p50_us).collect());
                 let p99 = median(results.iter().map(|r| r.p99_us).collect());
-                let (cpu_ratio, rps_ratio) = match kind {
-                    Kind::RawHyper | Kind::RawReqwest => {
-                        (raw_cpu, raw_rps) = (cpu, rps);
-                        ("(baseline)".to_owned(), "(baseline)".to_owned())
-                    }
-                    _ => (format!("{:.3}x", cpu / raw_cpu), format!("{:.3}x", rps / raw_rps)),
-                };
+                medians.push((kind, cpu, rps));
+                let of = |other: Option<Kind>| other.and_then(|o| medians.iter().find(|m| m.0 == o)).map(|m| (m.1, m.2));
+                let (against_raw, against_hand) = kind.compared_with();
+                let ratio = |x: Option<f64>| x.map_or_else(|| "".to_owned(), |x| format!("{x:.3}x"));
+                let cpu_vs_raw = ratio(of(against_raw).map(|(c, _)| cpu / c));
+                let cpu_vs_hand = ratio(of(against_hand).map(|(c, _)| cpu / c));
+                let rps_vs_raw = ratio(of(against_raw).map(|(_, r)| rps / r));
                 println!(
-                    "{:<15} {in_flight:>9} {rps:>10.0} {p50:>9.1} {p99:>9.1} {cpu:>11.2} {cpu_ratio:>14} {rps_ratio:>14}",
+                    "{:<22} {in_flight:>9} {rps:>10.0} {p50:>9.1} {p99:>9.1} {cpu:>11.2} {cpu_vs_raw:>10} {cpu_vs_hand:>10} {rps_vs_raw:>10}",
                     kind.name()
                 );
             }
