@@ -26,6 +26,7 @@
 //! let transport = HyperTransport::from_client(client);
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Re-exported for [`HyperTransport::from_client`]'s body type ([`RequestBody`]).
@@ -55,10 +56,12 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// The default connector: rustls (ring, Mozilla roots); http too, which the core allows to loopback only.
 pub type DefaultConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A [`Transport`] over a hyper-util client.
+/// A [`Transport`] over a hyper-util client. Cloning it is cheap (the client is shared), as a
+/// tower layer's per-request clone wants.
 #[derive(Debug, Clone)]
 pub struct HyperTransport<C> {
-    client: Client<C, Full<Bytes>>,
+    /// Shared: a hyper-util client's own clone copies its settings and several handles.
+    client: Arc<Client<C, Full<Bytes>>>,
     timeout: Duration,
     body_limit: usize,
 }
@@ -104,7 +107,7 @@ impl Default for HyperTransport<DefaultConnector> {
 impl<C> HyperTransport<C> {
     /// Uses a client you built, with [`DEFAULT_TIMEOUT`] per request and [`DEFAULT_BODY_LIMIT`].
     pub fn from_client(client: Client<C, RequestBody>) -> Self {
-        Self { client, timeout: DEFAULT_TIMEOUT, body_limit: DEFAULT_BODY_LIMIT }
+        Self { client: Arc::new(client), timeout: DEFAULT_TIMEOUT, body_limit: DEFAULT_BODY_LIMIT }
     }
 
     /// Allows `timeout` for each request and its response.
