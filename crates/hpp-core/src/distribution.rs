@@ -196,7 +196,7 @@ const HOST_LABEL_ASCII: [bool; 256] = ascii_table(b"-");
 const fn ascii_table(extra: &[u8]) -> [bool; 256] {
     let mut table = [false; 256];
     let mut b = 0;
-    while b < 128 {
+    while b < 256 {
         table[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
     }
