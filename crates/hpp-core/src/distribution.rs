@@ -303,6 +303,7 @@ mod tests {
             address in proptest::prop_oneof![
                 "[a-z.+!~ \t@\u{85}\u{a0}é-]{0,12}@[a-z0-9.é\u{a0}-]{0,12}",
                 "[.a-z]{0,3}@[a-z-]{0,4}\\.[a-z-]{0,4}",
+                "[a-zé]{1,3}@[a-zé_]{0,3}-?[a-zé-]{0,3}\\.[a-zé]{1,3}",
                 proptest::prelude::any::<String>(),
             ]
         ) {
@@ -325,7 +326,15 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["user@example.com", "a.b+tag@sub.example.co", "x@y.z", "o'neil@example.ie"] {
+        for ok in [
+            "user@example.com",
+            "a.b+tag@sub.example.co",
+            "x@y.z",
+            "o'neil@example.ie",
+            "jäne@exämple.com",
+            "jane@bücher-haus.de",
+            "jane@book-house.de",
+        ] {
             assert!(check_email(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -341,6 +350,9 @@ mod tests {
             "a..b@c.com",
             "a@-b.com",
             "a@b..com",
+            "jane@ex\u{a0}ample.com",
+            "jane@bücher_haus.de",
+            "jäne@-bücher.de",
         ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }

@@ -420,6 +420,21 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_id_says_why() {
+        let reason = |id: &str| match check_session_id(id) {
+            Err(InputError::InvalidSessionId { reason, .. }) => reason,
+            other => panic!("{id:?}: {other:?}"),
+        };
+        assert!(matches!(check_session_id(""), Err(InputError::EmptySessionId)));
+        assert_eq!(reason(&"a".repeat(257)), "it is longer than 256 characters");
+        assert!(check_session_id(&"a".repeat(256)).is_ok());
+        assert_eq!(reason(&format!("{}/", "a".repeat(255))), "only letters, digits and '-', '.', '_', '~' are allowed");
+        assert_eq!(reason("."), "it is a relative path segment");
+        assert_eq!(reason(".."), "it is a relative path segment");
+        assert_eq!(reason("a/b"), "only letters, digits and '-', '.', '_', '~' are allowed");
+    }
+
+    #[test]
     fn session_path_suffix() {
         let base = BaseUrl::parse("https://api.kustom.co").unwrap();
         let ok = SessionRef::parse("https://API.kustom.co:443/hpp/v1/sessions/abc/distribution");
