@@ -56,11 +56,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// The default connector: rustls (ring, Mozilla roots); http too, which the core allows to loopback only.
 pub type DefaultConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A [`Transport`] over a hyper-util client. Cloning it is cheap (the client is shared), as a
-/// tower layer's per-request clone wants.
+/// A [`Transport`] over a hyper-util client, shared: a clone (a tower layer's, per request) is cheap.
 #[derive(Debug, Clone)]
 pub struct HyperTransport<C> {
-    /// Shared: a hyper-util client's own clone copies its settings and several handles.
     client: Arc<Client<C, Full<Bytes>>>,
     timeout: Duration,
     body_limit: usize,
