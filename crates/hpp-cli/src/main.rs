@@ -575,7 +575,7 @@ fn config(
         let chosen = chosen.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
         return Err(Failure::usage(&format!(
             "both --environment {chosen} and {from} ({}) say where requests go; drop one",
-            redact_userinfo(url)
+            hpp_core::__private::shown_url(url)
         )));
     }
     let environment = match (base_url, environment.unwrap_or(EnvironmentArg::Playground)) {
@@ -619,18 +619,6 @@ fn config(
     let config = Config::new(environment, credentials.map_err(|e| Failure::usage(&e.to_string()))?);
     output.note(&format!("requests go to {}", config.base_url()));
     Ok(config)
-}
-
-/// A URL without user info, for messages.
-fn redact_userinfo(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 /// A failure of an API call, with where it went and, for a connection failure, the cause found

@@ -218,6 +218,26 @@ fn usage_and_transport_failures() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json(&out.stderr)["error"]["kind"], "usage");
 
+    // 2: two answers to where requests go; the URL is named without its user info or query,
+    // either of which can carry a secret.
+    let out = Command::new(BIN)
+        .args([
+            "--environment",
+            "production",
+            "--base-url",
+            "https://user:s3cret@gw.example/kustom?key=t0ken",
+            "session",
+            "get",
+            "s1",
+        ])
+        .env("KUSTOM_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("https://gw.example/kustom"), "{stderr}");
+    assert!(!stderr.contains("s3cret") && !stderr.contains("t0ken") && !stderr.contains("user:"), "{stderr}");
+
     // 2: an unknown flag.
     let out = Command::new(BIN).args(["--json", "session", "get", "--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -6,6 +6,7 @@
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::shown_url;
 pub use crate::distribution::{check_country, check_email};
 pub use crate::session::SESSIONS_PATH;
 

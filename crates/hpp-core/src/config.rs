@@ -236,7 +236,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// A URL as it may be shown in an error: no user info, no query, at most 200 characters.
-pub(crate) fn shown_url(url: &str) -> String {
+pub fn shown_url(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or_default();
     let shown = match without_query.split_once("://") {
         Some((scheme, rest)) => {
