@@ -188,25 +188,9 @@ pub fn check_email(address: &str) -> Result<(), InputError> {
 
 /// ASCII characters allowed in an e-mail address's local part: letters, digits and
 /// ``!#$%&'*+-/=?^_`{|}~.``.
-const EMAIL_LOCAL_ASCII: [bool; 256] = ascii_table(b"!#$%&'*+-/=?^_`{|}~.");
+const EMAIL_LOCAL_ASCII: [bool; 256] = crate::ascii::alphanumeric_and(b"!#$%&'*+-/=?^_`{|}~.");
 /// ASCII characters allowed in a host name's label: letters, digits and `-`.
-const HOST_LABEL_ASCII: [bool; 256] = ascii_table(b"-");
-
-/// A lookup table of ASCII letters, digits and `extra`.
-const fn ascii_table(extra: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = (b as u8).is_ascii_alphanumeric();
-        b += 1;
-    }
-    let mut i = 0;
-    while i < extra.len() {
-        table[extra[i] as usize] = true;
-        i += 1;
-    }
-    table
-}
+const HOST_LABEL_ASCII: [bool; 256] = crate::ascii::alphanumeric_and(b"-");
 
 fn check_phone(phone: &str) -> Result<(), InputError> {
     let refuse = |reason| InputError::InvalidPhone { masked: redact::mask_phone(phone), reason };

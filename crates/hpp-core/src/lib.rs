@@ -91,6 +91,7 @@ mod macros;
 
 #[doc(hidden)]
 pub mod __private;
+mod ascii;
 pub mod callback;
 mod client;
 mod config;

@@ -33,40 +33,46 @@ impl SessionId {
 
 /// RFC 3986's unreserved characters, `A-Z a-z 0-9 - . _ ~`, as a table (a lookup per byte: the
 /// check runs on every request built from a returned URL).
-const UNRESERVED: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = matches!(b as u8, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~');
-        b += 1;
-    }
-    table
-};
+const UNRESERVED: [bool; 256] = crate::ascii::alphanumeric_and(b"-._~");
 
-/// The rule of [`SessionId::new`], as a yes or no (no error built).
-fn is_session_id(id: &str) -> bool {
-    (1..=256).contains(&id.len()) && id != "." && id != ".." && id.bytes().all(|b| UNRESERVED[usize::from(b)])
+/// What is wrong with a session id, by the rule of [`SessionId::new`].
+enum IdProblem {
+    Empty,
+    Other(&'static str),
 }
 
-/// The rule of [`SessionId::new`], without keeping the id: [`is_session_id`], saying why not.
-fn check_session_id(id: &str) -> Result<(), InputError> {
-    if is_session_id(id) {
-        return Ok(());
-    }
-    // Scrubbed: a mistyped argument can be an e-mail address or a phone number.
-    let refuse = |reason| InputError::InvalidSessionId {
-        shown: crate::redact::scrub(&id.chars().take(64).collect::<String>()).escape_debug().collect(),
-        reason,
-    };
-    Err(if id.is_empty() {
-        InputError::EmptySessionId
+/// The rule of [`SessionId::new`], written once: what is wrong with `id`, if anything (no error
+/// built, no allocation: it runs on every request built from a returned URL).
+fn session_id_problem(id: &str) -> Option<IdProblem> {
+    if id.is_empty() {
+        Some(IdProblem::Empty)
     } else if id.len() > 256 {
-        refuse("it is longer than 256 characters")
+        Some(IdProblem::Other("it is longer than 256 characters"))
     } else if id == "." || id == ".." {
-        refuse("it is a relative path segment")
+        Some(IdProblem::Other("it is a relative path segment"))
+    } else if !id.bytes().all(|b| UNRESERVED[usize::from(b)]) {
+        Some(IdProblem::Other("only letters, digits and '-', '.', '_', '~' are allowed"))
     } else {
-        refuse("only letters, digits and '-', '.', '_', '~' are allowed")
-    })
+        None
+    }
+}
+
+/// Whether `id` is a valid session id.
+fn is_session_id(id: &str) -> bool {
+    session_id_problem(id).is_none()
+}
+
+/// The rule of [`SessionId::new`], without keeping the id: [`session_id_problem`] as an error.
+fn check_session_id(id: &str) -> Result<(), InputError> {
+    match session_id_problem(id) {
+        None => Ok(()),
+        Some(IdProblem::Empty) => Err(InputError::EmptySessionId),
+        // Scrubbed: a mistyped argument can be an e-mail address or a phone number.
+        Some(IdProblem::Other(reason)) => Err(InputError::InvalidSessionId {
+            shown: crate::redact::scrub(&id.chars().take(64).collect::<String>()).escape_debug().collect(),
+            reason,
+        }),
+    }
 }
 
 impl fmt::Display for SessionId {
