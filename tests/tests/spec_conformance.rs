@@ -1,4 +1,4 @@
-//! The SDK's requests against the published spec (`../shared/spec/hpp-openapi-v1.1.yml`), with
+//! The SDK's requests against the published spec (`spec/hpp-openapi-v1.1.yml`), with
 //! unknown properties forbidden, and the checker itself shown to catch what it should. The
 //! sandbox's responses are checked in `sandbox_conformance.rs`, over its whole scenario table.
 
@@ -42,7 +42,7 @@ fn create_with_every_field() -> CreateSession {
 
 #[test]
 fn every_request_the_sdk_builds_is_one_the_spec_accepts() {
-    let Some(spec) = Spec::load() else { return };
+    let spec = Spec::load();
     let id = "9cbc9884-1fdb-45a8-9694-9340340d0436";
     let requests = [
         CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1").build(&config()).unwrap(),
@@ -63,7 +63,7 @@ fn every_request_the_sdk_builds_is_one_the_spec_accepts() {
 
 #[test]
 fn the_checker_catches_what_it_should() {
-    let Some(spec) = Spec::load() else { return };
+    let spec = Spec::load();
     let path = "/hpp/v1/sessions";
     // Requests: an unknown property, a value outside an enum, a missing required field.
     let refused = [
@@ -103,7 +103,7 @@ fn the_checker_catches_what_it_should() {
 
 #[test]
 fn every_property_of_the_spec_has_a_model_field_and_a_new_one_would_fail() {
-    let Some(spec) = Spec::load() else { return };
+    let spec = Spec::load();
     let carriers = spec.carriers();
     assert_eq!(carriers.len(), 56, "the v1.1 spec has 56 properties");
     let missing: Vec<_> = carriers.iter().filter(|(_, c)| c.is_err()).collect();

@@ -14,7 +14,7 @@
 //!   file of hpp-core and both transports, judged by the whole workspace's tests (`--quick`: by the
 //!   mutated crate's own tests only); prints caught, missed, timed out and unviable mutants per
 //!   file. Exclusions, each with its reason: `.cargo/mutants.toml`. See TESTING.md.
-//! - `spec`: for every property of every schema of the published spec (`../shared/spec/`), the
+//! - `spec`: for every property of every schema of the published spec (`spec/`, vendored), the
 //!   model field that carries it; fails when one has none (CI runs it).
 //! - `public-api [--bless]`: each library crate's public API compared with the committed
 //!   `api/<crate>.txt` (CI runs it); `--bless` rewrites them after an intended change.
