@@ -56,8 +56,9 @@ impl Spec {
     /// a skipped check.
     pub fn load() -> Self {
         let path = path();
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("the published spec is not at {} ({e}); it is vendored in spec/", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("the published spec is not at {} ({e}); it is vendored in spec/", path.display())
+        });
         Self::from_yaml(&text)
     }
 

@@ -15,6 +15,7 @@
 //! assert_eq!(schedule.next(&session, now), PollStep::Stop(Stop::Final(SessionStatus::Completed)));
 //! ```
 
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::model::{Session, SessionStatus};
@@ -102,4 +103,365 @@ impl PollSchedule {
         let until_expiry = session.expires_at_time().and_then(|e| e.duration_since(now).ok());
         PollStep::Wait(until_expiry.map_or(wait, |left| wait.min(left)))
     }
+}
+
+/// A final outcome of a tracked session: what an app acts on (ship the order, release the stock),
+/// once. The four final statuses of the API, and `Expired` for a session that ended without one
+/// (read as not found, or still open, after its `expires_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum FinalStatus {
+    /// Paid.
+    Completed,
+    /// The consumer cancelled.
+    Cancelled,
+    /// The merchant disabled the session.
+    Disabled,
+    /// The service timed the session out (a `TIMEOUT` status).
+    Timeout,
+    /// The session expired without a final status: read as not found after its `expires_at`, or
+    /// not read as final for [`TrackingPolicy::give_up_after_expiry`] past it.
+    Expired,
+}
+
+impl FinalStatus {
+    /// Every final status, in a fixed order.
+    pub const ALL: [Self; 5] = [Self::Completed, Self::Cancelled, Self::Disabled, Self::Timeout, Self::Expired];
+
+    /// The final status a session status stands for, if it is final.
+    pub fn of(status: &SessionStatus) -> Option<Self> {
+        match status {
+            SessionStatus::Completed => Some(Self::Completed),
+            SessionStatus::Cancelled => Some(Self::Cancelled),
+            SessionStatus::Disabled => Some(Self::Disabled),
+            SessionStatus::Timeout => Some(Self::Timeout),
+            _ => None,
+        }
+    }
+
+    /// The name, as the API spells the status (`EXPIRED` for [`FinalStatus::Expired`]): what a
+    /// store writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "COMPLETED",
+            Self::Cancelled => "CANCELLED",
+            Self::Disabled => "DISABLED",
+            Self::Timeout => "TIMEOUT",
+            Self::Expired => "EXPIRED",
+        }
+    }
+
+    /// The inverse of [`as_str`](Self::as_str); `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether the consumer paid.
+    pub fn is_paid(self) -> bool {
+        self == Self::Completed
+    }
+}
+
+impl fmt::Display for FinalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When a tracked session is read, for sessions whose callbacks do not come (the service stops
+/// retrying a callback after its fourth attempt). Build with [`Default`] and change fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackingPolicy {
+    /// The first read after registration, and after each change of status (default 30 s: a
+    /// callback usually comes first, and a read then costs nothing).
+    pub first_read: Duration,
+    /// The longest time between reads while nothing changes (default 10 minutes). Intervals
+    /// double from `first_read` up to this.
+    pub max_interval: Duration,
+    /// A read is always due this long before `expires_at` (default 30 s): once a session has
+    /// expired the service answers 404 whatever happened, so the last read that can see a payment
+    /// whose callbacks were lost is one made before then.
+    pub read_before_expiry: Duration,
+    /// And one this long after `expires_at` (default 30 s): its 404 ends the session as
+    /// [`FinalStatus::Expired`].
+    pub read_after_expiry: Duration,
+    /// How long past `expires_at` reads that fail (network, 5xx, 429) are retried before the
+    /// session is given up as expired (default 1 hour).
+    pub give_up_after_expiry: Duration,
+    /// The lifetime assumed for a session registered without `expires_at` (default 47 hours: the
+    /// payment session's 48 less one, as the service sets it).
+    pub assumed_lifetime: Duration,
+}
+
+impl Default for TrackingPolicy {
+    fn default() -> Self {
+        Self {
+            first_read: Duration::from_secs(30),
+            max_interval: Duration::from_secs(600),
+            read_before_expiry: Duration::from_secs(30),
+            read_after_expiry: Duration::from_secs(30),
+            give_up_after_expiry: Duration::from_secs(3600),
+            assumed_lifetime: Duration::from_secs(47 * 3600),
+        }
+    }
+}
+
+/// Why a read of a tracked session gave no session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadFailure {
+    /// 404: the session has expired or was never there. Final only after `expires_at`.
+    NotFound,
+    /// 429, with the `Retry-After` wait when the answer had one.
+    RateLimited(Option<Duration>),
+    /// Anything else that may pass: no answer, a timeout, a 5xx.
+    Transient,
+}
+
+impl ReadFailure {
+    /// The failure an [`Error`](crate::Error) of a read at `now` stands for.
+    pub fn of(error: &crate::Error, now: SystemTime) -> Self {
+        match error {
+            crate::Error::Api(api) if api.status() == http::StatusCode::NOT_FOUND => Self::NotFound,
+            crate::Error::Api(api) if api.status() == http::StatusCode::TOO_MANY_REQUESTS => {
+                Self::RateLimited(api.retry_after().and_then(|r| r.delay_from(now)))
+            }
+            _ => Self::Transient,
+        }
+    }
+}
+
+/// One tracked session and the rules that move it: the sans-IO heart of payment tracking.
+///
+/// It is fed what is learned of the session, in any order, duplicated, late or never: callbacks
+/// and reads ([`observe`](Self::observe)), failed reads ([`read_failed`](Self::read_failed)), and
+/// the passing of time ([`check_expiry`](Self::check_expiry)). Each of these returns
+/// `Some(final status)` **exactly once** over the session's life: on the step that made it final.
+/// A final status is absorbing (nothing later changes it); a status whose `updated_at` is older
+/// than the one kept never replaces it. [`next_read_at`](Self::next_read_at) says when a poller
+/// should read the session next (`None` once final).
+///
+/// A store persists the whole value (it is `Serialize`): load, apply one step, and commit the new
+/// value together with the hand-off of a returned final status, or neither. A step that was not
+/// committed (a crash, a rolled-back transaction) is simply taken again on the next input, so the
+/// final status is handed off once. Times are the caller's: nothing here reads a clock.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use hpp_core::tracking::{FinalStatus, TrackedSession, TrackingPolicy};
+/// use hpp_core::{Session, SessionStatus};
+///
+/// let policy = TrackingPolicy::default();
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+/// let mut tracked = TrackedSession::new("s1", None, now, &policy);
+/// assert_eq!(tracked.next_read_at(), Some(now + policy.first_read));
+///
+/// let mut paid = Session::default();
+/// paid.status = Some(SessionStatus::Completed);
+/// assert_eq!(tracked.observe(&paid, now, &policy), Some(FinalStatus::Completed));
+/// assert_eq!(tracked.observe(&paid, now, &policy), None, "a duplicate is not a second payment");
+/// assert_eq!(tracked.next_read_at(), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrackedSession {
+    session_id: String,
+    expires_at_ms: i64,
+    #[serde(default)]
+    status: Option<SessionStatus>,
+    #[serde(default)]
+    updated_at_ms: Option<i64>,
+    #[serde(default)]
+    final_status: Option<FinalStatus>,
+    #[serde(default)]
+    next_read_at_ms: Option<i64>,
+    interval_ms: u64,
+    #[serde(default)]
+    failures: u32,
+}
+
+impl TrackedSession {
+    /// Starts tracking `session_id` at `now`; `expires_at` from the session's creation (or
+    /// `now` + [`TrackingPolicy::assumed_lifetime`] when unknown). The first read is due after
+    /// [`TrackingPolicy::first_read`].
+    pub fn new(
+        session_id: impl Into<String>,
+        expires_at: Option<SystemTime>,
+        now: SystemTime,
+        policy: &TrackingPolicy,
+    ) -> Self {
+        let expires_at = expires_at.unwrap_or_else(|| now.checked_add(policy.assumed_lifetime).unwrap_or(now));
+        let mut tracked = Self {
+            session_id: session_id.into(),
+            expires_at_ms: millis(expires_at),
+            status: None,
+            updated_at_ms: None,
+            final_status: None,
+            next_read_at_ms: None,
+            interval_ms: duration_millis(policy.first_read),
+            failures: 0,
+        };
+        tracked.schedule(now, policy.first_read, policy);
+        tracked
+    }
+
+    /// The session's id.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The last status kept (the newest by `updated_at`), if any was seen.
+    pub fn status(&self) -> Option<&SessionStatus> {
+        self.status.as_ref()
+    }
+
+    /// The final status, once reached.
+    pub fn final_status(&self) -> Option<FinalStatus> {
+        self.final_status
+    }
+
+    /// When the session expires.
+    pub fn expires_at(&self) -> SystemTime {
+        from_millis(self.expires_at_ms)
+    }
+
+    /// When the session should next be read; `None` once it is final.
+    pub fn next_read_at(&self) -> Option<SystemTime> {
+        self.next_read_at_ms.map(from_millis)
+    }
+
+    /// Whether a read is due at `now`.
+    pub fn is_due(&self, now: SystemTime) -> bool {
+        self.next_read_at_ms.is_some_and(|due| due <= millis(now))
+    }
+
+    /// Failed reads in a row.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// What a callback or a read said of the session at `now`. Returns the final status on the
+    /// step that makes the session final, `None` otherwise (already final, not final yet, or
+    /// older than what is kept).
+    ///
+    /// A final status is taken whatever its `updated_at`, since the service never moves a session
+    /// out of one. A non-final status replaces the kept one only if its `updated_at` is not older;
+    /// a new status brings the next read back to [`TrackingPolicy::first_read`], the same one
+    /// doubles the interval. A non-final status never ends the session, even after `expires_at`
+    /// (a late callback says nothing of the present): [`check_expiry`](Self::check_expiry) does.
+    pub fn observe(&mut self, session: &Session, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
+        if self.final_status.is_some() {
+            return None;
+        }
+        self.failures = 0;
+        if let Some(expires) = session.expires_at_time() {
+            self.expires_at_ms = millis(expires);
+        }
+        let updated_at = session.updated_at.as_deref().and_then(crate::time::parse_rfc3339).map(millis);
+        if let Some(status) = &session.status {
+            if let Some(done) = FinalStatus::of(status) {
+                self.status = Some(status.clone());
+                self.updated_at_ms = updated_at.or(self.updated_at_ms);
+                return self.finish(done);
+            }
+            let stale = matches!((updated_at, self.updated_at_ms), (Some(new), Some(kept)) if new < kept);
+            if !stale {
+                let changed = self.status.as_ref() != Some(status);
+                self.status = Some(status.clone());
+                self.updated_at_ms = updated_at.or(self.updated_at_ms);
+                if changed {
+                    self.interval_ms = duration_millis(policy.first_read);
+                    self.schedule(now, policy.first_read, policy);
+                    return self.check_expiry(now, policy);
+                }
+            }
+        }
+        self.back_off(now, None, policy);
+        self.check_expiry(now, policy)
+    }
+
+    /// A read of the session failed at `now`. Reads back off (doubling, at least the
+    /// `Retry-After` of a 429); a 404 at or after `expires_at` ends the session as
+    /// [`FinalStatus::Expired`], before it is retried like any failure; so are failures that go
+    /// on [`TrackingPolicy::give_up_after_expiry`] past it.
+    pub fn read_failed(
+        &mut self,
+        failure: ReadFailure,
+        now: SystemTime,
+        policy: &TrackingPolicy,
+    ) -> Option<FinalStatus> {
+        if self.final_status.is_some() {
+            return None;
+        }
+        self.failures = self.failures.saturating_add(1);
+        if failure == ReadFailure::NotFound && millis(now) >= self.expires_at_ms {
+            return self.finish(FinalStatus::Expired);
+        }
+        let at_least = match failure {
+            ReadFailure::RateLimited(wait) => wait,
+            _ => None,
+        };
+        self.back_off(now, at_least, policy);
+        self.check_expiry(now, policy)
+    }
+
+    /// Ends the session as [`FinalStatus::Expired`] when `now` is
+    /// [`TrackingPolicy::give_up_after_expiry`] past `expires_at` and nothing final was seen:
+    /// for a poller that cannot read it at all.
+    pub fn check_expiry(&mut self, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
+        let give_up = self.expires_at_ms.saturating_add(duration_millis(policy.give_up_after_expiry) as i64);
+        if self.final_status.is_none() && millis(now) >= give_up {
+            return self.finish(FinalStatus::Expired);
+        }
+        None
+    }
+
+    fn finish(&mut self, status: FinalStatus) -> Option<FinalStatus> {
+        self.final_status = Some(status);
+        self.next_read_at_ms = None;
+        Some(status)
+    }
+
+    /// Doubles the interval (up to the policy's maximum) and schedules the next read after it, or
+    /// after `at_least` when that is longer.
+    fn back_off(&mut self, now: SystemTime, at_least: Option<Duration>, policy: &TrackingPolicy) {
+        let max = duration_millis(policy.max_interval).max(duration_millis(policy.first_read));
+        self.interval_ms = self.interval_ms.saturating_mul(2).clamp(duration_millis(policy.first_read), max);
+        let wait = Duration::from_millis(self.interval_ms).max(at_least.unwrap_or_default());
+        self.schedule(now, wait, policy);
+    }
+
+    /// The next read after `wait`, but never past the read due just before expiry, nor past the
+    /// one due just after it; after both, reads go on at the interval until the session is given
+    /// up.
+    fn schedule(&mut self, now: SystemTime, wait: Duration, policy: &TrackingPolicy) {
+        let now = millis(now);
+        let next = now.saturating_add(duration_millis(wait) as i64);
+        let before = self.expires_at_ms.saturating_sub(duration_millis(policy.read_before_expiry) as i64);
+        let after = self.expires_at_ms.saturating_add(duration_millis(policy.read_after_expiry) as i64);
+        let cap = [before, after].into_iter().find(|&at| now < at);
+        self.next_read_at_ms = Some(cap.map_or(next, |cap| next.min(cap)));
+    }
+}
+
+fn duration_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(i64::MAX as u64)
+}
+
+fn millis(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |m| -m),
+    }
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    let magnitude = Duration::from_millis(ms.unsigned_abs());
+    let t = if ms >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
+    };
+    t.unwrap_or(SystemTime::UNIX_EPOCH)
 }

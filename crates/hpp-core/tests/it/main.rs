@@ -12,6 +12,7 @@ mod parse;
 mod props;
 mod redact;
 mod retry;
+mod tracked;
 mod tracking;
 
 use hpp_core::{Config, Credentials, Environment, Mode};
