@@ -236,6 +236,11 @@ impl Deduplicator {
         true
     }
 
+    /// Whether `event_id` is among the ids remembered (without remembering it).
+    pub fn contains(&self, event_id: &str) -> bool {
+        self.seen.contains(event_id)
+    }
+
     /// Forgets `event_id`, so that its next delivery counts as the first: for an event that could
     /// not be handed on after all (the listener then answers non-2xx, and the service retries).
     pub fn forget(&mut self, event_id: &str) {

@@ -66,17 +66,31 @@ fn apply(tracked: &mut TrackedSession, step: &Step, now: SystemTime, policy: &Tr
     }
 }
 
+/// What becomes of a step: lost to a crash before its commit, or committed with the app's
+/// hand-off (when one is due) succeeding or failing.
+#[derive(Debug, Clone, Copy)]
+enum Fate {
+    Crash,
+    AppOk,
+    AppFails,
+}
+
+fn fate() -> impl Strategy<Value = Fate> {
+    prop_oneof![1 => Just(Fate::Crash), 3 => Just(Fate::AppOk), 1 => Just(Fate::AppFails)]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
     /// Over any interleaving (times jump forwards and backwards, past expiry and give-up), with
-    /// any step lost to a crash before it was committed: at most one "became final"; exactly one
-    /// once a final status was committed; what was emitted is what the store keeps; a final state
-    /// never changes again; a non-final status is never replaced by an older one; a read is due
-    /// exactly while the session is not final, and never later than the read due before expiry.
+    /// any step lost to a crash before it was committed and any hand-off failing: the app's work
+    /// is committed at most once; exactly once when the session is handed off; a final status,
+    /// once learned and committed, never changes; a non-final status is never replaced by an
+    /// older one; something is due exactly until the hand-off, and no read is scheduled past the
+    /// last one that can see a payment.
     #[test]
-    fn became_final_exactly_once(
-        steps in proptest::collection::vec((step(), 0u64..400_000, any::<bool>()), 0..40),
+    fn handed_off_exactly_once(
+        steps in proptest::collection::vec((step(), 0u64..400_000, fate()), 0..40),
         lifetime in 0u64..200_000,
         known_expiry in any::<bool>(),
     ) {
@@ -85,16 +99,23 @@ proptest! {
         let expires = known_expiry.then(|| at(START + lifetime));
         let mut committed = TrackedSession::new("s1", expires, now0, &policy);
         let expires_at = committed.expires_at();
-        let mut emitted: Vec<FinalStatus> = Vec::new();
-        let mut final_committed: Option<TrackedSession> = None;
+        let mut app_table: Vec<FinalStatus> = Vec::new();
         let mut newest_non_final: Option<u64> = None;
-        for (step, offset, crash) in &steps {
+        for (step, offset, fate) in &steps {
             let now = at(START + offset);
-            // Load, apply, and commit the new state together with the hand-off, or neither.
+            // Load, apply, hand off when due; commit the state with the app's work, or neither.
             let mut working = committed.clone();
-            let became = apply(&mut working, step, now, &policy);
-            if *crash {
+            let due = apply(&mut working, step, now, &policy);
+            if let Fate::Crash = fate {
                 continue;
+            }
+            match (due, fate) {
+                (Some(status), Fate::AppOk) => {
+                    working.handed_off();
+                    app_table.push(status);
+                }
+                (Some(_), _) => working.hand_off_failed(now, &policy),
+                (None, _) => {}
             }
             let before_step = committed.clone();
             // A round trip through a store's serialized form changes nothing.
@@ -102,21 +123,20 @@ proptest! {
             let loaded: TrackedSession = serde_json::from_str(&stored).unwrap();
             prop_assert_eq!(&loaded, &working);
             committed = loaded;
-            if let Some(status) = became {
-                emitted.push(status);
-                prop_assert_eq!(committed.final_status(), Some(status), "what was handed off is what is kept");
-                final_committed = Some(committed.clone());
+            if let Some(kept) = before_step.final_status() {
+                prop_assert_eq!(committed.final_status(), Some(kept), "a final status never changes");
+                prop_assert_eq!(committed.status(), before_step.status());
             }
-            if let Some(at_final) = &final_committed {
-                prop_assert_eq!(&committed, at_final, "a final state never changes");
+            if let Some(status) = due {
+                prop_assert_eq!(committed.final_status(), Some(status), "the status handed off is the one kept");
             }
             if let Step::Observed { status, updated_at } = step {
                 let observed = SessionStatus::from(*status);
                 match FinalStatus::of(&observed) {
                     Some(final_status) => {
                         prop_assert!(committed.final_status().is_some(), "a committed final status ends tracking");
-                        if let Some(became) = became {
-                            prop_assert_eq!(became, final_status, "the status observed is the one emitted");
+                        if before_step.final_status().is_none() {
+                            prop_assert_eq!(committed.final_status(), Some(final_status));
                         }
                     }
                     None if before_step.final_status().is_none() => match (updated_at, newest_non_final) {
@@ -133,17 +153,18 @@ proptest! {
                     None => {}
                 }
             }
-            prop_assert_eq!(committed.next_read_at().is_none(), committed.final_status().is_some());
+            prop_assert_eq!(committed.next_due_at().is_none(), committed.is_handed_off());
             // (A tick only checks for giving up; the schedule is set by what was learned.)
-            if let (Some(due), false) = (committed.next_read_at(), matches!(step, Step::Tick)) {
+            if let (Some(due), false, None) = (committed.next_due_at(), matches!(step, Step::Tick), committed.final_status()) {
                 let before = expires_at - policy.read_before_expiry;
                 if now < before {
                     prop_assert!(due <= before, "no read is skipped past the last one that can see a payment");
                 }
             }
         }
-        prop_assert!(emitted.len() <= 1, "emitted {:?}", emitted);
-        prop_assert_eq!(emitted.len(), usize::from(committed.final_status().is_some()));
+        prop_assert!(app_table.len() <= 1, "the app committed {:?}", app_table);
+        prop_assert_eq!(app_table.len(), usize::from(committed.is_handed_off()));
+        prop_assert_eq!(app_table.first().copied(), committed.final_status().filter(|_| committed.is_handed_off()));
     }
 
     /// The same callbacks delivered in any order, any number of times, to a session with one
@@ -165,7 +186,10 @@ proptest! {
         for (index, offset) in &deliveries {
             let event = index.get(&events);
             delivered_final |= event.status.as_ref().is_some_and(SessionStatus::is_final);
-            emitted.extend(tracked.observe(event, at(START + offset), &policy));
+            if let Some(status) = tracked.observe(event, at(START + offset), &policy) {
+                emitted.push(status);
+                tracked.handed_off();
+            }
         }
         let expected = FinalStatus::of(&SessionStatus::from(final_status)).unwrap();
         prop_assert_eq!(emitted, if delivered_final { vec![expected] } else { vec![] });
@@ -195,33 +219,35 @@ fn reads_follow_the_schedule_and_end_at_expiry() {
     let policy = TrackingPolicy::default();
     let expires = START + 3600;
     let mut tracked = TrackedSession::new("s1", Some(at(expires)), at(START), &policy);
-    assert_eq!(tracked.next_read_at(), Some(at(START + 30)), "the first read after 30 s");
+    assert_eq!(tracked.next_due_at(), Some(at(START + 30)), "the first read after 30 s");
     // The same status doubles the interval up to 10 minutes.
     let mut now = START + 30;
     let mut waits = Vec::new();
     for _ in 0..7 {
         assert_eq!(tracked.observe(&session("WAITING", None), at(now), &policy), None);
-        let next = tracked.next_read_at().unwrap().duration_since(at(now)).unwrap();
+        let next = tracked.next_due_at().unwrap().duration_since(at(now)).unwrap();
         waits.push(next.as_secs());
         now += next.as_secs();
     }
     assert_eq!(waits, [30, 60, 120, 240, 480, 600, 600], "a new status starts at 30 s, then doubles to 600");
     // A change of status starts again from 30 s.
     tracked.observe(&session("IN_PROGRESS", None), at(now), &policy);
-    assert_eq!(tracked.next_read_at(), Some(at(now + 30)));
+    assert_eq!(tracked.next_due_at(), Some(at(now + 30)));
     // A 429 waits at least its Retry-After.
     tracked.read_failed(ReadFailure::RateLimited(Some(S(900))), at(now), &policy);
-    assert_eq!(tracked.next_read_at(), Some(at(now + 900)));
+    assert_eq!(tracked.next_due_at(), Some(at(now + 900)));
     // Never past the read 30 s before expiry, then the one 30 s after.
     tracked.observe(&session("IN_PROGRESS", None), at(expires - 100), &policy);
-    assert_eq!(tracked.next_read_at(), Some(at(expires - 30)));
+    assert_eq!(tracked.next_due_at(), Some(at(expires - 30)));
     tracked.observe(&session("IN_PROGRESS", None), at(expires - 30), &policy);
-    assert_eq!(tracked.next_read_at(), Some(at(expires + 30)));
+    assert_eq!(tracked.next_due_at(), Some(at(expires + 30)));
     // A 404 before expiry is retried; after it, the session has expired.
     let mut early = tracked.clone();
     assert_eq!(early.read_failed(ReadFailure::NotFound, at(expires - 10), &policy), None);
     assert_eq!(tracked.read_failed(ReadFailure::NotFound, at(expires + 30), &policy), Some(FinalStatus::Expired));
-    assert_eq!(tracked.next_read_at(), None);
+    assert_eq!(tracked.next_due_at(), Some(at(expires + 30)), "the hand-off is due");
+    tracked.handed_off();
+    assert_eq!(tracked.next_due_at(), None);
 }
 
 #[test]
@@ -233,7 +259,11 @@ fn a_late_non_final_callback_never_ends_a_session_but_giving_up_does() {
     assert_eq!(tracked.read_failed(ReadFailure::Transient, at(expires + 601), &policy), None);
     assert_eq!(tracked.check_expiry(at(expires + 3599), &policy), None);
     assert_eq!(tracked.check_expiry(at(expires + 3600), &policy), Some(FinalStatus::Expired));
-    assert_eq!(tracked.check_expiry(at(expires + 3601), &policy), None, "once");
+    tracked.hand_off_failed(at(expires + 3600), &policy);
+    assert_eq!(tracked.next_due_at(), Some(at(expires + 3630)), "a failed hand-off is due again, backing off");
+    assert_eq!(tracked.check_expiry(at(expires + 3601), &policy), Some(FinalStatus::Expired), "until handed off");
+    tracked.handed_off();
+    assert_eq!(tracked.check_expiry(at(expires + 3602), &policy), None, "once");
     assert_eq!(tracked.observe(&session("COMPLETED", None), at(expires + 3602), &policy), None, "final is absorbing");
     assert_eq!(tracked.final_status(), Some(FinalStatus::Expired));
 }
@@ -266,4 +296,223 @@ fn final_statuses_by_name() {
     let finals: Vec<FinalStatus> =
         SessionStatus::KNOWN.iter().filter_map(|s| FinalStatus::of(&SessionStatus::from(*s))).collect();
     assert_eq!(finals, [FinalStatus::Completed, FinalStatus::Cancelled, FinalStatus::Disabled, FinalStatus::Timeout]);
+}
+
+mod store {
+    use std::collections::HashMap;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use hpp_core::block_on;
+    use hpp_core::callback::StatusCallback;
+    use hpp_core::tracking::{
+        Applied, BoxError, FinalStatus, Finished, HandOff, Input, MemoryStore, ReadFailure, TrackingPolicy,
+        TrackingStore,
+    };
+    use proptest::prelude::*;
+
+    use super::{START, at, session};
+
+    /// The app: its own table of shipped orders, and a switch that makes its hand-off fail.
+    #[derive(Default)]
+    struct App {
+        shipped: Mutex<HashMap<String, Vec<FinalStatus>>>,
+        failing: AtomicBool,
+    }
+
+    impl HandOff<MemoryStore> for App {
+        async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), BoxError> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err("the app's database is down".into());
+            }
+            self.shipped.lock().unwrap().entry(finished.session_id.clone()).or_default().push(finished.status);
+            Ok(())
+        }
+    }
+
+    fn callback(event_id: &str, session_id: &str, status: &str, updated_at: u64) -> StatusCallback {
+        let mut body = session(status, Some(updated_at));
+        body.session_id = Some(session_id.to_owned());
+        hpp_core::callback::parse(serde_json::json!({ "event_id": event_id, "session": body }).to_string().as_bytes())
+            .unwrap()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Delivers event `n` of session `s` (events are the session's history, in order).
+        Deliver { s: usize, n: usize },
+
+        /// The app's database goes down or comes back.
+        AppFailing(bool),
+        /// Time passes, with a poller reading each session when it is due (the service's truth
+        /// at that time: its last status, or 404 once expired).
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0usize..4, 0usize..4).prop_map(|(s, n)| Op::Deliver { s, n }),
+            1 => any::<bool>().prop_map(Op::AppFailing),
+            2 => (1u64..200_000).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Four sessions, each with a history ending in a final status or in nothing (left to
+        /// expire); callbacks delivered in any order, duplicated or never; a poller reading due
+        /// sessions; the app failing at times. The app's own table holds each session's final
+        /// status at most once, and exactly once for every session the store calls final.
+        #[test]
+        fn the_app_sees_each_final_status_once(
+            endings in proptest::collection::vec(proptest::option::of(proptest::sample::select(&["COMPLETED", "CANCELLED", "DISABLED", "TIMEOUT"][..])), 4),
+            ops in proptest::collection::vec(op(), 0..60),
+        ) {
+            let policy = TrackingPolicy::default();
+            let store = MemoryStore::new(policy.clone());
+            let app = App::default();
+            let lifetime = 100_000;
+            let histories: Vec<Vec<&str>> = endings
+                .iter()
+                .map(|end| {
+                    let mut h = vec!["IN_PROGRESS", "BACK", "IN_PROGRESS"];
+                    h.extend(end);
+                    h
+                })
+                .collect();
+            let mut now = START;
+            for s in 0..4 {
+                let id = format!("s{s}");
+                let input = Input::Track { session_id: &id, expires_at: Some(at(START + lifetime)) };
+                prop_assert_eq!(block_on(store.apply(input, at(now), &app)).unwrap(), Applied::Done { handed_off: None });
+            }
+            for op in &ops {
+                match op {
+                    Op::Deliver { s, n } => {
+                        let Some(status) = histories[*s].get(*n) else { continue };
+                        let event = callback(&format!("e{s}-{n}"), &format!("s{s}"), status, START + *n as u64);
+                        let _ = block_on(store.apply(Input::Callback(&event), at(now), &app));
+                    }
+                    Op::AppFailing(failing) => app.failing.store(*failing, Ordering::SeqCst),
+                    Op::Advance(secs) => {
+                        let target = now + secs;
+                        loop {
+                            poll(&store, &app, &histories, now, lifetime)?;
+                            let next = (0..4)
+                                .filter_map(|s| store.get(&format!("s{s}"))?.next_due_at())
+                                .map(|t| t.duration_since(at(0)).unwrap().as_secs())
+                                .filter(|t| *t > now)
+                                .min();
+                            match next {
+                                Some(next) if next <= target => now = next,
+                                _ => break,
+                            }
+                        }
+                        now = target;
+                    }
+                }
+            }
+            let shipped = app.shipped.lock().unwrap();
+            for (s, ending) in endings.iter().enumerate() {
+                let id = format!("s{s}");
+                let handed: &[FinalStatus] = shipped.get(&id).map_or(&[], Vec::as_slice);
+                prop_assert!(handed.len() <= 1, "{id} handed off {handed:?}");
+                let state = store.get(&id).unwrap();
+                let stored = state.final_status().filter(|_| state.is_handed_off());
+                prop_assert_eq!(handed.first().copied(), stored, "what the app has is what the store handed off");
+                let stored = state.final_status();
+                if let (Some(status), Some(ending)) = (stored, ending) {
+                    // Never an early "expired" for a session that was paid or ended otherwise.
+                    prop_assert_eq!(status, FinalStatus::from_name(ending).unwrap(), "{} ended {}", id, ending);
+                }
+            }
+        }
+    }
+
+    /// A poller's round at `now`: claims the due sessions and applies a read of each.
+    fn poll(
+        store: &MemoryStore,
+        app: &App,
+        histories: &[Vec<&str>],
+        now: u64,
+        lifetime: u64,
+    ) -> Result<(), TestCaseError> {
+        let claimed = block_on(store.claim_due("poller", 10, Duration::from_secs(60), at(now), app));
+        let Ok(claimed) = claimed else { return Ok(()) };
+        for id in claimed {
+            let s: usize = id[1..].parse().unwrap();
+            let result = if now >= START + lifetime {
+                Err(ReadFailure::NotFound)
+            } else {
+                Ok(session(histories[s].last().unwrap(), Some(START + 3)))
+            };
+            let input = Input::Read { session_id: &id, result: result.as_ref().map_err(|e| *e) };
+            let _ = block_on(store.apply(input, at(now), app));
+        }
+        Ok(())
+    }
+
+    /// A hand-off that waits until the test opens its gate.
+    struct Gated<'a>(&'a AtomicBool);
+
+    impl HandOff<MemoryStore> for Gated<'_> {
+        async fn hand_off(&self, _tx: &(), _finished: &Finished) -> Result<(), BoxError> {
+            std::future::poll_fn(|_| if self.0.load(Ordering::SeqCst) { Poll::Ready(()) } else { Poll::Pending }).await;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_redelivery_during_a_slow_hand_off_is_busy_and_a_dropped_one_commits_nothing() {
+        let store = MemoryStore::default();
+        let open = AtomicBool::new(false);
+        let gated = Gated(&open);
+        let paid = callback("e1", "s1", "COMPLETED", START);
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut slow = pin!(store.apply(Input::Callback(&paid), at(START), &gated));
+            assert!(slow.as_mut().poll(&mut cx).is_pending(), "the hand-off is under way");
+            let again = block_on(store.apply(Input::Callback(&paid), at(START + 1), &App::default())).unwrap();
+            assert_eq!(again, Applied::Busy, "neither run twice nor answered as done");
+            // The slow one is dropped (the receiver's deadline passed): nothing was committed.
+        }
+        assert_eq!(store.get("s1").and_then(|s| s.final_status()), None);
+        let app = App::default();
+        let retried = block_on(store.apply(Input::Callback(&paid), at(START + 2), &app)).unwrap();
+        assert_eq!(retried, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "the retry is not lost");
+        let duplicate = block_on(store.apply(Input::Callback(&paid), at(START + 3), &app)).unwrap();
+        assert_eq!(duplicate, Applied::Duplicate);
+        assert_eq!(app.shipped.lock().unwrap()["s1"], [FinalStatus::Completed]);
+        assert_eq!(block_on(store.pending()).unwrap(), 0);
+        let mut slow = pin!(store.apply(Input::Callback(&paid), at(START), &gated));
+        open.store(true, Ordering::SeqCst);
+        assert!(matches!(slow.as_mut().poll(&mut cx), Poll::Ready(Ok(Applied::Duplicate))));
+    }
+
+    #[test]
+    fn claims_are_leased_and_unknown_sessions_refused() {
+        let store = MemoryStore::default();
+        let app = App::default();
+        let track = Input::Track { session_id: "s1", expires_at: None };
+        block_on(store.apply(track, at(START), &app)).unwrap();
+        let claim = |secs| block_on(store.claim_due("p", 10, Duration::from_secs(60), at(secs), &app)).unwrap();
+        assert!(claim(START + 29).is_empty(), "not due before the first read");
+        assert_eq!(claim(START + 30), ["s1"]);
+        assert!(claim(START + 31).is_empty(), "leased");
+        assert_eq!(claim(START + 90), ["s1"], "a lapsed lease is claimed again");
+        let read = Input::Read { session_id: "s1", result: Err(ReadFailure::Transient) };
+        block_on(store.apply(read, at(START + 91), &app)).unwrap();
+        assert!(claim(START + 92).is_empty(), "backed off");
+        let unknown = Input::Read { session_id: "nope", result: Err(ReadFailure::NotFound) };
+        assert_eq!(block_on(store.apply(unknown, at(START), &app)).unwrap(), Applied::Unknown);
+        // Past giving up, a claim ends the session instead of returning it.
+        let gave_up = START + 47 * 3600 + 3600;
+        assert!(claim(gave_up).is_empty());
+        assert_eq!(app.shipped.lock().unwrap()["s1"], [FinalStatus::Expired]);
+    }
 }

@@ -20,6 +20,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::model::{Session, SessionStatus};
 
+mod memory;
+mod store;
+
+pub use memory::MemoryStore;
+pub use store::{Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore, Transition, transition};
+
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and
     /// `TIMEOUT` (seen in callbacks: the session expired). Every other status, including ones this
@@ -237,16 +243,20 @@ impl ReadFailure {
 ///
 /// It is fed what is learned of the session, in any order, duplicated, late or never: callbacks
 /// and reads ([`observe`](Self::observe)), failed reads ([`read_failed`](Self::read_failed)), and
-/// the passing of time ([`check_expiry`](Self::check_expiry)). Each of these returns
-/// `Some(final status)` **exactly once** over the session's life: on the step that made it final.
-/// A final status is absorbing (nothing later changes it); a status whose `updated_at` is older
-/// than the one kept never replaces it. [`next_read_at`](Self::next_read_at) says when a poller
-/// should read the session next (`None` once final).
+/// the passing of time ([`check_expiry`](Self::check_expiry)). The first final status learned is
+/// kept for good (nothing later changes it); a status whose `updated_at` is older than the one
+/// kept never replaces it.
 ///
-/// A store persists the whole value (it is `Serialize`): load, apply one step, and commit the new
-/// value together with the hand-off of a returned final status, or neither. A step that was not
-/// committed (a crash, a rolled-back transaction) is simply taken again on the next input, so the
-/// final status is handed off once. Times are the caller's: nothing here reads a clock.
+/// A final status is *handed off* to the app exactly once: each step returns `Some(status)`
+/// while a hand-off is due, and the store commits [`handed_off`](Self::handed_off) together with
+/// the app's own work, or neither. When the app's work fails, the store commits
+/// [`hand_off_failed`](Self::hand_off_failed) instead: the final status is kept (a payment seen
+/// is never forgotten, even after the session has expired at the service) and the hand-off is due
+/// again after a back-off. A step that was not committed at all (a crash) is simply taken again.
+///
+/// [`next_due_at`](Self::next_due_at) says when the store should act next: read the session, or
+/// retry its hand-off (`None` once handed off). The value is `Serialize`, for stores to keep.
+/// Times are the caller's: nothing here reads a clock.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -256,13 +266,14 @@ impl ReadFailure {
 /// let policy = TrackingPolicy::default();
 /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
 /// let mut tracked = TrackedSession::new("s1", None, now, &policy);
-/// assert_eq!(tracked.next_read_at(), Some(now + policy.first_read));
+/// assert_eq!(tracked.next_due_at(), Some(now + policy.first_read));
 ///
 /// let mut paid = Session::default();
 /// paid.status = Some(SessionStatus::Completed);
 /// assert_eq!(tracked.observe(&paid, now, &policy), Some(FinalStatus::Completed));
+/// tracked.handed_off(); // committed with the app's "mark the order paid"
 /// assert_eq!(tracked.observe(&paid, now, &policy), None, "a duplicate is not a second payment");
-/// assert_eq!(tracked.next_read_at(), None);
+/// assert_eq!(tracked.next_due_at(), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrackedSession {
@@ -275,7 +286,9 @@ pub struct TrackedSession {
     #[serde(default)]
     final_status: Option<FinalStatus>,
     #[serde(default)]
-    next_read_at_ms: Option<i64>,
+    handed_off: bool,
+    #[serde(default)]
+    next_due_ms: Option<i64>,
     interval_ms: u64,
     #[serde(default)]
     failures: u32,
@@ -298,7 +311,8 @@ impl TrackedSession {
             status: None,
             updated_at_ms: None,
             final_status: None,
-            next_read_at_ms: None,
+            handed_off: false,
+            next_due_ms: None,
             interval_ms: duration_millis(policy.first_read),
             failures: 0,
         };
@@ -311,14 +325,24 @@ impl TrackedSession {
         &self.session_id
     }
 
-    /// The last status kept (the newest by `updated_at`), if any was seen.
+    /// The last status kept (the newest by `updated_at`, or the final one), if any was seen.
     pub fn status(&self) -> Option<&SessionStatus> {
         self.status.as_ref()
     }
 
-    /// The final status, once reached.
+    /// The final status, once learned (handed off or not).
     pub fn final_status(&self) -> Option<FinalStatus> {
         self.final_status
+    }
+
+    /// The final status whose hand-off to the app is due: learned and not yet handed off.
+    pub fn hand_off_due(&self) -> Option<FinalStatus> {
+        self.final_status.filter(|_| !self.handed_off)
+    }
+
+    /// Whether the final status has been handed off (and tracking is over).
+    pub fn is_handed_off(&self) -> bool {
+        self.handed_off
     }
 
     /// When the session expires.
@@ -326,33 +350,33 @@ impl TrackedSession {
         from_millis(self.expires_at_ms)
     }
 
-    /// When the session should next be read; `None` once it is final.
-    pub fn next_read_at(&self) -> Option<SystemTime> {
-        self.next_read_at_ms.map(from_millis)
+    /// When the store should next act on the session: read it, or (once final) retry its
+    /// hand-off. `None` once handed off.
+    pub fn next_due_at(&self) -> Option<SystemTime> {
+        self.next_due_ms.map(from_millis)
     }
 
-    /// Whether a read is due at `now`.
+    /// Whether the session is due at `now`.
     pub fn is_due(&self, now: SystemTime) -> bool {
-        self.next_read_at_ms.is_some_and(|due| due <= millis(now))
+        self.next_due_ms.is_some_and(|due| due <= millis(now))
     }
 
-    /// Failed reads in a row.
+    /// Failed reads (or hand-offs) in a row.
     pub fn failures(&self) -> u32 {
         self.failures
     }
 
-    /// What a callback or a read said of the session at `now`. Returns the final status on the
-    /// step that makes the session final, `None` otherwise (already final, not final yet, or
-    /// older than what is kept).
+    /// What a callback or a read said of the session at `now`. Returns the final status while its
+    /// hand-off is due (from this step or an earlier one), `None` otherwise.
     ///
     /// A final status is taken whatever its `updated_at`, since the service never moves a session
-    /// out of one. A non-final status replaces the kept one only if its `updated_at` is not older;
-    /// a new status brings the next read back to [`TrackingPolicy::first_read`], the same one
-    /// doubles the interval. A non-final status never ends the session, even after `expires_at`
-    /// (a late callback says nothing of the present): [`check_expiry`](Self::check_expiry) does.
+    /// out of one; the first one learned is kept. A non-final status replaces the kept one only
+    /// if its `updated_at` is not older; a new status brings the next read back to
+    /// [`TrackingPolicy::first_read`], the same one doubles the interval. A non-final status never
+    /// ends the session, even after `expires_at` (a late callback says nothing of the present).
     pub fn observe(&mut self, session: &Session, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
         if self.final_status.is_some() {
-            return None;
+            return self.hand_off_due();
         }
         self.failures = 0;
         if let Some(expires) = session.expires_at_time() {
@@ -363,7 +387,7 @@ impl TrackedSession {
             if let Some(done) = FinalStatus::of(status) {
                 self.status = Some(status.clone());
                 self.updated_at_ms = updated_at.or(self.updated_at_ms);
-                return self.finish(done);
+                return self.finish(done, now);
             }
             let stale = matches!((updated_at, self.updated_at_ms), (Some(new), Some(kept)) if new < kept);
             if !stale {
@@ -383,8 +407,9 @@ impl TrackedSession {
 
     /// A read of the session failed at `now`. Reads back off (doubling, at least the
     /// `Retry-After` of a 429); a 404 at or after `expires_at` ends the session as
-    /// [`FinalStatus::Expired`], before it is retried like any failure; so are failures that go
-    /// on [`TrackingPolicy::give_up_after_expiry`] past it.
+    /// [`FinalStatus::Expired`] (before it, it is retried like any failure), and so does failing
+    /// to read it for [`TrackingPolicy::give_up_after_expiry`] past it. Returns the final status
+    /// while its hand-off is due.
     pub fn read_failed(
         &mut self,
         failure: ReadFailure,
@@ -392,11 +417,11 @@ impl TrackedSession {
         policy: &TrackingPolicy,
     ) -> Option<FinalStatus> {
         if self.final_status.is_some() {
-            return None;
+            return self.hand_off_due();
         }
         self.failures = self.failures.saturating_add(1);
         if failure == ReadFailure::NotFound && millis(now) >= self.expires_at_ms {
-            return self.finish(FinalStatus::Expired);
+            return self.finish(FinalStatus::Expired, now);
         }
         let at_least = match failure {
             ReadFailure::RateLimited(wait) => wait,
@@ -407,24 +432,47 @@ impl TrackedSession {
     }
 
     /// Ends the session as [`FinalStatus::Expired`] when `now` is
-    /// [`TrackingPolicy::give_up_after_expiry`] past `expires_at` and nothing final was seen:
-    /// for a poller that cannot read it at all.
+    /// [`TrackingPolicy::give_up_after_expiry`] past `expires_at` and nothing final was seen (for
+    /// a poller that cannot read it at all). Returns the final status while its hand-off is due.
     pub fn check_expiry(&mut self, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
+        if self.final_status.is_some() {
+            return self.hand_off_due();
+        }
         let give_up = self.expires_at_ms.saturating_add(duration_millis(policy.give_up_after_expiry) as i64);
-        if self.final_status.is_none() && millis(now) >= give_up {
-            return self.finish(FinalStatus::Expired);
+        if millis(now) >= give_up {
+            return self.finish(FinalStatus::Expired, now);
         }
         None
     }
 
-    fn finish(&mut self, status: FinalStatus) -> Option<FinalStatus> {
+    /// The app took the final status: commit this with the app's work. Tracking is over.
+    pub fn handed_off(&mut self) {
+        if self.final_status.is_some() {
+            self.handed_off = true;
+            self.next_due_ms = None;
+            self.failures = 0;
+        }
+    }
+
+    /// The app's work failed at `now`: the final status is kept and its hand-off is due again
+    /// after a back-off (doubling up to [`TrackingPolicy::max_interval`]).
+    pub fn hand_off_failed(&mut self, now: SystemTime, policy: &TrackingPolicy) {
+        if self.hand_off_due().is_some() {
+            self.failures = self.failures.saturating_add(1);
+            self.back_off(now, None, policy);
+        }
+    }
+
+    fn finish(&mut self, status: FinalStatus, now: SystemTime) -> Option<FinalStatus> {
         self.final_status = Some(status);
-        self.next_read_at_ms = None;
+        // Due at once: the hand-off, should the store commit this without it.
+        self.next_due_ms = Some(millis(now));
+        self.interval_ms = duration_millis(Duration::ZERO);
         Some(status)
     }
 
-    /// Doubles the interval (up to the policy's maximum) and schedules the next read after it, or
-    /// after `at_least` when that is longer.
+    /// Doubles the interval (from [`TrackingPolicy::first_read`] up to its maximum) and schedules
+    /// the next read after it, or after `at_least` when that is longer.
     fn back_off(&mut self, now: SystemTime, at_least: Option<Duration>, policy: &TrackingPolicy) {
         let max = duration_millis(policy.max_interval).max(duration_millis(policy.first_read));
         self.interval_ms = self.interval_ms.saturating_mul(2).clamp(duration_millis(policy.first_read), max);
@@ -434,14 +482,14 @@ impl TrackedSession {
 
     /// The next read after `wait`, but never past the read due just before expiry, nor past the
     /// one due just after it; after both, reads go on at the interval until the session is given
-    /// up.
+    /// up. (A final session's hand-off retries are not capped: expiry no longer matters.)
     fn schedule(&mut self, now: SystemTime, wait: Duration, policy: &TrackingPolicy) {
         let now = millis(now);
         let next = now.saturating_add(duration_millis(wait) as i64);
         let before = self.expires_at_ms.saturating_sub(duration_millis(policy.read_before_expiry) as i64);
         let after = self.expires_at_ms.saturating_add(duration_millis(policy.read_after_expiry) as i64);
-        let cap = [before, after].into_iter().find(|&at| now < at);
-        self.next_read_at_ms = Some(cap.map_or(next, |cap| next.min(cap)));
+        let cap = [before, after].into_iter().find(|&at| now < at && self.final_status.is_none());
+        self.next_due_ms = Some(cap.map_or(next, |cap| next.min(cap)));
     }
 }
 

@@ -1,0 +1,217 @@
+//! [`MemoryStore`]: the tracking store of one process, the embedded default.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use super::store::{Applied, HandOff, Input, StoreError, TrackingStore, transition};
+use super::{TrackedSession, TrackingPolicy};
+use crate::callback::Deduplicator;
+
+/// Tracked sessions in this process's memory: for one process that need not survive a restart
+/// (a demo, a test, a single-instance tool). Everything is lost when the process ends; several
+/// replicas each have their own. Use a durable store (`hpp-postgres`) in production.
+///
+/// A step that hands off a final status holds its session busy while the hand-off runs (a
+/// concurrent step of the same session is [`Applied::Busy`]); if the step's future is dropped
+/// midway, nothing of it is committed and the session is free again. Event ids are remembered up to a
+/// bound (100,000 by default, oldest forgotten first); final sessions stay until
+/// [`forget_final`](Self::forget_final).
+#[derive(Debug)]
+pub struct MemoryStore {
+    policy: TrackingPolicy,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sessions: HashMap<String, Entry>,
+    events: Deduplicator,
+    busy: HashSet<String>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    state: TrackedSession,
+    claimed_until: Option<SystemTime>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(TrackingPolicy::default())
+    }
+}
+
+impl MemoryStore {
+    /// An empty store reading sessions on `policy`.
+    pub fn new(policy: TrackingPolicy) -> Self {
+        Self::with_event_capacity(policy, 100_000)
+    }
+
+    /// An empty store remembering up to `events` callback event ids.
+    pub fn with_event_capacity(policy: TrackingPolicy, events: usize) -> Self {
+        let inner = Inner { sessions: HashMap::new(), events: Deduplicator::new(events), busy: HashSet::new() };
+        Self { policy, inner: Mutex::new(inner) }
+    }
+
+    /// The policy sessions are read on.
+    pub fn policy(&self) -> &TrackingPolicy {
+        &self.policy
+    }
+
+    /// The stored state of `session_id`, if tracked.
+    pub fn get(&self, session_id: &str) -> Option<TrackedSession> {
+        self.lock().sessions.get(session_id).map(|entry| entry.state.clone())
+    }
+
+    /// Forgets the final sessions (their event ids stay remembered up to the bound); returns how
+    /// many were forgotten.
+    pub fn forget_final(&self) -> usize {
+        let mut inner = self.lock();
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, entry| entry.state.final_status().is_none());
+        before - inner.sessions.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Nothing panics while holding the lock; a poisoned one still holds consistent data.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Frees a busy session when the step ends, whichever way (including a dropped future).
+struct BusyGuard<'a> {
+    store: &'a MemoryStore,
+    session_id: String,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.store.lock().busy.remove(&self.session_id);
+    }
+}
+
+impl TrackingStore for MemoryStore {
+    /// Nothing to write through (the app's own state is its own business): the step commits
+    /// when the hand-off returns `Ok`.
+    type Tx = ();
+
+    async fn apply<'a, H: HandOff<Self> + ?Sized>(
+        &'a self,
+        input: Input<'a>,
+        now: SystemTime,
+        hand_off: &'a H,
+    ) -> Result<Applied, StoreError> {
+        let session_id = input.session_id().to_owned();
+        let event_id = match &input {
+            Input::Callback(callback) => Some(callback.event_id.as_str()),
+            _ => None,
+        };
+        let mut transition = {
+            let mut inner = self.lock();
+            if inner.busy.contains(&session_id) {
+                return Ok(Applied::Busy);
+            }
+            let loaded = inner.sessions.get(&session_id).map(|entry| &entry.state);
+            let seen = event_id.is_some_and(|id| inner.events.contains(id));
+            if seen && loaded.is_none_or(|state| state.hand_off_due().is_none()) {
+                return Ok(Applied::Duplicate);
+            }
+            let Some(transition) = transition(loaded, &input, now, &self.policy) else { return Ok(Applied::Unknown) };
+            if transition.finished.is_none() {
+                commit(&mut inner, &session_id, event_id, transition.state, &input);
+                return Ok(Applied::Done { handed_off: None });
+            }
+            inner.busy.insert(session_id.clone());
+            transition
+        };
+        let _busy = BusyGuard { store: self, session_id: session_id.clone() };
+        let finished = transition.finished.take().expect("checked above");
+        let result = hand_off.hand_off(&(), &finished).await;
+        let mut inner = self.lock();
+        match result {
+            Ok(()) => {
+                transition.state.handed_off();
+                commit(&mut inner, &session_id, event_id, transition.state, &input);
+                Ok(Applied::Done { handed_off: Some(finished.status) })
+            }
+            Err(e) => {
+                transition.state.hand_off_failed(now, &self.policy);
+                commit(&mut inner, &session_id, event_id, transition.state, &input);
+                Err(StoreError::HandOff(e))
+            }
+        }
+    }
+
+    async fn claim_due<'a, H: HandOff<Self> + ?Sized>(
+        &'a self,
+        owner: &'a str,
+        max: usize,
+        lease: Duration,
+        now: SystemTime,
+        hand_off: &'a H,
+    ) -> Result<Vec<String>, StoreError> {
+        let _ = owner; // One process: the lease alone keeps two claims apart.
+        let due: Vec<String> = {
+            let inner = self.lock();
+            let mut due: Vec<(&String, SystemTime)> = inner
+                .sessions
+                .iter()
+                .filter(|(id, entry)| {
+                    entry.state.is_due(now)
+                        && entry.claimed_until.is_none_or(|until| until <= now)
+                        && !inner.busy.contains(*id)
+                })
+                .filter_map(|(id, entry)| Some((id, entry.state.next_due_at()?)))
+                .collect();
+            due.sort_by_key(|(_, at)| *at);
+            due.into_iter().map(|(id, _)| id.clone()).collect()
+        };
+        let mut claimed = Vec::new();
+        for session_id in due {
+            if claimed.len() >= max {
+                break;
+            }
+            if self.get(&session_id).is_some_and(|state| gives_up(&state, now, &self.policy)) {
+                match self.apply(Input::Tick { session_id: &session_id }, now, hand_off).await {
+                    Ok(_) | Err(StoreError::HandOff(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut inner = self.lock();
+            if let Some(entry) = inner.sessions.get_mut(&session_id) {
+                entry.claimed_until = Some(now.checked_add(lease).unwrap_or(now));
+                claimed.push(session_id);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn pending(&self) -> Result<u64, StoreError> {
+        let inner = self.lock();
+        Ok(inner.sessions.values().filter(|entry| entry.state.final_status().is_none()).count() as u64)
+    }
+}
+
+/// Whether a tick at `now` would end the session (past giving up, nothing final learned).
+fn gives_up(state: &TrackedSession, now: SystemTime, policy: &TrackingPolicy) -> bool {
+    state.final_status().is_none() && state.clone().check_expiry(now, policy).is_some()
+}
+
+fn commit(inner: &mut Inner, session_id: &str, event_id: Option<&str>, state: TrackedSession, input: &Input<'_>) {
+    if let Some(event_id) = event_id {
+        inner.events.first_time(event_id);
+    }
+    let release = matches!(input, Input::Read { .. });
+    match inner.sessions.get_mut(session_id) {
+        Some(entry) => {
+            entry.state = state;
+            if release {
+                entry.claimed_until = None;
+            }
+        }
+        None => {
+            inner.sessions.insert(session_id.to_owned(), Entry { state, claimed_until: None });
+        }
+    }
+}
