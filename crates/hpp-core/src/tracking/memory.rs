@@ -172,7 +172,8 @@ impl TrackingStore for MemoryStore {
             if claimed.len() >= max {
                 break;
             }
-            if self.get(&session_id).is_some_and(|state| gives_up(&state, now, &self.policy)) {
+            let gives_up = self.get(&session_id).and_then(|state| state.gives_up_at(&self.policy));
+            if gives_up.is_some_and(|at| now >= at) {
                 match self.apply(Input::Tick { session_id: &session_id }, now, hand_off).await {
                     Ok(_) | Err(StoreError::HandOff(_)) => continue,
                     Err(e) => return Err(e),
@@ -191,11 +192,6 @@ impl TrackingStore for MemoryStore {
         let inner = self.lock();
         Ok(inner.sessions.values().filter(|entry| entry.state.final_status().is_none()).count() as u64)
     }
-}
-
-/// Whether a tick at `now` would end the session (past giving up, nothing final learned).
-fn gives_up(state: &TrackedSession, now: SystemTime, policy: &TrackingPolicy) -> bool {
-    state.final_status().is_none() && state.clone().check_expiry(now, policy).is_some()
 }
 
 fn commit(inner: &mut Inner, session_id: &str, event_id: Option<&str>, state: TrackedSession, input: &Input<'_>) {

@@ -361,6 +361,13 @@ impl TrackedSession {
         self.next_due_ms.is_some_and(|due| due <= millis(now))
     }
 
+    /// When a tick ([`check_expiry`](Self::check_expiry)) would end the session as
+    /// [`FinalStatus::Expired`]; `None` once a final status is known.
+    pub fn gives_up_at(&self, policy: &TrackingPolicy) -> Option<SystemTime> {
+        let give_up = self.expires_at_ms.saturating_add(duration_millis(policy.give_up_after_expiry) as i64);
+        self.final_status.is_none().then(|| from_millis(give_up))
+    }
+
     /// Failed reads (or hand-offs) in a row.
     pub fn failures(&self) -> u32 {
         self.failures
@@ -438,8 +445,7 @@ impl TrackedSession {
         if self.final_status.is_some() {
             return self.hand_off_due();
         }
-        let give_up = self.expires_at_ms.saturating_add(duration_millis(policy.give_up_after_expiry) as i64);
-        if millis(now) >= give_up {
+        if self.gives_up_at(policy).is_some_and(|give_up| now >= give_up) {
             return self.finish(FinalStatus::Expired, now);
         }
         None

@@ -1,0 +1,477 @@
+//! A durable payment tracker on PostgreSQL: [`PgStore`], the [`TrackingStore`] that several
+//! replicas of an app share, so that each session's final status is handed to the app **exactly
+//! once**, across replicas, restarts and lost callbacks.
+//!
+//! - Each step (a callback, a poller's read) is one transaction: the session's row is locked
+//!   (`FOR UPDATE NOWAIT`: a step of the same session under way elsewhere is
+//!   [`Applied::Busy`]), the rules of [`hpp_core::tracking`] applied, the app's [`HandOff`] run
+//!   through the same connection inside the transaction (under a savepoint), and the new state,
+//!   the callback's event id and the app's writes committed together, or none of them.
+//! - A callback's `event_id` is recorded by primary key (`INSERT … ON CONFLICT DO NOTHING`), not
+//!   read-then-write: a redelivery to another replica is [`Applied::Duplicate`].
+//! - Pollers claim due sessions with `FOR UPDATE SKIP LOCKED` and a lease
+//!   ([`claim_due`](TrackingStore::claim_due)): N replicas share the work without reading a
+//!   session twice, and a crashed replica's claims lapse.
+//! - If a step's future is dropped midway (a deadline), its connection is closed rather than
+//!   reused, so the server rolls the transaction back.
+//!
+//! The schema ships with the crate (`migrations/`); [`PgStore::migrate`] applies it.
+//!
+//! ```no_run
+//! use std::time::SystemTime;
+//! use hpp_core::tracking::{BoxError, Finished, HandOff, Input, TrackingPolicy, TrackingStore};
+//! use hpp_postgres::PgStore;
+//!
+//! /// The app's work for a final status, in the store's transaction.
+//! struct MarkOrder;
+//!
+//! impl HandOff<PgStore> for MarkOrder {
+//!     async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), BoxError> {
+//!         tx.execute(
+//!             "UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
+//!             &[&finished.session_id, &finished.status.as_str()],
+//!         )
+//!         .await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PgStore::connect("postgres://app@localhost/shop", TrackingPolicy::default()).await?;
+//! store.migrate().await?;
+//! let track = Input::Track { session_id: "9cbc9884-1fdb-45a8-9694-9340340d0436", expires_at: None };
+//! store.apply(track, SystemTime::now(), &MarkOrder).await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use hpp_core::tracking::{
+    Applied, FinalStatus, HandOff, Input, StoreError, TrackedSession, TrackingPolicy, TrackingStore, transition,
+};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Json;
+use tokio_postgres::{Client, GenericClient, NoTls};
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// The schema, in order: (version, SQL). Each is applied once, in a transaction.
+pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_tracking.sql"))];
+
+/// Opens a connection (and spawns its driver task): what [`PgStore::with_connector`] takes, so
+/// that TLS or any other setting is the caller's choice.
+pub type Connector =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Client, tokio_postgres::Error>> + Send>> + Send + Sync>;
+
+/// The PostgreSQL [`TrackingStore`]. Cheap to share (`Arc` it); holds a small pool of
+/// connections of its own.
+pub struct PgStore {
+    policy: TrackingPolicy,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection settings (with a password) are inside the connector, never shown.
+        f.debug_struct("PgStore").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// A store over `config` (a `postgres://` URL or `key=value` settings), without TLS (a
+    /// database on loopback or a private network), at most 8 connections. Connects once now,
+    /// so that a wrong URL or password fails here.
+    pub async fn connect(config: &str, policy: TrackingPolicy) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = config.parse().map_err(pg)?;
+        let connector: Connector = Arc::new(move || {
+            let config = config.clone();
+            Box::pin(async move {
+                let (client, connection) = config.connect(NoTls).await?;
+                tokio::spawn(connection);
+                Ok(client)
+            })
+        });
+        let store = Self::with_connector(policy, 8, connector);
+        drop(store.pool.get().await?);
+        Ok(store)
+    }
+
+    /// A store opening its connections (at most `max_connections`, at least 1) with `connector`.
+    pub fn with_connector(policy: TrackingPolicy, max_connections: usize, connector: Connector) -> Self {
+        let pool = Pool { idle: Mutex::new(Vec::new()), permits: Semaphore::new(max_connections.max(1)), connector };
+        Self { policy, pool }
+    }
+
+    /// The policy sessions are read on.
+    pub fn policy(&self) -> &TrackingPolicy {
+        &self.policy
+    }
+
+    /// Applies the schema's migrations not applied yet, under an advisory lock (replicas starting
+    /// together apply each once).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        let client = conn.client();
+        client.batch_execute("BEGIN").await.map_err(pg)?;
+        client.execute("SELECT pg_advisory_xact_lock(7140011000421)", &[]).await.map_err(pg)?;
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS hpp_schema_version (\
+                 version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await
+            .map_err(pg)?;
+        for (version, sql) in MIGRATIONS {
+            let applied = client
+                .query_opt("SELECT 1 FROM hpp_schema_version WHERE version = $1", &[version])
+                .await
+                .map_err(pg)?;
+            if applied.is_none() {
+                client.batch_execute(sql).await.map_err(pg)?;
+                client.execute("INSERT INTO hpp_schema_version (version) VALUES ($1)", &[version]).await.map_err(pg)?;
+            }
+        }
+        client.batch_execute("COMMIT").await.map_err(pg)?;
+        conn.clean = true;
+        Ok(())
+    }
+
+    /// Tracks a session inside the app's own transaction (or on any client): the session row
+    /// commits with, say, the app's order row, or neither does. Tracking a session already
+    /// tracked changes nothing.
+    pub async fn track_in(
+        &self,
+        client: &impl GenericClient,
+        session_id: &str,
+        expires_at: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let state = TrackedSession::new(session_id, expires_at, now, &self.policy);
+        insert_state(client, &state, now).await?;
+        Ok(())
+    }
+
+    /// The stored state of `session_id`, if tracked.
+    pub async fn get(&self, session_id: &str) -> Result<Option<TrackedSession>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .client()
+            .query_opt("SELECT state FROM hpp_tracked_session WHERE session_id = $1", &[&session_id])
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        row.map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)).transpose()
+    }
+
+    /// Deletes the callbacks' event ids recorded before `before` (keep them well past the
+    /// service's retries: a day is plenty); returns how many.
+    pub async fn prune_events(&self, before: SystemTime) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let deleted = conn
+            .client()
+            .execute("DELETE FROM hpp_callback_event WHERE received_at < $1", &[&before])
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        Ok(deleted)
+    }
+
+    /// One attempt at a step; `None` when a concurrent first step of the same session won the
+    /// insert (the step is then taken again on the row it wrote).
+    async fn try_apply<H: HandOff<Self> + ?Sized>(
+        &self,
+        input: &Input<'_>,
+        now: SystemTime,
+        hand_off: &H,
+    ) -> Result<Option<Applied>, StoreError> {
+        let session_id = input.session_id();
+        let event = match input {
+            Input::Callback(callback) => Some(callback),
+            _ => None,
+        };
+        let mut conn = self.pool.get().await?;
+        let client = conn.client();
+        client.batch_execute("BEGIN").await.map_err(pg)?;
+        let row = client
+            .query_opt("SELECT state FROM hpp_tracked_session WHERE session_id = $1 FOR UPDATE NOWAIT", &[&session_id])
+            .await;
+        let loaded = match row {
+            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                client.batch_execute("ROLLBACK").await.map_err(pg)?;
+                conn.clean = true;
+                return Ok(Some(Applied::Busy));
+            }
+            row => row
+                .map_err(pg)?
+                .map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0))
+                .transpose()
+                .map_err(pg)?,
+        };
+        let seen = match event {
+            Some(callback) => client
+                .query_opt("SELECT 1 FROM hpp_callback_event WHERE event_id = $1", &[&callback.event_id])
+                .await
+                .map_err(pg)?
+                .is_some(),
+            None => false,
+        };
+        let due = loaded.as_ref().and_then(TrackedSession::hand_off_due);
+        let outcome = if seen && due.is_none() {
+            Some(Applied::Duplicate)
+        } else {
+            match transition(loaded.as_ref(), input, now, &self.policy) {
+                None => Some(Applied::Unknown),
+                Some(_) => None,
+            }
+        };
+        if let Some(outcome) = outcome {
+            client.batch_execute("ROLLBACK").await.map_err(pg)?;
+            conn.clean = true;
+            return Ok(Some(outcome));
+        }
+        let mut step = transition(loaded.as_ref(), input, now, &self.policy).expect("checked above");
+        let mut failed = None;
+        let mut handed_off = None;
+        if let Some(finished) = step.finished.take() {
+            client.batch_execute("SAVEPOINT hpp_hand_off").await.map_err(pg)?;
+            match hand_off.hand_off(client, &finished).await {
+                Ok(()) => {
+                    client.batch_execute("RELEASE SAVEPOINT hpp_hand_off").await.map_err(pg)?;
+                    step.state.handed_off();
+                    handed_off = Some(finished.status);
+                }
+                Err(e) => {
+                    client.batch_execute("ROLLBACK TO SAVEPOINT hpp_hand_off").await.map_err(pg)?;
+                    step.state.hand_off_failed(now, &self.policy);
+                    failed = Some(e);
+                }
+            }
+        }
+        let release = matches!(input, Input::Read { .. } | Input::Tick { .. }) || step.state.is_handed_off();
+        if loaded.is_some() {
+            update_state(client, &step.state, now, release).await?;
+        } else if insert_state(client, &step.state, now).await? == 0 {
+            client.batch_execute("ROLLBACK").await.map_err(pg)?;
+            conn.clean = true;
+            return Ok(None);
+        }
+        if let (Some(callback), false) = (event, seen) {
+            let status = callback.session.status.as_ref().map(|s| s.as_str().to_owned());
+            client
+                .execute(
+                    "INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+                    &[&callback.event_id, &session_id, &status, &now],
+                )
+                .await
+                .map_err(pg)?;
+        }
+        client.batch_execute("COMMIT").await.map_err(pg)?;
+        conn.clean = true;
+        match failed {
+            Some(e) => Err(StoreError::HandOff(e)),
+            None => Ok(Some(Applied::Done { handed_off })),
+        }
+    }
+}
+
+impl TrackingStore for PgStore {
+    /// The step's connection, inside its open transaction: run the app's statements on it;
+    /// never `COMMIT` or `ROLLBACK` on it (the store does).
+    type Tx = Client;
+
+    async fn apply<'a, H: HandOff<Self> + ?Sized>(
+        &'a self,
+        input: Input<'a>,
+        now: SystemTime,
+        hand_off: &'a H,
+    ) -> Result<Applied, StoreError> {
+        // Two attempts: the second only when a concurrent first step of the session won the insert.
+        for _ in 0..2 {
+            if let Some(applied) = self.try_apply(&input, now, hand_off).await? {
+                return Ok(applied);
+            }
+        }
+        Ok(Applied::Busy)
+    }
+
+    async fn claim_due<'a, H: HandOff<Self> + ?Sized>(
+        &'a self,
+        owner: &'a str,
+        max: usize,
+        lease: Duration,
+        now: SystemTime,
+        hand_off: &'a H,
+    ) -> Result<Vec<String>, StoreError> {
+        let until = now.checked_add(lease).unwrap_or(now);
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = {
+            let mut conn = self.pool.get().await?;
+            // The eligibility is repeated in the UPDATE: a row can change between the two.
+            let rows = conn
+                .client()
+                .query(
+                    "WITH due AS (\
+                       SELECT session_id FROM hpp_tracked_session \
+                       WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
+                       ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                     UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
+                     FROM due WHERE s.session_id = due.session_id \
+                       AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
+                     RETURNING s.session_id, s.state",
+                    &[&now, &max, &owner, &until],
+                )
+                .await
+                .map_err(pg)?;
+            conn.clean = true;
+            rows
+        };
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let session_id: String = row.try_get(0).map_err(pg)?;
+            let state: Json<TrackedSession> = row.try_get(1).map_err(pg)?;
+            if state.0.gives_up_at(&self.policy).is_some_and(|at| now >= at) {
+                match self.apply(Input::Tick { session_id: &session_id }, now, hand_off).await {
+                    Ok(_) | Err(StoreError::HandOff(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            claimed.push(session_id);
+        }
+        Ok(claimed)
+    }
+
+    async fn pending(&self) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .client()
+            .query_one("SELECT count(*) FROM hpp_tracked_session WHERE handed_off_at IS NULL", &[])
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        let count: i64 = row.try_get(0).map_err(pg)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}
+
+/// Inserts a session's first state; 0 when the row exists already.
+async fn insert_state(client: &impl GenericClient, state: &TrackedSession, now: SystemTime) -> Result<u64, StoreError> {
+    let handed_off_at = state.is_handed_off().then_some(now);
+    client
+        .execute(
+            "INSERT INTO hpp_tracked_session \
+               (session_id, state, final_status, handed_off_at, next_due_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (session_id) DO NOTHING",
+            &[
+                &state.session_id(),
+                &Json(state),
+                &state.final_status().map(FinalStatus::as_str),
+                &handed_off_at,
+                &state.next_due_at(),
+                &now,
+            ],
+        )
+        .await
+        .map_err(pg)
+}
+
+/// Writes a session's new state; `release` ends a poller's claim.
+async fn update_state(
+    client: &impl GenericClient,
+    state: &TrackedSession,
+    now: SystemTime,
+    release: bool,
+) -> Result<(), StoreError> {
+    let handed_off_at = state.is_handed_off().then_some(now);
+    client
+        .execute(
+            "UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
+               handed_off_at = COALESCE(handed_off_at, $4), next_due_at = $5, updated_at = $6, \
+               claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
+               claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
+             WHERE session_id = $1",
+            &[
+                &state.session_id(),
+                &Json(state),
+                &state.final_status().map(FinalStatus::as_str),
+                &handed_off_at,
+                &state.next_due_at(),
+                &now,
+                &release,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(())
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// A database error with the server's message and code in its text (tokio-postgres's own
+/// `Display` says only "db error").
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct PgError {
+    message: String,
+    #[source]
+    source: tokio_postgres::Error,
+}
+
+fn pg(source: tokio_postgres::Error) -> StoreError {
+    let message = match source.as_db_error() {
+        Some(db) => format!("PostgreSQL: {} (SQLSTATE {})", db.message(), db.code().code()),
+        None => format!("PostgreSQL: {source}"),
+    };
+    StoreError::Backend(Box::new(PgError { message, source }))
+}
+
+/// The store's own connections: a connection goes back to the pool only after its transaction
+/// ended (committed or rolled back); one left midway (a dropped future) is closed, so the server
+/// rolls it back.
+struct Pool {
+    idle: Mutex<Vec<Client>>,
+    permits: Semaphore,
+    connector: Connector,
+}
+
+struct Conn<'a> {
+    client: Option<Client>,
+    pool: &'a Pool,
+    /// Set once the connection is outside any transaction again.
+    clean: bool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Pool {
+    async fn get(&self) -> Result<Conn<'_>, StoreError> {
+        let permit = self.permits.acquire().await.map_err(backend)?;
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let client = match idle.filter(|client| !client.is_closed()) {
+            Some(client) => client,
+            None => (self.connector)().await.map_err(pg)?,
+        };
+        Ok(Conn { client: Some(client), pool: self, clean: false, _permit: permit })
+    }
+}
+
+impl Conn<'_> {
+    fn client(&mut self) -> &Client {
+        self.clean = false;
+        self.client.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take().filter(|c| self.clean && !c.is_closed()) {
+            self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(client);
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The PostgreSQL store against a real, throwaway server (`TempPostgres`): exactly-once hand-off
+//! across replicas, duplicates and redeliveries, claims with leases, failing and abandoned
+//! hand-offs, a server restart. SKIPPED without PostgreSQL (a failure under `CI=true`).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hpp_core::callback::StatusCallback;
+use hpp_core::tracking::{
+    Applied, BoxError, FinalStatus, Finished, HandOff, Input, ReadFailure, StoreError, TrackingPolicy, TrackingStore,
+};
+use hpp_core::{Session, SessionStatus};
+use hpp_postgres::PgStore;
+use hpp_postgres::testing::TempPostgres;
+use tokio_postgres::Client;
+
+const START: u64 = 1_800_000_000;
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// The app's work: a row in its own table, in the store's transaction. Fails while the order is
+/// marked "refuse", to stand for the app's database refusing the write.
+struct Ship;
+
+impl HandOff<PgStore> for Ship {
+    async fn hand_off(&self, tx: &Client, finished: &Finished) -> Result<(), BoxError> {
+        let refused = tx.query_opt("SELECT 1 FROM refuse WHERE session_id = $1", &[&finished.session_id]).await?;
+        tx.execute(
+            "INSERT INTO shipped (session_id, status) VALUES ($1, $2)",
+            &[&finished.session_id, &finished.status.as_str()],
+        )
+        .await?;
+        if refused.is_some() {
+            return Err("the app refused".into());
+        }
+        Ok(())
+    }
+}
+
+async fn setup(pg: &TempPostgres) -> (PgStore, Client) {
+    let store = PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap(); // idempotent
+    let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS shipped (session_id text NOT NULL, status text NOT NULL);\
+             CREATE TABLE IF NOT EXISTS refuse (session_id text PRIMARY KEY);",
+        )
+        .await
+        .unwrap();
+    (store, client)
+}
+
+fn callback(event_id: &str, session_id: &str, status: &str) -> StatusCallback {
+    let body = serde_json::json!({
+        "event_id": event_id,
+        "session": { "session_id": session_id, "status": status, "updated_at": "2027-01-15T08:00:00Z" }
+    });
+    hpp_core::callback::parse(body.to_string().as_bytes()).unwrap()
+}
+
+async fn shipped(app: &Client, session_id: &str) -> Vec<String> {
+    app.query("SELECT status FROM shipped WHERE session_id = $1", &[&session_id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_callback_is_handed_off_once_whichever_replica_gets_it() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (replica_a, app) = setup(&pg).await;
+    let replica_b = PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap();
+    let track = Input::Track { session_id: "s1", expires_at: Some(at(START + 3600)) };
+    assert_eq!(replica_a.apply(track, at(START), &Ship).await.unwrap(), Applied::Done { handed_off: None });
+    assert_eq!(
+        replica_b.apply(track, at(START), &Ship).await.unwrap(),
+        Applied::Done { handed_off: None },
+        "idempotent"
+    );
+
+    let waiting = callback("e0", "s1", "IN_PROGRESS");
+    assert_eq!(
+        replica_a.apply(Input::Callback(&waiting), at(START + 1), &Ship).await.unwrap(),
+        Applied::Done { handed_off: None }
+    );
+    let paid = callback("e1", "s1", "COMPLETED");
+    let first = replica_a.apply(Input::Callback(&paid), at(START + 2), &Ship).await.unwrap();
+    assert_eq!(first, Applied::Done { handed_off: Some(FinalStatus::Completed) });
+    // The service's retry lands on the other replica; a later read says the same.
+    assert_eq!(replica_b.apply(Input::Callback(&paid), at(START + 5), &Ship).await.unwrap(), Applied::Duplicate);
+    let mut read = Session::default();
+    read.status = Some(SessionStatus::Completed);
+    let input = Input::Read { session_id: "s1", result: Ok(&read) };
+    assert_eq!(replica_b.apply(input, at(START + 6), &Ship).await.unwrap(), Applied::Done { handed_off: None });
+    let other_event = callback("e2", "s1", "CANCELLED");
+    replica_b.apply(Input::Callback(&other_event), at(START + 7), &Ship).await.unwrap();
+    assert_eq!(shipped(&app, "s1").await, ["COMPLETED"]);
+    let state = replica_b.get("s1").await.unwrap().unwrap();
+    assert_eq!(state.final_status(), Some(FinalStatus::Completed));
+    assert!(state.is_handed_off());
+    assert_eq!(replica_a.pending().await.unwrap(), 0);
+    // A callback for a session never tracked starts tracking it; one without an id is refused.
+    let stranger = callback("e3", "s2", "WAITING");
+    assert_eq!(
+        replica_a.apply(Input::Callback(&stranger), at(START), &Ship).await.unwrap(),
+        Applied::Done { handed_off: None }
+    );
+    assert_eq!(replica_a.pending().await.unwrap(), 1);
+    let unknown = Input::Read { session_id: "nope", result: Err(ReadFailure::Transient) };
+    assert_eq!(replica_a.apply(unknown, at(START), &Ship).await.unwrap(), Applied::Unknown);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_to_replicas_hand_off_each_session_once() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, app) = setup(&pg).await;
+    let replicas: Vec<Arc<PgStore>> = vec![
+        Arc::new(store),
+        Arc::new(PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap()),
+        Arc::new(PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap()),
+    ];
+    let sessions = 40;
+    let mut tasks = Vec::new();
+    for s in 0..sessions {
+        for (r, replica) in replicas.iter().enumerate() {
+            for copy in 0..2 {
+                let replica = replica.clone();
+                tasks.push(tokio::spawn(async move {
+                    // Each replica gets the same final event twice, and another status's event once.
+                    let status = if copy == 0 { "COMPLETED" } else { "IN_PROGRESS" };
+                    let event = callback(&format!("e{s}-{copy}"), &format!("s{s}"), status);
+                    // The service retries what was not answered 2xx; Busy is such an answer.
+                    loop {
+                        match replica.apply(Input::Callback(&event), at(START + r as u64), &Ship).await {
+                            Ok(Applied::Busy) => tokio::task::yield_now().await,
+                            Ok(applied) => return applied,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }));
+            }
+        }
+    }
+    let mut handed = 0;
+    for task in tasks {
+        if let Applied::Done { handed_off: Some(_) } = task.await.unwrap() {
+            handed += 1;
+        }
+    }
+    assert_eq!(handed, sessions, "one hand-off per session");
+    let rows = app.query("SELECT session_id, count(*) FROM shipped GROUP BY session_id", &[]).await.unwrap();
+    assert_eq!(rows.len(), sessions);
+    for row in rows {
+        assert_eq!(row.get::<_, i64>(1), 1, "{} shipped more than once", row.get::<_, String>(0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pollers_share_due_sessions_without_reading_one_twice_and_leases_lapse() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, _app) = setup(&pg).await;
+    let store = Arc::new(store);
+    for s in 0..30 {
+        let id = format!("s{s}");
+        store.apply(Input::Track { session_id: &id, expires_at: None }, at(START), &Ship).await.unwrap();
+    }
+    let lease = Duration::from_secs(60);
+    assert!(store.claim_due("p0", 100, lease, at(START + 29), &Ship).await.unwrap().is_empty(), "none due yet");
+    let mut claims = Vec::new();
+    for p in 0..3 {
+        let store = store.clone();
+        claims.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_due(&format!("p{p}"), 4, lease, at(START + 30), &Ship).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch);
+            }
+        }));
+    }
+    let mut all: Vec<String> = Vec::new();
+    for claim in claims {
+        all.extend(claim.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!((before, all.len()), (30, 30), "every due session claimed by exactly one poller");
+    // A crashed poller never applies its reads: its claims lapse with the lease.
+    assert!(store.claim_due("p9", 100, lease, at(START + 89), &Ship).await.unwrap().is_empty());
+    assert_eq!(store.claim_due("p9", 100, lease, at(START + 90), &Ship).await.unwrap().len(), 30);
+    // A read applied releases the claim and schedules the next read.
+    let input = Input::Read { session_id: "s0", result: Err(ReadFailure::RateLimited(Some(Duration::from_secs(500)))) };
+    store.apply(input, at(START + 91), &Ship).await.unwrap();
+    let state = store.get("s0").await.unwrap().unwrap();
+    assert_eq!(state.next_due_at(), Some(at(START + 591)), "Retry-After honoured");
+    // Past giving up, a claim ends the session as expired instead of returning it.
+    let gave_up = START + 47 * 3600 + 3600;
+    let due = store.claim_due("p9", 100, lease, at(gave_up), &Ship).await.unwrap();
+    assert!(due.is_empty(), "{due:?}");
+    assert_eq!(store.get("s7").await.unwrap().unwrap().final_status(), Some(FinalStatus::Expired));
+    assert_eq!(store.pending().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_hand_off_keeps_the_payment_and_is_retried_until_it_succeeds() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, app) = setup(&pg).await;
+    app.execute("INSERT INTO refuse VALUES ('s1')", &[]).await.unwrap();
+    let paid = callback("e1", "s1", "COMPLETED");
+    let failed = store.apply(Input::Callback(&paid), at(START), &Ship).await;
+    assert!(matches!(failed, Err(StoreError::HandOff(_))), "{failed:?}");
+    assert!(shipped(&app, "s1").await.is_empty(), "the app's write was rolled back");
+    let state = store.get("s1").await.unwrap().unwrap();
+    assert_eq!((state.final_status(), state.is_handed_off()), (Some(FinalStatus::Completed), false), "kept");
+    assert!(state.next_due_at().is_some(), "and due again");
+    // The service's retry of the same event is not a duplicate while the hand-off is due.
+    let retried = store.apply(Input::Callback(&paid), at(START + 3), &Ship).await;
+    assert!(matches!(retried, Err(StoreError::HandOff(_))));
+    app.execute("DELETE FROM refuse", &[]).await.unwrap();
+    // The service gave up; the poller's read (after expiry: 404) hands it off all the same.
+    let due = store.claim_due("p", 10, Duration::from_secs(60), at(START + 86_400), &Ship).await.unwrap();
+    assert_eq!(due, ["s1"]);
+    let read = Input::Read { session_id: "s1", result: Err(ReadFailure::NotFound) };
+    let applied = store.apply(read, at(START + 86_400), &Ship).await.unwrap();
+    assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
+    assert_eq!(shipped(&app, "s1").await, ["COMPLETED"]);
+    assert_eq!(store.apply(Input::Callback(&paid), at(START + 86_401), &Ship).await.unwrap(), Applied::Duplicate);
+}
+
+/// A hand-off that never finishes (the app hangs), saying when it has started.
+struct Hang(tokio::sync::mpsc::Sender<()>);
+
+impl HandOff<PgStore> for Hang {
+    async fn hand_off(&self, tx: &Client, finished: &Finished) -> Result<(), BoxError> {
+        tx.execute("INSERT INTO shipped (session_id, status) VALUES ($1, 'HUNG')", &[&finished.session_id]).await?;
+        let _ = self.0.send(()).await;
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_hand_off_makes_redeliveries_busy_and_an_abandoned_one_commits_nothing() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, app) = setup(&pg).await;
+    let store = Arc::new(store);
+    let paid = callback("e1", "s1", "COMPLETED");
+    store.apply(Input::Track { session_id: "s1", expires_at: None }, at(START), &Ship).await.unwrap();
+    let (started, mut has_started) = tokio::sync::mpsc::channel(1);
+    let slow = {
+        let store = store.clone();
+        let paid = paid.clone();
+        tokio::spawn(async move { store.apply(Input::Callback(&paid), at(START + 1), &Hang(started)).await })
+    };
+    has_started.recv().await.expect("the slow hand-off started");
+    let redelivered = store.apply(Input::Callback(&paid), at(START + 2), &Ship).await.unwrap();
+    assert_eq!(
+        redelivered,
+        Applied::Busy,
+        "a redelivery during the slow hand-off is neither run again nor answered done"
+    );
+    // The receiver's deadline passes: the slow step is dropped; its transaction rolls back.
+    slow.abort();
+    let _ = slow.await;
+    let retried = loop {
+        match store.apply(Input::Callback(&paid), at(START + 4), &Ship).await.unwrap() {
+            Applied::Busy => tokio::task::yield_now().await, // until the server has seen the close
+            applied => break applied,
+        }
+    };
+    assert_eq!(retried, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "not lost");
+    assert_eq!(shipped(&app, "s1").await, ["COMPLETED"], "the abandoned step's write is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_survives_a_server_restart() {
+    let Some(mut pg) = TempPostgres::start_or_skip() else { return };
+    let (store, _app) = setup(&pg).await;
+    store.apply(Input::Track { session_id: "s1", expires_at: None }, at(START), &Ship).await.unwrap();
+    pg.restart().unwrap();
+    // The pooled connections died with the server; the first use may fail, then it reconnects.
+    let paid = callback("e1", "s1", "COMPLETED");
+    let mut attempts = 0;
+    let applied = loop {
+        attempts += 1;
+        match store.apply(Input::Callback(&paid), at(START + 1), &Ship).await {
+            Ok(applied) => break applied,
+            Err(StoreError::Backend(_)) if attempts < 10 => continue,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
+    assert_eq!(store.apply(Input::Callback(&paid), at(START + 2), &Ship).await.unwrap(), Applied::Duplicate);
+}
