@@ -1,5 +1,6 @@
-//! [`TokioTimer`]: the [`Timer`] an `hpp_core::Client` on Tokio waits with, for its retries,
-//! per-call timeouts and status watches.
+//! Tokio for `hpp_core`: [`TokioTimer`], the [`Timer`] a `Client` on Tokio waits with (its
+//! retries, per-call timeouts and status watches), and [`Poller`], the background task that
+//! reads tracked sessions whose callbacks never came.
 //!
 //! It reads Tokio's clock, so tests under `tokio::time::pause()` (or
 //! `#[tokio::test(start_paused = true)]`) reach deadlines and expiry without waiting.
@@ -16,6 +17,10 @@
 use std::time::{Duration, SystemTime};
 
 use hpp_core::{BoxFuture, Timer};
+
+mod poller;
+
+pub use poller::{PollRound, Poller, PollerOptions};
 
 /// Tokio's sleep and clock, the wall clock moved along with Tokio's (so it advances under paused
 /// time too), and

@@ -1,0 +1,120 @@
+//! The receiver's answers, for each way a callback can arrive: wrong secret, too large,
+//! malformed, final, duplicate, a failing app, an app slower than the budget.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use hpp_axum::{CallbackReceiver, ReceiverOptions};
+use hpp_core::VirtualTimer;
+use hpp_core::callback::CallbackSecret;
+use hpp_core::tracking::{BoxError, FinalStatus, Finished, HandOff, MemoryStore};
+use http::{Request, StatusCode};
+use tower_service::Service;
+
+const SECRET: &str = "7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11";
+
+#[derive(Default)]
+struct App {
+    shipped: Mutex<Vec<(String, FinalStatus)>>,
+    failing: AtomicBool,
+    hang: AtomicBool,
+    calls: AtomicUsize,
+}
+
+impl HandOff<MemoryStore> for App {
+    async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), BoxError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err("the app's database is down".into());
+        }
+        self.shipped.lock().unwrap().push((finished.session_id.clone(), finished.status));
+        Ok(())
+    }
+}
+
+fn receiver(app: Arc<App>) -> (axum::Router, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::default());
+    let mut options = ReceiverOptions::default();
+    options.max_body = 4096;
+    let receiver = CallbackReceiver::with_options(
+        store.clone(),
+        app,
+        CallbackSecret::new(SECRET).unwrap(),
+        VirtualTimer::new(),
+        options,
+    );
+    (receiver.router("/hpp/callback"), store)
+}
+
+fn post(uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(uri).header("content-type", "application/json").body(body.into()).unwrap()
+}
+
+fn paid(event_id: &str) -> String {
+    format!(r#"{{"event_id":"{event_id}","session":{{"session_id":"s1","status":"COMPLETED"}}}}"#)
+}
+
+async fn send(router: &mut axum::Router, request: Request<Body>) -> StatusCode {
+    router.call(request).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn each_answer_follows_from_what_arrived() {
+    let app = Arc::new(App::default());
+    let (mut router, store) = receiver(app.clone());
+    let ok = format!("/hpp/callback?sid=s1&secret={SECRET}");
+    assert_eq!(send(&mut router, post("/hpp/callback?sid=s1", paid("e1"))).await, StatusCode::UNAUTHORIZED);
+    let wrong = "/hpp/callback?secret=7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d1X";
+    assert_eq!(send(&mut router, post(wrong, paid("e1"))).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&mut router, post(&ok, "x".repeat(5000))).await, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(send(&mut router, post(&ok, "{not json")).await, StatusCode::BAD_REQUEST);
+    assert_eq!(send(&mut router, post(&ok, r#"{"event_id":"e0","session":{}}"#)).await, StatusCode::BAD_REQUEST);
+    assert_eq!(app.calls.load(Ordering::SeqCst), 0, "nothing refused reached the app");
+    assert!(store.get("s1").is_none());
+    let get = Request::get(&ok).body(Body::empty()).unwrap();
+    assert_eq!(send(&mut router, get).await, StatusCode::METHOD_NOT_ALLOWED);
+
+    let response = router.call(post(&ok, paid("e1"))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], br#"{"result":"applied"}"#);
+    assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "a redelivery is acknowledged");
+    assert_eq!(send(&mut router, post(&ok, paid("e2"))).await, StatusCode::OK, "another event, same final status");
+    assert_eq!(*app.shipped.lock().unwrap(), [("s1".to_owned(), FinalStatus::Completed)], "shipped once");
+}
+
+#[tokio::test]
+async fn a_failing_app_gets_500_and_the_retry_hands_off_once() {
+    let app = Arc::new(App::default());
+    let (mut router, store) = receiver(app.clone());
+    let ok = format!("/hpp/callback?secret={SECRET}");
+    app.failing.store(true, Ordering::SeqCst);
+    assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(store.get("s1").unwrap().final_status(), Some(FinalStatus::Completed), "the payment is kept");
+    app.failing.store(false, Ordering::SeqCst);
+    assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "the service's retry");
+    assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK);
+    assert_eq!(app.shipped.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_app_slower_than_the_budget_gets_503_in_time_and_commits_nothing() {
+    let app = Arc::new(App::default());
+    let (mut router, store) = receiver(app.clone());
+    let ok = format!("/hpp/callback?secret={SECRET}");
+    app.hang.store(true, Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    let response = router.call(post(&ok, paid("e1"))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "3");
+    assert_eq!(started.elapsed(), Duration::from_millis(2500), "answered at the budget, under the service's 3 s");
+    assert!(store.get("s1").is_none(), "nothing of the abandoned step committed");
+    app.hang.store(false, Ordering::SeqCst);
+    assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "the retry is neither lost nor busy");
+    assert_eq!(app.shipped.lock().unwrap().len(), 1);
+}
