@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 /// The published library crates, with the features their API is listed with.
-const CRATES: [(&str, &[&str]); 9] = [
+const CRATES: [(&str, &[&str]); 11] = [
     ("hpp-core", &["--all-features"]),
     ("hpp-reqwest", &[]),
     ("hpp-hyper", &[]),
@@ -22,6 +22,8 @@ const CRATES: [(&str, &[&str]); 9] = [
     ("hpp-conformance", &[]),
     ("hpp-testing", &[]),
     ("hpp-sandbox", &[]),
+    ("hpp-postgres", &["--all-features"]),
+    ("hpp-axum", &[]),
 ];
 
 pub(crate) fn run(root: &Path, cargo: &str, args: &[String]) -> ExitCode {

@@ -1,0 +1,156 @@
+//! Payment tracking end to end: the sandbox, a PostgreSQL store, the axum receiver on a real
+//! port (and a second replica that is down, so its sessions' callbacks are all lost), and a
+//! poller. Every session's final status reaches the app's own table exactly once: paid,
+//! cancelled, disabled, or expired. Time runs on a clock shared by the sandbox and the tracker,
+//! moved by the test, so two days pass in seconds and nothing sleeps.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use hpp_axum::CallbackReceiver;
+use hpp_core::callback::CallbackSecret;
+use hpp_core::tracking::{BoxError, Finished, HandOff, Input, TrackingStore};
+use hpp_core::{BoxFuture, Client, CreateSession, MerchantUrls, SessionStatus, Timer};
+use hpp_hyper::HyperTransport;
+use hpp_postgres::PgStore;
+use hpp_postgres::testing::TempPostgres;
+use hpp_sandbox::{Sandbox, SandboxConfig};
+use hpp_tokio::{Poller, PollerOptions};
+
+const SECRET: &str = "5b0e4c1d-9a7f-4f3e-8c2b-1d6a0e9f7c35";
+
+/// The wall clock moved by the test, the same way as the sandbox's.
+#[derive(Clone, Default)]
+struct SharedClock(Arc<AtomicI64>);
+
+impl SharedClock {
+    fn advance(&self, sandbox: &Sandbox, secs: i64) {
+        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
+        sandbox.advance_clock(secs);
+    }
+}
+
+impl Timer for SharedClock {
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::SeqCst).unsigned_abs())
+    }
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_millis(self.0.load(Ordering::SeqCst).unsigned_abs())
+    }
+    fn jitter(&self) -> f64 {
+        0.5
+    }
+}
+
+/// The app: marks the order in its own table, in the store's transaction.
+struct Ship;
+
+impl HandOff<PgStore> for Ship {
+    async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), BoxError> {
+        tx.execute(
+            "INSERT INTO shipped (session_id, status) VALUES ($1, $2)",
+            &[&finished.session_id, &finished.status.as_str()],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let clock = SharedClock::default();
+    let store = Arc::new(PgStore::connect(&pg.url(), Default::default()).await.unwrap());
+    store.migrate().await.unwrap();
+    let (app, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    app.batch_execute("CREATE TABLE shipped (session_id text NOT NULL, status text NOT NULL)").await.unwrap();
+
+    let mut config = SandboxConfig::default();
+    config.callback_timeout = Duration::from_secs(2);
+    config.callback_retry_delay = Duration::from_millis(10);
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+
+    let secret = CallbackSecret::new(SECRET).unwrap();
+    let receiver = CallbackReceiver::new(store.clone(), Arc::new(Ship), secret.clone(), clock.clone());
+    let replica_up = serve(receiver.router("/hpp/callback")).await;
+    // The other replica is down for the whole run: every callback sent to it is lost.
+    let replica_down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+
+    // 24 sessions: paid, cancelled, disabled by the merchant, or left to expire; half of each
+    // kind with callbacks to the replica that is down.
+    let endings = ["COMPLETED", "CANCELLED", "DISABLED", "EXPIRED"];
+    let mut sessions = Vec::new();
+    for i in 0..24 {
+        let replica = if (i / 4) % 2 == 0 { &replica_up } else { &replica_down };
+        let mut urls = MerchantUrls::default();
+        urls.status_update = Some(secret.append_to(&format!("{replica}/hpp/callback?sid={{{{session_id}}}}")));
+        let op = CreateSession::new("https://shop.example/orders/1").with_merchant_urls(urls);
+        let created = client.create_session(&op).await.unwrap();
+        let id = created.session_id.clone().unwrap();
+        let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);
+        // Tracked as it is created (an app does this in the transaction that stores the order).
+        store.track_in(&app, &id, expires_at, clock.system_now()).await.unwrap();
+        sessions.push((id, endings[i % 4]));
+    }
+    for (id, ending) in &sessions {
+        match *ending {
+            "COMPLETED" => drop(sandbox.set_status(id, SessionStatus::Completed)),
+            "CANCELLED" => drop(sandbox.set_status(id, SessionStatus::Cancelled)),
+            "DISABLED" => client.disable_session(id.as_str()).await.unwrap(),
+            _ => {}
+        }
+    }
+    // Every callback delivered or given up: 18 status changes, each either delivered at once
+    // (9, to the replica that is up) or tried 4 times (9, to the one that is down).
+    let Ok(attempts) =
+        tokio::time::timeout(Duration::from_secs(60), sandbox.wait_for_callback_attempts(9 + 9 * 4)).await
+    else {
+        panic!("the sandbox delivers or gives up on every callback: {:#?}", sandbox.callback_attempts());
+    };
+    assert_eq!(attempts.iter().filter(|a| a.delivered()).count(), 9, "{attempts:?}");
+    let handed_by_callbacks: i64 = app.query_one("SELECT count(*) FROM shipped", &[]).await.unwrap().get(0);
+    assert_eq!(handed_by_callbacks, 9, "each delivered final callback handed off at once");
+
+    // A poller closes the gap: two days pass, the poller running whenever something is due.
+    let mut options = PollerOptions::default();
+    options.owner = "replica-up".into();
+    let poller = Poller::with_options(store.clone(), client.clone(), Arc::new(Ship), clock.clone(), options);
+    let mut rounds = 0;
+    while store.pending().await.unwrap() > 0 {
+        rounds += 1;
+        assert!(rounds < 5000, "still pending after {rounds} rounds");
+        poller.round().await.unwrap();
+        let next: Option<SystemTime> =
+            app.query_one("SELECT min(next_due_at) FROM hpp_tracked_session", &[]).await.unwrap().get(0);
+        let Some(next) = next else { break };
+        let step = next.duration_since(clock.system_now()).unwrap_or_default().as_secs().clamp(1, 600);
+        clock.advance(&sandbox, step as i64);
+    }
+    let rows = app.query("SELECT session_id, status FROM shipped ORDER BY session_id", &[]).await.unwrap();
+    assert_eq!(rows.len(), sessions.len(), "one row per session, none twice");
+    for (id, ending) in &sessions {
+        let statuses: Vec<String> = rows.iter().filter(|r| r.get::<_, String>(0) == *id).map(|r| r.get(1)).collect();
+        assert_eq!(statuses, [ending.to_string()], "session {id}");
+    }
+    // Nothing more happens, whatever else arrives: the state is final and handed off.
+    let again = store.apply(Input::Tick { session_id: &sessions[0].0 }, clock.system_now(), &Ship).await.unwrap();
+    assert_eq!(again, hpp_core::tracking::Applied::Done { handed_off: None });
+    let total: i64 = app.query_one("SELECT count(*) FROM shipped", &[]).await.unwrap().get(0);
+    assert_eq!(total, 24);
+}
