@@ -235,15 +235,26 @@ impl PgStore {
             return Ok(Some(outcome));
         }
         let mut step = transition(loaded.as_ref(), input, now, &self.policy).expect("checked above");
+        let new_event = event.filter(|_| !seen);
+        let finished = step.finished.take();
         let mut failed = None;
-        let mut handed_off = None;
-        if let Some(finished) = step.finished.take() {
+        if finished.is_some() || new_event.is_some() {
+            // The app's work for this step, under a savepoint: undone alone when it fails.
             client.batch_execute("SAVEPOINT hpp_hand_off").await.map_err(pg)?;
-            match hand_off.hand_off(client, &finished).await {
+            let result = async {
+                if let Some(callback) = new_event {
+                    hand_off.on_event(client, callback).await?;
+                }
+                if let Some(finished) = &finished {
+                    hand_off.hand_off(client, finished).await?;
+                }
+                Ok(())
+            }
+            .await;
+            match result {
                 Ok(()) => {
                     client.batch_execute("RELEASE SAVEPOINT hpp_hand_off").await.map_err(pg)?;
                     step.state.handed_off();
-                    handed_off = Some(finished.status);
                 }
                 Err(e) => {
                     client.batch_execute("ROLLBACK TO SAVEPOINT hpp_hand_off").await.map_err(pg)?;
@@ -252,6 +263,7 @@ impl PgStore {
                 }
             }
         }
+        let handed_off = finished.filter(|_| failed.is_none()).map(|f| f.status);
         let release = matches!(input, Input::Read { .. } | Input::Tick { .. }) || step.state.is_handed_off();
         if loaded.is_some() {
             update_state(client, &step.state, now, release).await?;
@@ -260,7 +272,8 @@ impl PgStore {
             conn.clean = true;
             return Ok(None);
         }
-        if let (Some(callback), false) = (event, seen) {
+        // The event is recorded only with the app's work for it: a refused one is not done.
+        if let (Some(callback), None) = (new_event, &failed) {
             let status = callback.session.status.as_ref().map(|s| s.as_str().to_owned());
             client
                 .execute(

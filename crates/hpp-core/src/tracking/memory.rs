@@ -103,41 +103,52 @@ impl TrackingStore for MemoryStore {
         hand_off: &'a H,
     ) -> Result<Applied, StoreError> {
         let session_id = input.session_id().to_owned();
-        let event_id = match &input {
-            Input::Callback(callback) => Some(callback.event_id.as_str()),
-            _ => None,
-        };
-        let mut transition = {
+        let (mut transition, new_event) = {
             let mut inner = self.lock();
             if inner.busy.contains(&session_id) {
                 return Ok(Applied::Busy);
             }
             let loaded = inner.sessions.get(&session_id).map(|entry| &entry.state);
-            let seen = event_id.is_some_and(|id| inner.events.contains(id));
+            let (seen, new_event) = match &input {
+                Input::Callback(callback) if inner.events.contains(&callback.event_id) => (true, None),
+                Input::Callback(callback) => (false, Some(*callback)),
+                _ => (false, None),
+            };
             if seen && loaded.is_none_or(|state| state.hand_off_due().is_none()) {
                 return Ok(Applied::Duplicate);
             }
             let Some(transition) = transition(loaded, &input, now, &self.policy) else { return Ok(Applied::Unknown) };
-            if transition.finished.is_none() {
-                commit(&mut inner, &session_id, event_id, transition.state, &input);
+            if transition.finished.is_none() && new_event.is_none() {
+                commit(&mut inner, &session_id, None, transition.state, &input);
                 return Ok(Applied::Done { handed_off: None });
             }
             inner.busy.insert(session_id.clone());
-            transition
+            (transition, new_event)
         };
         let _busy = BusyGuard { store: self, session_id: session_id.clone() };
-        let finished = transition.finished.take().expect("checked above");
-        let result = hand_off.hand_off(&(), &finished).await;
+        let finished = transition.finished.take();
+        let result = async {
+            if let Some(callback) = new_event {
+                hand_off.on_event(&(), callback).await?;
+            }
+            if let Some(finished) = &finished {
+                hand_off.hand_off(&(), finished).await?;
+            }
+            Ok(())
+        }
+        .await;
         let mut inner = self.lock();
+        let event_id = new_event.map(|callback| callback.event_id.as_str());
         match result {
             Ok(()) => {
                 transition.state.handed_off();
                 commit(&mut inner, &session_id, event_id, transition.state, &input);
-                Ok(Applied::Done { handed_off: Some(finished.status) })
+                Ok(Applied::Done { handed_off: finished.map(|f| f.status) })
             }
             Err(e) => {
+                // What was learned is kept; the event is not recorded, so its retry runs again.
                 transition.state.hand_off_failed(now, &self.policy);
-                commit(&mut inner, &session_id, event_id, transition.state, &input);
+                commit(&mut inner, &session_id, None, transition.state, &input);
                 Err(StoreError::HandOff(e))
             }
         }

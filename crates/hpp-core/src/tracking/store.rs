@@ -174,6 +174,15 @@ pub enum StoreError {
 pub trait HandOff<S: TrackingStore + ?Sized>: Send + Sync {
     /// Hands `finished` to the app inside `tx`.
     fn hand_off(&self, tx: &S::Tx, finished: &Finished) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Sees every callback event the first time it is applied, final or not, inside `tx` and
+    /// before any hand-off (default: nothing). An error is treated as a failed hand-off, and the
+    /// event is not recorded as applied: the service's retry of it runs this again. For apps
+    /// (and tools) that act on every status change, once.
+    fn on_event(&self, tx: &S::Tx, callback: &StatusCallback) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = (tx, callback);
+        async { Ok(()) }
+    }
 }
 
 /// Where tracked sessions, the callbacks' event ids and the final hand-offs live, shared by

@@ -516,3 +516,53 @@ mod store {
         assert_eq!(app.shipped.lock().unwrap()["s1"], [FinalStatus::Expired]);
     }
 }
+
+mod events {
+    use std::sync::Mutex;
+
+    use hpp_core::block_on;
+    use hpp_core::callback::StatusCallback;
+    use hpp_core::tracking::{Applied, BoxError, Finished, HandOff, Input, MemoryStore, StoreError, TrackingStore};
+
+    /// A tool printing every event once: refuses while `refusing` is set.
+    #[derive(Default)]
+    struct Printer {
+        printed: Mutex<Vec<String>>,
+        refusing: Mutex<bool>,
+    }
+
+    impl HandOff<MemoryStore> for Printer {
+        async fn hand_off(&self, _tx: &(), _finished: &Finished) -> Result<(), BoxError> {
+            Ok(())
+        }
+
+        async fn on_event(&self, _tx: &(), callback: &StatusCallback) -> Result<(), BoxError> {
+            if *self.refusing.lock().unwrap() {
+                return Err("the app answered 500".into());
+            }
+            self.printed.lock().unwrap().push(callback.event_id.clone());
+            Ok(())
+        }
+    }
+
+    fn event(id: &str, status: &str) -> StatusCallback {
+        let body = format!(r#"{{"event_id":"{id}","session":{{"session_id":"s1","status":"{status}"}}}}"#);
+        hpp_core::callback::parse(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn every_event_is_seen_once_and_a_refused_one_again_on_its_retry() {
+        let store = MemoryStore::default();
+        let printer = Printer::default();
+        let now = super::at(super::START);
+        let apply = |e: &StatusCallback| block_on(store.apply(Input::Callback(e), now, &printer));
+        assert_eq!(apply(&event("e1", "IN_PROGRESS")).unwrap(), Applied::Done { handed_off: None });
+        assert_eq!(apply(&event("e1", "IN_PROGRESS")).unwrap(), Applied::Duplicate);
+        *printer.refusing.lock().unwrap() = true;
+        assert!(matches!(apply(&event("e2", "BACK")), Err(StoreError::HandOff(_))));
+        *printer.refusing.lock().unwrap() = false;
+        assert_eq!(apply(&event("e2", "BACK")).unwrap(), Applied::Done { handed_off: None }, "not marked done");
+        assert_eq!(apply(&event("e2", "BACK")).unwrap(), Applied::Duplicate);
+        assert_eq!(*printer.printed.lock().unwrap(), ["e1", "e2"]);
+    }
+}
