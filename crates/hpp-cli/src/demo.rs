@@ -45,7 +45,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
     // invariant: 32 hex digits are a valid secret.
     let secret = CallbackSecret::new(random_secret()).expect("32 hex digits make a valid secret");
-    let mut listener = crate::listen::start(0, Some(secret.clone()), Duration::from_secs(10), None)
+    let mut listener = crate::listen::start(0, Some(secret.clone()), Duration::from_secs(10), None, None)
         .await
         .map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
     output.fields(&[("callbacks to", Some(listener.url.clone()))]);
@@ -125,6 +125,8 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
                 }
             }
             Ok(Some(crate::listen::Received::Rejected(why))) => output.callback_rejected(why),
+            // The demo's listener has no store.
+            Ok(Some(crate::listen::Received::StoreFailed(_))) => {}
             Ok(None) | Err(_) => {
                 say!("  no COMPLETED callback arrived within 10 s");
                 break;

@@ -1,5 +1,7 @@
 //! A `status_update` callback receiver: checks the secret, parses, drops duplicates, answers 204,
-//! and hands each new event on. Used by `kustom-hpp callbacks listen` and by the demo.
+//! and hands each new event on. Used by `kustom-hpp callbacks listen` and by the demo. Duplicates
+//! are recognised in memory, or with `--store` in a PostgreSQL tracking store that several
+//! listeners share across restarts.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,6 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hpp_core::callback::{self, CallbackSecret, Deduplicator, StatusCallback};
+use hpp_core::tracking::{Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore};
+use hpp_postgres::PgStore;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -23,6 +27,8 @@ pub(crate) enum Received {
     Event(Box<StatusCallback>, Option<Result<u16, String>>, tokio::sync::oneshot::Sender<bool>),
     /// A callback refused: wrong or missing secret, or not a callback.
     Rejected(&'static str),
+    /// `--store` failed (answered 503, so the service retries).
+    StoreFailed(String),
 }
 
 /// A running listener.
@@ -52,6 +58,7 @@ pub(crate) async fn start(
     secret: Option<CallbackSecret>,
     read_timeout: Duration,
     forward_to: Option<http::Uri>,
+    store: Option<Arc<PgStore>>,
 ) -> std::io::Result<Listener> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let url = format!("http://{}/callbacks", listener.local_addr()?);
@@ -60,7 +67,7 @@ pub(crate) async fn start(
         (uri, hpp_hyper::HyperTransport::with_connect_timeout(FORWARD_TIMEOUT).with_timeout(FORWARD_TIMEOUT))
     });
     let shared =
-        Arc::new(Shared { secret, seen: Mutex::new(Deduplicator::new(10_000)), sender, read_timeout, forward });
+        Arc::new(Shared { secret, seen: Mutex::new(Deduplicator::new(10_000)), store, sender, read_timeout, forward });
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
         loop {
@@ -83,7 +90,10 @@ pub(crate) async fn start(
 
 struct Shared {
     secret: Option<CallbackSecret>,
+    /// Without `--store`: the events seen by this process.
     seen: Mutex<Deduplicator>,
+    /// `--store`: the events applied by every listener sharing it, across restarts.
+    store: Option<Arc<PgStore>>,
     sender: mpsc::UnboundedSender<Received>,
     read_timeout: Duration,
     /// `--forward-to`: the local app's URL, and the transport that reaches it.
@@ -119,11 +129,52 @@ async fn forward(
     }
 }
 
+/// With `--store`: prints (and forwards) each event the first time any listener sharing the store
+/// applies it, inside the store's transaction, so that it is recorded only once printed (and
+/// accepted by the app).
+struct Printer<'a> {
+    sender: &'a mpsc::UnboundedSender<Received>,
+    forward_to: Option<&'a (http::Uri, hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>)>,
+    headers: &'a http::HeaderMap,
+    body: &'a Bytes,
+    /// What the app answered the forwarded callback.
+    status: Mutex<Option<u16>>,
+}
+
+impl HandOff<PgStore> for Printer<'_> {
+    async fn hand_off(&self, _tx: &tokio_postgres::Client, _finished: &Finished) -> Result<(), BoxError> {
+        Ok(()) // Every event is printed by on_event, the final one included.
+    }
+
+    async fn on_event(&self, _tx: &tokio_postgres::Client, event: &StatusCallback) -> Result<(), BoxError> {
+        let forwarded = match self.forward_to {
+            Some(to) => Some(forward(to, self.headers, self.body.to_vec()).await),
+            None => None,
+        };
+        let status = match &forwarded {
+            None => 204,
+            Some(Ok(app)) => *app,
+            Some(Err(_)) => 502,
+        };
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        let (handed_on, outcome) = tokio::sync::oneshot::channel();
+        let printed = self.sender.send(Received::Event(Box::new(event.clone()), forwarded, handed_on)).is_ok()
+            && outcome.await == Ok(true);
+        if !printed {
+            return Err("the event could not be printed".into());
+        }
+        if !(200..300).contains(&status) {
+            return Err(format!("the app answered {status}").into());
+        }
+        Ok(())
+    }
+}
+
 async fn answer(
     request: http::Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
-    let Shared { secret, seen, sender, read_timeout, forward: forward_to } = &*shared;
+    let Shared { secret, seen, store, sender, read_timeout, forward: forward_to } = &*shared;
     let reply = |status: u16| {
         let mut response = http::Response::new(Full::new(Bytes::new()));
         *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
@@ -146,6 +197,34 @@ async fn answer(
     };
     let body = body.to_bytes();
     match callback::parse(&body) {
+        Ok(event) if store.is_some() => {
+            let store = store.as_deref().expect("checked");
+            let printer = Printer {
+                sender,
+                forward_to: forward_to.as_ref(),
+                headers: &headers,
+                body: &body,
+                status: Mutex::new(None),
+            };
+            let applied = store.apply(Input::Callback(&event), std::time::SystemTime::now(), &printer).await;
+            let app_status = *printer.status.lock().unwrap_or_else(|p| p.into_inner());
+            match applied {
+                // Printed (and forwarded) now, or by this or another listener before.
+                Ok(Applied::Done { .. }) => reply(app_status.unwrap_or(204)),
+                Ok(Applied::Duplicate) => reply(204),
+                Ok(Applied::Unknown) => {
+                    let _ = sender.send(Received::Rejected("a callback without session_id"));
+                    reply(400)
+                }
+                // Refused by the app, or not printed: not recorded, so the service's retry counts.
+                Err(StoreError::HandOff(_)) => reply(app_status.filter(|s| !(200..300).contains(s)).unwrap_or(503)),
+                Ok(_) => reply(503),
+                Err(e) => {
+                    let _ = sender.send(Received::StoreFailed(e.to_string()));
+                    reply(503)
+                }
+            }
+        }
         Ok(event) => {
             let event_id = event.event_id.clone();
             if !seen.lock().unwrap_or_else(|p| p.into_inner()).first_time(&event_id) {

@@ -116,6 +116,12 @@ enum CallbacksCommand {
         /// not answer), so the service retries what your app did not accept.
         #[arg(long, value_name = "URL")]
         forward_to: Option<String>,
+        /// Share de-duplication with other listeners, across restarts, in this PostgreSQL
+        /// database (postgres://user:password@host/db, no TLS; its tables are created if
+        /// missing): each event is printed (and forwarded) by one listener, once; one the app
+        /// refused is not recorded, so the service's retry delivers it again.
+        #[arg(long, value_name = "POSTGRES_URL", env = CALLBACK_STORE_ENV, hide_env_values = true)]
+        store: Option<String>,
     },
 }
 
@@ -482,7 +488,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
             play_consumer(&config, action, timeout, output).await
         }
         Command::Sandbox(args) => serve_sandbox(args, output).await,
-        Command::Callbacks(CallbacksCommand::Listen { port, secret, read_timeout, forward_to }) => {
+        Command::Callbacks(CallbacksCommand::Listen { port, secret, read_timeout, forward_to, store }) => {
             let Some(read_timeout) = seconds_within(read_timeout, MAX_WATCH_INTERVAL) else {
                 return output.failure(&Failure::usage("--read-timeout must be between 0 and 3600 seconds"));
             };
@@ -493,7 +499,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
                 }
                 Some(_) => return output.failure(&Failure::usage("--forward-to must be an http(s) URL")),
             };
-            listen_for_callbacks(port, secret, read_timeout, forward_to, output).await
+            listen_for_callbacks(port, secret, read_timeout, forward_to, store, output).await
         }
         Command::Session(SessionCommand::Watch { session, interval }) => {
             let Some(interval) = seconds_within(interval, MAX_WATCH_INTERVAL) else {
@@ -547,6 +553,9 @@ const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(30);
 fn seconds_within(seconds: f64, max: Duration) -> Option<Duration> {
     Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero() && *d <= max)
 }
+
+/// The environment variable holding `callbacks listen --store`.
+const CALLBACK_STORE_ENV: &str = "KUSTOM_HPP_CALLBACK_STORE";
 
 /// The environment variable holding `callbacks listen --secret`.
 const CALLBACK_SECRET_ENV: &str = "KUSTOM_HPP_CALLBACK_SECRET";
@@ -773,6 +782,7 @@ async fn listen_for_callbacks(
     secret: Option<String>,
     read_timeout: Duration,
     forward_to: Option<http::Uri>,
+    store: Option<String>,
     output: &Output,
 ) -> ExitCode {
     let stop = match StopSignals::listen() {
@@ -789,7 +799,23 @@ async fn listen_for_callbacks(
         output.warning("no --secret: every callback is accepted, forged ones too");
     }
     let forward_to_shown = forward_to.as_ref().map(ToString::to_string);
-    let mut listener = match listen::start(port, secret.clone(), read_timeout, forward_to).await {
+    let store = match store.filter(|url| !url.is_empty()) {
+        None => None,
+        Some(url) => {
+            let policy = hpp_core::tracking::TrackingPolicy::default();
+            let opened = match hpp_postgres::PgStore::connect(&url, policy).await {
+                Ok(store) => store.migrate().await.map(|()| store),
+                Err(e) => Err(e),
+            };
+            match opened {
+                // The URL may hold a password: the message never shows it.
+                Ok(store) => Some(std::sync::Arc::new(store)),
+                Err(e) => return output.failure(&Failure::usage(&format!("--store / {CALLBACK_STORE_ENV}: {e}"))),
+            }
+        }
+    };
+    let shared_store = store.is_some();
+    let mut listener = match listen::start(port, secret.clone(), read_timeout, forward_to, store).await {
         Ok(listener) => listener,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen on port {port}: {e}"))),
     };
@@ -808,8 +834,9 @@ async fn listen_for_callbacks(
     );
     output.note(&format!(
         "listening; register merchant_urls.status_update = {status_update} (kustom-hpp session create --status-update ...); \
-         each callback is {}; stop with Ctrl-C",
-        if forward_to_shown.is_some() { "printed and forwarded" } else { "printed" }
+         each callback is {}{}; stop with Ctrl-C",
+        if forward_to_shown.is_some() { "printed and forwarded" } else { "printed" },
+        if shared_store { " once by the listeners sharing the store, across restarts" } else { "" }
     ));
     let stopped = stop.wait();
     tokio::pin!(stopped);
@@ -826,6 +853,7 @@ async fn listen_for_callbacks(
                     }
                 }
                 Some(listen::Received::Rejected(why)) => output.callback_rejected(why),
+                Some(listen::Received::StoreFailed(why)) => output.warning(&format!("the store failed (answered 503): {why}")),
                 None => return ExitCode::SUCCESS,
             },
         }

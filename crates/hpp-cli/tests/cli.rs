@@ -1081,3 +1081,60 @@ fn api_flags_show_and_apply_only_where_requests_are_sent() {
         .unwrap();
     assert!(out.status.success());
 }
+
+/// POSTs `body` to `url` (`http://127.0.0.1:PORT/path?query`) over a plain connection; the status.
+fn post_raw(url: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn listeners_sharing_a_store_print_each_event_once_across_a_restart() {
+    let Some(pg) = hpp_postgres::testing::TempPostgres::start_or_skip() else { return };
+    let store = pg.url();
+    let secret = "shared-secret-0123456789";
+    let (mut a, ready_a, mut lines_a) = spawn_listener(secret, &["--store", &store]);
+    let (mut b, ready_b, mut lines_b) = spawn_listener(secret, &["--store", &store]);
+    let to_a = format!("{}?secret={secret}", ready_a["url"].as_str().unwrap());
+    let to_b = format!("{}?secret={secret}", ready_b["url"].as_str().unwrap());
+    let event = |id: &str, status: &str| {
+        format!(r#"{{"event_id":"{id}","session":{{"session_id":"s-{id}","status":"{status}"}}}}"#)
+    };
+    assert_eq!(post_raw(&to_a, &event("e1", "COMPLETED")), 204);
+    assert_eq!(json(lines_a.next().unwrap().unwrap().as_bytes())["event_id"], "e1");
+    // The service's retry of e1 lands on the other listener: acknowledged, not printed again.
+    assert_eq!(post_raw(&to_b, &event("e1", "COMPLETED")), 204);
+    assert_eq!(post_raw(&to_b, &event("e2", "IN_PROGRESS")), 204);
+    assert_eq!(json(lines_b.next().unwrap().unwrap().as_bytes())["event_id"], "e2", "e1 was not printed twice");
+    // A listener restarted (a deploy) remembers: the store does.
+    let _ = a.kill();
+    let _ = a.wait();
+    let (mut a, ready_a, mut lines_a) = spawn_listener(secret, &["--store", &store]);
+    let to_a = format!("{}?secret={secret}", ready_a["url"].as_str().unwrap());
+    assert_eq!(post_raw(&to_a, &event("e1", "COMPLETED")), 204);
+    assert_eq!(post_raw(&to_a, &event("e2", "IN_PROGRESS")), 204);
+    assert_eq!(post_raw(&to_a, &event("e3", "CANCELLED")), 204);
+    assert_eq!(json(lines_a.next().unwrap().unwrap().as_bytes())["event_id"], "e3", "e1 and e2 were not printed again");
+    // An event the app refused is not recorded: the service's retry delivers it again.
+    let (mut c, ready_c, _lines_c) =
+        spawn_listener(secret, &["--store", &store, "--forward-to", "http://127.0.0.1:9/app"]);
+    let to_c = format!("{}?secret={secret}", ready_c["url"].as_str().unwrap());
+    assert_eq!(post_raw(&to_c, &event("e4", "COMPLETED")), 502, "the app did not answer");
+    assert_eq!(post_raw(&to_b, &event("e4", "COMPLETED")), 204);
+    assert_eq!(json(lines_b.next().unwrap().unwrap().as_bytes())["event_id"], "e4", "delivered again, not lost");
+    for child in [&mut a, &mut b, &mut c] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

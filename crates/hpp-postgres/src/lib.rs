@@ -440,7 +440,11 @@ struct PgError {
 fn pg(source: tokio_postgres::Error) -> StoreError {
     let message = match source.as_db_error() {
         Some(db) => format!("PostgreSQL: {} (SQLSTATE {})", db.message(), db.code().code()),
-        None => format!("PostgreSQL: {source}"),
+        // "error connecting to server" and the like: the cause (refused, timed out) is the source.
+        None => match std::error::Error::source(&source) {
+            Some(cause) => format!("PostgreSQL: {source}: {cause}"),
+            None => format!("PostgreSQL: {source}"),
+        },
     };
     StoreError::Backend(Box::new(PgError { message, source }))
 }
