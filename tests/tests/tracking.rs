@@ -154,3 +154,79 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
     let total: i64 = app.query_one("SELECT count(*) FROM shipped", &[]).await.unwrap().get(0);
     assert_eq!(total, 24);
 }
+
+/// The app of the memory-store test: what it shipped, in order.
+#[derive(Default)]
+struct Shipped(std::sync::Mutex<Vec<String>>);
+
+impl HandOff<hpp_core::tracking::MemoryStore> for Shipped {
+    async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), BoxError> {
+        self.0.lock().unwrap().push(finished.session_id.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_loses_duplicates_and_reorders_callbacks_and_the_receiver_copes() {
+    use hpp_sandbox::{CallbackFault, DeliveryOutcome};
+    let mut config = SandboxConfig::default();
+    config.callback_retry_delay = Duration::from_millis(10);
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+    let store = Arc::new(hpp_core::tracking::MemoryStore::default());
+    let app = Arc::new(Shipped::default());
+    let secret = CallbackSecret::new(SECRET).unwrap();
+    let receiver = CallbackReceiver::new(store.clone(), app.clone(), secret.clone(), hpp_tokio::TokioTimer::new());
+    let url = serve(receiver.router("/cb")).await;
+    sandbox.inject_callback_faults([
+        CallbackFault::Drop,
+        CallbackFault::Duplicate,
+        CallbackFault::Delay(Duration::from_millis(300)),
+    ]);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let mut urls = MerchantUrls::default();
+        urls.status_update = Some(secret.append_to(&format!("{url}/cb")));
+        let created = client
+            .create_session(&CreateSession::new("https://shop.example/o").with_merchant_urls(urls))
+            .await
+            .unwrap();
+        ids.push(created.session_id.unwrap());
+    }
+    for id in &ids {
+        sandbox.set_status(id, SessionStatus::Completed).unwrap();
+    }
+    // Dropped (1), delivered twice (2), delivered (1, the 4th), then the delayed one (1).
+    let attempts = tokio::time::timeout(Duration::from_secs(20), sandbox.wait_for_callback_attempts(5)).await.unwrap();
+    let of = |i: usize| -> Vec<DeliveryOutcome> {
+        attempts.iter().filter(|a| a.session_id == ids[i]).map(|a| a.outcome.clone()).collect()
+    };
+    assert_eq!(of(0), [DeliveryOutcome::Dropped]);
+    assert_eq!(of(1), [DeliveryOutcome::Delivered, DeliveryOutcome::Delivered], "the duplicate acknowledged");
+    let order: Vec<&str> = attempts.iter().map(|a| a.session_id.as_str()).collect();
+    assert!(
+        order.iter().position(|s| *s == ids[3]) < order.iter().position(|s| *s == ids[2]),
+        "the delayed callback was overtaken: {order:?}"
+    );
+    assert_eq!(sandbox.callback_bodies().len(), 4, "every body, the dropped one included");
+    let shipped = app.0.lock().unwrap().clone();
+    let mut expected = vec![ids[1].clone(), ids[3].clone(), ids[2].clone()];
+    assert_eq!(shipped, expected, "the lost one not shipped (yet: a poller would), the others once each");
+    // Re-delivering every body (a test of the receiver, in a few lines): nothing ships twice;
+    // the lost one ships now.
+    for body in sandbox.callback_bodies() {
+        let status = post_json(&secret.append_to(&format!("{url}/cb")), &serde_json::to_vec(&body).unwrap()).await;
+        assert_eq!(status, 200);
+    }
+    expected.push(ids[0].clone());
+    assert_eq!(*app.0.lock().unwrap(), expected);
+}
+
+/// POSTs `body` to `url` with hyper; the status.
+async fn post_json(url: &str, body: &[u8]) -> u16 {
+    use hpp_core::Transport;
+    let mut request = http::Request::new(body.to_vec());
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = url.parse().unwrap();
+    HyperTransport::new().send(request).await.unwrap().status().as_u16()
+}

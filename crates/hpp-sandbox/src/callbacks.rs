@@ -37,7 +37,8 @@ pub struct CallbackAttempt {
     pub url: String,
     /// 1 for the first delivery, up to 1 + retries.
     pub attempt: u32,
-    /// How the attempt ended. In JSON: `delivered`, `status 500`, `timeout` or `error: …`.
+    /// How the attempt ended. In JSON: `delivered`, `status 500`, `timeout`, `dropped` or
+    /// `error: …`.
     pub outcome: DeliveryOutcome,
 }
 
@@ -61,6 +62,8 @@ pub enum DeliveryOutcome {
     Timeout,
     /// The connection failed; what the HTTP client said.
     Error(String),
+    /// Not posted: a [`CallbackFault::Drop`].
+    Dropped,
 }
 
 impl std::fmt::Display for DeliveryOutcome {
@@ -70,6 +73,7 @@ impl std::fmt::Display for DeliveryOutcome {
             Self::Status(status) => write!(f, "status {status}"),
             Self::Timeout => f.write_str("timeout"),
             Self::Error(error) => write!(f, "error: {error}"),
+            Self::Dropped => f.write_str("dropped"),
         }
     }
 }
@@ -86,6 +90,7 @@ impl From<String> for DeliveryOutcome {
         match text.as_str() {
             "delivered" => Self::Delivered,
             "timeout" => Self::Timeout,
+            "dropped" => Self::Dropped,
             _ => match text.strip_prefix("status ").and_then(|s| s.parse().ok()) {
                 Some(status) => Self::Status(status),
                 None => Self::Error(text.strip_prefix("error: ").map_or_else(|| text.clone(), str::to_owned)),
@@ -100,6 +105,40 @@ pub(crate) struct DeliveryPolicy {
     pub(crate) timeout: Duration,
     pub(crate) retries: u32,
     pub(crate) retry_delay: Duration,
+    pub(crate) faults: CallbackFaults,
+}
+
+/// What can go wrong with a callback on its way, as the network and the service make it go
+/// wrong: for testing a receiver (and the poller that covers for it). Each callback gets at most
+/// one fault: a scripted one ([`Sandbox::inject_callback_faults`](crate::Sandbox::inject_callback_faults))
+/// first, else one drawn with these probabilities from a seeded generator (the same seed, the
+/// same faults in the same order). All zero by default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct CallbackFaults {
+    /// The chance a callback is lost: none of its attempts reach the listener.
+    pub drop: f64,
+    /// The chance a callback is delivered twice (the second post after the first succeeded).
+    pub duplicate: f64,
+    /// The chance a callback is held back by [`delay_by`](Self::delay_by) (later callbacks
+    /// overtake it: a reordering).
+    pub delay: f64,
+    /// How long a delayed callback is held back.
+    pub delay_by: Duration,
+    /// The generator's seed.
+    pub seed: u64,
+}
+
+/// One fault for one callback (see [`CallbackFaults`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallbackFault {
+    /// Lost: never posted (recorded as one attempt with outcome `dropped`).
+    Drop,
+    /// Posted again once delivered (the second post recorded as the next attempt).
+    Duplicate,
+    /// Held back this long, while later callbacks go ahead.
+    Delay(Duration),
 }
 
 /// The most attempts kept for `GET /_sandbox/callbacks` (the oldest are dropped first).
@@ -108,46 +147,115 @@ const MAX_RECORDED_ATTEMPTS: usize = 10_000;
 /// The most of a listener's answer read.
 const MAX_ANSWER_READ: usize = 64 * 1024;
 
-/// Delivers jobs in order, recording each attempt (the latest [`MAX_RECORDED_ATTEMPTS`]) and
-/// announcing the running count of attempts made.
-pub(crate) async fn deliver(
-    mut jobs: mpsc::UnboundedReceiver<CallbackJob>,
-    policy: DeliveryPolicy,
-    attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
-    count: watch::Sender<usize>,
-) {
+/// Where attempts are recorded and counted, shared by every delivery (delayed ones run apart).
+#[derive(Clone)]
+pub(crate) struct Record {
+    pub(crate) bodies: Arc<Mutex<Vec<hpp_core::callback::StatusCallback>>>,
+    pub(crate) attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
+    pub(crate) count: Arc<watch::Sender<usize>>,
+    pub(crate) scripted: Arc<Mutex<std::collections::VecDeque<CallbackFault>>>,
+}
+
+impl Record {
+    fn push(&self, job: &CallbackJob, attempt: u32, outcome: DeliveryOutcome) {
+        let record = CallbackAttempt {
+            event_id: job.event_id.clone(),
+            session_id: job.session_id.clone(),
+            status: job.status.clone(),
+            // The listing is for tests to read: the URL without its secret.
+            url: hpp_core::callback::redact_secret(&job.url),
+            attempt,
+            outcome,
+        };
+        {
+            let mut all = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+            if all.len() >= MAX_RECORDED_ATTEMPTS {
+                all.remove(0);
+            }
+            all.push(record);
+        }
+        self.count.send_modify(|n| *n += 1);
+    }
+}
+
+/// A small seeded generator (splitmix64) for the fault draws: reproducible, no dependency.
+struct Draws(u64);
+
+impl Draws {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn fault(&mut self, faults: &CallbackFaults) -> Option<CallbackFault> {
+        let roll = self.next();
+        if roll < faults.drop {
+            Some(CallbackFault::Drop)
+        } else if roll < faults.drop + faults.duplicate {
+            Some(CallbackFault::Duplicate)
+        } else if roll < faults.drop + faults.duplicate + faults.delay {
+            Some(CallbackFault::Delay(faults.delay_by))
+        } else {
+            None
+        }
+    }
+}
+
+/// Delivers jobs in order (a delayed one apart, so later ones overtake it), recording each
+/// attempt (the latest [`MAX_RECORDED_ATTEMPTS`]) and announcing the running count.
+pub(crate) async fn deliver(mut jobs: mpsc::UnboundedReceiver<CallbackJob>, policy: DeliveryPolicy, record: Record) {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut recorded = 0;
+    let mut draws = Draws(policy.faults.seed);
     while let Some(job) = jobs.recv().await {
-        for attempt in 1..=policy.retries + 1 {
-            let outcome = post(&client, &job, policy.timeout).await;
-            let delivered = outcome == DeliveryOutcome::Delivered;
-            let record = CallbackAttempt {
-                event_id: job.event_id.clone(),
-                session_id: job.session_id.clone(),
-                status: job.status.clone(),
-                // The listing is for tests to read: the URL without its secret.
-                url: hpp_core::callback::redact_secret(&job.url),
-                attempt,
-                outcome,
-            };
-            {
-                let mut all = attempts.lock().unwrap_or_else(|p| p.into_inner());
-                if all.len() >= MAX_RECORDED_ATTEMPTS {
-                    all.remove(0);
-                }
-                all.push(record);
+        if let Ok(body) = hpp_core::callback::parse(&job.body) {
+            let mut bodies = record.bodies.lock().unwrap_or_else(|p| p.into_inner());
+            if bodies.len() >= MAX_RECORDED_ATTEMPTS {
+                bodies.remove(0);
             }
-            recorded += 1;
-            count.send_replace(recorded);
-            if delivered {
-                break;
+            bodies.push(body);
+        }
+        let scripted = record.scripted.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        match scripted.or_else(|| draws.fault(&policy.faults)) {
+            Some(CallbackFault::Drop) => record.push(&job, 1, DeliveryOutcome::Dropped),
+            Some(CallbackFault::Delay(by)) => {
+                let (client, record) = (client.clone(), record.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(by).await;
+                    deliver_one(&client, &job, &policy, &record).await;
+                });
             }
-            if attempt <= policy.retries {
-                tokio::time::sleep(policy.retry_delay).await;
+            Some(CallbackFault::Duplicate) => {
+                let made = deliver_one(&client, &job, &policy, &record).await;
+                let outcome = post(&client, &job, policy.timeout).await;
+                record.push(&job, made + 1, outcome);
+            }
+            None => {
+                deliver_one(&client, &job, &policy, &record).await;
             }
         }
     }
+}
+
+/// Posts `job` until delivered or out of retries; the attempts made.
+async fn deliver_one(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    job: &CallbackJob,
+    policy: &DeliveryPolicy,
+    record: &Record,
+) -> u32 {
+    for attempt in 1..=policy.retries + 1 {
+        let outcome = post(client, job, policy.timeout).await;
+        let delivered = outcome == DeliveryOutcome::Delivered;
+        record.push(job, attempt, outcome);
+        if delivered || attempt > policy.retries {
+            return attempt;
+        }
+        tokio::time::sleep(policy.retry_delay).await;
+    }
+    policy.retries + 1
 }
 
 async fn post(client: &Client<HttpConnector, Full<Bytes>>, job: &CallbackJob, timeout: Duration) -> DeliveryOutcome {

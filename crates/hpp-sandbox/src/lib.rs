@@ -85,7 +85,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use api::{Fault, OutboxMessage};
-pub use callbacks::{CallbackAttempt, DeliveryOutcome};
+pub use callbacks::{CallbackAttempt, CallbackFault, CallbackFaults, DeliveryOutcome};
 use hpp_core::{Config, Credentials, Environment, SessionStatus};
 use tokio::sync::watch;
 
@@ -178,6 +178,8 @@ pub struct SandboxConfig {
     pub callback_retry_delay: Duration,
     /// Write a line per request to stderr: method, path (no query), status. Off by default (tests).
     pub log_requests: bool,
+    /// Callbacks lost, duplicated or held back, at random from a seed (none by default).
+    pub callback_faults: CallbackFaults,
 }
 
 impl Default for SandboxConfig {
@@ -196,6 +198,7 @@ impl Default for SandboxConfig {
             callback_retries: 3,
             callback_retry_delay: Duration::from_secs(2),
             log_requests: false,
+            callback_faults: CallbackFaults::default(),
         }
     }
 }
@@ -293,6 +296,8 @@ pub struct Sandbox {
     state: Arc<Mutex<api::State>>,
     callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
     callback_count: watch::Receiver<usize>,
+    callback_faults: Arc<Mutex<std::collections::VecDeque<CallbackFault>>>,
+    callback_bodies: Arc<Mutex<Vec<hpp_core::callback::StatusCallback>>>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
     deliverer: tokio::task::JoinHandle<()>,
@@ -334,11 +339,20 @@ impl Sandbox {
             timeout: config.callback_timeout,
             retries: config.callback_retries,
             retry_delay: config.callback_retry_delay,
+            faults: config.callback_faults,
         };
         let (jobs, queued) = tokio::sync::mpsc::unbounded_channel();
         let callback_attempts = Arc::new(Mutex::new(Vec::new()));
         let (count, callback_count) = watch::channel(0);
-        let deliverer = tokio::spawn(callbacks::deliver(queued, policy, callback_attempts.clone(), count));
+        let callback_faults = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+        let callback_bodies = Arc::new(Mutex::new(Vec::new()));
+        let record = callbacks::Record {
+            bodies: callback_bodies.clone(),
+            attempts: callback_attempts.clone(),
+            count: Arc::new(count),
+            scripted: callback_faults.clone(),
+        };
+        let deliverer = tokio::spawn(callbacks::deliver(queued, policy, record));
         let read_timeout = config.request_read_timeout;
         let log_requests = config.log_requests;
         let state = api::State::new(config, base_url.clone(), ids, Some(jobs), callback_attempts.clone());
@@ -352,6 +366,8 @@ impl Sandbox {
             state,
             callback_attempts,
             callback_count,
+            callback_faults,
+            callback_bodies,
             stop,
             task: Some(task),
             deliverer,
@@ -404,6 +420,20 @@ impl Sandbox {
         let mut count = self.callback_count.clone();
         let _ = count.wait_for(|made| *made >= n).await;
         self.callback_attempts()
+    }
+
+    /// Every callback the sandbox sent (or lost to a fault), once each, in the order they were
+    /// queued (the latest 10,000): what a test re-delivers to a receiver to check it answers a
+    /// duplicate, or delivers itself in another order. (Rust only: the HTTP listing of
+    /// attempts carries no bodies, since a body holds the customer's details and the token.)
+    pub fn callback_bodies(&self) -> Vec<hpp_core::callback::StatusCallback> {
+        self.callback_bodies.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Scripts faults for the next callbacks, one callback each, in order (before any drawn by
+    /// [`SandboxConfig::callback_faults`]).
+    pub fn inject_callback_faults(&self, faults: impl IntoIterator<Item = CallbackFault>) {
+        self.callback_faults.lock().unwrap_or_else(|p| p.into_inner()).extend(faults);
     }
 
     /// Scripts faults for the next API requests, one request each, in order.
