@@ -6,4 +6,5 @@ pub mod chaos;
 pub mod checks;
 pub mod fixture;
 pub mod spec;
+pub mod tracking;
 pub use hpp_conformance::loopback;

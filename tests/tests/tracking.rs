@@ -5,60 +5,20 @@
 //! moved by the test, so two days pass in seconds and nothing sleeps.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use hpp_axum::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{BoxError, Finished, HandOff, Input, TrackingStore};
-use hpp_core::{BoxFuture, Client, CreateSession, MerchantUrls, SessionStatus, Timer};
+use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
 use hpp_sandbox::{Sandbox, SandboxConfig};
+use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship};
 use hpp_tokio::{Poller, PollerOptions};
 
 const SECRET: &str = "5b0e4c1d-9a7f-4f3e-8c2b-1d6a0e9f7c35";
-
-/// The wall clock moved by the test, the same way as the sandbox's.
-#[derive(Clone, Default)]
-struct SharedClock(Arc<AtomicI64>);
-
-impl SharedClock {
-    fn advance(&self, sandbox: &Sandbox, secs: i64) {
-        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
-        sandbox.advance_clock(secs);
-    }
-}
-
-impl Timer for SharedClock {
-    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-    fn now(&self) -> Duration {
-        Duration::from_millis(self.0.load(Ordering::SeqCst).unsigned_abs())
-    }
-    fn system_now(&self) -> SystemTime {
-        SystemTime::now() + Duration::from_millis(self.0.load(Ordering::SeqCst).unsigned_abs())
-    }
-    fn jitter(&self) -> f64 {
-        0.5
-    }
-}
-
-/// The app: marks the order in its own table, in the store's transaction.
-struct Ship;
-
-impl HandOff<PgStore> for Ship {
-    async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), BoxError> {
-        tx.execute(
-            "INSERT INTO shipped (session_id, status) VALUES ($1, $2)",
-            &[&finished.session_id, &finished.status.as_str()],
-        )
-        .await?;
-        Ok(())
-    }
-}
 
 async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,7 +35,7 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
     store.migrate().await.unwrap();
     let (app, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    app.batch_execute("CREATE TABLE shipped (session_id text NOT NULL, status text NOT NULL)").await.unwrap();
+    app.batch_execute(APP_TABLE).await.unwrap();
 
     let mut config = SandboxConfig::default();
     config.callback_timeout = Duration::from_secs(2);
@@ -84,7 +44,7 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
     let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
 
     let secret = CallbackSecret::new(SECRET).unwrap();
-    let receiver = CallbackReceiver::new(store.clone(), Arc::new(Ship), secret.clone(), clock.clone());
+    let receiver = CallbackReceiver::new(store.clone(), Arc::new(Ship(clock.clone())), secret.clone(), clock.clone());
     let replica_up = serve(receiver.router("/hpp/callback")).await;
     // The other replica is down for the whole run: every callback sent to it is lost.
     let replica_down = {
@@ -130,7 +90,8 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
     // A poller closes the gap: two days pass, the poller running whenever something is due.
     let mut options = PollerOptions::default();
     options.owner = "replica-up".into();
-    let poller = Poller::with_options(store.clone(), client.clone(), Arc::new(Ship), clock.clone(), options);
+    let poller =
+        Poller::with_options(store.clone(), client.clone(), Arc::new(Ship(clock.clone())), clock.clone(), options);
     let mut rounds = 0;
     while store.pending().await.unwrap() > 0 {
         rounds += 1;
@@ -149,7 +110,10 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
         assert_eq!(statuses, [ending.to_string()], "session {id}");
     }
     // Nothing more happens, whatever else arrives: the state is final and handed off.
-    let again = store.apply(Input::Tick { session_id: &sessions[0].0 }, clock.system_now(), &Ship).await.unwrap();
+    let again = store
+        .apply(Input::Tick { session_id: &sessions[0].0 }, clock.system_now(), &Ship(clock.clone()))
+        .await
+        .unwrap();
     assert_eq!(again, hpp_core::tracking::Applied::Done { handed_off: None });
     let total: i64 = app.query_one("SELECT count(*) FROM shipped", &[]).await.unwrap().get(0);
     assert_eq!(total, 24);
