@@ -51,6 +51,47 @@ mod conformance {
 
 // ---- "Or skip transports entirely" ----
 
+// ---- "Knowing when the consumer has paid, in production" (compiled, not run: see the
+// paid_once example, which CI runs) ----
+
+async fn paid_exactly_once_in_production(
+    database_url: String,
+    secret: hpp_core::callback::CallbackSecret,
+    client: hpp_core::Client<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
+    your_router: axum::Router,
+    shutdown: std::future::Pending<()>,
+    mut db: tokio_postgres::Client,
+    session_id: String,
+    expires_at: Option<std::time::SystemTime>,
+) -> std::result::Result<(), Box<dyn Error>> {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+    use hpp_axum::CallbackReceiver;
+    use hpp_core::tracking::{BoxError, Finished, HandOff, TrackingPolicy};
+    use hpp_postgres::PgStore;
+    use hpp_tokio::{Poller, TokioTimer};
+    use std::result::Result;
+
+struct MarkOrder;
+impl HandOff<PgStore> for MarkOrder {
+    async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), BoxError> {
+        tx.execute("UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
+                   &[&finished.session_id, &finished.status.as_str()]).await?;
+        Ok(())
+    }
+}
+    // (startup)
+let store = Arc::new(PgStore::connect(&database_url, TrackingPolicy::default()).await?);
+store.migrate().await?;
+let receiver = CallbackReceiver::new(store.clone(), Arc::new(MarkOrder), secret.clone(), TokioTimer::new());
+let app: axum::Router = your_router.merge(receiver.router("/hpp/callback"));
+tokio::spawn(Poller::new(store.clone(), client.clone(), Arc::new(MarkOrder), TokioTimer::new()).run(shutdown));
+    let tx = db.transaction().await?;
+store.track_in(&tx, &session_id, expires_at, SystemTime::now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn my_client_roundtrip(request: hpp_core::Request) -> Result<hpp_core::Response> {
     assert_eq!(request.uri().path(), "/hpp/v1/sessions/9cbc9884-1fdb-45a8-9694-9340340d0436");
     let body = br#"{"session_id":"9cbc9884-1fdb-45a8-9694-9340340d0436","status":"WAITING"}"#;

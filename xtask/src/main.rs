@@ -47,6 +47,12 @@ fn main() -> ExitCode {
             c.args(["run", "--quiet", "-p", "hpp-tests", "--bin", "hpp-spec"]);
             c
         }
+        Some("track") => {
+            // A debug build (the one the tests share): the run measures correctness, not speed.
+            let mut c = Command::new(cargo);
+            c.args(["run", "--quiet", "-p", "hpp-tests", "--bin", "hpp-track", "--"]).args(&args[1..]);
+            c
+        }
         Some("load") => {
             let mut c = Command::new(cargo);
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-load", "--"]).args(&args[1..]);
@@ -54,7 +60,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec"
+                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | track --chaos [SEED]"
             );
             return ExitCode::from(2);
         }

@@ -1,0 +1,387 @@
+//! The tracking chaos run: `cargo xtask track --chaos [SEED]`. Three replicas of an app behind a
+//! load balancer, each with the axum receiver and a poller, on one PostgreSQL store (a throwaway
+//! server); 2,000 sessions paid, cancelled, disabled or left to expire by the sandbox, its
+//! callbacks lost, duplicated and held back at random (seeded); one replica killed midway (its
+//! server, poller and connections gone, its transactions rolled back) and started again. Time
+//! runs on a clock shared with the sandbox, so two days pass in seconds.
+//!
+//! It then reconciles the app's own table with what the sandbox did: one line per outcome, and
+//! exit 1 unless every session's final status reached the app exactly once, none lost, none
+//! early (an expiry before `expires_at`, or a wrong status), each within the stated bound of its
+//! real change.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Body;
+use hpp_axum::CallbackReceiver;
+use hpp_core::callback::CallbackSecret;
+use hpp_core::tracking::{TrackingPolicy, TrackingStore};
+use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Timer};
+use hpp_hyper::HyperTransport;
+use hpp_postgres::PgStore;
+use hpp_postgres::testing::TempPostgres;
+use hpp_sandbox::{CallbackFaults, Sandbox, SandboxConfig};
+use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship};
+use hpp_tokio::{Poller, PollerOptions};
+
+const SESSIONS: usize = 2000;
+const REPLICAS: usize = 3;
+const SECRET: &str = "c7a1f0e2-5b3d-4e8f-9a6c-0d2b4f6e8a1c";
+
+/// The longest time between reads in this run (the default is 10 minutes; an hour keeps the
+/// two simulated days to a few thousand reads per waiting session less, and is the bound below).
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+type ReplicaPoller = Poller<PgStore, HyperTransport<hpp_hyper::DefaultConnector>, Ship, SharedClock>;
+
+/// One replica: its store (own connections), its receiver's server and its poller.
+struct Replica {
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+    kill: tokio::sync::watch::Sender<bool>,
+    poller: Arc<ReplicaPoller>,
+    /// Its poller's round under way, if any (killed with it).
+    round: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Replica {
+    async fn start(
+        n: usize,
+        pg: &str,
+        client: &Client<HyperTransport<hpp_hyper::DefaultConnector>>,
+        clock: &SharedClock,
+    ) -> Self {
+        let store = Arc::new(PgStore::connect(pg, policy()).await.expect("the store"));
+        let secret = CallbackSecret::new(SECRET).expect("a valid secret");
+        let receiver = CallbackReceiver::new(store.clone(), Arc::new(Ship(clock.clone())), secret, clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let router: axum::Router = receiver.router("/hpp/callback");
+        let (kill, killed) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let mut killed = killed.clone();
+                tokio::spawn(async move {
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    // Killed: the connection and its request in flight are dropped where they are.
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = killed.wait_for(|k| *k) => {}
+                    }
+                });
+            }
+        });
+        let mut options = PollerOptions::default();
+        options.owner = format!("replica-{n}");
+        options.batch = 64;
+        options.concurrency = 16;
+        let poller = Arc::new(Poller::with_options(
+            store,
+            client.clone(),
+            Arc::new(Ship(clock.clone())),
+            clock.clone(),
+            options,
+        ));
+        Self { url, server, kill, poller, round: None }
+    }
+
+    /// Kills it: the server stops accepting, requests in flight and the poller's round are
+    /// dropped mid-transaction (their connections close, so PostgreSQL rolls them back; the
+    /// round's claims lapse with their lease).
+    fn kill(self) {
+        let _ = self.kill.send(true);
+        self.server.abort();
+        if let Some(round) = self.round {
+            round.abort();
+        }
+    }
+}
+
+fn policy() -> TrackingPolicy {
+    let mut policy = TrackingPolicy::default();
+    policy.max_interval = MAX_INTERVAL;
+    policy
+}
+
+/// The load balancer: each callback to a live replica, round robin; 502 when none is up.
+#[derive(Clone)]
+struct Balancer {
+    replicas: Arc<Mutex<Vec<Option<String>>>>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+    transport: HyperTransport<hpp_hyper::DefaultConnector>,
+}
+
+impl Balancer {
+    async fn forward(self, request: http::Request<Body>) -> http::Response<Body> {
+        use hpp_core::Transport;
+        let path = request.uri().path_and_query().map(ToString::to_string).unwrap_or_default();
+        let Ok(body) = axum::body::to_bytes(request.into_body(), 1 << 20).await else {
+            return status(400);
+        };
+        let live: Vec<String> = self.replicas.lock().unwrap().iter().flatten().cloned().collect();
+        if live.is_empty() {
+            return status(502);
+        }
+        let target = &live[self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % live.len()];
+        let mut forwarded = http::Request::new(body.to_vec());
+        *forwarded.method_mut() = http::Method::POST;
+        *forwarded.uri_mut() = match format!("{target}{path}").parse() {
+            Ok(uri) => uri,
+            Err(_) => return status(400),
+        };
+        match self.transport.send(forwarded).await {
+            Ok(response) => status(response.status().as_u16()),
+            Err(_) => status(502),
+        }
+    }
+}
+
+fn status(code: u16) -> http::Response<Body> {
+    let mut response = http::Response::new(Body::empty());
+    *response.status_mut() = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    response
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Outcome {
+    Paid,
+    Cancelled,
+    Disabled,
+    Expired,
+}
+
+impl Outcome {
+    fn expected(self) -> &'static str {
+        match self {
+            Self::Paid => "COMPLETED",
+            Self::Cancelled => "CANCELLED",
+            Self::Disabled => "DISABLED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let seed: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1);
+    let started = Instant::now();
+    let Some(pg) = TempPostgres::start_or_skip() else {
+        eprintln!("hpp-track: PostgreSQL is needed (apt-get install postgresql)");
+        return ExitCode::FAILURE;
+    };
+    let clock = SharedClock::default();
+    let setup = PgStore::connect(&pg.url(), policy()).await.expect("the store");
+    setup.migrate().await.expect("the schema");
+    let (app, connection) =
+        tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.expect("the app's connection");
+    tokio::spawn(connection);
+    app.batch_execute(APP_TABLE).await.expect("the app's table");
+
+    let mut config = SandboxConfig::default();
+    config.callback_retry_delay = Duration::from_millis(20);
+    config.callback_faults = {
+        let mut faults = CallbackFaults::default();
+        faults.drop = 0.15;
+        faults.duplicate = 0.15;
+        faults.delay = 0.1;
+        faults.delay_by = Duration::from_millis(3500);
+        faults.seed = seed;
+        faults
+    };
+    let sandbox = Sandbox::start(config).await.expect("the sandbox");
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+
+    let mut replicas: Vec<Option<Replica>> = Vec::new();
+    for n in 0..REPLICAS {
+        replicas.push(Some(Replica::start(n, &pg.url(), &client, &clock).await));
+    }
+    let balancer = Balancer {
+        replicas: Arc::new(Mutex::new(replicas.iter().map(|r| r.as_ref().map(|r| r.url.clone())).collect())),
+        next: Arc::default(),
+        transport: HyperTransport::new(),
+    };
+    let lb_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let lb_url = format!("http://{}", lb_listener.local_addr().expect("bound"));
+    let lb = balancer.clone();
+    let router = axum::Router::new().fallback(move |request: http::Request<Body>| lb.clone().forward(request));
+    tokio::spawn(async move {
+        let _ = axum::serve(lb_listener, router).await;
+    });
+
+    // The sessions, each tracked in the app's transaction as it is created; outcomes by seed.
+    let secret = CallbackSecret::new(SECRET).expect("a valid secret");
+    let mut draws = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut sessions: Vec<(String, Outcome, SystemTime)> = Vec::with_capacity(SESSIONS);
+    for _ in 0..SESSIONS {
+        let mut urls = MerchantUrls::default();
+        urls.status_update = Some(secret.append_to(&format!("{lb_url}/hpp/callback?sid={{{{session_id}}}}")));
+        let op = CreateSession::new("https://shop.example/orders/1").with_merchant_urls(urls);
+        let created = client.create_session(&op).await.expect("created");
+        let id = created.session_id.clone().expect("an id");
+        let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);
+        setup.track_in(&app, &id, expires_at, clock.system_now()).await.expect("tracked");
+        draws ^= draws << 13;
+        draws ^= draws >> 7;
+        draws ^= draws << 17;
+        let outcome = [Outcome::Paid, Outcome::Cancelled, Outcome::Disabled, Outcome::Expired][(draws % 4) as usize];
+        sessions.push((id, outcome, expires_at.unwrap_or(SystemTime::UNIX_EPOCH)));
+    }
+    // The consumers and the merchant act; replica 1 is killed a third of the way, back at two thirds.
+    let mut changed_at: HashMap<String, SystemTime> = HashMap::new();
+    let mut killed_at = None;
+    for (i, (id, outcome, _)) in sessions.iter().enumerate() {
+        if i % 100 == 50 {
+            // Time passes while the consumers act; every live poller starts a round.
+            clock.advance(&sandbox, 30);
+            for replica in replicas.iter_mut().flatten() {
+                let poller = replica.poller.clone();
+                replica.round = Some(tokio::spawn(async move {
+                    let _ = poller.round().await;
+                }));
+            }
+        }
+        if i == SESSIONS / 3 {
+            // Killed in the middle of everything; the balancer notices later (its callbacks
+            // meanwhile answer 502, and the service's retries land on the other replicas).
+            replicas[1].take().expect("up").kill();
+            killed_at = Some(i);
+        }
+        if i == SESSIONS / 3 + 100 {
+            // The balancer takes the dead replica out once 60 more deliveries were attempted.
+            let seen = sandbox.callback_attempts().len();
+            let _ = tokio::time::timeout(Duration::from_secs(60), sandbox.wait_for_callback_attempts(seen + 60)).await;
+            balancer.replicas.lock().unwrap()[1] = None;
+        }
+        if i == 2 * SESSIONS / 3 {
+            let replica = Replica::start(1, &pg.url(), &client, &clock).await;
+            balancer.replicas.lock().unwrap()[1] = Some(replica.url.clone());
+            replicas[1] = Some(replica);
+        }
+        match outcome {
+            Outcome::Paid => drop(sandbox.set_status(id, SessionStatus::Completed)),
+            Outcome::Cancelled => drop(sandbox.set_status(id, SessionStatus::Cancelled)),
+            Outcome::Disabled => client.disable_session(id.as_str()).await.expect("disabled"),
+            Outcome::Expired => {}
+        }
+        changed_at.insert(id.clone(), clock.system_now());
+    }
+    let changes = sessions.iter().filter(|s| s.1 != Outcome::Expired).count();
+    // Wait until the sandbox has settled every callback (delivered, dropped, or given up).
+    let settled = tokio::time::timeout(Duration::from_secs(300), async {
+        loop {
+            let attempts = sandbox.callback_attempts();
+            let mut done: HashMap<&str, bool> = HashMap::new();
+            for a in &attempts {
+                let finished = a.delivered() || a.outcome == hpp_sandbox::DeliveryOutcome::Dropped || a.attempt >= 4;
+                *done.entry(a.event_id.as_str()).or_default() |= finished;
+            }
+            if sandbox.callback_bodies().len() >= changes && done.values().filter(|d| **d).count() >= changes {
+                return attempts;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let Ok(attempts) = settled else {
+        eprintln!("hpp-track: the sandbox did not settle its callbacks within 300 s");
+        return ExitCode::FAILURE;
+    };
+    for replica in replicas.iter_mut().flatten() {
+        if let Some(round) = replica.round.take() {
+            let _ = round.await;
+        }
+    }
+    let delivered_by_callback: i64 = app.query_one("SELECT count(*) FROM shipped", &[]).await.expect("count").get(0);
+
+    // The pollers close the gap; two days pass, each poller running whenever something is due.
+    let mut rounds = 0u64;
+    while setup.pending().await.expect("pending") > 0 {
+        rounds += 1;
+        if rounds > 5_000 {
+            // About 1,200 are needed; reconcile what there is, which will say what went wrong.
+            eprintln!("hpp-track: sessions still pending after {rounds} poller rounds");
+            break;
+        }
+        let pollers: Vec<_> = replicas.iter().flatten().map(|r| r.poller.clone()).collect();
+        let mut joins = Vec::new();
+        for poller in pollers {
+            joins.push(tokio::spawn(async move { poller.round().await }));
+        }
+        for join in joins {
+            let _ = join.await;
+        }
+        let next: Option<SystemTime> =
+            app.query_one("SELECT min(next_due_at) FROM hpp_tracked_session", &[]).await.expect("next due").get(0);
+        let Some(next) = next else { break };
+        let step = next.duration_since(clock.system_now()).unwrap_or_default().as_secs().clamp(1, 3600);
+        clock.advance(&sandbox, step as i64);
+    }
+
+    // Reconcile with the app's own table.
+    let rows = app.query("SELECT session_id, status, at FROM shipped", &[]).await.expect("rows");
+    let mut shipped: HashMap<String, Vec<(String, SystemTime)>> = HashMap::new();
+    for row in rows {
+        shipped.entry(row.get(0)).or_default().push((row.get(1), row.get(2)));
+    }
+    let bound = MAX_INTERVAL + Duration::from_secs(120);
+    let mut failed = false;
+    println!(
+        "hpp-track --chaos {seed}: {SESSIONS} sessions, {REPLICAS} replicas (replica 1 killed after session {} and restarted), \
+         {} callback attempts ({} delivered, {} dropped, {} refused or failed), {delivered_by_callback} final statuses \
+         handed off while callbacks arrived, then {rounds} poller rounds",
+        killed_at.unwrap_or_default(),
+        attempts.len(),
+        attempts.iter().filter(|a| a.delivered()).count(),
+        attempts.iter().filter(|a| a.outcome == hpp_sandbox::DeliveryOutcome::Dropped).count(),
+        attempts.iter().filter(|a| !a.delivered() && a.outcome != hpp_sandbox::DeliveryOutcome::Dropped).count(),
+    );
+    for outcome in [Outcome::Paid, Outcome::Cancelled, Outcome::Disabled, Outcome::Expired] {
+        let of: Vec<&(String, Outcome, SystemTime)> = sessions.iter().filter(|s| s.1 == outcome).collect();
+        let (mut once, mut lost, mut duplicated, mut wrong, mut early, mut late) = (0, 0, 0, 0, 0, 0);
+        let mut slowest = Duration::ZERO;
+        for (id, _, expires_at) in &of {
+            let got = shipped.get(id).map_or(&[][..], Vec::as_slice);
+            match got {
+                [] => lost += 1,
+                [(status, at)] => {
+                    once += 1;
+                    if status != outcome.expected() {
+                        wrong += 1;
+                    }
+                    let real = if outcome == Outcome::Expired { *expires_at } else { changed_at[id.as_str()] };
+                    match at.duration_since(real) {
+                        Err(_) => early += 1,
+                        Ok(latency) => {
+                            slowest = slowest.max(latency);
+                            if latency > bound {
+                                late += 1;
+                            }
+                        }
+                    }
+                }
+                _ => duplicated += 1,
+            }
+        }
+        let ok = lost == 0 && duplicated == 0 && wrong == 0 && early == 0 && late == 0 && once == of.len();
+        failed |= !ok;
+        println!(
+            "{:<9} {:>5} sessions: {once} exactly once, {lost} lost, {duplicated} duplicated, {wrong} wrong status, \
+             {early} early, {late} over the bound ({}s); slowest {}s after the real change  {}",
+            outcome.expected(),
+            of.len(),
+            bound.as_secs(),
+            slowest.as_secs(),
+            if ok { "OK" } else { "FAILED" },
+        );
+    }
+    println!("wall time {:.1}s", started.elapsed().as_secs_f64());
+    drop(replicas);
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
