@@ -44,6 +44,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -55,7 +56,7 @@ use hpp_core::tracking::{
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
-use tokio_postgres::{Client, GenericClient, NoTls};
+use tokio_postgres::{Client, GenericClient, NoTls, Statement};
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -183,6 +184,10 @@ impl PgStore {
 
     /// One attempt at a step; `None` when a concurrent first step of the same session won the
     /// insert (the step is then taken again on the row it wrote).
+    ///
+    /// Two round trips for most steps: `BEGIN` and both reads pipelined, then the writes and
+    /// `COMMIT` pipelined (tokio-postgres sends requests in the order they are first polled).
+    /// The first step of a session, and a hand-off (under a savepoint), take more.
     async fn try_apply<H: HandOff<Self> + ?Sized>(
         &self,
         input: &Input<'_>,
@@ -195,11 +200,20 @@ impl PgStore {
             _ => None,
         };
         let mut conn = self.pool.get().await?;
+        let select_state = conn.statement(SELECT_STATE).await?;
+        let select_event = conn.statement(SELECT_EVENT).await?;
+        let update = conn.statement(UPDATE_STATE).await?;
+        let insert_event = conn.statement(INSERT_EVENT).await?;
         let client = conn.client();
-        client.batch_execute("BEGIN").await.map_err(pg)?;
-        let row = client
-            .query_opt("SELECT state FROM hpp_tracked_session WHERE session_id = $1 FOR UPDATE NOWAIT", &[&session_id])
-            .await;
+        let by_session: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&session_id];
+        let (begun, row, seen) =
+            tokio::join!(client.batch_execute("BEGIN"), client.query_opt(&select_state, &by_session), async {
+                match event {
+                    Some(callback) => client.query_opt(&select_event, &[&callback.event_id]).await.map(|r| r.is_some()),
+                    None => Ok(false),
+                }
+            });
+        begun.map_err(pg)?;
         let loaded = match row {
             Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                 client.batch_execute("ROLLBACK").await.map_err(pg)?;
@@ -212,43 +226,26 @@ impl PgStore {
                 .transpose()
                 .map_err(pg)?,
         };
-        let seen = match event {
-            Some(callback) => client
-                .query_opt("SELECT 1 FROM hpp_callback_event WHERE event_id = $1", &[&callback.event_id])
-                .await
-                .map_err(pg)?
-                .is_some(),
-            None => false,
-        };
+        let seen = seen.map_err(pg)?;
         let due = loaded.as_ref().and_then(TrackedSession::hand_off_due);
-        let outcome = if seen && due.is_none() {
-            Some(Applied::Duplicate)
-        } else {
-            match transition(loaded.as_ref(), input, now, &self.policy) {
-                None => Some(Applied::Unknown),
-                Some(_) => None,
-            }
-        };
-        if let Some(outcome) = outcome {
+        let step = if seen && due.is_none() { None } else { transition(loaded.as_ref(), input, now, &self.policy) };
+        let Some(mut step) = step else {
             client.batch_execute("ROLLBACK").await.map_err(pg)?;
             conn.clean = true;
-            return Ok(Some(outcome));
-        }
-        let mut step = transition(loaded.as_ref(), input, now, &self.policy).expect("checked above");
+            return Ok(Some(if seen { Applied::Duplicate } else { Applied::Unknown }));
+        };
         let new_event = event.filter(|_| !seen);
         let finished = step.finished.take();
         let mut failed = None;
-        if finished.is_some() || new_event.is_some() {
-            // The app's work for this step, under a savepoint: undone alone when it fails.
+        if let Some(finished) = &finished {
+            // The app's work for this step, under a savepoint: undone alone when it fails, and
+            // what was learned (the final status) is kept.
             client.batch_execute("SAVEPOINT hpp_hand_off").await.map_err(pg)?;
             let result = async {
                 if let Some(callback) = new_event {
                     hand_off.on_event(client, callback).await?;
                 }
-                if let Some(finished) = &finished {
-                    hand_off.hand_off(client, finished).await?;
-                }
-                Ok(())
+                hand_off.hand_off(client, finished).await
             }
             .await;
             match result {
@@ -262,29 +259,53 @@ impl PgStore {
                     failed = Some(e);
                 }
             }
+        } else if let Some(callback) = new_event {
+            // Nothing final to keep: a refused event rolls the whole step back.
+            if let Err(e) = hand_off.on_event(client, callback).await {
+                client.batch_execute("ROLLBACK").await.map_err(pg)?;
+                conn.clean = true;
+                return Err(StoreError::HandOff(e));
+            }
         }
         let handed_off = finished.filter(|_| failed.is_none()).map(|f| f.status);
         let release = matches!(input, Input::Read { .. } | Input::Tick { .. }) || step.state.is_handed_off();
-        if loaded.is_some() {
-            update_state(client, &step.state, now, release).await?;
-        } else if insert_state(client, &step.state, now).await? == 0 {
+        if loaded.is_none() && insert_state(client, &step.state, now).await? == 0 {
             client.batch_execute("ROLLBACK").await.map_err(pg)?;
             conn.clean = true;
             return Ok(None);
         }
         // The event is recorded only with the app's work for it: a refused one is not done.
-        if let (Some(callback), None) = (new_event, &failed) {
-            let status = callback.session.status.as_ref().map(|s| s.as_str().to_owned());
-            client
-                .execute(
-                    "INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
-                    &[&callback.event_id, &session_id, &status, &now],
-                )
-                .await
-                .map_err(pg)?;
-        }
-        client.batch_execute("COMMIT").await.map_err(pg)?;
+        let record = new_event.filter(|_| failed.is_none());
+        let status = record.and_then(|c| c.session.status.as_ref()).map(|s| s.as_str().to_owned());
+        let state = Json(&step.state);
+        let final_status = step.state.final_status().map(FinalStatus::as_str);
+        let handed_off_at = step.state.is_handed_off().then_some(now);
+        let next_due = step.state.next_due_at();
+        let (updated, recorded, committed) = tokio::join!(
+            async {
+                match loaded {
+                    Some(_) => {
+                        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+                            [&session_id, &state, &final_status, &handed_off_at, &next_due, &now, &release];
+                        client.execute(&update, &params).await.map(drop)
+                    }
+                    None => Ok(()),
+                }
+            },
+            async {
+                match record {
+                    Some(callback) => {
+                        client.execute(&insert_event, &[&callback.event_id, &session_id, &status, &now]).await.map(drop)
+                    }
+                    None => Ok(()),
+                }
+            },
+            client.batch_execute("COMMIT")
+        );
+        // A failed write turns the COMMIT into a rollback: report the write's error.
+        updated.map_err(pg)?;
+        recorded.map_err(pg)?;
+        committed.map_err(pg)?;
         conn.clean = true;
         match failed {
             Some(e) => Err(StoreError::HandOff(e)),
@@ -292,6 +313,17 @@ impl PgStore {
         }
     }
 }
+
+/// The statements a step runs, prepared once per connection.
+const SELECT_STATE: &str = "SELECT state FROM hpp_tracked_session WHERE session_id = $1 FOR UPDATE NOWAIT";
+const SELECT_EVENT: &str = "SELECT 1 FROM hpp_callback_event WHERE event_id = $1";
+const UPDATE_STATE: &str = "UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
+       handed_off_at = COALESCE(handed_off_at, $4), next_due_at = $5, updated_at = $6, \
+       claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
+       claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
+     WHERE session_id = $1";
+const INSERT_EVENT: &str = "INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING";
 
 impl TrackingStore for PgStore {
     /// The step's connection, inside its open transaction: run the app's statements on it;
@@ -393,36 +425,6 @@ async fn insert_state(client: &impl GenericClient, state: &TrackedSession, now: 
         .map_err(pg)
 }
 
-/// Writes a session's new state; `release` ends a poller's claim.
-async fn update_state(
-    client: &impl GenericClient,
-    state: &TrackedSession,
-    now: SystemTime,
-    release: bool,
-) -> Result<(), StoreError> {
-    let handed_off_at = state.is_handed_off().then_some(now);
-    client
-        .execute(
-            "UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
-               handed_off_at = COALESCE(handed_off_at, $4), next_due_at = $5, updated_at = $6, \
-               claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
-               claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
-             WHERE session_id = $1",
-            &[
-                &state.session_id(),
-                &Json(state),
-                &state.final_status().map(FinalStatus::as_str),
-                &handed_off_at,
-                &state.next_due_at(),
-                &now,
-                &release,
-            ],
-        )
-        .await
-        .map_err(pg)?;
-    Ok(())
-}
-
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
@@ -453,13 +455,19 @@ fn pg(source: tokio_postgres::Error) -> StoreError {
 /// ended (committed or rolled back); one left midway (a dropped future) is closed, so the server
 /// rolls it back.
 struct Pool {
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Pooled>>,
     permits: Semaphore,
     connector: Connector,
 }
 
+/// A connection and the statements prepared on it.
+struct Pooled {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
 struct Conn<'a> {
-    client: Option<Client>,
+    client: Option<Pooled>,
     pool: &'a Pool,
     /// Set once the connection is outside any transaction again.
     clean: bool,
@@ -470,25 +478,36 @@ impl Pool {
     async fn get(&self) -> Result<Conn<'_>, StoreError> {
         let permit = self.permits.acquire().await.map_err(backend)?;
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let client = match idle.filter(|client| !client.is_closed()) {
-            Some(client) => client,
-            None => (self.connector)().await.map_err(pg)?,
+        let pooled = match idle.filter(|pooled| !pooled.client.is_closed()) {
+            Some(pooled) => pooled,
+            None => Pooled { client: (self.connector)().await.map_err(pg)?, statements: HashMap::new() },
         };
-        Ok(Conn { client: Some(client), pool: self, clean: false, _permit: permit })
+        Ok(Conn { client: Some(pooled), pool: self, clean: false, _permit: permit })
     }
 }
 
 impl Conn<'_> {
     fn client(&mut self) -> &Client {
         self.clean = false;
-        self.client.as_ref().expect("present until drop")
+        &self.client.as_ref().expect("present until drop").client
+    }
+
+    /// `sql` prepared on this connection (once).
+    async fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        let pooled = self.client.as_mut().expect("present until drop");
+        if let Some(statement) = pooled.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = pooled.client.prepare(sql).await.map_err(pg)?;
+        pooled.statements.insert(sql, statement.clone());
+        Ok(statement)
     }
 }
 
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take().filter(|c| self.clean && !c.is_closed()) {
-            self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(client);
+        if let Some(pooled) = self.client.take().filter(|p| self.clean && !p.client.is_closed()) {
+            self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(pooled);
         }
     }
 }
