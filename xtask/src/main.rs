@@ -48,9 +48,13 @@ fn main() -> ExitCode {
             c
         }
         Some("track") => {
-            // A debug build (the one the tests share): the run measures correctness, not speed.
+            // --chaos measures correctness: the debug build the tests share. --bench measures speed.
             let mut c = Command::new(cargo);
-            c.args(["run", "--quiet", "-p", "hpp-tests", "--bin", "hpp-track", "--"]).args(&args[1..]);
+            c.args(["run", "--quiet", "-p", "hpp-tests", "--bin", "hpp-track"]);
+            if args.iter().any(|a| a == "--bench") {
+                c.arg("--release");
+            }
+            c.arg("--").args(&args[1..]);
             c
         }
         Some("load") => {
@@ -60,7 +64,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | track --chaos [SEED]"
+                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | track --chaos [SEED] | track --bench"
             );
             return ExitCode::from(2);
         }

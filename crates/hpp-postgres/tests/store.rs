@@ -306,3 +306,21 @@ async fn the_store_survives_a_server_restart() {
     assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
     assert_eq!(store.apply(Input::Callback(&paid), at(START + 2), &Ship).await.unwrap(), Applied::Duplicate);
 }
+
+#[tokio::test]
+async fn the_connection_url_and_its_password_are_never_shown() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://app:pl4nted-pw@127.0.0.1:{port}/shop");
+    let error = PgStore::connect(&url, TrackingPolicy::default()).await.unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(shown.contains("Connection refused") || shown.contains("connect"), "{shown}");
+    assert!(!shown.contains("pl4nted-pw"), "{shown}");
+    let bad = PgStore::connect("postgres://app:pl4nted-pw@127.0.0.1:notaport/db", TrackingPolicy::default()).await;
+    let shown = format!("{:?}", bad.unwrap_err());
+    assert!(!shown.contains("pl4nted-pw"), "{shown}");
+    if let Some(pg) = TempPostgres::start_or_skip() {
+        let store = PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap();
+        let debug = format!("{store:?}");
+        assert!(!debug.contains("127.0.0.1") && !debug.contains("postgres://"), "{debug}");
+    }
+}

@@ -170,6 +170,13 @@ impl Outcome {
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--bench") {
+        return bench::run().await;
+    }
+    if !args.iter().any(|a| a == "--chaos") {
+        eprintln!("usage: hpp-track --chaos [SEED] | --bench");
+        return ExitCode::from(2);
+    }
     let seed: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1);
     let started = Instant::now();
     let Some(pg) = TempPostgres::start_or_skip() else {
@@ -384,4 +391,175 @@ async fn main() -> ExitCode {
     println!("wall time {:.1}s", started.elapsed().as_secs_f64());
     drop(replicas);
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// `cargo xtask track --bench`: callbacks per second through the receiver on the PostgreSQL
+/// store against a raw axum handler doing one `INSERT … ON CONFLICT DO NOTHING` per callback,
+/// in one run on one server; and the reads a waiting session costs under the default schedule.
+mod bench {
+    use std::process::ExitCode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant, SystemTime};
+
+    use axum::body::Body;
+    use hpp_axum::CallbackReceiver;
+    use hpp_core::Transport;
+    use hpp_core::callback::CallbackSecret;
+    use hpp_core::tracking::{BoxError, Finished, HandOff, TrackedSession, TrackingPolicy};
+    use hpp_core::{Session, SessionStatus};
+    use hpp_hyper::HyperTransport;
+    use hpp_postgres::PgStore;
+    use hpp_postgres::testing::TempPostgres;
+
+    const SESSIONS: usize = 2000;
+    const IN_FLIGHT: usize = 32;
+    const SECRET: &str = "bench-secret-0123456789abcdef";
+
+    struct NoApp;
+    impl HandOff<PgStore> for NoApp {
+        async fn hand_off(&self, _tx: &tokio_postgres::Client, _finished: &Finished) -> Result<(), BoxError> {
+            Ok(())
+        }
+    }
+
+    async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        url
+    }
+
+    /// Two events per session (IN_PROGRESS, then COMPLETED), `prefix` keeping rounds apart.
+    fn bodies(prefix: &str) -> Vec<Vec<u8>> {
+        let mut bodies = Vec::new();
+        for status in ["IN_PROGRESS", "COMPLETED"] {
+            for s in 0..SESSIONS {
+                bodies.push(
+                    format!(
+                        r#"{{"event_id":"{prefix}-{s}-{status}","session":{{"session_id":"{prefix}-{s}","status":"{status}","updated_at":"2027-01-01T00:00:00Z"}}}}"#
+                    )
+                    .into_bytes(),
+                );
+            }
+        }
+        bodies
+    }
+
+    /// Posts every body to `url`, `IN_FLIGHT` at a time; callbacks per second.
+    async fn load(url: &str, bodies: Vec<Vec<u8>>) -> f64 {
+        let transport = HyperTransport::new();
+        let bodies = Arc::new(bodies);
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..IN_FLIGHT {
+            let (transport, bodies, next, url) = (transport.clone(), bodies.clone(), next.clone(), url.to_owned());
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { return };
+                    let mut request = http::Request::new(body.clone());
+                    *request.method_mut() = http::Method::POST;
+                    *request.uri_mut() = url.parse().expect("a URL");
+                    let response = transport.send(request).await.expect("an answer");
+                    assert!(response.status().is_success(), "{}", response.status());
+                }
+            }));
+        }
+        for worker in workers {
+            worker.await.expect("a worker");
+        }
+        bodies.len() as f64 / started.elapsed().as_secs_f64()
+    }
+
+    pub(super) async fn run() -> ExitCode {
+        let Some(pg) = TempPostgres::start_or_skip() else { return ExitCode::FAILURE };
+        let store = Arc::new(PgStore::connect(&pg.url(), TrackingPolicy::default()).await.expect("the store"));
+        store.migrate().await.expect("the schema");
+        let secret = CallbackSecret::new(SECRET).expect("a secret");
+        let receiver =
+            CallbackReceiver::new(store.clone(), Arc::new(NoApp), secret.clone(), hpp_tokio::TokioTimer::new());
+        let sdk = serve(receiver.router("/cb")).await;
+
+        // The raw handler: parse, one INSERT … ON CONFLICT DO NOTHING, on as many connections.
+        let mut clients = Vec::new();
+        for _ in 0..8 {
+            let (client, connection) =
+                tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.expect("a connection");
+            tokio::spawn(connection);
+            clients.push(client);
+        }
+        clients[0]
+            .batch_execute("CREATE TABLE raw_event (event_id text PRIMARY KEY, session_id text NOT NULL, status text)")
+            .await
+            .expect("the raw table");
+        let clients = Arc::new(clients);
+        let turn = Arc::new(AtomicUsize::new(0));
+        let raw_router = axum::Router::new().route(
+            "/cb",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (clients, turn) = (clients.clone(), turn.clone());
+                async move {
+                    let Ok(callback) = hpp_core::callback::parse(&body) else { return http::StatusCode::BAD_REQUEST };
+                    let client = &clients[turn.fetch_add(1, Ordering::Relaxed) % clients.len()];
+                    let status = callback.session.status.as_ref().map(|s| s.as_str().to_owned());
+                    let inserted = client
+                        .execute(
+                            "INSERT INTO raw_event (event_id, session_id, status) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                            &[&callback.event_id, &callback.session.session_id, &status],
+                        )
+                        .await;
+                    if inserted.is_ok() { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE }
+                }
+            }),
+        );
+        let raw = serve(raw_router).await;
+        let _ = Body::empty();
+
+        println!(
+            "callbacks through the receiver on PostgreSQL vs a raw axum handler doing one INSERT … ON CONFLICT DO NOTHING"
+        );
+        println!(
+            "({SESSIONS} sessions x 2 events, {IN_FLIGHT} in flight, one throwaway PostgreSQL without fsync, same process)"
+        );
+        let mut ratios = Vec::new();
+        for round in 0..3 {
+            let raw_rate = load(&format!("{raw}/cb"), bodies(&format!("raw{round}"))).await;
+            let sdk_rate = load(&secret.append_to(&format!("{sdk}/cb")), bodies(&format!("sdk{round}"))).await;
+            let ratio = raw_rate / sdk_rate;
+            ratios.push(ratio);
+            println!(
+                "round {round}: raw {raw_rate:>8.0}/s   receiver + store {sdk_rate:>8.0}/s   time ratio {ratio:.2}x"
+            );
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!("median time ratio {:.2}x (target 1.25x)", ratios[1]);
+
+        // Reads a session costs while it waits, under the default schedule.
+        let policy = TrackingPolicy::default();
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut tracked = TrackedSession::new("s", None, start, &policy);
+        let mut waiting = Session::default();
+        waiting.status = Some(SessionStatus::Waiting);
+        let mut per_hour = vec![0u32; 48];
+        while let Some(due) = tracked.next_due_at() {
+            let hour = due.duration_since(start).unwrap_or_default().as_secs() / 3600;
+            let Some(slot) = per_hour.get_mut(hour as usize) else { break };
+            *slot += 1;
+            if tracked.observe(&waiting, due, &policy).is_some() {
+                break;
+            }
+        }
+        println!(
+            "reads per waiting session per hour (default schedule): hour 1: {}, hours 2-46: {} each, hour 47 (expiry): {}; {} over its 47 hours",
+            per_hour[0],
+            per_hour[1],
+            per_hour[46],
+            per_hour.iter().sum::<u32>()
+        );
+        ExitCode::SUCCESS
+    }
 }
