@@ -229,6 +229,24 @@ where
     }
 }
 
+/// A `status_update` request as the service sends it: `POST uri` (path and query, the secret
+/// included) with `callback` as its JSON body. For testing a receiver in a few lines, with the
+/// router as a tower `Service` (`router.call(callback_request(..))`), or with the bodies the
+/// sandbox sent (`Sandbox::callback_bodies`) re-delivered, duplicated or reordered.
+pub fn callback_request(uri: &str, callback: &callback::StatusCallback) -> Request<Body> {
+    // invariant: a `StatusCallback` always serializes (strings and open enums only).
+    let body = serde_json::to_vec(callback).expect("a callback serializes");
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = http::Method::POST;
+    match uri.parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        // An unusable URI stays `/`: no route, or no secret, so nothing acts on it.
+        Err(_) => tracing::warn!("callback_request: not a URI"),
+    }
+    request.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    request
+}
+
 impl<S, H, C> tower_service::Service<Request<Body>> for CallbackReceiver<S, H, C>
 where
     S: TrackingStore + 'static,

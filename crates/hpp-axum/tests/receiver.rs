@@ -118,3 +118,18 @@ async fn an_app_slower_than_the_budget_gets_503_in_time_and_commits_nothing() {
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "the retry is neither lost nor busy");
     assert_eq!(app.shipped.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_receiver_is_tested_in_a_few_lines_with_callback_request() {
+    let app = Arc::new(App::default());
+    let (mut router, _store) = receiver(app.clone());
+    let paid = hpp_core::callback::parse(paid("e9").as_bytes()).unwrap();
+    let uri = format!("/hpp/callback?secret={SECRET}");
+    for _ in 0..3 {
+        let response = router.call(hpp_axum::callback_request(&uri, &paid)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(app.shipped.lock().unwrap().len(), 1, "delivered three times, shipped once");
+    let nowhere = router.call(hpp_axum::callback_request("not a uri", &paid)).await.unwrap();
+    assert_eq!(nowhere.status(), StatusCode::NOT_FOUND, "an unusable URI is sent to /, never to the receiver");
+}

@@ -64,6 +64,23 @@ impl Timer for StdTimer {
     }
 }
 
+/// A new callback secret: 128 bits from the operating system's random number generator, as 32
+/// hex digits (URL-safe). Register `secret.append_to(url)` as `merchant_urls.status_update`, and
+/// keep the secret where the receiver can read it (a vault, an environment variable).
+///
+/// ```
+/// let secret = hpp_blocking::random_callback_secret()?;
+/// assert!(secret.append_to("https://shop.example/cb").starts_with("https://shop.example/cb?secret="));
+/// # Ok::<(), getrandom::Error>(())
+/// ```
+pub fn random_callback_secret() -> Result<hpp_core::callback::CallbackSecret, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // invariant: 32 hex digits are a valid secret (16 to 256 URL-safe characters).
+    Ok(hpp_core::callback::CallbackSecret::new(hex).expect("32 hex digits make a valid secret"))
+}
+
 /// A uniform sample from `[0, 1)`, from the standard library's random hash keys: jitter for
 /// retry backoff (not for anything secret). `hpp_tokio::TokioTimer` uses it too.
 pub fn jitter() -> f64 {

@@ -43,8 +43,8 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     let client = crate::client(sandbox.client_config(), timeout);
 
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
-    // invariant: 32 hex digits are a valid secret.
-    let secret = CallbackSecret::new(random_secret()).expect("32 hex digits make a valid secret");
+    let secret = hpp_blocking::random_callback_secret()
+        .map_err(|e| Error::Transport(hpp_core::TransportError::connect(std::io::Error::other(e.to_string()))))?;
     let mut listener = crate::listen::start(0, Some(secret.clone()), Duration::from_secs(10), None, None)
         .await
         .map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
@@ -152,11 +152,4 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     say!();
     output.heading("Done.");
     Ok(())
-}
-
-/// 128 random bits as hex, from the standard library's random hash keys.
-fn random_secret() -> String {
-    use std::hash::{BuildHasher, RandomState};
-    let half = || RandomState::new().hash_one(std::time::SystemTime::now());
-    format!("{:016x}{:016x}", half(), half())
 }

@@ -185,9 +185,12 @@ impl PgStore {
     /// One attempt at a step; `None` when a concurrent first step of the same session won the
     /// insert (the step is then taken again on the row it wrote).
     ///
-    /// Two round trips for most steps: `BEGIN` and both reads pipelined, then the writes and
-    /// `COMMIT` pipelined (tokio-postgres sends requests in the order they are first polled).
-    /// The first step of a session, and a hand-off (under a savepoint), take more.
+    /// Two round trips for a step of a tracked session: `BEGIN`, one read (the session's row,
+    /// locked, and whether the event was applied) and a `SAVEPOINT` pipelined; then one write
+    /// (the state, and the event when it is new) and `COMMIT` pipelined (tokio-postgres sends
+    /// requests in the order they are first polled). The app's hand-off runs between the two.
+    /// The first step of a session not tracked yet takes one more (the insert, checked before
+    /// anything commits); a failed hand-off one more (`ROLLBACK TO SAVEPOINT`).
     async fn try_apply<H: HandOff<Self> + ?Sized>(
         &self,
         input: &Input<'_>,
@@ -200,33 +203,28 @@ impl PgStore {
             _ => None,
         };
         let mut conn = self.pool.get().await?;
-        let select_state = conn.statement(SELECT_STATE).await?;
-        let select_event = conn.statement(SELECT_EVENT).await?;
-        let update = conn.statement(UPDATE_STATE).await?;
-        let insert_event = conn.statement(INSERT_EVENT).await?;
+        let read = conn.statement(READ_STEP).await?;
+        let write = conn.statement(WRITE_STEP).await?;
         let client = conn.client();
-        let by_session: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&session_id];
-        let (begun, row, seen) =
-            tokio::join!(client.batch_execute("BEGIN"), client.query_opt(&select_state, &by_session), async {
-                match event {
-                    Some(callback) => client.query_opt(&select_event, &[&callback.event_id]).await.map(|r| r.is_some()),
-                    None => Ok(false),
-                }
-            });
+        let event_id = event.map(|callback| callback.event_id.as_str());
+        let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&session_id, &event_id];
+        let (begun, row, saved) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.query_one(&read, &read_params),
+            client.batch_execute("SAVEPOINT hpp_hand_off")
+        );
         begun.map_err(pg)?;
-        let loaded = match row {
+        let row = match row {
             Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                 client.batch_execute("ROLLBACK").await.map_err(pg)?;
                 conn.clean = true;
                 return Ok(Some(Applied::Busy));
             }
-            row => row
-                .map_err(pg)?
-                .map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0))
-                .transpose()
-                .map_err(pg)?,
+            row => row.map_err(pg)?,
         };
-        let seen = seen.map_err(pg)?;
+        saved.map_err(pg)?;
+        let loaded = row.try_get::<_, Option<Json<TrackedSession>>>(0).map_err(pg)?.map(|json| json.0);
+        let seen: bool = row.try_get(1).map_err(pg)?;
         let due = loaded.as_ref().and_then(TrackedSession::hand_off_due);
         let step = if seen && due.is_none() { None } else { transition(loaded.as_ref(), input, now, &self.policy) };
         let Some(mut step) = step else {
@@ -238,9 +236,8 @@ impl PgStore {
         let finished = step.finished.take();
         let mut failed = None;
         if let Some(finished) = &finished {
-            // The app's work for this step, under a savepoint: undone alone when it fails, and
-            // what was learned (the final status) is kept.
-            client.batch_execute("SAVEPOINT hpp_hand_off").await.map_err(pg)?;
+            // The app's work for this step, under the savepoint: undone alone when it fails,
+            // and what was learned (the final status) is kept.
             let result = async {
                 if let Some(callback) = new_event {
                     hand_off.on_event(client, callback).await?;
@@ -249,10 +246,7 @@ impl PgStore {
             }
             .await;
             match result {
-                Ok(()) => {
-                    client.batch_execute("RELEASE SAVEPOINT hpp_hand_off").await.map_err(pg)?;
-                    step.state.handed_off();
-                }
+                Ok(()) => step.state.handed_off(),
                 Err(e) => {
                     client.batch_execute("ROLLBACK TO SAVEPOINT hpp_hand_off").await.map_err(pg)?;
                     step.state.hand_off_failed(now, &self.policy);
@@ -276,35 +270,26 @@ impl PgStore {
         }
         // The event is recorded only with the app's work for it: a refused one is not done.
         let record = new_event.filter(|_| failed.is_none());
-        let status = record.and_then(|c| c.session.status.as_ref()).map(|s| s.as_str().to_owned());
+        let recorded_id = record.map(|callback| callback.event_id.as_str());
+        let recorded_status = record.and_then(|c| c.session.status.as_ref()).map(|s| s.as_str().to_owned());
         let state = Json(&step.state);
         let final_status = step.state.final_status().map(FinalStatus::as_str);
         let handed_off_at = step.state.is_handed_off().then_some(now);
         let next_due = step.state.next_due_at();
-        let (updated, recorded, committed) = tokio::join!(
-            async {
-                match loaded {
-                    Some(_) => {
-                        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-                            [&session_id, &state, &final_status, &handed_off_at, &next_due, &now, &release];
-                        client.execute(&update, &params).await.map(drop)
-                    }
-                    None => Ok(()),
-                }
-            },
-            async {
-                match record {
-                    Some(callback) => {
-                        client.execute(&insert_event, &[&callback.event_id, &session_id, &status, &now]).await.map(drop)
-                    }
-                    None => Ok(()),
-                }
-            },
-            client.batch_execute("COMMIT")
-        );
+        let write_params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &session_id,
+            &state,
+            &final_status,
+            &handed_off_at,
+            &next_due,
+            &now,
+            &release,
+            &recorded_id,
+            &recorded_status,
+        ];
+        let (written, committed) = tokio::join!(client.execute(&write, &write_params), client.batch_execute("COMMIT"));
         // A failed write turns the COMMIT into a rollback: report the write's error.
-        updated.map_err(pg)?;
-        recorded.map_err(pg)?;
+        written.map_err(pg)?;
         committed.map_err(pg)?;
         conn.clean = true;
         match failed {
@@ -314,16 +299,21 @@ impl PgStore {
     }
 }
 
-/// The statements a step runs, prepared once per connection.
-const SELECT_STATE: &str = "SELECT state FROM hpp_tracked_session WHERE session_id = $1 FOR UPDATE NOWAIT";
-const SELECT_EVENT: &str = "SELECT 1 FROM hpp_callback_event WHERE event_id = $1";
-const UPDATE_STATE: &str = "UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
-       handed_off_at = COALESCE(handed_off_at, $4), next_due_at = $5, updated_at = $6, \
-       claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
-       claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
-     WHERE session_id = $1";
-const INSERT_EVENT: &str = "INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING";
+/// A step's read: the session's state, its row locked (`NULL` when not tracked), and whether the
+/// event (`$2`, `NULL` for other inputs) was applied before.
+const READ_STEP: &str = "WITH s AS (SELECT state FROM hpp_tracked_session WHERE session_id = $1 FOR UPDATE NOWAIT) \
+     SELECT (SELECT state FROM s), EXISTS (SELECT 1 FROM hpp_callback_event WHERE event_id = $2)";
+
+/// A step's write: the session's new state (the row exists: inserted first when new) and, when
+/// `$8` is not `NULL`, the event recorded as applied.
+const WRITE_STEP: &str = "WITH updated AS (\
+       UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
+         handed_off_at = COALESCE(handed_off_at, $4), next_due_at = $5, updated_at = $6, \
+         claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
+         claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
+       WHERE session_id = $1 RETURNING 1) \
+     INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
+     SELECT $8, $1, $9, $6 WHERE $8::text IS NOT NULL ON CONFLICT (event_id) DO NOTHING";
 
 impl TrackingStore for PgStore {
     /// The step's connection, inside its open transaction: run the app's statements on it;
