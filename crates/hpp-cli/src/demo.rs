@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hpp_core::callback::CallbackSecret;
 use hpp_core::{CreateSession, Distribution, Error, MerchantUrls, SessionStatus, WatchOptions, WatchOutcome};
 use hpp_sandbox::{Sandbox, SandboxConfig};
 
