@@ -71,11 +71,14 @@ impl Timer for StdTimer {
 /// ```
 /// let secret = hpp_blocking::random_callback_secret()?;
 /// assert!(secret.append_to("https://shop.example/cb").starts_with("https://shop.example/cb?secret="));
-/// # Ok::<(), getrandom::Error>(())
+/// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn random_callback_secret() -> Result<hpp_core::callback::CallbackSecret, getrandom::Error> {
+///
+/// An error means the operating system gave no random numbers (rare: very early in boot, or a
+/// sandbox forbidding it).
+pub fn random_callback_secret() -> Result<hpp_core::callback::CallbackSecret, std::io::Error> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)?;
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     // invariant: 32 hex digits are a valid secret (16 to 256 URL-safe characters).
     Ok(hpp_core::callback::CallbackSecret::new(hex).expect("32 hex digits make a valid secret"))

@@ -42,8 +42,8 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     let client = crate::client(sandbox.client_config(), timeout);
 
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
-    let secret = hpp_blocking::random_callback_secret()
-        .map_err(|e| Error::Transport(hpp_core::TransportError::connect(std::io::Error::other(e.to_string()))))?;
+    let secret =
+        hpp_blocking::random_callback_secret().map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
     let mut listener = crate::listen::start(0, Some(secret.clone()), Duration::from_secs(10), None, None)
         .await
         .map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
