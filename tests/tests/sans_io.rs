@@ -19,11 +19,26 @@ fn core_has_no_io_dependencies() {
     }
 }
 
+/// Every `.rs` file under `dir`, in subdirectories too (modules such as `tracking/`).
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 #[test]
 fn core_sources_do_no_io() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hpp-core/src");
-    for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
+    let files = rust_files(&src);
+    assert!(files.iter().any(|f| f.ends_with("tracking/store.rs")), "subdirectories are read: {files:?}");
+    for path in files {
         let source = std::fs::read_to_string(&path).unwrap();
         let text: String = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
         for forbidden in [
