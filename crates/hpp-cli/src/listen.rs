@@ -129,6 +129,31 @@ async fn forward(
     }
 }
 
+/// Forwards `event` to the app (with `--forward-to`) and has it printed: the status the service
+/// is to hear (what the app said, 502 when it said nothing, or 204 without an app), and whether
+/// it was printed.
+async fn hand_on(
+    sender: &mpsc::UnboundedSender<Received>,
+    forward_to: Option<&(http::Uri, hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>)>,
+    headers: &http::HeaderMap,
+    body: &Bytes,
+    event: StatusCallback,
+) -> (u16, bool) {
+    let forwarded = match forward_to {
+        Some(to) => Some(forward(to, headers, body.to_vec()).await),
+        None => None,
+    };
+    let status = match &forwarded {
+        None => 204,
+        Some(Ok(app)) => *app,
+        Some(Err(_)) => 502,
+    };
+    let (handed_on, outcome) = tokio::sync::oneshot::channel();
+    let printed =
+        sender.send(Received::Event(Box::new(event), forwarded, handed_on)).is_ok() && outcome.await == Ok(true);
+    (status, printed)
+}
+
 /// With `--store`: prints (and forwards) each event the first time any listener sharing the store
 /// applies it, inside the store's transaction, so that it is recorded only once printed (and
 /// accepted by the app).
@@ -147,19 +172,8 @@ impl HandOff<PgStore> for Printer<'_> {
     }
 
     async fn on_event(&self, _tx: &tokio_postgres::Client, event: &StatusCallback) -> Result<(), BoxError> {
-        let forwarded = match self.forward_to {
-            Some(to) => Some(forward(to, self.headers, self.body.to_vec()).await),
-            None => None,
-        };
-        let status = match &forwarded {
-            None => 204,
-            Some(Ok(app)) => *app,
-            Some(Err(_)) => 502,
-        };
+        let (status, printed) = hand_on(self.sender, self.forward_to, self.headers, self.body, event.clone()).await;
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
-        let (handed_on, outcome) = tokio::sync::oneshot::channel();
-        let printed = self.sender.send(Received::Event(Box::new(event.clone()), forwarded, handed_on)).is_ok()
-            && outcome.await == Ok(true);
         if !printed {
             return Err("the event could not be printed".into());
         }
@@ -230,19 +244,7 @@ async fn answer(
             if !seen.lock().unwrap_or_else(|p| p.into_inner()).first_time(&event_id) {
                 return reply(204); // a repeat of an event already handed on
             }
-            let forwarded = match forward_to {
-                Some(to) => Some(forward(to, &headers, body.to_vec()).await),
-                None => None,
-            };
-            // The service hears what the app said (502 when it said nothing), or 204 without one.
-            let status = match &forwarded {
-                None => 204,
-                Some(Ok(app)) => *app,
-                Some(Err(_)) => 502,
-            };
-            let (handed_on, outcome) = tokio::sync::oneshot::channel();
-            let printed = sender.send(Received::Event(Box::new(event), forwarded, handed_on)).is_ok()
-                && outcome.await == Ok(true);
+            let (status, printed) = hand_on(sender, forward_to.as_ref(), &headers, &body, event).await;
             let status = if printed { status } else { 503 };
             if !(200..300).contains(&status) {
                 // Not acknowledged: not remembered either, so the service's retry counts.

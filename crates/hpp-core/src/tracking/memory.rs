@@ -15,8 +15,8 @@ use crate::callback::Deduplicator;
 /// A step that hands off a final status holds its session busy while the hand-off runs (a
 /// concurrent step of the same session is [`Applied::Busy`]); if the step's future is dropped
 /// midway, nothing of it is committed and the session is free again. Event ids are remembered up to a
-/// bound (100,000 by default, oldest forgotten first); final sessions stay until
-/// [`forget_final`](Self::forget_final).
+/// bound (100,000 by default, oldest forgotten first); sessions stay until
+/// [`forget_handed_off`](Self::forget_handed_off).
 #[derive(Debug)]
 pub struct MemoryStore {
     policy: TrackingPolicy,
@@ -64,12 +64,13 @@ impl MemoryStore {
         self.lock().sessions.get(session_id).map(|entry| entry.state.clone())
     }
 
-    /// Forgets the final sessions (their event ids stay remembered up to the bound); returns how
-    /// many were forgotten.
-    pub fn forget_final(&self) -> usize {
+    /// Forgets the sessions whose final status was handed off (their event ids stay remembered
+    /// up to the bound; a final status not handed off yet is kept); returns how many were
+    /// forgotten.
+    pub fn forget_handed_off(&self) -> usize {
         let mut inner = self.lock();
         let before = inner.sessions.len();
-        inner.sessions.retain(|_, entry| entry.state.final_status().is_none());
+        inner.sessions.retain(|_, entry| !entry.state.is_handed_off());
         before - inner.sessions.len()
     }
 
@@ -201,7 +202,7 @@ impl TrackingStore for MemoryStore {
 
     async fn pending(&self) -> Result<u64, StoreError> {
         let inner = self.lock();
-        Ok(inner.sessions.values().filter(|entry| entry.state.final_status().is_none()).count() as u64)
+        Ok(inner.sessions.values().filter(|entry| !entry.state.is_handed_off()).count() as u64)
     }
 }
 

@@ -219,6 +219,7 @@ pub trait TrackingStore: Send + Sync {
         hand_off: &'a H,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send + 'a;
 
-    /// How many sessions are tracked and not final.
+    /// How many tracked sessions still have work outstanding: not final yet, or final and not
+    /// handed off yet.
     fn pending(&self) -> impl Future<Output = Result<u64, StoreError>> + Send + '_;
 }

@@ -495,6 +495,22 @@ mod store {
     }
 
     #[test]
+    fn pending_counts_work_outstanding_and_only_handed_off_sessions_are_forgotten() {
+        let store = MemoryStore::default();
+        let app = App::default();
+        app.failing.store(true, Ordering::SeqCst);
+        let paid = callback("e1", "s1", "COMPLETED", START);
+        assert!(block_on(store.apply(Input::Callback(&paid), at(START), &app)).is_err());
+        assert_eq!(block_on(store.pending()).unwrap(), 1, "final, not handed off: still work to do");
+        assert_eq!(store.forget_handed_off(), 0, "a payment not handed off is never forgotten");
+        app.failing.store(false, Ordering::SeqCst);
+        block_on(store.apply(Input::Callback(&paid), at(START + 1), &app)).unwrap();
+        assert_eq!(block_on(store.pending()).unwrap(), 0);
+        assert_eq!(store.forget_handed_off(), 1);
+        assert!(store.get("s1").is_none());
+    }
+
+    #[test]
     fn claims_are_leased_and_unknown_sessions_refused() {
         let store = MemoryStore::default();
         let app = App::default();
