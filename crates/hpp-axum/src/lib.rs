@@ -10,11 +10,12 @@
 //! budget under the service's 3 s timeout (2.5 s by default): past it the step is abandoned
 //! (nothing of it commits) and the answer is 503.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
-//! use hpp_axum::CallbackReceiver;
-//! use hpp_core::callback::CallbackSecret;
+//! use hpp_axum::{CallbackReceiver, callback_request};
+//! use hpp_core::callback::{CallbackSecret, parse};
 //! use hpp_core::tracking::{BoxError, Finished, HandOff, MemoryStore};
+//! use tower_service::Service;
 //!
 //! struct Ship;
 //! impl HandOff<MemoryStore> for Ship {
@@ -24,13 +25,21 @@
 //!     }
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let secret = CallbackSecret::new(std::env::var("CALLBACK_SECRET")?)?;
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! // In production: a secret from your vault, and hpp_postgres::PgStore.
+//! let secret = CallbackSecret::new("7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11")?;
 //! let store = Arc::new(MemoryStore::default());
 //! let receiver = CallbackReceiver::new(store, Arc::new(Ship), secret, hpp_tokio::TokioTimer::new());
 //! // Registered as merchant_urls.status_update: https://shop.example/hpp/callback?secret=…
-//! let app: axum::Router = receiver.router("/hpp/callback");
-//! # let _ = app; Ok(()) }
+//! let mut app: axum::Router = receiver.router("/hpp/callback");
+//!
+//! // What the service sends, twice (a retry): shipped once, both answered 200.
+//! let paid = parse(br#"{"event_id":"e1","session":{"session_id":"s1","status":"COMPLETED"}}"#)?;
+//! for _ in 0..2 {
+//!     let request = callback_request("/hpp/callback?secret=7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11", &paid);
+//!     assert_eq!(app.call(request).await?.status(), 200);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 
 use std::convert::Infallible;
