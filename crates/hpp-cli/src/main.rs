@@ -956,16 +956,28 @@ async fn play_consumer(config: &Config, action: ConsumerAction, timeout: Duratio
     }
 }
 
-/// SIGINT and SIGTERM, registered up front.
+/// SIGINT and SIGTERM (on Windows: Ctrl-C and Ctrl-Break), registered up front.
 struct StopSignals {
+    #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    interrupt: tokio::signal::windows::CtrlC,
+    #[cfg(windows)]
+    terminate: tokio::signal::windows::CtrlBreak,
 }
 
 impl StopSignals {
+    #[cfg(unix)]
     fn listen() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    #[cfg(windows)]
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self { interrupt: tokio::signal::windows::ctrl_c()?, terminate: tokio::signal::windows::ctrl_break()? })
     }
 
     async fn wait(mut self) {

@@ -54,6 +54,8 @@ impl TempPostgres {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir)?;
+        // Root only exists on Unix; elsewhere the server runs as the current user.
+        #[cfg(unix)]
         if as_postgres {
             let (uid, gid) = (id("-u")?, id("-g")?);
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
@@ -201,7 +203,7 @@ fn run(mut command: Command) -> io::Result<()> {
 }
 
 fn is_root() -> bool {
-    id_of(&["-u"]).is_ok_and(|uid| uid == 0)
+    cfg!(unix) && id_of(&["-u"]).is_ok_and(|uid| uid == 0)
 }
 
 fn id(flag: &str) -> io::Result<u32> {
