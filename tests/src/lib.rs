@@ -4,6 +4,8 @@
 
 pub mod chaos;
 pub mod checks;
+/// Response fixtures, from hpp-core's tests (where the files live).
+#[path = "../../crates/hpp-core/tests/it/fixture.rs"]
 pub mod fixture;
 pub mod spec;
 pub mod tracking;

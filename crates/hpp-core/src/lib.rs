@@ -84,6 +84,7 @@
 //!   id, never bodies, credentials or contact data.
 
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_debug_implementations)]
 
 #[macro_use]
@@ -104,6 +105,7 @@ pub mod retry;
 mod session;
 mod time;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 pub mod tracking;
 pub mod transport;

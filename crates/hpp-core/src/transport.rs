@@ -46,8 +46,8 @@
 //! - A closure `Fn(Request) -> impl Future<Output = Result<Response, TransportError>>` (a mock, or
 //!   a wrapper adding a header or a metric around another transport).
 //! - [`SharedTransport`]: any of the above behind one cloneable dynamic type, chosen at run time.
-//! - With the `tower` feature, a tower `Service` ([`tower::ServiceTransport`](crate::tower)) and
-//!   a transport as a `Service`, so tower layers wrap transports.
+//! - With the `tower` feature, a tower `Service` (`hpp_core::tower::ServiceTransport`) and a
+//!   transport as a `Service`, so tower layers wrap transports.
 
 use std::fmt;
 use std::future::Future;

@@ -44,6 +44,8 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -59,6 +61,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::{Client, GenericClient, NoTls, Statement};
 
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 /// The schema, in order: (version, SQL). Each is applied once, in a transaction.

@@ -1,6 +1,5 @@
 //! Integration tests of the sans-IO core: one binary, one module per boundary.
 
-#[path = "../../../../tests/src/fixture.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod fixture;
 

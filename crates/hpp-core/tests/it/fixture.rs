@@ -5,9 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-/// The directory of the response fixtures (`crates/hpp-core/tests/fixtures/<operation>/<case>.http`).
+/// The directory of the response fixtures (`crates/hpp-core/tests/fixtures/<operation>/<case>.http`),
+/// from hpp-core's own tests (this file's home, inside the package) or from the workspace's
+/// `hpp-tests`, which includes this file.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hpp-core/tests/fixtures")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let own = manifest.join("tests/fixtures");
+    if own.is_dir() { own } else { manifest.join("../crates/hpp-core/tests/fixtures") }
 }
 
 /// Every fixture file, sorted.
