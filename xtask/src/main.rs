@@ -18,6 +18,14 @@
 //!   model field that carries it; fails when one has none (CI runs it).
 //! - `public-api [--bless]`: each library crate's public API compared with the committed
 //!   `api/<crate>.txt` (CI runs it); `--bless` rewrites them after an intended change.
+//! - `package`: `cargo package` for every publishable crate, in dependency order, each built from
+//!   its package alone (workspace crates not yet on crates.io come from a local registry): what
+//!   `cargo publish` would check.
+//! - `minimal-versions`: in a copy of the repository under `target/minimal-versions/`, the lock
+//!   file moved to the lowest versions the manifests allow for direct dependencies (the nightly
+//!   toolchain's `-Z direct-minimal-versions`), then the workspace checked. Says so and fails
+//!   when no nightly toolchain is installed.
+//! - `track --chaos [SEED]` and `track --bench`: the payment tracker's chaos run and benchmark.
 
 use std::process::{Command, ExitCode};
 
@@ -34,6 +42,12 @@ fn main() -> ExitCode {
             c
         }
         Some("build-cost") => return build_cost(&root, &cargo),
+        Some("minimal-versions") => return minimal_versions(&root),
+        Some("package") => {
+            let mut c = Command::new(cargo);
+            c.args(["package", "--workspace", "--exclude", "hpp-tests", "--exclude", "xtask", "--locked"]);
+            c
+        }
         Some("fuzz") => return fuzz(&root, &cargo, args.get(1).map_or("10", String::as_str)),
         Some("mutants") => return mutants(&root, &cargo, &args[1..]),
         Some("public-api") => return public_api::run(&root, &cargo, &args[1..]),
@@ -64,7 +78,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | track --chaos [SEED] | track --bench"
+                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | package | minimal-versions | track --chaos [SEED] | track --bench"
             );
             return ExitCode::from(2);
         }
@@ -237,4 +251,56 @@ fn mutants(root: &std::path::Path, cargo: &str, args: &[String]) -> ExitCode {
         println!("missed: {line}");
     }
     if outcomes[1].1.trim().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `cargo xtask minimal-versions`: the workspace against the lowest versions its manifests allow
+/// for direct dependencies, in a copy (the committed lock file is left alone).
+fn minimal_versions(root: &std::path::Path) -> ExitCode {
+    let has_nightly = Command::new("rustup")
+        .args(["run", "nightly", "cargo", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_nightly {
+        eprintln!(
+            "xtask minimal-versions: no nightly toolchain is installed (rustup toolchain install nightly); not checked"
+        );
+        return ExitCode::FAILURE;
+    }
+    let copy = root.join("target/minimal-versions");
+    let _ = std::fs::remove_dir_all(&copy);
+    // The repository's tracked files, as committed, without the target directory.
+    let archive = Command::new("git")
+        .args(["archive", "--format=tar", "HEAD"])
+        .current_dir(root)
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    if std::fs::create_dir_all(&copy).is_err() || archive.is_empty() {
+        eprintln!("xtask minimal-versions: could not copy the repository");
+        return ExitCode::FAILURE;
+    }
+    let untar = Command::new("tar").args(["-x", "-C"]).arg(&copy).stdin(std::process::Stdio::piped()).spawn();
+    let Ok(mut untar) = untar else { return ExitCode::FAILURE };
+    if let Some(mut stdin) = untar.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(&archive);
+    }
+    if !untar.wait().is_ok_and(|s| s.success()) {
+        return ExitCode::FAILURE;
+    }
+    let target = root.join("target/minimal-versions-target");
+    let steps: [&[&str]; 2] = [
+        &["+nightly", "update", "-Z", "direct-minimal-versions"],
+        &["+nightly", "check", "--workspace", "--all-targets", "--all-features"],
+    ];
+    for step in steps {
+        // rustup's proxy (not `$CARGO`, a toolchain's own binary) understands `+nightly`.
+        let status = Command::new("cargo").args(step).env("CARGO_TARGET_DIR", &target).current_dir(&copy).status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("xtask minimal-versions: `cargo {}` failed", step.join(" "));
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("minimal versions: the workspace checks with every direct dependency at its lowest allowed version");
+    ExitCode::SUCCESS
 }
