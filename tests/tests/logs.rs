@@ -101,3 +101,105 @@ fn logs_carry_no_secrets_or_contact_data() {
         assert!(!logs.contains(id.as_str()), "session id {id} (a URL with it) appears in the logs:\n{logs}");
     }
 }
+
+/// The tracker's hand-off for the log test: fails for one session, to log that path too.
+struct LoggedApp;
+
+impl hpp_core::tracking::HandOff<hpp_core::tracking::MemoryStore> for LoggedApp {
+    async fn hand_off(
+        &self,
+        _tx: &(),
+        finished: &hpp_core::tracking::Finished,
+    ) -> Result<(), hpp_core::tracking::BoxError> {
+        if finished.session_id.ends_with("-refused") {
+            return Err(format!("the app refused {} for {EMAIL}", finished.session_id).into());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_tracker_logs_no_ids_tokens_or_secrets() {
+    use hpp_core::Timer;
+    use hpp_core::tracking::{Input, MemoryStore, TrackingStore};
+    use tower_service::Service;
+
+    const SECRET: &str = "planted-callback-secret-5e1f";
+    const SESSION: &str = "planted-session-9d2e";
+    const EVENT: &str = "planted-event-41a";
+    const TOKEN: &str = "planted-token-77c1";
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = Arc::new(MemoryStore::default());
+            let secret = hpp_core::callback::CallbackSecret::new(SECRET).unwrap();
+            let receiver = hpp_axum::CallbackReceiver::new(
+                store.clone(),
+                Arc::new(LoggedApp),
+                secret,
+                hpp_core::VirtualTimer::new(),
+            );
+            let mut router: axum::Router = receiver.router("/cb");
+            let uri = format!("/cb?secret={SECRET}");
+            for (session, event) in
+                [(SESSION.to_owned(), EVENT.to_owned()), (format!("{SESSION}-refused"), format!("{EVENT}-2"))]
+            {
+                let body = serde_json::json!({
+                    "event_id": event,
+                    "session": {"session_id": session, "status": "COMPLETED", "authorization_token": TOKEN,
+                                "customer": {"given_name": "Planted", "family_name": "Person"}}
+                });
+                let callback = hpp_core::callback::parse(body.to_string().as_bytes()).unwrap();
+                let _ = router.call(hpp_axum::callback_request(&uri, &callback)).await;
+                let _ = router.call(hpp_axum::callback_request(&uri, &callback)).await;
+            }
+            let wrong = hpp_core::callback::parse(format!(r#"{{"event_id":"{EVENT}-3"}}"#).as_bytes()).unwrap();
+            let _ = router.call(hpp_axum::callback_request("/cb?secret=wrong-secret-00000000", &wrong)).await;
+            let malformed = axum::body::Body::from(format!(r#"{{"event_id": "{EMAIL}", "session": 5}}"#));
+            let _ = router.call(http::Request::post(&uri).body(malformed).unwrap()).await;
+            // A poller whose reads fail.
+            let failing = |_r: hpp_core::Request| async {
+                Err::<hpp_core::Response, _>(hpp_core::TransportError::connect(format!("no route to {SESSION}")))
+            };
+            let config = Config::new(
+                Environment::custom("https://api.example").unwrap(),
+                Credentials::api_key(PASSWORD).unwrap(),
+            );
+            let client = Client::new(config, failing, hpp_core::VirtualTimer::new()).into_shared();
+            store
+                .apply(
+                    Input::Track { session_id: "planted-polled-3b", expires_at: None },
+                    std::time::SystemTime::now(),
+                    &LoggedApp,
+                )
+                .await
+                .unwrap();
+            let clock = hpp_core::VirtualTimer::new();
+            let poller = hpp_tokio::Poller::new(store.clone(), client, Arc::new(LoggedApp), clock.clone());
+            clock.sleep(Duration::from_secs(3600)).await;
+            poller.round().await.unwrap();
+        });
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for expected in [
+        "hpp callback",
+        "applied",
+        "duplicate",
+        "hand_off_failed",
+        "wrong or missing secret",
+        "not a status callback",
+        "hpp poller: a read failed",
+    ] {
+        assert!(logs.contains(expected), "logs lack {expected}:\n{logs}");
+    }
+    for planted in [SECRET, SESSION, EVENT, TOKEN, "Planted", EMAIL, "planted.person", "planted-polled-3b", PASSWORD] {
+        assert!(!logs.contains(planted), "{planted} appears in the logs:\n{logs}");
+    }
+}

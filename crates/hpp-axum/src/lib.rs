@@ -208,6 +208,7 @@ where
             let callback = match callback::parse(&body) {
                 Ok(callback) => callback,
                 Err(e) => {
+                    // The parse error is scrubbed of contact data (hpp_core::callback::parse).
                     tracing::warn!(error = %e, "hpp callback refused");
                     return Receipt::Malformed;
                 }
@@ -222,12 +223,11 @@ where
                 Err(StoreError::HandOff(_)) => Receipt::HandOffFailed,
                 Err(_) => Receipt::Unavailable,
             };
-            let session_id = callback.session.session_id.as_deref().unwrap_or_default();
+            // Logged: what happened, never ids, bodies or the app's error text (the app logs its
+            // own); a store failure's PostgreSQL message names no value.
             match &applied {
-                Ok(applied) => tracing::info!(event_id = %callback.event_id, session_id, ?applied, "hpp callback"),
-                Err(e) => {
-                    tracing::warn!(event_id = %callback.event_id, session_id, error = %e, "hpp callback not applied")
-                }
+                Ok(_) | Err(StoreError::HandOff(_)) => tracing::info!(outcome = receipt.as_str(), "hpp callback"),
+                Err(e) => tracing::warn!(outcome = receipt.as_str(), error = %e, "hpp callback not applied"),
             }
             receipt
         };

@@ -176,13 +176,15 @@ where
             Ok(session) => Ok(session),
             Err(e) => {
                 failure = ReadFailure::of(e, now);
-                tracing::debug!(session_id, failure = ?failure, "hpp poller: read failed");
+                tracing::debug!(failure = ?failure, "hpp poller: a read failed");
                 Err(failure)
             }
         };
         let applied = self.store.apply(Input::Read { session_id, result }, now, &*self.hand_off).await;
-        if let Err(e) = &applied {
-            tracing::warn!(session_id, error = %e, "hpp poller: the read could not be applied");
+        match &applied {
+            Err(StoreError::HandOff(_)) => tracing::info!("hpp poller: the app's hand-off failed; it is retried"),
+            Err(e) => tracing::warn!(error = %e, "hpp poller: a read could not be applied"),
+            Ok(_) => {}
         }
         applied
     }
