@@ -214,17 +214,31 @@ fn mutants(root: &std::path::Path, cargo: &str, args: &[String]) -> ExitCode {
     let mut command = Command::new(cargo);
     let judge = if quick { "--test-workspace=false" } else { "--test-workspace=true" };
     // Every feature on: a file behind a feature (`tower.rs`) is compiled and judged, not skipped.
-    command.args(["mutants", "--no-shuffle", judge, "--all-features", "--output", "target/mutants"]);
+    // The output directory as an absolute path, made first (cargo-mutants 27 refuses a relative
+    // one whose parent it cannot find).
+    let output = root.join("target/mutants");
+    if let Err(e) = std::fs::create_dir_all(&output) {
+        eprintln!("xtask: cannot create {}: {e}", output.display());
+        return ExitCode::FAILURE;
+    }
+    command.args(["mutants", "--no-shuffle", judge, "--all-features", "--output"]).arg(&output);
     for file in &files {
         command.args(["--file", file]);
     }
-    // cargo-mutants exits non-zero when a mutant survives; the table below says which.
-    let ran = command.current_dir(root).status();
-    if ran.is_err() {
-        eprintln!("xtask: cannot run cargo mutants");
-        return ExitCode::FAILURE;
+    // cargo-mutants exits 2 when a mutant survives and 3 on timeouts (the table below says
+    // which); anything else but 0 means it did not run the mutants at all.
+    match command.current_dir(root).status().map(|s| s.code()) {
+        Ok(Some(0 | 2 | 3)) => {}
+        Ok(code) => {
+            eprintln!("xtask: cargo mutants failed (exit {code:?}) before judging the mutants; nothing was measured");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("xtask: cannot run cargo mutants: {e}");
+            return ExitCode::FAILURE;
+        }
     }
-    let out = root.join("target/mutants/mutants.out");
+    let out = output.join("mutants.out");
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
     let outcomes = [
         ("caught", read("caught.txt")),
