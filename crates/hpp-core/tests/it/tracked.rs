@@ -582,3 +582,41 @@ mod events {
         assert_eq!(*printer.printed.lock().unwrap(), ["e1", "e2"]);
     }
 }
+
+#[test]
+fn a_failed_read_is_classified_from_the_error() {
+    use hpp_core::{Operation, ReadSession};
+    let now = at(START);
+    let read_error = |status: u16, retry_after: Option<&str>| {
+        let mut response = http::Response::builder().status(status);
+        if let Some(value) = retry_after {
+            response = response.header("retry-after", value);
+        }
+        ReadSession::new("s1").parse(response.body(Vec::new()).unwrap()).unwrap_err()
+    };
+    assert_eq!(ReadFailure::of(&read_error(404, None), now), ReadFailure::NotFound);
+    assert_eq!(
+        ReadFailure::of(&read_error(429, Some("120")), now),
+        ReadFailure::RateLimited(Some(Duration::from_secs(120)))
+    );
+    assert_eq!(ReadFailure::of(&read_error(429, None), now), ReadFailure::RateLimited(None));
+    for status in [400, 401, 500, 503] {
+        assert_eq!(ReadFailure::of(&read_error(status, Some("120")), now), ReadFailure::Transient, "{status}");
+    }
+    let no_answer = hpp_core::Error::Transport(hpp_core::TransportError::connect("refused"));
+    assert_eq!(ReadFailure::of(&no_answer, now), ReadFailure::Transient);
+}
+
+#[test]
+fn a_tracked_session_says_what_it_is_and_counts_failures() {
+    let policy = TrackingPolicy::default();
+    let mut tracked = TrackedSession::new("9cbc9884-1fdb", None, at(START), &policy);
+    assert_eq!(tracked.session_id(), "9cbc9884-1fdb");
+    assert_eq!(tracked.failures(), 0);
+    tracked.read_failed(ReadFailure::Transient, at(START + 30), &policy);
+    tracked.read_failed(ReadFailure::RateLimited(None), at(START + 90), &policy);
+    assert_eq!(tracked.failures(), 2);
+    tracked.observe(&session("WAITING", None), at(START + 200), &policy);
+    assert_eq!(tracked.failures(), 0, "a read that answered ends the run of failures");
+    assert!(!tracked.is_due(at(START + 200)) && tracked.is_due(at(START + 10_000)));
+}
