@@ -620,3 +620,46 @@ fn a_tracked_session_says_what_it_is_and_counts_failures() {
     assert_eq!(tracked.failures(), 0, "a read that answered ends the run of failures");
     assert!(!tracked.is_due(at(START + 200)) && tracked.is_due(at(START + 10_000)));
 }
+
+#[test]
+fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
+    use hpp_core::tracking::{Input, transition};
+    let policy = TrackingPolicy::default();
+    let mut paid = session("COMPLETED", Some(START));
+    paid.authorization_token = Some("planted-token-3f".into());
+    paid.session_id = Some("s1".into());
+    let callback =
+        hpp_core::callback::parse(serde_json::json!({ "event_id": "e1", "session": paid }).to_string().as_bytes())
+            .unwrap();
+    let step = transition(None, &Input::Callback(&callback), at(START), &policy).unwrap();
+    let finished = step.finished.unwrap();
+    assert_eq!(finished.session.as_ref().and_then(|s| s.authorization_token.as_deref()), Some("planted-token-3f"));
+    let shown = format!("{finished:?}");
+    assert!(shown.contains("s1") && shown.contains("Completed"), "{shown}");
+    assert!(!shown.contains("planted-token-3f"), "Debug masks the token: {shown}");
+
+    let tracked = TrackedSession::new("s2", Some(at(START + 60)), at(START), &policy);
+    let gone = Input::Read { session_id: "s2", result: Err(ReadFailure::NotFound) };
+    let expired = transition(Some(&tracked), &gone, at(START + 90), &policy).unwrap().finished.unwrap();
+    assert_eq!((expired.status, expired.session), (FinalStatus::Expired, None));
+    let waiting = session("WAITING", None);
+    let read = Input::Read { session_id: "s2", result: Ok(&waiting) };
+    let given_up = transition(Some(&tracked), &Input::Tick { session_id: "s2" }, at(START + 60 + 3600), &policy);
+    assert_eq!(given_up.unwrap().finished.map(|f| (f.status, f.session)), Some((FinalStatus::Expired, None)));
+    assert!(transition(Some(&tracked), &read, at(START + 1), &policy).unwrap().finished.is_none());
+
+    let anonymous = hpp_core::callback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
+    assert!(transition(None, &Input::Callback(&anonymous), at(START), &policy).is_none(), "no session id: nothing");
+    assert!(transition(None, &read, at(START), &policy).is_none(), "a read of an untracked session: nothing");
+}
+
+#[test]
+fn times_before_1970_and_the_store_policy_survive() {
+    let policy = TrackingPolicy::default();
+    let before_epoch = UNIX_EPOCH - Duration::from_secs(86_400);
+    let tracked = TrackedSession::new("s1", Some(before_epoch), at(START), &policy);
+    assert_eq!(tracked.expires_at(), before_epoch);
+    let mut custom = TrackingPolicy::default();
+    custom.first_read = Duration::from_secs(5);
+    assert_eq!(hpp_core::tracking::MemoryStore::new(custom.clone()).policy(), &custom);
+}
