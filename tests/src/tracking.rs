@@ -39,6 +39,16 @@ impl Timer for SharedClock {
     }
 }
 
+/// Serves `router` on a free loopback port until the runtime ends; its `http://` base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    url
+}
+
 /// The app's table: one row per hand-off (no unique constraint, so that a second hand-off would
 /// show), with the shared clock's time.
 pub const APP_TABLE: &str =

@@ -26,6 +26,20 @@ impl Write for Captured {
     }
 }
 
+/// Runs `run` with every log line captured at TRACE; what it returned, and the logs.
+fn capture<T>(run: impl FnOnce() -> T) -> (T, String) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, run);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (result, logs)
+}
+
 const EMAIL: &str = "planted.person@secret-domain.example";
 const BLOCKED: &str = "blocked.person@secret-domain.example";
 const PHONE: &str = "0701234567";
@@ -68,20 +82,12 @@ async fn full_run<T: Transport + Clone>(transport: T) -> Vec<String> {
 
 #[test]
 fn logs_carry_no_secrets_or_contact_data() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let ids = tracing::subscriber::with_default(subscriber, || {
+    let (ids, logs) = capture(|| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let mut ids = runtime.block_on(full_run(ReqwestTransport::new().unwrap()));
         ids.extend(runtime.block_on(full_run(HyperTransport::new())));
         ids
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for expected in [
         "distribute_session",
         "/hpp/v1/sessions/{session_id}/distribution",
@@ -128,14 +134,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
     const SESSION: &str = "planted-session-9d2e";
     const EVENT: &str = "planted-event-41a";
     const TOKEN: &str = "planted-token-77c1";
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let ((), logs) = capture(|| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let store = Arc::new(MemoryStore::default());
@@ -187,7 +186,6 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
             poller.round().await.unwrap();
         });
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for expected in [
         "hpp callback",
         "applied",

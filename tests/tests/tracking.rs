@@ -15,17 +15,10 @@ use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
 use hpp_sandbox::{Sandbox, SandboxConfig};
-use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship};
+use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
 use hpp_tokio::{Poller, PollerOptions};
 
 const SECRET: &str = "5b0e4c1d-9a7f-4f3e-8c2b-1d6a0e9f7c35";
-
-async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{address}")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_final_status_reaches_the_app_once_callbacks_or_not() {

@@ -53,7 +53,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use hpp_core::tracking::{
-    Applied, FinalStatus, HandOff, Input, StoreError, TrackedSession, TrackingPolicy, TrackingStore, transition,
+    Applied, FinalStatus, HandOff, Input, StoreError, TrackedSession, TrackingPolicy, TrackingStore, run_hand_off,
+    transition,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::error::SqlState;
@@ -241,14 +242,7 @@ impl PgStore {
         if let Some(finished) = &finished {
             // The app's work for this step, under the savepoint: undone alone when it fails,
             // and what was learned (the final status) is kept.
-            let result = async {
-                if let Some(callback) = new_event {
-                    hand_off.on_event(client, callback).await?;
-                }
-                hand_off.hand_off(client, finished).await
-            }
-            .await;
-            match result {
+            match run_hand_off::<Self, H>(hand_off, client, new_event.copied(), Some(finished)).await {
                 Ok(()) => step.state.handed_off(),
                 Err(e) => {
                     client.batch_execute("ROLLBACK TO SAVEPOINT hpp_hand_off").await.map_err(pg)?;
@@ -258,14 +252,14 @@ impl PgStore {
             }
         } else if let Some(callback) = new_event {
             // Nothing final to keep: a refused event rolls the whole step back.
-            if let Err(e) = hand_off.on_event(client, callback).await {
+            if let Err(e) = run_hand_off::<Self, H>(hand_off, client, Some(callback), None).await {
                 client.batch_execute("ROLLBACK").await.map_err(pg)?;
                 conn.clean = true;
                 return Err(StoreError::HandOff(e));
             }
         }
         let handed_off = finished.filter(|_| failed.is_none()).map(|f| f.status);
-        let release = matches!(input, Input::Read { .. } | Input::Tick { .. }) || step.state.is_handed_off();
+        let release = step.releases_claim(input);
         if loaded.is_none() && insert_state(client, &step.state, now).await? == 0 {
             client.batch_execute("ROLLBACK").await.map_err(pg)?;
             conn.clean = true;

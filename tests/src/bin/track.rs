@@ -24,7 +24,7 @@ use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
 use hpp_sandbox::{CallbackFaults, Sandbox, SandboxConfig};
-use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship};
+use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
 use hpp_tokio::{Poller, PollerOptions};
 
 const SESSIONS: usize = 2000;
@@ -214,13 +214,9 @@ async fn main() -> ExitCode {
         next: Arc::default(),
         transport: HyperTransport::new(),
     };
-    let lb_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
-    let lb_url = format!("http://{}", lb_listener.local_addr().expect("bound"));
     let lb = balancer.clone();
-    let router = axum::Router::new().fallback(move |request: http::Request<Body>| lb.clone().forward(request));
-    tokio::spawn(async move {
-        let _ = axum::serve(lb_listener, router).await;
-    });
+    let lb_url =
+        serve(axum::Router::new().fallback(move |request: http::Request<Body>| lb.clone().forward(request))).await;
 
     // The sessions, each tracked in the app's transaction as it is created; outcomes by seed.
     let secret = CallbackSecret::new(SECRET).expect("a valid secret");
@@ -410,6 +406,7 @@ mod bench {
     use hpp_hyper::HyperTransport;
     use hpp_postgres::PgStore;
     use hpp_postgres::testing::TempPostgres;
+    use hpp_tests::tracking::serve;
 
     const SESSIONS: usize = 2000;
     const IN_FLIGHT: usize = 32;
@@ -420,15 +417,6 @@ mod bench {
         async fn hand_off(&self, _tx: &tokio_postgres::Client, _finished: &Finished) -> Result<(), BoxError> {
             Ok(())
         }
-    }
-
-    async fn serve(router: axum::Router) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let url = format!("http://{}", listener.local_addr().expect("bound"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        url
     }
 
     /// Two events per session (IN_PROGRESS, then COMPLETED), `prefix` keeping rounds apart.

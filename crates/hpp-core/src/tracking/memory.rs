@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::store::{Applied, HandOff, Input, StoreError, TrackingStore, transition};
+use super::store::{Applied, HandOff, Input, StoreError, TrackingStore, run_hand_off, transition};
 use super::{TrackedSession, TrackingPolicy};
 use crate::callback::Deduplicator;
 
@@ -120,7 +120,8 @@ impl TrackingStore for MemoryStore {
             }
             let Some(transition) = transition(loaded, &input, now, &self.policy) else { return Ok(Applied::Unknown) };
             if transition.finished.is_none() && new_event.is_none() {
-                commit(&mut inner, &session_id, None, transition.state, &input);
+                let release = transition.releases_claim(&input);
+                commit(&mut inner, &session_id, None, transition.state, release);
                 return Ok(Applied::Done { handed_off: None });
             }
             inner.busy.insert(session_id.clone());
@@ -128,28 +129,21 @@ impl TrackingStore for MemoryStore {
         };
         let _busy = BusyGuard { store: self, session_id: session_id.clone() };
         let finished = transition.finished.take();
-        let result = async {
-            if let Some(callback) = new_event {
-                hand_off.on_event(&(), callback).await?;
-            }
-            if let Some(finished) = &finished {
-                hand_off.hand_off(&(), finished).await?;
-            }
-            Ok(())
-        }
-        .await;
+        let result = run_hand_off::<Self, H>(hand_off, &(), new_event, finished.as_ref()).await;
         let mut inner = self.lock();
         let event_id = new_event.map(|callback| callback.event_id.as_str());
         match result {
             Ok(()) => {
                 transition.state.handed_off();
-                commit(&mut inner, &session_id, event_id, transition.state, &input);
+                let release = transition.releases_claim(&input);
+                commit(&mut inner, &session_id, event_id, transition.state, release);
                 Ok(Applied::Done { handed_off: finished.map(|f| f.status) })
             }
             Err(e) => {
                 // What was learned is kept; the event is not recorded, so its retry runs again.
                 transition.state.hand_off_failed(now, &self.policy);
-                commit(&mut inner, &session_id, None, transition.state, &input);
+                let release = transition.releases_claim(&input);
+                commit(&mut inner, &session_id, None, transition.state, release);
                 Err(StoreError::HandOff(e))
             }
         }
@@ -164,9 +158,10 @@ impl TrackingStore for MemoryStore {
         hand_off: &'a H,
     ) -> Result<Vec<String>, StoreError> {
         let _ = owner; // One process: the lease alone keeps two claims apart.
-        let due: Vec<String> = {
+        // Each due session, and whether it is past giving up.
+        let due: Vec<(String, bool)> = {
             let inner = self.lock();
-            let mut due: Vec<(&String, SystemTime)> = inner
+            let mut due: Vec<(&String, SystemTime, bool)> = inner
                 .sessions
                 .iter()
                 .filter(|(id, entry)| {
@@ -174,18 +169,20 @@ impl TrackingStore for MemoryStore {
                         && entry.claimed_until.is_none_or(|until| until <= now)
                         && !inner.busy.contains(*id)
                 })
-                .filter_map(|(id, entry)| Some((id, entry.state.next_due_at()?)))
+                .filter_map(|(id, entry)| {
+                    let gives_up = entry.state.gives_up_at(&self.policy).is_some_and(|at| now >= at);
+                    Some((id, entry.state.next_due_at()?, gives_up))
+                })
                 .collect();
-            due.sort_by_key(|(_, at)| *at);
-            due.into_iter().map(|(id, _)| id.clone()).collect()
+            due.sort_by_key(|(_, at, _)| *at);
+            due.into_iter().map(|(id, _, gives_up)| (id.clone(), gives_up)).collect()
         };
         let mut claimed = Vec::new();
-        for session_id in due {
+        for (session_id, gives_up) in due {
             if claimed.len() >= max {
                 break;
             }
-            let gives_up = self.get(&session_id).and_then(|state| state.gives_up_at(&self.policy));
-            if gives_up.is_some_and(|at| now >= at) {
+            if gives_up {
                 match self.apply(Input::Tick { session_id: &session_id }, now, hand_off).await {
                     Ok(_) | Err(StoreError::HandOff(_)) => continue,
                     Err(e) => return Err(e),
@@ -206,11 +203,11 @@ impl TrackingStore for MemoryStore {
     }
 }
 
-fn commit(inner: &mut Inner, session_id: &str, event_id: Option<&str>, state: TrackedSession, input: &Input<'_>) {
+/// Stores `state` (and the applied event's id); `release` ends a poller's claim.
+fn commit(inner: &mut Inner, session_id: &str, event_id: Option<&str>, state: TrackedSession, release: bool) {
     if let Some(event_id) = event_id {
         inner.events.first_time(event_id);
     }
-    let release = matches!(input, Input::Read { .. });
     match inner.sessions.get_mut(session_id) {
         Some(entry) => {
             entry.state = state;

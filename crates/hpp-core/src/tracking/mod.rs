@@ -24,7 +24,9 @@ mod memory;
 mod store;
 
 pub use memory::MemoryStore;
-pub use store::{Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore, Transition, transition};
+pub use store::{
+    Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore, Transition, run_hand_off, transition,
+};
 
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and

@@ -3,7 +3,6 @@
 //! ([`HandOff`]) inside the store's own unit of work.
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
@@ -55,8 +54,9 @@ impl Input<'_> {
 }
 
 /// A session that became final, as handed to the app: committed once per session, whichever
-/// replica, callback or read saw it first.
-#[derive(Clone, PartialEq, Eq)]
+/// replica, callback or read saw it first. (`Debug` shows the session as `Session`'s own does,
+/// token and customer masked.)
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Finished {
     /// The session's id.
@@ -70,17 +70,6 @@ pub struct Finished {
     pub session: Option<Session>,
 }
 
-impl fmt::Debug for Finished {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `Session`'s own Debug masks the token and the customer.
-        f.debug_struct("Finished")
-            .field("session_id", &self.session_id)
-            .field("status", &self.status)
-            .field("session", &self.session)
-            .finish()
-    }
-}
-
 /// One step of the rules on a loaded session: what a store commits. Every store takes its steps
 /// through [`transition`], so that the rules live in one place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +79,32 @@ pub struct Transition {
     pub state: TrackedSession,
     /// The final status to hand off in the same commit, when this step made the session final.
     pub finished: Option<Finished>,
+}
+
+impl Transition {
+    /// Whether committing this step ends a poller's claim on the session: the read (or tick) the
+    /// claim was for was applied, or there is nothing left to do. Ask after the hand-off.
+    pub fn releases_claim(&self, input: &Input<'_>) -> bool {
+        matches!(input, Input::Read { .. } | Input::Tick { .. }) || self.state.is_handed_off()
+    }
+}
+
+/// The app's work for one step, in the order every store runs it inside its unit of work: the
+/// first-seen callback's [`HandOff::on_event`], then the hand-off of the final status, if one is
+/// due. The first error stops it.
+pub async fn run_hand_off<S: TrackingStore + ?Sized, H: HandOff<S> + ?Sized>(
+    hand_off: &H,
+    tx: &S::Tx,
+    new_event: Option<&StatusCallback>,
+    finished: Option<&Finished>,
+) -> Result<(), BoxError> {
+    if let Some(callback) = new_event {
+        hand_off.on_event(tx, callback).await?;
+    }
+    if let Some(finished) = finished {
+        hand_off.hand_off(tx, finished).await?;
+    }
+    Ok(())
 }
 
 /// Applies `input` at `now` to `loaded` (the stored state, `None` when the session is not
