@@ -27,6 +27,7 @@ impl UreqTransport {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false) // a 401 or 503 is a response, not an error
             .max_redirects(0) // never follow a redirect
+            .proxy(None) // no proxy from HTTP_PROXY: it would receive the credentials
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(60)))
             .build();
@@ -112,6 +113,11 @@ mod tests {
     #[test]
     fn the_ureq_transport_keeps_the_contract() {
         block_on(hpp_conformance::check(&UreqTransport::new())).assert_passed();
+    }
+
+    #[test]
+    fn the_ureq_transport_takes_no_proxy_from_the_environment() {
+        block_on(hpp_conformance::check_environment(UreqTransport::new)).assert_passed();
     }
 
     #[test]

@@ -22,6 +22,9 @@
 //!   read is "may have been sent";
 //! - a [`RequestTimeout`] on the request ends a silent exchange as a
 //!   timeout that "may have been sent".
+//!
+//! [`check_environment`] checks one more rule, which needs the process environment: a transport
+//! takes no proxy from `HTTP_PROXY` and its kin. Give it a test binary of its own.
 
 pub mod loopback;
 
@@ -122,6 +125,93 @@ pub async fn check_with<T: Transport>(transport: &T, options: &Options) -> Repor
     report.record("a dropped connection may have been sent", dropped_may_have_been_sent(transport).await);
     report.record("RequestTimeout is honoured", request_timeout_is_honoured(transport, options).await);
     report
+}
+
+/// The proxy variables [`check_environment`] points at a loopback proxy.
+pub const PROXY_VARIABLES: [&str; 6] =
+    ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
+
+/// Variables that exempt hosts from a proxy; removed for [`check_environment`]'s run.
+const NO_PROXY_VARIABLES: [&str; 2] = ["NO_PROXY", "no_proxy"];
+
+/// Set in the process [`check_environment`] starts, so the same call there does the sending.
+const CHILD_MARKER: &str = "HPP_CONFORMANCE_PROXY_CHECK";
+
+/// Checks rule 7 of the contract: the environment chooses no proxy.
+///
+/// A process's environment cannot be changed safely while other threads run, so the check runs
+/// in a process of its own: it starts a loopback "proxy", then runs the calling test again
+/// (`<this test binary> <this test> --exact`) with every one of [`PROXY_VARIABLES`] pointing at
+/// the proxy and `NO_PROXY` removed. There the same call builds the transport with `build` and
+/// sends a read to a loopback server: the read must reach the server, and the proxy nothing.
+/// Called from a binary's main thread instead of a test, it runs the binary again with the same
+/// arguments (whatever ran before the call runs twice).
+///
+/// ```no_run
+/// # async fn run() {
+/// # fn my_transport() -> impl hpp_core::Transport { |_r: hpp_core::Request| async { Err::<hpp_core::Response, _>(hpp_core::TransportError::connect("x")) } }
+/// // In a #[test] (on the runtime your transport needs):
+/// hpp_conformance::check_environment(my_transport).await.assert_passed();
+/// # }
+/// ```
+pub async fn check_environment<T: Transport>(build: impl FnOnce() -> T) -> Report {
+    const NAME: &str = "the environment chooses no proxy";
+    let mut report = Report::default();
+    if std::env::var_os(CHILD_MARKER).is_some() {
+        let ex = exchange(&build(), Reply::Respond(response(200, b"{}")), read_request).await;
+        let result = match (ex.recorded, ex.result) {
+            (Some(_), _) => Ok(()),
+            (None, Ok(r)) => Err(format!("the read never reached its host; something answered {}", r.status())),
+            (None, Err(e)) => Err(format!("the read never reached its host: {e}")),
+        };
+        report.record(NAME, result);
+        return report;
+    }
+    report.record(NAME, run_with_proxy_environment());
+    report
+}
+
+/// The parent's half of [`check_environment`]: runs the caller again with the proxy variables set.
+fn run_with_proxy_environment() -> Result<(), String> {
+    let proxy = Loopback::start(vec![response(502, b"from the proxy")]);
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the running executable: {e}"))?;
+    let mut command = std::process::Command::new(exe);
+    match std::thread::current().name() {
+        Some("main") | None => command.args(std::env::args_os().skip(1)),
+        // libtest names each test's thread after the test.
+        Some(test) => command.args([test, "--exact", "--nocapture", "--test-threads=1"]),
+    };
+    for name in PROXY_VARIABLES {
+        command.env(name, &proxy.base_url);
+    }
+    for name in NO_PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    let output = command.env(CHILD_MARKER, "1").output().map_err(|e| format!("cannot run the check: {e}"))?;
+    if proxy.try_next_request().is_some() {
+        return Err("the request went to the proxy named in HTTP_PROXY, credentials included (in clear over \
+                    http): build the client without the environment's proxies (reqwest: ClientBuilder::no_proxy; \
+                    ureq: Config proxy(None)) and take a proxy only from the user's code"
+            .to_owned());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if stdout.contains("running 0 tests") {
+        return Err("the test running the check could not be run again by its name: call it from a #[test]".into());
+    }
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: String = format!("{stdout}{stderr}")
+            .lines()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(format!("the run with proxy variables set failed ({}):\n{tail}", output.status));
+    }
+    Ok(())
 }
 
 fn config(base_url: &str) -> Config {

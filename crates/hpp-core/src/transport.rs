@@ -33,7 +33,13 @@
 //!    (connect, send, response, body) instead of the transport's default, and running out is a
 //!    timeout. (The client also enforces it with its [`Timer`], so a transport that cannot
 //!    interrupt itself is still bounded when it yields; a blocking transport must apply it itself.)
-//! 7. **Return a `'static` future.** `send` takes `&self` but its future owns what it needs
+//! 7. **Take no proxy from the environment.** Send to the request's host, or through a proxy the
+//!    user configured in code; never through one named by `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`
+//!    or their lower-case forms. The core sends `Authorization` with every request and allows plain
+//!    http to loopback (the sandbox): a proxy picked up from the environment would receive the
+//!    credentials in clear, and no environment variable may change where they go. (reqwest and
+//!    ureq read these variables by default: `ClientBuilder::no_proxy`, `Config::proxy(None)`.)
+//! 8. **Return a `'static` future.** `send` takes `&self` but its future owns what it needs
 //!    (clone a handle into it), so transports compose: `move |req| inner.send(req)` is a transport.
 //!
 //! What a transport does *not* do: retry, wait, read clocks, look at JSON, credentials or URLs.

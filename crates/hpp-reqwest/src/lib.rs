@@ -18,8 +18,11 @@
 //! Change what you need (proxy, pool, roots, timeouts, default headers) starting from the safe
 //! defaults, [`ReqwestTransport::builder`], and hand the builder back with
 //! [`ReqwestTransport::from_builder`]. Whatever the builder says, the transport never follows a
-//! redirect: `from_builder` sets `redirect::Policy::none()` last. It also installs `ring` as
-//! rustls' process default when none is installed, so no path panics for a missing provider.
+//! redirect: `from_builder` sets `redirect::Policy::none()` last. No proxy is used unless you add
+//! one: `builder()` turns off reqwest's reading of `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY`
+//! (a proxy picked from the environment would receive the credentials, in clear over http). It
+//! also installs `ring` as rustls' process default when none is installed, so no path panics for
+//! a missing provider.
 //!
 //! ```no_run
 //! # fn run() -> Result<(), reqwest::Error> {
@@ -54,8 +57,8 @@ pub struct ReqwestTransport {
 }
 
 impl ReqwestTransport {
-    /// The default client: rustls with the ring provider and Mozilla's roots, no redirects,
-    /// [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TIMEOUT`]. Unlike `HyperTransport::new`, this
+    /// The default client: rustls with the ring provider and Mozilla's roots, no redirects, no
+    /// proxy, [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TIMEOUT`]. Unlike `HyperTransport::new`, this
     /// can fail: reqwest's `ClientBuilder::build` reports what it could not set up (its TLS
     /// backend, or the system's proxy settings) rather than panicking, and so does this.
     pub fn new() -> Result<Self, reqwest::Error> {
@@ -68,10 +71,13 @@ impl ReqwestTransport {
     }
 
     /// A `reqwest::ClientBuilder` with this crate's defaults (TLS from `hpp-rustls`, no redirects,
-    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TIMEOUT`]), to change and pass to [`from_builder`](Self::from_builder).
+    /// no proxy, [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TIMEOUT`]), to change and pass to
+    /// [`from_builder`](Self::from_builder). A proxy you add with `.proxy(…)` is used; none is
+    /// taken from the environment.
     pub fn builder() -> reqwest::ClientBuilder {
         hpp_rustls::install_default_provider();
         reqwest::Client::builder()
+            .no_proxy()
             .tls_backend_preconfigured(hpp_rustls::client_config())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
@@ -80,7 +86,8 @@ impl ReqwestTransport {
 
     /// Builds the client from `builder` (yours, or [`builder`](Self::builder) changed), with
     /// redirects turned off whatever the builder said. A builder of your own keeps reqwest's
-    /// defaults: no timeouts unless you set them.
+    /// defaults: no timeouts unless you set them, and proxies read from the environment (call
+    /// `.no_proxy()` on it, or start from [`builder`](Self::builder)).
     pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, reqwest::Error> {
         hpp_rustls::install_default_provider();
         let client = builder.redirect(reqwest::redirect::Policy::none()).build()?;
