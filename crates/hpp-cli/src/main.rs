@@ -3,6 +3,7 @@
 
 mod demo;
 mod listen;
+mod masked;
 mod output;
 mod request;
 

@@ -226,6 +226,7 @@ impl Output {
     }
 
     pub(crate) fn created(&self, created: &SessionCreated) {
+        let created = &crate::masked::created(created);
         if self.json {
             return self.print_json(&json!(created));
         }
@@ -241,6 +242,7 @@ impl Output {
     }
 
     pub(crate) fn session(&self, session: &Session) {
+        let session = &crate::masked::session(session);
         if self.json {
             return self.print_json(&json!(session));
         }
@@ -252,7 +254,7 @@ impl Output {
             ("expires_at", session.expires_at.clone()),
             ("order_id", session.order_id.clone()),
             ("klarna_reference", session.klarna_reference.clone()),
-            ("authorization_token", session.authorization_token.as_deref().map(mask_all)),
+            ("authorization_token", session.authorization_token.clone()),
         ]);
     }
 
@@ -281,6 +283,7 @@ impl Output {
 
     /// One status change seen by `session watch`.
     pub(crate) fn status_change(&self, session: &Session) {
+        let session = &crate::masked::session(session);
         if self.json {
             return self.print_json(&json!(session));
         }
@@ -309,6 +312,7 @@ impl Output {
     /// A callback event received once; whether it could be printed (the listener acknowledges
     /// an event to the service only once it is handed on).
     pub(crate) fn callback(&self, event: &hpp_core::callback::StatusCallback) -> bool {
+        let event = &crate::masked::callback(event);
         if self.json {
             return try_stdout_line(format_args!("{}", json_line(&json!(event)))).is_ok();
         }

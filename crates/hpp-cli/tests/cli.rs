@@ -1138,3 +1138,46 @@ fn listeners_sharing_a_store_print_each_event_once_across_a_restart() {
         let _ = child.wait();
     }
 }
+
+/// Customer details, tokens and challenges are masked in `--json` output as in human output:
+/// create (the distribution module's token), pay, get, watch and the listener's events.
+#[test]
+fn json_output_masks_customer_data_and_tokens() {
+    let sandbox = SandboxProcess::start(&[]);
+    let (mut listener, ready, mut events) = spawn_listener("a-listener-secret-0123", &[]);
+    let out = sandbox.run(&[
+        "--json",
+        "session",
+        "create",
+        "--payment-session-url",
+        "https://x.example/o",
+        "--status-update",
+        &format!("{}?secret=a-listener-secret-0123", ready["url"].as_str().unwrap()),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let created = json(&out.stdout);
+    let id = created["session_id"].as_str().unwrap().to_owned();
+    let mut printed = vec![String::from_utf8(out.stdout).unwrap()];
+    for args in [
+        &["--json", "sandbox", "pay", &id][..],
+        &["--json", "session", "get", &id],
+        &["--json", "session", "watch", &id, "--interval", "1"],
+        &["session", "get", &id],
+    ] {
+        let out = sandbox.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        printed.push(String::from_utf8(out.stdout).unwrap());
+    }
+    printed.push(events.next().unwrap().unwrap());
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let all = printed.join("\n");
+    assert!(all.contains("COMPLETED"), "{all}");
+    for planted in ["Jane", "Doe", "1987-08-15", "19870815-8493"] {
+        assert!(!all.contains(planted), "{planted} printed:\n{all}");
+    }
+    let token_re = |s: &str| s.contains("\"authorization_token\":\"") && !s.contains("\"authorization_token\":\"<");
+    assert!(!token_re(&all), "authorization_token printed:\n{all}");
+    assert!(!all.contains("\"token\":\"") || all.contains("\"token\":\"<"), "module token printed:\n{all}");
+    assert!(all.contains("\"authorization_token\":\"<"), "the token's presence is still shown:\n{all}");
+}
