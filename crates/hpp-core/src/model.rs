@@ -378,8 +378,9 @@ impl fmt::Debug for Customer {
     }
 }
 
-/// `manual_identification` of a session (undocumented beyond its shape).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `manual_identification` of a session (undocumented beyond its shape). `Debug` shows no
+/// challenge or customer detail.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ManualIdentification {
     /// The challenge shown to the consumer.
@@ -394,6 +395,17 @@ pub struct ManualIdentification {
     /// When the check expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+}
+
+impl fmt::Debug for ManualIdentification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualIdentification")
+            .field("challenge", &RedactedOption(&self.challenge))
+            .field("customer", &self.customer)
+            .field("customer_obfuscated", &self.customer_obfuscated)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A session as read (`SessionResponseV1`), also the `session` of a status callback.

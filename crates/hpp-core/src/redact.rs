@@ -50,25 +50,33 @@ pub fn mask_all(value: &str) -> String {
 /// its masked form. Used on messages that came from the server, which may echo the contact data
 /// back.
 ///
-/// A phone number is a run of at least 7 digits, optionally after a `+`, with spaces, `-`, `.`,
-/// `/` or parentheses between them (`+46 70 000 21 345`, `(070) 000-21-345`, `tel:+4670…`,
-/// `phone=070…`), that is not part of a longer word (a UUID, `v2x1234567`). Over-masking a
-/// number that is not a phone is preferred to printing one that is.
+/// A phone number is a run of at least 7 digits, optionally after a `+`, with separators between
+/// them: any space (also no-break, thin, figure and narrow no-break spaces), any dash or hyphen
+/// (`-`, U+2010 to U+2015, minus), `.`, `/`, parentheses, or invisible joiners (`+46 70 000 21 345`,
+/// `(070) 000-21-345`, `070‑000‑21‑345`, `tel:+4670…`, `phone=070…`), that is not part of a
+/// longer word (a UUID, `v2x1234567`). An e-mail address is a word with an `@` (or its
+/// full-width forms) between any spaces. Over-masking a number that is not a phone is preferred
+/// to printing one that is.
 pub fn scrub(text: &str) -> String {
     mask_phone_runs(&mask_email_words(text))
 }
 
+/// Characters read as an `@`.
+fn is_at_sign(c: char) -> bool {
+    matches!(c, '@' | '\u{FF20}' | '\u{FE6B}')
+}
+
 fn mask_email_words(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for (i, word) in text.split(' ').enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
+    for piece in text.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end_matches(char::is_whitespace);
         let trimmed = word.trim_matches(|c: char| "\"'()[]{}<>,;:.!?".contains(c));
-        if trimmed.contains('@') {
-            out.push_str(&word.replace(trimmed, &mask_email(trimmed)));
+        if trimmed.contains(is_at_sign) {
+            let normalised: String = trimmed.chars().map(|c| if is_at_sign(c) { '@' } else { c }).collect();
+            out.push_str(&word.replace(trimmed, &mask_email(&normalised)));
+            out.push_str(&piece[word.len()..]);
         } else {
-            out.push_str(word);
+            out.push_str(piece);
         }
     }
     out
@@ -77,8 +85,24 @@ fn mask_email_words(text: &str) -> String {
 /// The shortest run of digits [`scrub`] takes for a phone number.
 const PHONE_MIN_DIGITS: usize = 7;
 
+/// Characters that may stand between the digits of a phone number.
+fn is_phone_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '.'
+                | '/'
+                | '('
+                | ')'
+                | '\u{00AD}' // soft hyphen
+                | '\u{2010}'..='\u{2015}' // hyphen, non-breaking hyphen, figure dash, en and em dash, bar
+                | '\u{2212}' // minus
+                | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' // small and full-width dashes
+                | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' // zero-width spaces and joiners
+        )
+}
+
 fn mask_phone_runs(text: &str) -> String {
-    let is_separator = |c: char| matches!(c, ' ' | '-' | '.' | '/' | '(' | ')' | '\u{a0}');
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -95,7 +119,7 @@ fn mask_phone_runs(text: &str) -> String {
         // A run holds at least one digit (it starts at one, or at a `+` or `(` before one), so `end` moves.
         let (mut digits, mut end) = (0, i);
         let mut j = i;
-        while j < chars.len() && (chars[j].is_ascii_digit() || is_separator(chars[j]) || (j == i && c == '+')) {
+        while j < chars.len() && (chars[j].is_ascii_digit() || is_phone_separator(chars[j]) || (j == i && c == '+')) {
             if chars[j].is_ascii_digit() {
                 digits += 1;
                 end = j + 1;
@@ -164,6 +188,13 @@ mod tests {
             ("070.000.21.345", "*********45"),
             ("+1 (555) 010-9999", "*********99"),
             ("number 0046\u{a0}70\u{a0}000\u{a0}2134", "number ***********34"),
+            ("070\u{2011}000\u{2011}21\u{2011}345", "*********45"),
+            ("070\u{2013}000\u{2013}21345", "*********45"),
+            ("+46\u{202f}70\u{202f}000\u{202f}21\u{202f}345", "**********45"),
+            ("+46\u{2009}70\u{2009}000\u{2009}21\u{2009}345", "**********45"),
+            ("+46\u{2007}70\u{2007}000\u{2007}21\u{2007}345", "**********45"),
+            ("070\u{200b}0002\u{200b}1345", "*********45"),
+            ("mail jane.doe\u{ff20}example.com\u{2009}now", "mail j***@e***.com\u{2009}now"),
         ] {
             assert_eq!(scrub(text), expected, "{text}");
         }

@@ -49,8 +49,8 @@ fn sample_customer() -> Customer {
 /// How far the test clock may be moved, either way: 100 years.
 const MAX_CLOCK_OFFSET_MILLIS: i64 = 100 * 366 * 24 * 3600 * 1000;
 
-/// A message the sandbox "sent", as listed at `GET /_sandbox/outbox`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A message the sandbox "sent", as listed at `GET /_sandbox/outbox`. `Debug` masks the recipient.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct OutboxMessage {
     /// Position in the outbox, from 1.
@@ -65,6 +65,25 @@ pub struct OutboxMessage {
     pub link: String,
     /// When it was sent (RFC 3339).
     pub sent_at: String,
+}
+
+impl std::fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use hpp_core::__private::redact::{mask_all, mask_email, mask_phone};
+        let recipient = match self.method.as_str() {
+            "email" => mask_email(&self.recipient),
+            "sms" => mask_phone(&self.recipient),
+            _ => mask_all(&self.recipient),
+        };
+        f.debug_struct("OutboxMessage")
+            .field("sequence", &self.sequence)
+            .field("session_id", &self.session_id)
+            .field("method", &self.method)
+            .field("recipient", &recipient)
+            .field("link", &self.link)
+            .field("sent_at", &self.sent_at)
+            .finish()
+    }
 }
 
 /// A delivered answer: status and JSON body (none for 204).

@@ -204,7 +204,11 @@ proptest! {
     fn echoed_phone_numbers_are_masked_in_any_format(
         digits in "[1-9][0-9]{8,11}",
         cuts in proptest::collection::vec(1usize..4, 1..6),
-        separator in prop_oneof![Just(" "), Just("-"), Just("."), Just("/"), Just("\u{a0}")],
+        separator in prop_oneof![
+            Just(" "), Just("-"), Just("."), Just("/"), Just("\u{a0}"),
+            // Non-breaking hyphen, en dash, narrow no-break, thin and figure spaces, zero-width space.
+            Just("\u{2011}"), Just("\u{2013}"), Just("\u{202f}"), Just("\u{2009}"), Just("\u{2007}"), Just("\u{200b}"),
+        ],
         form in prop_oneof![Just("{}"), Just("+{}"), Just("tel:+{}"), Just("phone={}"), Just("({})")],
     ) {
         let mut grouped = String::new();

@@ -55,6 +55,15 @@ fn tokens_urls_and_customers_are_hidden() {
     for secret in ["a1a8f727", "Jane", "198001011234"] {
         assert!(!shown.contains(secret), "{shown}");
     }
+    let check: hpp_core::model::ManualIdentification = serde_json::from_str(
+        r#"{"challenge":"challenge-SECRET-4711","customer":{"given_name":"Jane"},"expires_at":"2026-12-06T12:00:00Z"}"#,
+    )
+    .unwrap();
+    let shown = format!("{check:?}");
+    assert!(shown.contains("ManualIdentification {") && shown.contains("2026-12-06T12:00:00Z"), "{shown}");
+    for hidden in ["challenge-SECRET-4711", "Jane"] {
+        assert!(!shown.contains(hidden), "{hidden} in {shown}");
+    }
     let mut urls = MerchantUrls::default();
     urls.status_update = Some("https://shop.example/cb?secretToken=7d1cbc3b".into());
     assert!(!format!("{urls:?}").contains("7d1cbc3b"));
