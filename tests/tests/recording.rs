@@ -297,3 +297,68 @@ proptest! {
         prop_assert!(rendered.contains("sessions/[session-1]/distribution"), "{rendered}");
     }
 }
+
+/// Renders a request to `uri` with these extra headers and this body, and a response with the
+/// same body, through one redactor; also that redactor's own `Debug`.
+fn render_everywhere(uri: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut request = http::Request::builder().method("POST").uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(body.as_bytes().to_vec()).unwrap();
+    let mut response = http::Response::builder().status(400);
+    for (name, value) in headers {
+        response = response.header(*name, *value);
+    }
+    let response = response.body(body.as_bytes().to_vec()).unwrap();
+    let mut redactor = Redactor::new();
+    let rendered = [redactor.request(&request), redactor.response(&response), format!("{redactor:?}")];
+    rendered.join("\n")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A secret, an e-mail address, a phone number (grouped any way a person or a server writes
+    /// one) or a national id planted everywhere a value can go (the request line's path and query,
+    /// a credential-like header, a JSON string under any key, a JSON number, an object key, a
+    /// status_update URL's path and query, free text) never appears in a rendering, nor in the
+    /// Redactor's Debug.
+    #[test]
+    fn planted_values_never_render_wherever_they_are(
+        secret in "[A-Za-z0-9]{20,32}",
+        local in "[a-z]{4,10}\\.[a-z]{4,10}",
+        domain in "[a-z]{5,10}\\.(se|com)",
+        digits in "7[0-9]{8}",
+        separator in prop_oneof![
+            Just(" "), Just("-"), Just("\u{2011}"), Just("\u{2013}"), Just("\u{202f}"), Just("\u{2009}"), Just("\u{2007}"),
+        ],
+        query_key in prop_oneof![Just("secret"), Just("token"), Just("key"), Just("sig"), Just("api_key"), Just("access_token")],
+        header in prop_oneof![Just("x-api-key"), Just("api-key"), Just("x-auth-token"), Just("x-access-token"), Just("x-callback-secret")],
+        where_ in 0usize..9,
+    ) {
+        let email = format!("{local}@{domain}");
+        let phone = format!("+46{separator}{}{separator}{}{separator}{}", &digits[..2], &digits[2..5], &digits[5..]);
+        let number = format!("46{digits}");
+        let base = "https://api.playground.kustom.co/hpp/v1/sessions";
+        let text_body = |value: &str| format!(r#"{{"error_messages":["refused: {value}"]}}"#);
+        let (uri, headers, body): (String, Vec<(&str, String)>, String) = match where_ {
+            0 => (format!("{base}?{query_key}={secret}&email={email}&phone={number}"), vec![], String::new()),
+            1 => (format!("{base}/{email}/{number}"), vec![], String::new()),
+            2 => (base.into(), vec![(header, secret.clone())], String::new()),
+            3 => (base.into(), vec![], format!(r#"{{"note":"{phone} / {email}","phone":{number},"national_identification_number":{number}}}"#)),
+            4 => (base.into(), vec![], format!(r#"{{"contacts":{{"{email}":true,"{phone}":1}}}}"#)),
+            5 => (base.into(), vec![], format!(r#"{{"merchant_urls":{{"status_update":"https://shop.example/cb/{secret}?{query_key}={secret}"}}}}"#)),
+            6 => (base.into(), vec![], format!("not json: {email} {phone} {query_key}={secret}")),
+            7 => (base.into(), vec![], text_body(&phone)),
+            _ => (base.into(), vec![], format!(r#"{{"unknown_number":{number},"list":[{number}]}}"#)),
+        };
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let rendered = render_everywhere(&uri, &headers, &body);
+        let rendered_digits: String = rendered.chars().filter(char::is_ascii_digit).collect();
+        for planted in [secret.as_str(), email.as_str(), local.as_str(), phone.as_str()] {
+            prop_assert!(!rendered.contains(planted), "{planted} in:\n{rendered}");
+        }
+        prop_assert!(!rendered_digits.contains(&digits[..digits.len() - 2]), "{digits} in:\n{rendered}");
+    }
+}

@@ -2,11 +2,14 @@
 //! results for snapshot tests (`insta`), and record/replay transports whose cassettes replay
 //! with no server.
 //!
-//! - [`Redactor`] (and [`render_request`], [`render_response`]): method, path, sorted headers
-//!   with the credentials replaced, the SDK's version normalised, JSON bodies pretty-printed with
-//!   e-mail addresses, phone numbers, access ids and callback secrets masked the way the SDK
-//!   masks them elsewhere; session ids, timestamps, correlation and event ids and the sandbox's
-//!   address replaced by numbered placeholders, the same value by the same placeholder.
+//! - [`Redactor`] (and [`render_request`], [`render_response`]): method and target, sorted
+//!   headers, the SDK's version normalised, JSON bodies pretty-printed with keys sorted. Masked
+//!   the way the SDK masks them elsewhere, wherever they are (path, query, header, JSON value,
+//!   number or key, free text): e-mail addresses, phone numbers, customer details, access ids;
+//!   replaced: credentials (any header, query parameter, JSON key or `name=value` named like one:
+//!   `authorization`, `x-api-key`, `token`, `sig`, `…secret…`) and the `status_update` URL after
+//!   its origin. Session ids, timestamps, correlation and event ids and the sandbox's address are
+//!   replaced by numbered placeholders, the same value by the same placeholder.
 //! - [`Recorder`]: wraps any transport and writes each exchange, redacted, to a cassette file.
 //! - [`Replayer`]: a transport serving a cassette back, matching requests by method, path and
 //!   body, failing loudly on an unexpected request ([`Replayer::assert_all_used`] also reports

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 
 use hpp_core::__private::redact::{mask_all, mask_email, mask_phone, scrub};
-use hpp_core::callback::redact_secret;
 use hpp_core::{Request, Response};
 use serde_json::Value;
 
@@ -15,8 +14,161 @@ pub const CREDENTIALS: &str = "[credentials]";
 /// sandbox on a free port).
 pub const BASE_URL: &str = "[base-url]";
 
-/// Headers whose values are secrets.
+/// Headers whose values are secrets, besides any named like a credential ([`is_credential_name`]).
 const SECRET_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
+
+/// Words that make a header, query parameter or JSON key a credential, whatever else its name
+/// holds (`x-api-key`, `X-Auth-Token`, `access_token`, `sig`, `callbackSecret`).
+const CREDENTIAL_WORDS: [&str; 12] = [
+    "secret",
+    "token",
+    "key",
+    "apikey",
+    "sig",
+    "signature",
+    "password",
+    "passwd",
+    "auth",
+    "credential",
+    "credentials",
+    "cookie",
+];
+
+/// Whether a header, query parameter or JSON key names a credential: one of its words (split at
+/// anything but letters and digits, and at lower-to-upper case changes) is in
+/// [`CREDENTIAL_WORDS`], or it contains `secret`, `token`, `password` or `apikey` anywhere.
+pub(crate) fn is_credential_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if ["secret", "token", "password", "apikey"].iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() || (c.is_uppercase() && previous_lower) {
+            words.push(std::mem::take(&mut word));
+        }
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        }
+        previous_lower = c.is_lowercase();
+    }
+    words.push(word);
+    words.iter().any(|w| CREDENTIAL_WORDS.contains(&w.as_str()))
+}
+
+/// What replaces a credential's value inside text (a query, a `name=value` pair).
+const REDACTED: &str = "<redacted>";
+
+/// `text` with the value of every `name=value` pair whose name is a credential replaced by
+/// `<redacted>`: query parameters of URLs and the same form in free text.
+fn mask_credential_pairs(text: &str) -> String {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let ends_value = |c: char| c.is_whitespace() || matches!(c, '&' | '#' | '"' | '\'' | ',' | ';' | '<' | '>' | ')');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('=') {
+        let (before, after) = rest.split_at(at);
+        let name_start =
+            before.rfind(|c: char| !is_name(c)).map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
+        let name = &before[name_start..];
+        out.push_str(before);
+        out.push('=');
+        let after = &after[1..];
+        if !name.is_empty() && is_credential_name(name) {
+            let end = after.find(ends_value).unwrap_or(after.len());
+            if end > 0 {
+                out.push_str(REDACTED);
+            }
+            rest = &after[end..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The request target as rendered: each path segment and query value scrubbed of contact data
+/// (percent-decoded first), query values masked by their parameter's name as JSON values are by
+/// their key, credentials redacted.
+fn mask_target(target: &str) -> String {
+    let (path, query) = target.split_once('?').map_or((target, None), |(p, q)| (p, Some(q)));
+    let mut out: String =
+        path.split('/').map(|segment| scrub_around_uuids(&percent_decoded(segment))).collect::<Vec<_>>().join("/");
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, value)) => {
+                    let value = percent_decoded(&value.replace('+', " "));
+                    let shown = masked_by_key(name, &value).unwrap_or_else(|| scrub_around_uuids(&value));
+                    format!("{}={shown}", scrub(name))
+                }
+                None => scrub_around_uuids(&percent_decoded(pair)),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+/// A URL whose path and query may carry a secret anywhere: its origin kept (where callbacks go),
+/// the rest masked.
+fn mask_after_origin(url: &str) -> String {
+    let origin_end = url.find("://").and_then(|at| url[at + 3..].find('/').map(|slash| at + 3 + slash));
+    match origin_end {
+        Some(end) => format!("{}/{}", &url[..end], mask_all(&url[end + 1..])),
+        None => mask_all(url),
+    }
+}
+
+/// `%XX` escapes decoded where they form UTF-8; the text unchanged where they do not.
+fn percent_decoded(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_owned();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+}
+
+/// The masked form of a value under a key (JSON key or query parameter) that says what it holds,
+/// or `None` for a key that says nothing.
+fn masked_by_key(key: &str, value: &str) -> Option<String> {
+    Some(match key {
+        "email" => mask_email(value),
+        "phone" | "phone_number" | "mobile_phone" => mask_phone(value),
+        // A customer's details (a completed session, an identification check), the access id a
+        // device shows, and the callback URL, which carries the merchant's secret anywhere in it.
+        "access_id"
+        | "given_name"
+        | "family_name"
+        | "date_of_birth"
+        | "national_identification_number"
+        | "title"
+        | "challenge" => mask_all(value),
+        "status_update" => mask_after_origin(value),
+        key if is_credential_name(key) => mask_all(value),
+        _ => return None,
+    })
+}
 
 /// Headers about the connection, not the exchange: left out.
 const TRANSPORT_HEADERS: [&str; 6] =
@@ -47,11 +199,19 @@ const TRANSPORT_HEADERS: [&str; 6] =
 /// }
 /// ");
 /// ```
-#[derive(Debug, Clone, Default)]
+///
+/// Its `Debug` shows how many values it has placeholders for, never the values.
+#[derive(Clone, Default)]
 pub struct Redactor {
     /// Original value -> placeholder, longest originals first when applied.
     placeholders: Vec<(String, String)>,
     counters: HashMap<&'static str, usize>,
+}
+
+impl Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor").field("placeholders", &self.placeholders.len()).finish_non_exhaustive()
+    }
 }
 
 impl Redactor {
@@ -68,7 +228,7 @@ impl Redactor {
             self.remember(&format!("{scheme}://{authority}"), BASE_URL.to_owned());
         }
         let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-        let head = format!("{} {}", request.method(), self.text(target));
+        let head = format!("{} {}", request.method(), self.text(&mask_target(target)));
         self.exchange_text(head, request.headers(), request.body())
     }
 
@@ -140,11 +300,14 @@ impl Redactor {
             .iter()
             .filter(|(name, _)| !TRANSPORT_HEADERS.contains(&name.as_str()))
             .map(|(name, value)| {
-                let shown = if SECRET_HEADERS.contains(&name.as_str()) || value.is_sensitive() {
+                let shown = if SECRET_HEADERS.contains(&name.as_str())
+                    || is_credential_name(name.as_str())
+                    || value.is_sensitive()
+                {
                     CREDENTIALS.to_owned()
                 } else {
                     let text = String::from_utf8_lossy(value.as_bytes());
-                    normalise_version(&scrub(&redact_secret(&text)))
+                    normalise_version(&scrub(&mask_credential_pairs(&text)))
                 };
                 format!("{name}: {shown}")
             })
@@ -173,33 +336,35 @@ impl Redactor {
             return serde_json::to_string_pretty(&json).unwrap_or_default();
         }
         match std::str::from_utf8(body) {
-            Ok(text) => scrub(&redact_secret(text)),
+            Ok(text) => scrub(&mask_credential_pairs(text)),
             Err(_) => format!("<{} bytes, not UTF-8>", body.len()),
         }
     }
 
-    /// Masks personal data and secrets in place, and labels the values that change every run.
+    /// Masks personal data and secrets in place (in values, numbers and object keys), and labels
+    /// the values that change every run.
     fn mask_json(&mut self, key: Option<&str>, value: &mut Value) {
         match value {
             Value::Object(map) => {
-                for (key, value) in map.iter_mut() {
-                    self.mask_json(Some(key), value);
+                for (key, mut value) in std::mem::take(map) {
+                    self.mask_json(Some(&key), &mut value);
+                    map.insert(scrub_around_uuids(&key), value);
                 }
             }
             Value::Array(items) => items.iter_mut().for_each(|item| self.mask_json(key, item)),
+            Value::Number(number) => {
+                // A phone number or a national id sent as a number.
+                let text = number.to_string();
+                let masked = masked_by_key(key.unwrap_or_default(), &text).unwrap_or_else(|| scrub(&text));
+                if masked != text {
+                    *value = Value::String(masked);
+                }
+            }
             Value::String(text) => {
-                let masked = match key.unwrap_or_default() {
-                    "email" => mask_email(text),
-                    "phone" | "phone_number" | "mobile_phone" => mask_phone(text),
-                    "access_id" | "authorization_token" | "token" | "secret" => mask_all(text),
-                    // A customer's details (a completed session, an identification check).
-                    "given_name"
-                    | "family_name"
-                    | "date_of_birth"
-                    | "national_identification_number"
-                    | "title"
-                    | "challenge" => mask_all(text),
-                    key => {
+                let key = key.unwrap_or_default();
+                let masked = match masked_by_key(key, text) {
+                    Some(masked) => masked,
+                    None => {
                         if let Some(kind) = changing_kind(key) {
                             // Left whole for its placeholder to replace: scrubbing first could
                             // mask a digit run of an id as a phone number, and the placeholder
@@ -210,7 +375,7 @@ impl Redactor {
                             }
                         }
                         // The same inside URLs and messages: ids stay whole for their placeholder.
-                        scrub_around_uuids(&redact_secret(text))
+                        scrub_around_uuids(&mask_credential_pairs(text))
                     }
                 };
                 *text = masked;
