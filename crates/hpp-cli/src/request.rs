@@ -5,6 +5,7 @@
 
 use std::io::Read;
 
+use hpp_core::__private::redact::scrub;
 use hpp_core::model::{
     BackgroundImage, DistributionRequest, MerchantUrls, PaymentMethodCategory, PlaceOrderMode, PurchaseType,
     SessionCreationRequest, SessionOptions, ShowSubtotalDetail,
@@ -181,10 +182,14 @@ fn from_body<T: serde::de::DeserializeOwned + serde::Serialize>(source: &str, wh
     if text.len() as u64 > MAX_BODY {
         return Err(Failure::usage(&format!("--body: {shown} is larger than {MAX_BODY} bytes")));
     }
-    let given: Value = serde_json::from_str(&text)
-        .map_err(|e| Failure::invalid_input(&format!("--body: {shown} is not JSON: {e}; nothing was sent")))?;
-    let parsed: T = serde_json::from_value(given.clone())
-        .map_err(|e| Failure::invalid_input(&format!("--body: {shown} is not {what}: {e}; nothing was sent")))?;
+    // serde's messages quote the offending value, and a key can be an address: scrubbed, as a
+    // server's messages are.
+    let given: Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::invalid_input(&format!("--body: {shown} is not JSON: {}; nothing was sent", scrub(&e.to_string())))
+    })?;
+    let parsed: T = serde_json::from_value(given.clone()).map_err(|e| {
+        Failure::invalid_input(&format!("--body: {shown} is not {what}: {}; nothing was sent", scrub(&e.to_string())))
+    })?;
     // invariant: the SDK's request types always serialize.
     let kept = serde_json::to_value(&parsed).expect("serializable");
     let mut dropped = Vec::new();
@@ -192,7 +197,7 @@ fn from_body<T: serde::de::DeserializeOwned + serde::Serialize>(source: &str, wh
     if !dropped.is_empty() {
         return Err(Failure::invalid_input(&format!(
             "--body: {shown} has fields the API does not define: {}; nothing was sent",
-            dropped.join(", ")
+            scrub(&dropped.join(", "))
         )));
     }
     Ok(parsed)

@@ -1181,3 +1181,34 @@ fn json_output_masks_customer_data_and_tokens() {
     assert!(!all.contains("\"token\":\"") || all.contains("\"token\":\"<"), "module token printed:\n{all}");
     assert!(all.contains("\"authorization_token\":\"<"), "the token's presence is still shown:\n{all}");
 }
+
+/// A `--body` refused for its shape never quotes the contact data in it (serde's messages quote
+/// the offending value; a key can be an address too).
+#[test]
+fn body_refusals_do_not_quote_contact_data() {
+    let dir = std::env::temp_dir().join(format!("hpp-cli-body-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, body) in [
+        r#"{"payment_session_url":"https://x.example/o","merchant_urls":"jane.doe@example.com"}"#,
+        r#"{"payment_session_url":"https://x.example/o","merchant_urls":{"success":46701234567}}"#,
+        r#"{"payment_session_url":"https://x.example/o","jane.doe@example.com":1}"#,
+        r#"{"payment_session_url":"https://x.example/o","merchant_urls":{"success":"+46 70 123 45 67"},}"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.join(format!("body-{i}.json"));
+        std::fs::write(&path, body).unwrap();
+        let out = Command::new(BIN)
+            .args(["--json", "session", "create", "--body", path.to_str().unwrap()])
+            .env("KUSTOM_HPP_BASE_URL", "http://127.0.0.1:9")
+            .env("KUSTOM_API_KEY", "kco_test_api_unused")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{body}: {}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let digits: String = stderr.chars().filter(char::is_ascii_digit).collect();
+        assert!(!stderr.contains("jane.doe") && !digits.contains("4670123"), "{body}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
