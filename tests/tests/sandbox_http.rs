@@ -303,3 +303,36 @@ async fn the_pay_page_lets_a_person_pay_or_cancel() {
         assert!(after.contains("can no longer be paid") && !after.contains("<button"), "{after}");
     }
 }
+
+/// The open pay endpoint follows the page's rules: a session the merchant disabled, the consumer
+/// cancelled or already paid is not changed by a POST without credentials (no new token, no
+/// customer data, no callback).
+#[tokio::test]
+async fn the_open_pay_endpoint_never_changes_a_final_session() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let anyone = ReqwestTransport::new().unwrap().client().clone();
+    for (first, then) in
+        [("disable", "complete"), ("cancel", "complete"), ("complete", "complete"), ("complete", "cancel")]
+    {
+        let urls =
+            hpp_core::MerchantUrls::default().with_status_update("https://shop.example/cb?secret=0123456789abcdef");
+        let created =
+            client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+        let id = created.session_id.clone().unwrap();
+        let pay = |action: &str| format!("{}/_sandbox/pay/{id}/{action}", sandbox.base_url());
+        if first == "disable" {
+            client.disable_session(created.session_url.as_deref().unwrap()).await.unwrap();
+        } else {
+            assert_eq!(anyone.post(pay(first)).send().await.unwrap().status(), 303);
+        }
+        let before = client.read_session(&id).await.unwrap();
+        let callbacks_before = sandbox.callback_bodies().len();
+        let refused = anyone.post(pay(then)).send().await.unwrap();
+        assert_eq!(refused.status(), 409, "{first} then {then}");
+        assert!(refused.text().await.unwrap().contains("can no longer be paid"), "{first} then {then}");
+        let after = client.read_session(&id).await.unwrap();
+        assert_eq!(after, before, "{first} then {then}: the session changed");
+        assert_eq!(sandbox.callback_bodies().len(), callbacks_before, "{first} then {then}: a callback was queued");
+    }
+}

@@ -127,6 +127,22 @@ struct SessionRecord {
     expires_at_millis: i64,
 }
 
+/// Whether the consumer can still act on the pay page: pay, cancel or be refused. The one rule
+/// for the page's buttons and the open endpoint they post to: a session paid, cancelled or
+/// disabled (or in a manual identification check) is not changed by the consumer.
+fn payable(session: &Session) -> bool {
+    matches!(
+        session.status,
+        Some(
+            SessionStatus::Waiting
+                | SessionStatus::InProgress
+                | SessionStatus::Failed
+                | SessionStatus::Back
+                | SessionStatus::Error
+        )
+    )
+}
+
 /// The consumer's hosted payment page: the session and, while it can still be paid, buttons to
 /// pay, cancel or have the purchase refused (which change its status and send callbacks as the
 /// real page would). A refused (FAILED), abandoned (BACK) or erred (ERROR) payment may be tried
@@ -136,17 +152,7 @@ fn pay_page(session: &Session) -> String {
     let status = session.status.as_ref().map(ToString::to_string).unwrap_or_default();
     let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let (id, status) = (escape(&id), escape(&status));
-    let open = matches!(
-        session.status,
-        Some(
-            SessionStatus::Waiting
-                | SessionStatus::InProgress
-                | SessionStatus::Failed
-                | SessionStatus::Back
-                | SessionStatus::Error
-        )
-    );
-    let actions = if open {
+    let actions = if payable(session) {
         format!(
             "<form method=\"post\" action=\"/_sandbox/pay/{id}/complete\"><button id=\"pay\" type=\"submit\">Pay</button></form>\n\
              <form method=\"post\" action=\"/_sandbox/pay/{id}/cancel\"><button id=\"cancel\" type=\"submit\">Cancel</button></form>\n\
@@ -670,7 +676,12 @@ impl State {
                 None => self.not_found(),
             },
             (&Method::POST, ["pay", id, action @ ("complete" | "cancel" | "fail")]) => {
-                let urls = self.live(now, id).map(|r| r.merchant_urls.clone()).unwrap_or_default();
+                let Some(record) = self.live(now, id) else { return self.not_found() };
+                if !payable(&record.session) {
+                    // Open to anyone who has the link: it follows the page's rules, never the controls'.
+                    return Answer { status: StatusCode::CONFLICT, ..Answer::html(pay_page(&record.session)) };
+                }
+                let urls = record.merchant_urls.clone();
                 let (status, url) = match *action {
                     "complete" => (SessionStatus::Completed, urls.success),
                     "cancel" => (SessionStatus::Cancelled, urls.cancel),

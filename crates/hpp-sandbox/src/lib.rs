@@ -51,6 +51,8 @@
 //!   open too) set the status as a consumer would (COMPLETED, CANCELLED, or FAILED, which may be
 //!   tried again: the page stays payable after FAILED, BACK and ERROR), send the callbacks, and
 //!   answer 303 to the merchant's `success`, `cancel` or `failure` URL (placeholders substituted);
+//!   on a session that can no longer be paid (COMPLETED, CANCELLED, DISABLED, MANUAL_ID_CHECK)
+//!   they change nothing and answer 409 with the page;
 //! - `GET /_sandbox/outbox` lists sent messages;
 //! - `POST /_sandbox/sessions/{id}/status` with `{"status": "COMPLETED"}` (or any status) plays
 //!   the consumer;
