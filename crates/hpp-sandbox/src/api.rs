@@ -14,9 +14,8 @@ use hpp_core::model::{
 };
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
-use crate::callbacks::{CallbackAttempt, CallbackJob};
+use crate::callbacks::{CallbackAttempt, CallbackJob, CallbackQueue};
 use crate::{SandboxConfig, SandboxMode};
 
 /// How long an HPP session lives: the payment session's 48 hours less one (hpp-api.md 1.8).
@@ -30,6 +29,48 @@ pub(crate) const MAX_SESSIONS: usize = 100_000;
 
 /// The most messages in the outbox; further distributions are refused.
 pub(crate) const MAX_OUTBOX: usize = 100_000;
+
+/// The most bytes the live sessions may hold (their merchant URLs and a fixed share each).
+pub(crate) const MAX_SESSION_BYTES: usize = 256 * 1024 * 1024;
+
+/// The most bytes the outbox may hold.
+pub(crate) const MAX_OUTBOX_BYTES: usize = 64 * 1024 * 1024;
+
+/// The most callbacks waiting for delivery, and their bytes.
+pub(crate) const MAX_QUEUED_CALLBACKS: usize = 10_000;
+/// See [`MAX_QUEUED_CALLBACKS`].
+pub(crate) const MAX_QUEUED_CALLBACK_BYTES: usize = 32 * 1024 * 1024;
+
+/// What a session record holds besides its merchant URLs, counted against [`MAX_SESSION_BYTES`].
+const SESSION_RECORD_BYTES: usize = 2_048;
+
+/// What an outbox message holds besides its recipient and link.
+const OUTBOX_MESSAGE_BYTES: usize = 256;
+
+/// The longest phone number and access id a distribution may carry (an e-mail address: 254).
+const MAX_PHONE_LEN: usize = 32;
+/// See [`MAX_PHONE_LEN`].
+const MAX_ACCESS_ID_LEN: usize = 256;
+
+/// The sandbox's bounds on what it keeps: by count and by bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) sessions: usize,
+    pub(crate) session_bytes: usize,
+    pub(crate) outbox: usize,
+    pub(crate) outbox_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            sessions: MAX_SESSIONS,
+            session_bytes: MAX_SESSION_BYTES,
+            outbox: MAX_OUTBOX,
+            outbox_bytes: MAX_OUTBOX_BYTES,
+        }
+    }
+}
 
 /// How long a manual identification check stays open (the sandbox's choice; undocumented).
 const MANUAL_ID_CHECK_MILLIS: i64 = 15 * 60 * 1000;
@@ -189,8 +230,36 @@ pub(crate) struct State {
     ids: crate::ids::IdSource,
     faults: VecDeque<Fault>,
     clock_offset_millis: i64,
-    callbacks: Option<mpsc::UnboundedSender<CallbackJob>>,
+    callbacks: Option<CallbackQueue>,
     callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
+    pub(crate) limits: Limits,
+    /// Bytes the live sessions hold, as [`record_bytes`] counts them.
+    session_bytes: usize,
+    /// Bytes the outbox holds, as [`message_bytes`] counts them.
+    outbox_bytes: usize,
+}
+
+/// What a session record holds, counted against [`Limits::session_bytes`].
+fn record_bytes(urls: &MerchantUrls) -> usize {
+    let url = |u: &Option<String>| u.as_ref().map_or(0, String::len);
+    SESSION_RECORD_BYTES
+        + [&urls.success, &urls.cancel, &urls.back, &urls.failure, &urls.error, &urls.status_update]
+            .into_iter()
+            .map(url)
+            .sum::<usize>()
+}
+
+/// What an outbox message holds, counted against [`Limits::outbox_bytes`].
+fn message_bytes(message: &OutboxMessage) -> usize {
+    OUTBOX_MESSAGE_BYTES + message.recipient.len() + message.link.len() + message.session_id.len()
+}
+
+/// Why a status change was refused.
+pub(crate) enum NotChanged {
+    /// No such live session.
+    NotFound,
+    /// The callback it would send does not fit in the queue.
+    CallbacksFull,
 }
 
 /// A fault scripted for one of the next API requests (`POST /_sandbox/faults`).
@@ -263,7 +332,7 @@ impl State {
         config: SandboxConfig,
         base_url: String,
         ids: crate::ids::IdSource,
-        callbacks: Option<mpsc::UnboundedSender<CallbackJob>>,
+        callbacks: Option<CallbackQueue>,
         callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
     ) -> Self {
         Self {
@@ -278,6 +347,9 @@ impl State {
             clock_offset_millis: 0,
             callbacks,
             callback_attempts,
+            limits: Limits::default(),
+            session_bytes: 0,
+            outbox_bytes: 0,
         }
     }
 
@@ -388,10 +460,19 @@ impl State {
         if let Err(why) = crate::validate::creation(&request) {
             return self.error(StatusCode::BAD_REQUEST, ErrorCode::ConstraintViolation, &why);
         }
-        if self.sessions.len() >= MAX_SESSIONS {
+        let bytes = request.merchant_urls.as_ref().map_or(SESSION_RECORD_BYTES, record_bytes);
+        let full = |s: &Self| {
+            s.sessions.len() >= s.limits.sessions || s.session_bytes.saturating_add(bytes) > s.limits.session_bytes
+        };
+        if full(self) {
             self.sessions.retain(|_, record| record.expires_at_millis > now);
-            if self.sessions.len() >= MAX_SESSIONS {
-                let message = format!("The sandbox holds {MAX_SESSIONS} live sessions; restart it.");
+            self.session_bytes = self.sessions.values().map(|r| record_bytes(&r.merchant_urls)).sum();
+            if full(self) {
+                let message = format!(
+                    "The sandbox holds {} live sessions ({} KiB); restart it.",
+                    self.sessions.len(),
+                    self.session_bytes / 1024
+                );
                 return self.error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::ConstraintViolation, &message);
             }
         }
@@ -426,6 +507,7 @@ impl State {
         let record =
             SessionRecord { session, created: created.clone(), merchant_urls, place_order_mode, expires_at_millis };
         self.sessions.insert(id, record);
+        self.session_bytes += bytes;
         Answer::json(StatusCode::CREATED, created)
     }
 
@@ -445,6 +527,10 @@ impl State {
                 "HPP session has already been successfully completed.",
             );
         }
+        if !self.callback_room(id) {
+            return self.callbacks_full();
+        }
+        let Some(record) = self.live(now, id) else { return self.not_found() };
         record.session.status = Some(SessionStatus::Disabled);
         record.session.updated_at = Some(rfc3339(now));
         self.announce(id);
@@ -452,8 +538,16 @@ impl State {
     }
 
     fn distribute(&mut self, now: i64, id: &str, body: &[u8]) -> Answer {
-        if self.outbox.len() >= MAX_OUTBOX {
-            let message = format!("The sandbox's outbox holds {MAX_OUTBOX} messages; restart it.");
+        // The largest message a distribution can add: the longest recipient, the link, the id.
+        let largest = OUTBOX_MESSAGE_BYTES + 2 * MAX_ACCESS_ID_LEN + self.base_url.len() + 128;
+        if self.outbox.len() >= self.limits.outbox
+            || self.outbox_bytes.saturating_add(largest) > self.limits.outbox_bytes
+        {
+            let message = format!(
+                "The sandbox's outbox holds {} messages ({} KiB); restart it.",
+                self.outbox.len(),
+                self.outbox_bytes / 1024
+            );
             return self.error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::ConstraintViolation, &message);
         }
         let Some(record) = self.live(now, id) else {
@@ -517,6 +611,7 @@ impl State {
                         "Incomplete email data.",
                     );
                 };
+                // check_email refuses addresses over 254 bytes.
                 if hpp_core::__private::check_email(&email).is_err() {
                     return self.error(
                         StatusCode::BAD_REQUEST,
@@ -549,6 +644,13 @@ impl State {
                         "Phone number of requested country invalid in current region.",
                     );
                 }
+                if phone.len() > MAX_PHONE_LEN {
+                    return self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::ConstraintViolation,
+                        &format!("Invalid request: phone is longer than {MAX_PHONE_LEN} characters."),
+                    );
+                }
                 phone
             }
             _ => {
@@ -559,6 +661,13 @@ impl State {
                         "Incomplete token data: access_id is missing.",
                     );
                 };
+                if access_id.len() > MAX_ACCESS_ID_LEN {
+                    return self.error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::ConstraintViolation,
+                        &format!("Invalid request: access_id is longer than {MAX_ACCESS_ID_LEN} characters."),
+                    );
+                }
                 access_id
             }
         };
@@ -586,14 +695,16 @@ impl State {
             self.emails_sent += 1;
         }
         let sequence = self.outbox.len() as u64 + 1;
-        self.outbox.push(OutboxMessage {
+        let message = OutboxMessage {
             sequence,
             session_id: id.to_owned(),
             method: method.as_str().to_owned(),
             recipient,
             link: format!("{link}?locale=en-GB"),
             sent_at: rfc3339(now),
-        });
+        };
+        self.outbox_bytes += message_bytes(&message);
+        self.outbox.push(message);
         Answer::empty(StatusCode::CREATED)
     }
 
@@ -666,8 +777,9 @@ impl State {
                     );
                 };
                 match self.set_status(id, change.status) {
-                    Some(session) => Answer::json(StatusCode::OK, session),
-                    None => self.not_found(),
+                    Ok(session) => Answer::json(StatusCode::OK, session),
+                    Err(NotChanged::NotFound) => self.not_found(),
+                    Err(NotChanged::CallbacksFull) => self.callbacks_full(),
                 }
             }
             // The distribution module's standalone page is the pay page here too.
@@ -687,7 +799,11 @@ impl State {
                     "cancel" => (SessionStatus::Cancelled, urls.cancel),
                     _ => (SessionStatus::Failed, urls.failure),
                 };
-                let Some(session) = self.set_status(id, status) else { return self.not_found() };
+                let session = match self.set_status(id, status) {
+                    Ok(session) => session,
+                    Err(NotChanged::NotFound) => return self.not_found(),
+                    Err(NotChanged::CallbacksFull) => return self.callbacks_full(),
+                };
                 // As the hosted page does: back to the merchant's page for the outcome, else here.
                 let back = format!("{}/_sandbox/pay/{id}", self.base_url);
                 Answer::see_other(url.map_or(back, |url| substitute(&url, &session)))
@@ -720,13 +836,40 @@ impl State {
         self.faults.extend(faults.into_iter().take(room));
     }
 
+    /// Whether the callback a status change of `id` would send fits in the queue (true when it
+    /// sends none).
+    fn callback_room(&self, id: &str) -> bool {
+        let (Some(queue), Some(record)) = (&self.callbacks, self.sessions.get(id)) else { return true };
+        let Some(url) = &record.merchant_urls.status_update else { return true };
+        // The job: the URL (placeholders filled by ids and tokens of at most 36 bytes each), the
+        // session as JSON (a fixed shape, customer included), the ids.
+        queue.has_room(url.len() + 3 * 36 + 2 * SESSION_RECORD_BYTES)
+    }
+
+    /// The answer when the callback queue is full: try again once callbacks have gone out.
+    fn callbacks_full(&mut self) -> Answer {
+        let mut answer = self.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::from("UNKNOWN".to_owned()),
+            "The sandbox's callback queue is full (listeners are slow or do not answer); nothing was changed. Try again later.",
+        );
+        answer.retry_after = Some(1);
+        answer
+    }
+
     /// Plays the consumer (or the service): sets a session's status as the real flow would.
-    pub(crate) fn set_status(&mut self, id: &str, status: SessionStatus) -> Option<Session> {
+    pub(crate) fn set_status(&mut self, id: &str, status: SessionStatus) -> Result<Session, NotChanged> {
         let now = self.now();
+        if self.live(now, id).is_none() {
+            return Err(NotChanged::NotFound);
+        }
+        if !self.callback_room(id) {
+            return Err(NotChanged::CallbacksFull);
+        }
         let order_id = self.ids.uuid();
         let token = self.ids.uuid();
         let challenge = format!("A{}", &self.ids.uuid()[..2].to_ascii_uppercase());
-        let record = self.live(now, id)?;
+        let record = self.live(now, id).ok_or(NotChanged::NotFound)?;
         if status == SessionStatus::Completed {
             match record.place_order_mode {
                 Some(PlaceOrderMode::PlaceOrder | PlaceOrderMode::CaptureOrder) => {
@@ -754,25 +897,131 @@ impl State {
         record.session.updated_at = Some(rfc3339(now));
         let session = record.session.clone();
         self.announce(id);
-        Some(session)
+        Ok(session)
     }
 
     /// Queues the `status_update` callback for `id`'s current status, if it has that URL.
     fn announce(&mut self, id: &str) {
         let event_id = self.ids.uuid();
-        let (Some(record), Some(sender)) = (self.sessions.get(id), &self.callbacks) else { return };
+        let (Some(record), Some(queue)) = (self.sessions.get(id), &self.callbacks) else { return };
         let Some(url) = &record.merchant_urls.status_update else { return };
         let mut callback = StatusCallback::default();
         callback.event_id = event_id.clone();
         callback.session = record.session.clone();
-        let job = CallbackJob {
-            url: substitute(url, &record.session),
+        let job = CallbackJob::new(
+            substitute(url, &record.session),
             event_id,
-            session_id: id.to_owned(),
-            status: record.session.status.as_ref().map(ToString::to_string).unwrap_or_default(),
+            id.to_owned(),
+            record.session.status.as_ref().map(ToString::to_string).unwrap_or_default(),
             // invariant: the sandbox's own types always serialize.
-            body: serde_json::to_vec(&callback).expect("serializable"),
+            serde_json::to_vec(&callback).expect("serializable"),
+        );
+        queue.push(job);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    /// A state whose callback jobs stay queued (nobody delivers them) until `jobs` is read.
+    fn state(max_jobs: usize, max_bytes: usize) -> (State, mpsc::UnboundedReceiver<CallbackJob>) {
+        let (sender, jobs) = mpsc::unbounded_channel();
+        let queue = CallbackQueue::new(sender, max_jobs, max_bytes);
+        let state = State::new(
+            SandboxConfig::default(),
+            "http://127.0.0.1:1".into(),
+            crate::ids::IdSource::new(),
+            Some(queue),
+            Arc::default(),
+        );
+        (state, jobs)
+    }
+
+    fn create(state: &mut State, status_update: &str) -> Answer {
+        let body = serde_json::json!({
+            "payment_session_url": "https://x.example/o",
+            "merchant_urls": { "status_update": status_update },
+        });
+        state.handle(&Method::POST, SESSIONS_PATH, true, body.to_string().as_bytes())
+    }
+
+    fn created_id(answer: &Answer) -> String {
+        assert_eq!(answer.status, StatusCode::CREATED);
+        answer.body.as_ref().unwrap()["session_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The open pay endpoint cannot grow the callback queue past its bound: a status change that
+    /// would pass it is refused (503, nothing changed) until callbacks have gone out.
+    #[test]
+    fn a_flood_of_status_changes_stops_at_the_callback_queue_bound() {
+        for (max_jobs, max_bytes) in [(3, usize::MAX), (usize::MAX, 3 * 6_000)] {
+            let (mut state, mut jobs) = state(max_jobs, max_bytes);
+            let id = created_id(&create(&mut state, &format!("https://shop.example/cb?x={}", "a".repeat(1_000))));
+            let fail = format!("/_sandbox/pay/{id}/fail");
+            let mut accepted = 0;
+            let answer = loop {
+                let answer = state.handle(&Method::POST, &fail, false, b"");
+                if answer.status != StatusCode::SEE_OTHER {
+                    break answer;
+                }
+                accepted += 1;
+                assert!(accepted <= 100, "no bound ({max_jobs} jobs, {max_bytes} bytes)");
+            };
+            assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(answer.retry_after, Some(1));
+            let queued: Vec<CallbackJob> = std::iter::from_fn(|| jobs.try_recv().ok()).collect();
+            assert_eq!(queued.len(), accepted, "a refused change queued nothing");
+            assert!(accepted >= 2 && accepted <= max_jobs, "{accepted}");
+            assert!(queued.iter().map(CallbackJob::bytes).sum::<usize>() <= max_bytes);
+            drop(queued);
+            // The jobs read and dropped (delivered): room again.
+            assert_eq!(state.handle(&Method::POST, &fail, false, b"").status, StatusCode::SEE_OTHER);
+        }
+    }
+
+    /// Sessions are bounded in bytes as in count, and URLs in length.
+    #[test]
+    fn sessions_are_bounded_in_bytes_and_urls_in_length() {
+        let (mut state, _jobs) = state(usize::MAX, usize::MAX);
+        let long = format!("https://shop.example/cb?x={}", "a".repeat(crate::validate::MAX_URL_LEN));
+        let answer = create(&mut state, &long);
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        let message = answer.body.unwrap()["error_messages"][0].as_str().unwrap().to_owned();
+        assert!(message.starts_with("merchant_urls.status_update: longer than 2048 bytes"), "{message}");
+
+        let url = format!("https://shop.example/cb?x={}", "a".repeat(1_900));
+        state.limits.session_bytes = 10 * (SESSION_RECORD_BYTES + url.len());
+        let answers: Vec<Answer> = (0..12).map(|_| create(&mut state, &url)).collect();
+        let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+        assert_eq!(created, 10);
+        assert_eq!(answers[11].status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(state.session_bytes <= state.limits.session_bytes);
+        // Expired sessions give their bytes back.
+        state.advance_clock(48 * 3600);
+        assert_eq!(create(&mut state, &url).status, StatusCode::CREATED);
+        assert_eq!(state.sessions.len(), 1);
+    }
+
+    /// The outbox is bounded in bytes as in count, and recipients in length.
+    #[test]
+    fn the_outbox_is_bounded_in_bytes_and_recipients_in_length() {
+        let (mut state, _jobs) = state(usize::MAX, usize::MAX);
+        let id = created_id(&create(&mut state, "https://shop.example/cb"));
+        let path = format!("{SESSIONS_PATH}/{id}/distribution");
+        let token = |access_id: &str| {
+            serde_json::json!({ "method": "token", "contact_information": { "access_id": access_id } }).to_string()
         };
-        let _ = sender.send(job);
+        let answer = state.handle(&Method::POST, &path, true, token(&"x".repeat(MAX_ACCESS_ID_LEN + 1)).as_bytes());
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(state.outbox.is_empty());
+        state.limits.outbox_bytes = 4_000;
+        let statuses: Vec<StatusCode> = (0..20)
+            .map(|_| state.handle(&Method::POST, &path, true, token(&"x".repeat(MAX_ACCESS_ID_LEN)).as_bytes()).status)
+            .collect();
+        assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+        assert!(state.outbox_bytes <= state.limits.outbox_bytes, "{}", state.outbox_bytes);
+        assert_eq!(state.outbox_bytes, state.outbox.iter().map(message_bytes).sum::<usize>());
     }
 }

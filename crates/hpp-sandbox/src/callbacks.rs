@@ -21,6 +21,73 @@ pub(crate) struct CallbackJob {
     pub(crate) session_id: String,
     pub(crate) status: String,
     pub(crate) body: Vec<u8>,
+    /// Its place in the [`CallbackQueue`], given back when the job is dropped (delivered, given
+    /// up on, or dropped by a fault).
+    slot: Option<QueueSlot>,
+}
+
+impl CallbackJob {
+    /// A job not yet queued.
+    pub(crate) fn new(url: String, event_id: String, session_id: String, status: String, body: Vec<u8>) -> Self {
+        Self { url, event_id, session_id, status, body, slot: None }
+    }
+
+    /// What the job holds, in bytes, as the queue counts it.
+    pub(crate) fn bytes(&self) -> usize {
+        self.url.len() + self.event_id.len() + self.session_id.len() + self.status.len() + self.body.len()
+    }
+}
+
+/// The callbacks waiting for delivery (in the channel, being posted, or held back), bounded in
+/// count and in bytes: a status change that would pass either bound is refused before it
+/// happens, so no flood of status changes grows the sandbox's memory.
+#[derive(Debug, Clone)]
+pub(crate) struct CallbackQueue {
+    sender: mpsc::UnboundedSender<CallbackJob>,
+    /// Jobs and bytes queued now.
+    load: Arc<Mutex<(usize, usize)>>,
+    max_jobs: usize,
+    max_bytes: usize,
+}
+
+/// A job's share of the queue's load; given back on drop.
+#[derive(Debug)]
+struct QueueSlot {
+    load: Arc<Mutex<(usize, usize)>>,
+    bytes: usize,
+}
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        let mut load = self.load.lock().unwrap_or_else(|p| p.into_inner());
+        load.0 = load.0.saturating_sub(1);
+        load.1 = load.1.saturating_sub(self.bytes);
+    }
+}
+
+impl CallbackQueue {
+    /// A queue sending to `sender`, holding at most `max_jobs` jobs and `max_bytes` bytes.
+    pub(crate) fn new(sender: mpsc::UnboundedSender<CallbackJob>, max_jobs: usize, max_bytes: usize) -> Self {
+        Self { sender, load: Arc::default(), max_jobs, max_bytes }
+    }
+
+    /// Whether one more job of `bytes` bytes fits.
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        let load = self.load.lock().unwrap_or_else(|p| p.into_inner());
+        load.0 < self.max_jobs && load.1.saturating_add(bytes) <= self.max_bytes
+    }
+
+    /// Queues `job` (the caller checked [`has_room`](Self::has_room) under the state's lock).
+    pub(crate) fn push(&self, mut job: CallbackJob) {
+        let bytes = job.bytes();
+        {
+            let mut load = self.load.lock().unwrap_or_else(|p| p.into_inner());
+            load.0 += 1;
+            load.1 += bytes;
+        }
+        job.slot = Some(QueueSlot { load: self.load.clone(), bytes });
+        let _ = self.sender.send(job);
+    }
 }
 
 /// One delivery attempt, as listed at `GET /_sandbox/callbacks`.

@@ -44,8 +44,13 @@
 //!
 //! Controls, under `/_sandbox/`, with the sandbox's own credentials (the same `Authorization` its
 //! API takes; only the consumer's pay page, `GET /_sandbox/pay/{id}`, is open). Everything is
-//! bounded: at most 1,000 pending faults, 100,000 live sessions and outbox messages, the latest
-//! 10,000 callback attempts, a clock moved at most 100 years either way.
+//! bounded, in count and in bytes, so no flood (authenticated or not) grows its memory past
+//! about 400 MiB: at most 1,000 pending faults; 100,000 live sessions holding 256 MiB (URLs in
+//! a create request at most 2,048 bytes each); 100,000 outbox messages holding 64 MiB (phone
+//! numbers at most 32 bytes, access ids 256, e-mail addresses 254); 10,000 callbacks waiting for
+//! delivery holding 32 MiB (a status change that would queue one more is refused, 503 with
+//! `Retry-After: 1`, and changes nothing); the latest 10,000 callback attempts and bodies; a
+//! clock moved at most 100 years either way.
 //! - `GET /_sandbox/pay/{id}` (the session's `redirect_url`, open) is an HTML payment page whose
 //!   Pay, Cancel and refusal buttons (`POST /_sandbox/pay/{id}/complete`, `/cancel` and `/fail`,
 //!   open too) set the status as a consumer would (COMPLETED, CANCELLED, or FAILED, which may be
@@ -357,7 +362,8 @@ impl Sandbox {
         let deliverer = tokio::spawn(callbacks::deliver(queued, policy, record));
         let read_timeout = config.request_read_timeout;
         let log_requests = config.log_requests;
-        let state = api::State::new(config, base_url.clone(), ids, Some(jobs), callback_attempts.clone());
+        let queue = callbacks::CallbackQueue::new(jobs, api::MAX_QUEUED_CALLBACKS, api::MAX_QUEUED_CALLBACK_BYTES);
+        let state = api::State::new(config, base_url.clone(), ids, Some(queue), callback_attempts.clone());
         let state = Arc::new(Mutex::new(state));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, state.clone(), accepted, read_timeout, log_requests, stopped));
@@ -406,9 +412,10 @@ impl Sandbox {
         self.state().outbox().to_vec()
     }
 
-    /// Plays the consumer: sets `session_id`'s status. `None` if there is no such live session.
+    /// Plays the consumer: sets `session_id`'s status. `None` if there is no such live session,
+    /// or the callback it would send does not fit in the full callback queue (nothing changed).
     pub fn set_status(&self, session_id: &str, status: SessionStatus) -> Option<hpp_core::Session> {
-        self.state().set_status(session_id, status)
+        self.state().set_status(session_id, status).ok()
     }
 
     /// Every callback delivery attempt so far, in order.

@@ -10,8 +10,16 @@
 
 use hpp_core::model::{SessionCreationRequest, SessionOptions};
 
+/// The longest URL a create request may carry, in bytes (what browsers and proxies reliably take).
+pub(crate) const MAX_URL_LEN: usize = 2_048;
+
 /// `Err(why)` when the service would refuse `request`.
 pub(crate) fn creation(request: &SessionCreationRequest) -> Result<(), String> {
+    for (field, url) in urls(request) {
+        if url.len() > MAX_URL_LEN {
+            return Err(format!("{field}: longer than {MAX_URL_LEN} bytes ({} bytes)", url.len()));
+        }
+    }
     let url = request.payment_session_url.trim();
     if url.is_empty() {
         return Err("payment_session_url: must not be blank".to_owned());
@@ -38,6 +46,29 @@ pub(crate) fn creation(request: &SessionCreationRequest) -> Result<(), String> {
         Some(options) => check_options(options),
         None => Ok(()),
     }
+}
+
+/// Every URL of a create request, with its field's name.
+fn urls(request: &SessionCreationRequest) -> Vec<(String, &str)> {
+    let mut all = vec![("payment_session_url".to_owned(), request.payment_session_url.as_str())];
+    if let Some(urls) = &request.merchant_urls {
+        let fields = [
+            ("success", &urls.success),
+            ("cancel", &urls.cancel),
+            ("back", &urls.back),
+            ("failure", &urls.failure),
+            ("error", &urls.error),
+            ("status_update", &urls.status_update),
+        ];
+        all.extend(fields.into_iter().filter_map(|(name, v)| Some((format!("merchant_urls.{name}"), v.as_deref()?))));
+    }
+    if let Some(options) = &request.options {
+        all.extend(options.logo_url.as_deref().map(|u| ("options.logo_url".to_owned(), u)));
+        for (i, image) in options.background_images.iter().flatten().enumerate() {
+            all.extend(image.url.as_deref().map(|u| (format!("options.background_images[{i}].url"), u)));
+        }
+    }
+    all
 }
 
 fn check_options(options: &SessionOptions) -> Result<(), String> {
