@@ -154,7 +154,7 @@ struct SandboxArgs {
     /// Fixed username instead of a random one (repeatable setups).
     #[arg(long, env = "KUSTOM_HPP_SANDBOX_USERNAME")]
     username: Option<String>,
-    /// Fixed password instead of a random one.
+    /// Fixed password instead of a random one (at least 12 characters).
     #[arg(long, env = "KUSTOM_HPP_SANDBOX_PASSWORD", hide_env_values = true)]
     password: Option<String>,
     /// Address to listen on. Beyond loopback, anyone who can reach it can use the sandbox with its

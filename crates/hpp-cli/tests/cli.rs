@@ -1212,3 +1212,40 @@ fn body_refusals_do_not_quote_contact_data() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An empty or short sandbox password (given, or exported empty) is refused at start with a
+/// clear message, also for a sandbox on every address: the controls would open to `Basic ci:`.
+#[test]
+fn empty_or_short_sandbox_passwords_are_refused() {
+    let cases: [(&[&str], Option<&str>); 4] = [
+        (&["--username", "ci", "--password", ""], None),
+        (&["--username", "ci", "--password", "", "--bind", "0.0.0.0"], None),
+        (&["--username", "ci", "--password", "short"], None),
+        (&["--username", "ci"], Some("")),
+    ];
+    // A sandbox that starts prints its ready line and runs on: read one line (EOF when refused).
+    let start = |command: &mut Command| {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        if !line.is_empty() {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        (line, out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for (args, env_password) in cases {
+        let mut command = Command::new(BIN);
+        command.arg("sandbox").args(args).env_remove("KUSTOM_HPP_SANDBOX_PASSWORD");
+        if let Some(password) = env_password {
+            command.env("KUSTOM_HPP_SANDBOX_PASSWORD", password);
+        }
+        let (ready, code, stderr) = start(&mut command);
+        assert!(ready.is_empty(), "{args:?}: a sandbox started: {ready}");
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("password") && stderr.contains("at least 12"), "{args:?}: {stderr}");
+    }
+    let (ready, code, stderr) =
+        start(Command::new(BIN).args(["sandbox", "--username", "", "--password", "long-enough-password"]));
+    assert!(ready.is_empty() && code == Some(2), "an empty username: {ready} {stderr}");
+}

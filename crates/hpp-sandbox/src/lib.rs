@@ -125,6 +125,26 @@ pub mod fuzzing {
     }
 }
 
+/// The shortest password [`SandboxConfig::credentials`] may have, in characters.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+/// Refuses fixed credentials that would leave the sandbox open: an empty username, or a password
+/// shorter than [`MIN_PASSWORD_LEN`] (an unset environment variable often expands to "").
+fn check_credentials(username: &str, password: &str) -> std::io::Result<()> {
+    let refuse = |message: String| Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
+    if username.trim().is_empty() {
+        return refuse("the sandbox username is empty".to_owned());
+    }
+    let len = password.chars().count();
+    if len < MIN_PASSWORD_LEN {
+        return refuse(format!(
+            "the sandbox password is {len} characters; at least {MIN_PASSWORD_LEN} are needed \
+             (an exported but empty variable counts as given: unset it for a random one)"
+        ));
+    }
+    Ok(())
+}
+
 /// Recipient local part (or access id) that makes a distribution fail with 400 `UNKNOWN`.
 pub const UNKNOWN_ERROR_TRIGGER: &str = "unknown-error";
 
@@ -172,7 +192,8 @@ pub struct SandboxConfig {
     pub mode: SandboxMode,
     /// Phone countries served in production mode.
     pub phone_countries: Vec<String>,
-    /// Username and password to require; random when `None`.
+    /// Username and password to require (a non-empty username, a password of at least
+    /// [`MIN_PASSWORD_LEN`] characters); random when `None`.
     pub credentials: Option<(String, String)>,
     /// How long a client may take to send a request's headers, and then its body (default 10 s);
     /// a slow body gets 408.
@@ -253,7 +274,8 @@ impl SandboxConfig {
         self
     }
 
-    /// Sets [`credentials`](Self::credentials).
+    /// Sets [`credentials`](Self::credentials): a username that is not empty and a password of at
+    /// least [`MIN_PASSWORD_LEN`] characters, or [`Sandbox::start`] refuses them.
     pub fn with_credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some((username.into(), password.into()));
         self
@@ -332,6 +354,9 @@ impl Sandbox {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
         }
         let mut ids = ids::IdSource::new();
+        if let Some((username, password)) = &config.credentials {
+            check_credentials(username, password)?;
+        }
         let (username, password) =
             config.credentials.clone().unwrap_or_else(|| (format!("sandbox-{}", &ids.token()[..8]), ids.token()));
         if let Err(e) = Credentials::basic(&username, &password) {
