@@ -16,7 +16,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::mpsc;
+use std::collections::HashMap;
+use tokio::sync::{mpsc, watch};
 
 /// What the listener saw.
 #[derive(Debug)]
@@ -66,8 +67,14 @@ pub(crate) async fn start(
     let forward = forward_to.map(|uri| {
         (uri, hpp_hyper::HyperTransport::with_connect_timeout(FORWARD_TIMEOUT).with_timeout(FORWARD_TIMEOUT))
     });
-    let shared =
-        Arc::new(Shared { secret, seen: Mutex::new(Deduplicator::new(10_000)), store, sender, read_timeout, forward });
+    let shared = Arc::new(Shared {
+        secret,
+        seen: Mutex::new((Deduplicator::new(10_000), HashMap::new())),
+        store,
+        sender,
+        read_timeout,
+        forward,
+    });
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
         loop {
@@ -90,8 +97,8 @@ pub(crate) async fn start(
 
 struct Shared {
     secret: Option<CallbackSecret>,
-    /// Without `--store`: the events seen by this process.
-    seen: Mutex<Deduplicator>,
+    /// Without `--store`: the events seen by this process, and those being handed on now.
+    seen: SeenEvents,
     /// `--store`: the events applied by every listener sharing it, across restarts.
     store: Option<Arc<PgStore>>,
     sender: mpsc::UnboundedSender<Received>,
@@ -103,8 +110,34 @@ struct Shared {
 /// How long the local app has to answer a forwarded callback (the service allows 3 s).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Headers not forwarded: the connection's own, and the ones the new request sets.
-const HOP_HEADERS: [&str; 5] = ["host", "content-length", "connection", "transfer-encoding", "keep-alive"];
+/// Headers not forwarded (besides those `Connection` names): the connection's own (RFC 9110
+/// section 7.6.1: a proxy forwards none of them), the ones the new request sets, and credentials
+/// meant for the listener or a proxy on the way, never for the app.
+const NOT_FORWARDED: [&str; 12] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+];
+
+/// Whether a header of the callback goes on to the app: every end-to-end header but credentials.
+fn forwarded(name: &http::HeaderName, headers: &http::HeaderMap) -> bool {
+    let named_by_connection = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()));
+    !NOT_FORWARDED.contains(&name.as_str()) && !named_by_connection
+}
 
 /// Sends the callback, body and headers as they came, to the local app: its status, or why none.
 async fn forward(
@@ -116,7 +149,7 @@ async fn forward(
     let mut request = http::Request::new(body);
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = to.0.clone();
-    for (name, value) in headers.iter().filter(|(n, _)| !HOP_HEADERS.contains(&n.as_str())) {
+    for (name, value) in headers.iter().filter(|(n, _)| forwarded(n, headers)) {
         request.headers_mut().append(name.clone(), value.clone());
     }
     match to.1.send(request).await {
@@ -184,6 +217,36 @@ impl HandOff<PgStore> for Printer<'_> {
     }
 }
 
+/// An event being handed on. When dropped (done, or abandoned because the service hung up), it
+/// leaves the in-flight set, is forgotten unless the app accepted it (so the service's retry
+/// counts), and its outcome goes to the redeliveries waiting for it.
+struct InFlight<'a> {
+    seen: &'a SeenEvents,
+    event_id: String,
+    announce: watch::Sender<Option<u16>>,
+    /// The status the service is to hear; `None` when abandoned.
+    status: Option<u16>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let status = self.status.unwrap_or(503);
+        {
+            let mut guard = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let (done, in_flight) = &mut *guard;
+            in_flight.remove(&self.event_id);
+            if !(200..300).contains(&status) {
+                done.forget(&self.event_id);
+            }
+        }
+        let _ = self.announce.send(Some(status));
+    }
+}
+
+/// The events seen by this process, and those being handed on now with where their outcome
+/// will be announced.
+type SeenEvents = Mutex<(Deduplicator, HashMap<String, watch::Receiver<Option<u16>>>)>;
+
 async fn answer(
     request: http::Request<Incoming>,
     shared: Arc<Shared>,
@@ -241,15 +304,38 @@ async fn answer(
         }
         Ok(event) => {
             let event_id = event.event_id.clone();
-            if !seen.lock().unwrap_or_else(|p| p.into_inner()).first_time(&event_id) {
-                return reply(204); // a repeat of an event already handed on
+            enum Seen {
+                Before,
+                InFlight(watch::Receiver<Option<u16>>),
+                First(watch::Sender<Option<u16>>),
             }
+            let seen_now = {
+                let mut guard = seen.lock().unwrap_or_else(|p| p.into_inner());
+                let (done, in_flight) = &mut *guard;
+                if let Some(outcome) = in_flight.get(&event_id) {
+                    Seen::InFlight(outcome.clone())
+                } else if !done.first_time(&event_id) {
+                    Seen::Before
+                } else {
+                    let (announce, outcome) = watch::channel(None);
+                    in_flight.insert(event_id.clone(), outcome);
+                    Seen::First(announce)
+                }
+            };
+            let announce = match seen_now {
+                Seen::Before => return reply(204), // a repeat of an event already handed on
+                Seen::InFlight(mut outcome) => {
+                    // A redelivery while the first is with the app: its answer, once known.
+                    let status = outcome.wait_for(Option::is_some).await.map_or(503, |s| s.unwrap_or(503));
+                    return reply(status);
+                }
+                Seen::First(announce) => announce,
+            };
+            let mut in_flight = InFlight { seen, event_id, announce, status: None };
             let (status, printed) = hand_on(sender, forward_to.as_ref(), &headers, &body, event).await;
             let status = if printed { status } else { 503 };
-            if !(200..300).contains(&status) {
-                // Not acknowledged: not remembered either, so the service's retry counts.
-                seen.lock().unwrap_or_else(|p| p.into_inner()).forget(&event_id);
-            }
+            in_flight.status = Some(status);
+            drop(in_flight);
             reply(status)
         }
         Err(_) => {

@@ -112,9 +112,12 @@ enum CallbacksCommand {
         /// Seconds a connection has to send a request's headers and body before it is closed.
         #[arg(long, default_value_t = 10.0)]
         read_timeout: f64,
-        /// Forward each verified, first-seen callback (body and headers as they came) to your
-        /// local app at this URL, and answer the service with the app's status (502 when it does
-        /// not answer), so the service retries what your app did not accept.
+        /// Forward each verified, first-seen callback to your local app at this URL: its body, and
+        /// its headers but the connection's own (Connection and those it names, Keep-Alive, TE,
+        /// Trailer, Transfer-Encoding, Upgrade, Proxy-Connection) and credentials (Authorization,
+        /// Proxy-Authorization, Cookie). Answer the service with the app's status (502 when it
+        /// does not answer), so the service retries what your app did not accept; a redelivery
+        /// arriving meanwhile waits for that answer.
         #[arg(long, value_name = "URL")]
         forward_to: Option<String>,
         /// Share de-duplication with other listeners, across restarts, in this PostgreSQL

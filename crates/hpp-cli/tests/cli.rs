@@ -1249,3 +1249,110 @@ fn empty_or_short_sandbox_passwords_are_refused() {
         start(Command::new(BIN).args(["sandbox", "--username", "", "--password", "long-enough-password"]));
     assert!(ready.is_empty() && code == Some(2), "an empty username: {ready} {stderr}");
 }
+
+/// POSTs a callback `body` to the listener at `url` (path and query included) with extra header
+/// lines; the open stream, to read the answer from.
+fn post_callback(url: &str, extra_headers: &str, body: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let rest = url.trim_start_matches("http://");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n{extra_headers}content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+}
+
+/// The status of the answer on `stream`.
+fn answer_status(stream: &mut std::net::TcpStream) -> std::io::Result<u16> {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    Ok(String::from_utf8_lossy(&head[9..12]).parse().unwrap())
+}
+
+/// `--forward-to` forwards what RFC 9110 section 7.6.1 says a proxy forwards: not the
+/// connection's own headers (`Connection` and those it names, `Proxy-Connection`, `Keep-Alive`,
+/// `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`), nor credentials meant for the listener or a
+/// proxy (`Authorization`, `Proxy-Authorization`, `Cookie`).
+#[test]
+fn forwarding_drops_hop_by_hop_headers_and_credentials() {
+    use hpp_conformance::loopback::Loopback;
+    let app = Loopback::start(vec![http_response(204)]);
+    let forward_to = format!("{}/webhooks/kustom", app.base_url);
+    let (mut listener, ready, _lines) = spawn_listener("right-secret-123", &["--forward-to", &forward_to]);
+    let url = format!("{}?secret=right-secret-123", ready["url"].as_str().unwrap());
+    let headers = "connection: x-hop-named\r\nx-hop-named: 1\r\nproxy-connection: keep-alive\r\n\
+                   proxy-authorization: Basic cHJveHk6c2VjcmV0\r\nte: trailers\r\ntrailer: x-trailer\r\n\
+                   upgrade: websocket\r\nkeep-alive: timeout=5\r\nauthorization: Bearer planted-token\r\n\
+                   cookie: session=planted-cookie\r\nx-end-to-end: kept\r\nuser-agent: the-service/1\r\n";
+    let mut stream = post_callback(&url, headers, r#"{"event_id":"e-hop","session":{"session_id":"s-1"}}"#);
+    assert_eq!(answer_status(&mut stream).unwrap(), 204);
+    let got = app.next_request();
+    for dropped in [
+        "connection",
+        "x-hop-named",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+        "keep-alive",
+        "authorization",
+        "cookie",
+    ] {
+        assert!(got.header(dropped).is_none(), "{dropped} was forwarded: {:?}", got.headers);
+    }
+    assert_eq!(got.header("x-end-to-end"), Some(&b"kept"[..]));
+    assert_eq!(got.header("user-agent"), Some(&b"the-service/1"[..]));
+    assert_eq!(got.header("content-type"), Some(&b"application/json"[..]));
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
+
+/// A redelivery that arrives while the first delivery of the same event is still with the app is
+/// neither acknowledged nor forwarded until the app has answered: it gets the app's answer.
+#[test]
+fn a_redelivery_waits_for_the_outcome_of_the_first() {
+    use std::io::{Read, Write};
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let forward_to = format!("http://{}/webhooks/kustom", app.local_addr().unwrap());
+    let (mut listener, ready, _lines) = spawn_listener("right-secret-123", &["--forward-to", &forward_to]);
+    let url = format!("{}?secret=right-secret-123", ready["url"].as_str().unwrap());
+    let body = r#"{"event_id":"e-in-flight","session":{"session_id":"s-1","status":"COMPLETED"}}"#;
+    let mut first = post_callback(&url, "", body);
+    // The app has the first delivery (read whole: headers and body) and has not answered yet.
+    let (mut held, _) = app.accept().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("e-in-flight") {
+        let n = held.read(&mut buf).unwrap();
+        assert!(n > 0, "the app's connection closed");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let mut second = post_callback(&url, "", body);
+    second.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+    let early = answer_status(&mut second);
+    assert!(early.is_err(), "the redelivery was answered {early:?} before the app answered the first");
+    second.set_read_timeout(None).unwrap();
+    held.write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+    drop(held);
+    assert_eq!(answer_status(&mut first).unwrap(), 500);
+    assert_eq!(answer_status(&mut second).unwrap(), 500, "the redelivery gets the app's answer");
+    // Not acknowledged, so not remembered: the next retry is forwarded again.
+    let mut third = post_callback(&url, "", body);
+    let (mut again, _) = app.accept().unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("e-in-flight") {
+        let n = again.read(&mut buf).unwrap();
+        assert!(n > 0, "the app's connection closed");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    again.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").unwrap();
+    drop(again);
+    assert_eq!(answer_status(&mut third).unwrap(), 204);
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
