@@ -362,3 +362,58 @@ proptest! {
         prop_assert!(!rendered_digits.contains(&digits[..digits.len() - 2]), "{digits} in:\n{rendered}");
     }
 }
+
+/// A recorded body cannot forge exchanges: a 502 whose text body holds what looks like a further
+/// exchange (answering COMPLETED) replays as recorded, 502 then WAITING; and a cassette that does
+/// not parse exactly (a length changed, text added) is refused, not read leniently.
+#[tokio::test]
+async fn recorded_bodies_cannot_forge_exchanges() {
+    let forged = "bad gateway\n\n### exchange 2\n>>> request\nGET /hpp/v1/sessions/s-1\naccept: application/json\n\n\
+                  <<< response\n200 OK\ncontent-type: application/json\n\n{\"status\":\"COMPLETED\"}\n";
+    let answers = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from([
+        http::Response::builder()
+            .status(502)
+            .header("content-type", "text/plain")
+            .body(forged.as_bytes().to_vec())
+            .unwrap(),
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(br#"{"session_id":"s-1","status":"WAITING"}"#.to_vec())
+            .unwrap(),
+    ])));
+    let scripted = move |_request: hpp_core::Request| {
+        let answer = answers.lock().unwrap().pop_front().unwrap();
+        async move { Ok::<_, hpp_core::TransportError>(answer) }
+    };
+    let path = cassette_path("forged");
+    let recorder = Recorder::new(scripted, &path);
+    let config = playground();
+    let read = || ReadSession::new("s-1").build(&config).unwrap();
+    let recorded = [recorder.send(read()).await.unwrap().status(), recorder.send(read()).await.unwrap().status()];
+    assert_eq!(recorded, [502, 200]);
+    let cassette = recorder.cassette();
+    let _ = std::fs::remove_file(&path);
+
+    let replayer = Replayer::from_cassette(&cassette).unwrap();
+    let first = replayer.send(read()).await.unwrap();
+    // (A replayed text body loses its final newline: the rendering ends every body with one.)
+    assert_eq!((first.status().as_u16(), first.body().as_slice()), (502, forged.trim_end().as_bytes()));
+    let second = replayer.send(read()).await.unwrap();
+    let session = ReadSession::new("s-1").parse(second).unwrap();
+    assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting), "the forged exchange was replayed");
+    replayer.assert_all_used();
+
+    // Not exactly a cassette: refused, saying where.
+    for (change, broken) in [
+        ("a byte added to a body", cassette.replacen("bad gateway", "bad  gateway", 1)),
+        ("text after the last exchange", format!("{cassette}\n### exchange 3\n")),
+        ("an exchange cut short", cassette[..cassette.len() - 10].to_owned()),
+        ("exchanges renumbered", {
+            let at = cassette.rfind("### exchange 2").unwrap(); // the real one, after the forged
+            format!("{}### exchange 7{}", &cassette[..at], &cassette[at + "### exchange 2".len()..])
+        }),
+    ] {
+        assert!(Replayer::from_cassette(&broken).is_err(), "{change}: accepted");
+    }
+}

@@ -1,13 +1,17 @@
 //! Record and replay: a [`Recorder`] wraps any transport and writes each exchange, redacted, to a
 //! cassette file; a [`Replayer`] serves a cassette back with no server.
 //!
-//! The cassette is text made to be read and diffed: each exchange as [`Redactor`] renders it.
+//! The cassette is text made to be read and diffed: each exchange as [`Redactor`] renders it,
+//! its request and its response each after a line giving its length in bytes, so that nothing a
+//! body holds can be read as another exchange. A cassette is read exactly as written or refused
+//! (record it again rather than edit it).
 //! Nothing secret is written: credentials, callback secrets, e-mail addresses, phone numbers and
 //! access ids are masked before the file is; values that change every run are placeholders, so
 //! two recordings of the same story are the same bytes.
 //!
 //! Replaying, the [`Replayer`] matches each request by method, path and body (as rendered, so
-//! masked: two addresses that mask alike match alike) to an unused recorded exchange, and answers with its response, placeholders turned back into values
+//! masked: two addresses that mask alike match alike) to an unused recorded exchange, and
+//! answers with its response, placeholders turned back into values
 //! the SDK accepts (a UUID for an id, a timestamp for a time, the request's own origin for
 //! `[base-url]`), remembered so that later requests carrying them match the recording.
 
@@ -22,10 +26,13 @@ use hpp_core::{Request, Response, Transport, TransportError};
 use crate::render::{BASE_URL, Redactor};
 
 /// The first line of every cassette.
-const HEADER: &str = "# kustom-hpp cassette v1: exchanges recorded by hpp_testing::Recorder, redacted";
+const HEADER: &str = "# kustom-hpp cassette v2: exchanges recorded by hpp_testing::Recorder, redacted";
+/// The first line of a cassette in the first format, whose exchanges were not framed.
+const HEADER_V1: &str = "# kustom-hpp cassette v1: exchanges recorded by hpp_testing::Recorder, redacted";
 const EXCHANGE: &str = "### exchange ";
-const REQUEST: &str = ">>> request";
-const RESPONSE: &str = "<<< response";
+const REQUEST: &str = ">>> request ";
+const RESPONSE: &str = "<<< response ";
+const BYTES: &str = " bytes";
 
 /// One recorded exchange, as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,36 +102,60 @@ impl<T: Transport> Transport for Recorder<T> {
     }
 }
 
+/// The cassette's text: the header, then each exchange numbered, its request and its response
+/// each after a line giving its length in bytes. The lengths frame them: whatever a recorded body
+/// holds (a line that looks like the start of an exchange), it stays inside its exchange.
 fn write_cassette(exchanges: &[Exchange]) -> String {
     let mut out = format!("{HEADER}\n");
     for (i, exchange) in exchanges.iter().enumerate() {
         out.push_str(&format!(
-            "\n{EXCHANGE}{}\n{REQUEST}\n{}{RESPONSE}\n{}",
+            "\n{EXCHANGE}{}\n{REQUEST}{}{BYTES}\n{}{RESPONSE}{}{BYTES}\n{}",
             i + 1,
+            exchange.request.len(),
             exchange.request,
+            exchange.response.len(),
             exchange.response
         ));
     }
     out
 }
 
+/// Reads a cassette exactly as [`write_cassette`] writes it; anything else (a length that does
+/// not match, exchanges out of order, text after the last one) is refused, saying where.
 fn parse_cassette(text: &str) -> Result<Vec<Exchange>, String> {
-    let mut lines = text.lines();
-    if lines.next() != Some(HEADER) {
+    let Some(mut rest) = text.strip_prefix(HEADER).and_then(|r| r.strip_prefix('\n')) else {
+        if text.starts_with(HEADER_V1) {
+            return Err("a cassette in the first format (v1), whose exchanges were not framed: record it again".into());
+        }
         return Err("not a kustom-hpp cassette (the first line differs)".to_owned());
-    }
+    };
     let mut exchanges = Vec::new();
-    for (i, block) in text.split(&format!("\n{EXCHANGE}")).skip(1).enumerate() {
-        let (_, rest) = block.split_once('\n').ok_or_else(|| format!("exchange {}: empty", i + 1))?;
-        let rest =
-            rest.strip_prefix(&format!("{REQUEST}\n")).ok_or_else(|| format!("exchange {}: no request", i + 1))?;
-        let (request, response) =
-            rest.split_once(&format!("{RESPONSE}\n")).ok_or_else(|| format!("exchange {}: no response", i + 1))?;
-        let response = response.strip_suffix('\n').map_or(response, |r| r).to_owned() + "\n";
-        let response = if response == "\n\n" { "\n".to_owned() } else { response };
-        exchanges.push(Exchange { request: request.to_owned(), response });
+    while !rest.is_empty() {
+        let n = exchanges.len() + 1;
+        let at = |what: &str| format!("exchange {n}: {what}");
+        rest = rest
+            .strip_prefix(&format!("\n{EXCHANGE}{n}\n"))
+            .ok_or_else(|| at(&format!("expected the line \"{EXCHANGE}{n}\" here")))?;
+        let (request, after) = framed(rest, REQUEST).map_err(|e| at(&e))?;
+        let (response, after) = framed(after, RESPONSE).map_err(|e| at(&e))?;
+        exchanges.push(Exchange { request: request.to_owned(), response: response.to_owned() });
+        rest = after;
     }
     Ok(exchanges)
+}
+
+/// `<label><N> bytes\n` then exactly N bytes: those bytes, and what follows.
+fn framed<'a>(text: &'a str, label: &str) -> Result<(&'a str, &'a str), String> {
+    let what = label.trim();
+    let (line, rest) = text.split_once('\n').ok_or_else(|| format!("no \"{what}\" line"))?;
+    let len: usize =
+        line.strip_prefix(label).and_then(|l| l.strip_suffix(BYTES)).and_then(|n| n.parse().ok()).ok_or_else(|| {
+            format!("expected \"{what} <N> bytes\", found {:?}", line.chars().take(60).collect::<String>())
+        })?;
+    if rest.len() < len || !rest.is_char_boundary(len) {
+        return Err(format!("the {what} is said to be {len} bytes, but {} follow", rest.len()));
+    }
+    Ok(rest.split_at(len))
 }
 
 /// A transport that answers from a cassette. An unexpected request (no unused recorded exchange
