@@ -18,6 +18,13 @@ use crate::api::{Answer, Fault, State};
 /// Largest request body the sandbox reads.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
+/// The most connections served at once; more wait in the accept queue.
+const MAX_CONNECTIONS: usize = 256;
+
+/// The largest read buffer of a connection (hyper's default is about 400 KiB): request heads
+/// longer than this are refused.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// The longest a `delay` fault waits: ten minutes.
 const MAX_FAULT_DELAY_MS: u64 = 600_000;
 
@@ -34,12 +41,19 @@ pub(crate) async fn serve(
 ) {
     let authorization = Arc::new(authorization);
     let mut connections = JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            (stream, _) = crate::net::accept(&listener) => {
+            // At most MAX_CONNECTIONS served at once; more wait in the accept queue.
+            Ok(slot) = slots.clone().acquire_owned() => {
+                let (stream, _) = tokio::select! {
+                    _ = stop.changed() => break,
+                    accepted = crate::net::accept(&listener) => accepted,
+                };
                 let (state, authorization) = (state.clone(), authorization.clone());
                 connections.spawn(async move {
+                    let _slot = slot;
                     let service = service_fn(move |request: http::Request<Incoming>| {
                         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
                         let answered = respond(request, state.clone(), authorization.clone(), read_timeout);
@@ -57,6 +71,9 @@ pub(crate) async fn serve(
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(read_timeout)
+                        .max_buf_size(MAX_READ_BUFFER)
+                        // A client that shuts its side down after the request still gets the answer.
+                        .half_close(true)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
