@@ -33,21 +33,42 @@ pub(crate) fn run(root: &Path, cargo: &str, args: &[String]) -> ExitCode {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
     let mut changed = Vec::new();
     for (name, features) in CRATES {
-        let status = Command::new(cargo)
-            .args(["rustdoc", "--quiet", "--locked", "--lib", "-p", name])
-            .args(features)
-            .arg("--target-dir")
-            .arg(&target)
-            .args(["--", "-Z", "unstable-options", "--output-format", "json"])
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env_remove("RUSTDOCFLAGS")
-            .current_dir(root)
-            .status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("xtask public-api: rustdoc failed for {name}");
-            return ExitCode::FAILURE;
-        }
         let json = target.join("doc").join(format!("{}.json", name.replace('-', "_")));
+        // The JSON's path is shared by every checkout using this target directory: a file left
+        // by another checkout (a clone's CI run) must never be read as this one's. Removed
+        // first, it is either written now or missing; missing means cargo thought the docs
+        // fresh, so the docs are cleaned and built again.
+        let _ = std::fs::remove_file(&json);
+        for attempt in 0..2 {
+            if attempt == 1 {
+                let cleaned = Command::new(cargo)
+                    .args(["clean", "--quiet", "--doc", "--target-dir"])
+                    .arg(&target)
+                    .current_dir(root)
+                    .status();
+                if !cleaned.is_ok_and(|s| s.success()) {
+                    eprintln!("xtask public-api: cargo clean --doc failed");
+                    return ExitCode::FAILURE;
+                }
+            }
+            let status = Command::new(cargo)
+                .args(["rustdoc", "--quiet", "--locked", "--lib", "-p", name])
+                .args(features)
+                .arg("--target-dir")
+                .arg(&target)
+                .args(["--", "-Z", "unstable-options", "--output-format", "json"])
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env_remove("RUSTDOCFLAGS")
+                .current_dir(root)
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                eprintln!("xtask public-api: rustdoc failed for {name}");
+                return ExitCode::FAILURE;
+            }
+            if json.exists() {
+                break;
+            }
+        }
         let api = match public_api::Builder::from_rustdoc_json(&json).omit_blanket_impls(true).build() {
             Ok(api) => api.to_string(),
             Err(e) => {
