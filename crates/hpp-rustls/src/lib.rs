@@ -14,8 +14,18 @@ use std::sync::Arc;
 pub use rustls;
 
 /// The `ring` crypto provider.
+///
+/// rustls 0.23.48 deprecates it for lacking post-quantum key exchange (which its `aws-lc-rs`
+/// provider has, at the price of a C and cmake build); ring stays the choice here until a
+/// pure-Rust provider offers it, and the deprecation is allowed in one place, so that a fresh
+/// lockfile builds without warnings.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(ring_provider())
+}
+
+#[allow(deprecated)] // see `provider`
+fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 /// Mozilla's root certificates (`webpki-roots`).
@@ -44,7 +54,7 @@ pub fn client_config_with_roots(roots: rustls::RootCertStore) -> rustls::ClientC
 pub fn install_default_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: a provider is installed either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = ring_provider().install_default();
     }
 }
 
