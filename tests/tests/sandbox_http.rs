@@ -291,7 +291,8 @@ async fn the_pay_page_lets_a_person_pay_or_cancel() {
         let page = browser.get(&page_url).send().await.unwrap();
         assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
         let html = page.text().await.unwrap();
-        assert!(html.contains(r#"<button id="pay" type="submit">Pay</button>"#) && html.contains("WAITING"), "{html}");
+        assert!(html.contains(r#"<button id="pay" class="primary" type="submit">Pay</button>"#), "{html}");
+        assert!(html.contains(r#"<span id="status" class="status ">WAITING</span>"#), "{html}");
         let action = format!("/_sandbox/pay/{}/{button}", created.session_id.as_deref().unwrap());
         assert!(html.contains(&format!(r#"action="{action}""#)), "{html}");
         let pressed = browser.post(format!("{}{action}", sandbox.base_url())).send().await.unwrap();
@@ -334,5 +335,67 @@ async fn the_open_pay_endpoint_never_changes_a_final_session() {
         let after = client.read_session(&id).await.unwrap();
         assert_eq!(after, before, "{first} then {then}: the session changed");
         assert_eq!(sandbox.callback_bodies().len(), callbacks_before, "{first} then {then}: a callback was queued");
+    }
+}
+
+/// Reads a QR code in a PNG back to its text, as a phone's camera would.
+fn scan_png(bytes: &[u8]) -> String {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1);
+    grids[0].decode().unwrap().1
+}
+
+/// `qr_code_url` serves a real QR code of the session's pay link: SVG by default (what an
+/// `<img>` asks for), PNG when asked for by `Accept` or by the `.png` suffix, cacheable; a PNG
+/// scanned leads to the pay page. An unknown session is a 404, as on the API.
+#[tokio::test]
+async fn the_qr_code_url_serves_a_code_that_scans_to_the_pay_page() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
+    let qr_url = created.qr_code_url.clone().unwrap();
+    let pay_url = created.redirect_url.clone().unwrap();
+    let browser = ReqwestTransport::new().unwrap().client().clone();
+
+    let img = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"; // Chromium's <img>
+    for (url, accept, content_type) in [
+        (qr_url.clone(), None, "image/svg+xml"),
+        (qr_url.clone(), Some(img), "image/svg+xml"),
+        (qr_url.clone(), Some("image/png"), "image/png"),
+        (format!("{qr_url}.png"), None, "image/png"),
+        (format!("{qr_url}.svg"), Some("image/png"), "image/svg+xml"),
+    ] {
+        let mut request = browser.get(&url);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{url} {accept:?}");
+        let headers = answer.headers().clone();
+        assert_eq!(headers["content-type"], content_type, "{url} {accept:?}");
+        assert_eq!(headers["cache-control"], "public, max-age=3600");
+        assert_eq!(headers["vary"], "Accept");
+        let body = answer.bytes().await.unwrap();
+        if content_type == "image/png" {
+            let scanned = scan_png(&body);
+            assert_eq!(scanned, pay_url);
+            let page = browser.get(&scanned).send().await.unwrap();
+            assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+            assert!(page.text().await.unwrap().contains(created.session_id.as_deref().unwrap()));
+        } else {
+            let svg = String::from_utf8(body.to_vec()).unwrap();
+            assert!(svg.contains("<svg") && svg.contains("<path"), "{svg}");
+        }
+    }
+    for missing in [format!("{}/_sandbox/pay/no-such-session/qr", sandbox.base_url()), format!("{qr_url}.gif")] {
+        let answer = browser.get(&missing).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "{missing}");
+        assert_eq!(answer.headers()["content-type"], "application/json");
     }
 }

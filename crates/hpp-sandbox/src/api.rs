@@ -139,6 +139,8 @@ pub(crate) struct Answer {
     pub(crate) location: Option<String>,
     /// The methods a path allows, for a 405.
     pub(crate) allow: Option<&'static str>,
+    /// An image instead of JSON (a session's QR code): its `Content-Type` and bytes.
+    pub(crate) image: Option<(&'static str, Vec<u8>)>,
 }
 
 impl Answer {
@@ -148,7 +150,16 @@ impl Answer {
     }
 
     fn empty(status: StatusCode) -> Self {
-        Self { status, body: None, www_authenticate: false, retry_after: None, html: None, location: None, allow: None }
+        Self {
+            status,
+            body: None,
+            www_authenticate: false,
+            retry_after: None,
+            html: None,
+            location: None,
+            allow: None,
+            image: None,
+        }
     }
 
     fn html(page: String) -> Self {
@@ -184,29 +195,71 @@ fn payable(session: &Session) -> bool {
     )
 }
 
-/// The consumer's hosted payment page: the session and, while it can still be paid, buttons to
-/// pay, cancel or have the purchase refused (which change its status and send callbacks as the
-/// real page would). A refused (FAILED), abandoned (BACK) or erred (ERROR) payment may be tried
-/// again, as on the service.
+/// The pay page's style: inline (the page loads nothing else), for a phone first, the QR code
+/// beside the card from 48rem up.
+const PAY_PAGE_STYLE: &str = "\
+:root{color-scheme:light;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;line-height:1.4}\
+body{margin:0;background:#f3f3f6;color:#16161d}\
+.banner{background:#ffe27a;color:#3d3000;text-align:center;font-size:.85rem;padding:.45rem .75rem}\
+main{display:flex;flex-wrap:wrap;gap:1.25rem;justify-content:center;align-items:flex-start;max-width:60rem;margin:0 auto;padding:1rem}\
+.card{background:#fff;border-radius:16px;box-shadow:0 1px 4px rgba(0,0,0,.12);padding:1.25rem;box-sizing:border-box}\
+.pay{flex:1 1 20rem;max-width:28rem}\
+h1{font-size:1.3rem;margin:0 0 1rem}\
+dl{display:grid;grid-template-columns:auto 1fr;gap:.4rem .8rem;margin:0 0 1.25rem;font-size:.95rem}\
+dt{color:#5c5c66}dd{margin:0;min-width:0;overflow-wrap:anywhere}\
+.status{display:inline-block;padding:.15rem .6rem;border-radius:999px;font-weight:600;font-size:.85rem;background:#e7eefc;color:#1b4bc4}\
+.status.paid{background:#dcf4e1;color:#15662a}.status.stopped{background:#ececf0;color:#44444d}.status.refused{background:#fde6e6;color:#a01414}\
+form{margin:0}.actions{display:grid;gap:.6rem}\
+button{width:100%;min-height:3rem;font:inherit;font-size:1.05rem;border-radius:12px;cursor:pointer}\
+.primary{background:#16161d;color:#fff;border:0;font-weight:600}\
+.secondary{background:#fff;color:#16161d;border:1px solid #c8c8d0}\
+.outcome{margin:0;padding:1rem;border-radius:12px;background:#f3f3f6;font-size:1.05rem}\
+.qr{display:none;flex:0 0 16rem;text-align:center}.qr img{width:14rem;height:14rem}.qr p{margin:.5rem 0 0;color:#5c5c66;font-size:.9rem}\
+@media (min-width:48rem){.qr{display:block}}";
+
+/// The consumer's hosted payment page: the session and its status and, while it can still be
+/// paid, Pay (the primary action), Cancel and "have the purchase refused" (which change its
+/// status and send callbacks as the real page would); once it cannot, what happened. A refused
+/// (FAILED), abandoned (BACK) or erred (ERROR) payment may be tried again, as on the service.
+/// Made for a phone (where a consumer who scanned the QR code lands) and a desktop (with the
+/// QR code beside it); inline CSS, no script.
 fn pay_page(session: &Session) -> String {
     let id = session.session_id.clone().unwrap_or_default();
     let status = session.status.as_ref().map(ToString::to_string).unwrap_or_default();
     let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let (id, status) = (escape(&id), escape(&status));
+    let (tone, outcome) = match session.status {
+        Some(SessionStatus::Completed) => ("paid", "Paid. Thank you! You can close this page."),
+        Some(SessionStatus::Cancelled) => ("stopped", "You cancelled this payment."),
+        Some(SessionStatus::Disabled) => ("stopped", "The shop has withdrawn this payment link."),
+        Some(SessionStatus::ManualIdCheck) => ("stopped", "The shop is checking your identity."),
+        Some(SessionStatus::Failed) => ("refused", "The purchase was refused. You can try again."),
+        _ => ("", ""),
+    };
     let actions = if payable(session) {
+        let notice = if outcome.is_empty() { String::new() } else { format!("<p class=\"outcome\">{outcome}</p>\n") };
         format!(
-            "<form method=\"post\" action=\"/_sandbox/pay/{id}/complete\"><button id=\"pay\" type=\"submit\">Pay</button></form>\n\
-             <form method=\"post\" action=\"/_sandbox/pay/{id}/cancel\"><button id=\"cancel\" type=\"submit\">Cancel</button></form>\n\
-             <form method=\"post\" action=\"/_sandbox/pay/{id}/fail\"><button id=\"fail\" type=\"submit\">Have the purchase refused</button></form>"
+            "{notice}<div class=\"actions\">\n\
+             <form method=\"post\" action=\"/_sandbox/pay/{id}/complete\"><button id=\"pay\" class=\"primary\" type=\"submit\">Pay</button></form>\n\
+             <form method=\"post\" action=\"/_sandbox/pay/{id}/cancel\"><button id=\"cancel\" class=\"secondary\" type=\"submit\">Cancel</button></form>\n\
+             <form method=\"post\" action=\"/_sandbox/pay/{id}/fail\"><button id=\"fail\" class=\"secondary\" type=\"submit\">Have the purchase refused</button></form>\n\
+             </div>"
         )
     } else {
-        "<p>This session can no longer be paid.</p>".to_owned()
+        let outcome = if outcome.is_empty() { "This session has ended." } else { outcome };
+        format!("<p id=\"outcome\" class=\"outcome\">{outcome} This session can no longer be paid.</p>")
     };
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sandbox payment page</title></head>\n\
-         <body><h1>Sandbox hosted payment page</h1>\n<p>This is the kustom-hpp sandbox, playing the consumer's side. \
-         Paying or cancelling here changes the session's status and sends the merchant's callbacks.</p>\n\
-         <p>Session <code id=\"session\">{id}</code>: status <strong id=\"status\">{status}</strong></p>\n{actions}\n</body></html>\n"
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Pay: sandbox payment page</title>\n<style>{PAY_PAGE_STYLE}</style></head>\n\
+         <body><div class=\"banner\">kustom-hpp sandbox: a test page that plays the consumer. No money moves; \
+         paying or cancelling here changes the session and sends the merchant's callbacks.</div>\n\
+         <main><section class=\"card pay\"><h1>Sandbox hosted payment page</h1>\n\
+         <dl><dt>Status</dt><dd><span id=\"status\" class=\"status {tone}\">{status}</span></dd>\n\
+         <dt>Session</dt><dd><code id=\"session\">{id}</code></dd></dl>\n{actions}\n</section>\n\
+         <aside class=\"card qr\"><img id=\"qr\" src=\"/_sandbox/pay/{id}/qr\" alt=\"QR code of this page\" width=\"224\" height=\"224\">\
+         <p>Scan to open this page on a phone</p></aside></main>\n</body></html>\n"
     )
 }
 
@@ -401,6 +454,18 @@ impl State {
 
     /// Answers one request. `authorized` is whether its credentials were right.
     pub(crate) fn handle(&mut self, method: &Method, path: &str, authorized: bool, body: &[u8]) -> Answer {
+        self.handle_accepting(method, path, authorized, body, None)
+    }
+
+    /// [`handle`](Self::handle), with the request's `Accept` header (a QR code's format).
+    pub(crate) fn handle_accepting(
+        &mut self,
+        method: &Method,
+        path: &str,
+        authorized: bool,
+        body: &[u8],
+        accept: Option<&str>,
+    ) -> Answer {
         let now = self.now();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         if let ["_sandbox", rest @ ..] = segments.as_slice() {
@@ -408,7 +473,7 @@ impl State {
             if !authorized && !matches!(rest, ["pay", ..]) {
                 return Self::unauthorized();
             }
-            return self.control(now, method, rest, body);
+            return self.control(now, method, rest, body, accept);
         }
         // Routes match whole path segments: `/hpp/v1/sessionsX` or `/hpp/v1/sessions.json/…` is
         // no route, and neither is an empty segment (`/hpp/v1/sessions/`, a trailing slash).
@@ -710,7 +775,7 @@ impl State {
 
     /// `/_sandbox/...`: the sandbox's own controls (with the sandbox's credentials, but for the
     /// consumer's pay page).
-    fn control(&mut self, now: i64, method: &Method, rest: &[&str], body: &[u8]) -> Answer {
+    fn control(&mut self, now: i64, method: &Method, rest: &[&str], body: &[u8], accept: Option<&str>) -> Answer {
         match (method, rest) {
             (&Method::GET, ["outbox"]) => Answer::json(StatusCode::OK, serde_json::json!({ "messages": self.outbox })),
             (&Method::GET, ["callbacks"]) => {
@@ -808,17 +873,23 @@ impl State {
                 let back = format!("{}/_sandbox/pay/{id}", self.base_url);
                 Answer::see_other(url.map_or(back, |url| substitute(&url, &session)))
             }
-            (&Method::GET, ["pay", id, "qr"]) => match self.live(now, id) {
-                Some(record) => Answer::json(
-                    StatusCode::OK,
-                    serde_json::json!({
-                        "page": "sandbox hosted payment page",
-                        "session_id": record.session.session_id,
-                        "status": record.session.status,
-                    }),
-                ),
-                None => self.not_found(),
-            },
+            // The session's QR code: its pay link, SVG unless PNG is asked for.
+            (&Method::GET, ["pay", id, qr @ ("qr" | "qr.svg" | "qr.png")]) => {
+                let Some(link) = self.live(now, id).and_then(|r| r.created.redirect_url.clone()) else {
+                    return self.not_found();
+                };
+                let Some(format) = crate::qr::Format::chosen(qr.strip_prefix("qr."), accept) else {
+                    return self.not_found();
+                };
+                match crate::qr::image(&link, format) {
+                    Ok(bytes) => {
+                        Answer { image: Some((format.content_type(), bytes)), ..Answer::empty(StatusCode::OK) }
+                    }
+                    Err(why) => {
+                        self.error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::from("UNKNOWN".to_owned()), &why)
+                    }
+                }
+            }
             _ => self.error(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such sandbox control."),
         }
     }

@@ -81,6 +81,7 @@ mod api;
 mod callbacks;
 mod clock;
 mod ids;
+mod qr;
 // For the CLI's listener: plumbing, outside the public API (hidden, may change in any release).
 #[doc(hidden)]
 pub mod net;

@@ -143,7 +143,8 @@ async fn respond(
             return Ok(render(lock().refuse(http::StatusCode::REQUEST_TIMEOUT, message)));
         }
     };
-    let answer = lock().handle(&parts.method, parts.uri.path(), authorized, &body);
+    let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+    let answer = lock().handle_accepting(&parts.method, parts.uri.path(), authorized, &body, accept);
     match fault {
         Some(Fault::ResetAfterRead) => Err(Reset),
         Some(Fault::TruncatedBody) => {
@@ -158,12 +159,21 @@ async fn respond(
 }
 
 fn render(answer: Answer) -> http::Response<Full<Bytes>> {
-    let mut response = http::Response::new(Full::new(match (&answer.body, &answer.html) {
-        (Some(json), _) => Bytes::from(json.to_string()),
-        (None, Some(html)) => Bytes::from(html.clone()),
-        (None, None) => Bytes::new(),
+    let mut response = http::Response::new(Full::new(match (&answer.body, &answer.html, &answer.image) {
+        (Some(json), _, _) => Bytes::from(json.to_string()),
+        (None, Some(html), _) => Bytes::from(html.clone()),
+        (None, None, Some((_, image))) => Bytes::from(image.clone()),
+        (None, None, None) => Bytes::new(),
     }));
     *response.status_mut() = answer.status;
+    if let Some((content_type, _)) = answer.image {
+        let headers = response.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+        // The code of a session never changes; `qr` answers by `Accept`.
+        headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=3600"));
+        headers.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+        headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
+    }
     if answer.body.is_some() {
         response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     } else if answer.html.is_some() {
