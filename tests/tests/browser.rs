@@ -70,26 +70,26 @@ async fn webdriver(http: &hpp_reqwest::reqwest::Client, method: &str, url: Strin
     value["value"].clone()
 }
 
-#[tokio::test]
-async fn a_person_pays_on_the_sandbox_page_in_a_real_browser() {
-    let Some(driver) = Driver::start() else {
+/// chromedriver, or `None` (said on stderr) where it is not installed; under CI its absence fails.
+fn driver() -> Option<Driver> {
+    let driver = Driver::start();
+    if driver.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "chromedriver is missing; .ci/run installs chromium and chromium-driver"
         );
         eprintln!("skipped: chromedriver is not installed (apt-get install chromium chromium-driver)");
-        return;
-    };
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
-    // The merchant's "thank you" page: the sandbox's own page, so the browser stays on loopback.
-    let success = format!("{}/_sandbox/pay/{{{{session_id}}}}", sandbox.base_url());
-    let urls = MerchantUrls::default().with_success(success);
-    let created =
-        client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+    }
+    driver
+}
 
-    let http = ReqwestTransport::new().unwrap().client().clone();
-    let profile = std::env::temp_dir().join(format!("hpp-browser-{}", std::process::id()));
+/// A headless Chromium session: its WebDriver URL, and its profile directory (to remove).
+async fn open_browser(
+    http: &hpp_reqwest::reqwest::Client,
+    driver: &Driver,
+    name: &str,
+) -> (String, std::path::PathBuf) {
+    let profile = std::env::temp_dir().join(format!("hpp-browser-{}-{name}", std::process::id()));
     let args = [
         "--headless",
         "--no-sandbox",
@@ -99,15 +99,30 @@ async fn a_person_pays_on_the_sandbox_page_in_a_real_browser() {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--hide-scrollbars",
         &format!("--user-data-dir={}", profile.display()),
     ];
     let capabilities = json!({ "capabilities": { "alwaysMatch": {
         "browserName": "chrome",
         "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
     }}});
-    let session = webdriver(&http, "POST", format!("{}/session", driver.url), capabilities).await;
-    let browser = format!("{}/session/{}", driver.url, session["sessionId"].as_str().unwrap());
+    let session = webdriver(http, "POST", format!("{}/session", driver.url), capabilities).await;
+    (format!("{}/session/{}", driver.url, session["sessionId"].as_str().unwrap()), profile)
+}
 
+#[tokio::test]
+async fn a_person_pays_on_the_sandbox_page_in_a_real_browser() {
+    let Some(driver) = driver() else { return };
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    // The merchant's "thank you" page: the sandbox's own page, so the browser stays on loopback.
+    let success = format!("{}/_sandbox/pay/{{{{session_id}}}}", sandbox.base_url());
+    let urls = MerchantUrls::default().with_success(success);
+    let created =
+        client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+
+    let http = ReqwestTransport::new().unwrap().client().clone();
+    let (browser, profile) = open_browser(&http, &driver, "pays").await;
     webdriver(&http, "POST", format!("{browser}/url"), json!({ "url": created.redirect_url.clone().unwrap() })).await;
     let find = |selector: &str| json!({ "using": "css selector", "value": selector });
     let status = webdriver(&http, "POST", format!("{browser}/element"), find("#status")).await;
@@ -130,10 +145,111 @@ async fn a_person_pays_on_the_sandbox_page_in_a_real_browser() {
         }
     }
     assert_eq!(shown.as_deref(), Some("COMPLETED"));
+    let outcome = element(&http, &browser, "#outcome").await;
+    let said = webdriver(&http, "GET", format!("{browser}/element/{outcome}/text"), Value::Null).await;
+    assert!(said.as_str().unwrap().starts_with("Paid."), "{said}");
+    screenshot(&http, &browser, "paid").await;
     let session = client.read_session(created.session_url.as_deref().unwrap()).await.unwrap();
     assert_eq!(session.status, Some(SessionStatus::Completed));
     assert!(session.authorization_token.is_some(), "a completed payment has an authorization token");
 
+    webdriver(&http, "DELETE", browser, Value::Null).await;
+    let _ = std::fs::remove_dir_all(profile);
+}
+
+/// The id WebDriver gives the element `selector` finds.
+async fn element(http: &hpp_reqwest::reqwest::Client, browser: &str, selector: &str) -> String {
+    let find = json!({ "using": "css selector", "value": selector });
+    let found = webdriver(http, "POST", format!("{browser}/element"), find).await;
+    found.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_owned()
+}
+
+/// Runs `script` in the page; its value.
+async fn script(http: &hpp_reqwest::reqwest::Client, browser: &str, script: &str) -> Value {
+    webdriver(http, "POST", format!("{browser}/execute/sync"), json!({ "script": script, "args": [] })).await
+}
+
+/// A screenshot of the viewport as PNG bytes, also kept as a test artifact
+/// (`target/tmp/pay-page/<name>.png`).
+async fn screenshot(http: &hpp_reqwest::reqwest::Client, browser: &str, name: &str) -> Vec<u8> {
+    use base64::Engine;
+    let shot = webdriver(http, "GET", format!("{browser}/screenshot"), Value::Null).await;
+    let png = base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap()).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pay-page");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
+    png
+}
+
+/// Every QR code readable in a PNG screenshot, as text.
+fn scan_screenshot(png_bytes: &[u8]) -> Vec<String> {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        let at = (y * w + x) * channels;
+        // Luma from the first three channels (RGB or RGBA; grey has one).
+        let rgb = &pixels[at..at + channels.min(3)];
+        (rgb.iter().map(|c| u32::from(*c)).sum::<u32>() / rgb.len() as u32) as u8
+    });
+    image.detect_grids().iter().filter_map(|grid| grid.decode().ok().map(|(_, text)| text)).collect()
+}
+
+/// The pay page at a phone's size and at a desktop's, screenshots kept: on the phone every
+/// button is reachable without scrolling and nothing is wider than the screen; on the desktop
+/// the QR code beside the page is shown, and the browser's rendering of it scans to the page.
+#[tokio::test]
+async fn the_pay_page_fits_a_phone_and_shows_a_scannable_code_on_a_desktop() {
+    let Some(driver) = driver() else { return };
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
+    let pay_url = created.redirect_url.clone().unwrap();
+    let http = ReqwestTransport::new().unwrap().client().clone();
+    let (browser, profile) = open_browser(&http, &driver, "sizes").await;
+
+    for (name, width, height) in [("phone", 390, 844), ("desktop", 1280, 800)] {
+        webdriver(&http, "POST", format!("{browser}/window/rect"), json!({ "width": width, "height": height })).await;
+        webdriver(&http, "POST", format!("{browser}/url"), json!({ "url": pay_url })).await;
+        let viewport = script(
+            &http,
+            &browser,
+            "return [window.innerWidth, window.innerHeight, document.documentElement.scrollWidth];",
+        )
+        .await;
+        let (inner_width, inner_height, scroll_width) =
+            (viewport[0].as_f64().unwrap(), viewport[1].as_f64().unwrap(), viewport[2].as_f64().unwrap());
+        assert!(
+            scroll_width <= inner_width,
+            "{name}: the page is wider ({scroll_width}) than the screen ({inner_width})"
+        );
+        for button in ["#pay", "#cancel", "#fail"] {
+            let id = element(&http, &browser, button).await;
+            let rect = webdriver(&http, "GET", format!("{browser}/element/{id}/rect"), Value::Null).await;
+            let bottom = rect["y"].as_f64().unwrap() + rect["height"].as_f64().unwrap();
+            assert!(bottom <= inner_height, "{name}: {button} ends at {bottom}, below the {inner_height} px screen");
+            assert!(rect["height"].as_f64().unwrap() >= 44.0, "{name}: {button} is too small to tap: {rect}");
+        }
+        let qr = element(&http, &browser, "#qr").await;
+        let shown = webdriver(&http, "GET", format!("{browser}/element/{qr}/displayed"), Value::Null).await;
+        let shot = screenshot(&http, &browser, name).await;
+        if name == "phone" {
+            assert_eq!(shown, false, "the phone already shows the page the code leads to");
+        } else {
+            assert_eq!(shown, true);
+            // The image loaded (an <img> of qr_code_url), and what a camera reads from it.
+            let loaded = script(
+                &http,
+                &browser,
+                "const i = document.getElementById('qr'); return i.complete && i.naturalWidth > 0;",
+            )
+            .await;
+            assert_eq!(loaded, true, "the QR image did not load");
+            assert_eq!(scan_screenshot(&shot), [pay_url.clone()]);
+        }
+    }
     webdriver(&http, "DELETE", browser, Value::Null).await;
     let _ = std::fs::remove_dir_all(profile);
 }

@@ -236,6 +236,15 @@ fn pay_page(session: &Session) -> String {
         Some(SessionStatus::Failed) => ("refused", "The purchase was refused. You can try again."),
         _ => ("", ""),
     };
+    // The code to scan, while there is something to do on the page it leads to.
+    let qr = if payable(session) {
+        format!(
+            "<aside class=\"card qr\"><img id=\"qr\" src=\"/_sandbox/pay/{id}/qr\" alt=\"QR code of this page\" \
+             width=\"224\" height=\"224\"><p>Scan to open this page on a phone</p></aside>"
+        )
+    } else {
+        String::new()
+    };
     let actions = if payable(session) {
         let notice = if outcome.is_empty() { String::new() } else { format!("<p class=\"outcome\">{outcome}</p>\n") };
         format!(
@@ -258,8 +267,7 @@ fn pay_page(session: &Session) -> String {
          <main><section class=\"card pay\"><h1>Sandbox hosted payment page</h1>\n\
          <dl><dt>Status</dt><dd><span id=\"status\" class=\"status {tone}\">{status}</span></dd>\n\
          <dt>Session</dt><dd><code id=\"session\">{id}</code></dd></dl>\n{actions}\n</section>\n\
-         <aside class=\"card qr\"><img id=\"qr\" src=\"/_sandbox/pay/{id}/qr\" alt=\"QR code of this page\" width=\"224\" height=\"224\">\
-         <p>Scan to open this page on a phone</p></aside></main>\n</body></html>\n"
+         {qr}</main>\n</body></html>\n"
     )
 }
 
