@@ -247,7 +247,7 @@ async fn the_pay_page_fits_a_phone_and_shows_a_scannable_code_on_a_desktop() {
             )
             .await;
             assert_eq!(loaded, true, "the QR image did not load");
-            assert_eq!(scan_screenshot(&shot), [pay_url.clone()]);
+            assert_eq!(scan_screenshot(&shot), std::slice::from_ref(&pay_url));
         }
     }
     webdriver(&http, "DELETE", browser, Value::Null).await;
