@@ -68,6 +68,11 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     let token = Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb")?;
     client.distribute(&created, token.clone()).await?;
     output.distributed(&token);
+    // The other way round, in a shop: the merchant shows the session's QR code (qr_code_url
+    // serves it as an image) and the consumer scans it with a phone.
+    if let Some(link) = &created.redirect_url {
+        output.qr(link);
+    }
 
     step(output, 4, "Read its status");
     output.session(&client.read_session(&created).await?);

@@ -196,6 +196,9 @@ enum SessionCommand {
     Get {
         /// The session: its id, or the session_url the API returned.
         session: String,
+        /// Refused, with why: a read carries no pay link (`session create --qr` prints it).
+        #[arg(long, hide = true)]
+        qr: bool,
     },
     /// Disable a session (SESSION: an id or a session_url).
     Disable {
@@ -279,6 +282,9 @@ struct CreateArgs {
     /// refusing them.
     #[arg(long)]
     allow_unknown_values: bool,
+    /// Also print the pay link (redirect_url) as a QR code, for a phone to scan (not with --json).
+    #[arg(long)]
+    qr: bool,
 }
 
 impl CreateArgs {
@@ -668,7 +674,8 @@ fn api_failure(error: &Error, config_base: &str) -> Failure {
 
 /// An API call, its request built and checked before anything is sent.
 enum ApiCall {
-    Create(Box<CreateSession>),
+    /// The request, and whether to print the pay link as a QR code.
+    Create(Box<CreateSession>, bool),
     Get(String),
     Disable(String),
     Distribute(String, Distribution),
@@ -683,9 +690,16 @@ impl ApiCall {
         };
         Ok(match command {
             Command::Session(SessionCommand::Create(args)) => {
-                Self::Create(Box::new(request::create(args.into_fields())?))
+                let qr = args.qr;
+                Self::Create(Box::new(request::create(args.into_fields())?), qr)
             }
-            Command::Session(SessionCommand::Get { session }) => Self::Get(session),
+            Command::Session(SessionCommand::Get { qr: true, .. }) => {
+                return Err(Failure::usage(
+                    "a read carries no pay link to show as a QR code (the API returns it once, on create): \
+                     use `session create --qr`, or the qr_code_url the create returned",
+                ));
+            }
+            Command::Session(SessionCommand::Get { session, .. }) => Self::Get(session),
             Command::Session(SessionCommand::Disable { session }) => Self::Disable(session),
             Command::Distribute(DistributeCommand::Email { session, email, template }) => {
                 Self::Distribute(session, with_template(Distribution::email(&email).map_err(input)?, template))
@@ -712,9 +726,12 @@ impl ApiCall {
 
 async fn api_command(client: &Client, call: ApiCall, output: &Output) -> Result<(), Error> {
     match call {
-        ApiCall::Create(op) => {
+        ApiCall::Create(op, qr) => {
             let created = client.create_session(&op).await?;
             output.created(&created);
+            if let (true, Some(link)) = (qr, &created.redirect_url) {
+                output.qr(link);
+            }
         }
         ApiCall::Get(session) => {
             let session = client.read_session(&session).await?;

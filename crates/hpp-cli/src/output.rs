@@ -281,6 +281,22 @@ impl Output {
         self.fields(&[("recipient", recipient)]);
     }
 
+    /// `link` as a QR code of Unicode half blocks, for a phone to scan, and the link (not with
+    /// `--json`: its output stays one JSON object).
+    pub(crate) fn qr(&self, link: &str) {
+        if self.json {
+            return;
+        }
+        match terminal_qr(link) {
+            Ok(code) => {
+                say!();
+                say!("{code}");
+                say!("  scan to open the pay page: {}", printable(link));
+            }
+            Err(e) => self.warning(&format!("no QR code: {e}")),
+        }
+    }
+
     /// One status change seen by `session watch`.
     pub(crate) fn status_change(&self, session: &Session) {
         let session = &crate::masked::session(session);
@@ -398,6 +414,16 @@ impl Output {
         let failure = Failure::from(error);
         say!("  {} ({}): {}", self.paint(self.color_out, "33", "refused"), failure.kind, printable(&failure.message));
     }
+}
+
+/// `text` as a QR code drawn with Unicode half blocks, two modules per character cell, with the
+/// quiet zone. The light modules are drawn (terminals are mostly light text on dark), so the
+/// code reads dark on light as cameras expect, on a dark terminal; on a light one it is inverted,
+/// which phone cameras read too.
+pub(crate) fn terminal_qr(text: &str) -> Result<String, String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build())
 }
 
 #[cfg(test)]

@@ -1356,3 +1356,45 @@ fn a_redelivery_waits_for_the_outcome_of_the_first() {
     let _ = listener.kill();
     let _ = listener.wait();
 }
+
+/// Reads a QR code drawn with Unicode half blocks (blocks are light modules) back to its text.
+fn scan_half_blocks(lines: &[&str]) -> String {
+    const SCALE: usize = 4;
+    let rows: Vec<Vec<char>> = lines.iter().map(|l| l.chars().collect()).collect();
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let height = rows.len() * 2;
+    let light = |x: usize, y: usize| match rows[y / 2].get(x).copied().unwrap_or(' ') {
+        '█' => true,
+        '▀' => y % 2 == 0,
+        '▄' => y % 2 == 1,
+        _ => false,
+    };
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width * SCALE, height * SCALE, |x, y| {
+        if light(x / SCALE, y / SCALE) { 255 } else { 0 }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one code in:\n{}", lines.join("\n"));
+    grids[0].decode().unwrap().1
+}
+
+/// `session create --qr` prints the pay link as a QR code a phone can scan (read back here as a
+/// camera would); `--json` output stays one object; `session get --qr` says why it cannot.
+#[test]
+fn create_prints_a_scannable_qr_code_of_the_pay_link() {
+    let sandbox = SandboxProcess::start(&[]);
+    let out = sandbox.run(&["session", "create", "--payment-session-url", "https://x.example/o", "--qr"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let code: Vec<&str> = stdout.lines().filter(|l| l.contains(['█', '▀', '▄'])).collect();
+    let link = stdout.lines().find_map(|l| l.trim().strip_prefix("redirect_url")).unwrap().trim().to_owned();
+    assert!(link.starts_with(&sandbox.base_url) && link.contains("/_sandbox/pay/"), "{stdout}");
+    assert_eq!(scan_half_blocks(&code), link);
+    assert!(stdout.contains(&format!("scan to open the pay page: {link}")), "{stdout}");
+
+    let out = sandbox.run(&["--json", "session", "create", "--payment-session-url", "https://x.example/o", "--qr"]);
+    let created = json(&out.stdout); // one JSON object, nothing else
+    let id = created["session_id"].as_str().unwrap();
+    let out = sandbox.run(&["session", "get", id, "--qr"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session create --qr"));
+}
