@@ -1365,8 +1365,8 @@ fn scan_half_blocks(lines: &[&str]) -> String {
     let height = rows.len() * 2;
     let light = |x: usize, y: usize| match rows[y / 2].get(x).copied().unwrap_or(' ') {
         '█' => true,
-        '▀' => y % 2 == 0,
-        '▄' => y % 2 == 1,
+        '▀' => y.is_multiple_of(2),
+        '▄' => !y.is_multiple_of(2),
         _ => false,
     };
     let mut image = rqrr::PreparedImage::prepare_from_greyscale(width * SCALE, height * SCALE, |x, y| {
