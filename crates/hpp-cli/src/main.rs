@@ -928,7 +928,9 @@ async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
         say_err!("export KUSTOM_HPP_BASE_URL={}", sandbox.base_url());
         say_err!("export KUSTOM_USERNAME={}", sandbox.username());
         say_err!("export KUSTOM_PASSWORD={}", sandbox.password());
-        say_err!("Play the consumer: open a session's redirect_url, or `kustom-hpp sandbox pay SESSION`.");
+        say_err!(
+            "Play the consumer: open a session's redirect_url (or scan the code `session create --qr` prints), or `kustom-hpp sandbox pay SESSION`."
+        );
     }
     stop.wait().await;
     sandbox.stop().await;

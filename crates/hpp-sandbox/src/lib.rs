@@ -58,6 +58,11 @@
 //!   answer 303 to the merchant's `success`, `cancel` or `failure` URL (placeholders substituted);
 //!   on a session that can no longer be paid (COMPLETED, CANCELLED, DISABLED, MANUAL_ID_CHECK)
 //!   they change nothing and answer 409 with the page;
+//!   the page suits a phone and a desktop (inline CSS, no script) and shows the QR code beside it
+//!   on a wide screen while the session can be paid;
+//! - `GET /_sandbox/pay/{id}/qr` (the session's `qr_code_url`, open) is a QR code of its pay link:
+//!   SVG, or PNG when `Accept` names `image/png` and not SVG; `qr.svg` and `qr.png` choose
+//!   directly; cacheable for an hour (`Vary: Accept`); 404 for an unknown or expired session;
 //! - `GET /_sandbox/outbox` lists sent messages;
 //! - `POST /_sandbox/sessions/{id}/status` with `{"status": "COMPLETED"}` (or any status) plays
 //!   the consumer;
