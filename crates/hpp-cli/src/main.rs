@@ -601,12 +601,11 @@ fn config(
         (Some(url), _) if allow_plain_http => {
             let environment =
                 Environment::custom_allowing_plain_http(url).map_err(|e| Failure::usage(&e.to_string()))?;
-            if let Environment::Custom(base) = &environment {
-                if base.sends_credentials_in_clear() {
-                    output.warning(&format!(
-                        "credentials go over plain http to {base} (--send-credentials-over-plain-http)"
-                    ));
-                }
+            if let Environment::Custom(base) = &environment
+                && base.sends_credentials_in_clear()
+            {
+                output
+                    .warning(&format!("credentials go over plain http to {base} (--send-credentials-over-plain-http)"));
             }
             environment
         }

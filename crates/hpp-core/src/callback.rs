@@ -244,11 +244,11 @@ impl Deduplicator {
     /// Forgets `event_id`, so that its next delivery counts as the first: for an event that could
     /// not be handed on after all (the listener then answers non-2xx, and the service retries).
     pub fn forget(&mut self, event_id: &str) {
-        if let Some(at) = self.order.iter().position(|id| &**id == event_id) {
-            if let Some(id) = self.order.remove(at) {
-                self.bytes -= id.len();
-                self.seen.remove(&id);
-            }
+        if let Some(at) = self.order.iter().position(|id| &**id == event_id)
+            && let Some(id) = self.order.remove(at)
+        {
+            self.bytes -= id.len();
+            self.seen.remove(&id);
         }
     }
 

@@ -413,10 +413,10 @@ impl ApiError {
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
         for key in ["error_message", "http_status_message", "internal_message"] {
-            if let Some(m) = text(key) {
-                if !messages.contains(&m) {
-                    messages.push(m);
-                }
+            if let Some(m) = text(key)
+                && !messages.contains(&m)
+            {
+                messages.push(m);
             }
         }
         let header =

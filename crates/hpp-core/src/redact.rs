@@ -21,11 +21,13 @@ pub fn mask_email(address: &str) -> String {
     out.push_str("***@");
     out.extend(first(domain));
     out.push_str("***");
-    if let Some((_, tld)) = domain.rsplit_once('.') {
-        if !tld.is_empty() && tld.len() <= 10 && tld.chars().all(|c| c.is_ascii_alphabetic()) {
-            out.push('.');
-            out.push_str(tld);
-        }
+    if let Some((_, tld)) = domain.rsplit_once('.')
+        && !tld.is_empty()
+        && tld.len() <= 10
+        && tld.chars().all(|c| c.is_ascii_alphabetic())
+    {
+        out.push('.');
+        out.push_str(tld);
     }
     out
 }
