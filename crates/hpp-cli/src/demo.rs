@@ -39,7 +39,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
         ("password", Some(hpp_core::__private::redact::REDACTED.to_owned())),
         ("e-mail quota", Some(format!("{DEMO_EMAIL_LIMIT} per day (the playground allows 100)"))),
     ]);
-    let client = crate::client(sandbox.client_config(), timeout);
+    let client = crate::api::client(sandbox.client_config(), timeout);
 
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
     let secret =

@@ -1,0 +1,117 @@
+//! `sandbox`: the local sandbox served in the foreground, and the consumer played from a shell
+//! (`sandbox pay|cancel|fail`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use hpp_core::{Config, Error};
+use hpp_hyper::HyperTransport;
+use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
+
+use crate::MAX_WATCH_INTERVAL;
+use crate::cli::*;
+use crate::output::{Failure, Output, say, say_err};
+use crate::signals::StopSignals;
+
+pub(crate) async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCode {
+    let mut config = SandboxConfig::default();
+    config.log_requests = true;
+    config.credentials = match (args.username, args.password) {
+        (Some(username), Some(password)) => Some((username, password)),
+        (None, None) => None,
+        _ => return output.failure(&Failure::usage("give both --username and --password, or neither")),
+    };
+    config.bind = args.bind;
+    config.advertise = args.advertise;
+    config.port = args.port;
+    config.email_limit = args.email_limit;
+    config.blocked = args.blocked;
+    config.mode = if args.production { SandboxMode::Production } else { SandboxMode::Playground };
+    let within_an_hour = |s: f64| Duration::try_from_secs_f64(s).ok().filter(|d| *d <= MAX_WATCH_INTERVAL);
+    match (within_an_hour(args.callback_timeout), within_an_hour(args.callback_retry_delay)) {
+        (Some(timeout), Some(delay)) => (config.callback_timeout, config.callback_retry_delay) = (timeout, delay),
+        _ => return output.failure(&Failure::usage("callback durations must be between 0 and 3600 seconds")),
+    }
+    let sandbox = match Sandbox::start(config).await {
+        Ok(sandbox) => sandbox,
+        Err(e) => return output.failure(&Failure::usage(&format!("cannot start the sandbox: {e}"))),
+    };
+    // Listen for the stop signals before announcing readiness, so a signal sent right after the
+    // first line is never lost to the default action.
+    let stop = match StopSignals::listen() {
+        Ok(stop) => stop,
+        Err(e) => return output.failure(&Failure::usage(&format!("cannot listen for signals: {e}"))),
+    };
+    let ready = serde_json::json!({
+        "base_url": sandbox.base_url(),
+        "username": sandbox.username(),
+        "password": sandbox.password(),
+    });
+    say!("{ready}");
+    if !args.bind.is_loopback() {
+        say_err!(
+            "warning: the sandbox listens on {} (beyond loopback): whoever reaches it can use it with \
+             the credentials above; use a private test network only",
+            args.bind
+        );
+    }
+    if !output.json {
+        say_err!("sandbox listening on {}; stop with Ctrl-C. For a client in another shell:", sandbox.base_url());
+        say_err!("export KUSTOM_HPP_BASE_URL={}", sandbox.base_url());
+        say_err!("export KUSTOM_USERNAME={}", sandbox.username());
+        say_err!("export KUSTOM_PASSWORD={}", sandbox.password());
+        say_err!(
+            "Play the consumer: open a session's redirect_url (or scan the code `session create --qr` prints), or `kustom-hpp sandbox pay SESSION`."
+        );
+    }
+    stop.wait().await;
+    sandbox.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// `sandbox pay|cancel|fail SESSION`: the sandbox's control call for a consumer's action.
+pub(crate) async fn play_consumer(
+    config: &Config,
+    action: ConsumerAction,
+    timeout: Duration,
+    output: &Output,
+) -> ExitCode {
+    use hpp_core::Transport;
+    let (session, status) = match action {
+        ConsumerAction::Pay { session } => (session, "COMPLETED"),
+        ConsumerAction::Cancel { session } => (session, "CANCELLED"),
+        ConsumerAction::Fail { session } => (session, "FAILED"),
+    };
+    if hpp_core::SessionId::new(&session).is_err() {
+        return output.failure(&Failure::usage("SESSION must be a session id"));
+    }
+    let mut request = http::Request::new(format!(r#"{{"status":"{status}"}}"#).into_bytes());
+    *request.method_mut() = http::Method::POST;
+    let url = format!("{}/_sandbox/sessions/{session}/status", config.base_url());
+    match url.parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return output.failure(&Failure::usage("the base URL and session do not form a URL")),
+    }
+    request.headers_mut().insert(http::header::AUTHORIZATION, hpp_core::__private::authorization(config.credentials()));
+    request.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
+    let response = match transport.send(request).await {
+        Ok(response) => response,
+        Err(e) => return output.failure(&Failure::from(&Error::Transport(e))),
+    };
+    if !response.status().is_success() {
+        let message = format!(
+            "the sandbox answered {} (is {} a running sandbox, and the session one of its?)",
+            response.status(),
+            config.base_url()
+        );
+        return output.failure(&Failure::usage(&message));
+    }
+    match serde_json::from_slice::<hpp_core::Session>(response.body()) {
+        Ok(session) => {
+            output.session(&session);
+            ExitCode::SUCCESS
+        }
+        Err(e) => output.failure(&Failure::usage(&format!("the sandbox's answer was not a session: {e}"))),
+    }
+}
