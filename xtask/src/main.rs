@@ -26,6 +26,9 @@
 //!   toolchain's `-Z direct-minimal-versions`), then the workspace checked with the usual
 //!   toolchain. Says so and fails when no nightly toolchain is installed.
 //! - `track --chaos [SEED]` and `track --bench`: the payment tracker's chaos run and benchmark.
+//! - `deny [--verbose]`: the dependency policy (`deny.toml`): licences, bans (duplicate versions
+//!   are listed with `--verbose`) and sources, by cargo-deny (installed when missing). Advisories
+//!   need the RustSec database from GitHub: `cargo deny check advisories` where that is reachable.
 
 use std::process::{Command, ExitCode};
 
@@ -50,6 +53,23 @@ fn main() -> ExitCode {
         }
         Some("fuzz") => return fuzz(&root, &cargo, args.get(1).map_or("10", String::as_str)),
         Some("mutants") => return mutants(&root, &cargo, &args[1..]),
+        Some("deny") => {
+            if !Command::new(&cargo).args(["deny", "--version"]).output().is_ok_and(|o| o.status.success()) {
+                eprintln!("xtask deny: installing cargo-deny (a few minutes, once)");
+                let installed = Command::new(&cargo).args(["install", "--locked", "--quiet", "cargo-deny"]).status();
+                if !installed.is_ok_and(|s| s.success()) {
+                    eprintln!("xtask deny: cannot install cargo-deny");
+                    return ExitCode::FAILURE;
+                }
+            }
+            let mut c = Command::new(cargo);
+            c.arg("deny");
+            if !args.iter().any(|a| a == "--verbose") {
+                c.args(["--log-level", "error"]);
+            }
+            c.args(["check", "licenses", "bans", "sources"]);
+            c
+        }
         Some("public-api") => return public_api::run(&root, &cargo, &args[1..]),
         Some("bench") => {
             let mut c = Command::new(cargo);
@@ -78,7 +98,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | package | minimal-versions | track --chaos [SEED] | track --bench"
+                "usage: cargo xtask ci | deny [--verbose] | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | package | minimal-versions | track --chaos [SEED] | track --bench"
             );
             return ExitCode::from(2);
         }
