@@ -207,7 +207,7 @@ fn matches_at(block: &[String], source: &[String], at: usize) -> bool {
 
 #[test]
 fn readme_examples_are_compiled_here() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     let this_file: Vec<String> =
         include_str!("readme.rs").lines().map(str::trim).filter(|l| !l.is_empty()).map(normalise).collect();
     let blocks = rust_blocks(readme);
