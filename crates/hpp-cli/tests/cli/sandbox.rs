@@ -1,0 +1,182 @@
+//! `sandbox`: served in the foreground or as a service, the consumer played, its credentials.
+
+use super::*;
+
+#[test]
+fn sandbox_stops_on_sigterm() {
+    let mut sandbox = SandboxProcess::start(&[]);
+    let pid = sandbox.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = sandbox.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM");
+}
+
+/// An address of this machine that is not loopback (the interface a packet to a private address
+/// would leave by; nothing is sent), or 127.0.0.2 (loopback, but not the default) without one.
+fn non_default_address() -> (String, bool) {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    match socket.connect("10.255.255.255:9").and_then(|()| socket.local_addr()) {
+        Ok(address) if !address.ip().is_loopback() && !address.ip().is_unspecified() => {
+            (address.ip().to_string(), true)
+        }
+        _ => ("127.0.0.2".to_owned(), false),
+    }
+}
+
+#[test]
+fn the_sandbox_as_a_service_on_another_address() {
+    let (address, beyond_loopback) = non_default_address();
+    let mut server = Command::new(BIN)
+        .args(["sandbox", "--bind", &address])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready = json(line.as_bytes());
+    let base_url = ready["base_url"].as_str().unwrap().to_owned();
+    assert!(base_url.starts_with(&format!("http://{address}:")), "announced {base_url}, bound {address}");
+    let mut warning = String::new();
+    BufReader::new(server.stderr.take().unwrap()).read_line(&mut warning).unwrap();
+    if beyond_loopback {
+        assert!(warning.starts_with("warning: the sandbox listens on"), "{warning}");
+    }
+    let client = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["--json", "--base-url", &base_url])
+            .args(extra)
+            .args(["session", "create", "--payment-session-url", "https://x.example/o/1"])
+            .env("KUSTOM_USERNAME", ready["username"].as_str().unwrap())
+            .env("KUSTOM_PASSWORD", ready["password"].as_str().unwrap())
+            .env_remove("KUSTOM_API_KEY")
+            .output()
+            .unwrap()
+    };
+    if beyond_loopback {
+        // The default refuses to send credentials over plain http beyond loopback, and says how.
+        let refused = client(&[]);
+        assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+        let message = json(&refused.stderr)["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("--send-credentials-over-plain-http"), "{message}");
+        let allowed = client(&["--send-credentials-over-plain-http"]);
+        assert_eq!(allowed.status.code(), Some(0), "{}", String::from_utf8_lossy(&allowed.stderr));
+        let stderr = String::from_utf8(allowed.stderr).unwrap();
+        let warning = json(stderr.lines().next().unwrap().as_bytes());
+        assert!(warning["warning"].as_str().unwrap().contains(&format!("plain http to {base_url}")), "{stderr}");
+        let created = json(&allowed.stdout);
+        assert!(created["session_url"].as_str().unwrap().starts_with(&base_url), "{created}");
+    } else {
+        let created = client(&[]);
+        assert_eq!(created.status.code(), Some(0), "{}", String::from_utf8_lossy(&created.stderr));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn the_sandbox_advertises_the_name_clients_use() {
+    let sandbox = SandboxProcess::start(&["--bind", "0.0.0.0", "--advertise", "localhost"]);
+    assert!(sandbox.base_url.starts_with("http://localhost:"), "{}", sandbox.base_url);
+    let created = create(&sandbox);
+    assert!(created["session_url"].as_str().unwrap().starts_with(&sandbox.base_url), "{created}");
+}
+
+#[test]
+fn play_the_consumer_from_the_command_line() {
+    let sandbox = SandboxProcess::start(&[]);
+    for (action, status) in [("pay", "COMPLETED"), ("cancel", "CANCELLED"), ("fail", "FAILED")] {
+        let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+        let out = sandbox.run(&["--json", "sandbox", action, &id]);
+        assert_eq!(out.status.code(), Some(0), "{action}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(&out.stdout)["status"], status);
+        let read = sandbox.run(&["--json", "session", "get", &id]);
+        assert_eq!(json(&read.stdout)["status"], status);
+    }
+    let out = sandbox.run(&["--json", "sandbox", "pay", "no-such-session"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_sandbox_logs_each_request_and_prints_ready_to_paste_exports() {
+    let mut server = Command::new(BIN)
+        .args(["sandbox", "--username", "team-sandbox", "--password", "fixed-password-123"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready = json(line.as_bytes());
+    assert_eq!(
+        (ready["username"].as_str(), ready["password"].as_str()),
+        (Some("team-sandbox"), Some("fixed-password-123"))
+    );
+    let base_url = ready["base_url"].as_str().unwrap().to_owned();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap()).lines();
+    let mut head: Vec<String> = Vec::new();
+    while !head.last().is_some_and(|l| l.starts_with("Play the consumer")) {
+        head.push(stderr.next().unwrap().unwrap());
+    }
+    assert!(head.contains(&format!("export KUSTOM_HPP_BASE_URL={base_url}")), "{head:?}");
+    assert!(head.contains(&"export KUSTOM_USERNAME=team-sandbox".to_owned()), "{head:?}");
+    let out = Command::new(BIN)
+        .args([
+            "--json",
+            "session",
+            "create",
+            "--payment-session-url",
+            "https://x.example/o",
+            "--status-update",
+            "https://shop.example/cb?secret=planted-secret-abc",
+        ])
+        .env("KUSTOM_HPP_BASE_URL", &base_url)
+        .env("KUSTOM_USERNAME", "team-sandbox")
+        .env("KUSTOM_PASSWORD", "fixed-password-123")
+        .env_remove("KUSTOM_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let logged = stderr.next().unwrap().unwrap();
+    assert_eq!(logged, "sandbox: POST /hpp/v1/sessions -> 201");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// An empty or short sandbox password (given, or exported empty) is refused at start with a
+/// clear message, also for a sandbox on every address: the controls would open to `Basic ci:`.
+#[test]
+fn empty_or_short_sandbox_passwords_are_refused() {
+    let cases: [(&[&str], Option<&str>); 4] = [
+        (&["--username", "ci", "--password", ""], None),
+        (&["--username", "ci", "--password", "", "--bind", "0.0.0.0"], None),
+        (&["--username", "ci", "--password", "short"], None),
+        (&["--username", "ci"], Some("")),
+    ];
+    // A sandbox that starts prints its ready line and runs on: read one line (EOF when refused).
+    let start = |command: &mut Command| {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        if !line.is_empty() {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        (line, out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for (args, env_password) in cases {
+        let mut command = Command::new(BIN);
+        command.arg("sandbox").args(args).env_remove("KUSTOM_HPP_SANDBOX_PASSWORD");
+        if let Some(password) = env_password {
+            command.env("KUSTOM_HPP_SANDBOX_PASSWORD", password);
+        }
+        let (ready, code, stderr) = start(&mut command);
+        assert!(ready.is_empty(), "{args:?}: a sandbox started: {ready}");
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("password") && stderr.contains("at least 12"), "{args:?}: {stderr}");
+    }
+    let (ready, code, stderr) =
+        start(Command::new(BIN).args(["sandbox", "--username", "", "--password", "long-enough-password"]));
+    assert!(ready.is_empty() && code == Some(2), "an empty username: {ready} {stderr}");
+}
