@@ -9,8 +9,8 @@ use hpp_core::__private::{ErrorBody, SESSIONS_PATH};
 use hpp_core::ErrorCode;
 use hpp_core::callback::StatusCallback;
 use hpp_core::model::{
-    Customer, DistributionMethod, DistributionModule, DistributionRequest, ManualIdentification, MerchantUrls,
-    PlaceOrderMode, Session, SessionCreated, SessionCreationRequest, SessionStatus,
+    ContactInformation, Customer, DistributionMethod, DistributionModule, DistributionRequest, ManualIdentification,
+    MerchantUrls, PlaceOrderMode, Session, SessionCreated, SessionCreationRequest, SessionStatus,
 };
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -315,6 +315,38 @@ fn message_bytes(message: &OutboxMessage) -> usize {
     OUTBOX_MESSAGE_BYTES + message.recipient.len() + message.link.len() + message.session_id.len()
 }
 
+/// An error answer to give: its status, `error_code` and message.
+struct Refusal(StatusCode, ErrorCode, String);
+
+impl Refusal {
+    fn bad(status: StatusCode, code: ErrorCode, message: &str) -> Self {
+        Self(status, code, message.to_owned())
+    }
+
+    /// 400 `CONSTRAINT_VIOLATION`.
+    fn invalid(message: &str) -> Self {
+        Self::bad(StatusCode::BAD_REQUEST, ErrorCode::ConstraintViolation, message)
+    }
+}
+
+impl From<NotChanged> for Refusal {
+    fn from(why: NotChanged) -> Self {
+        match why {
+            NotChanged::NotFound => Self::bad(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "HPP session has expired or could not be found by provided id.",
+            ),
+            NotChanged::CallbacksFull => Self::bad(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::from("UNKNOWN".to_owned()),
+                "The sandbox's callback queue is full (listeners are slow or do not answer); nothing was changed. \
+                 Try again later.",
+            ),
+        }
+    }
+}
+
 /// Why a status change was refused.
 pub(crate) enum NotChanged {
     /// No such live session.
@@ -515,11 +547,7 @@ impl State {
     }
 
     fn not_found(&mut self) -> Answer {
-        self.error(
-            StatusCode::NOT_FOUND,
-            ErrorCode::NotFound,
-            "HPP session has expired or could not be found by provided id.",
-        )
+        self.refusal(NotChanged::NotFound.into())
     }
 
     fn create(&mut self, now: i64, body: &[u8]) -> Answer {
@@ -601,7 +629,7 @@ impl State {
             );
         }
         if !self.callback_room(id) {
-            return self.callbacks_full();
+            return self.refusal(NotChanged::CallbacksFull.into());
         }
         let Some(record) = self.live(now, id) else { return self.not_found() };
         record.session.status = Some(SessionStatus::Disabled);
@@ -611,6 +639,66 @@ impl State {
     }
 
     fn distribute(&mut self, now: i64, id: &str, body: &[u8]) -> Answer {
+        match self.try_distribute(now, id, body) {
+            Ok(()) => Answer::empty(StatusCode::CREATED),
+            Err(Refusal(status, code, message)) => self.error(status, code, &message),
+        }
+    }
+
+    /// A distribution, step by step as the service checks it: room in the outbox, the session,
+    /// the request, the session's state, the recipient, the refusals a recipient can trigger,
+    /// the daily e-mail quota; then the message "sent".
+    fn try_distribute(&mut self, now: i64, id: &str, body: &[u8]) -> Result<(), Refusal> {
+        self.check_outbox_room()?;
+        let Some(record) = self.live(now, id) else {
+            return Err(Refusal::bad(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "HPP session not found or access token not found.",
+            ));
+        };
+        let (status, link) = (record.session.status.clone(), record.created.redirect_url.clone().unwrap_or_default());
+        let request = serde_json::from_slice::<DistributionRequest>(body)
+            .map_err(|_| Refusal::invalid("Invalid request: the body is not a distribution request."))?;
+        let method = match request.method {
+            Some(m @ (DistributionMethod::Email | DistributionMethod::Sms | DistributionMethod::Token)) => m,
+            Some(_) => return Err(Refusal::invalid("Invalid request: unknown method.")),
+            None => return Err(Refusal::invalid("Invalid request: method must not be null.")),
+        };
+        match status {
+            Some(SessionStatus::Disabled) => return Err(Refusal::invalid("HPP session was disabled by the merchant.")),
+            Some(SessionStatus::Completed | SessionStatus::Cancelled) => {
+                return Err(Refusal::invalid("HPP session is already finished."));
+            }
+            _ => {}
+        }
+        let recipient = self.recipient(method.clone(), request.contact_information.unwrap_or_default())?;
+        if recipient.split('@').next() == Some(crate::UNKNOWN_ERROR_TRIGGER)
+            || recipient == crate::UNKNOWN_ERROR_TRIGGER
+        {
+            return Err(Refusal::bad(StatusCode::BAD_REQUEST, ErrorCode::Unknown, "Undefined error."));
+        }
+        if self.config.blocked.iter().any(|b| b.eq_ignore_ascii_case(&recipient)) {
+            return Err(Refusal::bad(StatusCode::BAD_REQUEST, ErrorCode::BlacklistRefused, "User blacklisted."));
+        }
+        if method == DistributionMethod::Email {
+            self.charge_email_quota(now)?;
+        }
+        let message = OutboxMessage {
+            sequence: self.outbox.len() as u64 + 1,
+            session_id: id.to_owned(),
+            method: method.as_str().to_owned(),
+            recipient,
+            link: format!("{link}?locale=en-GB"),
+            sent_at: rfc3339(now),
+        };
+        self.outbox_bytes += message_bytes(&message);
+        self.outbox.push(message);
+        Ok(())
+    }
+
+    /// Refuses a distribution when the outbox could not take its largest message.
+    fn check_outbox_room(&self) -> Result<(), Refusal> {
         // The largest message a distribution can add: the longest recipient, the link, the id.
         let largest = OUTBOX_MESSAGE_BYTES + 2 * MAX_ACCESS_ID_LEN + self.base_url.len() + 128;
         if self.outbox.len() >= self.limits.outbox
@@ -621,285 +709,190 @@ impl State {
                 self.outbox.len(),
                 self.outbox_bytes / 1024
             );
-            return self.error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::ConstraintViolation, &message);
+            return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, ErrorCode::ConstraintViolation, message));
         }
-        let Some(record) = self.live(now, id) else {
-            return self.error(
-                StatusCode::NOT_FOUND,
-                ErrorCode::NotFound,
-                "HPP session not found or access token not found.",
-            );
-        };
-        let status = record.session.status.clone();
-        let link = record.created.redirect_url.clone().unwrap_or_default();
-        let Ok(request) = serde_json::from_slice::<DistributionRequest>(body) else {
-            return self.error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::ConstraintViolation,
-                "Invalid request: the body is not a distribution request.",
-            );
-        };
-        let method = match request.method {
-            Some(m @ (DistributionMethod::Email | DistributionMethod::Sms | DistributionMethod::Token)) => m,
-            Some(_) => {
-                return self.error(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::ConstraintViolation,
-                    "Invalid request: unknown method.",
-                );
-            }
-            None => {
-                return self.error(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::ConstraintViolation,
-                    "Invalid request: method must not be null.",
-                );
-            }
-        };
-        match status {
-            Some(SessionStatus::Disabled) => {
-                return self.error(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::ConstraintViolation,
-                    "HPP session was disabled by the merchant.",
-                );
-            }
-            Some(SessionStatus::Completed | SessionStatus::Cancelled) => {
-                return self.error(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::ConstraintViolation,
-                    "HPP session is already finished.",
-                );
-            }
-            _ => {}
-        }
-        let contact = request.contact_information.unwrap_or_default();
+        Ok(())
+    }
+
+    /// The recipient of a distribution by `method`, checked as the service checks it.
+    fn recipient(&self, method: DistributionMethod, contact: ContactInformation) -> Result<String, Refusal> {
         let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-        let recipient = match method {
+        let missing = |what: &str| Refusal::bad(StatusCode::BAD_REQUEST, ErrorCode::MissingContactData, what);
+        match method {
             DistributionMethod::Email => {
-                let Some(email) = present(contact.email) else {
-                    return self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::MissingContactData,
-                        "Incomplete email data.",
-                    );
-                };
+                let email = present(contact.email).ok_or_else(|| missing("Incomplete email data."))?;
                 // check_email refuses addresses over 254 bytes.
                 if hpp_core::__private::check_email(&email).is_err() {
-                    return self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::ConstraintViolation,
-                        "Invalid request: email is not a valid address.",
-                    );
+                    return Err(Refusal::invalid("Invalid request: email is not a valid address."));
                 }
-                email
+                Ok(email)
             }
             DistributionMethod::Sms => {
-                let Some(phone) = present(contact.phone) else {
-                    return self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::MissingContactData,
-                        "Incomplete phone data.",
-                    );
-                };
+                let phone = present(contact.phone).ok_or_else(|| missing("Incomplete phone data."))?;
                 if self.config.mode == SandboxMode::Playground {
-                    return self.error(
+                    return Err(Refusal::bad(
                         StatusCode::BAD_GATEWAY,
                         ErrorCode::BadGateway,
                         "Session distribution to a phone number not allowed in the playground environment.",
-                    );
+                    ));
                 }
                 let country = contact.phone_country.unwrap_or_default().to_ascii_uppercase();
                 if !self.config.phone_countries.iter().any(|c| c.eq_ignore_ascii_case(&country)) {
-                    return self.error(
+                    return Err(Refusal::bad(
                         StatusCode::BAD_REQUEST,
                         ErrorCode::UnsupportedCountry,
                         "Phone number of requested country invalid in current region.",
-                    );
+                    ));
                 }
                 if phone.len() > MAX_PHONE_LEN {
-                    return self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::ConstraintViolation,
-                        &format!("Invalid request: phone is longer than {MAX_PHONE_LEN} characters."),
-                    );
+                    return Err(Refusal::invalid(&format!(
+                        "Invalid request: phone is longer than {MAX_PHONE_LEN} characters."
+                    )));
                 }
-                phone
+                Ok(phone)
             }
             _ => {
-                let Some(access_id) = present(contact.access_id) else {
-                    return self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::MissingContactData,
-                        "Incomplete token data: access_id is missing.",
-                    );
-                };
+                let access_id = present(contact.access_id)
+                    .ok_or_else(|| missing("Incomplete token data: access_id is missing."))?;
                 if access_id.len() > MAX_ACCESS_ID_LEN {
-                    return self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::ConstraintViolation,
-                        &format!("Invalid request: access_id is longer than {MAX_ACCESS_ID_LEN} characters."),
-                    );
+                    return Err(Refusal::invalid(&format!(
+                        "Invalid request: access_id is longer than {MAX_ACCESS_ID_LEN} characters."
+                    )));
                 }
-                access_id
+                Ok(access_id)
             }
-        };
-        if recipient.split('@').next() == Some(crate::UNKNOWN_ERROR_TRIGGER)
-            || recipient == crate::UNKNOWN_ERROR_TRIGGER
-        {
-            return self.error(StatusCode::BAD_REQUEST, ErrorCode::Unknown, "Undefined error.");
         }
-        if self.config.blocked.iter().any(|b| b.eq_ignore_ascii_case(&recipient)) {
-            return self.error(StatusCode::BAD_REQUEST, ErrorCode::BlacklistRefused, "User blacklisted.");
+    }
+
+    /// Counts one e-mail against the day's quota, or refuses it when the quota is used up.
+    fn charge_email_quota(&mut self, now: i64) -> Result<(), Refusal> {
+        let day = now.div_euclid(86_400_000);
+        if day != self.emails_day {
+            self.emails_day = day;
+            self.emails_sent = 0;
         }
-        if method == DistributionMethod::Email {
-            let day = now.div_euclid(86_400_000);
-            if day != self.emails_day {
-                self.emails_day = day;
-                self.emails_sent = 0;
-            }
-            if self.emails_sent >= self.config.email_limit {
-                return self.error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    ErrorCode::EmailLimitExceeded,
-                    "Email limit exceeded for testing environment.",
-                );
-            }
-            self.emails_sent += 1;
+        if self.emails_sent >= self.config.email_limit {
+            return Err(Refusal::bad(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::EmailLimitExceeded,
+                "Email limit exceeded for testing environment.",
+            ));
         }
-        let sequence = self.outbox.len() as u64 + 1;
-        let message = OutboxMessage {
-            sequence,
-            session_id: id.to_owned(),
-            method: method.as_str().to_owned(),
-            recipient,
-            link: format!("{link}?locale=en-GB"),
-            sent_at: rfc3339(now),
-        };
-        self.outbox_bytes += message_bytes(&message);
-        self.outbox.push(message);
-        Answer::empty(StatusCode::CREATED)
+        self.emails_sent += 1;
+        Ok(())
     }
 
     /// `/_sandbox/...`: the sandbox's own controls (with the sandbox's credentials, but for the
     /// consumer's pay page).
     fn control(&mut self, now: i64, method: &Method, rest: &[&str], body: &[u8], accept: Option<&str>) -> Answer {
-        match (method, rest) {
-            (&Method::GET, ["outbox"]) => Answer::json(StatusCode::OK, serde_json::json!({ "messages": self.outbox })),
+        let answer = match (method, rest) {
+            (&Method::GET, ["outbox"]) => {
+                Ok(Answer::json(StatusCode::OK, serde_json::json!({ "messages": self.outbox })))
+            }
             (&Method::GET, ["callbacks"]) => {
                 let attempts = self.callback_attempts.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                Answer::json(StatusCode::OK, serde_json::json!({ "attempts": attempts }))
+                Ok(Answer::json(StatusCode::OK, serde_json::json!({ "attempts": attempts })))
             }
-            (&Method::POST, ["faults"]) => {
-                #[derive(Deserialize)]
-                struct Faults {
-                    faults: Vec<Fault>,
-                }
-                match serde_json::from_slice::<Faults>(body) {
-                    Ok(added) if self.faults.len() + added.faults.len() > MAX_PENDING_FAULTS => self.error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        ErrorCode::ConstraintViolation,
-                        &format!("At most {MAX_PENDING_FAULTS} faults can be pending."),
-                    ),
-                    Ok(added) => {
-                        self.faults.extend(added.faults);
-                        Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults.len() }))
-                    }
-                    Err(e) => self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::ConstraintViolation,
-                        &format!("Expected {{\"faults\": [...]}}: {e}"),
-                    ),
-                }
+            (&Method::POST, ["faults"]) => self.add_faults_from(body),
+            (&Method::GET, ["faults"]) => {
+                Ok(Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults })))
             }
-            (&Method::GET, ["faults"]) => Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults })),
             (&Method::DELETE, ["faults"]) => {
                 self.faults.clear();
-                Answer::empty(StatusCode::NO_CONTENT)
+                Ok(Answer::empty(StatusCode::NO_CONTENT))
             }
-            (&Method::POST, ["clock"]) => {
-                #[derive(Deserialize)]
-                struct Advance {
-                    advance_secs: i64,
-                }
-                match serde_json::from_slice::<Advance>(body) {
-                    Ok(advance) => {
-                        self.advance_clock(advance.advance_secs);
-                        Answer::json(StatusCode::OK, serde_json::json!({ "now": rfc3339(self.now()) }))
-                    }
-                    Err(_) => self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::ConstraintViolation,
-                        "Expected {\"advance_secs\": N}.",
-                    ),
-                }
-            }
+            (&Method::POST, ["clock"]) => self.advance_clock_from(body),
             (&Method::GET, ["clock"]) => {
-                Answer::json(StatusCode::OK, serde_json::json!({ "now": rfc3339(self.now()) }))
+                Ok(Answer::json(StatusCode::OK, serde_json::json!({ "now": rfc3339(self.now()) })))
             }
-            (&Method::POST, ["sessions", id, "status"]) => {
-                #[derive(Deserialize)]
-                struct StatusChange {
-                    status: SessionStatus,
-                }
-                let Ok(change) = serde_json::from_slice::<StatusChange>(body) else {
-                    return self.error(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::ConstraintViolation,
-                        "Expected {\"status\": \"COMPLETED\"} or another status.",
-                    );
-                };
-                match self.set_status(id, change.status) {
-                    Ok(session) => Answer::json(StatusCode::OK, session),
-                    Err(NotChanged::NotFound) => self.not_found(),
-                    Err(NotChanged::CallbacksFull) => self.callbacks_full(),
-                }
-            }
+            (&Method::POST, ["sessions", id, "status"]) => self.set_status_from(id, body),
             // The distribution module's standalone page is the pay page here too.
             (&Method::GET, ["pay", id] | ["pay", id, "distribution-module"]) => match self.live(now, id) {
-                Some(record) => Answer::html(pay_page(&record.session)),
-                None => self.not_found(),
+                Some(record) => Ok(Answer::html(pay_page(&record.session))),
+                None => Err(NotChanged::NotFound.into()),
             },
-            (&Method::POST, ["pay", id, action @ ("complete" | "cancel" | "fail")]) => {
-                let Some(record) = self.live(now, id) else { return self.not_found() };
-                if !payable(&record.session) {
-                    // Open to anyone who has the link: it follows the page's rules, never the controls'.
-                    return Answer { status: StatusCode::CONFLICT, ..Answer::html(pay_page(&record.session)) };
-                }
-                let urls = record.merchant_urls.clone();
-                let (status, url) = match *action {
-                    "complete" => (SessionStatus::Completed, urls.success),
-                    "cancel" => (SessionStatus::Cancelled, urls.cancel),
-                    _ => (SessionStatus::Failed, urls.failure),
-                };
-                let session = match self.set_status(id, status) {
-                    Ok(session) => session,
-                    Err(NotChanged::NotFound) => return self.not_found(),
-                    Err(NotChanged::CallbacksFull) => return self.callbacks_full(),
-                };
-                // As the hosted page does: back to the merchant's page for the outcome, else here.
-                let back = format!("{}/_sandbox/pay/{id}", self.base_url);
-                Answer::see_other(url.map_or(back, |url| substitute(&url, &session)))
-            }
-            // The session's QR code: its pay link, SVG unless PNG is asked for.
-            (&Method::GET, ["pay", id, qr @ ("qr" | "qr.svg" | "qr.png")]) => {
-                let Some(link) = self.live(now, id).and_then(|r| r.created.redirect_url.clone()) else {
-                    return self.not_found();
-                };
-                let Some(format) = crate::qr::Format::chosen(qr.strip_prefix("qr."), accept) else {
-                    return self.not_found();
-                };
-                match crate::qr::image(&link, format) {
-                    Ok(bytes) => {
-                        Answer { image: Some((format.content_type(), bytes)), ..Answer::empty(StatusCode::OK) }
-                    }
-                    Err(why) => {
-                        self.error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::from("UNKNOWN".to_owned()), &why)
-                    }
-                }
-            }
-            _ => self.error(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such sandbox control."),
+            (&Method::POST, ["pay", id, action @ ("complete" | "cancel" | "fail")]) => self.press(now, id, action),
+            (&Method::GET, ["pay", id, qr @ ("qr" | "qr.svg" | "qr.png")]) => self.qr_code(now, id, qr, accept),
+            _ => Err(Refusal::bad(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such sandbox control.")),
+        };
+        answer.unwrap_or_else(|refusal| self.refusal(refusal))
+    }
+
+    /// The answer for `refusal` (a `retry_after` of 1 s with a 503: the callback queue is full).
+    fn refusal(&mut self, Refusal(status, code, message): Refusal) -> Answer {
+        let mut answer = self.error(status, code, &message);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            answer.retry_after = Some(1);
         }
+        answer
+    }
+
+    /// `POST /_sandbox/faults`: `{"faults": [...]}` scripted for the next API requests.
+    fn add_faults_from(&mut self, body: &[u8]) -> Result<Answer, Refusal> {
+        #[derive(Deserialize)]
+        struct Faults {
+            faults: Vec<Fault>,
+        }
+        let added = serde_json::from_slice::<Faults>(body)
+            .map_err(|e| Refusal::invalid(&format!("Expected {{\"faults\": [...]}}: {e}")))?;
+        if self.faults.len() + added.faults.len() > MAX_PENDING_FAULTS {
+            let message = format!("At most {MAX_PENDING_FAULTS} faults can be pending.");
+            return Err(Refusal(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::ConstraintViolation, message));
+        }
+        self.faults.extend(added.faults);
+        Ok(Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults.len() })))
+    }
+
+    /// `POST /_sandbox/clock`: `{"advance_secs": N}`.
+    fn advance_clock_from(&mut self, body: &[u8]) -> Result<Answer, Refusal> {
+        #[derive(Deserialize)]
+        struct Advance {
+            advance_secs: i64,
+        }
+        let advance =
+            serde_json::from_slice::<Advance>(body).map_err(|_| Refusal::invalid("Expected {\"advance_secs\": N}."))?;
+        self.advance_clock(advance.advance_secs);
+        Ok(Answer::json(StatusCode::OK, serde_json::json!({ "now": rfc3339(self.now()) })))
+    }
+
+    /// `POST /_sandbox/sessions/{id}/status`: `{"status": "COMPLETED"}` or any status.
+    fn set_status_from(&mut self, id: &str, body: &[u8]) -> Result<Answer, Refusal> {
+        #[derive(Deserialize)]
+        struct StatusChange {
+            status: SessionStatus,
+        }
+        let change = serde_json::from_slice::<StatusChange>(body)
+            .map_err(|_| Refusal::invalid("Expected {\"status\": \"COMPLETED\"} or another status."))?;
+        Ok(Answer::json(StatusCode::OK, self.set_status(id, change.status)?))
+    }
+
+    /// A button of the pay page pressed (`POST /_sandbox/pay/{id}/complete|cancel|fail`, open to
+    /// anyone with the link): the status changed as the consumer's action would, and the browser
+    /// sent back to the merchant's page for the outcome (or to this page). A session that can no
+    /// longer be paid is not changed: 409 with the page.
+    fn press(&mut self, now: i64, id: &str, action: &str) -> Result<Answer, Refusal> {
+        let record = self.live(now, id).ok_or(NotChanged::NotFound)?;
+        if !payable(&record.session) {
+            return Ok(Answer { status: StatusCode::CONFLICT, ..Answer::html(pay_page(&record.session)) });
+        }
+        let urls = record.merchant_urls.clone();
+        let (status, url) = match action {
+            "complete" => (SessionStatus::Completed, urls.success),
+            "cancel" => (SessionStatus::Cancelled, urls.cancel),
+            _ => (SessionStatus::Failed, urls.failure),
+        };
+        let session = self.set_status(id, status)?;
+        let back = format!("{}/_sandbox/pay/{id}", self.base_url);
+        Ok(Answer::see_other(url.map_or(back, |url| substitute(&url, &session))))
+    }
+
+    /// `GET /_sandbox/pay/{id}/qr[.svg|.png]`: the session's QR code, SVG unless PNG is asked for.
+    fn qr_code(&mut self, now: i64, id: &str, path: &str, accept: Option<&str>) -> Result<Answer, Refusal> {
+        let link = self.live(now, id).and_then(|r| r.created.redirect_url.clone()).ok_or(NotChanged::NotFound)?;
+        let format = crate::qr::Format::chosen(path.strip_prefix("qr."), accept).ok_or(NotChanged::NotFound)?;
+        let bytes = crate::qr::image(&link, format)
+            .map_err(|why| Refusal(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::from("UNKNOWN".to_owned()), why))?;
+        Ok(Answer { image: Some((format.content_type(), bytes)), ..Answer::empty(StatusCode::OK) })
     }
 
     /// Moves the sandbox's clock forward (or back) by `secs` seconds, to at most 100 years
@@ -923,17 +916,6 @@ impl State {
         // The job: the URL (placeholders filled by ids and tokens of at most 36 bytes each), the
         // session as JSON (a fixed shape, customer included), the ids.
         queue.has_room(url.len() + 3 * 36 + 2 * SESSION_RECORD_BYTES)
-    }
-
-    /// The answer when the callback queue is full: try again once callbacks have gone out.
-    fn callbacks_full(&mut self) -> Answer {
-        let mut answer = self.error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::from("UNKNOWN".to_owned()),
-            "The sandbox's callback queue is full (listeners are slow or do not answer); nothing was changed. Try again later.",
-        );
-        answer.retry_after = Some(1);
-        answer
     }
 
     /// Plays the consumer (or the service): sets a session's status as the real flow would.
