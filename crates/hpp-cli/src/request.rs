@@ -131,6 +131,16 @@ pub(crate) fn create(fields: CreateFields) -> Result<CreateSession, Failure> {
     if !fields.allow_unknown_values {
         check_options(request.options.as_ref())?;
     }
+    // The URL rule the sandbox and the API refuse by: checked here, before anything is sent.
+    if let Some(invalid) = hpp_core::__private::invalid_url(&request) {
+        let shown: String = invalid.value.chars().take(60).collect();
+        return Err(Failure::invalid_input(&format!(
+            "{} {:?} {}; nothing was sent",
+            invalid.field,
+            scrub(&shown),
+            invalid.why
+        )));
+    }
     Ok(CreateSession::from_body(request))
 }
 

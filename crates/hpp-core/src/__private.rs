@@ -20,6 +20,74 @@ pub mod time {
     pub use crate::time::{format_rfc3339, parse_rfc3339, unix_millis_to_rfc3339};
 }
 
+/// The longest URL a create request may carry, in bytes (what browsers and proxies reliably take).
+pub const MAX_URL_LEN: usize = 2_048;
+
+/// A URL of a create request the service refuses: its field (as the API names it), the value,
+/// and why (`is not an absolute http(s) URL`, or `longer than …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidUrl {
+    /// `payment_session_url`, `merchant_urls.success`, `options.logo_url`, ...
+    pub field: String,
+    /// The value as given.
+    pub value: String,
+    /// Why it is refused.
+    pub why: String,
+}
+
+/// The first URL of `request` the service refuses: one that is not an absolute `http(s)` URL
+/// with a host (merchant URLs may carry the `{{session_id}}`, `{{order_id}}` and
+/// `{{authorization_token}}` placeholders), or is longer than [`MAX_URL_LEN`]. The one rule the
+/// sandbox refuses by and the CLI checks before sending.
+pub fn invalid_url(request: &crate::model::SessionCreationRequest) -> Option<InvalidUrl> {
+    let mut urls = vec![("payment_session_url".to_owned(), request.payment_session_url.as_str(), false)];
+    if let Some(m) = &request.merchant_urls {
+        let fields = [
+            ("success", &m.success),
+            ("cancel", &m.cancel),
+            ("back", &m.back),
+            ("failure", &m.failure),
+            ("error", &m.error),
+            ("status_update", &m.status_update),
+        ];
+        urls.extend(
+            fields.into_iter().filter_map(|(name, v)| Some((format!("merchant_urls.{name}"), v.as_deref()?, true))),
+        );
+    }
+    if let Some(options) = &request.options {
+        urls.extend(options.logo_url.as_deref().map(|u| ("options.logo_url".to_owned(), u, false)));
+        for (i, image) in options.background_images.iter().flatten().enumerate() {
+            urls.extend(image.url.as_deref().map(|u| (format!("options.background_images[{i}].url"), u, false)));
+        }
+    }
+    urls.into_iter().find_map(|(field, value, placeholders)| {
+        let why = if value.len() > MAX_URL_LEN {
+            format!("longer than {MAX_URL_LEN} bytes ({} bytes)", value.len())
+        } else if !is_absolute_http_url(&if placeholders {
+            without_placeholders(value)
+        } else {
+            value.trim().to_owned()
+        }) {
+            "is not an absolute http(s) URL".to_owned()
+        } else {
+            return None;
+        };
+        Some(InvalidUrl { field, value: value.to_owned(), why })
+    })
+}
+
+/// A merchant URL with the service's placeholders filled in, so that it can be parsed.
+fn without_placeholders(url: &str) -> String {
+    url.replace("{{session_id}}", "x").replace("{{order_id}}", "x").replace("{{authorization_token}}", "x")
+}
+
+/// An absolute `http` or `https` URL with a host.
+fn is_absolute_http_url(value: &str) -> bool {
+    let Ok(uri) = value.parse::<http::Uri>() else { return false };
+    matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
+}
+
 /// An option value outside the values its enum knows: the field (as the API names it), the
 /// value as given, and the values allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1046,7 +1046,7 @@ mod tests {
     #[test]
     fn sessions_are_bounded_in_bytes_and_urls_in_length() {
         let (mut state, _jobs) = state(usize::MAX, usize::MAX);
-        let long = format!("https://shop.example/cb?x={}", "a".repeat(crate::validate::MAX_URL_LEN));
+        let long = format!("https://shop.example/cb?x={}", "a".repeat(hpp_core::__private::MAX_URL_LEN));
         let answer = create(&mut state, &long);
         assert_eq!(answer.status, StatusCode::BAD_REQUEST);
         let message = answer.body.unwrap()["error_messages"][0].as_str().unwrap().to_owned();

@@ -590,3 +590,44 @@ fn create_prints_a_scannable_qr_code_of_the_pay_link() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("session create --qr"));
 }
+
+/// A URL of the create request that is not an absolute http(s) URL is refused before sending
+/// (exit 3, naming the field and the rule), as the sandbox and the API refuse it; the service's
+/// placeholders are allowed.
+#[test]
+fn merchant_urls_are_checked_before_sending() {
+    let server =
+        against_loopback(vec![http::Response::builder().status(201).body(br#"{"session_id":"s1"}"#.to_vec()).unwrap()]);
+    let url = ["--payment-session-url", "https://x.example/o"];
+    let refusals: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+        ([&["session", "create"][..], &url, &["--success", "shop.example/ok"]].concat(), None, "merchant_urls.success"),
+        (
+            [&["session", "create"][..], &url, &["--status-update", "/callbacks"]].concat(),
+            None,
+            "merchant_urls.status_update",
+        ),
+        (
+            [&["session", "create"][..], &url, &["--cancel", "ftp://shop.example/c"]].concat(),
+            None,
+            "merchant_urls.cancel",
+        ),
+        (vec!["session", "create", "--payment-session-url", "x.example/o"], None, "payment_session_url"),
+        ([&["session", "create"][..], &url, &["--logo-url", "logo.png"]].concat(), None, "options.logo_url"),
+        (
+            vec!["session", "create", "--body", "-"],
+            Some(r#"{"payment_session_url":"https://x.example/o","merchant_urls":{"back":"back"}}"#),
+            "merchant_urls.back",
+        ),
+    ];
+    for (args, stdin, field) in refusals {
+        let out = run_at(&server.base_url, &[&["--json"][..], &args].concat(), stdin);
+        let error = &json(&out.stderr)["error"];
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(field) && message.contains("absolute http(s) URL"), "{args:?}: {message}");
+    }
+    assert!(server.try_next_request().is_none(), "nothing was sent");
+    let placeholders = ["--success", "https://shop.example/ok?sid={{session_id}}&o={{order_id}}"];
+    let out = run_at(&server.base_url, &[&["session", "create"][..], &url, &placeholders].concat(), None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
