@@ -79,11 +79,13 @@ pub(crate) async fn listen_for_callbacks(
             _ = &mut stopped => return ExitCode::SUCCESS,
             received = listener.received.recv() => match received {
                 Some(listen::Received::Event(event, forwarded, handed_on)) => {
-                    let printed = output.callback(&event) && forwarded.is_none_or(|f| output.forwarded(&event.event_id, &f));
-                    let _ = handed_on.send(printed);
-                    if !printed {
-                        // stdout is gone: every later event would be lost too.
-                        return ExitCode::from(output::EXIT_CLOSED_PIPE as u8);
+                    let printed = output
+                        .callback(&event)
+                        .and_then(|()| forwarded.map_or(Ok(()), |f| output.forwarded(&event.event_id, &f)));
+                    let _ = handed_on.send(printed.is_ok());
+                    if let Err(e) = printed {
+                        // stdout is gone or full: every later event would be lost too.
+                        output::write_failed(&e);
                     }
                 }
                 Some(listen::Received::Rejected(why)) => output.callback_rejected(why),

@@ -17,8 +17,8 @@ use crate::request;
 Where requests go: --base-url (or KUSTOM_HPP_BASE_URL), else --environment.\n\
 Exit codes: 0 success; 2 usage or configuration; 3 input refused locally, nothing sent; 4 the API \
 answered with an error; 5 no response (the message says whether the request may have been sent); \
-6 a response that could not be read; 8 `session watch --timeout` passed; 10-13 `session watch` \
-ended unpaid (see its --help); 141 stdout was closed."
+6 a response that could not be read; 7 the output could not be written (a full disk); 8 `session \
+watch --timeout` passed; 10-13 `session watch` ended unpaid (see its --help); 141 stdout was closed."
 )]
 pub(crate) struct Cli {
     /// Base URL of the API (a local sandbox, for example), instead of --environment.
@@ -33,7 +33,8 @@ pub(crate) struct Cli {
     /// how long to watch before giving up (exit 8; default: until the session is final or expired).
     #[arg(long, global = true)]
     pub(crate) timeout: Option<f64>,
-    /// Print one JSON object: the result on stdout, or the error on stderr.
+    /// Print JSON: one object, the result on stdout or the error on stderr (`session watch` and
+    /// `callbacks listen`: one object per line, per event).
     #[arg(long, global = true)]
     pub(crate) json: bool,
     /// Allow a plain-http --base-url beyond loopback (a sandbox on a private test network). The

@@ -123,7 +123,11 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     loop {
         match tokio::time::timeout(Duration::from_secs(10), listener.received.recv()).await {
             Ok(Some(crate::listen::Received::Event(event, _, handed_on))) => {
-                let _ = handed_on.send(output.callback(&event));
+                let printed = output.callback(&event);
+                let _ = handed_on.send(printed.is_ok());
+                if let Err(e) = printed {
+                    crate::output::write_failed(&e);
+                }
                 if event.session.status == Some(SessionStatus::Completed) {
                     break;
                 }

@@ -21,12 +21,30 @@ pub(crate) fn try_stdout_line(args: std::fmt::Arguments<'_>) -> std::io::Result<
     out.flush()
 }
 
-/// Writes one line to stdout. When stdout is gone (a closed pipe) the program ends quietly with
-/// [`EXIT_CLOSED_PIPE`]: there is no one left to tell, and a panic would be noise.
+/// Status for output that could not be written for another reason (a full disk).
+pub(crate) const EXIT_WRITE_FAILED: u8 = 7;
+
+/// Whether errors go to stderr as JSON (`--json`), for [`write_failed`], which has no [`Output`].
+static JSON_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes one line to stdout, or ends the program as [`write_failed`] says.
 pub(crate) fn stdout_line(args: std::fmt::Arguments<'_>) {
-    if try_stdout_line(args).is_err() {
+    if let Err(e) = try_stdout_line(args) {
+        write_failed(&e);
+    }
+}
+
+/// Ends the program after a failed write to stdout. A closed pipe ends it quietly with
+/// [`EXIT_CLOSED_PIPE`] (there is no one left to tell, as `| head` expects); any other failure
+/// (a full disk) is said on stderr and ends it with [`EXIT_WRITE_FAILED`].
+pub(crate) fn write_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(EXIT_CLOSED_PIPE);
     }
+    let json = JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
+    let failure = Failure::new("output", format!("cannot write to standard output: {error}"), EXIT_WRITE_FAILED);
+    Output::new(json).failure(&failure);
+    std::process::exit(i32::from(EXIT_WRITE_FAILED));
 }
 
 /// Writes one line to stderr; a closed stderr is ignored (the exit status still tells).
@@ -190,6 +208,7 @@ pub(crate) struct Output {
 
 impl Output {
     pub(crate) fn new(json: bool) -> Self {
+        JSON_ERRORS.store(json, std::sync::atomic::Ordering::Relaxed);
         let no_color = std::env::var_os("NO_COLOR").is_some();
         Self {
             json,
@@ -325,12 +344,12 @@ impl Output {
         }
     }
 
-    /// A callback event received once; whether it could be printed (the listener acknowledges
-    /// an event to the service only once it is handed on).
-    pub(crate) fn callback(&self, event: &hpp_core::callback::StatusCallback) -> bool {
+    /// A callback event received once, printed, or why it could not be (the listener
+    /// acknowledges an event to the service only once it is handed on).
+    pub(crate) fn callback(&self, event: &hpp_core::callback::StatusCallback) -> std::io::Result<()> {
         let event = &crate::masked::callback(event);
         if self.json {
-            return try_stdout_line(format_args!("{}", json_line(&json!(event)))).is_ok();
+            return try_stdout_line(format_args!("{}", json_line(&json!(event))));
         }
         let status = event.session.status.as_ref().map(ToString::to_string).unwrap_or_default();
         let session = event.session.session_id.clone().unwrap_or_default();
@@ -341,23 +360,22 @@ impl Output {
             printable(&session),
             printable(&event.event_id)
         ))
-        .is_ok()
     }
 
-    /// What forwarding an event to the local app gave; whether it could be printed.
-    pub(crate) fn forwarded(&self, event_id: &str, outcome: &Result<u16, String>) -> bool {
+    /// What forwarding an event to the local app gave, printed, or why it could not be.
+    pub(crate) fn forwarded(&self, event_id: &str, outcome: &Result<u16, String>) -> std::io::Result<()> {
         if self.json {
             let line = match outcome {
                 Ok(status) => json!({ "forwarded": { "event_id": event_id, "status": status } }),
                 Err(why) => json!({ "forwarded": { "event_id": event_id, "error": why } }),
             };
-            return try_stdout_line(format_args!("{}", json_line(&line))).is_ok();
+            return try_stdout_line(format_args!("{}", json_line(&line)));
         }
         let shown = match outcome {
             Ok(status) => format!("the app answered {status}"),
             Err(why) => format!("not delivered: {why} (the service will retry)"),
         };
-        try_stdout_line(format_args!("forwarded event {}: {}", printable(event_id), printable(&shown))).is_ok()
+        try_stdout_line(format_args!("forwarded event {}: {}", printable(event_id), printable(&shown)))
     }
 
     /// A callback refused by the listener.

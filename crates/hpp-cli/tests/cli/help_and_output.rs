@@ -168,3 +168,38 @@ fn the_demo_is_for_people_and_the_listener_says_what_to_register() {
     let _ = listener.kill();
     let _ = listener.wait();
 }
+
+/// A write error other than a closed pipe (a full disk) is said, with its own exit code (7), in
+/// JSON with `--json`; a closed pipe stays quiet (141).
+#[test]
+fn a_failed_write_is_said_with_its_own_exit_code() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let sandbox = SandboxProcess::start(&[]);
+    let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+    for json_flag in [false, true] {
+        let mut args = vec!["session", "get", id.as_str()];
+        if json_flag {
+            args.insert(0, "--json");
+        }
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = Command::new(BIN)
+            .args(&args)
+            .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
+            .env("KUSTOM_USERNAME", &sandbox.username)
+            .env("KUSTOM_PASSWORD", &sandbox.password)
+            .env_remove("KUSTOM_API_KEY")
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot write to standard output"), "{args:?}: {stderr}");
+        if json_flag {
+            let error = json(stderr.lines().last().unwrap().as_bytes());
+            assert_eq!(error["error"]["kind"], "output", "{stderr}");
+        }
+    }
+}
