@@ -66,15 +66,27 @@ pub(crate) fn config(
         (None, EnvironmentArg::KlarnaOcProduction) => Environment::Klarna(Region::Oceania, Mode::Production),
     };
     let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    let credentials = match (var("KUSTOM_API_KEY"), var("KUSTOM_USERNAME"), var("KUSTOM_PASSWORD")) {
-        (Some(key), _, _) => Credentials::api_key(&key),
-        (None, Some(user), Some(password)) => Credentials::basic(&user, &password),
-        _ => {
+    let (credentials, which) = match (var("KUSTOM_API_KEY"), var("KUSTOM_USERNAME"), var("KUSTOM_PASSWORD")) {
+        (Some(key), user, password) => {
+            if user.is_some() || password.is_some() {
+                output.warning(
+                    "KUSTOM_API_KEY and KUSTOM_USERNAME/KUSTOM_PASSWORD are both set: the API key is used (unset the \
+                     ones you do not mean)",
+                );
+            }
+            (Credentials::api_key(&key), "the API key (KUSTOM_API_KEY)")
+        }
+        (None, Some(user), Some(password)) => {
+            (Credentials::basic(&user, &password), "KUSTOM_USERNAME and its password")
+        }
+        (None, Some(_), None) => return Err(Failure::usage("KUSTOM_PASSWORD is missing (KUSTOM_USERNAME is set)")),
+        (None, None, Some(_)) => return Err(Failure::usage("KUSTOM_USERNAME is missing (KUSTOM_PASSWORD is set)")),
+        (None, None, None) => {
             return Err(Failure::usage("no credentials: set KUSTOM_API_KEY, or KUSTOM_USERNAME and KUSTOM_PASSWORD"));
         }
     };
     let config = Config::new(environment, credentials.map_err(|e| Failure::usage(&e.to_string()))?);
-    output.note(&format!("requests go to {}", config.base_url()));
+    output.note(&format!("requests go to {}, with {which}", config.base_url()));
     Ok(config)
 }
 

@@ -281,7 +281,7 @@ fn where_requests_go_is_said_and_conflicts_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(5));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.starts_with(&format!("requests go to {base_url}\n")), "{stderr}");
+    assert!(stderr.starts_with(&format!("requests go to {base_url}, with the API key (KUSTOM_API_KEY)\n")), "{stderr}");
     assert!(stderr.contains(&format!("[{base_url}: the connection was refused]")), "{stderr}");
 }
 
@@ -630,4 +630,43 @@ fn merchant_urls_are_checked_before_sending() {
     let placeholders = ["--success", "https://shop.example/ok?sid={{session_id}}&o={{order_id}}"];
     let out = run_at(&server.base_url, &[&["session", "create"][..], &url, &placeholders].concat(), None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Which credentials a request used is said: both an API key and a username/password set is a
+/// warning naming the one used; a username without its password (or the other way) names what is
+/// missing.
+#[test]
+fn the_credentials_used_are_named() {
+    let server = against_loopback(vec![http::Response::builder().status(401).body(Vec::new()).unwrap(); 2]);
+    let run = |env: &[(&str, &str)], json: bool| {
+        let mut command = Command::new(BIN);
+        if json {
+            command.arg("--json");
+        }
+        command
+            .args(["session", "get", "s1"])
+            .env("KUSTOM_HPP_BASE_URL", &server.base_url)
+            .env_remove("KUSTOM_API_KEY")
+            .env_remove("KUSTOM_USERNAME")
+            .env_remove("KUSTOM_PASSWORD");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let out = command.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let both =
+        [("KUSTOM_API_KEY", "kco_test_api_x"), ("KUSTOM_USERNAME", "merchant"), ("KUSTOM_PASSWORD", "pw-123456")];
+    for json in [false, true] {
+        let (code, stderr) = run(&both, json);
+        assert_eq!(code, Some(4), "{stderr}");
+        assert!(stderr.contains("KUSTOM_API_KEY") && stderr.contains("KUSTOM_USERNAME"), "{stderr}");
+        assert!(stderr.contains("the API key is used"), "{stderr}");
+    }
+    let (code, stderr) = run(&[("KUSTOM_USERNAME", "merchant")], false);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("KUSTOM_PASSWORD is missing"), "{stderr}");
+    let (code, stderr) = run(&[("KUSTOM_PASSWORD", "pw-123456")], false);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("KUSTOM_USERNAME is missing"), "{stderr}");
 }
