@@ -118,20 +118,23 @@ pub(crate) enum CallbacksCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConsumerAction {
     /// Pay a session as the consumer would (status COMPLETED, callbacks sent), on the sandbox at
-    /// --base-url / KUSTOM_HPP_BASE_URL with the usual credentials. SESSION: an id.
+    /// --base-url / KUSTOM_HPP_BASE_URL with the usual credentials.
     Pay {
-        /// The session id.
+        /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
     },
-    /// Cancel a session as the consumer would (status CANCELLED). SESSION: an id.
+    /// Cancel a session as the consumer would (status CANCELLED).
     Cancel {
-        /// The session id.
+        /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
     },
     /// Have the consumer's purchase refused (status FAILED, which is not final: the consumer may
-    /// try again). SESSION: an id.
+    /// try again).
     Fail {
-        /// The session id.
+        /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
     },
 }
@@ -180,7 +183,8 @@ pub(crate) enum SessionCommand {
     Create(Box<CreateArgs>),
     /// Read a session (SESSION: an id or a session_url).
     Get {
-        /// The session: its id, or the session_url the API returned.
+        /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
         /// Refused, with why: a read carries no pay link (`session create --qr` prints it).
         #[arg(long, hide = true)]
@@ -188,7 +192,8 @@ pub(crate) enum SessionCommand {
     },
     /// Disable a session (SESSION: an id or a session_url).
     Disable {
-        /// The session: its id, or the session_url the API returned.
+        /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
     },
     /// Print each status change until the session is final or --timeout passes. Exit 0 only when
@@ -199,6 +204,7 @@ pub(crate) enum SessionCommand {
         Only 0 means paid: `kustom-hpp session watch S && ship_order` ships paid orders only.")]
     Watch {
         /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
         /// Seconds between reads at first (backing off while nothing changes).
         #[arg(long, default_value_t = 2.0)]
@@ -305,6 +311,7 @@ pub(crate) enum DistributeCommand {
     /// E-mail the pay link (SESSION: an id or a distribution_url).
     Email {
         /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
         #[arg(long)]
         /// The consumer's e-mail address.
@@ -316,6 +323,7 @@ pub(crate) enum DistributeCommand {
     /// Hand the session to a device by its access id (SESSION: an id or a distribution_url).
     Token {
         /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
         #[arg(long)]
         /// The access id the device showed (from its QR code flow).
@@ -327,6 +335,7 @@ pub(crate) enum DistributeCommand {
     /// Text the pay link (SESSION: an id or a distribution_url).
     Sms {
         /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
         #[arg(long)]
         /// The consumer's phone number.
@@ -343,6 +352,7 @@ pub(crate) enum DistributeCommand {
     /// distribution_url).
     Body {
         /// The session: its id, or the URL the API returned for it.
+        #[arg(value_parser = session_arg)]
         session: String,
         /// The JSON file, or `-` for standard input.
         #[arg(value_name = "FILE")]
@@ -413,3 +423,16 @@ pub(crate) const CALLBACK_STORE_ENV: &str = "KUSTOM_HPP_CALLBACK_STORE";
 
 /// The environment variable holding `callbacks listen --secret`.
 pub(crate) const CALLBACK_SECRET_ENV: &str = "KUSTOM_HPP_CALLBACK_SECRET";
+
+/// A SESSION argument as given, refused with what is wrong when it has whitespace or quotes
+/// around it (pasted from JSON or a terminal), which no id or URL the API returns has.
+pub(crate) fn session_arg(value: &str) -> Result<String, String> {
+    if value.trim() != value {
+        return Err("it has whitespace around it (pasted?); give the id or URL without it".to_owned());
+    }
+    let quotes = ['"', '\'', '`', '\u{201c}', '\u{201d}', '\u{2018}', '\u{2019}'];
+    if value.chars().count() >= 2 && value.starts_with(quotes) && value.ends_with(quotes) {
+        return Err("it is in quotes (copied from JSON?); give the id or URL without them".to_owned());
+    }
+    Ok(value.to_owned())
+}

@@ -4,11 +4,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hpp_core::{Config, Error};
+use hpp_core::{Config, Error, Operation};
 use hpp_hyper::HyperTransport;
 use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
 
 use crate::MAX_WATCH_INTERVAL;
+use crate::api::api_failure;
 use crate::cli::*;
 use crate::output::{Failure, Output, say, say_err};
 use crate::signals::StopSignals;
@@ -82,9 +83,15 @@ pub(crate) async fn play_consumer(
         ConsumerAction::Cancel { session } => (session, "CANCELLED"),
         ConsumerAction::Fail { session } => (session, "FAILED"),
     };
-    if hpp_core::SessionId::new(&session).is_err() {
-        return output.failure(&Failure::usage("SESSION must be a session id"));
-    }
+    // The id, from an id or a URL the API returned, checked as every API command checks it: the
+    // path a read of it would take (its origin checked too).
+    let read = match hpp_core::ReadSession::new(session.as_str()).build(config) {
+        Ok(read) => read,
+        Err(e) => return output.failure(&Failure::from(&e)),
+    };
+    let Some(session) = read.uri().path().rsplit('/').next().map(str::to_owned) else {
+        return output.failure(&Failure::usage("SESSION names no session"));
+    };
     let mut request = http::Request::new(format!(r#"{{"status":"{status}"}}"#).into_bytes());
     *request.method_mut() = http::Method::POST;
     let url = format!("{}/_sandbox/sessions/{session}/status", config.base_url());
@@ -99,19 +106,12 @@ pub(crate) async fn play_consumer(
         Ok(response) => response,
         Err(e) => return output.failure(&Failure::from(&Error::Transport(e))),
     };
-    if !response.status().is_success() {
-        let message = format!(
-            "the sandbox answered {} (is {} a running sandbox, and the session one of its?)",
-            response.status(),
-            config.base_url()
-        );
-        return output.failure(&Failure::usage(&message));
-    }
-    match serde_json::from_slice::<hpp_core::Session>(response.body()) {
+    // The sandbox answers as the API does: a session, or the API's error (404 for an unknown one).
+    match hpp_core::ReadSession::new(session.as_str()).parse(response) {
         Ok(session) => {
             output.session(&session);
             ExitCode::SUCCESS
         }
-        Err(e) => output.failure(&Failure::usage(&format!("the sandbox's answer was not a session: {e}"))),
+        Err(e) => output.failure(&api_failure(&e, &config.base_url().to_string())),
     }
 }

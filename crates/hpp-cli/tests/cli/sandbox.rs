@@ -94,8 +94,9 @@ fn play_the_consumer_from_the_command_line() {
         let read = sandbox.run(&["--json", "session", "get", &id]);
         assert_eq!(json(&read.stdout)["status"], status);
     }
+    // An unknown session is the API's answer (exit 4), as for every other command.
     let out = sandbox.run(&["--json", "sandbox", "pay", "no-such-session"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -179,4 +180,37 @@ fn empty_or_short_sandbox_passwords_are_refused() {
     let (ready, code, stderr) =
         start(Command::new(BIN).args(["sandbox", "--username", "", "--password", "long-enough-password"]));
     assert!(ready.is_empty() && code == Some(2), "an empty username: {ready} {stderr}");
+}
+
+/// One way to name a session everywhere: `sandbox pay` takes the id or a URL the API returned
+/// for it; an unknown session is the API's answer (exit 4); an id pasted with whitespace or
+/// quotes around it is named as such, by every command that takes SESSION.
+#[test]
+fn every_command_names_a_session_the_same_way() {
+    let sandbox = SandboxProcess::start(&[]);
+    let created = create(&sandbox);
+    let session_url = created["session_url"].as_str().unwrap();
+    let out = sandbox.run(&["--json", "sandbox", "pay", session_url]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out.stdout)["status"], "COMPLETED");
+    let out = sandbox.run(&["--json", "sandbox", "cancel", "no-such-session"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out.stderr)["error"]["error_code"], "NOT_FOUND");
+    let id = created["session_id"].as_str().unwrap();
+    for (given, said) in
+        [(format!("{id} "), "whitespace"), (format!("\"{id}\""), "quotes"), (format!(" {id}"), "whitespace")]
+    {
+        for command in [&["session", "get"][..], &["session", "watch"], &["sandbox", "pay"], &["distribute", "token"]] {
+            let mut args: Vec<&str> = command.to_vec();
+            args.push(&given);
+            if command[0] == "distribute" {
+                args.extend(["--access-id", "a-1"]);
+            }
+            let out = sandbox.run(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(said), "{args:?}: {stderr}");
+            assert!(!stderr.contains("\\\\\""), "escaped twice: {stderr}");
+        }
+    }
 }
