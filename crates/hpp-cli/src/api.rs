@@ -92,8 +92,11 @@ pub(crate) fn config(
 
 /// A failure of an API call, with where it went and, for a connection failure, the cause found
 /// in the error's chain (DNS, refused, TLS), which the transport's message does not name.
-pub(crate) fn api_failure(error: &Error, config_base: &str) -> Failure {
-    let mut failure = Failure::from(error);
+pub(crate) fn api_failure(error: &Error, config_base: &str, call: Call) -> Failure {
+    let mut failure = match hint(error, call, config_base) {
+        Some(advice) => Failure::from(error).with_advice(advice),
+        None => Failure::from(error),
+    };
     if let Error::Transport(transport) = error {
         let mut causes = Vec::new();
         let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(transport);
@@ -122,6 +125,46 @@ pub(crate) fn api_failure(error: &Error, config_base: &str) -> Failure {
     failure
 }
 
+/// Which kind of call failed: a hint follows from it as much as from the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    Create,
+    Read,
+    Disable,
+    Distribute,
+}
+
+/// The hint for `error` where the SDK's general advice would point the wrong way, from the call,
+/// the answer and where the request went (`base`): an endpoint missing is not a session
+/// missing; a refused create is about its fields; the sandbox's e-mail quota is raised on the
+/// sandbox.
+fn hint(error: &Error, call: Call, base: &str) -> Option<&'static str> {
+    let Error::Api(api) = error else { return None };
+    let code = api.error_code();
+    let says = |word: &str| api.messages().iter().any(|m| m.to_ascii_lowercase().contains(word));
+    let host = base.split("://").nth(1).and_then(|rest| rest.split(['/', ':']).next()).unwrap_or_default();
+    let on_a_service = [".kustom.co", ".klarna.com"].iter().any(|domain| host.ends_with(domain));
+    match code {
+        // A create has no session to miss, and "endpoint" is no session either.
+        _ if api.status() == http::StatusCode::NOT_FOUND && (call == Call::Create || says("endpoint")) => Some(
+            "no such endpoint: the base URL is wrong; give the API's root (https://host, or the sandbox's \
+             base_url), without /hpp/v1 or any other path",
+        ),
+        Some(hpp_core::ErrorCode::ConstraintViolation) if call == Call::Create => Some(
+            "the create request was refused as invalid; its message names the field: fix it (`session create \
+             --help` lists each field and its values)",
+        ),
+        Some(hpp_core::ErrorCode::ConstraintViolation) if call == Call::Disable => {
+            Some("the session cannot be disabled in its state (a completed payment cannot be); read it to see")
+        }
+        Some(hpp_core::ErrorCode::EmailLimitExceeded) if !on_a_service => Some(
+            "the sandbox's daily e-mail quota is used up: start it with a higher --email-limit, or move its \
+             clock to the next day (POST /_sandbox/clock)",
+        ),
+        _ => None,
+    }
+}
+
 /// An API call, its request built and checked before anything is sent.
 pub(crate) enum ApiCall {
     /// The request, and whether to print the pay link as a QR code.
@@ -132,6 +175,16 @@ pub(crate) enum ApiCall {
 }
 
 impl ApiCall {
+    /// Which kind of call it is.
+    pub(crate) fn kind(&self) -> Call {
+        match self {
+            Self::Create(..) => Call::Create,
+            Self::Get(_) => Call::Read,
+            Self::Disable(_) => Call::Disable,
+            Self::Distribute(..) => Call::Distribute,
+        }
+    }
+
     pub(crate) fn prepare(command: Command) -> Result<Self, Failure> {
         let input = |e: hpp_core::InputError| Failure::from(&Error::from(e));
         let with_template = |d: Distribution, template: Option<String>| match template {

@@ -140,9 +140,10 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
                 };
             let client = client(config, timeout);
             let base = client.config().base_url().to_string();
+            let kind = call.kind();
             match api_command(&client, call, output).await {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(error) => output.failure(&api_failure(&error, &base)),
+                Err(error) => output.failure(&api_failure(&error, &base, kind)),
             }
         }
     }

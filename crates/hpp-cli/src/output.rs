@@ -146,6 +146,14 @@ impl Failure {
         Self { sdk: Some(Box::new(facts)), ..Self::new("invalid_input", message.to_owned(), 3) }
     }
 
+    /// The same failure with `advice` instead of the SDK's general one.
+    pub(crate) fn with_advice(mut self, advice: &'static str) -> Self {
+        if let Some(facts) = self.sdk.as_mut() {
+            facts.advice = Some(advice);
+        }
+        self
+    }
+
     /// A wait that ran out of time.
     pub(crate) fn timeout(message: &str, exit: u8) -> Self {
         Self::new("timeout", message.to_owned(), exit)

@@ -9,7 +9,7 @@ use hpp_hyper::HyperTransport;
 use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
 
 use crate::MAX_WATCH_INTERVAL;
-use crate::api::api_failure;
+use crate::api::{Call, api_failure};
 use crate::cli::*;
 use crate::output::{Failure, Output, say, say_err};
 use crate::signals::StopSignals;
@@ -112,6 +112,6 @@ pub(crate) async fn play_consumer(
             output.session(&session);
             ExitCode::SUCCESS
         }
-        Err(e) => output.failure(&api_failure(&e, &config.base_url().to_string())),
+        Err(e) => output.failure(&api_failure(&e, &config.base_url().to_string(), Call::Read)),
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use hpp_core::{Client, SessionStatus, WatchOptions, WatchOutcome};
 
 use crate::MAX_WATCH_BACKOFF;
+use crate::api::{Call, api_failure};
 use crate::output::{Failure, Output};
 
 /// Exit code of `session watch` when its timeout passes first.
@@ -40,7 +41,7 @@ pub(crate) async fn watch(
             let message = format!("the session was still {status} when --timeout passed");
             output.failure(&Failure::timeout(&message, EXIT_WATCH_TIMEOUT))
         }
-        Err(error) => output.failure(&Failure::from(&error)),
+        Err(error) => output.failure(&api_failure(&error, &client.config().base_url().to_string(), Call::Read)),
         Ok(_) => output.failure(&Failure::usage("unexpected watch outcome")),
     }
 }

@@ -670,3 +670,57 @@ fn the_credentials_used_are_named() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("KUSTOM_USERNAME is missing"), "{stderr}");
 }
+
+/// A hint follows from the operation, the answer and where the requests went: an endpoint
+/// missing (a base URL with an extra path) is not a session missing; a 400 on create is not
+/// about a distribution; the e-mail quota on the sandbox is the sandbox's to raise.
+#[test]
+fn hints_follow_the_operation_the_answer_and_the_destination() {
+    let sandbox = SandboxProcess::start(&["--email-limit", "0"]);
+    let hint = |args: &[&str], base: Option<&str>| {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--json")
+            .args(args)
+            .env("KUSTOM_HPP_BASE_URL", base.unwrap_or(&sandbox.base_url))
+            .env("KUSTOM_USERNAME", &sandbox.username)
+            .env("KUSTOM_PASSWORD", &sandbox.password)
+            .env_remove("KUSTOM_API_KEY");
+        let out = command.output().unwrap();
+        let error = json(&out.stderr)["error"].clone();
+        (out.status.code(), error["advice"].as_str().unwrap_or_default().to_owned())
+    };
+    // A base URL with the API's path in it: every path answers "No such endpoint".
+    let wrong_base = format!("{}/hpp/v1", sandbox.base_url);
+    for args in [
+        &["session", "get", "9cbc9884-1fdb-45a8-9694-9340340d0436"][..],
+        &["session", "create", "--payment-session-url", "https://x.example/o"],
+    ] {
+        let (code, advice) = hint(args, Some(&wrong_base));
+        assert_eq!(code, Some(4), "{args:?}");
+        assert!(advice.contains("base URL") && !advice.contains("create a new session"), "{args:?}: {advice}");
+    }
+    // A session that is not there is still a session that is not there.
+    let (_, advice) = hint(&["session", "get", "9cbc9884-1fdb-45a8-9694-9340340d0436"], None);
+    assert!(advice.contains("session"), "{advice}");
+    // A 400 on create: about the request, not a distribution.
+    let (code, advice) = hint(
+        &[
+            "session",
+            "create",
+            "--payment-session-url",
+            "https://x.example/o",
+            "--purchase-type",
+            "LEASE",
+            "--allow-unknown-values",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(4));
+    assert!(!advice.contains("distribution"), "{advice}");
+    // The e-mail quota, on the sandbox: raise the sandbox's, do not go to the sandbox.
+    let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+    let (code, advice) = hint(&["distribute", "email", &id, "--email", "jane@example.com"], None);
+    assert_eq!(code, Some(4));
+    assert!(advice.contains("--email-limit") && !advice.contains("test against the local sandbox"), "{advice}");
+}
