@@ -2,6 +2,7 @@
 //! configuration from flags and environment, the request built and checked before anything is
 //! sent, the call, and the failure mapped to its exit code.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::ValueEnum;
@@ -9,7 +10,7 @@ use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environ
 use hpp_hyper::HyperTransport;
 
 use crate::cli::*;
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, printable};
 use crate::request;
 
 /// The client every command uses: hyper, with `timeout` to connect and per response, on Tokio's clock.
@@ -125,6 +126,21 @@ pub(crate) fn api_failure(error: &Error, config_base: &str, call: Call) -> Failu
     failure
 }
 
+/// Asks `question` on the terminal; `Ok` only for a yes.
+fn confirm(question: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question} [y/N] ").and_then(|()| err.flush());
+    drop(err);
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::usage("not confirmed; nothing was sent (--yes skips the question)"))
+    }
+}
+
 /// Which kind of call failed: a hint follows from it as much as from the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Call {
@@ -203,7 +219,15 @@ impl ApiCall {
                 ));
             }
             Command::Session(SessionCommand::Get { session, .. }) => Self::Get(session),
-            Command::Session(SessionCommand::Disable { session }) => Self::Disable(session),
+            Command::Session(SessionCommand::Disable { session, yes }) => {
+                if !yes && std::io::stdin().is_terminal() {
+                    confirm(&format!(
+                        "Disable session {}? The consumer will no longer be able to pay it.",
+                        printable(&session)
+                    ))?;
+                }
+                Self::Disable(session)
+            }
             Command::Distribute(DistributeCommand::Email { session, email, template }) => {
                 Self::Distribute(session, with_template(Distribution::email(&email).map_err(input)?, template))
             }

@@ -190,11 +190,15 @@ pub(crate) enum SessionCommand {
         #[arg(long, hide = true)]
         qr: bool,
     },
-    /// Disable a session (SESSION: an id or a session_url).
+    /// Disable a session (SESSION: an id or a session_url): the consumer can no longer pay it.
+    /// Asks first on a terminal.
     Disable {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]
         session: String,
+        /// Do not ask for confirmation (for scripts; without a terminal nothing is asked).
+        #[arg(short = 'y', long)]
+        yes: bool,
     },
     /// Print each status change until the session is final or --timeout passes. Exit 0 only when
     /// the consumer completed the payment (COMPLETED): 10 CANCELLED, 11 DISABLED, 12 TIMEOUT (the

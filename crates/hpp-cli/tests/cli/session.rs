@@ -724,3 +724,50 @@ fn hints_follow_the_operation_the_answer_and_the_destination() {
     assert_eq!(code, Some(4));
     assert!(advice.contains("--email-limit") && !advice.contains("test against the local sandbox"), "{advice}");
 }
+
+/// `session disable` asks on a terminal (and disables only on yes), takes `--yes`/`-y` for
+/// scripts, and without a terminal proceeds as before.
+#[test]
+fn disable_asks_on_a_terminal() {
+    let sandbox = SandboxProcess::start(&[]);
+    let status = |id: &str| json(&sandbox.run(&["--json", "session", "get", id]).stdout)["status"].clone();
+    // No terminal: proceeds; --yes and -y are accepted.
+    for flags in [&[][..], &["--yes"], &["-y"]] {
+        let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+        let out = sandbox.run(&[&["session", "disable", id.as_str()][..], flags].concat());
+        assert_eq!(out.status.code(), Some(0), "{flags:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(status(&id), "DISABLED");
+    }
+    // A terminal (a pty from util-linux's `script`): asked; "n" keeps the session, "y" disables it.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped the terminal half: no `script`");
+        return;
+    }
+    for (answer, expected, code) in [("n", "WAITING", 2), ("y", "DISABLED", 0)] {
+        let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+        let mut child = Command::new("script")
+            .args(["-qec", &format!("{BIN} session disable {id}"), "/dev/null"])
+            .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
+            .env("KUSTOM_USERNAME", &sandbox.username)
+            .env("KUSTOM_PASSWORD", &sandbox.password)
+            .env_remove("KUSTOM_API_KEY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Answer once the question is on the terminal.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("[y/N]") {
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            assert!(n > 0, "no question asked: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{answer}\n").as_bytes()).unwrap();
+        std::io::Read::read_to_end(&mut stdout, &mut seen).unwrap();
+        let exit = child.wait().unwrap();
+        assert_eq!(exit.code(), Some(code), "{answer}: {}", String::from_utf8_lossy(&seen));
+        assert_eq!(status(&id), expected, "{answer}");
+    }
+}
