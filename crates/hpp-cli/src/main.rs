@@ -78,8 +78,16 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
         Command::Completions { shell } => {
             let mut definitions = definitions();
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut definitions, "kustom-hpp", &mut script);
-            say!("{}", String::from_utf8_lossy(&script).trim_end());
+            clap_complete::generate(shell, &mut definitions, BIN_NAME, &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if shell == clap_complete::Shell::Bash {
+                // clap_complete 4.6's bash script escapes a hyphenated binary name one way where
+                // it records the state (`kustom__hpp__subcmd__session`) and another where it
+                // looks the state up (`kustom__subcmd__hpp__subcmd__session`), so nothing
+                // completes past the first word (clap-rs/clap#6421): spell both the same.
+                script = script.replace(&BIN_NAME.replace('-', "__subcmd__"), &BIN_NAME.replace('-', "__"));
+            }
+            say!("{}", script.trim_end());
             ExitCode::SUCCESS
         }
         Command::Man => {
@@ -148,6 +156,9 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
         }
     }
 }
+
+/// The binary's name, as completions and man pages call it.
+const BIN_NAME: &str = "kustom-hpp";
 
 /// Connect and per-response timeout when `--timeout` is not given.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -203,3 +203,37 @@ fn a_failed_write_is_said_with_its_own_exit_code() {
         }
     }
 }
+
+/// The bash completion script, run in bash with simulated command lines: it completes past the
+/// first word (subcommands of subcommands, and their flags), where clap_complete's script for a
+/// hyphenated binary name recorded states under one name and looked them up under another.
+#[test]
+fn bash_completes_past_the_first_word() {
+    if Command::new("bash").arg("--version").output().is_err() {
+        eprintln!("skipped: no bash");
+        return;
+    }
+    let script = Command::new(BIN).args(["completions", "bash"]).output().unwrap().stdout;
+    let dir = std::env::temp_dir().join(format!("hpp-completion-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kustom-hpp.bash");
+    std::fs::write(&path, script).unwrap();
+    let complete = |line: &[&str]| {
+        let driver = format!(
+            "source {}\nfn=$(complete -p kustom-hpp | sed 's/.*-F \\([^ ]*\\).*/\\1/')\n\
+             COMP_WORDS=({})\nCOMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\n\
+             COMP_POINT=${{#COMP_LINE}}\n\"$fn\" kustom-hpp \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display(),
+            line.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" ")
+        );
+        let out = Command::new("bash").arg("-c").arg(driver).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(complete(&["kustom-hpp", "se"]), ["session"]);
+    assert_eq!(complete(&["kustom-hpp", "session", "cr"]), ["create"]);
+    assert_eq!(complete(&["kustom-hpp", "session", "create", "--pur"]), ["--purchase-type"]);
+    assert_eq!(complete(&["kustom-hpp", "distribute", "em"]), ["email"]);
+    assert_eq!(complete(&["kustom-hpp", "callbacks", "listen", "--forw"]), ["--forward-to"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
