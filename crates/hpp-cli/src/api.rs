@@ -243,7 +243,7 @@ impl ApiCall {
             }
             Command::Demo
             | Command::Completions { .. }
-            | Command::Man
+            | Command::Man { .. }
             | Command::Sandbox(_)
             | Command::Callbacks(_)
             | Command::Session(SessionCommand::Watch { .. }) => unreachable!("handled in run()"),

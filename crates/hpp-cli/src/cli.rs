@@ -22,28 +22,31 @@ watch --timeout` passed; 10-13 `session watch` ended unpaid (see its --help); 14
 )]
 pub(crate) struct Cli {
     /// Base URL of the API (a local sandbox, for example), instead of --environment.
-    #[arg(long, global = true, env = "KUSTOM_HPP_BASE_URL", hide_env_values = true)]
+    #[arg(long, global = true, env = "KUSTOM_HPP_BASE_URL", hide_env_values = true, help_heading = GLOBAL)]
     pub(crate) base_url: Option<String>,
     /// Which Kustom environment, playground by default (klarna-* for merchants not yet moved);
     /// not together with a base URL, from the flag or the environment.
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_enum, help_heading = GLOBAL)]
     pub(crate) environment: Option<EnvironmentArg>,
     /// Seconds to wait for connecting and for each response (default 30 in the CLI; the SDK's
     /// transports default to 10 to connect and 60 per attempt); for `session watch`,
     /// how long to watch before giving up (exit 8; default: until the session is final or expired).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) timeout: Option<f64>,
     /// Print JSON: one object, the result on stdout or the error on stderr (`session watch` and
     /// `callbacks listen`: one object per line, per event).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) json: bool,
     /// Allow a plain-http --base-url beyond loopback (a sandbox on a private test network). The
     /// credentials then cross that network unencrypted. Never for production.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) send_credentials_over_plain_http: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
+
+/// The help section of the flags every command takes.
+const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum EnvironmentArg {
@@ -60,10 +63,16 @@ pub(crate) enum EnvironmentArg {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Walk the whole story against an in-process sandbox.
+    #[command(after_help = "Examples:\n  kustom-hpp demo")]
     Demo,
     /// Serve the sandbox in the foreground (prints {"base_url","username","password"} first, and
     /// `export` lines on stderr), or play the consumer against a running one (`pay`, `cancel`).
-    #[command(args_conflicts_with_subcommands = true)]
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  kustom-hpp sandbox                       # random credentials, a free port\n  \
+            kustom-hpp sandbox --port 8080 --username ci --password \"$SANDBOX_PASSWORD\" --email-limit 100\n  \
+            kustom-hpp sandbox --bind 0.0.0.0 --advertise sandbox --port 8080   # for a private test network"
+    )]
     Sandbox(SandboxArgs),
     /// Create, read or disable sessions.
     #[command(subcommand)]
@@ -75,19 +84,31 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Callbacks(CallbacksCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell), generated from the
-    /// same definitions as this help: `kustom-hpp completions bash > /etc/bash_completion.d/kustom-hpp`.
+    /// same definitions as this help.
+    #[command(
+        after_help = "Examples:\n  kustom-hpp completions bash > ~/.local/share/bash-completion/completions/kustom-hpp\n  \
+        kustom-hpp completions zsh > \"${fpath[1]}/_kustom-hpp\""
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff): `kustom-hpp man > kustom-hpp.1 && man ./kustom-hpp.1`.
-    Man,
+    /// Print the man page (roff), or with --dir write one for every command.
+    #[command(after_help = "Examples:\n  kustom-hpp man > kustom-hpp.1 && man ./kustom-hpp.1\n  \
+        kustom-hpp man --dir ~/.local/share/man/man1   # kustom-hpp.1, kustom-hpp-session-create.1, ...")]
+    Man {
+        /// Write a page for every command into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CallbacksCommand {
     /// Receive status_update callbacks on 127.0.0.1, check the secret, print each event once.
     /// Prints {"url": ...} first; stops on SIGINT or SIGTERM.
+    #[command(after_help = "Examples:\n  kustom-hpp callbacks listen --port 8081 --secret \"$SECRET\"\n  \
+        kustom-hpp callbacks listen --secret \"$SECRET\" --forward-to http://localhost:3000/webhooks/kustom")]
     Listen {
         /// Port on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = 0)]
@@ -119,6 +140,7 @@ pub(crate) enum CallbacksCommand {
 pub(crate) enum ConsumerAction {
     /// Pay a session as the consumer would (status COMPLETED, callbacks sent), on the sandbox at
     /// --base-url / KUSTOM_HPP_BASE_URL with the usual credentials.
+    #[command(after_help = "Examples:\n  kustom-hpp sandbox pay \"$SESSION\"   # an id or a URL the API returned")]
     Pay {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]
@@ -182,6 +204,8 @@ pub(crate) enum SessionCommand {
     /// Create a session for a payment session or checkout order.
     Create(Box<CreateArgs>),
     /// Read a session (SESSION: an id or a session_url).
+    #[command(after_help = "Examples:\n  kustom-hpp session get 9cbc9884-1fdb-45a8-9694-9340340d0436\n  \
+        kustom-hpp --json session get \"$SESSION_URL\" | jq -r .status")]
     Get {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]
@@ -192,6 +216,8 @@ pub(crate) enum SessionCommand {
     },
     /// Disable a session (SESSION: an id or a session_url): the consumer can no longer pay it.
     /// Asks first on a terminal.
+    #[command(after_help = "Examples:\n  kustom-hpp session disable 9cbc9884-1fdb-45a8-9694-9340340d0436\n  \
+        kustom-hpp session disable --yes \"$SESSION_URL\"   # in a script: no question")]
     Disable {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]
@@ -205,7 +231,9 @@ pub(crate) enum SessionCommand {
     /// consumer ran out of time), 13 the session expired, 8 --timeout passed first, 4 no such session.
     #[command(after_help = "Exit codes: 0 COMPLETED (paid), 10 CANCELLED, 11 DISABLED, 12 TIMEOUT, \
         13 expired, 8 --timeout passed, 2 usage, 4 API error (no such session), 5 no response.\n\
-        Only 0 means paid: `kustom-hpp session watch S && ship_order` ships paid orders only.")]
+        Only 0 means paid: `kustom-hpp session watch S && ship_order` ships paid orders only.\n\n\
+        Examples:\n  kustom-hpp session watch \"$SESSION\" --timeout 600 && ship_order\n  \
+        kustom-hpp --json session watch \"$SESSION\" | jq -c .status   # one object per line")]
     Watch {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]
@@ -219,7 +247,10 @@ pub(crate) enum SessionCommand {
 #[derive(Debug, Args)]
 #[command(after_help = "Every field of the create request can be set: a flag per field, or the whole body with \
     --body FILE (`-`: standard input), with flags set on top of it. Option values are checked against the \
-    values listed; --allow-unknown-values sends one the API added after this version.")]
+    values listed; --allow-unknown-values sends one the API added after this version.\n\n\
+    Examples:\n  kustom-hpp session create --payment-session-url https://api.playground.kustom.co/checkout/v3/orders/ID \\\n    \
+    --success 'https://shop.example/ok?sid={{session_id}}' --status-update 'https://shop.example/cb?secret=S'\n  \
+    kustom-hpp session create --body order.json --purchase-type BUY --qr")]
 pub(crate) struct CreateArgs {
     /// URL of the payment session or checkout order (required, here or in --body).
     #[arg(long)]
@@ -313,6 +344,7 @@ impl CreateArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum DistributeCommand {
     /// E-mail the pay link (SESSION: an id or a distribution_url).
+    #[command(after_help = "Examples:\n  kustom-hpp distribute email \"$SESSION\" --email jane.doe@example.com")]
     Email {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]
@@ -325,6 +357,9 @@ pub(crate) enum DistributeCommand {
         template: Option<String>,
     },
     /// Hand the session to a device by its access id (SESSION: an id or a distribution_url).
+    #[command(
+        after_help = "Examples:\n  kustom-hpp distribute token \"$SESSION\" --access-id 5a5e8e70-1a96-4651-b3b6-b774012a5bbb"
+    )]
     Token {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]
@@ -337,6 +372,9 @@ pub(crate) enum DistributeCommand {
         template: Option<String>,
     },
     /// Text the pay link (SESSION: an id or a distribution_url).
+    #[command(
+        after_help = "Examples:\n  kustom-hpp distribute sms \"$SESSION\" --phone '+46 70 123 45 67' --phone-country SE"
+    )]
     Sms {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]
@@ -354,6 +392,8 @@ pub(crate) enum DistributeCommand {
     /// Send a whole distribution request (DistributionRequestV1) as JSON from FILE, or `-` for
     /// standard input, checked as the other methods check theirs (SESSION: an id or a
     /// distribution_url).
+    #[command(after_help = "Examples:\n  kustom-hpp distribute body \"$SESSION\" distribution.json\n  \
+        echo '{\"method\":\"email\",\"contact_information\":{\"email\":\"jane@example.com\"}}' | kustom-hpp distribute body \"$SESSION\" -")]
     Body {
         /// The session: its id, or the URL the API returned for it.
         #[arg(value_parser = session_arg)]

@@ -90,7 +90,23 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
             say!("{}", script.trim_end());
             ExitCode::SUCCESS
         }
-        Command::Man => {
+        Command::Man { dir: Some(dir) } => {
+            // A page per command, each named as the others refer to it (kustom-hpp-session-create.1).
+            if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| clap_mangen::generate_to(definitions(), &dir)) {
+                return output
+                    .failure(&Failure::usage(&format!("cannot write the man pages to {}: {e}", dir.display())));
+            }
+            let mut pages: Vec<String> = std::fs::read_dir(&dir)
+                .map(|entries| entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+                .unwrap_or_default();
+            pages.retain(|p| p.starts_with(BIN_NAME) && p.ends_with(".1"));
+            pages.sort();
+            for page in pages {
+                say!("{}", dir.join(page).display());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir: None } => {
             let mut page = Vec::new();
             if let Err(e) = clap_mangen::Man::new(definitions()).render(&mut page) {
                 return output.failure(&Failure::usage(&format!("cannot render the man page: {e}")));

@@ -217,7 +217,8 @@ pub(crate) struct Output {
 impl Output {
     pub(crate) fn new(json: bool) -> Self {
         JSON_ERRORS.store(json, std::sync::atomic::Ordering::Relaxed);
-        let no_color = std::env::var_os("NO_COLOR").is_some();
+        // NO_COLOR (no-color.org) and a terminal that says it cannot show color.
+        let no_color = std::env::var_os("NO_COLOR").is_some() || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         Self {
             json,
             color_out: !no_color && std::io::stdout().is_terminal(),

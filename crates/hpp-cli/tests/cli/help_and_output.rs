@@ -237,3 +237,74 @@ fn bash_completes_past_the_first_word() {
     assert_eq!(complete(&["kustom-hpp", "callbacks", "listen", "--forw"]), ["--forward-to"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `man --dir DIR` writes a page for every command, and every page another one refers to exists.
+#[test]
+fn man_writes_a_page_for_every_command() {
+    let dir = std::env::temp_dir().join(format!("hpp-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(BIN).args(["man", "--dir", dir.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let pages: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    for expected in
+        ["kustom-hpp.1", "kustom-hpp-session.1", "kustom-hpp-session-create.1", "kustom-hpp-callbacks-listen.1"]
+    {
+        assert!(pages.iter().any(|p| p == expected), "{expected} not in {pages:?}");
+    }
+    for page in &pages {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap();
+        // Roff writes a reference as `\fBkustom\-hpp\-session\fR(1)`.
+        for reference in text.split("\\fB").skip(1).filter_map(|r| r.split_once("\\fR(1)").map(|(name, _)| name)) {
+            let file = format!("{}.1", reference.replace("\\-", "-"));
+            if file.starts_with("kustom-hpp") {
+                assert!(pages.contains(&file), "{page} refers to {file}, which was not written");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Each command's help lists the global flags in their own section, and shows examples.
+#[test]
+fn help_has_global_options_and_examples() {
+    for command in [&["session", "create"][..], &["session", "get"], &["distribute", "email"], &["session", "watch"]] {
+        let out = Command::new(BIN).args(command).arg("--help").env("COLUMNS", "100").output().unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("Global options:"), "{command:?}:\n{help}");
+        assert!(help.contains("Examples:"), "{command:?}:\n{help}");
+        let globals = help.split("Global options:").nth(1).unwrap();
+        assert!(globals.contains("--base-url") && globals.contains("--json"), "{command:?}:\n{help}");
+    }
+}
+
+/// Color only on a terminal, and not with NO_COLOR or TERM=dumb.
+#[test]
+fn no_color_and_a_dumb_terminal_get_no_color() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` for a terminal");
+        return;
+    }
+    let sandbox = SandboxProcess::start(&[]);
+    let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
+    let shown = |env: &[(&str, &str)]| {
+        let mut command = Command::new("script");
+        command
+            .args(["-qec", &format!("{BIN} session get {id}"), "/dev/null"])
+            .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
+            .env("KUSTOM_USERNAME", &sandbox.username)
+            .env("KUSTOM_PASSWORD", &sandbox.password)
+            .env_remove("KUSTOM_API_KEY")
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        String::from_utf8_lossy(&command.output().unwrap().stdout).into_owned()
+    };
+    assert!(shown(&[]).contains('\x1b'), "a terminal gets color");
+    assert!(!shown(&[("NO_COLOR", "1")]).contains('\x1b'), "NO_COLOR");
+    assert!(!shown(&[("TERM", "dumb")]).contains('\x1b'), "TERM=dumb");
+}
