@@ -32,11 +32,26 @@
 
 use std::process::{Command, ExitCode};
 
+/// The workspace the command runs in: the nearest directory at or above the current one whose
+/// `Cargo.toml` declares `[workspace]`. (Not the directory the xtask binary was built from: a
+/// target directory shared by two checkouts holds one xtask binary, built from either.)
+fn workspace_root() -> Option<std::path::PathBuf> {
+    let here = std::env::current_dir().ok()?;
+    here.ancestors()
+        .find(|dir| std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]")))
+        .map(std::path::Path::to_path_buf)
+}
+
 mod public_api;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let Some(root_dir) = workspace_root() else {
+        eprintln!("xtask: run it inside the repository (no workspace Cargo.toml above the current directory)");
+        return ExitCode::from(2);
+    };
+    let root = root_dir.as_path();
+
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = match args.first().map(String::as_str) {
         Some("ci") => {
@@ -44,15 +59,15 @@ fn main() -> ExitCode {
             c.arg(root.join(".ci/run"));
             c
         }
-        Some("build-cost") => return build_cost(&root, &cargo),
-        Some("minimal-versions") => return minimal_versions(&root),
+        Some("build-cost") => return build_cost(root, &cargo),
+        Some("minimal-versions") => return minimal_versions(root),
         Some("package") => {
             let mut c = Command::new(cargo);
             c.args(["package", "--workspace", "--exclude", "hpp-tests", "--exclude", "xtask", "--locked"]);
             c
         }
-        Some("fuzz") => return fuzz(&root, &cargo, args.get(1).map_or("10", String::as_str)),
-        Some("mutants") => return mutants(&root, &cargo, &args[1..]),
+        Some("fuzz") => return fuzz(root, &cargo, args.get(1).map_or("10", String::as_str)),
+        Some("mutants") => return mutants(root, &cargo, &args[1..]),
         Some("deny") => {
             if !Command::new(&cargo).args(["deny", "--version"]).output().is_ok_and(|o| o.status.success()) {
                 eprintln!("xtask deny: installing cargo-deny (a few minutes, once)");
@@ -70,7 +85,7 @@ fn main() -> ExitCode {
             c.args(["check", "licenses", "bans", "sources"]);
             c
         }
-        Some("public-api") => return public_api::run(&root, &cargo, &args[1..]),
+        Some("public-api") => return public_api::run(root, &cargo, &args[1..]),
         Some("bench") => {
             let mut c = Command::new(cargo);
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-bench", "--"]).args(&args[1..]);
@@ -103,7 +118,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match command.current_dir(&root).status() {
+    match command.current_dir(root).status() {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
