@@ -20,7 +20,8 @@
 //!   `api/<crate>.txt` (CI runs it); `--bless` rewrites them after an intended change.
 //! - `package`: `cargo package` for every publishable crate, in dependency order, each built from
 //!   its package alone (workspace crates not yet on crates.io come from a local registry): what
-//!   `cargo publish` would check.
+//!   `cargo publish` would check. `package --no-verify` (CI runs it, in seconds) checks what goes
+//!   into each package (metadata, files, dependencies) without building them.
 //! - `minimal-versions`: in a copy of the repository under `target/minimal-versions/`, the lock
 //!   file moved to the lowest versions the manifests allow for direct dependencies (the nightly
 //!   toolchain's `-Z direct-minimal-versions`), then the workspace checked with the usual
@@ -63,7 +64,8 @@ fn main() -> ExitCode {
         Some("minimal-versions") => return minimal_versions(root),
         Some("package") => {
             let mut c = Command::new(cargo);
-            c.args(["package", "--workspace", "--exclude", "hpp-tests", "--exclude", "xtask", "--locked"]);
+            c.args(["package", "--workspace", "--exclude", "hpp-tests", "--exclude", "xtask", "--locked"])
+                .args(&args[1..]);
             c
         }
         Some("fuzz") => return fuzz(root, &cargo, args.get(1).map_or("10", String::as_str)),
