@@ -66,6 +66,15 @@ fn main() -> ExitCode {
             let mut c = Command::new(cargo);
             c.args(["package", "--workspace", "--exclude", "hpp-tests", "--exclude", "xtask", "--locked"])
                 .args(&args[1..]);
+            if !args.iter().any(|a| a == "--no-verify") {
+                // A target directory of its own, emptied first: the packaged crates are built as
+                // registry crates of a temporary registry, and cargo never rebuilds a registry
+                // crate of a version it has built before, so a shared target directory would
+                // verify against an older packaging of the same version.
+                let fresh = root.join("target/package-verify");
+                let _ = std::fs::remove_dir_all(&fresh);
+                c.env("CARGO_TARGET_DIR", fresh);
+            }
             c
         }
         Some("fuzz") => return fuzz(root, &cargo, args.get(1).map_or("10", String::as_str)),
