@@ -98,6 +98,11 @@ impl Error {
                 "read the session before repeating a create or a distribution (the consumer may get a \
                  second message); a read or disable may be repeated"
             }
+            Self::Transport(e) if e.kind() == TransportErrorKind::NotSent => {
+                "the transport refused the request before sending it (its cause says why); sending it \
+                 again fails the same way: fix the request or the transport (a replayed cassette that \
+                 lacks this request: record it again)"
+            }
             Self::Transport(_) => "check the network and the base URL; it is safe to send the request again",
             Self::Api(e) => e.advice(),
             Self::Decode(_) => {
@@ -263,6 +268,10 @@ pub enum TransportErrorKind {
     Timeout,
     /// Anything else: the connection broke, the response was not valid HTTP.
     Other,
+    /// The transport refused the request before sending any of it: it could not be converted
+    /// for the HTTP client, or a test double (`hpp_testing::Replayer`) did not expect it. Not
+    /// sent, and not retried: sending it again fails the same way.
+    NotSent,
 }
 
 impl TransportError {
@@ -276,10 +285,11 @@ impl TransportError {
         Self { kind: TransportErrorKind::Timeout, maybe_sent: true, source: Some(source.into()) }
     }
 
-    /// A failure before any byte was written (the request could not be converted for the
-    /// client); the request was provably not sent.
+    /// A refusal before any byte was written (the request could not be converted for the
+    /// client, or a test double did not expect it): [`TransportErrorKind::NotSent`], provably not
+    /// sent and never retried.
     pub fn before_sending(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { kind: TransportErrorKind::Other, maybe_sent: false, source: Some(source.into()) }
+        Self { kind: TransportErrorKind::NotSent, maybe_sent: false, source: Some(source.into()) }
     }
 
     /// Any other failure; the request may have reached the server.
@@ -313,6 +323,9 @@ impl TransportError {
             TransportErrorKind::Connect => "could not connect to the API",
             TransportErrorKind::Timeout => "no response from the API in time",
             TransportErrorKind::Other => "the connection to the API failed",
+            TransportErrorKind::NotSent => {
+                return "the transport refused the request before sending it; nothing was sent".to_owned();
+            }
         };
         if self.maybe_sent {
             format!("{what}; the request may have reached the server")

@@ -183,6 +183,8 @@ impl RetryPolicy {
     /// `Ok(retry_after)` if the error is retryable for this operation, else why not.
     fn classify(&self, idempotency: Idempotency, error: &Error) -> Result<Option<RetryAfter>, GiveUpReason> {
         match error {
+            // Refused before sending: deterministic, the same again.
+            Error::Transport(e) if e.kind() == crate::TransportErrorKind::NotSent => Err(GiveUpReason::NotRetryable),
             Error::Transport(_) => match (error.side_effect(), idempotency) {
                 (SideEffect::DidNotHappen, _) | (_, Idempotency::Idempotent) => Ok(None),
                 (_, Idempotency::SideEffect) => Err(GiveUpReason::SideEffectUnknown),

@@ -25,7 +25,8 @@
 //!    "no response".
 //! 5. **Sort failures by what they prove.** [`TransportError::connect`] only when no connection
 //!    was made (DNS, refused, TLS handshake): the request provably did not leave, and even a POST
-//!    is retried. [`TransportError::before_sending`] when the request could not be converted.
+//!    is retried. [`TransportError::before_sending`] when the request could not be converted (its
+//!    own kind, `NotSent`: never retried, since it would fail the same way).
 //!    Everything after the first byte may have reached the server: [`TransportError::timeout`]
 //!    when time ran out, [`TransportError::other`] otherwise. When unsure, say "may have been
 //!    sent": a wrong "not sent" makes the SDK send a distribution twice.

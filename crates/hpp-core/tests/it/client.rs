@@ -282,3 +282,29 @@ fn disabling_sends_a_delete_and_reports_refusals() {
     assert!(block_on(client.disable_session("s1")).is_err(), "a 400 is an error");
     assert_eq!(*seen.lock().unwrap(), [http::Method::DELETE]);
 }
+
+/// A failure before sending (the transport refused the request: a conversion failure, or a
+/// replayer that did not expect it) is its own kind: not sent, never retried (sending again
+/// fails the same way), and its message and advice name that, not the network.
+#[test]
+fn a_refusal_before_sending_is_not_retried_and_not_blamed_on_the_network() {
+    for call in ["create", "read"] {
+        let (client, _timer) = Scripted::client(vec![
+            Err(TransportError::before_sending("unexpected request, not in the cassette")),
+            status(200),
+            status(200),
+            status(200),
+        ]);
+        let error = match call {
+            "create" => block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap_err(),
+            _ => block_on(client.read_session("s1")).unwrap_err(),
+        };
+        assert_eq!(*client.transport().sent.lock().unwrap(), 1, "{call}: retried a deterministic failure");
+        let Error::Transport(transport) = &error else { panic!("{error:?}") };
+        assert_eq!(transport.kind(), hpp_core::TransportErrorKind::NotSent);
+        assert_eq!(error.side_effect(), hpp_core::SideEffect::DidNotHappen);
+        assert!(!error.to_string().contains("connection") && !error.to_string().contains("connect"), "{error}");
+        assert!(error.to_string().contains("before"), "{error}");
+        assert!(!error.advice().contains("network"), "{}", error.advice());
+    }
+}
