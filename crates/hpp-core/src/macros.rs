@@ -1,6 +1,6 @@
 //! `open_enum!`: string enums from the server that keep values they do not know.
 
-/// Declares an enum of the known string values of an API field plus `Other(UnknownValue)`, so
+/// Declares an enum of the known string values of an API field plus `Other(UnknownValue<Self>)`, so
 /// that a value the service adds later survives a parse (and a re-serialization) instead of
 /// failing it. Every wire value has exactly one representation: `Other` can only be made by
 /// conversion from a string, which gives the named variant for every known value.
@@ -18,7 +18,7 @@ macro_rules! open_enum {
             $( $(#[$vmeta])* $variant, )+
             /// A value this version of the SDK does not know, kept exactly as the server sent it.
             /// Never one of the known values: those always convert to their named variant.
-            Other($crate::model::UnknownValue),
+            Other($crate::model::UnknownValue<$name>),
         }
 
         impl $name {
@@ -43,7 +43,7 @@ macro_rules! open_enum {
             fn from(value: &str) -> Self {
                 match value {
                     $( $text => Self::$variant, )+
-                    other => Self::Other($crate::model::UnknownValue(other.to_owned())),
+                    other => Self::Other($crate::model::UnknownValue::new(other.to_owned())),
                 }
             }
         }
@@ -51,7 +51,7 @@ macro_rules! open_enum {
         impl From<String> for $name {
             fn from(value: String) -> Self {
                 match Self::from(value.as_str()) {
-                    Self::Other(_) => Self::Other($crate::model::UnknownValue(value)),
+                    Self::Other(_) => Self::Other($crate::model::UnknownValue::new(value)),
                     known => known,
                 }
             }

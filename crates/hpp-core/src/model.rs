@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::redact::{self, MaskedOption, RedactedOption};
 
-/// A value of an API enum that this version of the SDK does not know, kept exactly as the server
-/// sent it (the `Other` variant of [`SessionStatus`], [`ErrorCode`](crate::ErrorCode) and the
-/// other open enums). It cannot be built from outside the SDK, so a known value always has its
-/// named variant and never also an `Other` form:
+/// A value of the API enum `E` that this version of the SDK does not know, kept exactly as the
+/// server sent it (the `Other` variant of [`SessionStatus`], [`ErrorCode`](crate::ErrorCode) and
+/// the other open enums). It cannot be built from outside the SDK, so a known value always has
+/// its named variant and never also an `Other` form:
 ///
 /// ```
 /// use hpp_core::SessionStatus;
@@ -38,23 +38,58 @@ use crate::redact::{self, MaskedOption, RedactedOption};
 /// assert_eq!(value.as_str(), "PARTIALLY_PAID");
 /// assert_eq!(later.as_str(), "PARTIALLY_PAID");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct UnknownValue(pub(crate) String);
+///
+/// Each enum's unknown value is its own type, so one enum's cannot become another's: an error
+/// code the SDK does not know, `"COMPLETED"`, can never be passed off as a session status that
+/// would then differ from `SessionStatus::Completed`.
+///
+/// ```compile_fail
+/// use hpp_core::{ErrorCode, SessionStatus};
+///
+/// let ErrorCode::Other(value) = ErrorCode::from("COMPLETED") else { unreachable!() };
+/// let status = SessionStatus::Other(value); // an UnknownValue<ErrorCode>: does not compile
+/// ```
+pub struct UnknownValue<E>(String, std::marker::PhantomData<fn() -> E>);
 
-impl UnknownValue {
+impl<E> UnknownValue<E> {
+    /// Only the open enums' conversions make one, for a value they do not know.
+    pub(crate) fn new(value: String) -> Self {
+        Self(value, std::marker::PhantomData)
+    }
+
     /// The value as the server sent it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for UnknownValue {
+impl<E> Clone for UnknownValue<E> {
+    fn clone(&self) -> Self {
+        Self::new(self.0.clone())
+    }
+}
+
+impl<E> PartialEq for UnknownValue<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<E> Eq for UnknownValue<E> {}
+
+impl<E> std::hash::Hash for UnknownValue<E> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl<E> fmt::Debug for UnknownValue<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.0, f)
     }
 }
 
-impl fmt::Display for UnknownValue {
+impl<E> fmt::Display for UnknownValue<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
