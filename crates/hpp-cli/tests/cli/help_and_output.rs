@@ -141,14 +141,7 @@ fn json_is_indented_on_a_terminal_and_one_line_when_piped() {
     assert_eq!(String::from_utf8(piped.stdout).unwrap().lines().count(), 1);
     // `script` gives the command a terminal (util-linux, on every Debian machine).
     let command = format!("{BIN} --json session get {id}");
-    let Ok(terminal) = Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
-        .env("KUSTOM_USERNAME", &sandbox.username)
-        .env("KUSTOM_PASSWORD", &sandbox.password)
-        .env_remove("KUSTOM_API_KEY")
-        .output()
-    else {
+    let Ok(terminal) = sandbox.command("script").args(["-q", "-e", "-c", &command, "/dev/null"]).output() else {
         assert!(std::env::var_os("CI").is_none(), "`script` (util-linux) is missing");
         return;
     };
@@ -185,15 +178,7 @@ fn a_failed_write_is_said_with_its_own_exit_code() {
             args.insert(0, "--json");
         }
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let out = Command::new(BIN)
-            .args(&args)
-            .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
-            .env("KUSTOM_USERNAME", &sandbox.username)
-            .env("KUSTOM_PASSWORD", &sandbox.password)
-            .env_remove("KUSTOM_API_KEY")
-            .stdout(full)
-            .output()
-            .unwrap();
+        let out = sandbox.command(BIN).args(&args).stdout(full).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
         assert!(stderr.contains("cannot write to standard output"), "{args:?}: {stderr}");
@@ -289,13 +274,9 @@ fn no_color_and_a_dumb_terminal_get_no_color() {
     let sandbox = SandboxProcess::start(&[]);
     let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
     let shown = |env: &[(&str, &str)]| {
-        let mut command = Command::new("script");
+        let mut command = sandbox.command("script");
         command
             .args(["-qec", &format!("{BIN} session get {id}"), "/dev/null"])
-            .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
-            .env("KUSTOM_USERNAME", &sandbox.username)
-            .env("KUSTOM_PASSWORD", &sandbox.password)
-            .env_remove("KUSTOM_API_KEY")
             .env_remove("NO_COLOR")
             .env("TERM", "xterm-256color")
             .stdin(Stdio::null());

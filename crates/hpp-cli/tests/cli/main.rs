@@ -84,15 +84,20 @@ impl SandboxProcess {
         Self { base_url: field("base_url"), username: field("username"), password: field("password"), child }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
+    /// `program` (the CLI, or `script` running it in a terminal) pointed at this sandbox with
+    /// its credentials, and no API key from the environment.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
             .env("KUSTOM_HPP_BASE_URL", &self.base_url)
             .env("KUSTOM_USERNAME", &self.username)
             .env("KUSTOM_PASSWORD", &self.password)
-            .env_remove("KUSTOM_API_KEY")
-            .output()
-            .unwrap()
+            .env_remove("KUSTOM_API_KEY");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(BIN).args(args).output().unwrap()
     }
 }
 

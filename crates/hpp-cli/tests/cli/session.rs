@@ -237,12 +237,9 @@ fn watch_exits_zero_only_for_a_completed_payment() {
     }
     // Expired after it was seen: 13.
     let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
-    let mut watch = Command::new(BIN)
+    let mut watch = sandbox
+        .command(BIN)
         .args(["--json", "session", "watch", &id, "--interval", "0.05"])
-        .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
-        .env("KUSTOM_USERNAME", &sandbox.username)
-        .env("KUSTOM_PASSWORD", &sandbox.password)
-        .env_remove("KUSTOM_API_KEY")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -678,14 +675,11 @@ fn the_credentials_used_are_named() {
 fn hints_follow_the_operation_the_answer_and_the_destination() {
     let sandbox = SandboxProcess::start(&["--email-limit", "0"]);
     let hint = |args: &[&str], base: Option<&str>| {
-        let mut command = Command::new(BIN);
-        command
-            .arg("--json")
-            .args(args)
-            .env("KUSTOM_HPP_BASE_URL", base.unwrap_or(&sandbox.base_url))
-            .env("KUSTOM_USERNAME", &sandbox.username)
-            .env("KUSTOM_PASSWORD", &sandbox.password)
-            .env_remove("KUSTOM_API_KEY");
+        let mut command = sandbox.command(BIN);
+        command.arg("--json").args(args);
+        if let Some(base) = base {
+            command.env("KUSTOM_HPP_BASE_URL", base);
+        }
         let out = command.output().unwrap();
         let error = json(&out.stderr)["error"].clone();
         (out.status.code(), error["advice"].as_str().unwrap_or_default().to_owned())
@@ -745,12 +739,9 @@ fn disable_asks_on_a_terminal() {
     }
     for (answer, expected, code) in [("n", "WAITING", 2), ("y", "DISABLED", 0)] {
         let id = create(&sandbox)["session_id"].as_str().unwrap().to_owned();
-        let mut child = Command::new("script")
+        let mut child = sandbox
+            .command("script")
             .args(["-qec", &format!("{BIN} session disable {id}"), "/dev/null"])
-            .env("KUSTOM_HPP_BASE_URL", &sandbox.base_url)
-            .env("KUSTOM_USERNAME", &sandbox.username)
-            .env("KUSTOM_PASSWORD", &sandbox.password)
-            .env_remove("KUSTOM_API_KEY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
