@@ -181,22 +181,6 @@ async fn screenshot(http: &hpp_reqwest::reqwest::Client, browser: &str, name: &s
     png
 }
 
-/// Every QR code readable in a PNG screenshot, as text.
-fn scan_screenshot(png_bytes: &[u8]) -> Vec<String> {
-    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    let channels = info.color_type.samples();
-    let (w, h) = (info.width as usize, info.height as usize);
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        let at = (y * w + x) * channels;
-        // Luma from the first three channels (RGB or RGBA; grey has one).
-        let rgb = &pixels[at..at + channels.min(3)];
-        (rgb.iter().map(|c| u32::from(*c)).sum::<u32>() / rgb.len() as u32) as u8
-    });
-    image.detect_grids().iter().filter_map(|grid| grid.decode().ok().map(|(_, text)| text)).collect()
-}
-
 /// The pay page at a phone's size and at a desktop's, screenshots kept: on the phone every
 /// button is reachable without scrolling and nothing is wider than the screen; on the desktop
 /// the QR code beside the page is shown, and the browser's rendering of it scans to the page.
@@ -247,7 +231,7 @@ async fn the_pay_page_fits_a_phone_and_shows_a_scannable_code_on_a_desktop() {
             )
             .await;
             assert_eq!(loaded, true, "the QR image did not load");
-            assert_eq!(scan_screenshot(&shot), std::slice::from_ref(&pay_url));
+            assert_eq!(crate::qr_codes_in_png(&shot).1, std::slice::from_ref(&pay_url));
         }
     }
     webdriver(&http, "DELETE", browser, Value::Null).await;

@@ -17,3 +17,21 @@ mod spec_conformance;
 mod tracking;
 mod transport_contract;
 mod transports;
+
+/// Every QR code a camera would read in a PNG (greyscale, RGB or RGBA: the sandbox's image, a
+/// browser's screenshot), as text, with the PNG's colour type.
+fn qr_codes_in_png(png_bytes: &[u8]) -> (png::ColorType, Vec<String>) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        let at = (y * w + x) * channels;
+        // Luma from the first three channels (RGB or RGBA; grey has one).
+        let rgb = &pixels[at..at + channels.min(3)];
+        (rgb.iter().map(|c| u32::from(*c)).sum::<u32>() / rgb.len() as u32) as u8
+    });
+    let codes = image.detect_grids().iter().filter_map(|grid| grid.decode().ok().map(|(_, text)| text)).collect();
+    (info.color_type, codes)
+}

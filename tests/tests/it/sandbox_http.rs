@@ -338,19 +338,6 @@ async fn the_open_pay_endpoint_never_changes_a_final_session() {
     }
 }
 
-/// Reads a QR code in a PNG back to its text, as a phone's camera would.
-fn scan_png(bytes: &[u8]) -> String {
-    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Grayscale);
-    let (w, h) = (info.width as usize, info.height as usize);
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
-    let grids = image.detect_grids();
-    assert_eq!(grids.len(), 1);
-    grids[0].decode().unwrap().1
-}
-
 /// `qr_code_url` serves a real QR code of the session's pay link: SVG by default (what an
 /// `<img>` asks for), PNG when asked for by `Accept` or by the `.png` suffix, cacheable; a PNG
 /// scanned leads to the pay page. An unknown session is a 404, as on the API.
@@ -383,9 +370,11 @@ async fn the_qr_code_url_serves_a_code_that_scans_to_the_pay_page() {
         assert_eq!(headers["vary"], "Accept");
         let body = answer.bytes().await.unwrap();
         if content_type == "image/png" {
-            let scanned = scan_png(&body);
-            assert_eq!(scanned, pay_url);
-            let page = browser.get(&scanned).send().await.unwrap();
+            let (colour, codes) = crate::qr_codes_in_png(&body);
+            assert_eq!(colour, png::ColorType::Grayscale);
+            assert_eq!(codes, std::slice::from_ref(&pay_url), "one code, of the pay link");
+            let scanned = &codes[0];
+            let page = browser.get(scanned).send().await.unwrap();
             assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
             assert!(page.text().await.unwrap().contains(created.session_id.as_deref().unwrap()));
         } else {
