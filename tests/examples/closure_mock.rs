@@ -6,8 +6,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use hpp_testing::VirtualTimer;
 use hpp_core::{
-    Client, Config, Credentials, Environment, Mode, Request, Response, TransportError, VirtualTimer, block_on,
+    Client, Config, Credentials, Environment, Mode, Request, Response, TransportError, transport::block_on,
 };
 
 /// Answers each request with the next scripted response and keeps a copy of the request.

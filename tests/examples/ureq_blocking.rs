@@ -11,7 +11,8 @@ use hpp_blocking::{StdTimer, block_on};
 use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Mode};
 
 // --- the transport: everything a ureq user writes ------------------------------------------
-use hpp_core::{BodyTruncated, Request, RequestTimeout, Response, Transport, TransportError};
+use hpp_core::transport::{BodyTruncated, RequestTimeout};
+use hpp_core::{Request, Response, Transport, TransportError};
 
 /// The response body cap.
 const LIMIT: u64 = 1024 * 1024;

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use hpp_core::tracking::{BoxError, Finished, HandOff};
-use hpp_core::{BoxFuture, Timer};
+use hpp_core::Timer;
+
+/// What a `Timer`'s sleep returns.
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 use hpp_postgres::PgStore;
 use hpp_sandbox::Sandbox;
 

@@ -7,6 +7,9 @@
 //! update, update that pin too. Items hidden with `#[doc(hidden)]` (such as
 //! `hpp_core::__private`) are not part of the API and not listed; blanket impls are left out as
 //! noise, auto traits (`Send`, `Sync`, ...) and derived impls are kept: losing one breaks users.
+//!
+//! It also prints each crate's size, counted from that listing ([`Size`]): named items and
+//! inherent methods. hpp-core is held to a budget ([`CORE_BUDGET`]): going over it fails.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -26,12 +29,109 @@ const CRATES: [(&str, &[&str]); 11] = [
     ("hpp-axum", &[]),
 ];
 
+/// hpp-core's size budget: at most this many named public items and inherent methods (issue
+/// 23). Every item has to earn its place; raise this only with a reason in the commit.
+pub(crate) const CORE_BUDGET: Size = Size { items: 60, methods: 120 };
+
+/// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
+///
+/// - An *item* is a struct, enum, trait, type alias, const, static or free function whose parent
+///   is a module, counted once by its name whatever paths re-export it.
+/// - A *method* is a `pub fn` of an inherent `impl` (not `impl Trait for`), counted once per type
+///   name and method name.
+///
+/// Anything under a `__private` module is left out (hidden items are not listed anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Size {
+    pub(crate) items: usize,
+    pub(crate) methods: usize,
+}
+
+impl Size {
+    pub(crate) fn of(listing: &str) -> Size {
+        use std::collections::BTreeSet;
+        let modules: BTreeSet<&str> = listing.lines().filter_map(|l| l.strip_prefix("pub mod ")).collect();
+        let mut items = BTreeSet::new();
+        let mut methods = BTreeSet::new();
+        // Whether the lines being read belong to an inherent impl block.
+        let mut in_inherent_impl = false;
+        for line in listing.lines() {
+            if line.contains("__private") {
+                continue;
+            }
+            if line.starts_with("impl") {
+                in_inherent_impl = !line.contains(" for ");
+                continue;
+            }
+            // Attributes (`#[non_exhaustive] `) and qualifiers before the kind.
+            let mut rest = line;
+            while let Some(after) = rest.strip_prefix("#[") {
+                rest = after.split_once("] ").map_or("", |(_, r)| r);
+            }
+            let Some(rest) = rest.strip_prefix("pub ") else { continue };
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            // Qualifiers before `fn`; `pub const NAME: T` is a const, `pub const fn` a function.
+            let Some(at) = words
+                .iter()
+                .position(|w| !matches!(*w, "async" | "unsafe" | "extern") && !(*w == "const" && words.contains(&"fn")))
+            else {
+                continue;
+            };
+            let kind = words[at];
+            let path = path_without_generics(&words[at + 1..].join(" "));
+            let path = path.as_str();
+            let Some((parent, name)) = path.rsplit_once("::") else { continue };
+            match kind {
+                "struct" | "enum" | "trait" | "type" | "const" | "static" | "fn" if modules.contains(parent) => {
+                    items.insert(name.to_owned());
+                    if kind != "fn" {
+                        in_inherent_impl = false;
+                    }
+                }
+                "fn" if in_inherent_impl => {
+                    let type_name = parent.rsplit("::").next().unwrap_or(parent);
+                    methods.insert((type_name.to_owned(), name.to_owned()));
+                }
+                "struct" | "enum" | "trait" | "type" => in_inherent_impl = false,
+                _ => {}
+            }
+        }
+        Size { items: items.len(), methods: methods.len() }
+    }
+}
+
+/// The path at the start of `text` with generic arguments removed: `a::B<T>::c<'x>(…)` is
+/// `a::B::c`. Ends at the first space, `(`, `=` or `: ` outside generics.
+fn path_without_generics(text: &str) -> String {
+    let mut path = String::new();
+    let mut depth = 0usize;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth > 0 => {}
+            ' ' | '(' | '=' => break,
+            ':' if chars.peek() != Some(&':') && !path.ends_with(':') => break,
+            _ => path.push(c),
+        }
+    }
+    path
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} named items, {} inherent methods", self.items, self.methods)
+    }
+}
+
 pub(crate) fn run(root: &Path, cargo: &str, args: &[String]) -> ExitCode {
     let bless = args.iter().any(|a| a == "--bless");
     // The shared target directory: only the documented crate is rebuilt (its dependencies'
     // metadata is reused), and the JSON lands beside the HTML docs.
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
     let mut changed = Vec::new();
+    let mut over_budget = false;
     for (name, features) in CRATES {
         let json = target.join("doc").join(format!("{}.json", name.replace('-', "_")));
         // The JSON's path is shared by every checkout using this target directory: a file left
@@ -80,6 +180,12 @@ pub(crate) fn run(root: &Path, cargo: &str, args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let size = Size::of(&api);
+        println!("{name}: {size}");
+        if name == "hpp-core" && (size.items > CORE_BUDGET.items || size.methods > CORE_BUDGET.methods) {
+            eprintln!("xtask public-api: hpp-core is over its budget of {CORE_BUDGET} (xtask/src/public_api.rs)");
+            over_budget = true;
+        }
         let committed_path = root.join("api").join(format!("{name}.txt"));
         let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
         if committed == api {
@@ -97,6 +203,9 @@ pub(crate) fn run(root: &Path, cargo: &str, args: &[String]) -> ExitCode {
             print_diff(name, &committed, &api);
             changed.push(name);
         }
+    }
+    if over_budget {
+        return ExitCode::FAILURE;
     }
     if changed.is_empty() {
         println!(
@@ -125,5 +234,41 @@ fn print_diff(name: &str, committed: &str, current: &str) {
     }
     for line in new.difference(&old) {
         println!("+{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Size;
+
+    #[test]
+    fn items_are_counted_once_by_name_and_methods_only_in_inherent_impls() {
+        let listing = "\
+pub mod k
+pub mod k::m
+#[non_exhaustive] pub enum k::m::E
+pub k::m::E::A
+impl k::m::E
+pub const fn k::m::E::as_str(&self) -> &str
+pub fn k::m::E::parse(&str) -> Self
+impl core::fmt::Debug for k::m::E
+pub fn k::m::E::fmt(&self, &mut core::fmt::Formatter<'_>) -> core::fmt::Result
+pub enum k::E
+impl k::m::E
+pub fn k::m::E::parse(&str) -> Self
+pub struct k::S<T>
+impl<T: k::Tr> k::S<T>
+pub async fn k::S<T>::send<'a, O: k::Tr>(&'a self) -> u8
+pub type k::S<T>::Out = u8
+pub const k::S::NAME: &str
+pub trait k::Tr
+pub fn k::Tr::build(&self)
+pub const k::LIMIT: usize
+pub fn k::free(u8) -> u8
+pub type k::Alias = u8
+pub mod k::__private
+pub fn k::__private::hidden()
+";
+        assert_eq!(Size::of(listing), Size { items: 6, methods: 3 });
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use hpp_axum::{CallbackReceiver, ReceiverOptions};
-use hpp_core::VirtualTimer;
+use hpp_testing::VirtualTimer;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{BoxError, FinalStatus, Finished, HandOff, MemoryStore};
 use http::{Request, StatusCode};

@@ -23,8 +23,11 @@
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use hpp_core::block_on;
-use hpp_core::{BoxFuture, Timer};
+pub use hpp_core::transport::block_on;
+use hpp_core::Timer;
+
+/// What a `Timer`'s sleep returns.
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// `std::thread::sleep`, the standard library's clocks, and jitter from its random hash keys.
 #[derive(Debug, Clone, Copy)]

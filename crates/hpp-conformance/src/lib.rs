@@ -10,14 +10,14 @@
 //! ```
 //!
 //! It runs no runtime of its own (the servers are plain threads), so it suits async transports
-//! (await it on Tokio) and blocking ones (`hpp_core::block_on(hpp_conformance::check(&t))`).
+//! (await it on Tokio) and blocking ones (`hpp_core::transport::block_on(hpp_conformance::check(&t))`).
 //!
 //! What it checks, each against a fresh server:
 //! - every operation's request arrives as built: method, target, each header, body;
 //! - 2xx, 3xx, 4xx and 5xx answers come back as responses, with status, headers and body;
 //! - redirects (302 same origin, 307 after a POST, 301 to another origin) are not followed;
 //! - a body at the limit is read whole; a longer one comes back with its status, cut at the
-//!   limit and marked [`BodyTruncated`](hpp_core::BodyTruncated), with or without a `Content-Length`;
+//!   limit and marked [`BodyTruncated`](hpp_core::transport::BodyTruncated), with or without a `Content-Length`;
 //! - a refused connection is `Connect` and "not sent"; a connection closed after the request was
 //!   read is "may have been sent";
 //! - a [`RequestTimeout`] on the request ends a silent exchange as a
@@ -33,8 +33,9 @@ use std::time::Duration;
 
 use hpp_core::{
     Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Operation,
-    ReadSession, Request, RequestTimeout, Response, Transport, TransportErrorKind,
+    ReadSession, Request, Response, Transport, TransportErrorKind,
 };
+use hpp_core::transport::RequestTimeout;
 use loopback::{Loopback, Recorded, Reply};
 
 /// The body limit of the shipped transports, which [`check`] assumes.
@@ -385,7 +386,7 @@ async fn bodies_are_capped<T: Transport>(transport: &T, limit: usize) -> Result<
         let ex = exchange(transport, raw_body(status, limit, with_length), read_request).await;
         let got =
             ex.result.map_err(|e| format!("a {status} body of exactly the limit ({framing}) was refused: {e}"))?;
-        if got.body().len() != limit || hpp_core::BodyTruncated::of(&got).is_some() {
+        if got.body().len() != limit || hpp_core::transport::BodyTruncated::of(&got).is_some() {
             return Err(format!("a {status} body of {limit} bytes ({framing}) came back as {}", got.body().len()));
         }
         let ex = exchange(transport, raw_body(status, limit + 100, with_length), read_request).await;
@@ -393,14 +394,14 @@ async fn bodies_are_capped<T: Transport>(transport: &T, limit: usize) -> Result<
             Ok(r)
                 if r.status() == status
                     && r.body().len() == limit
-                    && hpp_core::BodyTruncated::of(&r) == Some(limit) => {}
+                    && hpp_core::transport::BodyTruncated::of(&r) == Some(limit) => {}
             Ok(r) => {
                 return Err(format!(
                     "a {status} body over the limit ({framing}) came back as {} with {} bytes, marked {:?} \
                      (expected {status}, {limit} bytes, marked BodyTruncated({limit}))",
                     r.status(),
                     r.body().len(),
-                    hpp_core::BodyTruncated::of(&r)
+                    hpp_core::transport::BodyTruncated::of(&r)
                 ));
             }
             Err(e) => return Err(format!("a {status} body over the limit ({framing}) lost its status: {e}")),

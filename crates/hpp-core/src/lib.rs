@@ -25,12 +25,12 @@
 //! #     };
 //! #     Ok::<Response, TransportError>(http::Response::builder().status(status).body(body.to_vec()).unwrap())
 //! # };
-//! # hpp_core::block_on(async {
+//! # hpp_core::transport::block_on(async {
 //! let config = Config::new(
 //!     Environment::Kustom(Mode::Playground),
 //!     Credentials::api_key("kco_test_api_...")?,
 //! );
-//! # let timer = hpp_core::VirtualTimer::new();
+//! # let timer = hpp_testing::VirtualTimer::new();
 //! // `transport`: hpp_reqwest::ReqwestTransport, hpp_hyper::HyperTransport, or a closure;
 //! // `timer`: hpp_tokio::TokioTimer on Tokio, hpp_blocking::StdTimer in blocking code.
 //! let client = Client::new(config, transport, timer);
@@ -120,6 +120,4 @@ pub use error::{
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
 pub use session::{SessionId, SessionRef};
-pub use transport::{
-    BodyTruncated, BoxFuture, DynTransport, RequestTimeout, SharedTransport, Timer, Transport, VirtualTimer, block_on,
-};
+pub use transport::{Timer, Transport};

@@ -33,7 +33,7 @@
 //! };
 //! let transport = layered(inner, layer_fn(Tag));
 //! let request = http::Request::new(Vec::new());
-//! let response = hpp_core::block_on(hpp_core::Transport::send(&transport, request)).unwrap();
+//! let response = hpp_core::transport::block_on(hpp_core::Transport::send(&transport, request)).unwrap();
 //! assert_eq!(response.status(), 204);
 //! ```
 

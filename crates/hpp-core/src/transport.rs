@@ -59,14 +59,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::error::TransportError;
 use crate::ops::{Request, Response};
 
 /// A boxed, sendable future, as dynamic transports and timers return.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Sends a request the core built and returns the response, whatever its status, as [the
 /// contract](self) says.
@@ -88,7 +88,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// Closures are transports:
 ///
 /// ```
-/// use hpp_core::{Client, Config, Credentials, Environment, Mode, Request, Response, TransportError, VirtualTimer};
+/// use hpp_core::{Client, Config, Credentials, Environment, Mode, Request, Response, TransportError};
+/// use hpp_testing::VirtualTimer;
 /// let fake = |_req: Request| async {
 ///     Ok::<Response, TransportError>(http::Response::builder().status(204).body(Vec::new()).unwrap())
 /// };
@@ -117,9 +118,9 @@ where
     }
 }
 
-/// The object-safe form of [`Transport`], implemented for every `Transport + Send + Sync`.
-/// Use it through [`SharedTransport`].
-pub trait DynTransport: Send + Sync {
+/// The object-safe form of [`Transport`], implemented for every `Transport + Send + Sync`:
+/// what [`SharedTransport`] holds.
+pub(crate) trait DynTransport: Send + Sync {
     /// [`Transport::send`], boxed.
     fn send_boxed(&self, request: Request) -> BoxFuture<Result<Response, TransportError>>;
 }
@@ -134,7 +135,8 @@ impl<T: Transport + Send + Sync> DynTransport for T {
 /// real transport behind the same `Client<SharedTransport>` (which is what plain `Client` means).
 ///
 /// ```
-/// use hpp_core::{Request, Response, SharedTransport, TransportError};
+/// use hpp_core::transport::SharedTransport;
+/// use hpp_core::{Request, Response, TransportError};
 /// let offline = |_req: Request| async { Err::<Response, _>(TransportError::connect("offline")) };
 /// let transport: SharedTransport = SharedTransport::new(offline);
 /// let also_usable = transport.clone();
@@ -206,10 +208,10 @@ pub struct RequestTimeout(pub Duration);
 ///
 /// Given to the client when it is built, so the core reads no clock of its own. Implementations:
 /// `hpp_tokio::TokioTimer` (Tokio's clock, so paused-time tests work), `hpp_blocking::StdTimer`
-/// (for blocking code), and [`VirtualTimer`] (tests: no real waiting).
+/// (for blocking code), and `hpp_testing::VirtualTimer` (tests: no real waiting).
 pub trait Timer: Send + Sync {
     /// Completes after `duration`.
-    fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
     /// Monotonic time since an origin of the timer's choosing.
     fn now(&self) -> Duration;
     /// The wall clock.
@@ -218,100 +220,9 @@ pub trait Timer: Send + Sync {
     fn jitter(&self) -> f64;
 }
 
-/// A [`Timer`] for tests: every sleep completes at once and moves its clock forward by the time
-/// asked for, so retries and watches run instantly and deterministically. Clones share one clock;
-/// keep one to look at what was waited.
-///
-/// Jitter is fixed (1.0 by default: each backoff waits its full ceiling). Because sleeps complete
-/// at once, a per-call timeout ends any attempt whose transport does not answer when first asked.
-///
-/// ```
-/// use std::time::Duration;
-/// use hpp_core::{Timer, VirtualTimer};
-/// let timer = VirtualTimer::new();
-/// hpp_core::block_on(timer.sleep(Duration::from_secs(3)));
-/// assert_eq!(timer.now(), Duration::from_secs(3));
-/// assert_eq!(timer.slept(), [Duration::from_secs(3)]);
-/// ```
-#[derive(Debug, Clone)]
-pub struct VirtualTimer {
-    state: Arc<Mutex<VirtualState>>,
-}
-
-#[derive(Debug)]
-struct VirtualState {
-    start: SystemTime,
-    slept: Vec<Duration>,
-    elapsed: Duration,
-    jitter: f64,
-}
-
-impl VirtualTimer {
-    /// A clock at the Unix epoch with jitter 1.0.
-    pub fn new() -> Self {
-        Self::starting_at(SystemTime::UNIX_EPOCH)
-    }
-
-    /// A clock whose wall time starts at `start`.
-    pub fn starting_at(start: SystemTime) -> Self {
-        let state = VirtualState { start, slept: Vec::new(), elapsed: Duration::ZERO, jitter: 1.0 };
-        Self { state: Arc::new(Mutex::new(state)) }
-    }
-
-    /// Uses `jitter` (clamped to `[0, 1]`) as every sample.
-    pub fn with_jitter(self, jitter: f64) -> Self {
-        self.lock().jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 1.0 };
-        self
-    }
-
-    /// Moves the clock forward without a sleep (as if the transport took this long).
-    pub fn advance(&self, by: Duration) {
-        let mut state = self.lock();
-        state.elapsed = state.elapsed.saturating_add(by);
-    }
-
-    /// Every sleep asked for so far, in order.
-    pub fn slept(&self) -> Vec<Duration> {
-        self.lock().slept.clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VirtualState> {
-        // A panic while holding this lock cannot leave the state inconsistent: keep going.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl Default for VirtualTimer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Timer for VirtualTimer {
-    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        let mut state = self.lock();
-        state.slept.push(duration);
-        state.elapsed = state.elapsed.saturating_add(duration);
-        Box::pin(std::future::ready(()))
-    }
-
-    fn now(&self) -> Duration {
-        self.lock().elapsed
-    }
-
-    fn system_now(&self) -> SystemTime {
-        let state = self.lock();
-        state.start.checked_add(state.elapsed).unwrap_or(state.start)
-    }
-
-    fn jitter(&self) -> f64 {
-        self.lock().jitter
-    }
-}
-
 /// Runs `future` to the end on the current thread, parking the thread while it waits: enough
 /// for blocking code (a blocking transport with `hpp_blocking::StdTimer`) and for tests with
-/// closure transports and a [`VirtualTimer`]. Not a runtime: futures that need Tokio's reactor
+/// closure transports and `hpp_testing::VirtualTimer`. Not a runtime: futures that need Tokio's reactor
 /// (hyper, reqwest) must run on Tokio.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     struct Unpark(std::thread::Thread);

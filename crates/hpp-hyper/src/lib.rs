@@ -32,7 +32,8 @@ use std::time::Duration;
 /// Re-exported for [`HyperTransport::from_client`]'s body type ([`RequestBody`]).
 pub use bytes;
 use bytes::Bytes;
-use hpp_core::{BodyTruncated, Request, RequestTimeout, Response, Transport, TransportError};
+use hpp_core::transport::{BodyTruncated, RequestTimeout};
+use hpp_core::{Request, Response, Transport, TransportError};
 pub use hpp_tokio::TokioTimer;
 /// Re-exported for [`HyperTransport::from_client`]'s body type ([`RequestBody`]).
 pub use http_body_util;

@@ -37,7 +37,8 @@
 
 use std::time::Duration;
 
-use hpp_core::{BodyTruncated, Request, RequestTimeout, Response, Transport, TransportError};
+use hpp_core::transport::{BodyTruncated, RequestTimeout};
+use hpp_core::{Request, Response, Transport, TransportError};
 pub use hpp_tokio::TokioTimer;
 pub use reqwest;
 

@@ -14,6 +14,8 @@
 //! - [`Replayer`]: a transport serving a cassette back, matching requests by method, path and
 //!   body, failing loudly on an unexpected request ([`Replayer::assert_all_used`] also reports
 //!   recorded ones never asked for).
+//! - [`VirtualTimer`]: a `Timer` whose sleeps complete at once, moving its clock: retries and
+//!   status watches run instantly and deterministically.
 //! - [`wire`]: the exact bytes of a request built from fixed inputs (no masking), for pinning
 //!   what goes on the wire.
 //!
@@ -43,7 +45,7 @@
 //! // ... the code under test ...
 //! // Replaying, with no server:
 //! let replayer = Replayer::from_file(path).expect("the cassette");
-//! let client = hpp_core::Client::new(sandbox.client_config(), replayer.clone(), hpp_core::VirtualTimer::new());
+//! let client = hpp_core::Client::new(sandbox.client_config(), replayer.clone(), hpp_testing::VirtualTimer::new());
 //! // ... the same code ...
 //! replayer.assert_all_used();
 //! # Ok(()) }
@@ -51,6 +53,8 @@
 
 mod cassette;
 mod render;
+mod timer;
 
 pub use cassette::{Recorder, Replayer};
 pub use render::{BASE_URL, CREDENTIALS, Redactor, render_request, render_response, wire};
+pub use timer::VirtualTimer;

@@ -16,7 +16,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use hpp_core::{BoxFuture, Timer};
+use hpp_core::Timer;
+
+/// What a `Timer`'s sleep returns.
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 mod poller;
 

@@ -143,7 +143,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                 store.clone(),
                 Arc::new(LoggedApp),
                 secret,
-                hpp_core::VirtualTimer::new(),
+                hpp_testing::VirtualTimer::new(),
             );
             let mut router: axum::Router = receiver.router("/cb");
             let uri = format!("/cb?secret={SECRET}");
@@ -171,7 +171,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                 Environment::custom("https://api.example").unwrap(),
                 Credentials::api_key(PASSWORD).unwrap(),
             );
-            let client = Client::new(config, failing, hpp_core::VirtualTimer::new()).into_shared();
+            let client = Client::new(config, failing, hpp_testing::VirtualTimer::new()).into_shared();
             store
                 .apply(
                     Input::Track { session_id: "planted-polled-3b", expires_at: None },
@@ -180,7 +180,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                 )
                 .await
                 .unwrap();
-            let clock = hpp_core::VirtualTimer::new();
+            let clock = hpp_testing::VirtualTimer::new();
             let poller = hpp_tokio::Poller::new(store.clone(), client, Arc::new(LoggedApp), clock.clone());
             clock.sleep(Duration::from_secs(3600)).await;
             poller.round().await.unwrap();

@@ -43,7 +43,7 @@ async fn use_it() -> Result {
 mod conformance {
     use hpp_hyper::HyperTransport as MyTransport;
 
-    #[tokio::test] // or hpp_core::block_on(...) for a blocking transport
+    #[tokio::test] // or hpp_core::transport::block_on(...) for a blocking transport
     async fn keeps_the_contract() {
         hpp_conformance::check(&MyTransport::new()).await.assert_passed();
     }
@@ -162,7 +162,7 @@ async fn cassettes(config: Config) -> Result {
     let recorder = hpp_testing::Recorder::new(hpp_hyper::HyperTransport::new(), "tests/cassettes/pay.cassette");
     // ... later, with no server:
     let replayer = hpp_testing::Replayer::from_file("tests/cassettes/pay.cassette")?;
-    let client = Client::new(config, replayer.clone(), hpp_core::VirtualTimer::new());
+    let client = Client::new(config, replayer.clone(), hpp_testing::VirtualTimer::new());
     // ... run the same code ...
     replayer.assert_all_used();
     Ok(())

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use hpp_core::callback::CallbackSecret;
+use hpp_testing::VirtualTimer;
 use hpp_core::{
     Client, Config, CreateSession, Credentials, DistributeSession, Distribution, Environment, MerchantUrls, Operation,
-    ReadSession, Transport, VirtualTimer,
+    ReadSession, Transport,
 };
 use hpp_hyper::{HyperTransport, TokioTimer};
 use hpp_reqwest::ReqwestTransport;

@@ -261,8 +261,8 @@ fn a_blocking_client_in_a_plain_test_works_against_the_sandbox() {
     let sandbox = Sandbox::start_on_own_thread(SandboxConfig::default()).unwrap();
     let transport = |request| std::future::ready(blocking_exchange(request));
     let client = Client::new(sandbox.client_config(), transport, hpp_blocking::StdTimer::new());
-    let created = hpp_core::block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap();
-    let session = hpp_core::block_on(client.read_session(created.session_url.as_deref().unwrap())).unwrap();
+    let created = hpp_core::transport::block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap();
+    let session = hpp_core::transport::block_on(client.read_session(created.session_url.as_deref().unwrap())).unwrap();
     assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
     let base_url = sandbox.base_url().to_owned();
     drop(sandbox);

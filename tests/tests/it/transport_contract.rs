@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use hpp_core::tower::{Layer, Service, layered};
+use hpp_core::transport::SharedTransport;
 use hpp_core::{
-    CallOptions, Client, CreateSession, Error, ReadSession, Request, Response, SharedTransport, Transport,
+    CallOptions, Client, CreateSession, Error, ReadSession, Request, Response, Transport,
     TransportError, TransportErrorKind, WatchOptions, WatchOutcome,
 };
 use hpp_hyper::{HyperTransport, TokioTimer};

@@ -231,7 +231,7 @@ fn a_create_takes_absolute_http_urls_only() {
 
 #[test]
 fn body_truncation_is_marked_at_the_limit_and_not_below() {
-    use hpp_core::BodyTruncated;
+    use hpp_core::transport::BodyTruncated;
     let mut response = http::Response::new(b"12345".to_vec());
     assert!(!BodyTruncated::mark(&mut response, 5), "exactly the limit is whole");
     assert_eq!(BodyTruncated::of(&response), None);
@@ -246,7 +246,8 @@ fn body_truncation_is_marked_at_the_limit_and_not_below() {
 
 #[test]
 fn the_virtual_timer_does_what_it_is_told() {
-    use hpp_core::{Timer, VirtualTimer};
+    use hpp_core::Timer;
+    use hpp_testing::VirtualTimer;
     let timer = VirtualTimer::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(100)).with_jitter(0.25);
     assert_eq!(timer.jitter(), 0.25);
     assert_eq!(VirtualTimer::new().jitter(), 1.0);
@@ -284,7 +285,7 @@ fn woken_from_another_thread(wake: fn(std::task::Waker)) {
         wake(waker);
     });
     let mut sent = Some(sender);
-    let value = hpp_core::block_on(std::future::poll_fn(|cx| {
+    let value = hpp_core::transport::block_on(std::future::poll_fn(|cx| {
         if done.load(std::sync::atomic::Ordering::SeqCst) {
             return std::task::Poll::Ready(42);
         }
@@ -298,11 +299,11 @@ fn woken_from_another_thread(wake: fn(std::task::Waker)) {
 
 #[test]
 fn shared_transports_and_clients_show_what_they_are() {
-    let transport = hpp_core::SharedTransport::new(|_r: hpp_core::Request| async {
+    let transport = hpp_core::transport::SharedTransport::new(|_r: hpp_core::Request| async {
         Err::<hpp_core::Response, _>(TransportError::connect("offline"))
     });
     assert_eq!(format!("{transport:?}"), "SharedTransport(..)");
-    let client = hpp_core::Client::new(crate::playground(), transport, hpp_core::VirtualTimer::new());
+    let client = hpp_core::Client::new(crate::playground(), transport, hpp_testing::VirtualTimer::new());
     let shown = format!("{client:?}");
     assert!(shown.starts_with("Client { config: Config {") && shown.contains("retry: RetryPolicy"), "{shown}");
     assert!(!shown.contains("SECRETKEY123"), "{shown}");

@@ -3,9 +3,10 @@
 
 use std::sync::Mutex;
 
+use hpp_testing::VirtualTimer;
 use hpp_core::{
     Client, CreateSession, Distribution, Error, Operation, ReadSession, Request, Response, SessionStatus,
-    TransportError, VirtualTimer, block_on,
+    TransportError, transport::block_on,
 };
 
 #[test]
@@ -211,13 +212,13 @@ fn the_per_call_timeout_travels_to_the_transport() {
     let seen = std::sync::Arc::new(Mutex::new(None));
     let seen2 = seen.clone();
     let transport = move |request: Request| {
-        *seen2.lock().unwrap() = request.extensions().get::<hpp_core::RequestTimeout>().copied();
+        *seen2.lock().unwrap() = request.extensions().get::<hpp_core::transport::RequestTimeout>().copied();
         async { status(200) }
     };
     let client = Client::new(crate::playground(), transport, VirtualTimer::new());
     let options = hpp_core::CallOptions::default().with_timeout(std::time::Duration::from_millis(1500));
     block_on(client.send_with(&ReadSession::new("s1"), &options)).unwrap();
-    assert_eq!(*seen.lock().unwrap(), Some(hpp_core::RequestTimeout(std::time::Duration::from_millis(1500))));
+    assert_eq!(*seen.lock().unwrap(), Some(hpp_core::transport::RequestTimeout(std::time::Duration::from_millis(1500))));
 }
 
 #[test]
@@ -228,9 +229,9 @@ fn transports_chosen_at_run_time_share_one_client_type() {
         .into_iter()
         .map(|online| {
             let transport = if online {
-                hpp_core::SharedTransport::new(answering)
+                hpp_core::transport::SharedTransport::new(answering)
             } else {
-                hpp_core::SharedTransport::new(offline)
+                hpp_core::transport::SharedTransport::new(offline)
             };
             Client::new(crate::playground(), transport, VirtualTimer::new())
         })

@@ -215,7 +215,7 @@ fn every_accessor_returns_what_the_answer_said() {
 
     let mut cut =
         http::Response::builder().status(500).header("content-type", "application/json").body(vec![b'x'; 11]).unwrap();
-    hpp_core::BodyTruncated::mark(&mut cut, 10);
+    hpp_core::transport::BodyTruncated::mark(&mut cut, 10);
     let Err(Error::Api(truncated)) = ReadSession::new("s1").parse(cut) else { panic!() };
     assert_eq!(truncated.body_truncated_at(), Some(10));
     assert_eq!(

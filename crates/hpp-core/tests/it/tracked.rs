@@ -307,7 +307,7 @@ mod store {
     use std::task::{Context, Poll, Waker};
     use std::time::Duration;
 
-    use hpp_core::block_on;
+    use hpp_core::transport::block_on;
     use hpp_core::callback::StatusCallback;
     use hpp_core::tracking::{
         Applied, BoxError, FinalStatus, Finished, HandOff, Input, MemoryStore, ReadFailure, TrackingPolicy,
@@ -536,7 +536,7 @@ mod store {
 mod events {
     use std::sync::Mutex;
 
-    use hpp_core::block_on;
+    use hpp_core::transport::block_on;
     use hpp_core::callback::StatusCallback;
     use hpp_core::tracking::{Applied, BoxError, Finished, HandOff, Input, MemoryStore, StoreError, TrackingStore};
 
