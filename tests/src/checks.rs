@@ -59,7 +59,8 @@ pub fn sandbox_request(data: &[u8]) {
 /// de-duplication never panic; an accepted URI carries the secret exactly once; an accepted event
 /// id is bounded and remembered.
 pub fn callback_request(data: &[u8]) {
-    use hpp_core::callback::{self, CallbackSecret, Deduplicator, MAX_EVENT_ID_LEN};
+    use hpp_core::__private::Deduplicator;
+    use hpp_core::callback::{CallbackSecret, StatusCallback};
     let mut parts = data.splitn(2, |&b| b == b'\n');
     let uri = String::from_utf8_lossy(parts.next().unwrap_or_default());
     let body = parts.next().unwrap_or_default();
@@ -67,12 +68,12 @@ pub fn callback_request(data: &[u8]) {
     if secret.verify_uri(&uri) {
         assert_eq!(uri.matches("secret=7d1cbc3b4f0e4d4c9b7e2f1e0c9a6d11").count(), 1, "{uri}");
     }
-    let mut seen = Deduplicator::with_limits(4, 4 * MAX_EVENT_ID_LEN);
-    if let Ok(event) = callback::parse(body) {
-        assert!(!event.event_id.is_empty() && event.event_id.len() <= MAX_EVENT_ID_LEN);
+    let mut seen = Deduplicator::with_limits(4, 4 * StatusCallback::MAX_EVENT_ID_LEN);
+    if let Ok(event) = StatusCallback::parse(body) {
+        assert!(!event.event_id.is_empty() && event.event_id.len() <= StatusCallback::MAX_EVENT_ID_LEN);
         assert!(seen.first_time(&event.event_id));
         assert!(!seen.first_time(&event.event_id));
-        assert!(seen.bytes() <= 4 * MAX_EVENT_ID_LEN);
+        assert!(seen.bytes() <= 4 * StatusCallback::MAX_EVENT_ID_LEN);
     }
 }
 

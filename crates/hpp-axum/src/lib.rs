@@ -205,7 +205,7 @@ where
             let Ok(body) = axum::body::to_bytes(request.into_body(), inner.options.max_body).await else {
                 return Receipt::TooLarge;
             };
-            let callback = match callback::parse(&body) {
+            let callback = match callback::StatusCallback::parse(&body) {
                 Ok(callback) => callback,
                 Err(e) => {
                     // The parse error is scrubbed of contact data (hpp_core::callback::parse).

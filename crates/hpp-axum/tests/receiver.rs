@@ -123,7 +123,7 @@ async fn an_app_slower_than_the_budget_gets_503_in_time_and_commits_nothing() {
 async fn a_receiver_is_tested_in_a_few_lines_with_callback_request() {
     let app = Arc::new(App::default());
     let (mut router, _store) = receiver(app.clone());
-    let paid = hpp_core::callback::parse(paid("e9").as_bytes()).unwrap();
+    let paid = hpp_core::callback::StatusCallback::parse(paid("e9").as_bytes()).unwrap();
     let uri = format!("/hpp/callback?secret={SECRET}");
     for _ in 0..3 {
         let response = router.call(hpp_axum::callback_request(&uri, &paid)).await.unwrap();

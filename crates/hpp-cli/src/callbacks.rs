@@ -54,14 +54,14 @@ pub(crate) async fn listen_for_callbacks(
         Err(e) => return output.failure(&Failure::usage(&format!("cannot listen on port {port}: {e}"))),
     };
     let status_update = match &secret {
-        Some(_) => format!("{}?{}=<your secret>", listener.url, hpp_core::callback::SECRET_PARAM),
+        Some(_) => format!("{}?{}=<your secret>", listener.url, CallbackSecret::QUERY_PARAM),
         None => listener.url.clone(),
     };
     say!(
         "{}",
         serde_json::json!({
             "url": listener.url,
-            "secret_param": hpp_core::callback::SECRET_PARAM,
+            "secret_param": CallbackSecret::QUERY_PARAM,
             "status_update": status_update,
             "forward_to": forward_to_shown,
         })

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hpp_core::callback::{self, CallbackSecret, Deduplicator, StatusCallback};
+use hpp_core::__private::Deduplicator;
+use hpp_core::callback::{CallbackSecret, StatusCallback};
 use hpp_core::tracking::{Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore};
 use hpp_postgres::PgStore;
 use http_body_util::{BodyExt, Full, Limited};
@@ -273,7 +274,7 @@ async fn answer(
         Err(_) => return reply(408),
     };
     let body = body.to_bytes();
-    match callback::parse(&body) {
+    match StatusCallback::parse(&body) {
         Ok(event) if store.is_some() => {
             let store = store.as_deref().expect("checked");
             let printer = Printer {

@@ -7,6 +7,7 @@ use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::shown_url;
+pub use crate::dedup::Deduplicator;
 pub use crate::distribution::{check_country, check_email};
 pub use crate::session::SESSIONS_PATH;
 
@@ -155,4 +156,25 @@ pub struct ErrorBody {
     /// Version of the service that answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_version: Option<String>,
+}
+
+/// `uri` with the value of every [`CallbackSecret::QUERY_PARAM`](crate::callback::CallbackSecret::QUERY_PARAM)
+/// query parameter replaced by `<redacted>`, for logs and listings.
+pub fn redact_secret(uri: &str) -> String {
+    const PARAM: &str = crate::callback::CallbackSecret::QUERY_PARAM;
+    let Some((head, query)) = uri.split_once('?') else { return uri.to_owned() };
+    let (query, fragment) = query.split_once('#').map_or((query, None), |(q, f)| (q, Some(f)));
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((PARAM, _)) => format!("{PARAM}={}", crate::redact::REDACTED),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    let mut out = format!("{head}?{}", pairs.join("&"));
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
 }

@@ -18,7 +18,7 @@ use crate::model::{Session, SessionCreated};
 use crate::ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession};
 use crate::retry::{Decision, RetryPolicy};
 use crate::session::SessionRef;
-use crate::tracking::{PollSchedule, PollStep, Stop};
+use crate::tracking::{PollSchedule, PollStep};
 use crate::transport::{RequestTimeout, SharedTransport, Timer, Transport, race_deadline};
 
 /// Per-call settings for [`Client::send_with`]: a timeout for each attempt, and a retry policy
@@ -305,8 +305,8 @@ impl<T: Transport> Client<T> {
                         on_change(&session);
                     }
                     match schedule.next(&session, timer.system_now()) {
-                        PollStep::Stop(Stop::Final(_)) => return Ok(WatchOutcome::Final(session)),
-                        PollStep::Stop(Stop::Expired) => return Ok(WatchOutcome::Expired(Some(session))),
+                        PollStep::Final(_) => return Ok(WatchOutcome::Final(session)),
+                        PollStep::Expired => return Ok(WatchOutcome::Expired(Some(session))),
                         PollStep::Wait(wait) => {
                             last = Some(session);
                             wait

@@ -96,6 +96,7 @@ mod ascii;
 pub mod callback;
 mod client;
 mod config;
+mod dedup;
 mod distribution;
 mod error;
 pub mod model;
@@ -119,5 +120,5 @@ pub use error::{
 };
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
-pub use session::{SessionId, SessionRef};
+pub use session::SessionRef;
 pub use transport::{Timer, Transport};

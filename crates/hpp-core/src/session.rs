@@ -1,7 +1,6 @@
-//! Naming a session: by id ([`SessionId`]) or by a URL the API returned ([`SessionRef`]), and
+//! Naming a session: by id or by a URL the API returned ([`SessionRef`]), and
 //! the check that decides whether a URL may receive our credentials.
 
-use std::fmt;
 
 use http::Uri;
 
@@ -12,36 +11,19 @@ use crate::model::{Session, SessionCreated};
 /// The path every session URL has under the base URL.
 pub const SESSIONS_PATH: &str = "/hpp/v1/sessions";
 
-/// A session id that is safe as one URL path segment: non-empty, at most 256 characters, only
-/// `A-Z a-z 0-9 - . _ ~`, and not `.` or `..`. Ids are sent exactly as given or refused, never
-/// escaped or altered.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionId(String);
-
-impl SessionId {
-    /// Checks `id`.
-    pub fn new(id: &str) -> Result<Self, InputError> {
-        check_session_id(id)?;
-        Ok(Self(id.to_owned()))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// RFC 3986's unreserved characters, `A-Z a-z 0-9 - . _ ~`, as a table (a lookup per byte: the
 /// check runs on every request built from a returned URL).
 const UNRESERVED: [bool; 256] = crate::ascii::alphanumeric_and(b"-._~");
 
-/// What is wrong with a session id, by the rule of [`SessionId::new`].
+/// What is wrong with a session id, by the session id rule.
 enum IdProblem {
     Empty,
     Other(&'static str),
 }
 
-/// The rule of [`SessionId::new`], written once: what is wrong with `id`, if anything (no error
+/// The session id rule, written once: non-empty, at most 256 characters, only
+/// `A-Z a-z 0-9 - . _ ~`, and not `.` or `..` (one URL path segment, sent exactly as given or
+/// refused, never escaped or altered). Written once: what is wrong with `id`, if anything (no error
 /// built, no allocation: it runs on every request built from a returned URL).
 fn session_id_problem(id: &str) -> Option<IdProblem> {
     if id.is_empty() {
@@ -62,7 +44,7 @@ fn is_session_id(id: &str) -> bool {
     session_id_problem(id).is_none()
 }
 
-/// The rule of [`SessionId::new`], without keeping the id: [`session_id_problem`] as an error.
+/// The session id rule, without keeping the id: [`session_id_problem`] as an error.
 fn check_session_id(id: &str) -> Result<(), InputError> {
     match session_id_problem(id) {
         None => Ok(()),
@@ -72,18 +54,6 @@ fn check_session_id(id: &str) -> Result<(), InputError> {
             shown: crate::redact::scrub(&id.chars().take(64).collect::<String>()).escape_debug().collect(),
             reason,
         }),
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({:?})", self.0)
     }
 }
 
@@ -106,7 +76,9 @@ impl fmt::Debug for SessionId {
 /// ```
 ///
 /// A string starting with `http://` or `https://` is a URL, anything else an id. Both are checked
-/// only when a request is built: an id must be a valid [`SessionId`]; a URL must be on the
+/// only when a request is built: an id must be one URL path segment (non-empty, at most 256
+/// characters, only `A-Z a-z 0-9 - . _ ~`, not `.` or `..`; sent exactly as given, never
+/// escaped); a URL must be on the
 /// configured base URL's scheme, host and port, without user info or query, and with exactly
 /// the path the operation expects. A created session gives the URL the operation wants, or
 /// its session id when the answer lacked that URL.
@@ -122,7 +94,7 @@ enum Named {
 
 impl SessionRef {
     /// Which kind `value` is: a URL when it starts with `http://` or `https://`, else an id.
-    pub fn parse(value: &str) -> Self {
+    fn parse(value: &str) -> Self {
         let starts_with = |prefix: &str| value.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
         if starts_with("http://") || starts_with("https://") { Self::url(value) } else { Self::id(value) }
     }
@@ -176,18 +148,6 @@ impl From<&String> for SessionRef {
 impl From<String> for SessionRef {
     fn from(value: String) -> Self {
         Self::parse(&value)
-    }
-}
-
-impl From<SessionId> for SessionRef {
-    fn from(value: SessionId) -> Self {
-        Self::id(value.0)
-    }
-}
-
-impl From<&SessionId> for SessionRef {
-    fn from(value: &SessionId) -> Self {
-        Self::id(value.0.clone())
     }
 }
 

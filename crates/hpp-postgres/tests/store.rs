@@ -60,7 +60,7 @@ fn callback(event_id: &str, session_id: &str, status: &str) -> StatusCallback {
         "event_id": event_id,
         "session": { "session_id": session_id, "status": status, "updated_at": "2027-01-15T08:00:00Z" }
     });
-    hpp_core::callback::parse(body.to_string().as_bytes()).unwrap()
+    StatusCallback::parse(body.to_string().as_bytes()).unwrap()
 }
 
 async fn shipped(app: &Client, session_id: &str) -> Vec<String> {

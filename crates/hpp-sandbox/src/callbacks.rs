@@ -230,7 +230,7 @@ impl Record {
             session_id: job.session_id.clone(),
             status: job.status.clone(),
             // The listing is for tests to read: the URL without its secret.
-            url: hpp_core::callback::redact_secret(&job.url),
+            url: hpp_core::__private::redact_secret(&job.url),
             attempt,
             outcome,
         };
@@ -277,7 +277,7 @@ pub(crate) async fn deliver(mut jobs: mpsc::UnboundedReceiver<CallbackJob>, poli
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut draws = Draws(policy.faults.seed);
     while let Some(job) = jobs.recv().await {
-        if let Ok(body) = hpp_core::callback::parse(&job.body) {
+        if let Ok(body) = hpp_core::callback::StatusCallback::parse(&job.body) {
             let mut bodies = record.bodies.lock().unwrap_or_else(|p| p.into_inner());
             if bodies.len() >= MAX_RECORDED_ATTEMPTS {
                 bodies.remove(0);

@@ -493,7 +493,7 @@ mod bench {
             axum::routing::post(move |body: axum::body::Bytes| {
                 let (clients, turn) = (clients.clone(), turn.clone());
                 async move {
-                    let Ok(callback) = hpp_core::callback::parse(&body) else { return http::StatusCode::BAD_REQUEST };
+                    let Ok(callback) = hpp_core::callback::StatusCallback::parse(&body) else { return http::StatusCode::BAD_REQUEST };
                     let client = &clients[turn.fetch_add(1, Ordering::Relaxed) % clients.len()];
                     let status = callback.session.status.as_ref().map(|s| s.as_str().to_owned());
                     let inserted = client

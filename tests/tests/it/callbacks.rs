@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use hpp_core::callback::{self, Deduplicator};
+use hpp_core::__private::Deduplicator;
+use hpp_core::callback;
 use hpp_core::{
     Client, CreateSession, MerchantUrls, SessionCreated, SessionStatus, Transport, WatchOptions, WatchOutcome,
 };
@@ -61,7 +62,7 @@ async fn a_callback_for_each_status_change_with_placeholders_substituted() {
         let request = listener.next_request();
         assert_eq!(request.method, "POST");
         assert_eq!(request.target, format!("/cb?sid={id}&order="), "placeholders substituted");
-        let parsed = callback::parse(&request.body).unwrap();
+        let parsed = callback::StatusCallback::parse(&request.body).unwrap();
         assert_eq!(parsed.session.session_id.as_deref(), Some(id.as_str()));
         statuses.push(parsed.session.status.unwrap());
         events.push(parsed.event_id);
@@ -98,7 +99,7 @@ async fn failed_and_slow_deliveries_are_retried_and_duplicates_are_dropped() {
     let mut seen = Deduplicator::new(100);
     let mut first_times = 0;
     for _ in 0..3 {
-        let event = callback::parse(&listener.next_request().body).unwrap();
+        let event = callback::StatusCallback::parse(&listener.next_request().body).unwrap();
         first_times += usize::from(seen.first_time(&event.event_id));
     }
     assert_eq!(first_times, 1);

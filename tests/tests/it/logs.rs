@@ -155,11 +155,11 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                     "session": {"session_id": session, "status": "COMPLETED", "authorization_token": TOKEN,
                                 "customer": {"given_name": "Planted", "family_name": "Person"}}
                 });
-                let callback = hpp_core::callback::parse(body.to_string().as_bytes()).unwrap();
+                let callback = hpp_core::callback::StatusCallback::parse(body.to_string().as_bytes()).unwrap();
                 let _ = router.call(hpp_axum::callback_request(&uri, &callback)).await;
                 let _ = router.call(hpp_axum::callback_request(&uri, &callback)).await;
             }
-            let wrong = hpp_core::callback::parse(format!(r#"{{"event_id":"{EVENT}-3"}}"#).as_bytes()).unwrap();
+            let wrong = hpp_core::callback::StatusCallback::parse(format!(r#"{{"event_id":"{EVENT}-3"}}"#).as_bytes()).unwrap();
             let _ = router.call(hpp_axum::callback_request("/cb?secret=wrong-secret-00000000", &wrong)).await;
             let malformed = axum::body::Body::from(format!(r#"{{"event_id": "{EMAIL}", "session": 5}}"#));
             let _ = router.call(http::Request::post(&uri).body(malformed).unwrap()).await;

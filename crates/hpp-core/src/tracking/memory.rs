@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::store::{Applied, HandOff, Input, StoreError, TrackingStore, run_hand_off, transition};
 use super::{TrackedSession, TrackingPolicy};
-use crate::callback::Deduplicator;
+use crate::dedup::Deduplicator;
 
 /// Tracked sessions in this process's memory: for one process that need not survive a restart
 /// (a demo, a test, a single-instance tool). Everything is lost when the process ends; several

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use hpp_core::tracking::{PollSchedule, PollStep, Stop};
+//! use hpp_core::tracking::{PollSchedule, PollStep};
 //! use hpp_core::{Session, SessionStatus};
 //!
 //! let mut schedule = PollSchedule::new(Duration::from_secs(2), Duration::from_secs(30));
@@ -12,7 +12,7 @@
 //! let now = SystemTime::UNIX_EPOCH;
 //! assert_eq!(schedule.next(&session, now), PollStep::Wait(Duration::from_secs(2)));
 //! session.status = Some(SessionStatus::Completed);
-//! assert_eq!(schedule.next(&session, now), PollStep::Stop(Stop::Final(SessionStatus::Completed)));
+//! assert_eq!(schedule.next(&session, now), PollStep::Final(SessionStatus::Completed));
 //! ```
 
 use std::fmt;
@@ -55,17 +55,9 @@ impl Session {
 pub enum PollStep {
     /// Read again after this long.
     Wait(Duration),
-    /// Stop polling.
-    Stop(Stop),
-}
-
-/// Why polling ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Stop {
-    /// The session reached a final status.
+    /// Stop polling: the session reached a final status.
     Final(SessionStatus),
-    /// The session expired (by `expires_at`, or the API no longer finds it).
+    /// Stop polling: the session expired (by `expires_at`, or the API no longer finds it).
     Expired,
 }
 
@@ -95,10 +87,10 @@ impl PollSchedule {
         let changed = self.is_change(session);
         self.last = Some(session.status.clone());
         if let Some(status) = session.status.as_ref().filter(|s| s.is_final()) {
-            return PollStep::Stop(Stop::Final(status.clone()));
+            return PollStep::Final(status.clone());
         }
         if session.is_expired(now) {
-            return PollStep::Stop(Stop::Expired);
+            return PollStep::Expired;
         }
         let wait = if changed {
             self.current = self.initial;

@@ -7,7 +7,7 @@ use hpp_core::__private::constant_time_eq;
 use hpp_core::__private::redact::{mask_email, mask_phone};
 use hpp_core::callback::CallbackSecret;
 use hpp_core::retry::{Decision, GiveUpReason, Idempotency, RetryPolicy};
-use hpp_core::{Error, Operation, ReadSession, SessionId, TransportError};
+use hpp_core::{Error, Operation, ReadSession, TransportError};
 
 fn unavailable(retry_after: &str) -> Error {
     let response = http::Response::builder().status(503).header("retry-after", retry_after).body(Vec::new()).unwrap();
@@ -75,13 +75,12 @@ fn the_time_budget_allows_a_wait_that_ends_exactly_at_it() {
 
 #[test]
 fn session_ids_up_to_256_characters_are_accepted() {
-    assert!(SessionId::new(&"a".repeat(256)).is_ok());
-    assert!(SessionId::new(&"a".repeat(257)).is_err());
-    assert!(SessionId::new("a").is_ok());
-    let id = SessionId::new("9cbc9884-1fdb").unwrap();
-    assert_eq!(id.to_string(), "9cbc9884-1fdb");
-    assert_eq!(format!("{id:?}"), r#"SessionId("9cbc9884-1fdb")"#);
-    assert_eq!(id.as_str(), "9cbc9884-1fdb");
+    let config = crate::playground();
+    let build = |id: &str| ReadSession::new(id).build(&config);
+    assert!(build(&"a".repeat(256)).is_ok());
+    assert!(build(&"a".repeat(257)).is_err());
+    assert!(build("a").is_ok());
+    assert!(build("9cbc9884-1fdb").unwrap().uri().path().ends_with("/9cbc9884-1fdb"));
 }
 
 #[test]
@@ -143,7 +142,7 @@ fn phone_runs_start_at_a_digit_and_stop_at_a_word() {
 
 #[test]
 fn callback_secrets_are_redacted_in_urls_and_nothing_else_is() {
-    use hpp_core::callback::redact_secret;
+    use hpp_core::__private::redact_secret;
     assert_eq!(
         redact_secret("https://shop.example/cb?sid=s1&secret=0123456789abcdef#top"),
         "https://shop.example/cb?sid=s1&secret=<redacted>#top"
@@ -155,7 +154,7 @@ fn callback_secrets_are_redacted_in_urls_and_nothing_else_is() {
 
 #[test]
 fn a_forgotten_event_counts_as_new_and_frees_its_bytes() {
-    let mut seen = hpp_core::callback::Deduplicator::new(10);
+    let mut seen = hpp_core::__private::Deduplicator::new(10);
     assert!(seen.is_empty());
     assert!(seen.first_time("event-a") && seen.first_time("event-bb"));
     assert!(!seen.is_empty());

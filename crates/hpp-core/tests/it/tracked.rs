@@ -337,7 +337,7 @@ mod store {
     fn callback(event_id: &str, session_id: &str, status: &str, updated_at: u64) -> StatusCallback {
         let mut body = session(status, Some(updated_at));
         body.session_id = Some(session_id.to_owned());
-        hpp_core::callback::parse(serde_json::json!({ "event_id": event_id, "session": body }).to_string().as_bytes())
+        StatusCallback::parse(serde_json::json!({ "event_id": event_id, "session": body }).to_string().as_bytes())
             .unwrap()
     }
 
@@ -563,7 +563,7 @@ mod events {
 
     fn event(id: &str, status: &str) -> StatusCallback {
         let body = format!(r#"{{"event_id":"{id}","session":{{"session_id":"s1","status":"{status}"}}}}"#);
-        hpp_core::callback::parse(body.as_bytes()).unwrap()
+        StatusCallback::parse(body.as_bytes()).unwrap()
     }
 
     #[test]
@@ -629,7 +629,7 @@ fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id(
     paid.authorization_token = Some("planted-token-3f".into());
     paid.session_id = Some("s1".into());
     let callback =
-        hpp_core::callback::parse(serde_json::json!({ "event_id": "e1", "session": paid }).to_string().as_bytes())
+        hpp_core::callback::StatusCallback::parse(serde_json::json!({ "event_id": "e1", "session": paid }).to_string().as_bytes())
             .unwrap();
     let step = transition(None, &Input::Callback(&callback), at(START), &policy).unwrap();
     let finished = step.finished.unwrap();
@@ -648,7 +648,7 @@ fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id(
     assert_eq!(given_up.unwrap().finished.map(|f| (f.status, f.session)), Some((FinalStatus::Expired, None)));
     assert!(transition(Some(&tracked), &read, at(START + 1), &policy).unwrap().finished.is_none());
 
-    let anonymous = hpp_core::callback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
+    let anonymous = hpp_core::callback::StatusCallback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
     assert!(transition(None, &Input::Callback(&anonymous), at(START), &policy).is_none(), "no session id: nothing");
     assert!(transition(None, &read, at(START), &policy).is_none(), "a read of an untracked session: nothing");
 }

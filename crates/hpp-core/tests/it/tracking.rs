@@ -2,8 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hpp_core::callback::{self, CallbackError, CallbackSecret, Deduplicator};
-use hpp_core::tracking::{PollSchedule, PollStep, Stop};
+use hpp_core::__private::Deduplicator;
+use hpp_core::callback::{self, CallbackError, CallbackSecret};
+use hpp_core::tracking::{PollSchedule, PollStep};
 use hpp_core::{Session, SessionStatus};
 
 fn session(status: Option<&str>, expires_at: Option<&str>) -> Session {
@@ -46,7 +47,7 @@ fn schedule_decisions() {
         (Some("FAILED"), expires, 75, PollStep::Wait(S(8))),
         (Some("FAILED"), expires, 83, PollStep::Wait(S(16))),
         (Some("FAILED"), expires, 95, PollStep::Wait(S(5))),
-        (Some("FAILED"), expires, 100, PollStep::Stop(Stop::Expired)),
+        (Some("FAILED"), expires, 100, PollStep::Expired),
     ];
     let mut schedule = PollSchedule::new(S(2), S(30));
     for (i, (status, expires_at, now, expected)) in rows.into_iter().enumerate() {
@@ -55,7 +56,7 @@ fn schedule_decisions() {
     for status in ["COMPLETED", "CANCELLED", "DISABLED", "TIMEOUT"] {
         let mut schedule = PollSchedule::new(S(2), S(30));
         let step = schedule.next(&session(Some(status), expires), at(500));
-        assert_eq!(step, PollStep::Stop(Stop::Final(SessionStatus::from(status))), "final wins over expiry");
+        assert_eq!(step, PollStep::Final(SessionStatus::from(status)), "final wins over expiry");
     }
     // No status and no expiry: keep polling, backing off.
     let mut schedule = PollSchedule::new(S(1), S(3));
@@ -69,15 +70,15 @@ fn schedule_decisions() {
 #[test]
 fn callbacks_parse_leniently() {
     let body = br#"{"event_id":"270b2adc","session":{"session_id":"35bde117","status":"TIMEOUT","updated_at":"2019-05-13T14:51:46.288Z","new_field":1},"extra":true}"#;
-    let parsed = callback::parse(body).unwrap();
+    let parsed = callback::StatusCallback::parse(body).unwrap();
     assert_eq!(parsed.event_id, "270b2adc");
     assert_eq!(parsed.session.status, Some(SessionStatus::Timeout));
     assert!(parsed.session.status.as_ref().unwrap().is_final());
-    let unknown = callback::parse(br#"{"event_id":"e","session":{"status":"NEW_THING"}}"#).unwrap();
+    let unknown = callback::StatusCallback::parse(br#"{"event_id":"e","session":{"status":"NEW_THING"}}"#).unwrap();
     assert_eq!(unknown.session.status, Some(SessionStatus::from("NEW_THING")));
-    assert_eq!(callback::parse(br#"{"session":{}}"#), Err(CallbackError::MissingEventId));
-    assert_eq!(callback::parse(br#"{"event_id":""}"#), Err(CallbackError::MissingEventId));
-    assert!(matches!(callback::parse(b"{not json"), Err(CallbackError::Malformed(_))));
+    assert_eq!(callback::StatusCallback::parse(br#"{"session":{}}"#), Err(CallbackError::MissingEventId));
+    assert_eq!(callback::StatusCallback::parse(br#"{"event_id":""}"#), Err(CallbackError::MissingEventId));
+    assert!(matches!(callback::StatusCallback::parse(b"{not json"), Err(CallbackError::Malformed(_))));
 }
 
 #[test]
@@ -139,12 +140,12 @@ fn empty_short_and_unsafe_secrets_are_refused() {
 
 #[test]
 fn event_ids_are_bounded_and_deduplication_is_bounded_in_bytes() {
-    let long_id = "e".repeat(callback::MAX_EVENT_ID_LEN + 1);
+    let long_id = "e".repeat(callback::StatusCallback::MAX_EVENT_ID_LEN + 1);
     let body = format!(r#"{{"event_id":"{long_id}","session":{{}}}}"#);
-    assert_eq!(callback::parse(body.as_bytes()), Err(CallbackError::EventIdTooLong));
-    let longest = "e".repeat(callback::MAX_EVENT_ID_LEN);
+    assert_eq!(callback::StatusCallback::parse(body.as_bytes()), Err(CallbackError::EventIdTooLong));
+    let longest = "e".repeat(callback::StatusCallback::MAX_EVENT_ID_LEN);
     let body = format!(r#"{{"event_id":"{longest}","session":{{}}}}"#);
-    assert_eq!(callback::parse(body.as_bytes()).unwrap().event_id, longest);
+    assert_eq!(callback::StatusCallback::parse(body.as_bytes()).unwrap().event_id, longest);
 
     let mut seen = Deduplicator::with_limits(1000, 1024);
     for i in 0..100 {
