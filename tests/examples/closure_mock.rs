@@ -6,10 +6,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use hpp_testing::VirtualTimer;
 use hpp_core::{
     Client, Config, Credentials, Environment, Mode, Request, Response, TransportError, transport::block_on,
 };
+use hpp_testing::VirtualTimer;
 
 /// Answers each request with the next scripted response and keeps a copy of the request.
 fn scripted(

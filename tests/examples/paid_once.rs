@@ -68,8 +68,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Checkout: create the session, store the order and track the session in one transaction.
     let mut urls = MerchantUrls::default();
     urls.status_update = Some(secret.append_to(&callback_url));
-    let created =
-        client.create_session(&CreateSession::new("https://shop.example/orders/1").with_merchant_urls(urls)).await?;
+    let mut order = CreateSession::new("https://shop.example/orders/1");
+    order.merchant_urls = Some(urls);
+    let created = client.create_session(&order).await?;
     let session_id = created.session_id.clone().ok_or("no session id")?;
     let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);
     db.batch_execute("BEGIN").await?;

@@ -191,9 +191,10 @@ fn round<T: serde::de::DeserializeOwned + serde::Serialize>(value: Value) -> Opt
 /// The model type that carries each schema of the spec: the schema's name, the type's, and the
 /// round trip through it.
 pub const MODEL_TYPES: &[(&str, &str, RoundTrip)] = {
+    use hpp_core::__private::{ContactInformation, DistributionRequest};
     use hpp_core::model::*;
     &[
-        ("SessionCreationRequestV1", "hpp_core::model::SessionCreationRequest", round::<SessionCreationRequest>),
+        ("SessionCreationRequestV1", "hpp_core::CreateSession", round::<hpp_core::CreateSession>),
         ("MerchantUrlsV1", "hpp_core::model::MerchantUrls", round::<MerchantUrls>),
         ("OptionsV1", "hpp_core::model::SessionOptions", round::<SessionOptions>),
         ("BackgroundImageV1", "hpp_core::model::BackgroundImage", round::<BackgroundImage>),
@@ -202,8 +203,8 @@ pub const MODEL_TYPES: &[(&str, &str, RoundTrip)] = {
         ("SessionResponseV1", "hpp_core::model::Session", round::<Session>),
         ("CustomerV1", "hpp_core::model::Customer", round::<Customer>),
         ("MerchantManualIdentificationV1", "hpp_core::model::ManualIdentification", round::<ManualIdentification>),
-        ("DistributionRequestV1", "hpp_core::model::DistributionRequest", round::<DistributionRequest>),
-        ("DistributionContactV1", "hpp_core::model::ContactInformation", round::<ContactInformation>),
+        ("DistributionRequestV1", "hpp_core::Distribution (its body)", round::<DistributionRequest>),
+        ("DistributionContactV1", "hpp_core::Distribution (its contact_information)", round::<ContactInformation>),
     ]
 };
 

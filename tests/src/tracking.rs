@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use hpp_core::tracking::{BoxError, Finished, HandOff};
 use hpp_core::Timer;
+use hpp_core::tracking::{BoxError, Finished, HandOff};
 
 /// What a `Timer`'s sleep returns.
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -71,10 +71,9 @@ impl Size {
             let Some(rest) = rest.strip_prefix("pub ") else { continue };
             let words: Vec<&str> = rest.split_whitespace().collect();
             // Qualifiers before `fn`; `pub const NAME: T` is a const, `pub const fn` a function.
-            let Some(at) = words
-                .iter()
-                .position(|w| !matches!(*w, "async" | "unsafe" | "extern") && !(*w == "const" && words.contains(&"fn")))
-            else {
+            let Some(at) = words.iter().position(|w| {
+                !matches!(*w, "async" | "unsafe" | "extern") && !(*w == "const" && words.contains(&"fn"))
+            }) else {
                 continue;
             };
             let kind = words[at];

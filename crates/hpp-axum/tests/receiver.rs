@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use hpp_axum::{CallbackReceiver, ReceiverOptions};
-use hpp_testing::VirtualTimer;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{BoxError, FinalStatus, Finished, HandOff, MemoryStore};
+use hpp_testing::VirtualTimer;
 use http::{Request, StatusCode};
 use tower_service::Service;
 

@@ -23,8 +23,8 @@
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use hpp_core::transport::block_on;
 use hpp_core::Timer;
+pub use hpp_core::transport::block_on;
 
 /// What a `Timer`'s sleep returns.
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -50,12 +50,12 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     output.fields(&[("callbacks to", Some(listener.url.clone()))]);
 
     step(output, 1, "Create a session for a checkout order, with a status callback URL");
-    let urls = MerchantUrls::default()
-        .with_status_update(secret.append_to(&format!("{}?sid={{{{session_id}}}}", listener.url)))
-        .with_success("https://shop.example/thanks?sid={{session_id}}&order={{order_id}}")
-        .with_cancel("https://shop.example/cart");
-    let order = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/5f0d1c2e-demo")
-        .with_merchant_urls(urls);
+    let mut urls = MerchantUrls::default();
+    urls.status_update = Some(secret.append_to(&format!("{}?sid={{{{session_id}}}}", listener.url)));
+    urls.success = Some("https://shop.example/thanks?sid={{session_id}}&order={{order_id}}".into());
+    urls.cancel = Some("https://shop.example/cart".into());
+    let mut order = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/5f0d1c2e-demo");
+    order.merchant_urls = Some(urls);
     let created = client.create_session(&order).await?;
     output.created(&created);
 

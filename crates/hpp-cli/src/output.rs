@@ -296,14 +296,16 @@ impl Output {
 
     pub(crate) fn distributed(&self, distribution: &Distribution) {
         let method = &distribution.method();
-        let contact = distribution.request().contact_information.clone().unwrap_or_default();
+        // The body as sent: its contact_information, to show masked.
+        let body = serde_json::to_value(distribution).unwrap_or_default();
+        let contact = |field: &str| body.pointer(&format!("/contact_information/{field}")).and_then(|v| v.as_str());
         if self.json {
             return self.print_json(&json!({ "method": method, "distributed": true }));
         }
         let recipient = match method {
-            DistributionMethod::Email => contact.email.as_deref().map(mask_email),
-            DistributionMethod::Sms => contact.phone.as_deref().map(mask_phone),
-            _ => contact.access_id.as_deref().map(mask_all),
+            DistributionMethod::Email => contact("email").map(mask_email),
+            DistributionMethod::Sms => contact("phone").map(mask_phone),
+            _ => contact("access_id").map(mask_all),
         };
         self.heading(&format!("Distributed by {method}"));
         self.fields(&[("recipient", recipient)]);

@@ -5,10 +5,11 @@
 
 use std::io::Read;
 
+use hpp_core::__private::DistributionRequest;
 use hpp_core::__private::redact::scrub;
 use hpp_core::model::{
-    BackgroundImage, DistributionRequest, MerchantUrls, PaymentMethodCategory, PlaceOrderMode, PurchaseType,
-    SessionCreationRequest, SessionOptions, ShowSubtotalDetail,
+    BackgroundImage, MerchantUrls, PaymentMethodCategory, PlaceOrderMode, PurchaseType, SessionOptions,
+    ShowSubtotalDetail,
 };
 use hpp_core::{CreateSession, Distribution};
 use serde_json::Value;
@@ -62,9 +63,9 @@ pub(crate) struct CreateFields {
 
 /// The create request: the body (if any), then each flag given set on top of it.
 pub(crate) fn create(fields: CreateFields) -> Result<CreateSession, Failure> {
-    let mut request: SessionCreationRequest = match &fields.body {
+    let mut request: CreateSession = match &fields.body {
         Some(source) => from_body(source, "a session creation request")?,
-        None => SessionCreationRequest::default(),
+        None => CreateSession::default(),
     };
     if let Some(url) = fields.payment_session_url {
         request.payment_session_url = url;
@@ -141,7 +142,7 @@ pub(crate) fn create(fields: CreateFields) -> Result<CreateSession, Failure> {
             invalid.why
         )));
     }
-    Ok(CreateSession::from_body(request))
+    Ok(request)
 }
 
 /// `URL` or `URL@WIDTH` (the width in pixels).
@@ -173,7 +174,7 @@ fn check_options(options: Option<&SessionOptions>) -> Result<(), Failure> {
 /// A distribution from a JSON body, checked as the other distribution commands check theirs.
 pub(crate) fn distribution_from_body(source: &str) -> Result<Distribution, Failure> {
     let request: DistributionRequest = from_body(source, "a distribution request")?;
-    Distribution::from_request(request).map_err(|e| Failure::from(&hpp_core::Error::from(e)))
+    hpp_core::__private::distribution_from_request(request).map_err(|e| Failure::from(&hpp_core::Error::from(e)))
 }
 
 /// Reads `source` (a path, or `-` for standard input) as JSON of type `T`, refusing fields `T`

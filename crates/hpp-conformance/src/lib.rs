@@ -31,11 +31,11 @@ pub mod loopback;
 use std::fmt;
 use std::time::Duration;
 
+use hpp_core::transport::RequestTimeout;
 use hpp_core::{
     Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Operation,
     ReadSession, Request, Response, Transport, TransportErrorKind,
 };
-use hpp_core::transport::RequestTimeout;
 use loopback::{Loopback, Recorded, Reply};
 
 /// The body limit of the shipped transports, which [`check`] assumes.
@@ -247,12 +247,11 @@ async fn requests_arrive_as_built<T: Transport>(transport: &T) -> Result<(), Str
     type Build = fn(&Config) -> Request;
     let builds: [(&str, Build); 4] = [
         ("create", |c| {
-            CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/ö-1")
-                .with_merchant_urls(
-                    hpp_core::MerchantUrls::default().with_success("https://shop.example/ok?sid={{session_id}}"),
-                )
-                .build(c)
-                .expect("builds")
+            let mut create = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/ö-1");
+            let mut urls = hpp_core::MerchantUrls::default();
+            urls.success = Some("https://shop.example/ok?sid={{session_id}}".into());
+            create.merchant_urls = Some(urls);
+            create.build(c).expect("builds")
         }),
         ("read", |c| ReadSession::new("9cbc9884-1fdb-45a8-9694-9340340d0436").build(c).expect("builds")),
         ("disable", |c| DisableSession::new("s-1").build(c).expect("builds")),

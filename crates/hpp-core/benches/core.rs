@@ -5,7 +5,8 @@
 //! `cargo bench -p hpp-core` (compare `baseline_*` with the matching `core_*`).
 
 use divan::{AllocProfiler, Bencher, black_box};
-use hpp_core::model::{ContactInformation, DistributionMethod, DistributionRequest, Session};
+use hpp_core::__private::{ContactInformation, DistributionRequest};
+use hpp_core::model::{DistributionMethod, Session};
 use hpp_core::{
     Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Mode, Operation,
     ReadSession,

@@ -8,7 +8,13 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config::shown_url;
 pub use crate::dedup::Deduplicator;
-pub use crate::distribution::{check_country, check_email};
+
+/// A [`Distribution`](crate::Distribution) from its body, with the constructors' checks (the
+/// CLI's `--body`; users deserialize a `Distribution`).
+pub fn distribution_from_request(request: DistributionRequest) -> Result<crate::Distribution, crate::InputError> {
+    crate::Distribution::from_request(request)
+}
+pub use crate::distribution::{ContactInformation, DistributionRequest, check_country, check_email};
 pub use crate::session::SESSIONS_PATH;
 
 /// Masking of personal data for `Debug`, logs and error messages.
@@ -41,7 +47,7 @@ pub struct InvalidUrl {
 /// with a host (merchant URLs may carry the `{{session_id}}`, `{{order_id}}` and
 /// `{{authorization_token}}` placeholders), or is longer than [`MAX_URL_LEN`]. The one rule the
 /// sandbox refuses by and the CLI checks before sending.
-pub fn invalid_url(request: &crate::model::SessionCreationRequest) -> Option<InvalidUrl> {
+pub fn invalid_url(request: &crate::CreateSession) -> Option<InvalidUrl> {
     let mut urls = vec![("payment_session_url".to_owned(), request.payment_session_url.as_str(), false)];
     if let Some(m) = &request.merchant_urls {
         let fields = [

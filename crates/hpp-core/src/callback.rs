@@ -51,8 +51,8 @@ impl StatusCallback {
             #[serde(default)]
             session: Session,
         }
-        let wire: Wire = serde_json::from_slice(body)
-            .map_err(|e| CallbackError::Malformed(crate::redact::scrub(&e.to_string())))?;
+        let wire: Wire =
+            serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(crate::redact::scrub(&e.to_string())))?;
         match wire.event_id {
             Some(event_id) if event_id.len() > Self::MAX_EVENT_ID_LEN => Err(CallbackError::EventIdTooLong),
             Some(event_id) if !event_id.is_empty() => Ok(Self { event_id, session: wire.session }),

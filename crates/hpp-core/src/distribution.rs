@@ -2,9 +2,11 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::InputError;
-use crate::model::{ContactInformation, DistributionMethod, DistributionRequest};
-use crate::redact;
+use crate::model::DistributionMethod;
+use crate::redact::{self, MaskedOption};
 
 /// How to hand a session to the consumer, checked before anything is sent.
 ///
@@ -14,6 +16,20 @@ use crate::redact;
 /// assert!(Distribution::email("jane@").is_err());
 /// assert!(Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb").is_ok());
 /// assert!(Distribution::sms("07000212345", "SE").is_ok());
+/// ```
+///
+/// It serializes as the request body (`DistributionRequestV1`) and deserializes from one with
+/// the same checks (the method must be `email`, `sms` or `token`, with its contact data valid;
+/// contact fields the method does not use are dropped, `template` kept), for a body read from a
+/// file:
+///
+/// ```
+/// use hpp_core::Distribution;
+/// let json = r#"{"method":"email","contact_information":{"email":"jane@example.com"}}"#;
+/// let distribution: Distribution = serde_json::from_str(json)?;
+/// assert_eq!(serde_json::to_string(&distribution)?, json);
+/// assert!(serde_json::from_str::<Distribution>(r#"{"method":"pigeon"}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Distribution {
@@ -54,22 +70,8 @@ impl Distribution {
         ))
     }
 
-    /// A distribution from a request body (read from a file, say), checked as the constructors
-    /// check theirs: the method must be `email`, `sms` or `token`, with its contact data valid.
-    /// Contact fields the method does not use are dropped; `template` is kept.
-    ///
-    /// ```
-    /// use hpp_core::Distribution;
-    /// use hpp_core::model::DistributionRequest;
-    ///
-    /// let body: DistributionRequest =
-    ///     serde_json::from_str(r#"{"method":"email","contact_information":{"email":"jane@example.com"}}"#)?;
-    /// assert!(Distribution::from_request(body).is_ok());
-    /// let body: DistributionRequest = serde_json::from_str(r#"{"method":"pigeon"}"#)?;
-    /// assert!(Distribution::from_request(body).is_err());
-    /// # Ok::<(), serde_json::Error>(())
-    /// ```
-    pub fn from_request(request: DistributionRequest) -> Result<Self, InputError> {
+    /// A distribution from a request body, with the constructors' checks.
+    pub(crate) fn from_request(request: DistributionRequest) -> Result<Self, InputError> {
         let contact = request.contact_information.unwrap_or_default();
         let missing = |field| InputError::InvalidField { field, reason: "it is missing" };
         let distribution = match request.method {
@@ -110,8 +112,21 @@ impl Distribution {
     }
 
     /// The body as it goes on the wire.
-    pub fn request(&self) -> &DistributionRequest {
+    pub(crate) fn request(&self) -> &DistributionRequest {
         &self.request
+    }
+}
+
+impl Serialize for Distribution {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.request.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Distribution {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let request = DistributionRequest::deserialize(deserializer)?;
+        Self::from_request(request).map_err(serde::de::Error::custom)
     }
 }
 
@@ -122,6 +137,51 @@ impl fmt::Debug for Distribution {
             .field("contact_information", &self.request.contact_information)
             .finish()
     }
+}
+
+/// `contact_information` of a distribution. `Debug` masks all of it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ContactInformation {
+    /// E-mail address (method `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number (method `sms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// ISO 3166-1 alpha-2 country of the phone number (method `sms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_country: Option<String>,
+    /// Access id read from the consumer's QR code (method `token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_id: Option<String>,
+}
+
+impl fmt::Debug for ContactInformation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContactInformation")
+            .field("email", &MaskedOption(&self.email, redact::mask_email))
+            .field("phone", &MaskedOption(&self.phone, redact::mask_phone))
+            .field("phone_country", &self.phone_country)
+            .field("access_id", &MaskedOption(&self.access_id, redact::mask_all))
+            .finish()
+    }
+}
+
+/// Body of `POST {distribution_url}` (`DistributionRequestV1`), as it is on the wire, unchecked:
+/// what [`Distribution`] serializes as, and deserializes from after its checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DistributionRequest {
+    /// Contact data for the method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_information: Option<ContactInformation>,
+    /// How to distribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<DistributionMethod>,
+    /// `template` (documented as unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 /// Checks an e-mail address the way a mail system would accept it: one `@`, a local part of

@@ -3,16 +3,16 @@
 //! Request types serialize exactly the fields that are set. Response types accept any subset of
 //! their fields, ignore fields they do not know and keep enum values they do not know
 //! (`Other`, see [`UnknownValue`]), because the service has changed under its SDKs before. Structs are
-//! `#[non_exhaustive]` with public fields and `Default`, so they can be built with
-//! `Default::default()` and field assignment, or (request types) with `with_*` setters:
+//! `#[non_exhaustive]` with public fields and `Default`: build one from `Default::default()` by
+//! setting its fields (one way, so a field the API adds later breaks no build):
 //!
 //! ```
 //! use hpp_core::model::{MerchantUrls, PlaceOrderMode, SessionOptions};
-//! let urls = MerchantUrls::default()
-//!     .with_success("https://shop.example/ok?sid={{session_id}}")
-//!     .with_cancel("https://shop.example/cart");
-//! let options = SessionOptions::default().with_place_order_mode(PlaceOrderMode::PlaceOrder);
-//! assert_eq!(urls.cancel.as_deref(), Some("https://shop.example/cart"));
+//! let mut urls = MerchantUrls::default();
+//! urls.success = Some("https://shop.example/ok?sid={{session_id}}".into());
+//! urls.cancel = Some("https://shop.example/cart".into());
+//! let mut options = SessionOptions::default();
+//! options.place_order_mode = Some(PlaceOrderMode::PlaceOrder);
 //! ```
 //!
 //! `Debug` masks personal data and tokens: contact data, customer details, authorization tokens
@@ -22,7 +22,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::redact::{self, MaskedOption, RedactedOption};
+use crate::redact::RedactedOption;
 
 /// A value of the API enum `E` that this version of the SDK does not know, kept exactly as the
 /// server sent it (the `Other` variant of [`SessionStatus`], [`ErrorCode`](crate::ErrorCode) and
@@ -217,41 +217,6 @@ pub struct MerchantUrls {
     pub status_update: Option<String>,
 }
 
-/// Builder-lite setters: `with_<field>(value)` sets `Some(value)`.
-macro_rules! setters {
-    ($ty:ident { $($setter:ident => $field:ident: $value:ty),+ $(,)? }) => {
-        impl $ty {
-            $(
-                #[doc = concat!("Sets `", stringify!($field), "`.")]
-                pub fn $setter(mut self, value: impl Into<$value>) -> Self {
-                    self.$field = Some(value.into());
-                    self
-                }
-            )+
-        }
-    };
-}
-
-setters!(MerchantUrls {
-    with_success => success: String,
-    with_cancel => cancel: String,
-    with_back => back: String,
-    with_failure => failure: String,
-    with_error => error: String,
-    with_status_update => status_update: String,
-});
-
-setters!(SessionOptions {
-    with_background_images => background_images: Vec<BackgroundImage>,
-    with_logo_url => logo_url: String,
-    with_page_title => page_title: String,
-    with_payment_method_categories => payment_method_categories: Vec<PaymentMethodCategory>,
-    with_payment_method_category => payment_method_category: PaymentMethodCategory,
-    with_place_order_mode => place_order_mode: PlaceOrderMode,
-    with_purchase_type => purchase_type: PurchaseType,
-    with_show_subtotal_detail => show_subtotal_detail: ShowSubtotalDetail,
-});
-
 impl fmt::Debug for MerchantUrls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MerchantUrls")
@@ -305,24 +270,6 @@ pub struct SessionOptions {
     /// Subtotal detail display.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub show_subtotal_detail: Option<ShowSubtotalDetail>,
-}
-
-/// Body of `POST /hpp/v1/sessions` (`SessionCreationRequestV1`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct SessionCreationRequest {
-    /// URL of the payment session or checkout order this page pays (required by the API).
-    #[serde(default)]
-    pub payment_session_url: String,
-    /// Redirect and callback URLs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merchant_urls: Option<MerchantUrls>,
-    /// Page options.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub options: Option<SessionOptions>,
-    /// Profile with default options.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile_id: Option<String>,
 }
 
 /// `distribution_module` of a created session.
@@ -491,49 +438,4 @@ impl fmt::Debug for Session {
             .field("manual_identification", &self.manual_identification)
             .finish()
     }
-}
-
-/// `contact_information` of a distribution. `Debug` masks all of it.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ContactInformation {
-    /// E-mail address (method `email`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Phone number (method `sms`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    /// ISO 3166-1 alpha-2 country of the phone number (method `sms`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone_country: Option<String>,
-    /// Access id read from the consumer's QR code (method `token`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_id: Option<String>,
-}
-
-impl fmt::Debug for ContactInformation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ContactInformation")
-            .field("email", &MaskedOption(&self.email, redact::mask_email))
-            .field("phone", &MaskedOption(&self.phone, redact::mask_phone))
-            .field("phone_country", &self.phone_country)
-            .field("access_id", &MaskedOption(&self.access_id, redact::mask_all))
-            .finish()
-    }
-}
-
-/// Body of `POST {distribution_url}` (`DistributionRequestV1`), as it is on the wire. Build one
-/// with [`Distribution`](crate::Distribution), which validates it first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct DistributionRequest {
-    /// Contact data for the method.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contact_information: Option<ContactInformation>,
-    /// How to distribute.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<DistributionMethod>,
-    /// `template` (documented as unused).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
 }

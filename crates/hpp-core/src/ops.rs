@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 use crate::config::Config;
 use crate::distribution::Distribution;
 use crate::error::{ApiError, DecodeError, Error, InputError};
-use crate::model::{MerchantUrls, Session, SessionCreated, SessionCreationRequest, SessionOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{MerchantUrls, Session, SessionCreated, SessionOptions};
 use crate::retry::Idempotency;
 use crate::session::{Endpoint, SESSIONS_PATH, SessionRef};
 use crate::transport::BodyTruncated;
@@ -67,7 +69,7 @@ fn request(config: &Config, method: Method, uri: Uri, body: Option<Vec<u8>>) -> 
     request
 }
 
-fn json_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
+fn json_body<T: Serialize>(value: &T) -> Vec<u8> {
     // invariant: the models are plain structs of strings, numbers and string enums; serializing
     // them to memory cannot fail.
     serde_json::to_vec(value).expect("request models always serialize")
@@ -103,48 +105,37 @@ fn decode<T: DeserializeOwned>(response: Response, expected: &'static str) -> Re
 
 /// Create an HPP session for a payment session or checkout order: `POST /hpp/v1/sessions`.
 ///
+/// Its fields are the request body (`SessionCreationRequestV1`), serialized with exactly the
+/// fields that are set:
+///
 /// ```
 /// use hpp_core::{CreateSession, MerchantUrls};
-/// let op = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/123")
-///     .with_merchant_urls(MerchantUrls::default().with_success("https://shop.example/ok?sid={{session_id}}"));
+/// let mut create = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/123");
+/// let mut urls = MerchantUrls::default();
+/// urls.success = Some("https://shop.example/ok?sid={{session_id}}".into());
+/// create.merchant_urls = Some(urls);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreateSession {
-    body: SessionCreationRequest,
+    /// URL of the payment session or checkout order this page pays (required by the API).
+    #[serde(default)]
+    pub payment_session_url: String,
+    /// Redirect and callback URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_urls: Option<MerchantUrls>,
+    /// Page options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<SessionOptions>,
+    /// Profile with default options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<String>,
 }
 
 impl CreateSession {
     /// A session paying the payment session or order at `payment_session_url`.
     pub fn new(payment_session_url: impl Into<String>) -> Self {
-        Self { body: SessionCreationRequest { payment_session_url: payment_session_url.into(), ..Default::default() } }
-    }
-
-    /// A create request from a complete body.
-    pub fn from_body(body: SessionCreationRequest) -> Self {
-        Self { body }
-    }
-
-    /// Sets `merchant_urls`.
-    pub fn with_merchant_urls(mut self, urls: MerchantUrls) -> Self {
-        self.body.merchant_urls = Some(urls);
-        self
-    }
-
-    /// Sets `options`.
-    pub fn with_options(mut self, options: SessionOptions) -> Self {
-        self.body.options = Some(options);
-        self
-    }
-
-    /// Sets `profile_id`.
-    pub fn with_profile_id(mut self, profile_id: impl Into<String>) -> Self {
-        self.body.profile_id = Some(profile_id.into());
-        self
-    }
-
-    /// The body that will be sent.
-    pub fn body(&self) -> &SessionCreationRequest {
-        &self.body
+        Self { payment_session_url: payment_session_url.into(), ..Default::default() }
     }
 }
 
@@ -155,7 +146,7 @@ impl Operation for CreateSession {
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {
-        let url = self.body.payment_session_url.trim();
+        let url = self.payment_session_url.trim();
         if url.is_empty() {
             return Err(InputError::InvalidField { field: "payment_session_url", reason: "it is empty" }.into());
         }
@@ -167,7 +158,7 @@ impl Operation for CreateSession {
             .into());
         }
         let uri = config.base_url().join_uri(&[SESSIONS_PATH])?;
-        Ok(request(config, Method::POST, uri, Some(json_body(&self.body))))
+        Ok(request(config, Method::POST, uri, Some(json_body(self))))
     }
 
     fn parse(&self, response: Response) -> Result<SessionCreated, Error> {

@@ -1,7 +1,6 @@
 //! Naming a session: by id or by a URL the API returned ([`SessionRef`]), and
 //! the check that decides whether a URL may receive our credentials.
 
-
 use http::Uri;
 
 use crate::config::{BaseUrl, shown_url};

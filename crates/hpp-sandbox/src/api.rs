@@ -9,8 +9,8 @@ use hpp_core::__private::{ErrorBody, SESSIONS_PATH};
 use hpp_core::ErrorCode;
 use hpp_core::callback::StatusCallback;
 use hpp_core::model::{
-    ContactInformation, Customer, DistributionMethod, DistributionModule, DistributionRequest, ManualIdentification,
-    MerchantUrls, PlaceOrderMode, Session, SessionCreated, SessionCreationRequest, SessionStatus,
+    Customer, DistributionMethod, DistributionModule, ManualIdentification, MerchantUrls, PlaceOrderMode, Session,
+    SessionCreated, SessionStatus,
 };
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -551,7 +551,7 @@ impl State {
     }
 
     fn create(&mut self, now: i64, body: &[u8]) -> Answer {
-        let Ok(request) = serde_json::from_slice::<SessionCreationRequest>(body) else {
+        let Ok(request) = serde_json::from_slice::<hpp_core::CreateSession>(body) else {
             return self.error(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::ConstraintViolation,
@@ -658,7 +658,7 @@ impl State {
             ));
         };
         let (status, link) = (record.session.status.clone(), record.created.redirect_url.clone().unwrap_or_default());
-        let request = serde_json::from_slice::<DistributionRequest>(body)
+        let request = serde_json::from_slice::<hpp_core::__private::DistributionRequest>(body)
             .map_err(|_| Refusal::invalid("Invalid request: the body is not a distribution request."))?;
         let method = match request.method {
             Some(m @ (DistributionMethod::Email | DistributionMethod::Sms | DistributionMethod::Token)) => m,
@@ -715,7 +715,11 @@ impl State {
     }
 
     /// The recipient of a distribution by `method`, checked as the service checks it.
-    fn recipient(&self, method: DistributionMethod, contact: ContactInformation) -> Result<String, Refusal> {
+    fn recipient(
+        &self,
+        method: DistributionMethod,
+        contact: hpp_core::__private::ContactInformation,
+    ) -> Result<String, Refusal> {
         let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let missing = |what: &str| Refusal::bad(StatusCode::BAD_REQUEST, ErrorCode::MissingContactData, what);
         match method {

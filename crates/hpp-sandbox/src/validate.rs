@@ -8,10 +8,11 @@
 //! `"pay_later"` where the spec lists `PAY_LATER`), and merchant URLs may carry the
 //! `{{session_id}}`, `{{order_id}}` and `{{authorization_token}}` placeholders.
 
-use hpp_core::model::{SessionCreationRequest, SessionOptions};
+use hpp_core::CreateSession;
+use hpp_core::model::SessionOptions;
 
 /// `Err(why)` when the service would refuse `request`.
-pub(crate) fn creation(request: &SessionCreationRequest) -> Result<(), String> {
+pub(crate) fn creation(request: &CreateSession) -> Result<(), String> {
     if request.payment_session_url.trim().is_empty() {
         return Err("payment_session_url: must not be blank".to_owned());
     }

@@ -98,4 +98,3 @@ impl Timer for VirtualTimer {
         self.lock().jitter
     }
 }
-

@@ -165,7 +165,7 @@ struct Clients {
     uri: http::Uri,
     body: Bytes,
     /// The body as a model, for the rows that serialize it per request.
-    body_model: hpp_core::model::DistributionRequest,
+    body_model: hpp_core::__private::DistributionRequest,
     authorization: HeaderValue,
     /// The client `HyperTransport::new` wraps (same connector, same pool settings), driven directly.
     raw_hyper: hyper_util::client::legacy::Client<hpp_hyper::DefaultConnector, Full<Bytes>>,
@@ -337,9 +337,9 @@ fn client(plan: Plan) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let config = Config::new(Environment::custom(&base).expect("base"), Credentials::api_key(KEY).expect("key"));
-        let mut contact = hpp_core::model::ContactInformation::default();
+        let mut contact = hpp_core::__private::ContactInformation::default();
         contact.email = Some(EMAIL.to_owned());
-        let mut body = hpp_core::model::DistributionRequest::default();
+        let mut body = hpp_core::__private::DistributionRequest::default();
         body.contact_information = Some(contact);
         body.method = Some(hpp_core::DistributionMethod::Email);
         let mut authorization = HeaderValue::from_str(&format!("Basic {KEY}")).expect("header");

@@ -225,7 +225,8 @@ async fn main() -> ExitCode {
     for _ in 0..SESSIONS {
         let mut urls = MerchantUrls::default();
         urls.status_update = Some(secret.append_to(&format!("{lb_url}/hpp/callback?sid={{{{session_id}}}}")));
-        let op = CreateSession::new("https://shop.example/orders/1").with_merchant_urls(urls);
+        let mut op = CreateSession::new("https://shop.example/orders/1");
+        op.merchant_urls = Some(urls);
         let created = client.create_session(&op).await.expect("created");
         let id = created.session_id.clone().expect("an id");
         let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus};
+use hpp_core::{Client, CreateSession, SessionStatus};
 use hpp_reqwest::ReqwestTransport;
 use hpp_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
@@ -117,9 +117,8 @@ async fn a_person_pays_on_the_sandbox_page_in_a_real_browser() {
     let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
     // The merchant's "thank you" page: the sandbox's own page, so the browser stays on loopback.
     let success = format!("{}/_sandbox/pay/{{{{session_id}}}}", sandbox.base_url());
-    let urls = MerchantUrls::default().with_success(success);
-    let created =
-        client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+    let urls = crate::merchant_urls(&[("success", &success)]);
+    let created = client.create_session(&crate::create("https://x.example/o/1", urls)).await.unwrap();
 
     let http = ReqwestTransport::new().unwrap().client().clone();
     let (browser, profile) = open_browser(&http, &driver, "pays").await;

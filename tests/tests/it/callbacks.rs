@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use hpp_core::__private::Deduplicator;
 use hpp_core::callback;
-use hpp_core::{
-    Client, CreateSession, MerchantUrls, SessionCreated, SessionStatus, Transport, WatchOptions, WatchOutcome,
-};
+use hpp_core::{Client, MerchantUrls, SessionCreated, SessionStatus, Transport, WatchOptions, WatchOutcome};
 use hpp_hyper::HyperTransport;
 use hpp_reqwest::ReqwestTransport;
 use hpp_sandbox::{DeliveryOutcome, Sandbox, SandboxConfig};
@@ -30,7 +28,7 @@ async fn sandbox() -> Sandbox {
 async fn create<T: Transport>(client: &Client<T>, status_update: Option<String>) -> SessionCreated {
     let mut urls = MerchantUrls::default();
     urls.status_update = status_update;
-    let op = CreateSession::new("https://x.example/orders/1").with_merchant_urls(urls);
+    let op = crate::create("https://x.example/orders/1", urls);
     client.create_session(&op).await.unwrap()
 }
 

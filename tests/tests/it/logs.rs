@@ -159,7 +159,8 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                 let _ = router.call(hpp_axum::callback_request(&uri, &callback)).await;
                 let _ = router.call(hpp_axum::callback_request(&uri, &callback)).await;
             }
-            let wrong = hpp_core::callback::StatusCallback::parse(format!(r#"{{"event_id":"{EVENT}-3"}}"#).as_bytes()).unwrap();
+            let wrong =
+                hpp_core::callback::StatusCallback::parse(format!(r#"{{"event_id":"{EVENT}-3"}}"#).as_bytes()).unwrap();
             let _ = router.call(hpp_axum::callback_request("/cb?secret=wrong-secret-00000000", &wrong)).await;
             let malformed = axum::body::Body::from(format!(r#"{{"event_id": "{EMAIL}", "session": 5}}"#));
             let _ = router.call(http::Request::post(&uri).body(malformed).unwrap()).await;

@@ -35,3 +35,18 @@ fn qr_codes_in_png(png_bytes: &[u8]) -> (png::ColorType, Vec<String>) {
     let codes = image.detect_grids().iter().filter_map(|grid| grid.decode().ok().map(|(_, text)| text)).collect();
     (info.color_type, codes)
 }
+
+/// A create request for `order` with `urls`.
+fn create(order: &str, urls: hpp_core::MerchantUrls) -> hpp_core::CreateSession {
+    let mut create = hpp_core::CreateSession::new(order);
+    create.merchant_urls = Some(urls);
+    create
+}
+
+/// Merchant URLs from `(field, url)` pairs, as the API names the fields (`success`,
+/// `status_update`, ...).
+fn merchant_urls(pairs: &[(&str, &str)]) -> hpp_core::MerchantUrls {
+    let object: serde_json::Map<String, serde_json::Value> =
+        pairs.iter().map(|(field, url)| ((*field).to_owned(), serde_json::Value::from(*url))).collect();
+    serde_json::from_value(serde_json::Value::Object(object)).expect("merchant_urls fields")
+}

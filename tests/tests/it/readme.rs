@@ -27,8 +27,10 @@ async fn use_it() -> Result {
     // Tokio (re-exported by both transports), hpp_blocking::StdTimer in blocking code.
     let client = Client::new(config, ReqwestTransport::new()?, TokioTimer::new());
 
-    let order = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/<order id>")
-        .with_merchant_urls(MerchantUrls::default().with_success("https://shop.example/thanks?sid={{session_id}}"));
+    let mut order = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/<order id>");
+    let mut urls = MerchantUrls::default(); // request models: set the fields you need
+    urls.success = Some("https://shop.example/thanks?sid={{session_id}}".into());
+    order.merchant_urls = Some(urls);
     let created = client.create_session(&order).await?;
     // Each call takes what the previous one returned: the distribution_url for distribute, the
     // session_url for read and disable (or the session id, when the answer lacked a URL).

@@ -5,14 +5,14 @@
 use std::path::PathBuf;
 
 use hpp_core::callback::CallbackSecret;
-use hpp_testing::VirtualTimer;
 use hpp_core::{
-    Client, Config, CreateSession, Credentials, DistributeSession, Distribution, Environment, MerchantUrls, Operation,
-    ReadSession, Transport,
+    Client, Config, CreateSession, Credentials, DistributeSession, Distribution, Environment, Operation, ReadSession,
+    Transport,
 };
 use hpp_hyper::{HyperTransport, TokioTimer};
 use hpp_reqwest::ReqwestTransport;
 use hpp_sandbox::{Sandbox, SandboxConfig, SandboxMode};
+use hpp_testing::VirtualTimer;
 use hpp_testing::{Recorder, Redactor, Replayer, render_request};
 use proptest::prelude::*;
 
@@ -36,11 +36,12 @@ async fn story<T: Transport>(client: &Client<T>, sandbox: Option<&Sandbox>) -> S
     let mut results = Redactor::new();
     let mut out = String::new();
     let secret = CallbackSecret::new(CALLBACK_SECRET).unwrap();
-    let urls = MerchantUrls::default()
-        .with_success("https://shop.example/ok?sid={{session_id}}")
-        .with_status_update(secret.append_to("https://shop.example/callbacks?sid={{session_id}}"));
-    let created =
-        client.create_session(&CreateSession::new("https://x.example/orders/1").with_merchant_urls(urls)).await;
+    let status_update = secret.append_to("https://shop.example/callbacks?sid={{session_id}}");
+    let urls = crate::merchant_urls(&[
+        ("success", "https://shop.example/ok?sid={{session_id}}"),
+        ("status_update", &status_update),
+    ]);
+    let created = client.create_session(&crate::create("https://x.example/orders/1", urls)).await;
     out.push_str(&results.debug(&created));
     let created = created.unwrap();
     let distribution_url = created.distribution_url.clone().unwrap();
@@ -226,12 +227,12 @@ fn every_fixture_response_renders_stably() {
 fn every_operation_renders_stably() {
     let url = "https://api.playground.kustom.co/hpp/v1/sessions/9cbc9884-1fdb-45a8-9694-9340340d0436";
     let requests = [
-        CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1")
-            .with_merchant_urls(
-                MerchantUrls::default().with_status_update(format!("https://shop.example/cb?secret={CALLBACK_SECRET}")),
-            )
-            .build(&playground())
-            .unwrap(),
+        crate::create(
+            "https://api.playground.kustom.co/checkout/v3/orders/1",
+            crate::merchant_urls(&[("status_update", &format!("https://shop.example/cb?secret={CALLBACK_SECRET}"))]),
+        )
+        .build(&playground())
+        .unwrap(),
         ReadSession::new(url).build(&playground()).unwrap(),
         hpp_core::DisableSession::new(url).build(&playground()).unwrap(),
         DistributeSession::new(format!("{url}/distribution").as_str(), Distribution::token(ACCESS_ID).unwrap())
@@ -262,7 +263,7 @@ proptest! {
         let callback = CallbackSecret::new(secret.clone()).unwrap().append_to("https://shop.example/cb");
         let mut redactor = Redactor::new();
         let rendered = [
-            redactor.request(&CreateSession::new("https://x.example/o").with_merchant_urls(MerchantUrls::default().with_status_update(callback)).build(&config).unwrap()),
+            redactor.request(&crate::create("https://x.example/o", crate::merchant_urls(&[("status_update", &callback)])).build(&config).unwrap()),
             redactor.request(&DistributeSession::new("s1", Distribution::email(&email).unwrap()).build(&config).unwrap()),
             redactor.request(&DistributeSession::new("s1", Distribution::sms(&phone, "SE").unwrap()).build(&config).unwrap()),
             redactor.request(&DistributeSession::new("s1", Distribution::token(&access_id).unwrap()).build(&config).unwrap()),

@@ -3,7 +3,7 @@
 //! state reachable by a documented input (through both transports).
 
 use hpp_core::model::{PlaceOrderMode, SessionOptions};
-use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Transport};
+use hpp_core::{Client, SessionStatus, Transport};
 use hpp_hyper::HyperTransport;
 use hpp_reqwest::ReqwestTransport;
 use hpp_sandbox::{Sandbox, SandboxConfig};
@@ -124,10 +124,14 @@ async fn shapes<T: Transport>(transport: T) -> Vec<String> {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let client = Client::new(sandbox.client_config(), transport, hpp_tokio::TokioTimer::new());
     let order = |mode: Option<PlaceOrderMode>| {
-        let options = mode.map_or_else(SessionOptions::default, |m| SessionOptions::default().with_place_order_mode(m));
-        CreateSession::new("https://x.example/orders/1")
-            .with_options(options)
-            .with_merchant_urls(MerchantUrls::default().with_success("https://shop.example/ok"))
+        let mut options = SessionOptions::default();
+        options.place_order_mode = mode;
+        let mut create = crate::create(
+            "https://x.example/orders/1",
+            crate::merchant_urls(&[("success", "https://shop.example/ok")]),
+        );
+        create.options = Some(options);
+        create
     };
     let mut shapes = Vec::new();
     let created = client.create_session(&order(None)).await.unwrap();
@@ -181,11 +185,11 @@ async fn every_response_shape_is_reachable_through_both_transports() {
 async fn a_refused_purchase_goes_to_the_failure_url_and_may_be_tried_again() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
-    let urls = MerchantUrls::default()
-        .with_failure("https://shop.example/refused?sid={{session_id}}")
-        .with_success("https://shop.example/ok");
-    let created =
-        client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+    let urls = crate::merchant_urls(&[
+        ("failure", "https://shop.example/refused?sid={{session_id}}"),
+        ("success", "https://shop.example/ok"),
+    ]);
+    let created = client.create_session(&crate::create("https://x.example/o/1", urls)).await.unwrap();
     let id = created.session_id.clone().unwrap();
     // The page's buttons are open, like the page: no credentials.
     let page = |path: String, method: http::Method| {

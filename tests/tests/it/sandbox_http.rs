@@ -261,7 +261,8 @@ fn a_blocking_client_in_a_plain_test_works_against_the_sandbox() {
     let sandbox = Sandbox::start_on_own_thread(SandboxConfig::default()).unwrap();
     let transport = |request| std::future::ready(blocking_exchange(request));
     let client = Client::new(sandbox.client_config(), transport, hpp_blocking::StdTimer::new());
-    let created = hpp_core::transport::block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap();
+    let created =
+        hpp_core::transport::block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap();
     let session = hpp_core::transport::block_on(client.read_session(created.session_url.as_deref().unwrap())).unwrap();
     assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
     let base_url = sandbox.base_url().to_owned();
@@ -282,11 +283,11 @@ async fn the_pay_page_lets_a_person_pay_or_cancel() {
         ("complete", "COMPLETED", "https://shop.example/ok?sid="),
         ("cancel", "CANCELLED", "https://shop.example/cancel"),
     ] {
-        let urls = hpp_core::MerchantUrls::default()
-            .with_success("https://shop.example/ok?sid={{session_id}}")
-            .with_cancel("https://shop.example/cancel");
-        let created =
-            client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+        let urls = crate::merchant_urls(&[
+            ("success", "https://shop.example/ok?sid={{session_id}}"),
+            ("cancel", "https://shop.example/cancel"),
+        ]);
+        let created = client.create_session(&crate::create("https://x.example/o/1", urls)).await.unwrap();
         let page_url = created.redirect_url.clone().unwrap();
         let page = browser.get(&page_url).send().await.unwrap();
         assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
@@ -316,10 +317,8 @@ async fn the_open_pay_endpoint_never_changes_a_final_session() {
     for (first, then) in
         [("disable", "complete"), ("cancel", "complete"), ("complete", "complete"), ("complete", "cancel")]
     {
-        let urls =
-            hpp_core::MerchantUrls::default().with_status_update("https://shop.example/cb?secret=0123456789abcdef");
-        let created =
-            client.create_session(&CreateSession::new("https://x.example/o/1").with_merchant_urls(urls)).await.unwrap();
+        let urls = crate::merchant_urls(&[("status_update", "https://shop.example/cb?secret=0123456789abcdef")]);
+        let created = client.create_session(&crate::create("https://x.example/o/1", urls)).await.unwrap();
         let id = created.session_id.clone().unwrap();
         let pay = |action: &str| format!("{}/_sandbox/pay/{id}/{action}", sandbox.base_url());
         if first == "disable" {

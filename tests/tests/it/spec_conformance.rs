@@ -3,8 +3,7 @@
 //! sandbox's responses are checked in `sandbox_conformance.rs`, over its whole scenario table.
 
 use hpp_core::model::{
-    BackgroundImage, MerchantUrls, PaymentMethodCategory, PlaceOrderMode, PurchaseType, SessionOptions,
-    ShowSubtotalDetail,
+    BackgroundImage, PaymentMethodCategory, PlaceOrderMode, PurchaseType, SessionOptions, ShowSubtotalDetail,
 };
 use hpp_core::{Config, CreateSession, Credentials, DistributeSession, Distribution, Environment, Mode, Operation};
 use hpp_tests::spec::{KNOWN_DEFECTS, Spec};
@@ -18,26 +17,27 @@ fn create_with_every_field() -> CreateSession {
     let mut image = BackgroundImage::default();
     image.url = Some("https://shop.example/bg.jpg".to_owned());
     image.width = Some(1200);
-    let urls = MerchantUrls::default()
-        .with_success("https://shop.example/ok?sid={{session_id}}&token={{authorization_token}}")
-        .with_cancel("https://shop.example/cancel")
-        .with_back("https://shop.example/back")
-        .with_failure("https://shop.example/fail")
-        .with_error("https://shop.example/error")
-        .with_status_update("https://shop.example/cb?secret=0123456789abcdef");
-    let options = SessionOptions::default()
-        .with_background_images(vec![image])
-        .with_logo_url("https://shop.example/logo.png")
-        .with_page_title("Complete your purchase")
-        .with_payment_method_categories(vec![PaymentMethodCategory::PayLater, PaymentMethodCategory::PayNow])
-        .with_payment_method_category(PaymentMethodCategory::Klarna)
-        .with_place_order_mode(PlaceOrderMode::CaptureOrder)
-        .with_purchase_type(PurchaseType::Buy)
-        .with_show_subtotal_detail(ShowSubtotalDetail::Hide);
-    CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1")
-        .with_merchant_urls(urls)
-        .with_options(options)
-        .with_profile_id("87ab3565-5e06-4006-9ada-8eedc6926703")
+    let urls = crate::merchant_urls(&[
+        ("success", "https://shop.example/ok?sid={{session_id}}&token={{authorization_token}}"),
+        ("cancel", "https://shop.example/cancel"),
+        ("back", "https://shop.example/back"),
+        ("failure", "https://shop.example/fail"),
+        ("error", "https://shop.example/error"),
+        ("status_update", "https://shop.example/cb?secret=0123456789abcdef"),
+    ]);
+    let mut options = SessionOptions::default();
+    options.background_images = Some(vec![image]);
+    options.logo_url = Some("https://shop.example/logo.png".to_owned());
+    options.page_title = Some("Complete your purchase".to_owned());
+    options.payment_method_categories = Some(vec![PaymentMethodCategory::PayLater, PaymentMethodCategory::PayNow]);
+    options.payment_method_category = Some(PaymentMethodCategory::Klarna);
+    options.place_order_mode = Some(PlaceOrderMode::CaptureOrder);
+    options.purchase_type = Some(PurchaseType::Buy);
+    options.show_subtotal_detail = Some(ShowSubtotalDetail::Hide);
+    let mut create = crate::create("https://api.playground.kustom.co/checkout/v3/orders/1", urls);
+    create.options = Some(options);
+    create.profile_id = Some("87ab3565-5e06-4006-9ada-8eedc6926703".to_owned());
+    create
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use hpp_axum::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{BoxError, Finished, HandOff, Input, TrackingStore};
-use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Timer};
+use hpp_core::{Client, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
@@ -53,7 +53,7 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
         let replica = if (i / 4) % 2 == 0 { &replica_up } else { &replica_down };
         let mut urls = MerchantUrls::default();
         urls.status_update = Some(secret.append_to(&format!("{replica}/hpp/callback?sid={{{{session_id}}}}")));
-        let op = CreateSession::new("https://shop.example/orders/1").with_merchant_urls(urls);
+        let op = crate::create("https://shop.example/orders/1", urls);
         let created = client.create_session(&op).await.unwrap();
         let id = created.session_id.clone().unwrap();
         let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);
@@ -144,10 +144,7 @@ async fn the_sandbox_loses_duplicates_and_reorders_callbacks_and_the_receiver_co
     for _ in 0..4 {
         let mut urls = MerchantUrls::default();
         urls.status_update = Some(secret.append_to(&format!("{url}/cb")));
-        let created = client
-            .create_session(&CreateSession::new("https://shop.example/o").with_merchant_urls(urls))
-            .await
-            .unwrap();
+        let created = client.create_session(&crate::create("https://shop.example/o", urls)).await.unwrap();
         ids.push(created.session_id.unwrap());
     }
     for id in &ids {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use hpp_core::tower::{Layer, Service, layered};
 use hpp_core::transport::SharedTransport;
 use hpp_core::{
-    CallOptions, Client, CreateSession, Error, ReadSession, Request, Response, Transport,
-    TransportError, TransportErrorKind, WatchOptions, WatchOutcome,
+    CallOptions, Client, CreateSession, Error, ReadSession, Request, Response, Transport, TransportError,
+    TransportErrorKind, WatchOptions, WatchOutcome,
 };
 use hpp_hyper::{HyperTransport, TokioTimer};
 use hpp_reqwest::ReqwestTransport;

@@ -110,7 +110,7 @@ fn optional_secrets_show_whether_they_are_there_and_nothing_else() {
     urls.status_update = Some("https://shop.example/cb?secret=7d1cbc3b".into());
     let some = format!("{urls:?}");
     assert!(some.contains("status_update: Some(<redacted>)"), "{some}");
-    let mut contact = hpp_core::model::ContactInformation::default();
+    let mut contact = hpp_core::__private::ContactInformation::default();
     assert!(format!("{contact:?}").contains("email: None"));
     contact.email = Some("jane@example.com".into());
     assert!(format!("{contact:?}").contains(r#"email: Some("j***@e***.com")"#));
@@ -220,7 +220,7 @@ fn a_create_takes_absolute_http_urls_only() {
     use hpp_core::CreateSession;
     let config = crate::playground();
     let op = CreateSession::new("https://x.example/o/1");
-    assert_eq!(op.body().payment_session_url, "https://x.example/o/1");
+    assert_eq!(op.payment_session_url, "https://x.example/o/1");
     assert!(op.build(&config).is_ok());
     assert!(CreateSession::new("http://x.example/o/1").build(&config).is_ok());
     for bad in ["ftp://x.example/o/1", "x.example/o/1", "https://exa mple/o"] {

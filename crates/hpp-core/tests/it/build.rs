@@ -45,10 +45,10 @@ fn create_full() {
     options.place_order_mode = Some(PlaceOrderMode::PlaceOrder);
     options.purchase_type = Some(PurchaseType::Buy);
     options.show_subtotal_detail = Some(ShowSubtotalDetail::Hide);
-    let op = CreateSession::new("https://api.playground.kustom.co/payments/v1/sessions/92d97f60")
-        .with_merchant_urls(urls)
-        .with_options(options)
-        .with_profile_id("87ab3565-5e06-4006-9ada-8eedc6926703");
+    let mut op = CreateSession::new("https://api.playground.kustom.co/payments/v1/sessions/92d97f60");
+    op.merchant_urls = Some(urls);
+    op.options = Some(options);
+    op.profile_id = Some("87ab3565-5e06-4006-9ada-8eedc6926703".into());
     check("create_full", &op, &playground());
 }
 

@@ -3,11 +3,11 @@
 
 use std::sync::Mutex;
 
-use hpp_testing::VirtualTimer;
 use hpp_core::{
     Client, CreateSession, Distribution, Error, Operation, ReadSession, Request, Response, SessionStatus,
     TransportError, transport::block_on,
 };
+use hpp_testing::VirtualTimer;
 
 #[test]
 fn sends_what_the_operation_built_and_parses_the_answer() {
@@ -218,7 +218,10 @@ fn the_per_call_timeout_travels_to_the_transport() {
     let client = Client::new(crate::playground(), transport, VirtualTimer::new());
     let options = hpp_core::CallOptions::default().with_timeout(std::time::Duration::from_millis(1500));
     block_on(client.send_with(&ReadSession::new("s1"), &options)).unwrap();
-    assert_eq!(*seen.lock().unwrap(), Some(hpp_core::transport::RequestTimeout(std::time::Duration::from_millis(1500))));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(hpp_core::transport::RequestTimeout(std::time::Duration::from_millis(1500)))
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Exact `Debug` and `Display` of everything that holds a secret or personal data.
 
-use hpp_core::model::{ContactInformation, Customer, MerchantUrls};
+use hpp_core::__private::ContactInformation;
+use hpp_core::model::{Customer, MerchantUrls};
 use hpp_core::{Config, Credentials, DistributeSession, Distribution, Environment, Mode, Operation, Session};
 
 #[test]

@@ -307,12 +307,12 @@ mod store {
     use std::task::{Context, Poll, Waker};
     use std::time::Duration;
 
-    use hpp_core::transport::block_on;
     use hpp_core::callback::StatusCallback;
     use hpp_core::tracking::{
         Applied, BoxError, FinalStatus, Finished, HandOff, Input, MemoryStore, ReadFailure, TrackingPolicy,
         TrackingStore,
     };
+    use hpp_core::transport::block_on;
     use proptest::prelude::*;
 
     use super::{START, at, session};
@@ -536,9 +536,9 @@ mod store {
 mod events {
     use std::sync::Mutex;
 
-    use hpp_core::transport::block_on;
     use hpp_core::callback::StatusCallback;
     use hpp_core::tracking::{Applied, BoxError, Finished, HandOff, Input, MemoryStore, StoreError, TrackingStore};
+    use hpp_core::transport::block_on;
 
     /// A tool printing every event once: refuses while `refusing` is set.
     #[derive(Default)]
@@ -628,9 +628,10 @@ fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id(
     let mut paid = session("COMPLETED", Some(START));
     paid.authorization_token = Some("planted-token-3f".into());
     paid.session_id = Some("s1".into());
-    let callback =
-        hpp_core::callback::StatusCallback::parse(serde_json::json!({ "event_id": "e1", "session": paid }).to_string().as_bytes())
-            .unwrap();
+    let callback = hpp_core::callback::StatusCallback::parse(
+        serde_json::json!({ "event_id": "e1", "session": paid }).to_string().as_bytes(),
+    )
+    .unwrap();
     let step = transition(None, &Input::Callback(&callback), at(START), &policy).unwrap();
     let finished = step.finished.unwrap();
     assert_eq!(finished.session.as_ref().and_then(|s| s.authorization_token.as_deref()), Some("planted-token-3f"));
@@ -648,7 +649,8 @@ fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id(
     assert_eq!(given_up.unwrap().finished.map(|f| (f.status, f.session)), Some((FinalStatus::Expired, None)));
     assert!(transition(Some(&tracked), &read, at(START + 1), &policy).unwrap().finished.is_none());
 
-    let anonymous = hpp_core::callback::StatusCallback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
+    let anonymous =
+        hpp_core::callback::StatusCallback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
     assert!(transition(None, &Input::Callback(&anonymous), at(START), &policy).is_none(), "no session id: nothing");
     assert!(transition(None, &read, at(START), &policy).is_none(), "a read of an untracked session: nothing");
 }
