@@ -39,8 +39,9 @@ pub(crate) fn config(
     }
     let environment = match (base_url, environment.unwrap_or(EnvironmentArg::Playground)) {
         (Some(url), _) if allow_plain_http => {
-            let environment =
-                Environment::custom_allowing_plain_http(url).map_err(|e| Failure::usage(&e.to_string()))?;
+            let environment = hpp_core::BaseUrl::parse_allowing_plain_http(url)
+                .map(Environment::Custom)
+                .map_err(|e| Failure::usage(&e.to_string()))?;
             if let Environment::Custom(base) = &environment
                 && base.sends_credentials_in_clear()
             {
@@ -49,7 +50,7 @@ pub(crate) fn config(
             }
             environment
         }
-        (Some(url), _) => Environment::custom(url).map_err(|e| {
+        (Some(url), _) => hpp_core::BaseUrl::parse(url).map(Environment::Custom).map_err(|e| {
             let hint = if url.starts_with("http://") {
                 "; on a private test network, --send-credentials-over-plain-http allows it"
             } else {

@@ -425,7 +425,7 @@ impl Output {
                 "error_code": sdk.error_code,
                 "error_messages": sdk.error_messages,
                 "correlation_id": sdk.correlation_id,
-                "side_effect": sdk.side_effect.map(hpp_core::SideEffect::as_str),
+                "side_effect": sdk.side_effect.map(|s| s.to_string()),
                 "advice": sdk.advice,
             }});
             say_err!("{}", json_line(&error));

@@ -216,7 +216,8 @@ fn run_with_proxy_environment() -> Result<(), String> {
 }
 
 fn config(base_url: &str) -> Config {
-    let environment = Environment::custom(base_url).expect("a loopback base URL is accepted");
+    let environment =
+        hpp_core::BaseUrl::parse(base_url).map(Environment::Custom).expect("a loopback base URL is accepted");
     Config::new(environment, Credentials::basic("conformance", "not-a-real-password").expect("valid credentials"))
 }
 

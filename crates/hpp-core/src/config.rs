@@ -39,23 +39,12 @@ pub enum Environment {
     Kustom(Mode),
     /// Klarna's hosts, by region, for merchants not yet moved to Kustom.
     Klarna(Region, Mode),
-    /// Any other base URL, such as a local sandbox. See [`Environment::custom`].
+    /// Any other base URL, such as a local sandbox: `Environment::Custom(BaseUrl::parse(url)?)`
+    /// ([`BaseUrl::parse`]: https, or plain http to loopback only).
     Custom(BaseUrl),
 }
 
 impl Environment {
-    /// A custom base URL: `https`, or plain `http` to a loopback address only (a local sandbox).
-    pub fn custom(base_url: &str) -> Result<Self, InputError> {
-        BaseUrl::parse(base_url).map(Self::Custom)
-    }
-
-    /// Your own base URL, allowing plain http to a host that is not loopback (a sandbox on a test
-    /// network): see [`BaseUrl::parse_allowing_plain_http`]. The credentials cross that network
-    /// in clear.
-    pub fn custom_allowing_plain_http(base_url: &str) -> Result<Self, InputError> {
-        BaseUrl::parse_allowing_plain_http(base_url).map(Self::Custom)
-    }
-
     /// The base URL requests are built on and followed URLs must match.
     pub fn base_url(&self) -> BaseUrl {
         let host = match self {
@@ -78,7 +67,7 @@ impl Environment {
 pub struct BaseUrl {
     scheme: Scheme,
     authority: Authority,
-    prefix: String,
+    pub(crate) prefix: String,
     /// Plain http to a host that is not loopback, which only [`BaseUrl::parse_allowing_plain_http`] accepts.
     plain_http_opt_in: bool,
     /// `{scheme}://{authority}{prefix}`, written once: what every request URL under this base
@@ -152,26 +141,6 @@ impl BaseUrl {
         &self.written
     }
 
-    /// The scheme.
-    pub fn scheme(&self) -> &Scheme {
-        &self.scheme
-    }
-
-    /// Host and port.
-    pub fn authority(&self) -> &Authority {
-        &self.authority
-    }
-
-    /// The path prefix, without a trailing slash (empty for the real API).
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// The port requests go to, explicit or the scheme's default.
-    pub fn port(&self) -> u16 {
-        effective_port(&self.scheme, &self.authority)
-    }
-
     /// The request URI for the path made of `segments` (joined as given) under this base URL.
     /// Built from the parts already parsed (scheme and authority shared, not re-parsed; the path
     /// in one allocation). Refused, not a panic, should it not form (lengths are bounded where the
@@ -204,7 +173,7 @@ impl BaseUrl {
         }
         *scheme == self.scheme
             && authority.host().eq_ignore_ascii_case(self.authority.host())
-            && effective_port(scheme, authority) == self.port()
+            && effective_port(scheme, authority) == effective_port(&self.scheme, &self.authority)
     }
 }
 
@@ -387,7 +356,7 @@ pub const USER_AGENT: &str = concat!("kustom-hpp/", env!("CARGO_PKG_VERSION"), "
 /// let kustom = Config::new(Environment::Kustom(Mode::Production), Credentials::api_key("kco_live_api_x")?);
 /// assert_eq!(kustom.base_url().to_string(), "https://api.kustom.co");
 /// let klarna = Config::new(Environment::Klarna(Region::NorthAmerica, Mode::Playground), Credentials::api_key("k")?);
-/// let sandbox = Config::new(Environment::custom("http://127.0.0.1:8080")?, Credentials::basic("user", "pw")?);
+/// let sandbox = Config::new(BaseUrl::parse("http://127.0.0.1:8080").map(Environment::Custom)?, Credentials::basic("user", "pw")?);
 /// assert!(!format!("{sandbox:?}").contains("pw"));
 /// # Ok::<(), hpp_core::InputError>(())
 /// ```
@@ -508,8 +477,8 @@ mod tests {
         let padded = |len: usize| format!("https://x.example/{}", "p".repeat(len - "https://x.example/".len()));
         assert!(BaseUrl::parse(&padded(MAX_BASE_URL_LEN)).is_ok());
         assert!(BaseUrl::parse(&padded(MAX_BASE_URL_LEN + 1)).is_err());
-        assert_eq!(BaseUrl::parse("https://gw.example/kustom/").unwrap().prefix(), "/kustom");
-        assert_eq!(BaseUrl::parse("https://api.kustom.co").unwrap().prefix(), "");
+        assert_eq!(BaseUrl::parse("https://gw.example/kustom/").unwrap().prefix, "/kustom");
+        assert_eq!(BaseUrl::parse("https://api.kustom.co").unwrap().prefix, "");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::redact::{self, MaskedOption};
 ///
 /// ```
 /// use hpp_core::Distribution;
-/// let json = r#"{"method":"email","contact_information":{"email":"jane@example.com"}}"#;
+/// let json = r#"{"contact_information":{"email":"jane@example.com"},"method":"email"}"#;
 /// let distribution: Distribution = serde_json::from_str(json)?;
 /// assert_eq!(serde_json::to_string(&distribution)?, json);
 /// assert!(serde_json::from_str::<Distribution>(r#"{"method":"pigeon"}"#).is_err());

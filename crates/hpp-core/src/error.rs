@@ -130,9 +130,9 @@ pub enum SideEffect {
 }
 
 impl SideEffect {
-    /// The answer in `snake_case`, as the CLI's JSON errors spell it: `did_not_happen`,
-    /// `happened` or `unknown`.
-    pub fn as_str(self) -> &'static str {
+    /// The answer in `snake_case` (also its `Display`): `did_not_happen`, `happened` or
+    /// `unknown`.
+    fn as_str(self) -> &'static str {
         match self {
             Self::DidNotHappen => "did_not_happen",
             Self::Happened => "happened",
@@ -308,16 +308,6 @@ impl TransportError {
         self.maybe_sent
     }
 
-    /// Whether this was a timeout.
-    pub fn is_timeout(&self) -> bool {
-        self.kind == TransportErrorKind::Timeout
-    }
-
-    /// Whether no connection could be made.
-    pub fn is_connect(&self) -> bool {
-        self.kind == TransportErrorKind::Connect
-    }
-
     fn describe(&self) -> String {
         let what = match self.kind {
             TransportErrorKind::Connect => "could not connect to the API",
@@ -456,12 +446,6 @@ impl ApiError {
     /// The `error_code`, when the body had one.
     pub fn error_code(&self) -> Option<&ErrorCode> {
         self.0.error_code.as_ref()
-    }
-
-    /// Whether the server answered with a redirect (3xx). The SDK never follows one: a followed
-    /// redirect could carry the credentials to another host.
-    pub fn is_redirect(&self) -> bool {
-        self.0.status.is_redirection()
     }
 
     /// The messages: `error_messages`, then `error_message`, then the gateway shape's

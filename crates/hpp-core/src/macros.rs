@@ -32,11 +32,6 @@ macro_rules! open_enum {
                     Self::Other(other) => other.as_str(),
                 }
             }
-
-            /// Whether this is a value the SDK does not know.
-            pub fn is_other(&self) -> bool {
-                matches!(self, Self::Other(_))
-            }
         }
 
         impl From<&str> for $name {

@@ -272,7 +272,8 @@ fn check_followed_url(base: &BaseUrl, url: &str, endpoint: Endpoint) -> Result<U
     }
     // The usual base URL has no path prefix: then there is nothing to strip (and no `memcmp`
     // call, which profiling found to cost more here than the rest of the check).
-    let under_base = if base.prefix().is_empty() { Some(uri.path()) } else { uri.path().strip_prefix(base.prefix()) };
+    let under_base =
+        if base.prefix.is_empty() { Some(uri.path()) } else { uri.path().strip_prefix(base.prefix.as_str()) };
     let path = under_base.and_then(|rest| strip_ascii_prefix(rest, SESSIONS_PREFIX));
     let Some(rest) = path else {
         return Err(refuse(endpoint.expected_path()));

@@ -433,7 +433,9 @@ impl Sandbox {
     pub fn client_config(&self) -> Config {
         // invariant: `start` checked the base URL and the credentials. Plain http beyond loopback
         // is allowed here (the sandbox is a test server), and shows in the Config's Debug.
-        let environment = Environment::custom_allowing_plain_http(&self.base_url).expect("checked in start");
+        let environment = hpp_core::BaseUrl::parse_allowing_plain_http(&self.base_url)
+            .map(Environment::Custom)
+            .expect("checked in start");
         let credentials = Credentials::basic(&self.username, &self.password).expect("sandbox credentials are valid");
         Config::new(environment, credentials)
     }

@@ -336,7 +336,7 @@ fn client(plan: Plan) {
     // The client runs on this one thread.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async move {
-        let config = Config::new(Environment::custom(&base).expect("base"), Credentials::api_key(KEY).expect("key"));
+        let config = Config::new(hpp_core::BaseUrl::parse(&base).map(Environment::Custom).expect("base"), Credentials::api_key(KEY).expect("key"));
         let mut contact = hpp_core::__private::ContactInformation::default();
         contact.email = Some(EMAIL.to_owned());
         let mut body = hpp_core::__private::DistributionRequest::default();

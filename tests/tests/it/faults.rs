@@ -143,7 +143,7 @@ async fn faults_scenario<T: Transport>(transport: T) {
     .unwrap()]);
     let result = h.email("redirected@example.com", &none).await;
     let Err(Error::Api(api)) = &result else { panic!("{result:?}") };
-    assert!(api.is_redirect() && api.status() == 302, "{api:?}");
+    assert!(api.status().is_redirection() && api.status() == 302, "{api:?}");
 
     let delivered = h.check_outbox();
     assert_eq!(delivered, ["optin@example.com", "after@example.com"]);

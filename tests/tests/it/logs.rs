@@ -62,7 +62,10 @@ async fn full_run<T: Transport + Clone>(transport: T) -> Vec<String> {
     assert!(client.distribute(&url, Distribution::email(BLOCKED).unwrap()).await.is_err());
     client.read_session(created.session_url.as_ref().unwrap()).await.unwrap();
     client.disable_session(created.session_id.as_ref().unwrap()).await.unwrap();
-    let key = Config::new(Environment::custom(sandbox.base_url()).unwrap(), Credentials::api_key(PASSWORD).unwrap());
+    let key = Config::new(
+        hpp_core::BaseUrl::parse(sandbox.base_url()).map(Environment::Custom).unwrap(),
+        Credentials::api_key(PASSWORD).unwrap(),
+    );
     Client::new(key, transport.clone(), hpp_tokio::TokioTimer::new())
         .read_session(created.session_id.clone().unwrap())
         .await
@@ -169,7 +172,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                 Err::<hpp_core::Response, _>(hpp_core::TransportError::connect(format!("no route to {SESSION}")))
             };
             let config = Config::new(
-                Environment::custom("https://api.example").unwrap(),
+                hpp_core::BaseUrl::parse("https://api.example").map(Environment::Custom).unwrap(),
                 Credentials::api_key(PASSWORD).unwrap(),
             );
             let client = Client::new(config, failing, hpp_testing::VirtualTimer::new()).into_shared();

@@ -132,7 +132,7 @@ async fn the_sandbox_in_your_tests() -> Result {
 
 #[test]
 fn plain_http_beyond_loopback_is_an_explicit_opt_in() -> Result {
-    let environment = hpp_core::Environment::custom_allowing_plain_http("http://sandbox:8080")?;
+    let environment = hpp_core::BaseUrl::parse_allowing_plain_http("http://sandbox:8080").map(hpp_core::Environment::Custom)?;
     // Debug of the Config says CREDENTIALS IN CLEAR; BaseUrl::sends_credentials_in_clear() is true.
     assert!(environment.base_url().sends_credentials_in_clear());
     Ok(())

@@ -113,7 +113,7 @@ async fn recordings_through_both_transports_are_identical_and_replay_with_no_ser
     // Replayed: no server, no waiting, the same results.
     let replayer = Replayer::from_cassette(&hyper_cassette).unwrap();
     let config = Config::new(
-        Environment::custom("http://127.0.0.1:9").unwrap(),
+        hpp_core::BaseUrl::parse("http://127.0.0.1:9").map(Environment::Custom).unwrap(),
         Credentials::basic("anyone", "anything").unwrap(),
     );
     let client = Client::new(config, replayer.clone(), VirtualTimer::new());
@@ -125,7 +125,10 @@ async fn recordings_through_both_transports_are_identical_and_replay_with_no_ser
 async fn a_replay_refuses_unexpected_requests_and_reports_unused_ones() {
     let (_, cassette) = record(HyperTransport::new(), "refusals").await;
     let replayer = Replayer::from_cassette(&cassette).unwrap();
-    let config = Config::new(Environment::custom("http://127.0.0.1:9").unwrap(), Credentials::api_key("k").unwrap());
+    let config = Config::new(
+        hpp_core::BaseUrl::parse("http://127.0.0.1:9").map(Environment::Custom).unwrap(),
+        Credentials::api_key("k").unwrap(),
+    );
     let client = Client::new(config, replayer.clone(), VirtualTimer::new());
     // Not in the cassette: a different order URL.
     let error = client.create_session(&CreateSession::new("https://x.example/orders/2")).await.unwrap_err();

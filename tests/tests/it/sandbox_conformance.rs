@@ -223,7 +223,7 @@ async fn run_table<T: Transport + Clone + Send + Sync + 'static>(transport: T) -
                 })
             }
             Step::ReadWithWrongPassword(t) => {
-                let env = Environment::custom(sandbox.base_url()).unwrap();
+                let env = hpp_core::BaseUrl::parse(sandbox.base_url()).map(Environment::Custom).unwrap();
                 let wrong = Client::new(
                     Config::new(env, Credentials::basic(sandbox.username(), "wrong").unwrap()),
                     sdk.clone(),

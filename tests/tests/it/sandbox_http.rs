@@ -41,7 +41,7 @@ async fn wrong_credentials_change_nothing() {
     assert!(sandbox.outbox().is_empty());
     // The password alone also works, as an API key.
     let key = hpp_core::Config::new(
-        hpp_core::Environment::custom(sandbox.base_url()).unwrap(),
+        hpp_core::BaseUrl::parse(sandbox.base_url()).map(hpp_core::Environment::Custom).unwrap(),
         hpp_core::Credentials::api_key(sandbox.password()).unwrap(),
     );
     Client::new(key, ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new())

@@ -68,7 +68,11 @@ async fn the_kit_notices_each_broken_rule() {
     let inner = good.clone();
     let connect_as_maybe_sent = move |request: Request| {
         let sending = inner.send(request);
-        async move { sending.await.map_err(|e| if e.is_connect() { TransportError::other(e) } else { e }) }
+        async move {
+            sending
+                .await
+                .map_err(|e| if e.kind() == TransportErrorKind::Connect { TransportError::other(e) } else { e })
+        }
     };
     let inner = good.clone();
     let everything_not_sent = move |request: Request| {
@@ -115,13 +119,13 @@ async fn a_user_built_reqwest_client_never_follows_a_redirect() {
     for location in ["/hpp/v1/sessions/B", other_origin.as_str()] {
         let server = Loopback::start(vec![redirect(location), http::Response::new(br#"{"session_id":"B"}"#.to_vec())]);
         let config = hpp_core::Config::new(
-            hpp_core::Environment::custom(&server.base_url).unwrap(),
+            hpp_core::BaseUrl::parse(&server.base_url).map(hpp_core::Environment::Custom).unwrap(),
             hpp_core::Credentials::api_key("kco_test_api_KEY").unwrap(),
         );
         let client = Client::new(config, transport.clone(), TokioTimer::new());
         let error = client.read_session("A").await.unwrap_err();
         let Error::Api(api) = &error else { panic!("{location}: {error:?}") };
-        assert!(api.is_redirect(), "{location}: {error}");
+        assert!(api.status().is_redirection(), "{location}: {error}");
         assert_eq!(server.next_request().target, "/hpp/v1/sessions/A");
         assert!(server.try_next_request().is_none(), "{location}: followed");
     }

@@ -46,8 +46,10 @@ where
 {
     let response = fixture::load(fixture).response;
     let server = Loopback::start(vec![response.clone()]);
-    let config =
-        Config::new(Environment::custom(&server.base_url).unwrap(), Credentials::api_key("kco_test_api_KEY").unwrap());
+    let config = Config::new(
+        hpp_core::BaseUrl::parse(&server.base_url).map(Environment::Custom).unwrap(),
+        Credentials::api_key("kco_test_api_KEY").unwrap(),
+    );
     // One attempt: this checks what a transport delivers, not the retry policy.
     let client = Client::new(config.clone(), transport.clone(), hpp_tokio::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none());
@@ -104,34 +106,37 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
     let distribute = DistributeSession::new("s-1", Distribution::email("jane@example.com").unwrap());
 
     // Nothing listening: a connect error, provably not sent.
-    let config = Config::new(Environment::custom(&closed_port_base_url()).unwrap(), key.clone());
+    let config =
+        Config::new(hpp_core::BaseUrl::parse(&closed_port_base_url()).map(Environment::Custom).unwrap(), key.clone());
     let error = Client::new(config, transport.clone(), hpp_tokio::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&distribute)
         .await
         .unwrap_err();
     let Error::Transport(transport_error) = &error else { panic!("{error:?}") };
-    assert!(transport_error.is_connect(), "{error:?}");
+    assert!(transport_error.kind() == hpp_core::TransportErrorKind::Connect, "{error:?}");
     assert_eq!(error.side_effect(), hpp_core::SideEffect::DidNotHappen);
 
     // A server that accepts and never answers: a timeout, maybe sent.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let config =
-        Config::new(Environment::custom(&format!("http://{}", silent.local_addr().unwrap())).unwrap(), key.clone());
+    let config = Config::new(
+        hpp_core::BaseUrl::parse(&format!("http://{}", silent.local_addr().unwrap())).map(Environment::Custom).unwrap(),
+        key.clone(),
+    );
     let error = Client::new(config, timeout_transport, hpp_tokio::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&distribute)
         .await
         .unwrap_err();
     let Error::Transport(transport_error) = &error else { panic!("{error:?}") };
-    assert!(transport_error.is_timeout(), "{error:?}");
+    assert!(transport_error.kind() == hpp_core::TransportErrorKind::Timeout, "{error:?}");
     assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown);
     drop(silent);
 
     // A body over the limit: refused unread, maybe sent.
     let big = http::Response::builder().status(200).body(vec![b' '; 64 * 1024]).unwrap();
     let server = Loopback::start(vec![big]);
-    let config = Config::new(Environment::custom(&server.base_url).unwrap(), key);
+    let config = Config::new(hpp_core::BaseUrl::parse(&server.base_url).map(Environment::Custom).unwrap(), key);
     let error = Client::new(config, small_body_transport, hpp_tokio::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&ReadSession::new("s-1"))

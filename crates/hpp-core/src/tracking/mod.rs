@@ -130,7 +130,7 @@ impl FinalStatus {
     pub const ALL: [Self; 5] = [Self::Completed, Self::Cancelled, Self::Disabled, Self::Timeout, Self::Expired];
 
     /// The final status a session status stands for, if it is final.
-    pub fn of(status: &SessionStatus) -> Option<Self> {
+    pub(crate) fn of(status: &SessionStatus) -> Option<Self> {
         match status {
             SessionStatus::Completed => Some(Self::Completed),
             SessionStatus::Cancelled => Some(Self::Cancelled),
@@ -150,16 +150,6 @@ impl FinalStatus {
             Self::Timeout => "TIMEOUT",
             Self::Expired => "EXPIRED",
         }
-    }
-
-    /// The inverse of [`as_str`](Self::as_str); `None` for anything else.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    /// Whether the consumer paid.
-    pub fn is_paid(self) -> bool {
-        self == Self::Completed
     }
 }
 

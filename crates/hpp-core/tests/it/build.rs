@@ -2,7 +2,7 @@
 
 use hpp_core::model::{BackgroundImage, PaymentMethodCategory, PlaceOrderMode, PurchaseType, ShowSubtotalDetail};
 use hpp_core::{
-    Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Error,
+    BaseUrl, Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Error,
     InputError, MerchantUrls, Mode, Operation, ReadSession, Region, SessionOptions,
 };
 
@@ -91,7 +91,7 @@ fn every_environment() {
         ("klarna_na_playground", Environment::Klarna(Region::NorthAmerica, Mode::Playground)),
         ("klarna_oc_production", Environment::Klarna(Region::Oceania, Mode::Production)),
         ("klarna_oc_playground", Environment::Klarna(Region::Oceania, Mode::Playground)),
-        ("custom_sandbox", Environment::custom("http://127.0.0.1:8080/prefix/").unwrap()),
+        ("custom_sandbox", BaseUrl::parse("http://127.0.0.1:8080/prefix/").map(Environment::Custom).unwrap()),
     ];
     let mut all = String::new();
     for (name, env) in envs {
@@ -202,22 +202,25 @@ fn followed_urls_must_point_at_the_configured_api() {
 
 #[test]
 fn custom_base_urls() {
-    assert!(Environment::custom("https://sandbox.example").is_ok());
-    assert!(Environment::custom("http://localhost:1234").is_ok());
-    assert!(Environment::custom("http://[::1]:1234").is_ok());
-    assert!(Environment::custom("http://127.0.0.2").is_ok());
+    assert!(BaseUrl::parse("https://sandbox.example").map(Environment::Custom).is_ok());
+    assert!(BaseUrl::parse("http://localhost:1234").map(Environment::Custom).is_ok());
+    assert!(BaseUrl::parse("http://[::1]:1234").map(Environment::Custom).is_ok());
+    assert!(BaseUrl::parse("http://127.0.0.2").map(Environment::Custom).is_ok());
     for bad in ["http://example.com", "ftp://127.0.0.1", "https://u:p@host", "/relative", "https://h/?q=1", ""] {
-        assert!(matches!(Environment::custom(bad), Err(InputError::InvalidBaseUrl { .. })), "{bad}");
+        assert!(
+            matches!(BaseUrl::parse(bad).map(Environment::Custom), Err(InputError::InvalidBaseUrl { .. })),
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn plain_http_beyond_loopback_is_an_explicit_visible_opt_in() {
     // The default still refuses, and says how to opt in.
-    let refused = Environment::custom("http://sandbox:8080").unwrap_err().to_string();
+    let refused = BaseUrl::parse("http://sandbox:8080").map(Environment::Custom).unwrap_err().to_string();
     assert!(refused.contains("plain http") && refused.contains("explicitly allowed"), "{refused}");
     // The opt-in accepts it and says so wherever the configuration is shown.
-    let environment = Environment::custom_allowing_plain_http("http://sandbox:8080").unwrap();
+    let environment = BaseUrl::parse_allowing_plain_http("http://sandbox:8080").map(Environment::Custom).unwrap();
     let Environment::Custom(base) = &environment else { panic!("{environment:?}") };
     assert!(base.sends_credentials_in_clear());
     let config = Config::new(environment.clone(), Credentials::api_key("k").unwrap());
@@ -227,11 +230,14 @@ fn plain_http_beyond_loopback_is_an_explicit_visible_opt_in() {
     // It changes nothing else: loopback and https need no opt-in and do not show one; other
     // schemes, user info and queries are still refused.
     for ordinary in ["http://127.0.0.1:8080", "https://sandbox.example"] {
-        let Environment::Custom(base) = Environment::custom_allowing_plain_http(ordinary).unwrap() else { panic!() };
+        let Environment::Custom(base) = BaseUrl::parse_allowing_plain_http(ordinary).map(Environment::Custom).unwrap()
+        else {
+            panic!()
+        };
         assert!(!base.sends_credentials_in_clear() && !format!("{base:?}").contains("CLEAR"), "{ordinary}");
     }
     for bad in ["ftp://sandbox", "http://u:p@sandbox", "http://sandbox/?q=1"] {
-        assert!(Environment::custom_allowing_plain_http(bad).is_err(), "{bad}");
+        assert!(BaseUrl::parse_allowing_plain_http(bad).map(Environment::Custom).is_err(), "{bad}");
     }
     // Followed URLs must keep the plain-http origin exactly.
     let op = DistributeSession::new(

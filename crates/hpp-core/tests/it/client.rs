@@ -197,7 +197,7 @@ fn the_client_enforces_a_per_call_timeout_the_transport_ignores() {
     let op = hpp_core::DistributeSession::new("s1", Distribution::token("t").unwrap());
     let error = block_on(client.send_with(&op, &options)).unwrap_err();
     let Error::Transport(transport) = &error else { panic!("{error:?}") };
-    assert!(transport.is_timeout(), "{error}");
+    assert_eq!(transport.kind(), hpp_core::TransportErrorKind::Timeout, "{error}");
     assert_eq!(
         error.side_effect(),
         hpp_core::SideEffect::Unknown,

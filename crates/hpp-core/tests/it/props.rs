@@ -173,7 +173,7 @@ proptest! {
     ) {
         let url = format!("https://api.example.com/{}", "p".repeat(prefix_len));
         let id = "i".repeat(id_len);
-        match Environment::custom(&url) {
+        match hpp_core::BaseUrl::parse(&url).map(Environment::Custom) {
             Err(e) => prop_assert!(url.len() > 1024, "{url:.60} refused: {e}"),
             Ok(environment) => {
                 let config = Config::new(environment, Credentials::api_key("k").unwrap());
@@ -233,7 +233,7 @@ proptest! {
 
 /// One open enum's property: every string converts to exactly one value, which spells it back
 /// the same way, through `From` and through serde; a known spelling is never `Other`.
-fn one_representation<E>(text: &str, known: &[&str], as_str: fn(&E) -> &str, is_other: fn(&E) -> bool)
+fn one_representation<E>(text: &str, known: &[&str], as_str: fn(&E) -> &str)
 where
     E: for<'a> From<&'a str>
         + From<String>
@@ -246,14 +246,14 @@ where
     assert_eq!(as_str(&value), text);
     assert_eq!(E::from(text.to_owned()), value);
     assert_eq!(E::from(as_str(&value)), value);
-    assert_eq!(is_other(&value), !known.contains(&text), "{value:?}");
+    assert_eq!(format!("{value:?}").starts_with("Other("), !known.contains(&text), "{value:?}");
     let json = serde_json::to_string(&value).unwrap();
     assert_eq!(serde_json::from_str::<E>(&json).unwrap(), value);
 }
 
 macro_rules! check_open_enums {
     ($text:expr; $($ty:ty),+) => {
-        $( one_representation::<$ty>($text, <$ty>::KNOWN, <$ty>::as_str, <$ty>::is_other); )+
+        $( one_representation::<$ty>($text, <$ty>::KNOWN, <$ty>::as_str); )+
     };
 }
 
