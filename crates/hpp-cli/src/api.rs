@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Error, Mode, Region};
+use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Error, Mode};
 use hpp_hyper::HyperTransport;
 
 use crate::cli::*;
@@ -60,12 +60,12 @@ pub(crate) fn config(
         })?,
         (None, EnvironmentArg::Playground) => Environment::Kustom(Mode::Playground),
         (None, EnvironmentArg::Production) => Environment::Kustom(Mode::Production),
-        (None, EnvironmentArg::KlarnaEuPlayground) => Environment::Klarna(Region::Europe, Mode::Playground),
-        (None, EnvironmentArg::KlarnaEuProduction) => Environment::Klarna(Region::Europe, Mode::Production),
-        (None, EnvironmentArg::KlarnaNaPlayground) => Environment::Klarna(Region::NorthAmerica, Mode::Playground),
-        (None, EnvironmentArg::KlarnaNaProduction) => Environment::Klarna(Region::NorthAmerica, Mode::Production),
-        (None, EnvironmentArg::KlarnaOcPlayground) => Environment::Klarna(Region::Oceania, Mode::Playground),
-        (None, EnvironmentArg::KlarnaOcProduction) => Environment::Klarna(Region::Oceania, Mode::Production),
+        (None, EnvironmentArg::KlarnaEuPlayground) => Environment::KlarnaEurope(Mode::Playground),
+        (None, EnvironmentArg::KlarnaEuProduction) => Environment::KlarnaEurope(Mode::Production),
+        (None, EnvironmentArg::KlarnaNaPlayground) => Environment::KlarnaNorthAmerica(Mode::Playground),
+        (None, EnvironmentArg::KlarnaNaProduction) => Environment::KlarnaNorthAmerica(Mode::Production),
+        (None, EnvironmentArg::KlarnaOcPlayground) => Environment::KlarnaOceania(Mode::Playground),
+        (None, EnvironmentArg::KlarnaOcProduction) => Environment::KlarnaOceania(Mode::Production),
     };
     let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     let (credentials, which) = match (var("KUSTOM_API_KEY"), var("KUSTOM_USERNAME"), var("KUSTOM_PASSWORD")) {

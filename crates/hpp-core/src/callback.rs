@@ -17,7 +17,7 @@
 //! let body = br#"{"event_id":"e1","session":{"session_id":"s1","status":"COMPLETED"}}"#;
 //! let callback = StatusCallback::parse(body).unwrap();
 //! assert_eq!(callback.event_id, "e1"); // the same on each retry of the event
-//! # Ok::<(), hpp_core::callback::SecretError>(())
+//! # Ok::<(), hpp_core::InputError>(())
 //! ```
 
 use std::fmt;
@@ -25,6 +25,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::error::InputError;
 use crate::model::Session;
 
 /// The body of a `status_update` callback.
@@ -76,24 +77,6 @@ pub enum CallbackError {
     EventIdTooLong,
 }
 
-/// Why a callback secret was refused: it would let forged callbacks through, or break the URL.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SecretError {
-    /// Empty or shorter than [`CallbackSecret::MIN_LEN`] (an unset environment variable often expands to "").
-    #[error("the callback secret is {len} characters; at least {} are needed", CallbackSecret::MIN_LEN)]
-    TooShort {
-        /// Its length.
-        len: usize,
-    },
-    /// Longer than [`CallbackSecret::MAX_LEN`].
-    #[error("the callback secret is longer than {} characters", CallbackSecret::MAX_LEN)]
-    TooLong,
-    /// A character outside `A-Z a-z 0-9 - . _ ~`, which would need escaping in the URL.
-    #[error("the callback secret may only hold A-Z a-z 0-9 - . _ ~")]
-    NotUrlSafe,
-}
-
 /// Whether `a == b`, in time that depends on their lengths only, not on where they differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -119,17 +102,19 @@ impl CallbackSecret {
     /// A secret: generate it randomly (at least 128 bits), from the URL-safe characters
     /// `A-Z a-z 0-9 - . _ ~`, between [`MIN_LEN`](Self::MIN_LEN) and [`MAX_LEN`](Self::MAX_LEN) long. An empty
     /// or short secret is refused: with one, a forged callback could pass [`verify_uri`](Self::verify_uri).
-    pub fn new(secret: impl Into<String>) -> Result<Self, SecretError> {
+    pub fn new(secret: impl Into<String>) -> Result<Self, InputError> {
         let secret = Zeroizing::new(secret.into());
         let len = secret.chars().count();
+        let refuse = |reason| Err(InputError::InvalidCallbackSecret { len, reason });
         if len < Self::MIN_LEN {
-            return Err(SecretError::TooShort { len });
+            // An unset environment variable often expands to "".
+            return refuse("at least 16 characters are needed");
         }
         if len > Self::MAX_LEN {
-            return Err(SecretError::TooLong);
+            return refuse("at most 256 characters are allowed");
         }
         if !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
-            return Err(SecretError::NotUrlSafe);
+            return refuse("only A-Z a-z 0-9 - . _ ~ are allowed (it goes in a URL)");
         }
         Ok(Self(secret))
     }

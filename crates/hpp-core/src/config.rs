@@ -19,26 +19,18 @@ pub enum Mode {
     Playground,
 }
 
-/// A Klarna API region, for merchants not yet moved to Kustom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Region {
-    /// Europe (`api.klarna.com`).
-    Europe,
-    /// North America (`api-na.klarna.com`).
-    NorthAmerica,
-    /// Oceania (`api-oc.klarna.com`).
-    Oceania,
-}
-
 /// Which API the client talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Environment {
     /// Kustom: `https://api.kustom.co` or `https://api.playground.kustom.co`.
     Kustom(Mode),
-    /// Klarna's hosts, by region, for merchants not yet moved to Kustom.
-    Klarna(Region, Mode),
+    /// Klarna's Europe hosts (`api.klarna.com`), for merchants not yet moved to Kustom.
+    KlarnaEurope(Mode),
+    /// Klarna's North America hosts (`api-na.klarna.com`).
+    KlarnaNorthAmerica(Mode),
+    /// Klarna's Oceania hosts (`api-oc.klarna.com`).
+    KlarnaOceania(Mode),
     /// Any other base URL, such as a local sandbox: `Environment::Custom(BaseUrl::parse(url)?)`
     /// ([`BaseUrl::parse`]: https, or plain http to loopback only).
     Custom(BaseUrl),
@@ -51,12 +43,12 @@ impl Environment {
             Self::Custom(base) => return base.clone(),
             Self::Kustom(Mode::Production) => "api.kustom.co",
             Self::Kustom(Mode::Playground) => "api.playground.kustom.co",
-            Self::Klarna(Region::Europe, Mode::Production) => "api.klarna.com",
-            Self::Klarna(Region::NorthAmerica, Mode::Production) => "api-na.klarna.com",
-            Self::Klarna(Region::Oceania, Mode::Production) => "api-oc.klarna.com",
-            Self::Klarna(Region::Europe, Mode::Playground) => "api.playground.klarna.com",
-            Self::Klarna(Region::NorthAmerica, Mode::Playground) => "api-na.playground.klarna.com",
-            Self::Klarna(Region::Oceania, Mode::Playground) => "api-oc.playground.klarna.com",
+            Self::KlarnaEurope(Mode::Production) => "api.klarna.com",
+            Self::KlarnaNorthAmerica(Mode::Production) => "api-na.klarna.com",
+            Self::KlarnaOceania(Mode::Production) => "api-oc.klarna.com",
+            Self::KlarnaEurope(Mode::Playground) => "api.playground.klarna.com",
+            Self::KlarnaNorthAmerica(Mode::Playground) => "api-na.playground.klarna.com",
+            Self::KlarnaOceania(Mode::Playground) => "api-oc.playground.klarna.com",
         };
         BaseUrl::from_parts(Scheme::HTTPS, Authority::from_static(host), String::new(), false)
     }
@@ -346,7 +338,7 @@ pub(crate) fn base64(input: &[u8]) -> String {
 }
 
 /// The `User-Agent` every request carries unless the caller appends to it.
-pub const USER_AGENT: &str = concat!("kustom-hpp/", env!("CARGO_PKG_VERSION"), " (hpp-core; rust)");
+pub(crate) const USER_AGENT: &str = concat!("kustom-hpp/", env!("CARGO_PKG_VERSION"), " (hpp-core; rust)");
 
 /// Everything a request needs besides its own data: environment, credentials, `User-Agent`.
 ///

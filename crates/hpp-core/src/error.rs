@@ -10,7 +10,7 @@ use http::StatusCode;
 use crate::redact;
 
 /// How many bytes of a response body an error keeps.
-pub const RAW_BODY_CAP: usize = 4096;
+pub(crate) const RAW_BODY_CAP: usize = 4096;
 
 /// Everything that can go wrong in a call to the HPP API.
 ///
@@ -156,6 +156,14 @@ pub enum InputError {
     InvalidEmail {
         /// The address, masked.
         masked: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A callback secret that would let forged callbacks through, or break the URL it goes in.
+    #[error("the callback secret ({len} characters) is refused: {reason}")]
+    InvalidCallbackSecret {
+        /// Its length, in characters.
+        len: usize,
         /// What is wrong with it.
         reason: &'static str,
     },
@@ -475,7 +483,7 @@ impl ApiError {
         self.0.retry_after.as_ref()
     }
 
-    /// The first [`RAW_BODY_CAP`] bytes of the body.
+    /// The first 4,096 bytes of the body.
     pub fn body(&self) -> &[u8] {
         &self.0.body
     }
@@ -685,7 +693,7 @@ impl DecodeError {
         &self.reason
     }
 
-    /// The first [`RAW_BODY_CAP`] bytes of the body.
+    /// The first 4,096 bytes of the body.
     pub fn body(&self) -> &[u8] {
         &self.body
     }

@@ -112,11 +112,10 @@ pub mod tracking;
 pub mod transport;
 
 pub use client::{CallOptions, Client, WatchOptions, WatchOutcome};
-pub use config::{BaseUrl, Config, Credentials, Environment, Mode, Region, USER_AGENT};
+pub use config::{BaseUrl, Config, Credentials, Environment, Mode};
 pub use distribution::Distribution;
 pub use error::{
-    ApiError, DecodeError, Error, ErrorCode, InputError, RAW_BODY_CAP, RetryAfter, SideEffect, TransportError,
-    TransportErrorKind,
+    ApiError, DecodeError, Error, ErrorCode, InputError, RetryAfter, SideEffect, TransportError, TransportErrorKind,
 };
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};

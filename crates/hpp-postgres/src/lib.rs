@@ -53,8 +53,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use hpp_core::tracking::{
-    Applied, FinalStatus, HandOff, Input, StoreError, TrackedSession, TrackingPolicy, TrackingStore, run_hand_off,
-    transition,
+    Applied, FinalStatus, HandOff, Input, StoreError, TrackedSession, TrackingPolicy, TrackingStore, Transition,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::error::SqlState;
@@ -230,7 +229,8 @@ impl PgStore {
         let loaded = row.try_get::<_, Option<Json<TrackedSession>>>(0).map_err(pg)?.map(|json| json.0);
         let seen: bool = row.try_get(1).map_err(pg)?;
         let due = loaded.as_ref().and_then(TrackedSession::hand_off_due);
-        let step = if seen && due.is_none() { None } else { transition(loaded.as_ref(), input, now, &self.policy) };
+        let step =
+            if seen && due.is_none() { None } else { Transition::new(loaded.as_ref(), input, now, &self.policy) };
         let Some(mut step) = step else {
             client.batch_execute("ROLLBACK").await.map_err(pg)?;
             conn.clean = true;
@@ -242,7 +242,7 @@ impl PgStore {
         if let Some(finished) = &finished {
             // The app's work for this step, under the savepoint: undone alone when it fails,
             // and what was learned (the final status) is kept.
-            match run_hand_off::<Self, H>(hand_off, client, new_event.copied(), Some(finished)).await {
+            match hand_off.run_step(client, new_event.copied(), Some(finished)).await {
                 Ok(()) => step.state.handed_off(),
                 Err(e) => {
                     client.batch_execute("ROLLBACK TO SAVEPOINT hpp_hand_off").await.map_err(pg)?;
@@ -252,7 +252,7 @@ impl PgStore {
             }
         } else if let Some(callback) = new_event {
             // Nothing final to keep: a refused event rolls the whole step back.
-            if let Err(e) = run_hand_off::<Self, H>(hand_off, client, Some(callback), None).await {
+            if let Err(e) = hand_off.run_step(client, Some(callback), None).await {
                 client.batch_execute("ROLLBACK").await.map_err(pg)?;
                 conn.clean = true;
                 return Err(StoreError::HandOff(e));

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::store::{Applied, HandOff, Input, StoreError, TrackingStore, run_hand_off, transition};
+use super::store::{Applied, HandOff, Input, StoreError, TrackingStore, Transition};
 use super::{TrackedSession, TrackingPolicy};
 use crate::dedup::Deduplicator;
 
@@ -118,7 +118,9 @@ impl TrackingStore for MemoryStore {
             if seen && loaded.is_none_or(|state| state.hand_off_due().is_none()) {
                 return Ok(Applied::Duplicate);
             }
-            let Some(transition) = transition(loaded, &input, now, &self.policy) else { return Ok(Applied::Unknown) };
+            let Some(transition) = Transition::new(loaded, &input, now, &self.policy) else {
+                return Ok(Applied::Unknown);
+            };
             if transition.finished.is_none() && new_event.is_none() {
                 let release = transition.releases_claim(&input);
                 commit(&mut inner, &session_id, None, transition.state, release);
@@ -129,7 +131,7 @@ impl TrackingStore for MemoryStore {
         };
         let _busy = BusyGuard { store: self, session_id: session_id.clone() };
         let finished = transition.finished.take();
-        let result = run_hand_off::<Self, H>(hand_off, &(), new_event, finished.as_ref()).await;
+        let result = hand_off.run_step(&(), new_event, finished.as_ref()).await;
         let mut inner = self.lock();
         let event_id = new_event.map(|callback| callback.event_id.as_str());
         match result {

@@ -1,19 +1,7 @@
-//! Knowing when a session is done: which statuses are final, and a polling schedule as a pure
-//! state machine. The caller passes the time in; nothing here reads a clock.
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use hpp_core::tracking::{PollSchedule, PollStep};
-//! use hpp_core::{Session, SessionStatus};
-//!
-//! let mut schedule = PollSchedule::new(Duration::from_secs(2), Duration::from_secs(30));
-//! let mut session = Session::default();
-//! session.status = Some(SessionStatus::Waiting);
-//! let now = SystemTime::UNIX_EPOCH;
-//! assert_eq!(schedule.next(&session, now), PollStep::Wait(Duration::from_secs(2)));
-//! session.status = Some(SessionStatus::Completed);
-//! assert_eq!(schedule.next(&session, now), PollStep::Final(SessionStatus::Completed));
-//! ```
+//! Knowing, exactly once, that a session is done: the tracking rules ([`TrackedSession`]), the
+//! stores they are applied in ([`TrackingStore`]: [`MemoryStore`] here, `hpp-postgres` for
+//! several replicas) and the app's side ([`HandOff`]). The caller passes the time in; nothing
+//! here reads a clock. (`Client::wait_for_final_status` watches one session from one process.)
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -24,9 +12,7 @@ mod memory;
 mod store;
 
 pub use memory::MemoryStore;
-pub use store::{
-    Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore, Transition, run_hand_off, transition,
-};
+pub use store::{Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore, Transition};
 
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and
@@ -51,8 +37,7 @@ impl Session {
 
 /// What to do after a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PollStep {
+pub(crate) enum PollStep {
     /// Read again after this long.
     Wait(Duration),
     /// Stop polling: the session reached a final status.
@@ -64,7 +49,7 @@ pub enum PollStep {
 /// When to read a session next. Starts at `initial` and doubles while the status stays the same,
 /// up to `max`; a change of status starts again from `initial`. Never waits past `expires_at`.
 #[derive(Debug, Clone)]
-pub struct PollSchedule {
+pub(crate) struct PollSchedule {
     initial: Duration,
     max: Duration,
     current: Duration,
@@ -73,17 +58,17 @@ pub struct PollSchedule {
 
 impl PollSchedule {
     /// A schedule from `initial` to at most `max` between reads.
-    pub fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
         Self { initial, max: max.max(initial), current: initial, last: None }
     }
 
     /// Whether `session`'s status differs from the one seen before (true for the first read).
-    pub fn is_change(&self, session: &Session) -> bool {
+    pub(crate) fn is_change(&self, session: &Session) -> bool {
         self.last.as_ref() != Some(&session.status)
     }
 
     /// Decides after reading `session` at `now`.
-    pub fn next(&mut self, session: &Session, now: SystemTime) -> PollStep {
+    pub(crate) fn next(&mut self, session: &Session, now: SystemTime) -> PollStep {
         let changed = self.is_change(session);
         self.last = Some(session.status.clone());
         if let Some(status) = session.status.as_ref().filter(|s| s.is_final()) {
@@ -502,4 +487,58 @@ fn from_millis(ms: i64) -> SystemTime {
         SystemTime::UNIX_EPOCH.checked_sub(magnitude)
     };
     t.unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_decisions() {
+        use std::time::UNIX_EPOCH;
+        let session = |status: Option<&str>, expires_at: Option<&str>| {
+            let mut session = Session::default();
+            session.status = status.map(SessionStatus::from);
+            session.expires_at = expires_at.map(str::to_owned);
+            session
+        };
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        const S: fn(u64) -> Duration = Duration::from_secs;
+        // Expires at 1970-01-01T00:01:40Z = 100 s.
+        let expires = Some("1970-01-01T00:01:40.000Z");
+        // Each row: (status, expires_at, now in s, expected step); rows run in order on one schedule.
+        let rows: Vec<(Option<&str>, Option<&str>, u64, PollStep)> = vec![
+            (Some("WAITING"), expires, 0, PollStep::Wait(S(2))),
+            (Some("WAITING"), expires, 2, PollStep::Wait(S(4))),
+            (Some("WAITING"), expires, 6, PollStep::Wait(S(8))),
+            (Some("WAITING"), expires, 14, PollStep::Wait(S(16))),
+            (Some("WAITING"), expires, 30, PollStep::Wait(S(30))),
+            (Some("WAITING"), expires, 60, PollStep::Wait(S(30))),
+            (Some("IN_PROGRESS"), expires, 61, PollStep::Wait(S(2))),
+            (Some("IN_PROGRESS"), expires, 63, PollStep::Wait(S(4))),
+            (Some("BACK"), expires, 67, PollStep::Wait(S(2))),
+            (Some("FAILED"), expires, 69, PollStep::Wait(S(2))),
+            (Some("FAILED"), expires, 71, PollStep::Wait(S(4))),
+            (Some("FAILED"), expires, 75, PollStep::Wait(S(8))),
+            (Some("FAILED"), expires, 83, PollStep::Wait(S(16))),
+            (Some("FAILED"), expires, 95, PollStep::Wait(S(5))),
+            (Some("FAILED"), expires, 100, PollStep::Expired),
+        ];
+        let mut schedule = PollSchedule::new(S(2), S(30));
+        for (i, (status, expires_at, now, expected)) in rows.into_iter().enumerate() {
+            assert_eq!(schedule.next(&session(status, expires_at), at(now)), expected, "row {i}");
+        }
+        for status in ["COMPLETED", "CANCELLED", "DISABLED", "TIMEOUT"] {
+            let mut schedule = PollSchedule::new(S(2), S(30));
+            let step = schedule.next(&session(Some(status), expires), at(500));
+            assert_eq!(step, PollStep::Final(SessionStatus::from(status)), "final wins over expiry");
+        }
+        // No status and no expiry: keep polling, backing off.
+        let mut schedule = PollSchedule::new(S(1), S(3));
+        let steps: Vec<PollStep> = (0..4).map(|i| schedule.next(&session(None, None), at(i))).collect();
+        assert_eq!(steps, [PollStep::Wait(S(1)), PollStep::Wait(S(2)), PollStep::Wait(S(3)), PollStep::Wait(S(3))]);
+        // A malformed expires_at is ignored, not a crash.
+        let mut schedule = PollSchedule::new(S(1), S(3));
+        assert_eq!(schedule.next(&session(Some("WAITING"), Some("soon")), at(0)), PollStep::Wait(S(1)));
+    }
 }

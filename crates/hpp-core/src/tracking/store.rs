@@ -71,7 +71,7 @@ pub struct Finished {
 }
 
 /// One step of the rules on a loaded session: what a store commits. Every store takes its steps
-/// through [`transition`], so that the rules live in one place.
+/// through [`Transition::new`], so that the rules live in one place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Transition {
@@ -82,62 +82,45 @@ pub struct Transition {
 }
 
 impl Transition {
+    /// Applies `input` at `now` to `loaded` (the stored state, `None` when the session is not
+    /// tracked). `None` when there is nothing to apply it to: a read or tick of an untracked
+    /// session, or a callback without a `session_id`. Tracking a session already tracked keeps it
+    /// as it is.
+    pub fn new(
+        loaded: Option<&TrackedSession>,
+        input: &Input<'_>,
+        now: SystemTime,
+        policy: &TrackingPolicy,
+    ) -> Option<Self> {
+        let session_id = input.session_id();
+        let mut state = match (loaded, input) {
+            (Some(state), _) => state.clone(),
+            (None, Input::Track { expires_at, .. }) => TrackedSession::new(session_id, *expires_at, now, policy),
+            (None, Input::Callback(callback)) if !session_id.is_empty() => {
+                TrackedSession::new(session_id, callback.session.expires_at_time(), now, policy)
+            }
+            (None, _) => return None,
+        };
+        let (became, session) = match input {
+            Input::Track { .. } => (None, None),
+            Input::Callback(callback) => (state.observe(&callback.session, now, policy), Some(&callback.session)),
+            Input::Read { result: Ok(session), .. } => (state.observe(session, now, policy), Some(*session)),
+            Input::Read { result: Err(failure), .. } => (state.read_failed(*failure, now, policy), None),
+            Input::Tick { .. } => (state.check_expiry(now, policy), None),
+        };
+        let finished = became.map(|status| Finished {
+            session_id: session_id.to_owned(),
+            status,
+            session: session.filter(|_| status != FinalStatus::Expired).cloned(),
+        });
+        Some(Transition { state, finished })
+    }
+
     /// Whether committing this step ends a poller's claim on the session: the read (or tick) the
     /// claim was for was applied, or there is nothing left to do. Ask after the hand-off.
     pub fn releases_claim(&self, input: &Input<'_>) -> bool {
         matches!(input, Input::Read { .. } | Input::Tick { .. }) || self.state.is_handed_off()
     }
-}
-
-/// The app's work for one step, in the order every store runs it inside its unit of work: the
-/// first-seen callback's [`HandOff::on_event`], then the hand-off of the final status, if one is
-/// due. The first error stops it.
-pub async fn run_hand_off<S: TrackingStore + ?Sized, H: HandOff<S> + ?Sized>(
-    hand_off: &H,
-    tx: &S::Tx,
-    new_event: Option<&StatusCallback>,
-    finished: Option<&Finished>,
-) -> Result<(), BoxError> {
-    if let Some(callback) = new_event {
-        hand_off.on_event(tx, callback).await?;
-    }
-    if let Some(finished) = finished {
-        hand_off.hand_off(tx, finished).await?;
-    }
-    Ok(())
-}
-
-/// Applies `input` at `now` to `loaded` (the stored state, `None` when the session is not
-/// tracked). `None` when there is nothing to apply it to: a read or tick of an untracked session,
-/// or a callback without a `session_id`. Tracking a session already tracked keeps it as it is.
-pub fn transition(
-    loaded: Option<&TrackedSession>,
-    input: &Input<'_>,
-    now: SystemTime,
-    policy: &TrackingPolicy,
-) -> Option<Transition> {
-    let session_id = input.session_id();
-    let mut state = match (loaded, input) {
-        (Some(state), _) => state.clone(),
-        (None, Input::Track { expires_at, .. }) => TrackedSession::new(session_id, *expires_at, now, policy),
-        (None, Input::Callback(callback)) if !session_id.is_empty() => {
-            TrackedSession::new(session_id, callback.session.expires_at_time(), now, policy)
-        }
-        (None, _) => return None,
-    };
-    let (became, session) = match input {
-        Input::Track { .. } => (None, None),
-        Input::Callback(callback) => (state.observe(&callback.session, now, policy), Some(&callback.session)),
-        Input::Read { result: Ok(session), .. } => (state.observe(session, now, policy), Some(*session)),
-        Input::Read { result: Err(failure), .. } => (state.read_failed(*failure, now, policy), None),
-        Input::Tick { .. } => (state.check_expiry(now, policy), None),
-    };
-    let finished = became.map(|status| Finished {
-        session_id: session_id.to_owned(),
-        status,
-        session: session.filter(|_| status != FinalStatus::Expired).cloned(),
-    });
-    Some(Transition { state, finished })
 }
 
 /// What a store did with one [`Input`].
@@ -197,6 +180,26 @@ pub trait HandOff<S: TrackingStore + ?Sized>: Send + Sync {
     fn on_event(&self, tx: &S::Tx, callback: &StatusCallback) -> impl Future<Output = Result<(), BoxError>> + Send {
         let _ = (tx, callback);
         async { Ok(()) }
+    }
+
+    /// The app's work for one step, in the order every store runs it inside its unit of work:
+    /// the first-seen callback's [`on_event`](Self::on_event), then the hand-off of `finished`,
+    /// if one is due. The first error stops it. For store authors; apps do not override it.
+    fn run_step(
+        &self,
+        tx: &S::Tx,
+        new_event: Option<&StatusCallback>,
+        finished: Option<&Finished>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async move {
+            if let Some(callback) = new_event {
+                self.on_event(tx, callback).await?;
+            }
+            if let Some(finished) = finished {
+                self.hand_off(tx, finished).await?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use hpp_core::model::{BackgroundImage, PaymentMethodCategory, PlaceOrderMode, PurchaseType, ShowSubtotalDetail};
 use hpp_core::{
     BaseUrl, Config, CreateSession, Credentials, DisableSession, DistributeSession, Distribution, Environment, Error,
-    InputError, MerchantUrls, Mode, Operation, ReadSession, Region, SessionOptions,
+    InputError, MerchantUrls, Mode, Operation, ReadSession, SessionOptions,
 };
 
 use crate::{playground, render};
@@ -85,12 +85,12 @@ fn every_environment() {
     let envs = [
         ("kustom_production", Environment::Kustom(Mode::Production)),
         ("kustom_playground", Environment::Kustom(Mode::Playground)),
-        ("klarna_eu_production", Environment::Klarna(Region::Europe, Mode::Production)),
-        ("klarna_eu_playground", Environment::Klarna(Region::Europe, Mode::Playground)),
-        ("klarna_na_production", Environment::Klarna(Region::NorthAmerica, Mode::Production)),
-        ("klarna_na_playground", Environment::Klarna(Region::NorthAmerica, Mode::Playground)),
-        ("klarna_oc_production", Environment::Klarna(Region::Oceania, Mode::Production)),
-        ("klarna_oc_playground", Environment::Klarna(Region::Oceania, Mode::Playground)),
+        ("klarna_eu_production", Environment::KlarnaEurope(Mode::Production)),
+        ("klarna_eu_playground", Environment::KlarnaEurope(Mode::Playground)),
+        ("klarna_na_production", Environment::KlarnaNorthAmerica(Mode::Production)),
+        ("klarna_na_playground", Environment::KlarnaNorthAmerica(Mode::Playground)),
+        ("klarna_oc_production", Environment::KlarnaOceania(Mode::Production)),
+        ("klarna_oc_playground", Environment::KlarnaOceania(Mode::Playground)),
         ("custom_sandbox", BaseUrl::parse("http://127.0.0.1:8080/prefix/").map(Environment::Custom).unwrap()),
     ];
     let mut all = String::new();

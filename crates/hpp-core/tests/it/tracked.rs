@@ -626,7 +626,7 @@ fn a_tracked_session_says_what_it_is_and_counts_failures() {
 
 #[test]
 fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
-    use hpp_core::tracking::{Input, transition};
+    use hpp_core::tracking::{Input, Transition};
     let policy = TrackingPolicy::default();
     let mut paid = session("COMPLETED", Some(START));
     paid.authorization_token = Some("planted-token-3f".into());
@@ -635,7 +635,7 @@ fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id(
         serde_json::json!({ "event_id": "e1", "session": paid }).to_string().as_bytes(),
     )
     .unwrap();
-    let step = transition(None, &Input::Callback(&callback), at(START), &policy).unwrap();
+    let step = Transition::new(None, &Input::Callback(&callback), at(START), &policy).unwrap();
     let finished = step.finished.unwrap();
     assert_eq!(finished.session.as_ref().and_then(|s| s.authorization_token.as_deref()), Some("planted-token-3f"));
     let shown = format!("{finished:?}");
@@ -644,18 +644,21 @@ fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id(
 
     let tracked = TrackedSession::new("s2", Some(at(START + 60)), at(START), &policy);
     let gone = Input::Read { session_id: "s2", result: Err(ReadFailure::NotFound) };
-    let expired = transition(Some(&tracked), &gone, at(START + 90), &policy).unwrap().finished.unwrap();
+    let expired = Transition::new(Some(&tracked), &gone, at(START + 90), &policy).unwrap().finished.unwrap();
     assert_eq!((expired.status, expired.session), (FinalStatus::Expired, None));
     let waiting = session("WAITING", None);
     let read = Input::Read { session_id: "s2", result: Ok(&waiting) };
-    let given_up = transition(Some(&tracked), &Input::Tick { session_id: "s2" }, at(START + 60 + 3600), &policy);
+    let given_up = Transition::new(Some(&tracked), &Input::Tick { session_id: "s2" }, at(START + 60 + 3600), &policy);
     assert_eq!(given_up.unwrap().finished.map(|f| (f.status, f.session)), Some((FinalStatus::Expired, None)));
-    assert!(transition(Some(&tracked), &read, at(START + 1), &policy).unwrap().finished.is_none());
+    assert!(Transition::new(Some(&tracked), &read, at(START + 1), &policy).unwrap().finished.is_none());
 
     let anonymous =
         hpp_core::callback::StatusCallback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
-    assert!(transition(None, &Input::Callback(&anonymous), at(START), &policy).is_none(), "no session id: nothing");
-    assert!(transition(None, &read, at(START), &policy).is_none(), "a read of an untracked session: nothing");
+    assert!(
+        Transition::new(None, &Input::Callback(&anonymous), at(START), &policy).is_none(),
+        "no session id: nothing"
+    );
+    assert!(Transition::new(None, &read, at(START), &policy).is_none(), "a read of an untracked session: nothing");
 }
 
 #[test]
