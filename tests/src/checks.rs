@@ -82,10 +82,14 @@ pub fn callback_request(data: &[u8]) {
 pub fn header_times(data: &[u8]) {
     use std::time::{Duration, SystemTime};
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    match hpp_core::RetryAfter::parse(data) {
-        hpp_core::RetryAfter::Delay(delay) => assert!(delay <= Duration::from_secs(1_000_000_000)),
-        other => {
-            let _ = other.delay_from(now);
+    if let Ok(value) = http::HeaderValue::from_bytes(data) {
+        let response = http::Response::builder().status(429).header("retry-after", value).body(Vec::new());
+        let error = response.ok().and_then(|r| Operation::parse(&ReadSession::new("s"), r).err());
+        if let Some(Error::Api(api)) = error {
+            let delay = api.retry_after(now);
+            if data.iter().all(u8::is_ascii_digit) {
+                assert!(delay.is_none_or(|d| d <= Duration::from_secs(1_000_000_000)), "{delay:?}");
+            }
         }
     }
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -16,7 +16,7 @@ use crate::distribution::Distribution;
 use crate::error::{Error, ErrorCode, TransportError};
 use crate::model::{Session, SessionCreated};
 use crate::ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession};
-use crate::retry::{Decision, RetryPolicy};
+use crate::retry::RetryPolicy;
 use crate::session::SessionRef;
 use crate::tracking::{PollSchedule, PollStep};
 use crate::transport::{RequestTimeout, SharedTransport, Timer, Transport, race_deadline};
@@ -223,13 +223,13 @@ impl<T: Transport> Client<T> {
                     Err(error) => error,
                 };
                 let elapsed = timer.now().saturating_sub(started);
-                match policy.decide(O::IDEMPOTENCY, attempt, elapsed, &error, timer.jitter(), timer.system_now()) {
-                    Decision::RetryAfter(wait) => {
+                match policy.decide(O::REPEATABLE, attempt, elapsed, &error, timer.jitter(), timer.system_now()) {
+                    Ok(wait) => {
                         tracing::info!(attempt, wait_ms = wait.as_millis() as u64, "retrying");
                         timer.sleep(wait).await;
                         attempt += 1;
                     }
-                    Decision::GiveUp(reason) => {
+                    Err(reason) => {
                         tracing::debug!(attempt, ?reason, "not retrying");
                         return Err(error);
                     }

@@ -479,8 +479,13 @@ impl ApiError {
     }
 
     /// The `Retry-After` header, when the server sent one.
-    pub fn retry_after(&self) -> Option<&RetryAfter> {
-        self.0.retry_after.as_ref()
+    pub fn retry_after(&self, now: SystemTime) -> Option<Duration> {
+        self.0.retry_after.and_then(|after| after.delay_from(now))
+    }
+
+    /// The `Retry-After` header as sent.
+    pub(crate) fn retry_after_header(&self) -> Option<RetryAfter> {
+        self.0.retry_after
     }
 
     /// The first 4,096 bytes of the body.
@@ -626,8 +631,7 @@ impl fmt::Debug for ApiError {
 
 /// A `Retry-After` header (RFC 9110, section 10.2.3): a number of seconds or an HTTP-date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RetryAfter {
+pub(crate) enum RetryAfter {
     /// Wait this long.
     Delay(Duration),
     /// Wait until this time.
@@ -641,7 +645,7 @@ impl RetryAfter {
     const MAX_SECS: u64 = 1_000_000_000;
 
     /// Parses a header value.
-    pub fn parse(value: &[u8]) -> Self {
+    pub(crate) fn parse(value: &[u8]) -> Self {
         let Ok(text) = std::str::from_utf8(value).map(str::trim) else { return Self::Unusable };
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             return match text.parse::<u64>() {
@@ -653,7 +657,7 @@ impl RetryAfter {
     }
 
     /// How long to wait from `now`: an HTTP-date in the past means at once; `None` when unusable.
-    pub fn delay_from(&self, now: SystemTime) -> Option<Duration> {
+    pub(crate) fn delay_from(&self, now: SystemTime) -> Option<Duration> {
         match self {
             Self::Delay(delay) => Some(*delay),
             Self::At(at) => Some(at.duration_since(now).unwrap_or(Duration::ZERO)),

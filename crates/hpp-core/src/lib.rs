@@ -114,9 +114,7 @@ pub mod transport;
 pub use client::{CallOptions, Client, WatchOptions, WatchOutcome};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode};
 pub use distribution::Distribution;
-pub use error::{
-    ApiError, DecodeError, Error, ErrorCode, InputError, RetryAfter, SideEffect, TransportError, TransportErrorKind,
-};
+pub use error::{ApiError, DecodeError, Error, ErrorCode, InputError, SideEffect, TransportError, TransportErrorKind};
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
 pub use session::SessionRef;

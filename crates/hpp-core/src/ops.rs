@@ -10,7 +10,6 @@ use crate::error::{ApiError, DecodeError, Error, InputError};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{MerchantUrls, Session, SessionCreated, SessionOptions};
-use crate::retry::Idempotency;
 use crate::session::{Endpoint, SESSIONS_PATH, SessionRef};
 use crate::transport::BodyTruncated;
 
@@ -40,9 +39,10 @@ pub trait Operation {
     type Output;
     /// A name for logs and spans.
     const NAME: &'static str;
-    /// Whether repeating the request after it may have reached the server can repeat its side
-    /// effect (creates and distributions are POSTs without an idempotency key).
-    const IDEMPOTENCY: Idempotency;
+    /// Whether sending the request again after it may have reached the server does nothing
+    /// more than sending it once: `true` for read and disable; `false` for create and distribute
+    /// (POSTs without an idempotency key: a second session, a second message).
+    const REPEATABLE: bool;
     /// The request path with the session id as a placeholder, for logs and spans.
     const URL_TEMPLATE: &'static str;
 
@@ -142,7 +142,7 @@ impl CreateSession {
 impl Operation for CreateSession {
     type Output = SessionCreated;
     const NAME: &'static str = "create_session";
-    const IDEMPOTENCY: Idempotency = Idempotency::SideEffect;
+    const REPEATABLE: bool = false;
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {
@@ -182,7 +182,7 @@ impl ReadSession {
 impl Operation for ReadSession {
     type Output = Session;
     const NAME: &'static str = "read_session";
-    const IDEMPOTENCY: Idempotency = Idempotency::Idempotent;
+    const REPEATABLE: bool = true;
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {
@@ -211,7 +211,7 @@ impl DisableSession {
 impl Operation for DisableSession {
     type Output = ();
     const NAME: &'static str = "disable_session";
-    const IDEMPOTENCY: Idempotency = Idempotency::Idempotent;
+    const REPEATABLE: bool = true;
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {
@@ -241,7 +241,7 @@ impl DistributeSession {
 impl Operation for DistributeSession {
     type Output = ();
     const NAME: &'static str = "distribute_session";
-    const IDEMPOTENCY: Idempotency = Idempotency::SideEffect;
+    const REPEATABLE: bool = false;
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}/distribution";
 
     fn build(&self, config: &Config) -> Result<Request, Error> {

@@ -6,51 +6,36 @@
 //! - A request that provably never left (a connect failure:
 //!   [`SideEffect::DidNotHappen`]) is retried whatever the
 //!   operation, and so is a 429 (refused for now; `Retry-After` honoured).
-//! - Read and disable ([`Idempotency::Idempotent`]) are also retried when the side effect is
-//!   [`Unknown`](SideEffect::Unknown): timeouts, broken connections and 5xx.
-//! - Create and distribute ([`Idempotency::SideEffect`]: POSTs without an idempotency key) are
-//!   not retried when their side effect is unknown, except a 503 when the caller opted in with
+//! - Read and disable ([`Operation::REPEATABLE`](crate::Operation::REPEATABLE)) are also
+//!   retried when the side effect is [`Unknown`](SideEffect::Unknown): timeouts, broken
+//!   connections and 5xx.
+//! - Create and distribute (not repeatable: POSTs without an idempotency key) are not retried when their side effect is unknown, except a 503 when the caller opted in with
 //!   [`RetryPolicy::with_side_effect_retry_on_503`], accepting that the consumer may get a second
 //!   message.
 //! - Other refusals (4xx) are not retried: the same request would be refused again.
 //! - `EMAIL_LIMIT_EXCEEDED` is a daily quota and is never retried.
 //! - Backoff is capped exponential with full jitter; attempts and total time are bounded.
 //!
+//! The client applies the policy to every call. After a call failed for good, one question is
+//! left, *may I try later, and when?*: [`RetryPolicy::retry_later`] answers it by the same rules.
+//!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use hpp_core::retry::{Decision, Idempotency, RetryPolicy};
-//! use hpp_core::{Error, TransportError};
+//! use hpp_core::retry::RetryPolicy;
+//! use hpp_core::{CreateSession, Error, Operation, TransportError};
 //!
 //! let policy = RetryPolicy::default();
 //! let refused = Error::Transport(TransportError::connect("connection refused"));
 //! let now = SystemTime::UNIX_EPOCH; // the caller's wall clock, for Retry-After dates
-//! let decision = policy.decide(Idempotency::SideEffect, 1, Duration::ZERO, &refused, 0.5, now);
-//! assert_eq!(decision, Decision::RetryAfter(Duration::from_millis(250)));
+//! // Nothing was sent: even a create may be tried again, after the policy's first backoff.
+//! assert_eq!(policy.retry_later(CreateSession::REPEATABLE, &refused, now), Some(Duration::from_millis(500)));
+//! // A custom driver's retry loop: attempt 1 failed at once; wait, with a jitter sample of 0.5.
+//! assert_eq!(policy.decide(CreateSession::REPEATABLE, 1, Duration::ZERO, &refused, 0.5, now), Ok(Duration::from_millis(250)));
 //! ```
 
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, ErrorCode, RetryAfter, SideEffect};
-
-/// Whether repeating an operation can repeat its side effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Idempotency {
-    /// Read and disable: repeating them changes nothing more.
-    Idempotent,
-    /// Create and distribute: repeating them may create a second session or send a second message.
-    SideEffect,
-}
-
-/// What to do after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Decision {
-    /// Wait this long, then send again.
-    RetryAfter(Duration),
-    /// Return the error to the caller.
-    GiveUp(GiveUpReason),
-}
 
 /// Why the policy stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,35 +126,57 @@ impl RetryPolicy {
         self.max_attempts
     }
 
-    /// Decides after attempt number `attempt` (from 1) failed with `error`, `elapsed` after the
-    /// first attempt started. `jitter` is a sample from `[0, 1)` (values outside are clamped);
-    /// `now` is the wall clock, for a `Retry-After` given as an HTTP-date.
+    /// Decides after attempt number `attempt` (from 1) of an operation (`repeatable`: its
+    /// [`Operation::REPEATABLE`](crate::Operation::REPEATABLE)) failed with `error`, `elapsed` after the first attempt started:
+    /// `Ok(wait)` to send again after `wait`, or why not. `jitter` is a sample from `[0, 1)`
+    /// (values outside are clamped); `now` is the wall clock, for a `Retry-After` given as an
+    /// HTTP-date. The client runs this after every failed attempt; a driver of its own can too.
     pub fn decide(
         &self,
-        idempotency: Idempotency,
+        repeatable: bool,
         attempt: u32,
         elapsed: Duration,
         error: &Error,
         jitter: f64,
         now: SystemTime,
-    ) -> Decision {
-        let retry_after = match self.classify(idempotency, error) {
-            Ok(retry_after) => retry_after,
-            Err(reason) => return Decision::GiveUp(reason),
-        };
+    ) -> Result<Duration, GiveUpReason> {
+        let retry_after = self.classify(repeatable, error)?;
         if attempt >= self.max_attempts {
-            return Decision::GiveUp(GiveUpReason::Attempts);
+            return Err(GiveUpReason::Attempts);
         }
         let wait = match retry_after.map(|after| after.delay_from(now)) {
-            Some(None) => return Decision::GiveUp(GiveUpReason::UnusableRetryAfter),
-            Some(Some(after)) if after > self.max_retry_after => return Decision::GiveUp(GiveUpReason::TimeBudget),
+            Some(None) => return Err(GiveUpReason::UnusableRetryAfter),
+            Some(Some(after)) if after > self.max_retry_after => return Err(GiveUpReason::TimeBudget),
             Some(Some(after)) => after,
             None => self.backoff(attempt, jitter),
         };
         if elapsed.saturating_add(wait) > self.max_elapsed {
-            return Decision::GiveUp(GiveUpReason::TimeBudget);
+            return Err(GiveUpReason::TimeBudget);
         }
-        Decision::RetryAfter(wait)
+        Ok(wait)
+    }
+
+    /// *May I try later, and when?* After a call of an operation (`repeatable`: its
+    /// [`Operation::REPEATABLE`](crate::Operation::REPEATABLE)) failed with `error`, whatever retries were made:
+    /// `Some(wait)` when the same call may succeed if made again, at the earliest after `wait`
+    /// (the server's `Retry-After` when it sent a usable one, however long; otherwise this
+    /// policy's first backoff); `None` when trying again cannot help or is not safe. Same rules
+    /// as [`decide`](Self::decide), without its attempt and time bounds: a 429 or a connection
+    /// refused yes, the daily e-mail quota (`EMAIL_LIMIT_EXCEEDED`) no, a create or distribution
+    /// that may have been sent no (read the session first), a read that timed out yes.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use hpp_core::retry::RetryPolicy;
+    /// use hpp_core::{DistributeSession, Error, Operation, TransportError};
+    /// let policy = RetryPolicy::default();
+    /// let now = SystemTime::UNIX_EPOCH;
+    /// let timed_out = Error::Transport(TransportError::timeout("no answer in 10 s"));
+    /// assert_eq!(policy.retry_later(DistributeSession::REPEATABLE, &timed_out, now), None, "may have been sent");
+    /// ```
+    pub fn retry_later(&self, repeatable: bool, error: &Error, now: SystemTime) -> Option<Duration> {
+        let retry_after = self.classify(repeatable, error).ok()?;
+        Some(retry_after.and_then(|after| after.delay_from(now)).unwrap_or(self.initial_backoff))
     }
 
     /// Full jitter: a uniform sample of `[0, min(max, initial * 2^(attempt-1))]`.
@@ -181,27 +188,27 @@ impl RetryPolicy {
     }
 
     /// `Ok(retry_after)` if the error is retryable for this operation, else why not.
-    fn classify(&self, idempotency: Idempotency, error: &Error) -> Result<Option<RetryAfter>, GiveUpReason> {
+    fn classify(&self, repeatable: bool, error: &Error) -> Result<Option<RetryAfter>, GiveUpReason> {
         match error {
             // Refused before sending: deterministic, the same again.
             Error::Transport(e) if e.kind() == crate::TransportErrorKind::NotSent => Err(GiveUpReason::NotRetryable),
-            Error::Transport(_) => match (error.side_effect(), idempotency) {
-                (SideEffect::DidNotHappen, _) | (_, Idempotency::Idempotent) => Ok(None),
-                (_, Idempotency::SideEffect) => Err(GiveUpReason::SideEffectUnknown),
+            Error::Transport(_) => match (error.side_effect(), repeatable) {
+                (SideEffect::DidNotHappen, _) | (_, true) => Ok(None),
+                (_, false) => Err(GiveUpReason::SideEffectUnknown),
             },
             Error::Api(api) => {
                 if api.error_code() == Some(&ErrorCode::EmailLimitExceeded) {
                     return Err(GiveUpReason::Quota);
                 }
                 let status = api.status().as_u16();
-                let retry_after = api.retry_after().copied();
-                match (idempotency, api.side_effect(), status) {
+                let retry_after = api.retry_after_header();
+                match (repeatable, api.side_effect(), status) {
                     (_, SideEffect::DidNotHappen, 429) => Ok(retry_after),
                     (_, SideEffect::DidNotHappen, _) => Err(GiveUpReason::NotRetryable),
-                    (Idempotency::Idempotent, _, 500..=599) => Ok(retry_after),
-                    (Idempotency::SideEffect, _, 503) if self.side_effect_retry_on_503 => Ok(retry_after),
-                    (Idempotency::SideEffect, _, _) => Err(GiveUpReason::SideEffectUnknown),
-                    (Idempotency::Idempotent, _, _) => Err(GiveUpReason::NotRetryable),
+                    (true, _, 500..=599) => Ok(retry_after),
+                    (false, _, 503) if self.side_effect_retry_on_503 => Ok(retry_after),
+                    (false, _, _) => Err(GiveUpReason::SideEffectUnknown),
+                    (true, _, _) => Err(GiveUpReason::NotRetryable),
                 }
             }
             Error::InvalidInput(_) | Error::Decode(_) => Err(GiveUpReason::NotRetryable),

@@ -201,7 +201,7 @@ impl ReadFailure {
         match error {
             crate::Error::Api(api) if api.status() == http::StatusCode::NOT_FOUND => Self::NotFound,
             crate::Error::Api(api) if api.status() == http::StatusCode::TOO_MANY_REQUESTS => {
-                Self::RateLimited(api.retry_after().and_then(|r| r.delay_from(now)))
+                Self::RateLimited(api.retry_after(now))
             }
             _ => Self::Transient,
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use hpp_core::__private::constant_time_eq;
 use hpp_core::__private::redact::{mask_email, mask_phone};
 use hpp_core::callback::CallbackSecret;
-use hpp_core::retry::{Decision, GiveUpReason, Idempotency, RetryPolicy};
+use hpp_core::retry::{GiveUpReason, RetryPolicy};
 use hpp_core::{Error, Operation, ReadSession, TransportError};
 
 fn unavailable(retry_after: &str) -> Error {
@@ -14,8 +14,8 @@ fn unavailable(retry_after: &str) -> Error {
     ReadSession::new("s").parse(response).unwrap_err()
 }
 
-fn decide(policy: &RetryPolicy, attempt: u32, elapsed: Duration, error: &Error) -> Decision {
-    policy.decide(Idempotency::Idempotent, attempt, elapsed, error, 1.0, SystemTime::UNIX_EPOCH)
+fn decide(policy: &RetryPolicy, attempt: u32, elapsed: Duration, error: &Error) -> Result<Duration, GiveUpReason> {
+    policy.decide(true, attempt, elapsed, error, 1.0, SystemTime::UNIX_EPOCH)
 }
 
 #[test]
@@ -36,11 +36,11 @@ fn differences_that_cancel_out_still_differ() {
 fn a_retry_after_longer_than_the_policy_waits_ends_the_retries() {
     let default = RetryPolicy::default();
     // 20 s: over the 10 s Retry-After limit, under the 30 s time budget; only the limit stops it.
-    assert_eq!(decide(&default, 1, Duration::ZERO, &unavailable("20")), Decision::GiveUp(GiveUpReason::TimeBudget));
-    assert_eq!(decide(&default, 1, Duration::ZERO, &unavailable("10")), Decision::RetryAfter(Duration::from_secs(10)));
+    assert_eq!(decide(&default, 1, Duration::ZERO, &unavailable("20")), Err(GiveUpReason::TimeBudget));
+    assert_eq!(decide(&default, 1, Duration::ZERO, &unavailable("10")), Ok(Duration::from_secs(10)));
     // A custom limit is the one used.
     let patient = RetryPolicy::default().with_max_retry_after(Duration::from_secs(25));
-    assert_eq!(decide(&patient, 1, Duration::ZERO, &unavailable("20")), Decision::RetryAfter(Duration::from_secs(20)));
+    assert_eq!(decide(&patient, 1, Duration::ZERO, &unavailable("20")), Ok(Duration::from_secs(20)));
 }
 
 #[test]
@@ -48,17 +48,17 @@ fn a_custom_time_budget_and_attempt_limit_are_the_ones_used() {
     let timeout: Error = TransportError::timeout("t").into();
     let hurried = RetryPolicy::default().with_max_elapsed(Duration::from_secs(2));
     // Backoff at attempt 1 is 500 ms (jitter 1.0): 1.6 s + 0.5 s passes a 2 s budget, not 30 s.
-    assert_eq!(decide(&hurried, 1, Duration::from_millis(1600), &timeout), Decision::GiveUp(GiveUpReason::TimeBudget));
+    assert_eq!(decide(&hurried, 1, Duration::from_millis(1600), &timeout), Err(GiveUpReason::TimeBudget));
     assert_eq!(
         decide(&RetryPolicy::default(), 1, Duration::from_millis(1600), &timeout),
-        Decision::RetryAfter(Duration::from_millis(500))
+        Ok(Duration::from_millis(500))
     );
     assert_eq!(RetryPolicy::default().max_attempts(), 3);
     assert_eq!(RetryPolicy::default().with_max_attempts(7).max_attempts(), 7);
     assert_eq!(RetryPolicy::none().max_attempts(), 1);
     let seven = RetryPolicy::default().with_max_attempts(7);
-    assert!(matches!(decide(&seven, 6, Duration::ZERO, &timeout), Decision::RetryAfter(_)));
-    assert_eq!(decide(&seven, 7, Duration::ZERO, &timeout), Decision::GiveUp(GiveUpReason::Attempts));
+    assert!(matches!(decide(&seven, 6, Duration::ZERO, &timeout), Ok(_)));
+    assert_eq!(decide(&seven, 7, Duration::ZERO, &timeout), Err(GiveUpReason::Attempts));
 }
 
 #[test]
@@ -66,11 +66,8 @@ fn the_time_budget_allows_a_wait_that_ends_exactly_at_it() {
     let timeout: Error = TransportError::timeout("t").into();
     let policy = RetryPolicy::default();
     // 29.5 s elapsed + 0.5 s backoff = exactly 30 s: still within the budget.
-    assert_eq!(
-        decide(&policy, 1, Duration::from_millis(29_500), &timeout),
-        Decision::RetryAfter(Duration::from_millis(500))
-    );
-    assert_eq!(decide(&policy, 1, Duration::from_millis(29_501), &timeout), Decision::GiveUp(GiveUpReason::TimeBudget));
+    assert_eq!(decide(&policy, 1, Duration::from_millis(29_500), &timeout), Ok(Duration::from_millis(500)));
+    assert_eq!(decide(&policy, 1, Duration::from_millis(29_501), &timeout), Err(GiveUpReason::TimeBudget));
 }
 
 #[test]
@@ -123,10 +120,10 @@ fn a_custom_backoff_is_the_one_used() {
         .with_backoff(Duration::from_millis(100), Duration::from_millis(300))
         .with_max_attempts(5);
     // Full jitter 1.0: the ceiling itself, doubling from the initial backoff up to the maximum.
-    assert_eq!(decide(&quick, 1, Duration::ZERO, &timeout), Decision::RetryAfter(Duration::from_millis(100)));
-    assert_eq!(decide(&quick, 2, Duration::ZERO, &timeout), Decision::RetryAfter(Duration::from_millis(200)));
-    assert_eq!(decide(&quick, 3, Duration::ZERO, &timeout), Decision::RetryAfter(Duration::from_millis(300)));
-    assert_eq!(decide(&quick, 4, Duration::ZERO, &timeout), Decision::RetryAfter(Duration::from_millis(300)));
+    assert_eq!(decide(&quick, 1, Duration::ZERO, &timeout), Ok(Duration::from_millis(100)));
+    assert_eq!(decide(&quick, 2, Duration::ZERO, &timeout), Ok(Duration::from_millis(200)));
+    assert_eq!(decide(&quick, 3, Duration::ZERO, &timeout), Ok(Duration::from_millis(300)));
+    assert_eq!(decide(&quick, 4, Duration::ZERO, &timeout), Ok(Duration::from_millis(300)));
 }
 
 #[test]
@@ -258,14 +255,14 @@ fn the_virtual_timer_does_what_it_is_told() {
     // Half jitter halves the backoff a policy asks for.
     let timeout: Error = TransportError::timeout("t").into();
     let decision = RetryPolicy::default().decide(
-        Idempotency::Idempotent,
+        ReadSession::REPEATABLE,
         1,
         Duration::ZERO,
         &timeout,
         timer.jitter(),
         timer.system_now(),
     );
-    assert_eq!(decision, Decision::RetryAfter(Duration::from_millis(125)));
+    assert_eq!(decision, Ok(Duration::from_millis(125)));
 }
 
 #[test]

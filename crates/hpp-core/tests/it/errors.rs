@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use hpp_core::retry::{Decision, GiveUpReason, Idempotency, RetryPolicy};
+use hpp_core::retry::{GiveUpReason, RetryPolicy};
 use hpp_core::{Error, Operation, ReadSession, SideEffect, TransportError};
 
 fn api(status: u16) -> Error {
@@ -49,18 +49,18 @@ fn every_kind_and_status_has_one_side_effect_answer() {
         // The retry policy agrees: it never repeats a side effect that may have happened, and
         // never gives up for that reason when it did not.
         let decision = RetryPolicy::default().decide(
-            Idempotency::SideEffect,
+            hpp_core::CreateSession::REPEATABLE,
             1,
             Duration::ZERO,
             error,
             0.0,
             SystemTime::UNIX_EPOCH,
         );
-        let gave_up_for_side_effect = decision == Decision::GiveUp(GiveUpReason::SideEffectUnknown);
+        let gave_up_for_side_effect = decision == Err(GiveUpReason::SideEffectUnknown);
         if *expected == DidNotHappen {
             assert!(!gave_up_for_side_effect, "{name}: {decision:?}");
         } else {
-            assert!(!matches!(decision, Decision::RetryAfter(_)), "{name}: a POST repeated after {expected:?}");
+            assert!(decision.is_err(), "{name}: a POST repeated after {expected:?}");
         }
         // The advice agrees too: an unknown outcome always sends the caller to read the session.
         assert_eq!(
@@ -200,7 +200,7 @@ fn a_constraint_violation_on_a_distribution_mentions_a_disabled_session() {
 /// testing: these were reached by the workspace's tests but not by the core's own).
 #[test]
 fn every_accessor_returns_what_the_answer_said() {
-    use hpp_core::{ErrorCode, RetryAfter, TransportErrorKind};
+    use hpp_core::{ErrorCode, Operation, TransportErrorKind};
     let body = r#"{"error_code":"NOT_FOUND","correlation_id":42,"service_version":"hpp-1.2"}"#;
     let error = api_with(404, body);
     assert_eq!(error.error_code(), Some(&ErrorCode::NotFound));
@@ -241,8 +241,13 @@ fn every_accessor_returns_what_the_answer_said() {
         r#"TransportError { kind: Timeout, may_have_been_sent: true, source: Some("slow") }"#
     );
 
-    assert_eq!(RetryAfter::parse(b"1000000000"), RetryAfter::Delay(Duration::from_secs(1_000_000_000)));
-    assert_eq!(RetryAfter::parse(b"1000000001"), RetryAfter::Unusable, "over about 31 years");
+    let retry_after = |value: &str| {
+        let response = http::Response::builder().status(429).header("retry-after", value).body(Vec::new()).unwrap();
+        let Err(Error::Api(api)) = ReadSession::new("s1").parse(response) else { panic!() };
+        api.retry_after(SystemTime::UNIX_EPOCH)
+    };
+    assert_eq!(retry_after("1000000000"), Some(Duration::from_secs(1_000_000_000)));
+    assert_eq!(retry_after("1000000001"), None, "over about 31 years");
 
     let Error::Decode(decode) = decode() else { panic!() };
     assert!(decode.reason().starts_with("expected value at line 1 column 1"), "{}", decode.reason());
