@@ -44,37 +44,28 @@ impl StatusCallback {
     /// UUIDs).
     pub const MAX_EVENT_ID_LEN: usize = 128;
 
-    /// Parses a callback body. Unknown fields are ignored and unknown statuses kept.
-    pub fn parse(body: &[u8]) -> Result<Self, CallbackError> {
+    /// Parses a callback body. Unknown fields are ignored and unknown statuses kept. Refused
+    /// ([`InputError::InvalidCallback`]): a body that is not a callback, or an `event_id` that is
+    /// missing, empty (duplicates could not be recognised) or longer than
+    /// [`MAX_EVENT_ID_LEN`](Self::MAX_EVENT_ID_LEN).
+    pub fn parse(body: &[u8]) -> Result<Self, InputError> {
         #[derive(Deserialize)]
         struct Wire {
             event_id: Option<String>,
             #[serde(default)]
             session: Session,
         }
-        let wire: Wire =
-            serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(crate::redact::scrub(&e.to_string())))?;
+        let wire: Wire = serde_json::from_slice(body).map_err(|e| InputError::InvalidCallback {
+            reason: format!("not a status callback: {}", crate::redact::scrub(&e.to_string())),
+        })?;
         match wire.event_id {
-            Some(event_id) if event_id.len() > Self::MAX_EVENT_ID_LEN => Err(CallbackError::EventIdTooLong),
+            Some(event_id) if event_id.len() > Self::MAX_EVENT_ID_LEN => Err(InputError::InvalidCallback {
+                reason: format!("its event_id is longer than {} bytes", Self::MAX_EVENT_ID_LEN),
+            }),
             Some(event_id) if !event_id.is_empty() => Ok(Self { event_id, session: wire.session }),
-            _ => Err(CallbackError::MissingEventId),
+            _ => Err(InputError::InvalidCallback { reason: "it has no event_id".to_owned() }),
         }
     }
-}
-
-/// Why a callback was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CallbackError {
-    /// The body is not a callback (the reason has the line and column).
-    #[error("not a status callback: {0}")]
-    Malformed(String),
-    /// The `event_id` is missing or empty, so duplicates could not be recognised.
-    #[error("the callback has no event_id")]
-    MissingEventId,
-    /// The `event_id` is longer than [`StatusCallback::MAX_EVENT_ID_LEN`] bytes.
-    #[error("the callback's event_id is longer than {} bytes", StatusCallback::MAX_EVENT_ID_LEN)]
-    EventIdTooLong,
 }
 
 /// Whether `a == b`, in time that depends on their lengths only, not on where they differ.

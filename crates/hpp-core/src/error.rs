@@ -159,6 +159,12 @@ pub enum InputError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A `status_update` callback body that was refused ([`StatusCallback::parse`](crate::callback::StatusCallback::parse)).
+    #[error("callback refused: {reason}")]
+    InvalidCallback {
+        /// Why (serde's message scrubbed of contact data, or which rule).
+        reason: String,
+    },
     /// A callback secret that would let forged callbacks through, or break the URL it goes in.
     #[error("the callback secret ({len} characters) is refused: {reason}")]
     InvalidCallbackSecret {

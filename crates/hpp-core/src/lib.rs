@@ -111,6 +111,10 @@ pub mod tower;
 pub mod tracking;
 pub mod transport;
 
+/// The `http` crate this one builds requests and parses responses with (version 1): a transport
+/// or a test can name `hpp_core::http::Request` without depending on it.
+pub use http;
+
 pub use client::{CallOptions, Client, WatchOptions, WatchOutcome};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode};
 pub use distribution::Distribution;

@@ -7,13 +7,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hpp_core::callback::StatusCallback;
 use hpp_core::tracking::{
-    Applied, BoxError, FinalStatus, Finished, HandOff, Input, ReadFailure, StoreError, TrackingPolicy, TrackingStore,
+    Applied, BoxError, FinalStatus, Finished, HandOff, Input, StoreError, TrackingPolicy, TrackingStore,
 };
 use hpp_core::{Session, SessionStatus};
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
 use tokio_postgres::Client;
 
+/// A read that failed with `status` (and `Retry-After: retry_after` seconds).
+fn read_error(status: u16, retry_after: Option<u64>) -> hpp_core::Error {
+    use hpp_core::{Operation, ReadSession};
+    let mut response = hpp_core::http::Response::builder().status(status);
+    if let Some(secs) = retry_after {
+        response = response.header("retry-after", secs);
+    }
+    ReadSession::new("s").parse(response.body(Vec::new()).unwrap()).unwrap_err()
+}
 const START: u64 = 1_800_000_000;
 
 fn at(secs: u64) -> SystemTime {
@@ -113,7 +122,8 @@ async fn a_final_callback_is_handed_off_once_whichever_replica_gets_it() {
         Applied::Done { handed_off: None }
     );
     assert_eq!(replica_a.pending().await.unwrap(), 1);
-    let unknown = Input::Read { session_id: "nope", result: Err(ReadFailure::Transient) };
+    let unavailable = read_error(503, None);
+    let unknown = Input::Read { session_id: "nope", result: Err(&unavailable) };
     assert_eq!(replica_a.apply(unknown, at(START), &Ship).await.unwrap(), Applied::Unknown);
 }
 
@@ -199,7 +209,8 @@ async fn pollers_share_due_sessions_without_reading_one_twice_and_leases_lapse()
     assert!(store.claim_due("p9", 100, lease, at(START + 89), &Ship).await.unwrap().is_empty());
     assert_eq!(store.claim_due("p9", 100, lease, at(START + 90), &Ship).await.unwrap().len(), 30);
     // A read applied releases the claim and schedules the next read.
-    let input = Input::Read { session_id: "s0", result: Err(ReadFailure::RateLimited(Some(Duration::from_secs(500)))) };
+    let rate_limited = read_error(429, Some(500));
+    let input = Input::Read { session_id: "s0", result: Err(&rate_limited) };
     store.apply(input, at(START + 91), &Ship).await.unwrap();
     let state = store.get("s0").await.unwrap().unwrap();
     assert_eq!(state.next_due_at(), Some(at(START + 591)), "Retry-After honoured");
@@ -230,7 +241,8 @@ async fn a_failed_hand_off_keeps_the_payment_and_is_retried_until_it_succeeds() 
     // The service gave up; the poller's read (after expiry: 404) hands it off all the same.
     let due = store.claim_due("p", 10, Duration::from_secs(60), at(START + 86_400), &Ship).await.unwrap();
     assert_eq!(due, ["s1"]);
-    let read = Input::Read { session_id: "s1", result: Err(ReadFailure::NotFound) };
+    let not_found = read_error(404, None);
+    let read = Input::Read { session_id: "s1", result: Err(&not_found) };
     let applied = store.apply(read, at(START + 86_400), &Ship).await.unwrap();
     assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
     assert_eq!(shipped(&app, "s1").await, ["COMPLETED"]);

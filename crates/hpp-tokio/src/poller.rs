@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpp_core::tracking::{Applied, HandOff, Input, ReadFailure, StoreError, TrackingStore};
+use hpp_core::tracking::{Applied, HandOff, Input, StoreError, TrackingStore};
 use hpp_core::{Client, Timer, Transport};
 use tokio::task::JoinSet;
 
@@ -171,15 +171,10 @@ where
     async fn read_and_apply(&self, session_id: &str) -> Result<Applied, StoreError> {
         let read = self.client.read_session(session_id).await;
         let now = self.clock.system_now();
-        let failure;
-        let result = match &read {
-            Ok(session) => Ok(session),
-            Err(e) => {
-                failure = ReadFailure::of(e, now);
-                tracing::debug!(failure = ?failure, "hpp poller: a read failed");
-                Err(failure)
-            }
-        };
+        if let Err(e) = &read {
+            tracing::debug!(error = %e, "hpp poller: a read failed");
+        }
+        let result = read.as_ref();
         let applied = self.store.apply(Input::Read { session_id, result }, now, &*self.hand_off).await;
         match &applied {
             Err(StoreError::HandOff(_)) => tracing::info!("hpp poller: the app's hand-off failed; it is retried"),

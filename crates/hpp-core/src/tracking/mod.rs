@@ -185,8 +185,7 @@ impl Default for TrackingPolicy {
 
 /// Why a read of a tracked session gave no session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ReadFailure {
+pub(crate) enum ReadFailure {
     /// 404: the session has expired or was never there. Final only after `expires_at`.
     NotFound,
     /// 429, with the `Retry-After` wait when the answer had one.
@@ -197,7 +196,7 @@ pub enum ReadFailure {
 
 impl ReadFailure {
     /// The failure an [`Error`](crate::Error) of a read at `now` stands for.
-    pub fn of(error: &crate::Error, now: SystemTime) -> Self {
+    pub(crate) fn of(error: &crate::Error, now: SystemTime) -> Self {
         match error {
             crate::Error::Api(api) if api.status() == http::StatusCode::NOT_FOUND => Self::NotFound,
             crate::Error::Api(api) if api.status() == http::StatusCode::TOO_MANY_REQUESTS => {
@@ -388,10 +387,11 @@ impl TrackedSession {
     /// while its hand-off is due.
     pub fn read_failed(
         &mut self,
-        failure: ReadFailure,
+        error: &crate::Error,
         now: SystemTime,
         policy: &TrackingPolicy,
     ) -> Option<FinalStatus> {
+        let failure = ReadFailure::of(error, now);
         if self.final_status.is_some() {
             return self.hand_off_due();
         }
@@ -540,5 +540,29 @@ mod tests {
         // A malformed expires_at is ignored, not a crash.
         let mut schedule = PollSchedule::new(S(1), S(3));
         assert_eq!(schedule.next(&session(Some("WAITING"), Some("soon")), at(0)), PollStep::Wait(S(1)));
+    }
+
+    #[test]
+    fn a_failed_read_is_classified_from_the_error() {
+        use crate::{Operation, ReadSession};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let read_error = |status: u16, retry_after: Option<&str>| {
+            let mut response = http::Response::builder().status(status);
+            if let Some(value) = retry_after {
+                response = response.header("retry-after", value);
+            }
+            ReadSession::new("s1").parse(response.body(Vec::new()).unwrap()).unwrap_err()
+        };
+        assert_eq!(ReadFailure::of(&read_error(404, None), now), ReadFailure::NotFound);
+        assert_eq!(
+            ReadFailure::of(&read_error(429, Some("120")), now),
+            ReadFailure::RateLimited(Some(Duration::from_secs(120)))
+        );
+        assert_eq!(ReadFailure::of(&read_error(429, None), now), ReadFailure::RateLimited(None));
+        for status in [400, 401, 500, 503] {
+            assert_eq!(ReadFailure::of(&read_error(status, Some("120")), now), ReadFailure::Transient, "{status}");
+        }
+        let no_answer = crate::Error::Transport(crate::TransportError::connect("refused"));
+        assert_eq!(ReadFailure::of(&no_answer, now), ReadFailure::Transient);
     }
 }

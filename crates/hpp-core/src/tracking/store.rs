@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use super::{FinalStatus, ReadFailure, TrackedSession, TrackingPolicy};
+use super::{FinalStatus, TrackedSession, TrackingPolicy};
 use crate::callback::StatusCallback;
 use crate::model::Session;
 
@@ -33,7 +33,7 @@ pub enum Input<'a> {
         /// The session's id.
         session_id: &'a str,
         /// The session read, or why there was none.
-        result: Result<&'a Session, ReadFailure>,
+        result: Result<&'a Session, &'a crate::Error>,
     },
     /// Time has passed: ends the session as [`FinalStatus::Expired`] if it is past giving up
     /// ([`TrackedSession::check_expiry`]); otherwise nothing.
@@ -105,7 +105,7 @@ impl Transition {
             Input::Track { .. } => (None, None),
             Input::Callback(callback) => (state.observe(&callback.session, now, policy), Some(&callback.session)),
             Input::Read { result: Ok(session), .. } => (state.observe(session, now, policy), Some(*session)),
-            Input::Read { result: Err(failure), .. } => (state.read_failed(*failure, now, policy), None),
+            Input::Read { result: Err(error), .. } => (state.read_failed(error, now, policy), None),
             Input::Tick { .. } => (state.check_expiry(now, policy), None),
         };
         let finished = became.map(|status| Finished {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hpp_core::tracking::{FinalStatus, ReadFailure, TrackedSession, TrackingPolicy};
+use hpp_core::tracking::{FinalStatus, TrackedSession, TrackingPolicy};
 use hpp_core::{Session, SessionStatus};
 use proptest::prelude::*;
 
@@ -30,11 +30,33 @@ fn session(status: &str, updated_at: Option<u64>) -> Session {
     session
 }
 
+/// A read of a session that failed with `status` (and `Retry-After: retry_after` seconds).
+fn read_error(status: u16, retry_after: Option<u64>) -> hpp_core::Error {
+    use hpp_core::{Operation, ReadSession};
+    let mut response = http::Response::builder().status(status);
+    if let Some(secs) = retry_after {
+        response = response.header("retry-after", secs);
+    }
+    ReadSession::new("s1").parse(response.body(Vec::new()).unwrap()).unwrap_err()
+}
+/// A 404: the session has expired or was never there.
+fn not_found() -> hpp_core::Error {
+    read_error(404, None)
+}
+/// A failure that may pass (a 503).
+fn transient() -> hpp_core::Error {
+    read_error(503, None)
+}
+
 /// One thing learned of the session (a callback and a read are the same to the rules).
 #[derive(Debug, Clone)]
 enum Step {
-    Observed { status: &'static str, updated_at: Option<u64> },
-    Failed(ReadFailure),
+    Observed {
+        status: &'static str,
+        updated_at: Option<u64>,
+    },
+    /// A failed read: its status and `Retry-After`.
+    Failed(u16, Option<u64>),
     Tick,
 }
 
@@ -56,9 +78,9 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (proptest::sample::select(STATUSES), proptest::option::of(0u64..100))
             .prop_map(|(status, updated_at)| Step::Observed { status, updated_at: updated_at.map(|u| START + u) }),
-        1 => Just(Step::Failed(ReadFailure::NotFound)),
-        1 => Just(Step::Failed(ReadFailure::Transient)),
-        1 => proptest::option::of(0u64..100_000).prop_map(|s| Step::Failed(ReadFailure::RateLimited(s.map(Duration::from_secs)))),
+        1 => Just(Step::Failed(404, None)),
+        1 => Just(Step::Failed(503, None)),
+        1 => proptest::option::of(0u64..100_000).prop_map(|s| Step::Failed(429, s)),
         1 => Just(Step::Tick),
     ]
 }
@@ -66,7 +88,7 @@ fn step() -> impl Strategy<Value = Step> {
 fn apply(tracked: &mut TrackedSession, step: &Step, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
     match step {
         Step::Observed { status, updated_at } => tracked.observe(&session(status, *updated_at), now, policy),
-        Step::Failed(failure) => tracked.read_failed(*failure, now, policy),
+        Step::Failed(status, retry_after) => tracked.read_failed(&read_error(*status, *retry_after), now, policy),
         Step::Tick => tracked.check_expiry(now, policy),
     }
 }
@@ -220,7 +242,6 @@ proptest! {
 
 #[test]
 fn reads_follow_the_schedule_and_end_at_expiry() {
-    const S: fn(u64) -> Duration = Duration::from_secs;
     let policy = TrackingPolicy::default();
     let expires = START + 3600;
     let mut tracked = TrackedSession::new("s1", Some(at(expires)), at(START), &policy);
@@ -239,7 +260,7 @@ fn reads_follow_the_schedule_and_end_at_expiry() {
     tracked.observe(&session("IN_PROGRESS", None), at(now), &policy);
     assert_eq!(tracked.next_due_at(), Some(at(now + 30)));
     // A 429 waits at least its Retry-After.
-    tracked.read_failed(ReadFailure::RateLimited(Some(S(900))), at(now), &policy);
+    tracked.read_failed(&read_error(429, Some(900)), at(now), &policy);
     assert_eq!(tracked.next_due_at(), Some(at(now + 900)));
     // Never past the read 30 s before expiry, then the one 30 s after.
     tracked.observe(&session("IN_PROGRESS", None), at(expires - 100), &policy);
@@ -248,8 +269,8 @@ fn reads_follow_the_schedule_and_end_at_expiry() {
     assert_eq!(tracked.next_due_at(), Some(at(expires + 30)));
     // A 404 before expiry is retried; after it, the session has expired.
     let mut early = tracked.clone();
-    assert_eq!(early.read_failed(ReadFailure::NotFound, at(expires - 10), &policy), None);
-    assert_eq!(tracked.read_failed(ReadFailure::NotFound, at(expires + 30), &policy), Some(FinalStatus::Expired));
+    assert_eq!(early.read_failed(&not_found(), at(expires - 10), &policy), None);
+    assert_eq!(tracked.read_failed(&not_found(), at(expires + 30), &policy), Some(FinalStatus::Expired));
     assert_eq!(tracked.next_due_at(), Some(at(expires + 30)), "the hand-off is due");
     tracked.handed_off();
     assert_eq!(tracked.next_due_at(), None);
@@ -261,7 +282,7 @@ fn a_late_non_final_callback_never_ends_a_session_but_giving_up_does() {
     let expires = START + 60;
     let mut tracked = TrackedSession::new("s1", Some(at(expires)), at(START), &policy);
     assert_eq!(tracked.observe(&session("IN_PROGRESS", None), at(expires + 600), &policy), None);
-    assert_eq!(tracked.read_failed(ReadFailure::Transient, at(expires + 601), &policy), None);
+    assert_eq!(tracked.read_failed(&transient(), at(expires + 601), &policy), None);
     assert_eq!(tracked.check_expiry(at(expires + 3599), &policy), None);
     assert_eq!(tracked.check_expiry(at(expires + 3600), &policy), Some(FinalStatus::Expired));
     tracked.hand_off_failed(at(expires + 3600), &policy);
@@ -312,8 +333,7 @@ mod store {
 
     use hpp_core::callback::StatusCallback;
     use hpp_core::tracking::{
-        Applied, BoxError, FinalStatus, Finished, HandOff, Input, MemoryStore, ReadFailure, TrackingPolicy,
-        TrackingStore,
+        Applied, BoxError, FinalStatus, Finished, HandOff, Input, MemoryStore, TrackingPolicy, TrackingStore,
     };
     use hpp_core::transport::block_on;
     use proptest::prelude::*;
@@ -447,10 +467,11 @@ mod store {
     ) -> Result<(), TestCaseError> {
         let claimed = block_on(store.claim_due("poller", 10, Duration::from_secs(60), at(now), app));
         let Ok(claimed) = claimed else { return Ok(()) };
+        let gone_error = super::not_found();
         for id in claimed {
             let s: usize = id[1..].parse().unwrap();
             let result = if now >= START + lifetime {
-                Err(ReadFailure::NotFound)
+                Err(&gone_error)
             } else {
                 Ok(session(histories[s].last().unwrap(), Some(START + 3)))
             };
@@ -524,10 +545,11 @@ mod store {
         assert_eq!(claim(START + 30), ["s1"]);
         assert!(claim(START + 31).is_empty(), "leased");
         assert_eq!(claim(START + 90), ["s1"], "a lapsed lease is claimed again");
-        let read = Input::Read { session_id: "s1", result: Err(ReadFailure::Transient) };
+        let (transient_error, gone_error) = (super::transient(), super::not_found());
+        let read = Input::Read { session_id: "s1", result: Err(&transient_error) };
         block_on(store.apply(read, at(START + 91), &app)).unwrap();
         assert!(claim(START + 92).is_empty(), "backed off");
-        let unknown = Input::Read { session_id: "nope", result: Err(ReadFailure::NotFound) };
+        let unknown = Input::Read { session_id: "nope", result: Err(&gone_error) };
         assert_eq!(block_on(store.apply(unknown, at(START), &app)).unwrap(), Applied::Unknown);
         // Past giving up, a claim ends the session instead of returning it.
         let gave_up = START + 47 * 3600 + 3600;
@@ -587,37 +609,13 @@ mod events {
 }
 
 #[test]
-fn a_failed_read_is_classified_from_the_error() {
-    use hpp_core::{Operation, ReadSession};
-    let now = at(START);
-    let read_error = |status: u16, retry_after: Option<&str>| {
-        let mut response = http::Response::builder().status(status);
-        if let Some(value) = retry_after {
-            response = response.header("retry-after", value);
-        }
-        ReadSession::new("s1").parse(response.body(Vec::new()).unwrap()).unwrap_err()
-    };
-    assert_eq!(ReadFailure::of(&read_error(404, None), now), ReadFailure::NotFound);
-    assert_eq!(
-        ReadFailure::of(&read_error(429, Some("120")), now),
-        ReadFailure::RateLimited(Some(Duration::from_secs(120)))
-    );
-    assert_eq!(ReadFailure::of(&read_error(429, None), now), ReadFailure::RateLimited(None));
-    for status in [400, 401, 500, 503] {
-        assert_eq!(ReadFailure::of(&read_error(status, Some("120")), now), ReadFailure::Transient, "{status}");
-    }
-    let no_answer = hpp_core::Error::Transport(hpp_core::TransportError::connect("refused"));
-    assert_eq!(ReadFailure::of(&no_answer, now), ReadFailure::Transient);
-}
-
-#[test]
 fn a_tracked_session_says_what_it_is_and_counts_failures() {
     let policy = TrackingPolicy::default();
     let mut tracked = TrackedSession::new("9cbc9884-1fdb", None, at(START), &policy);
     assert_eq!(tracked.session_id(), "9cbc9884-1fdb");
     assert_eq!(tracked.failures(), 0);
-    tracked.read_failed(ReadFailure::Transient, at(START + 30), &policy);
-    tracked.read_failed(ReadFailure::RateLimited(None), at(START + 90), &policy);
+    tracked.read_failed(&transient(), at(START + 30), &policy);
+    tracked.read_failed(&read_error(429, None), at(START + 90), &policy);
     assert_eq!(tracked.failures(), 2);
     tracked.observe(&session("WAITING", None), at(START + 200), &policy);
     assert_eq!(tracked.failures(), 0, "a read that answered ends the run of failures");
@@ -643,7 +641,8 @@ fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id(
     assert!(!shown.contains("planted-token-3f"), "Debug masks the token: {shown}");
 
     let tracked = TrackedSession::new("s2", Some(at(START + 60)), at(START), &policy);
-    let gone = Input::Read { session_id: "s2", result: Err(ReadFailure::NotFound) };
+    let gone_error = not_found();
+    let gone = Input::Read { session_id: "s2", result: Err(&gone_error) };
     let expired = Transition::new(Some(&tracked), &gone, at(START + 90), &policy).unwrap().finished.unwrap();
     assert_eq!((expired.status, expired.session), (FinalStatus::Expired, None));
     let waiting = session("WAITING", None);
