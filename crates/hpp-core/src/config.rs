@@ -343,11 +343,11 @@ pub(crate) const USER_AGENT: &str = concat!("kustom-hpp/", env!("CARGO_PKG_VERSI
 /// Everything a request needs besides its own data: environment, credentials, `User-Agent`.
 ///
 /// ```
-/// use hpp_core::{Config, Credentials, Environment, Mode, Region};
+/// use hpp_core::{BaseUrl, Config, Credentials, Environment, Mode};
 ///
 /// let kustom = Config::new(Environment::Kustom(Mode::Production), Credentials::api_key("kco_live_api_x")?);
 /// assert_eq!(kustom.base_url().to_string(), "https://api.kustom.co");
-/// let klarna = Config::new(Environment::Klarna(Region::NorthAmerica, Mode::Playground), Credentials::api_key("k")?);
+/// let klarna = Config::new(Environment::KlarnaNorthAmerica(Mode::Playground), Credentials::api_key("k")?);
 /// let sandbox = Config::new(BaseUrl::parse("http://127.0.0.1:8080").map(Environment::Custom)?, Credentials::basic("user", "pw")?);
 /// assert!(!format!("{sandbox:?}").contains("pw"));
 /// # Ok::<(), hpp_core::InputError>(())
