@@ -6,9 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use hpp_core::{
-    Client, Config, Credentials, Environment, Mode, Request, Response, TransportError, transport::block_on,
-};
+use hpp_core::{Client, Config, Credentials, Environment, Mode, Request, Response, TransportError};
+use hpp_runtime::block_on;
 use hpp_testing::VirtualTimer;
 
 /// Answers each request with the next scripted response and keeps a copy of the request.

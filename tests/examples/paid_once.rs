@@ -16,8 +16,8 @@ use hpp_core::tracking::{BoxError, Finished, HandOff, TrackingPolicy};
 use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
+use hpp_runtime::{Poller, TokioTimer};
 use hpp_sandbox::{Sandbox, SandboxConfig};
-use hpp_tokio::{Poller, TokioTimer};
 
 /// Your app's work when a session ends: here, mark the order. It runs in the store's
 /// transaction: the order's row and the store's "handed off" commit together, once.

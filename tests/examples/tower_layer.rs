@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use hpp_core::tower::{Layer, Service, layered};
 use hpp_core::{Client, CreateSession, Request};
 use hpp_hyper::{HyperTransport, TokioTimer};
+use hpp_runtime::tower::{Layer, Service, layered};
 
 /// Adds `x-request-source: checkout-service` to every request, counting them.
 #[derive(Clone)]

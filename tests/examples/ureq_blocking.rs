@@ -7,8 +7,8 @@
 use std::io::Read;
 use std::time::Duration;
 
-use hpp_blocking::{StdTimer, block_on};
 use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Mode};
+use hpp_runtime::{StdTimer, block_on};
 
 // --- the transport: everything a ureq user writes ------------------------------------------
 use hpp_core::transport::{BodyTruncated, RequestTimeout};

@@ -100,7 +100,7 @@ pub async fn run<T: Transport + Send + Sync + 'static>(
     // Fast backoff: the rules are the default policy's.
     let policy = RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
     let client =
-        Client::new(sandbox.client_config(), transport, hpp_tokio::TokioTimer::new()).with_retry_policy(policy);
+        Client::new(sandbox.client_config(), transport, hpp_runtime::TokioTimer::new()).with_retry_policy(policy);
     let created = client.create_session(&CreateSession::new("https://x.example/orders/chaos")).await;
     let url = Arc::new(created.expect("create").distribution_url.expect("distribution_url"));
     let (client, sandbox) = (Arc::new(client), Arc::new(sandbox));

@@ -29,7 +29,7 @@
 //! // In production: a secret from your vault, and hpp_postgres::PgStore.
 //! let secret = CallbackSecret::new("7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11")?;
 //! let store = Arc::new(MemoryStore::default());
-//! let receiver = CallbackReceiver::new(store, Arc::new(Ship), secret, hpp_tokio::TokioTimer::new());
+//! let receiver = CallbackReceiver::new(store, Arc::new(Ship), secret, hpp_runtime::TokioTimer::new());
 //! // Registered as merchant_urls.status_update: https://shop.example/hpp/callback?secret=…
 //! let mut app: axum::Router = receiver.router("/hpp/callback");
 //!
@@ -124,7 +124,7 @@ impl Receipt {
 }
 
 /// The callback endpoint over a [`TrackingStore`] and the app's [`HandOff`]. Cheap to clone.
-pub struct CallbackReceiver<S, H, C = hpp_tokio::TokioTimer> {
+pub struct CallbackReceiver<S, H, C = hpp_runtime::TokioTimer> {
     inner: Arc<Inner<S, H, C>>,
 }
 

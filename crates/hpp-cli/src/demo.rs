@@ -43,7 +43,7 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
 
     // A listener for status callbacks, guarded by a secret embedded in the callback URL.
     let secret =
-        hpp_blocking::random_callback_secret().map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
+        hpp_runtime::random_callback_secret().map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;
     let mut listener = crate::listen::start(0, Some(secret.clone()), Duration::from_secs(10), None, None)
         .await
         .map_err(|e| Error::Transport(hpp_core::TransportError::connect(e)))?;

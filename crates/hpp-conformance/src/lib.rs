@@ -10,7 +10,7 @@
 //! ```
 //!
 //! It runs no runtime of its own (the servers are plain threads), so it suits async transports
-//! (await it on Tokio) and blocking ones (`hpp_core::transport::block_on(hpp_conformance::check(&t))`).
+//! (await it on Tokio) and blocking ones (`hpp_runtime::block_on(hpp_conformance::check(&t))`).
 //!
 //! What it checks, each against a fresh server:
 //! - every operation's request arrives as built: method, target, each header, body;
@@ -39,7 +39,7 @@ use hpp_core::{
 use loopback::{Loopback, Recorded, Reply};
 
 /// The body limit of the shipped transports, which [`check`] assumes.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+pub use hpp_runtime::transport::DEFAULT_BODY_LIMIT;
 
 /// What [`check_with`] assumes about the transport.
 #[derive(Debug, Clone)]

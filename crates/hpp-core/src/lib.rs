@@ -25,14 +25,14 @@
 //! #     };
 //! #     Ok::<Response, TransportError>(http::Response::builder().status(status).body(body.to_vec()).unwrap())
 //! # };
-//! # hpp_core::transport::block_on(async {
+//! # hpp_runtime::block_on(async {
 //! let config = Config::new(
 //!     Environment::Kustom(Mode::Playground),
 //!     Credentials::api_key("kco_test_api_...")?,
 //! );
 //! # let timer = hpp_testing::VirtualTimer::new();
 //! // `transport`: hpp_reqwest::ReqwestTransport, hpp_hyper::HyperTransport, or a closure;
-//! // `timer`: hpp_tokio::TokioTimer on Tokio, hpp_blocking::StdTimer in blocking code.
+//! // `timer`: hpp_runtime::TokioTimer on Tokio, hpp_runtime::StdTimer in blocking code.
 //! let client = Client::new(config, transport, timer);
 //!
 //! let created = client
@@ -105,9 +105,6 @@ mod redact;
 pub mod retry;
 mod session;
 mod time;
-#[cfg(feature = "tower")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub mod tower;
 pub mod tracking;
 pub mod transport;
 

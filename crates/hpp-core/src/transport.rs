@@ -53,7 +53,7 @@
 //! - A closure `Fn(Request) -> impl Future<Output = Result<Response, TransportError>>` (a mock, or
 //!   a wrapper adding a header or a metric around another transport).
 //! - [`SharedTransport`]: any of the above behind one cloneable dynamic type, chosen at run time.
-//! - With the `tower` feature, a tower `Service` (`hpp_core::tower::ServiceTransport`) and a
+//! - With the `tower` feature, a tower `Service` (`hpp_runtime::tower::ServiceTransport`) and a
 //!   transport as a `Service`, so tower layers wrap transports.
 
 use std::fmt;
@@ -207,7 +207,7 @@ pub struct RequestTimeout(pub Duration);
 /// reads, a monotonic clock, the wall clock (to compare with `expires_at`), and jitter.
 ///
 /// Given to the client when it is built, so the core reads no clock of its own. Implementations:
-/// `hpp_tokio::TokioTimer` (Tokio's clock, so paused-time tests work), `hpp_blocking::StdTimer`
+/// `hpp_runtime::TokioTimer` (Tokio's clock, so paused-time tests work), `hpp_runtime::StdTimer`
 /// (for blocking code), and `hpp_testing::VirtualTimer` (tests: no real waiting).
 pub trait Timer: Send + Sync {
     /// Completes after `duration`.
@@ -218,31 +218,6 @@ pub trait Timer: Send + Sync {
     fn system_now(&self) -> SystemTime;
     /// A uniform sample from `[0, 1)`.
     fn jitter(&self) -> f64;
-}
-
-/// Runs `future` to the end on the current thread, parking the thread while it waits: enough
-/// for blocking code (a blocking transport with `hpp_blocking::StdTimer`) and for tests with
-/// closure transports and `hpp_testing::VirtualTimer`. Not a runtime: futures that need Tokio's reactor
-/// (hyper, reqwest) must run on Tokio.
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::park();
-    }
 }
 
 /// Runs `future` until it completes or `deadline` does, whichever is first (`None` then); with

@@ -21,7 +21,7 @@
 //!
 //! ```no_run
 //! use hpp_hyper::HyperTransport;
-//! let connector = HyperTransport::connector(hpp_rustls::client_config(), std::time::Duration::from_secs(5));
+//! let connector = HyperTransport::connector(hpp_runtime::tls::client_config(), std::time::Duration::from_secs(5));
 //! let client = HyperTransport::client_builder().pool_max_idle_per_host(4).build(connector);
 //! let transport = HyperTransport::from_client(client);
 //! ```
@@ -34,7 +34,7 @@ pub use bytes;
 use bytes::Bytes;
 use hpp_core::transport::{BodyTruncated, RequestTimeout};
 use hpp_core::{Request, Response, Transport, TransportError};
-pub use hpp_tokio::TokioTimer;
+pub use hpp_runtime::TokioTimer;
 /// Re-exported for [`HyperTransport::from_client`]'s body type ([`RequestBody`]).
 pub use http_body_util;
 use http_body_util::{BodyExt, Full};
@@ -46,13 +46,13 @@ pub type RequestBody = Full<Bytes>;
 use hyper_util::client::legacy::{Client, connect::Connect, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
-/// Connect timeout of the default client.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Total time allowed for one request and its response.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest response body read; a longer one is cut there and marked `BodyTruncated`, and the
-/// connection is dropped.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// The defaults every shipped transport uses, defined once in `hpp-runtime`: connect timeout,
+/// time for a whole attempt, and the largest response body read (a longer one is cut there and
+/// marked `BodyTruncated`, and the connection dropped).
+pub use hpp_runtime::transport::{DEFAULT_BODY_LIMIT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+/// Re-exported for [`DefaultConnector`] and for building a client of your own with
+/// [`HyperTransport::from_client`] (custom roots: `hyper_rustls::HttpsConnectorBuilder`).
+pub use hyper_rustls;
 
 /// The default connector: rustls (ring, Mozilla roots); http too, which the core allows to loopback only.
 pub type DefaultConnector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -73,10 +73,10 @@ impl HyperTransport<DefaultConnector> {
 
     /// The default client with another connect timeout.
     pub fn with_connect_timeout(connect: Duration) -> Self {
-        Self::from_client(Self::client_builder().build(Self::connector(hpp_rustls::client_config(), connect)))
+        Self::from_client(Self::client_builder().build(Self::connector(hpp_runtime::tls::client_config(), connect)))
     }
 
-    /// The default connector over `tls` (see `hpp_rustls::client_config`): https, and http,
+    /// The default connector over `tls` (see `hpp_runtime::tls::client_config`): https, and http,
     /// which the core allows to loopback only; `TCP_NODELAY` set, as reqwest does.
     pub fn connector(tls: rustls::ClientConfig, connect_timeout: Duration) -> DefaultConnector {
         let mut http = HttpConnector::new();

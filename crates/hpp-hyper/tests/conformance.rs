@@ -8,7 +8,7 @@ async fn the_default_transport_keeps_the_contract() {
 #[tokio::test]
 async fn a_client_built_from_the_documented_builders_keeps_the_contract() {
     use hpp_hyper::HyperTransport;
-    let connector = HyperTransport::connector(hpp_rustls::client_config(), std::time::Duration::from_secs(5));
+    let connector = HyperTransport::connector(hpp_runtime::tls::client_config(), std::time::Duration::from_secs(5));
     let client = HyperTransport::client_builder().pool_max_idle_per_host(1).build(connector);
     let report = hpp_conformance::check_with(
         &HyperTransport::from_client(client).with_body_limit(4096),

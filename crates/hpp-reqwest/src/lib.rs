@@ -31,7 +31,7 @@
 //!     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
 //!     .pool_max_idle_per_host(4);
 //! let transport = ReqwestTransport::from_builder(builder)?;
-//! // Other roots: .tls_backend_preconfigured(hpp_rustls::client_config_with_roots(roots))
+//! // Other roots: .tls_backend_preconfigured(hpp_runtime::tls::client_config_with_roots(roots))
 //! # Ok(()) }
 //! ```
 
@@ -39,16 +39,13 @@ use std::time::Duration;
 
 use hpp_core::transport::{BodyTruncated, RequestTimeout};
 use hpp_core::{Request, Response, Transport, TransportError};
-pub use hpp_tokio::TokioTimer;
+pub use hpp_runtime::TokioTimer;
 pub use reqwest;
 
-/// Connect timeout of the default client.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Total time allowed for one request and its response, in the default client.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest response body read; a longer one is cut there and marked `BodyTruncated`, and the
-/// connection is dropped.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// The defaults every shipped transport uses, defined once in `hpp-runtime`: connect timeout,
+/// time for a whole attempt, and the largest response body read (a longer one is cut there and
+/// marked `BodyTruncated`, and the connection dropped).
+pub use hpp_runtime::transport::{DEFAULT_BODY_LIMIT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 
 /// A [`Transport`] over a `reqwest::Client`.
 #[derive(Debug, Clone)]
@@ -71,15 +68,15 @@ impl ReqwestTransport {
         Self::from_builder(Self::builder().connect_timeout(connect).timeout(total))
     }
 
-    /// A `reqwest::ClientBuilder` with this crate's defaults (TLS from `hpp-rustls`, no redirects,
+    /// A `reqwest::ClientBuilder` with this crate's defaults (TLS from `hpp_runtime::tls`, no redirects,
     /// no proxy, [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TIMEOUT`]), to change and pass to
     /// [`from_builder`](Self::from_builder). A proxy you add with `.proxy(…)` is used; none is
     /// taken from the environment.
     pub fn builder() -> reqwest::ClientBuilder {
-        hpp_rustls::install_default_provider();
+        hpp_runtime::tls::install_default_provider();
         reqwest::Client::builder()
             .no_proxy()
-            .tls_backend_preconfigured(hpp_rustls::client_config())
+            .tls_backend_preconfigured(hpp_runtime::tls::client_config())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
             .timeout(DEFAULT_TIMEOUT)
@@ -90,7 +87,7 @@ impl ReqwestTransport {
     /// defaults: no timeouts unless you set them, and proxies read from the environment (call
     /// `.no_proxy()` on it, or start from [`builder`](Self::builder)).
     pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, reqwest::Error> {
-        hpp_rustls::install_default_provider();
+        hpp_runtime::tls::install_default_provider();
         let client = builder.redirect(reqwest::redirect::Policy::none()).build()?;
         Ok(Self { client, body_limit: DEFAULT_BODY_LIMIT })
     }

@@ -41,7 +41,7 @@
 //! let path = "tests/cassettes/create_and_read.cassette";
 //! // Recording (against the sandbox, or the playground):
 //! let recorder = Recorder::new(hpp_hyper::HyperTransport::new(), path);
-//! let client = hpp_core::Client::new(sandbox.client_config(), recorder, hpp_tokio::TokioTimer::new());
+//! let client = hpp_core::Client::new(sandbox.client_config(), recorder, hpp_runtime::TokioTimer::new());
 //! // ... the code under test ...
 //! // Replaying, with no server:
 //! let replayer = Replayer::from_file(path).expect("the cassette");

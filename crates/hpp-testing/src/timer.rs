@@ -19,7 +19,7 @@ use hpp_core::transport::Timer;
 /// use hpp_core::transport::Timer;
 /// use hpp_testing::VirtualTimer;
 /// let timer = VirtualTimer::new();
-/// hpp_core::transport::block_on(timer.sleep(Duration::from_secs(3)));
+/// hpp_runtime::block_on(timer.sleep(Duration::from_secs(3)));
 /// assert_eq!(timer.now(), Duration::from_secs(3));
 /// assert_eq!(timer.slept(), [Duration::from_secs(3)]);
 /// ```

@@ -155,8 +155,8 @@ impl Kind {
     }
 }
 
-type Layered = hpp_core::tower::ServiceTransport<
-    hpp_core::tower::TransportService<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
+type Layered = hpp_runtime::tower::ServiceTransport<
+    hpp_runtime::tower::TransportService<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
 >;
 
 /// Everything one client kind needs, built once.
@@ -311,7 +311,7 @@ async fn round(clients: &Arc<Clients>, kind: Kind, in_flight: usize, requests: u
 
 /// An SDK client without retries (a benchmark measures one attempt).
 fn hpp_client<T: Transport>(config: &Config, transport: T) -> Client<T> {
-    Client::new(config.clone(), transport, hpp_tokio::TokioTimer::new()).with_retry_policy(RetryPolicy::none())
+    Client::new(config.clone(), transport, hpp_runtime::TokioTimer::new()).with_retry_policy(RetryPolicy::none())
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -345,7 +345,7 @@ fn client(plan: Plan) {
         let mut authorization = HeaderValue::from_str(&format!("Basic {KEY}")).expect("header");
         authorization.set_sensitive(true);
         let connector = hpp_hyper::HyperTransport::connector(
-            hpp_rustls::client_config(),
+            hpp_runtime::tls::client_config(),
             hpp_hyper::DEFAULT_CONNECT_TIMEOUT,
         );
         let clients = Arc::new(Clients {
@@ -362,7 +362,7 @@ fn client(plan: Plan) {
             hpp_hyper_shared: hpp_client(&config, hpp_hyper::HyperTransport::new()).into_shared(),
             hpp_hyper_layered: hpp_client(
                 &config,
-                hpp_core::tower::layered(hpp_hyper::HyperTransport::new(), tower_layer::Identity::new()),
+                hpp_runtime::tower::layered(hpp_hyper::HyperTransport::new(), tower_layer::Identity::new()),
             ),
             hpp_reqwest: hpp_client(&config, hpp_reqwest::ReqwestTransport::new().expect("reqwest")),
         });

@@ -32,7 +32,7 @@ async fn run<T: Transport + Send + Sync + 'static>(
     in_flight: usize,
 ) {
     let client = Arc::new(
-        Client::new(sandbox.client_config(), transport, hpp_tokio::TokioTimer::new())
+        Client::new(sandbox.client_config(), transport, hpp_runtime::TokioTimer::new())
             .with_retry_policy(RetryPolicy::none()),
     );
     let created = client.create_session(&CreateSession::new("https://x.example/orders/load")).await.expect("create");

@@ -23,9 +23,9 @@ use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
+use hpp_runtime::{Poller, PollerOptions};
 use hpp_sandbox::{CallbackFaults, Sandbox, SandboxConfig};
 use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
-use hpp_tokio::{Poller, PollerOptions};
 
 const SESSIONS: usize = 2000;
 const REPLICAS: usize = 3;
@@ -203,7 +203,7 @@ async fn main() -> ExitCode {
         faults
     };
     let sandbox = Sandbox::start(config).await.expect("the sandbox");
-    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_runtime::TokioTimer::new());
 
     let mut replicas: Vec<Option<Replica>> = Vec::new();
     for n in 0..REPLICAS {
@@ -469,7 +469,7 @@ mod bench {
         store.migrate().await.expect("the schema");
         let secret = CallbackSecret::new(SECRET).expect("a secret");
         let receiver =
-            CallbackReceiver::new(store.clone(), Arc::new(NoApp), secret.clone(), hpp_tokio::TokioTimer::new());
+            CallbackReceiver::new(store.clone(), Arc::new(NoApp), secret.clone(), hpp_runtime::TokioTimer::new());
         let sdk = serve(receiver.router("/cb")).await;
 
         // The raw handler: parse, one INSERT … ON CONFLICT DO NOTHING, on as many connections.

@@ -114,7 +114,7 @@ async fn open_browser(
 async fn a_person_pays_on_the_sandbox_page_in_a_real_browser() {
     let Some(driver) = driver() else { return };
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     // The merchant's "thank you" page: the sandbox's own page, so the browser stays on loopback.
     let success = format!("{}/_sandbox/pay/{{{{session_id}}}}", sandbox.base_url());
     let urls = crate::merchant_urls(&[("success", &success)]);
@@ -187,7 +187,7 @@ async fn screenshot(http: &hpp_reqwest::reqwest::Client, browser: &str, name: &s
 async fn the_pay_page_fits_a_phone_and_shows_a_scannable_code_on_a_desktop() {
     let Some(driver) = driver() else { return };
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
     let pay_url = created.redirect_url.clone().unwrap();
     let http = ReqwestTransport::new().unwrap().client().clone();

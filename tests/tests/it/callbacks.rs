@@ -43,7 +43,7 @@ async fn attempts(sandbox: &Sandbox, n: usize) -> Vec<hpp_sandbox::CallbackAttem
 async fn a_callback_for_each_status_change_with_placeholders_substituted() {
     let sandbox = sandbox().await;
     let listener = Loopback::start(vec![status(204).unwrap(), status(200).unwrap(), status(202).unwrap()]);
-    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_runtime::TokioTimer::new());
     let created =
         create(&client, Some(format!("{}/cb?sid={{{{session_id}}}}&order={{{{order_id}}}}", listener.base_url))).await;
     let id = created.session_id.unwrap();
@@ -79,7 +79,7 @@ async fn failed_and_slow_deliveries_are_retried_and_duplicates_are_dropped() {
     let sandbox = sandbox().await;
     // First event: 500, then too slow (no answer in time), then accepted.
     let listener = Loopback::start_script(vec![status(500), None, status(204), status(204)]);
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     let created = create(&client, Some(format!("{}/cb", listener.base_url))).await;
     sandbox.set_status(created.session_id.as_ref().unwrap(), SessionStatus::Completed).unwrap();
     let all = attempts(&sandbox, 3).await;
@@ -107,7 +107,7 @@ async fn failed_and_slow_deliveries_are_retried_and_duplicates_are_dropped() {
 async fn deliveries_stop_after_three_retries() {
     let sandbox = sandbox().await;
     let listener = Loopback::start(vec![status(503).unwrap(); 4].into_iter().chain([status(204).unwrap()]).collect());
-    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_runtime::TokioTimer::new());
     let created = create(&client, Some(format!("{}/cb", listener.base_url))).await;
     let id = created.session_id.unwrap();
     sandbox.set_status(&id, SessionStatus::InProgress).unwrap();
@@ -122,7 +122,7 @@ async fn deliveries_stop_after_three_retries() {
 
 async fn watch_scenarios<T: Transport>(transport: T) {
     let sandbox = sandbox().await;
-    let client = Client::new(sandbox.client_config(), transport, hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), transport, hpp_runtime::TokioTimer::new());
     let fast = WatchOptions::default()
         .with_interval(Duration::from_millis(5), Duration::from_millis(20))
         .with_deadline(Duration::from_secs(20));

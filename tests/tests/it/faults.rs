@@ -29,7 +29,7 @@ impl<T: Transport> Harness<T> {
         // Fast backoff so retries take milliseconds; the rules are those of the default policy.
         let policy = RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
         let client =
-            Client::new(sandbox.client_config(), transport, hpp_tokio::TokioTimer::new()).with_retry_policy(policy);
+            Client::new(sandbox.client_config(), transport, hpp_runtime::TokioTimer::new()).with_retry_policy(policy);
         let session = client.create_session(&CreateSession::new("https://x.example/orders/1")).await.unwrap();
         Self { sandbox, client, session, reported: HashMap::new() }
     }

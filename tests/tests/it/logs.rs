@@ -53,7 +53,7 @@ async fn full_run<T: Transport + Clone>(transport: T) -> Vec<String> {
     config.credentials = Some(("planted-user".into(), PASSWORD.into()));
     config.blocked = vec![BLOCKED.into()];
     let sandbox = Sandbox::start(config).await.unwrap();
-    let client = Client::new(sandbox.client_config(), transport.clone(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), transport.clone(), hpp_runtime::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/orders/1")).await.unwrap();
     let url = created.distribution_url.clone().unwrap();
     client.distribute(&url, Distribution::email(EMAIL).unwrap()).await.unwrap();
@@ -66,7 +66,7 @@ async fn full_run<T: Transport + Clone>(transport: T) -> Vec<String> {
         hpp_core::BaseUrl::parse(sandbox.base_url()).map(Environment::Custom).unwrap(),
         Credentials::api_key(PASSWORD).unwrap(),
     );
-    Client::new(key, transport.clone(), hpp_tokio::TokioTimer::new())
+    Client::new(key, transport.clone(), hpp_runtime::TokioTimer::new())
         .read_session(created.session_id.clone().unwrap())
         .await
         .unwrap();
@@ -185,7 +185,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                 .await
                 .unwrap();
             let clock = hpp_testing::VirtualTimer::new();
-            let poller = hpp_tokio::Poller::new(store.clone(), client, Arc::new(LoggedApp), clock.clone());
+            let poller = hpp_runtime::Poller::new(store.clone(), client, Arc::new(LoggedApp), clock.clone());
             clock.sleep(Duration::from_secs(3600)).await;
             poller.round().await.unwrap();
         });

@@ -23,8 +23,8 @@ async fn use_it() -> Result {
     use hpp_reqwest::{ReqwestTransport, TokioTimer}; // or hpp_hyper::{HyperTransport, TokioTimer}
 
     let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_...")?);
-    // The timer is how the client waits between retries and status reads: hpp_tokio::TokioTimer on
-    // Tokio (re-exported by both transports), hpp_blocking::StdTimer in blocking code.
+    // The timer is how the client waits between retries and status reads: hpp_runtime::TokioTimer on
+    // Tokio (re-exported by both transports), hpp_runtime::StdTimer in blocking code.
     let client = Client::new(config, ReqwestTransport::new()?, TokioTimer::new());
 
     let mut order = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/<order id>");
@@ -45,7 +45,7 @@ async fn use_it() -> Result {
 mod conformance {
     use hpp_hyper::HyperTransport as MyTransport;
 
-    #[tokio::test] // or hpp_core::transport::block_on(...) for a blocking transport
+    #[tokio::test] // or hpp_runtime::block_on(...) for a blocking transport
     async fn keeps_the_contract() {
         hpp_conformance::check(&MyTransport::new()).await.assert_passed();
     }
@@ -72,7 +72,7 @@ async fn paid_exactly_once_in_production(
     use hpp_axum::CallbackReceiver;
     use hpp_core::tracking::{BoxError, Finished, HandOff, TrackingPolicy};
     use hpp_postgres::PgStore;
-    use hpp_tokio::{Poller, TokioTimer};
+    use hpp_runtime::{Poller, TokioTimer};
     use std::result::Result;
 
 struct MarkOrder;

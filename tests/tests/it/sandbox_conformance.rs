@@ -163,7 +163,7 @@ async fn run_table<T: Transport + Clone + Send + Sync + 'static>(transport: T) -
     config.email_limit = 3;
     config.blocked = vec!["blocked@example.com".to_owned()];
     let sandbox = Sandbox::start(config).await.unwrap();
-    let client = Client::new(sandbox.client_config(), sdk.clone(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), sdk.clone(), hpp_runtime::TokioTimer::new());
     let mut created = Vec::new();
     let mut results = Vec::new();
     let resolve = |created: &Vec<hpp_core::SessionCreated>, target: Target, distribution: bool| match target {
@@ -227,7 +227,7 @@ async fn run_table<T: Transport + Clone + Send + Sync + 'static>(transport: T) -
                 let wrong = Client::new(
                     Config::new(env, Credentials::basic(sandbox.username(), "wrong").unwrap()),
                     sdk.clone(),
-                    hpp_tokio::TokioTimer::new(),
+                    hpp_runtime::TokioTimer::new(),
                 );
                 outcome(wrong.read_session(resolve(&created, t, false)).await, |_| String::new())
             }
@@ -271,7 +271,7 @@ async fn production_mode_sends_sms_to_served_countries_only() {
         let config = sandbox.client_config();
         let created;
         let (ok, unsupported) = if transport_name == "reqwest" {
-            let client = Client::new(config, ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+            let client = Client::new(config, ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
             created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
             let url = created.distribution_url.clone().unwrap();
             (
@@ -279,7 +279,7 @@ async fn production_mode_sends_sms_to_served_countries_only() {
                 client.distribute(&url, Distribution::sms("2025550123", "US").unwrap()).await,
             )
         } else {
-            let client = Client::new(config, HyperTransport::new(), hpp_tokio::TokioTimer::new());
+            let client = Client::new(config, HyperTransport::new(), hpp_runtime::TokioTimer::new());
             created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
             let url = created.distribution_url.clone().unwrap();
             (
@@ -299,8 +299,11 @@ async fn concurrent_distributions_are_counted_exactly() {
     let mut config = SandboxConfig::default();
     config.email_limit = 50;
     let sandbox = Sandbox::start(config).await.unwrap();
-    let client =
-        std::sync::Arc::new(Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new()));
+    let client = std::sync::Arc::new(Client::new(
+        sandbox.client_config(),
+        HyperTransport::new(),
+        hpp_runtime::TokioTimer::new(),
+    ));
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
     let url = created.distribution_url.unwrap();
     let mut tasks = tokio::task::JoinSet::new();

@@ -122,7 +122,7 @@ async fn create_requests_are_checked_as_strictly_as_the_spec() {
 /// Every response shape, each reached by a documented input, read through `transport`.
 async fn shapes<T: Transport>(transport: T) -> Vec<String> {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), transport, hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), transport, hpp_runtime::TokioTimer::new());
     let order = |mode: Option<PlaceOrderMode>| {
         let mut options = SessionOptions::default();
         options.place_order_mode = mode;
@@ -184,7 +184,7 @@ async fn every_response_shape_is_reachable_through_both_transports() {
 #[tokio::test]
 async fn a_refused_purchase_goes_to_the_failure_url_and_may_be_tried_again() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_runtime::TokioTimer::new());
     let urls = crate::merchant_urls(&[
         ("failure", "https://shop.example/refused?sid={{session_id}}"),
         ("success", "https://shop.example/ok"),

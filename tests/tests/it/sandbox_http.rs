@@ -20,7 +20,7 @@ fn raw_status(base_url: &str, bytes: &[u8]) -> u16 {
 #[tokio::test]
 async fn wrong_credentials_change_nothing() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
     let url = created.distribution_url.unwrap();
     let http = ReqwestTransport::new().unwrap().client().clone();
@@ -44,7 +44,7 @@ async fn wrong_credentials_change_nothing() {
         hpp_core::BaseUrl::parse(sandbox.base_url()).map(hpp_core::Environment::Custom).unwrap(),
         hpp_core::Credentials::api_key(sandbox.password()).unwrap(),
     );
-    Client::new(key, ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new())
+    Client::new(key, ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new())
         .distribute(&url, Distribution::token("t").unwrap())
         .await
         .unwrap();
@@ -54,7 +54,7 @@ async fn wrong_credentials_change_nothing() {
 #[tokio::test]
 async fn control_paths_play_the_consumer_and_list_the_outbox() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
     let id = created.session_id.clone().unwrap();
     client
@@ -122,7 +122,7 @@ async fn hostile_input_gets_an_error_and_the_sandbox_keeps_serving() {
     assert_eq!(statuses[1], 404, "no such route (matched by whole segments)");
     assert!(statuses[2] == 413 || statuses[2] == 0, "an oversized body: {}", statuses[2]);
     // Still serving.
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     assert!(client.create_session(&CreateSession::new("https://x.example/o/1")).await.is_ok());
 }
 
@@ -145,7 +145,7 @@ async fn faults_and_clock_are_scripted_over_http() {
         400
     );
 
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new())
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new())
         .with_retry_policy(hpp_core::retry::RetryPolicy::none());
     let error = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap_err();
     let hpp_core::Error::Api(api) = &error else { panic!("{error:?}") };
@@ -184,7 +184,7 @@ async fn a_slow_body_gets_408_and_the_sandbox_keeps_serving() {
     .await
     .unwrap();
     assert_eq!(status, Some(408));
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     assert!(client.create_session(&CreateSession::new("https://x.example/o/1")).await.is_ok());
 }
 
@@ -208,7 +208,7 @@ async fn controls_need_credentials_and_are_bounded() {
     let added: serde_json::Value = serde_json::from_slice(&added.bytes().await.unwrap()).unwrap();
     assert_eq!(added, serde_json::json!({ "pending": 1 }), "a count, not the whole queue");
     assert_eq!(http.get(url("/hpp/v1/sessions/x")).send().await.unwrap().status(), 401);
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new())
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new())
         .with_retry_policy(hpp_core::retry::RetryPolicy::none());
     let error = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(503), "the fault was still there: {error}");
@@ -260,10 +260,9 @@ fn blocking_exchange(request: hpp_core::Request) -> Result<hpp_core::Response, h
 fn a_blocking_client_in_a_plain_test_works_against_the_sandbox() {
     let sandbox = Sandbox::start_on_own_thread(SandboxConfig::default()).unwrap();
     let transport = |request| std::future::ready(blocking_exchange(request));
-    let client = Client::new(sandbox.client_config(), transport, hpp_blocking::StdTimer::new());
-    let created =
-        hpp_core::transport::block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap();
-    let session = hpp_core::transport::block_on(client.read_session(created.session_url.as_deref().unwrap())).unwrap();
+    let client = Client::new(sandbox.client_config(), transport, hpp_runtime::StdTimer::new());
+    let created = hpp_runtime::block_on(client.create_session(&CreateSession::new("https://x.example/o/1"))).unwrap();
+    let session = hpp_runtime::block_on(client.read_session(created.session_url.as_deref().unwrap())).unwrap();
     assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
     let base_url = sandbox.base_url().to_owned();
     drop(sandbox);
@@ -277,7 +276,7 @@ fn a_blocking_client_in_a_plain_test_works_against_the_sandbox() {
 #[tokio::test]
 async fn the_pay_page_lets_a_person_pay_or_cancel() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     let browser = ReqwestTransport::new().unwrap().client().clone(); // follows no redirects: we see the 303
     for (button, status, merchant_page) in [
         ("complete", "COMPLETED", "https://shop.example/ok?sid="),
@@ -312,7 +311,7 @@ async fn the_pay_page_lets_a_person_pay_or_cancel() {
 #[tokio::test]
 async fn the_open_pay_endpoint_never_changes_a_final_session() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     let anyone = ReqwestTransport::new().unwrap().client().clone();
     for (first, then) in
         [("disable", "complete"), ("cancel", "complete"), ("complete", "complete"), ("complete", "cancel")]
@@ -343,7 +342,7 @@ async fn the_open_pay_endpoint_never_changes_a_final_session() {
 #[tokio::test]
 async fn the_qr_code_url_serves_a_code_that_scans_to_the_pay_page() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
     let qr_url = created.qr_code_url.clone().unwrap();
     let pay_url = created.redirect_url.clone().unwrap();

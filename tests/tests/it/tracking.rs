@@ -14,9 +14,9 @@ use hpp_core::{Client, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
+use hpp_runtime::{Poller, PollerOptions};
 use hpp_sandbox::{Sandbox, SandboxConfig};
 use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
-use hpp_tokio::{Poller, PollerOptions};
 
 const SECRET: &str = "5b0e4c1d-9a7f-4f3e-8c2b-1d6a0e9f7c35";
 
@@ -34,7 +34,7 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
     config.callback_timeout = Duration::from_secs(2);
     config.callback_retry_delay = Duration::from_millis(10);
     let sandbox = Sandbox::start(config).await.unwrap();
-    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_runtime::TokioTimer::new());
 
     let secret = CallbackSecret::new(SECRET).unwrap();
     let receiver = CallbackReceiver::new(store.clone(), Arc::new(Ship(clock.clone())), secret.clone(), clock.clone());
@@ -129,11 +129,11 @@ async fn the_sandbox_loses_duplicates_and_reorders_callbacks_and_the_receiver_co
     let mut config = SandboxConfig::default();
     config.callback_retry_delay = Duration::from_millis(10);
     let sandbox = Sandbox::start(config).await.unwrap();
-    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_tokio::TokioTimer::new());
+    let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_runtime::TokioTimer::new());
     let store = Arc::new(hpp_core::tracking::MemoryStore::default());
     let app = Arc::new(Shipped::default());
     let secret = CallbackSecret::new(SECRET).unwrap();
-    let receiver = CallbackReceiver::new(store.clone(), app.clone(), secret.clone(), hpp_tokio::TokioTimer::new());
+    let receiver = CallbackReceiver::new(store.clone(), app.clone(), secret.clone(), hpp_runtime::TokioTimer::new());
     let url = serve(receiver.router("/cb")).await;
     sandbox.inject_callback_faults([
         CallbackFault::Drop,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use hpp_core::tower::{Layer, Service, layered};
 use hpp_core::transport::SharedTransport;
 use hpp_core::{
     CallOptions, Client, CreateSession, Error, ReadSession, Request, Response, Transport, TransportError,
@@ -14,6 +13,7 @@ use hpp_core::{
 };
 use hpp_hyper::{HyperTransport, TokioTimer};
 use hpp_reqwest::ReqwestTransport;
+use hpp_runtime::tower::{Layer, Service, layered};
 use hpp_sandbox::{Fault, Sandbox, SandboxConfig};
 use hpp_tests::loopback::Loopback;
 

@@ -51,7 +51,7 @@ where
         Credentials::api_key("kco_test_api_KEY").unwrap(),
     );
     // One attempt: this checks what a transport delivers, not the retry policy.
-    let client = Client::new(config.clone(), transport.clone(), hpp_tokio::TokioTimer::new())
+    let client = Client::new(config.clone(), transport.clone(), hpp_runtime::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none());
     let through_transport = outcome(client.send(&op).await);
     let built = op.build(&config).unwrap();
@@ -108,7 +108,7 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
     // Nothing listening: a connect error, provably not sent.
     let config =
         Config::new(hpp_core::BaseUrl::parse(&closed_port_base_url()).map(Environment::Custom).unwrap(), key.clone());
-    let error = Client::new(config, transport.clone(), hpp_tokio::TokioTimer::new())
+    let error = Client::new(config, transport.clone(), hpp_runtime::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&distribute)
         .await
@@ -123,7 +123,7 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
         hpp_core::BaseUrl::parse(&format!("http://{}", silent.local_addr().unwrap())).map(Environment::Custom).unwrap(),
         key.clone(),
     );
-    let error = Client::new(config, timeout_transport, hpp_tokio::TokioTimer::new())
+    let error = Client::new(config, timeout_transport, hpp_runtime::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&distribute)
         .await
@@ -137,7 +137,7 @@ async fn check_failures<T: Transport + Clone>(transport: T, timeout_transport: T
     let big = http::Response::builder().status(200).body(vec![b' '; 64 * 1024]).unwrap();
     let server = Loopback::start(vec![big]);
     let config = Config::new(hpp_core::BaseUrl::parse(&server.base_url).map(Environment::Custom).unwrap(), key);
-    let error = Client::new(config, small_body_transport, hpp_tokio::TokioTimer::new())
+    let error = Client::new(config, small_body_transport, hpp_runtime::TokioTimer::new())
         .with_retry_policy(RetryPolicy::none())
         .send(&ReadSession::new("s-1"))
         .await

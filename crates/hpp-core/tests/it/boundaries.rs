@@ -281,7 +281,7 @@ fn woken_from_another_thread(wake: fn(std::task::Waker)) {
         wake(waker);
     });
     let mut sent = Some(sender);
-    let value = hpp_core::transport::block_on(std::future::poll_fn(|cx| {
+    let value = hpp_runtime::block_on(std::future::poll_fn(|cx| {
         if done.load(std::sync::atomic::Ordering::SeqCst) {
             return std::task::Poll::Ready(42);
         }

@@ -5,8 +5,9 @@ use std::sync::Mutex;
 
 use hpp_core::{
     Client, CreateSession, Distribution, Error, Operation, ReadSession, Request, Response, SessionStatus,
-    TransportError, transport::block_on,
+    TransportError,
 };
+use hpp_runtime::block_on;
 use hpp_testing::VirtualTimer;
 
 #[test]

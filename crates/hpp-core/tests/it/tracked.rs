@@ -335,7 +335,7 @@ mod store {
     use hpp_core::tracking::{
         Applied, BoxError, FinalStatus, Finished, HandOff, Input, MemoryStore, TrackingPolicy, TrackingStore,
     };
-    use hpp_core::transport::block_on;
+    use hpp_runtime::block_on;
     use proptest::prelude::*;
 
     use super::{START, at, session};
@@ -563,7 +563,7 @@ mod events {
 
     use hpp_core::callback::StatusCallback;
     use hpp_core::tracking::{Applied, BoxError, Finished, HandOff, Input, MemoryStore, StoreError, TrackingStore};
-    use hpp_core::transport::block_on;
+    use hpp_runtime::block_on;
 
     /// A tool printing every event once: refuses while `refusing` is set.
     #[derive(Default)]

@@ -2,12 +2,12 @@
 //! transport, and [`layered`] to put tower layers (headers, metrics, logging) around a transport.
 //!
 //! The client keeps its retries, per-call timeouts and timer whatever the layers do: they belong
-//! to the [`Client`](crate::Client), not to the transport. A layer must keep the transport
-//! contract ([`crate::transport`]): pass the request on as it is (adding headers is fine) and
+//! to the `hpp_core::Client`, not to the transport. A layer must keep the transport
+//! contract (`hpp_core::transport`): pass the request on as it is (adding headers is fine) and
 //! return every response.
 //!
 //! ```
-//! use hpp_core::tower::{TransportService, layered};
+//! use hpp_runtime::tower::{TransportService, layered};
 //! use hpp_core::{Request, Response, TransportError};
 //! use tower_layer::layer_fn;
 //!
@@ -33,7 +33,7 @@
 //! };
 //! let transport = layered(inner, layer_fn(Tag));
 //! let request = http::Request::new(Vec::new());
-//! let response = hpp_core::transport::block_on(hpp_core::Transport::send(&transport, request)).unwrap();
+//! let response = hpp_runtime::block_on(hpp_core::Transport::send(&transport, request)).unwrap();
 //! assert_eq!(response.status(), 204);
 //! ```
 
@@ -44,9 +44,10 @@ use std::task::{Context, Poll};
 pub use tower_layer::Layer;
 pub use tower_service::Service;
 
-use crate::error::TransportError;
-use crate::ops::{Request, Response};
-use crate::transport::{BoxFuture, Transport};
+use hpp_core::{Request, Response, Transport, TransportError};
+
+/// A boxed, sendable future.
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// A [`Transport`] as a tower [`Service`]: always ready, its errors are [`TransportError`]s.
 #[derive(Debug, Clone)]

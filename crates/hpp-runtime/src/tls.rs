@@ -1,16 +1,18 @@
-//! The TLS setup `hpp-reqwest` and `hpp-hyper` share: rustls with the `ring` provider (no cmake,
-//! no C toolchain beyond a C compiler) and Mozilla's root certificates, TLS 1.2 and 1.3.
+//! The TLS setup `hpp-reqwest` and `hpp-hyper` share (feature `rustls`): rustls with the `ring`
+//! provider (no cmake, no C toolchain beyond a C compiler) and Mozilla's root certificates, TLS
+//! 1.2 and 1.3.
 //!
 //! ```
-//! let config = hpp_rustls::client_config();
+//! let config = hpp_runtime::tls::client_config();
 //! assert!(config.alpn_protocols.is_empty());
 //! // Your own roots (a corporate CA, a test CA) instead of Mozilla's:
-//! let roots = rustls::RootCertStore::empty();
-//! let config = hpp_rustls::client_config_with_roots(roots);
+//! let roots = hpp_runtime::tls::rustls::RootCertStore::empty();
+//! let config = hpp_runtime::tls::client_config_with_roots(roots);
 //! ```
 
 use std::sync::Arc;
 
+/// The rustls this crate builds its configuration with (0.23).
 pub use rustls;
 
 /// The `ring` crypto provider.

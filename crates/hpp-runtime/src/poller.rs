@@ -59,7 +59,7 @@ pub struct PollRound {
 /// ```no_run
 /// use std::sync::Arc;
 /// use hpp_core::tracking::{BoxError, Finished, HandOff, MemoryStore};
-/// use hpp_tokio::{Poller, TokioTimer};
+/// use hpp_runtime::{Poller, TokioTimer};
 ///
 /// struct Ship;
 /// impl HandOff<MemoryStore> for Ship {

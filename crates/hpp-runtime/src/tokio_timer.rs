@@ -1,18 +1,4 @@
-//! Tokio for `hpp_core`: [`TokioTimer`], the [`Timer`] a `Client` on Tokio waits with (its
-//! retries, per-call timeouts and status watches), and [`Poller`], the background task that
-//! reads tracked sessions whose callbacks never came.
-//!
-//! It reads Tokio's clock, so tests under `tokio::time::pause()` (or
-//! `#[tokio::test(start_paused = true)]`) reach deadlines and expiry without waiting.
-//!
-//! ```no_run
-//! use hpp_core::{Client, Config, Credentials, Environment, Mode};
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! # let transport = |_r: hpp_core::Request| async { Err::<hpp_core::Response, _>(hpp_core::TransportError::connect("x")) };
-//! let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_...")?);
-//! let client = Client::new(config, transport, hpp_tokio::TokioTimer::new());
-//! # Ok(()) }
-//! ```
+//! [`TokioTimer`]: the timer of a `Client` on Tokio.
 
 use std::time::{Duration, SystemTime};
 
@@ -21,13 +7,9 @@ use hpp_core::Timer;
 /// What a `Timer`'s sleep returns.
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-mod poller;
-
-pub use poller::{PollRound, Poller, PollerOptions};
-
 /// Tokio's sleep and clock, the wall clock moved along with Tokio's (so it advances under paused
 /// time too), and
-/// [`hpp_blocking::jitter`].
+/// the standard library's random hash keys for jitter.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioTimer {
     origin: tokio::time::Instant,
@@ -68,7 +50,7 @@ impl Timer for TokioTimer {
     }
 
     fn jitter(&self) -> f64 {
-        hpp_blocking::jitter()
+        crate::std_timer::jitter()
     }
 }
 

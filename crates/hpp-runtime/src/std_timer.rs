@@ -1,30 +1,12 @@
-//! [`StdTimer`]: the [`Timer`] for an `hpp_core::Client` in blocking code, over a blocking
-//! transport (ureq, curl, a synchronous test double), run with [`block_on`].
-//!
-//! Its sleeps block the calling thread, which is what blocking code wants and what an async
-//! runtime must never see: on Tokio use `hpp_tokio::TokioTimer`.
-//!
-//! ```
-//! use hpp_blocking::{StdTimer, block_on};
-//! use hpp_core::{Client, Config, Credentials, Environment, Mode, Request, Response, TransportError};
-//! // A blocking transport: the whole exchange happens inside `send`, before the future is returned.
-//! let blocking = |_request: Request| {
-//!     let response: Result<Response, TransportError> =
-//!         Ok(http::Response::builder().status(200).body(br#"{"status":"WAITING"}"#.to_vec()).unwrap());
-//!     std::future::ready(response)
-//! };
-//! let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("k")?);
-//! let client = Client::new(config, blocking, StdTimer::new());
-//! let session = block_on(client.read_session("s1"))?;
-//! assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! [`StdTimer`], [`block_on`] and [`random_callback_secret`]: what blocking code needs.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant, SystemTime};
 
 use hpp_core::Timer;
-pub use hpp_core::transport::block_on;
 
 /// What a `Timer`'s sleep returns.
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -72,7 +54,7 @@ impl Timer for StdTimer {
 /// keep the secret where the receiver can read it (a vault, an environment variable).
 ///
 /// ```
-/// let secret = hpp_blocking::random_callback_secret()?;
+/// let secret = hpp_runtime::random_callback_secret()?;
 /// assert!(secret.append_to("https://shop.example/cb").starts_with("https://shop.example/cb?secret="));
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -88,11 +70,36 @@ pub fn random_callback_secret() -> Result<hpp_core::callback::CallbackSecret, st
 }
 
 /// A uniform sample from `[0, 1)`, from the standard library's random hash keys: jitter for
-/// retry backoff (not for anything secret). `hpp_tokio::TokioTimer` uses it too.
-pub fn jitter() -> f64 {
+/// retry backoff (not for anything secret). [`TokioTimer`](crate::TokioTimer) uses it too.
+pub(crate) fn jitter() -> f64 {
     let sample = RandomState::new().hash_one(Instant::now());
     // 53 random bits make a uniform f64 in [0, 1).
     (sample >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Runs `future` to the end on the current thread, parking the thread while it waits: enough
+/// for blocking code (a blocking transport with [`StdTimer`]) and for tests with
+/// closure transports and `hpp_testing::VirtualTimer`. Not a runtime: futures that need Tokio's reactor
+/// (hyper, reqwest) must run on Tokio.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
 }
 
 #[cfg(test)]
