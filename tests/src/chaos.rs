@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hpp_core::retry::RetryPolicy;
-use hpp_core::{CallOptions, Client, CreateSession, DistributeSession, Distribution, Transport};
+use hpp_core::{Client, CreateSession, DistributeSession, Distribution, Transport};
 use hpp_sandbox::{Fault, Sandbox, SandboxConfig};
 
 /// The per-call timeout of each distribution; `delay` faults wait longer than this.
@@ -113,7 +113,9 @@ pub async fn run<T: Transport + Send + Sync + 'static>(
         let prefix = format!("chaos-{name}-");
         workers.spawn(async move {
             let mut outcomes = Vec::new();
-            let options = CallOptions::default().with_timeout(CALL_TIMEOUT);
+            let options = RetryPolicy::default()
+                .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+                .with_attempt_timeout(CALL_TIMEOUT);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= requests {

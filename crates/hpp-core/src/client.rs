@@ -21,46 +21,6 @@ use crate::session::SessionRef;
 use crate::tracking::{PollSchedule, PollStep};
 use crate::transport::{RequestTimeout, SharedTransport, Timer, Transport, race_deadline};
 
-/// Per-call settings for [`Client::send_with`]: a timeout for each attempt, and a retry policy
-/// in place of the client's.
-///
-/// ```no_run
-/// # async fn run(client: hpp_core::Client, op: hpp_core::DistributeSession) -> Result<(), hpp_core::Error> {
-/// use std::time::Duration;
-/// use hpp_core::CallOptions;
-/// use hpp_core::retry::RetryPolicy;
-///
-/// // This distribution may be sent twice on a 503: the caller accepts a second e-mail.
-/// let options = CallOptions::default()
-///     .with_timeout(Duration::from_secs(5))
-///     .with_retry(RetryPolicy::default().with_side_effect_retry_on_503(true));
-/// client.send_with(&op, &options).await?;
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// Total time allowed for each attempt (the transport's default when `None`). The client
-    /// enforces it with its [`Timer`] and also hands it to the transport as [`RequestTimeout`].
-    pub timeout: Option<Duration>,
-    /// The retry policy for this call (the client's when `None`).
-    pub retry: Option<RetryPolicy>,
-}
-
-impl CallOptions {
-    /// Options with this per-attempt timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Options with this retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = Some(retry);
-        self
-    }
-}
-
 /// Settings for [`Client::wait_for_final_status`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -188,19 +148,33 @@ impl<T: Transport> Client<T> {
 
     /// Builds, sends and parses any operation, retrying as the client's policy allows.
     pub fn send<'a, O: Operation>(&'a self, operation: &'a O) -> impl Future<Output = Result<O::Output, Error>> + 'a {
-        self.call(operation, None, &self.retry)
+        self.call(operation, self.retry.attempt_timeout, &self.retry)
     }
 
-    /// [`send`](Self::send) with per-call options.
+    /// [`send`](Self::send) with this call's own retry policy (and its attempt timeout) in place
+    /// of the client's.
     ///
     /// A create or distribution that may have reached the server is never sent again unless
-    /// `options.retry` opted in to retrying it on 503.
+    /// `policy` opted in to retrying it on 503.
+    ///
+    /// ```no_run
+    /// # async fn run(client: hpp_core::Client, op: hpp_core::DistributeSession) -> Result<(), hpp_core::Error> {
+    /// use std::time::Duration;
+    /// use hpp_core::retry::RetryPolicy;
+    ///
+    /// // This distribution may be sent twice on a 503: the caller accepts a second e-mail.
+    /// let policy = RetryPolicy::default()
+    ///     .with_attempt_timeout(Duration::from_secs(5))
+    ///     .with_side_effect_retry_on_503(true);
+    /// client.send_with(&op, &policy).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn send_with<'a, O: Operation>(
         &'a self,
         operation: &'a O,
-        options: &'a CallOptions,
+        policy: &'a RetryPolicy,
     ) -> impl Future<Output = Result<O::Output, Error>> + 'a {
-        self.call(operation, options.timeout, options.retry.as_ref().unwrap_or(&self.retry))
+        self.call(operation, policy.attempt_timeout, policy)
     }
 
     /// The retry loop of [`send_with`](Self::send_with). Returned as it is, not wrapped in

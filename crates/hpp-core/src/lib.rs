@@ -112,7 +112,7 @@ pub mod transport;
 /// or a test can name `hpp_core::http::Request` without depending on it.
 pub use http;
 
-pub use client::{CallOptions, Client, WatchOptions, WatchOutcome};
+pub use client::{Client, WatchOptions, WatchOutcome};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode};
 pub use distribution::Distribution;
 pub use error::{ApiError, DecodeError, Error, ErrorCode, InputError, SideEffect, TransportError, TransportErrorKind};

@@ -58,8 +58,11 @@ pub enum GiveUpReason {
     UnusableRetryAfter,
 }
 
-/// Bounds and switches of the retry decision. `Default`: 3 attempts, 500 ms initial backoff
-/// doubling to at most 5 s, 30 s in all, `Retry-After` honoured up to 10 s.
+/// How a call is attempted: bounds and switches of the retry decision, and the time each
+/// attempt may take. `Default`: 3 attempts, 500 ms initial backoff doubling to at most 5 s, 30 s
+/// in all, `Retry-After` honoured up to 10 s, each attempt bounded by the transport's timeout.
+/// The client's (`Client::with_retry_policy`) applies to every call; `Client::send_with` takes
+/// one for a single call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -68,6 +71,8 @@ pub struct RetryPolicy {
     max_elapsed: Duration,
     max_retry_after: Duration,
     side_effect_retry_on_503: bool,
+    /// The time each attempt may take in all, when set (the transport's default otherwise).
+    pub(crate) attempt_timeout: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -79,11 +84,20 @@ impl Default for RetryPolicy {
             max_elapsed: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(10),
             side_effect_retry_on_503: false,
+            attempt_timeout: None,
         }
     }
 }
 
 impl RetryPolicy {
+    /// Each attempt may take `timeout` in all (connect, send, response, body), instead of the
+    /// transport's default: the client enforces it with its `Timer` and hands it to the
+    /// transport as [`RequestTimeout`](crate::transport::RequestTimeout).
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
     /// Never retries: one attempt.
     pub fn none() -> Self {
         Self { max_attempts: 1, ..Self::default() }

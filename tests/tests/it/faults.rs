@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hpp_core::retry::RetryPolicy;
 use hpp_core::{
-    CallOptions, Client, CreateSession, DistributeSession, Distribution, Error, ErrorCode, ReadSession, SessionCreated,
+    Client, CreateSession, DistributeSession, Distribution, Error, ErrorCode, ReadSession, SessionCreated,
     Transport,
 };
 use hpp_hyper::HyperTransport;
@@ -26,8 +26,7 @@ impl<T: Transport> Harness<T> {
         let mut config = SandboxConfig::default();
         config.email_limit = email_limit;
         let sandbox = Sandbox::start(config).await.unwrap();
-        // Fast backoff so retries take milliseconds; the rules are those of the default policy.
-        let policy = RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
+        let policy = fast();
         let client =
             Client::new(sandbox.client_config(), transport, hpp_runtime::TokioTimer::new()).with_retry_policy(policy);
         let session = client.create_session(&CreateSession::new("https://x.example/orders/1")).await.unwrap();
@@ -42,12 +41,12 @@ impl<T: Transport> Harness<T> {
         self.client.read_session(self.session.session_url.as_ref().unwrap()).await
     }
 
-    async fn email(&mut self, recipient: &str, options: &CallOptions) -> Result<(), Error> {
+    async fn email(&mut self, recipient: &str, policy: &RetryPolicy) -> Result<(), Error> {
         let op = DistributeSession::new(
             self.session.distribution_url.as_ref().unwrap(),
             Distribution::email(recipient).unwrap(),
         );
-        let result = self.client.send_with(&op, options).await;
+        let result = self.client.send_with(&op, policy).await;
         self.reported.insert(recipient.to_owned(), result.is_ok());
         result
     }
@@ -68,6 +67,11 @@ impl<T: Transport> Harness<T> {
     }
 }
 
+/// Fast backoff so retries take milliseconds; the rules are those of the default policy.
+fn fast() -> RetryPolicy {
+    RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+}
+
 fn status(status: u16, retry_after: Option<u64>) -> Fault {
     serde_json::from_value(serde_json::json!({"kind": "status", "status": status, "retry_after": retry_after})).unwrap()
 }
@@ -76,7 +80,7 @@ fn fault(kind: &str) -> Fault {
 }
 
 async fn faults_scenario<T: Transport>(transport: T) {
-    let none = CallOptions::default();
+    let none = fast();
     let mut h = Harness::start(transport, 100).await;
 
     // 503 and 429 with Retry-After: reads are retried and succeed.
@@ -89,9 +93,8 @@ async fn faults_scenario<T: Transport>(transport: T) {
     assert_eq!(result.as_ref().unwrap_err().status().map(|s| s.as_u16()), Some(503));
     // ...unless the caller opts in for this call.
     h.faults([status(503, Some(0))]);
-    let opt_in = CallOptions::default().with_retry(
-        RetryPolicy::default().with_side_effect_retry_on_503(true).with_backoff(Duration::ZERO, Duration::ZERO),
-    );
+    let opt_in =
+        RetryPolicy::default().with_side_effect_retry_on_503(true).with_backoff(Duration::ZERO, Duration::ZERO);
     assert!(h.email("optin@example.com", &opt_in).await.is_ok());
 
     // Reset after the request was read: it took effect; the client says "may have been sent"
@@ -110,7 +113,7 @@ async fn faults_scenario<T: Transport>(transport: T) {
     // A slow answer: the per-call timeout fires; a read retries and succeeds.
     h.faults([serde_json::from_value(serde_json::json!({"kind": "delay", "ms": 5000})).unwrap()]);
     let op = ReadSession::new(h.session.session_id.clone().unwrap());
-    assert!(h.client.send_with(&op, &CallOptions::default().with_timeout(Duration::from_millis(500))).await.is_ok());
+    assert!(h.client.send_with(&op, &fast().with_attempt_timeout(Duration::from_millis(500))).await.is_ok());
 
     // A truncated success body: a decode error, not retried.
     h.faults([fault("truncated_body")]);
@@ -125,7 +128,7 @@ async fn faults_scenario<T: Transport>(transport: T) {
         )
         .unwrap()
     };
-    let once = CallOptions::default().with_retry(RetryPolicy::none());
+    let once = RetryPolicy::none();
     h.faults([oversized(200)]);
     let result = h.client.send_with(&op, &once).await;
     let Err(Error::Decode(decode)) = &result else { panic!("{result:?}") };
@@ -151,7 +154,7 @@ async fn faults_scenario<T: Transport>(transport: T) {
 }
 
 async fn clock_scenario<T: Transport>(transport: T) {
-    let none = CallOptions::default();
+    let none = fast();
     let mut h = Harness::start(transport, 1).await;
     assert!(h.email("day1@example.com", &none).await.is_ok());
     let over = h.email("day1-over@example.com", &none).await;

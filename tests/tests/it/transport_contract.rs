@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hpp_core::transport::SharedTransport;
 use hpp_core::{
-    CallOptions, Client, CreateSession, Error, ReadSession, Request, Response, Transport, TransportError,
+    Client, CreateSession, Error, ReadSession, Request, Response, Transport, TransportError,
     TransportErrorKind, WatchOptions, WatchOutcome,
 };
 use hpp_hyper::{HyperTransport, TokioTimer};
@@ -186,9 +186,7 @@ async fn layered_and_wrapped_transports_keep_retries_and_per_call_timeouts() {
         assert_eq!(count.load(Ordering::SeqCst) - before, 2, "{name}: the 503 was retried");
 
         sandbox.inject_faults([Fault::Delay { ms: 5_000 }]);
-        let options = CallOptions::default()
-            .with_timeout(Duration::from_millis(200))
-            .with_retry(hpp_core::retry::RetryPolicy::none());
+        let options = hpp_core::retry::RetryPolicy::none().with_attempt_timeout(Duration::from_millis(200));
         let read = ReadSession::new(created.session_url.as_deref().unwrap());
         let error = client.send_with(&read, &options).await.unwrap_err();
         let Error::Transport(transport_error) = &error else { panic!("{name}: {error:?}") };

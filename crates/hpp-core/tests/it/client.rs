@@ -127,8 +127,7 @@ fn reads_are_retried_and_distributions_are_not_sent_twice() {
 fn retrying_a_distribution_on_503_is_an_explicit_per_call_choice() {
     let (client, _) = Scripted::client(vec![status(503), status(201)]);
     let op = hpp_core::DistributeSession::new("s1", Distribution::token("t").unwrap());
-    let options = hpp_core::CallOptions::default()
-        .with_retry(hpp_core::retry::RetryPolicy::default().with_side_effect_retry_on_503(true));
+    let options = hpp_core::retry::RetryPolicy::default().with_side_effect_retry_on_503(true);
     assert!(block_on(client.send_with(&op, &options)).is_ok());
     assert_eq!(*client.transport().sent.lock().unwrap(), 2);
 }
@@ -194,7 +193,7 @@ fn the_client_enforces_a_per_call_timeout_the_transport_ignores() {
     let silent = |_request: Request| std::future::pending::<Result<Response, TransportError>>();
     let client = Client::new(crate::playground(), silent, VirtualTimer::new())
         .with_retry_policy(hpp_core::retry::RetryPolicy::none());
-    let options = hpp_core::CallOptions::default().with_timeout(std::time::Duration::from_secs(2));
+    let options = hpp_core::retry::RetryPolicy::none().with_attempt_timeout(std::time::Duration::from_secs(2));
     let op = hpp_core::DistributeSession::new("s1", Distribution::token("t").unwrap());
     let error = block_on(client.send_with(&op, &options)).unwrap_err();
     let Error::Transport(transport) = &error else { panic!("{error:?}") };
@@ -217,7 +216,7 @@ fn the_per_call_timeout_travels_to_the_transport() {
         async { status(200) }
     };
     let client = Client::new(crate::playground(), transport, VirtualTimer::new());
-    let options = hpp_core::CallOptions::default().with_timeout(std::time::Duration::from_millis(1500));
+    let options = hpp_core::retry::RetryPolicy::default().with_attempt_timeout(std::time::Duration::from_millis(1500));
     block_on(client.send_with(&ReadSession::new("s1"), &options)).unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
