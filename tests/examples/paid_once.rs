@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use hpp_axum::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
-use hpp_core::tracking::{BoxError, Finished, HandOff, TrackingPolicy};
+use hpp_core::tracking::{Finished, HandOff, TrackingPolicy};
 use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
@@ -24,7 +24,11 @@ use hpp_sandbox::{Sandbox, SandboxConfig};
 struct MarkOrder;
 
 impl HandOff<PgStore> for MarkOrder {
-    async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), BoxError> {
+    async fn hand_off(
+        &self,
+        tx: &tokio_postgres::Client,
+        finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tx.execute(
             "UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
             &[&finished.session_id, &finished.status.as_str()],

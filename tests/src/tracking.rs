@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use hpp_core::Timer;
-use hpp_core::tracking::{BoxError, Finished, HandOff};
+use hpp_core::tracking::{Finished, HandOff};
 
 /// What a `Timer`'s sleep returns.
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -62,7 +62,11 @@ pub const APP_TABLE: &str =
 pub struct Ship(pub SharedClock);
 
 impl HandOff<PgStore> for Ship {
-    async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), BoxError> {
+    async fn hand_off(
+        &self,
+        tx: &tokio_postgres::Client,
+        finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tx.execute(
             "INSERT INTO shipped (session_id, status, at) VALUES ($1, $2, $3)",
             &[&finished.session_id, &finished.status.as_str(), &self.0.system_now()],

@@ -14,12 +14,12 @@
 //! use std::sync::Arc;
 //! use hpp_axum::{CallbackReceiver, callback_request};
 //! use hpp_core::callback::{CallbackSecret, parse};
-//! use hpp_core::tracking::{BoxError, Finished, HandOff, MemoryStore};
+//! use hpp_core::tracking::{Finished, HandOff, MemoryStore};
 //! use tower_service::Service;
 //!
 //! struct Ship;
 //! impl HandOff<MemoryStore> for Ship {
-//!     async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), BoxError> {
+//!     async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //!         println!("{} is {}: ship it", finished.session_id, finished.status);
 //!         Ok(())
 //!     }

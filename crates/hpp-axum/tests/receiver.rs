@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use hpp_axum::{CallbackReceiver, ReceiverOptions};
 use hpp_core::callback::CallbackSecret;
-use hpp_core::tracking::{BoxError, FinalStatus, Finished, HandOff, MemoryStore};
+use hpp_core::tracking::{FinalStatus, Finished, HandOff, MemoryStore};
 use hpp_testing::VirtualTimer;
 use http::{Request, StatusCode};
 use tower_service::Service;
@@ -24,7 +24,7 @@ struct App {
 }
 
 impl HandOff<MemoryStore> for App {
-    async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), BoxError> {
+    async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.hang.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;

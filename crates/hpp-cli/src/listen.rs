@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hpp_core::__private::Deduplicator;
 use hpp_core::callback::{CallbackSecret, StatusCallback};
-use hpp_core::tracking::{Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore};
+use hpp_core::tracking::{Applied, Finished, HandOff, Input, StoreError, TrackingStore};
 use hpp_postgres::PgStore;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -201,11 +201,19 @@ struct Printer<'a> {
 }
 
 impl HandOff<PgStore> for Printer<'_> {
-    async fn hand_off(&self, _tx: &tokio_postgres::Client, _finished: &Finished) -> Result<(), BoxError> {
+    async fn hand_off(
+        &self,
+        _tx: &tokio_postgres::Client,
+        _finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(()) // Every event is printed by on_event, the final one included.
     }
 
-    async fn on_event(&self, _tx: &tokio_postgres::Client, event: &StatusCallback) -> Result<(), BoxError> {
+    async fn on_event(
+        &self,
+        _tx: &tokio_postgres::Client,
+        event: &StatusCallback,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let (status, printed) = hand_on(self.sender, self.forward_to, self.headers, self.body, event.clone()).await;
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
         if !printed {

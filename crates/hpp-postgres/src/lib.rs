@@ -19,14 +19,14 @@
 //!
 //! ```no_run
 //! use std::time::SystemTime;
-//! use hpp_core::tracking::{BoxError, Finished, HandOff, Input, TrackingPolicy, TrackingStore};
+//! use hpp_core::tracking::{Finished, HandOff, Input, TrackingPolicy, TrackingStore};
 //! use hpp_postgres::PgStore;
 //!
 //! /// The app's work for a final status, in the store's transaction.
 //! struct MarkOrder;
 //!
 //! impl HandOff<PgStore> for MarkOrder {
-//!     async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), BoxError> {
+//!     async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //!         tx.execute(
 //!             "UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
 //!             &[&finished.session_id, &finished.status.as_str()],

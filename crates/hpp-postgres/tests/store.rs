@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hpp_core::callback::StatusCallback;
-use hpp_core::tracking::{
-    Applied, BoxError, FinalStatus, Finished, HandOff, Input, StoreError, TrackingPolicy, TrackingStore,
-};
+use hpp_core::tracking::{Applied, FinalStatus, Finished, HandOff, Input, StoreError, TrackingPolicy, TrackingStore};
 use hpp_core::{Session, SessionStatus};
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
@@ -34,7 +32,7 @@ fn at(secs: u64) -> SystemTime {
 struct Ship;
 
 impl HandOff<PgStore> for Ship {
-    async fn hand_off(&self, tx: &Client, finished: &Finished) -> Result<(), BoxError> {
+    async fn hand_off(&self, tx: &Client, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let refused = tx.query_opt("SELECT 1 FROM refuse WHERE session_id = $1", &[&finished.session_id]).await?;
         tx.execute(
             "INSERT INTO shipped (session_id, status) VALUES ($1, $2)",
@@ -257,7 +255,7 @@ async fn a_failed_hand_off_keeps_the_payment_and_is_retried_until_it_succeeds() 
 struct Hang(tokio::sync::mpsc::Sender<()>);
 
 impl HandOff<PgStore> for Hang {
-    async fn hand_off(&self, tx: &Client, finished: &Finished) -> Result<(), BoxError> {
+    async fn hand_off(&self, tx: &Client, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tx.execute("INSERT INTO shipped (session_id, status) VALUES ($1, 'HUNG')", &[&finished.session_id]).await?;
         let _ = self.0.send(()).await;
         std::future::pending::<()>().await;

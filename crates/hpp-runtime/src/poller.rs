@@ -58,12 +58,12 @@ pub struct PollRound {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use hpp_core::tracking::{BoxError, Finished, HandOff, MemoryStore};
+/// use hpp_core::tracking::{Finished, HandOff, MemoryStore};
 /// use hpp_runtime::{Poller, TokioTimer};
 ///
 /// struct Ship;
 /// impl HandOff<MemoryStore> for Ship {
-///     async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), BoxError> {
+///     async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 ///         println!("{} is {}", finished.session_id, finished.status);
 ///         Ok(())
 ///     }

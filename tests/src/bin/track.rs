@@ -402,7 +402,7 @@ mod bench {
     use hpp_axum::CallbackReceiver;
     use hpp_core::Transport;
     use hpp_core::callback::CallbackSecret;
-    use hpp_core::tracking::{BoxError, Finished, HandOff, TrackedSession, TrackingPolicy};
+    use hpp_core::tracking::{Finished, HandOff, TrackedSession, TrackingPolicy};
     use hpp_core::{Session, SessionStatus};
     use hpp_hyper::HyperTransport;
     use hpp_postgres::PgStore;
@@ -415,7 +415,11 @@ mod bench {
 
     struct NoApp;
     impl HandOff<PgStore> for NoApp {
-        async fn hand_off(&self, _tx: &tokio_postgres::Client, _finished: &Finished) -> Result<(), BoxError> {
+        async fn hand_off(
+            &self,
+            _tx: &tokio_postgres::Client,
+            _finished: &Finished,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             Ok(())
         }
     }

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use hpp_core::retry::RetryPolicy;
 use hpp_core::{
-    Client, CreateSession, DistributeSession, Distribution, Error, ErrorCode, ReadSession, SessionCreated,
-    Transport,
+    Client, CreateSession, DistributeSession, Distribution, Error, ErrorCode, ReadSession, SessionCreated, Transport,
 };
 use hpp_hyper::HyperTransport;
 use hpp_reqwest::ReqwestTransport;

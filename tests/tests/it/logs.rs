@@ -119,7 +119,7 @@ impl hpp_core::tracking::HandOff<hpp_core::tracking::MemoryStore> for LoggedApp 
         &self,
         _tx: &(),
         finished: &hpp_core::tracking::Finished,
-    ) -> Result<(), hpp_core::tracking::BoxError> {
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         if finished.session_id.ends_with("-refused") {
             return Err(format!("the app refused {} for {EMAIL}", finished.session_id).into());
         }

@@ -70,14 +70,14 @@ async fn paid_exactly_once_in_production(
     use std::sync::Arc;
     use std::time::SystemTime;
     use hpp_axum::CallbackReceiver;
-    use hpp_core::tracking::{BoxError, Finished, HandOff, TrackingPolicy};
+    use hpp_core::tracking::{Finished, HandOff, TrackingPolicy};
     use hpp_postgres::PgStore;
     use hpp_runtime::{Poller, TokioTimer};
     use std::result::Result;
 
 struct MarkOrder;
 impl HandOff<PgStore> for MarkOrder {
-    async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), BoxError> {
+    async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tx.execute("UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
                    &[&finished.session_id, &finished.status.as_str()]).await?;
         Ok(())

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use hpp_axum::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
-use hpp_core::tracking::{BoxError, Finished, HandOff, Input, TrackingStore};
+use hpp_core::tracking::{Finished, HandOff, Input, TrackingStore};
 use hpp_core::{Client, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
@@ -117,7 +117,7 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
 struct Shipped(std::sync::Mutex<Vec<String>>);
 
 impl HandOff<hpp_core::tracking::MemoryStore> for Shipped {
-    async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), BoxError> {
+    async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.0.lock().unwrap().push(finished.session_id.clone());
         Ok(())
     }

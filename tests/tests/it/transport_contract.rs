@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use hpp_core::transport::SharedTransport;
 use hpp_core::{
-    Client, CreateSession, Error, ReadSession, Request, Response, Transport, TransportError,
-    TransportErrorKind, WatchOptions, WatchOutcome,
+    Client, CreateSession, Error, ReadSession, Request, Response, Transport, TransportError, TransportErrorKind,
+    WatchOptions, WatchOutcome,
 };
 use hpp_hyper::{HyperTransport, TokioTimer};
 use hpp_reqwest::ReqwestTransport;

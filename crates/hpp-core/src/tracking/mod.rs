@@ -12,7 +12,7 @@ mod memory;
 mod store;
 
 pub use memory::MemoryStore;
-pub use store::{Applied, BoxError, Finished, HandOff, Input, StoreError, TrackingStore, Transition};
+pub use store::{Applied, Finished, HandOff, Input, StoreError, TrackingStore, Transition};
 
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and

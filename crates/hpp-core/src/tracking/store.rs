@@ -10,9 +10,6 @@ use super::{FinalStatus, TrackedSession, TrackingPolicy};
 use crate::callback::StatusCallback;
 use crate::model::Session;
 
-/// An error from the app's hand-off or from a store's backend.
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
-
 /// What a store is fed: one step of one session.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -154,10 +151,10 @@ pub enum StoreError {
     /// due again: on the service's retry of the callback, and on the store's schedule. A receiver
     /// answers 5xx.
     #[error("the app's hand-off of a final status failed (it will be retried): {0}")]
-    HandOff(#[source] BoxError),
+    HandOff(#[source] Box<dyn StdError + Send + Sync>),
     /// The store's backend failed (a connection, a query, a stored value it cannot read).
     #[error("the tracking store failed: {0}")]
-    Backend(#[source] BoxError),
+    Backend(#[source] Box<dyn StdError + Send + Sync>),
 }
 
 /// The app's side of a final status: what to do, once, when a session becomes final (mark the
@@ -171,13 +168,21 @@ pub enum StoreError {
 /// written through `tx`, not here.
 pub trait HandOff<S: TrackingStore + ?Sized>: Send + Sync {
     /// Hands `finished` to the app inside `tx`.
-    fn hand_off(&self, tx: &S::Tx, finished: &Finished) -> impl Future<Output = Result<(), BoxError>> + Send;
+    fn hand_off(
+        &self,
+        tx: &S::Tx,
+        finished: &Finished,
+    ) -> impl Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> + Send;
 
     /// Sees every callback event the first time it is applied, final or not, inside `tx` and
     /// before any hand-off (default: nothing). An error is treated as a failed hand-off, and the
     /// event is not recorded as applied: the service's retry of it runs this again. For apps
     /// (and tools) that act on every status change, once.
-    fn on_event(&self, tx: &S::Tx, callback: &StatusCallback) -> impl Future<Output = Result<(), BoxError>> + Send {
+    fn on_event(
+        &self,
+        tx: &S::Tx,
+        callback: &StatusCallback,
+    ) -> impl Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> + Send {
         let _ = (tx, callback);
         async { Ok(()) }
     }
@@ -190,7 +195,7 @@ pub trait HandOff<S: TrackingStore + ?Sized>: Send + Sync {
         tx: &S::Tx,
         new_event: Option<&StatusCallback>,
         finished: Option<&Finished>,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+    ) -> impl Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> + Send {
         async move {
             if let Some(callback) = new_event {
                 self.on_event(tx, callback).await?;

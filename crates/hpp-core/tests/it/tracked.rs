@@ -333,7 +333,7 @@ mod store {
 
     use hpp_core::callback::StatusCallback;
     use hpp_core::tracking::{
-        Applied, BoxError, FinalStatus, Finished, HandOff, Input, MemoryStore, TrackingPolicy, TrackingStore,
+        Applied, FinalStatus, Finished, HandOff, Input, MemoryStore, TrackingPolicy, TrackingStore,
     };
     use hpp_runtime::block_on;
     use proptest::prelude::*;
@@ -348,7 +348,11 @@ mod store {
     }
 
     impl HandOff<MemoryStore> for App {
-        async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), BoxError> {
+        async fn hand_off(
+            &self,
+            _tx: &(),
+            finished: &Finished,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             if self.failing.load(Ordering::SeqCst) {
                 return Err("the app's database is down".into());
             }
@@ -485,7 +489,11 @@ mod store {
     struct Gated<'a>(&'a AtomicBool);
 
     impl HandOff<MemoryStore> for Gated<'_> {
-        async fn hand_off(&self, _tx: &(), _finished: &Finished) -> Result<(), BoxError> {
+        async fn hand_off(
+            &self,
+            _tx: &(),
+            _finished: &Finished,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             std::future::poll_fn(|_| if self.0.load(Ordering::SeqCst) { Poll::Ready(()) } else { Poll::Pending }).await;
             Ok(())
         }
@@ -562,7 +570,7 @@ mod events {
     use std::sync::Mutex;
 
     use hpp_core::callback::StatusCallback;
-    use hpp_core::tracking::{Applied, BoxError, Finished, HandOff, Input, MemoryStore, StoreError, TrackingStore};
+    use hpp_core::tracking::{Applied, Finished, HandOff, Input, MemoryStore, StoreError, TrackingStore};
     use hpp_runtime::block_on;
 
     /// A tool printing every event once: refuses while `refusing` is set.
@@ -573,11 +581,19 @@ mod events {
     }
 
     impl HandOff<MemoryStore> for Printer {
-        async fn hand_off(&self, _tx: &(), _finished: &Finished) -> Result<(), BoxError> {
+        async fn hand_off(
+            &self,
+            _tx: &(),
+            _finished: &Finished,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             Ok(())
         }
 
-        async fn on_event(&self, _tx: &(), callback: &StatusCallback) -> Result<(), BoxError> {
+        async fn on_event(
+            &self,
+            _tx: &(),
+            callback: &StatusCallback,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             if *self.refusing.lock().unwrap() {
                 return Err("the app answered 500".into());
             }
