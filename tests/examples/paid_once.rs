@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     order.merchant_urls = Some(urls);
     let created = client.create_session(&order).await?;
     let session_id = created.session_id.clone().ok_or("no session id")?;
-    let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);
+    let expires_at = created.expires_at_time();
     db.batch_execute("BEGIN").await?;
     db.execute("INSERT INTO orders (hpp_session_id) VALUES ($1)", &[&session_id]).await?;
     store.track_in(&db, &session_id, expires_at, SystemTime::now()).await?;

@@ -99,7 +99,11 @@ pub(crate) async fn play_consumer(
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return output.failure(&Failure::usage("the base URL and session do not form a URL")),
     }
-    request.headers_mut().insert(http::header::AUTHORIZATION, hpp_core::__private::authorization(config.credentials()));
+    // The credentials' header, as the SDK sends it (from a request it builds).
+    let built = Operation::build(&hpp_core::ReadSession::new("s"), config);
+    if let Some(authorization) = built.ok().and_then(|r| r.headers().get(http::header::AUTHORIZATION).cloned()) {
+        request.headers_mut().insert(http::header::AUTHORIZATION, authorization);
+    }
     request.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
     let response = match transport.send(request).await {

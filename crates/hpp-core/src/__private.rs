@@ -3,7 +3,6 @@
 //! **Not part of the public API**: hidden from the docs, outside semver, and may change in any
 //! release. Nothing here is needed to use the SDK.
 
-use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::shown_url;
@@ -136,12 +135,6 @@ pub fn unknown_option(options: &crate::model::SessionOptions) -> Option<UnknownO
 /// Whether `a == b`, in time that depends on their lengths only (for comparing secrets).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     crate::callback::constant_time_eq(a, b)
-}
-
-/// The `Authorization` header the SDK sends for `credentials`, marked sensitive. For a server
-/// that checks it (the sandbox) and the CLI's sandbox helpers; it carries the secret.
-pub fn authorization(credentials: &crate::Credentials) -> HeaderValue {
-    credentials.authorization()
 }
 
 /// An error body as the API sends it: the Klarna error object, with the gateway shape's fields.

@@ -254,7 +254,8 @@ impl<T: Transport> Client<T> {
         })
     }
 
-    /// Reads `session` on a [`PollSchedule`] until it reaches a final status, expires, or
+    /// Reads `session` on a backing-off schedule (from `options.initial_interval`, doubling while
+    /// nothing changes, up to `options.max_interval`, never past `expires_at`) until it reaches a final status, expires, or
     /// `options.deadline` passes, calling `on_change` with each new status (the first read
     /// included). Transient failures (no response, 429, 5xx) do not end the watch; other errors
     /// are returned, and so is a 404 on the first read (no such session: expiry is for a session

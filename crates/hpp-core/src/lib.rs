@@ -86,10 +86,14 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_debug_implementations)]
+// What only `__private` exports is unused without it; the workspace's builds (which enable it
+// through the sibling crates) keep these lints on.
+#![cfg_attr(not(feature = "__private"), allow(dead_code, unreachable_pub))]
 
 #[macro_use]
 mod macros;
 
+#[cfg(feature = "__private")]
 #[doc(hidden)]
 pub mod __private;
 mod ascii;

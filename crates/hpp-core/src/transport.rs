@@ -17,10 +17,11 @@
 //!    a request the server refused.
 //! 3. **Never follow a redirect.** A followed redirect can turn a read of one session into a
 //!    read of another, re-send a POST (307/308), or carry the credentials elsewhere. Return the
-//!    3xx; the core reports it ([`ApiError::is_redirect`](crate::ApiError::is_redirect)).
+//!    3xx; the core reports it as the API error it is (its `status()` a redirection).
 //! 4. **Cap the response body.** Read at most a bounded number of bytes (1 MiB in the shipped
 //!    transports). A longer body is still a response: return it with its status and headers,
-//!    the body cut at the limit, marked with [`BodyTruncated::mark`]. The core then reports a
+//!    the body cut at the limit, marked with [`BodyTruncated::mark`] (`hpp_runtime::transport::read_capped`
+//!    does both for a blocking body). The core then reports a
 //!    non-2xx as the API error it is (with its status) and a 2xx as a decode error, never as
 //!    "no response".
 //! 5. **Sort failures by what they prove.** [`TransportError::connect`] only when no connection
@@ -30,6 +31,7 @@
 //!    Everything after the first byte may have reached the server: [`TransportError::timeout`]
 //!    when time ran out, [`TransportError::other`] otherwise. When unsure, say "may have been
 //!    sent": a wrong "not sent" makes the SDK send a distribution twice.
+//!    (`hpp_runtime::transport::sort_error` sorts any error by the `io::Error` among its sources.)
 //! 6. **Honour [`RequestTimeout`].** When the request carries one, it bounds the whole attempt
 //!    (connect, send, response, body) instead of the transport's default, and running out is a
 //!    timeout. (The client also enforces it with its [`Timer`], so a transport that cannot

@@ -99,7 +99,7 @@ use std::time::Duration;
 
 pub use api::{Fault, OutboxMessage};
 pub use callbacks::{CallbackAttempt, CallbackFault, CallbackFaults, DeliveryOutcome};
-use hpp_core::{Config, Credentials, Environment, SessionStatus};
+use hpp_core::{Config, Credentials, Environment, Mode, SessionStatus};
 use tokio::sync::watch;
 
 /// Entry points for fuzz targets and property tests. Not a stable API.
@@ -371,7 +371,12 @@ impl Sandbox {
         let accepted = [Credentials::basic(&username, &password), Credentials::api_key(&password)]
             .into_iter()
             .filter_map(Result::ok)
-            .map(|c| hpp_core::__private::authorization(&c).as_bytes().to_vec())
+            .filter_map(|credentials| {
+                // The header the SDK sends with these credentials: from a request it builds.
+                let config = Config::new(Environment::Kustom(Mode::Playground), credentials);
+                let request = hpp_core::Operation::build(&hpp_core::ReadSession::new("s"), &config).ok()?;
+                request.headers().get(http::header::AUTHORIZATION).map(|v| v.as_bytes().to_vec())
+            })
             .collect();
         let policy = callbacks::DeliveryPolicy {
             timeout: config.callback_timeout,

@@ -101,7 +101,7 @@ fn logs_carry_no_secrets_or_contact_data() {
     ] {
         assert!(logs.contains(expected), "logs lack {expected}:\n{logs}");
     }
-    let basic = hpp_core::__private::authorization(&Credentials::basic("planted-user", PASSWORD).unwrap());
+    let basic = crate::authorization(Credentials::basic("planted-user", PASSWORD).unwrap());
     let basic = basic.to_str().unwrap().trim_start_matches("Basic ").to_owned();
     for secret in [EMAIL, BLOCKED, "planted.person", PHONE, ACCESS_ID, PASSWORD, &basic] {
         assert!(!logs.contains(secret), "{secret} appears in the logs:\n{logs}");

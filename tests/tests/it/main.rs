@@ -7,6 +7,7 @@ mod chaos;
 mod faults;
 mod fuzz_corpus;
 mod logs;
+mod private_api;
 mod readme;
 mod recording;
 mod sandbox_conformance;
@@ -49,4 +50,11 @@ fn merchant_urls(pairs: &[(&str, &str)]) -> hpp_core::MerchantUrls {
     let object: serde_json::Map<String, serde_json::Value> =
         pairs.iter().map(|(field, url)| ((*field).to_owned(), serde_json::Value::from(*url))).collect();
     serde_json::from_value(serde_json::Value::Object(object)).expect("merchant_urls fields")
+}
+
+/// The `Authorization` header the SDK sends with `credentials` (from a request it builds).
+fn authorization(credentials: hpp_core::Credentials) -> http::HeaderValue {
+    let config = hpp_core::Config::new(hpp_core::Environment::Kustom(hpp_core::Mode::Playground), credentials);
+    let request = hpp_core::Operation::build(&hpp_core::ReadSession::new("s"), &config).unwrap();
+    request.headers()[http::header::AUTHORIZATION].clone()
 }

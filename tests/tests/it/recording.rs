@@ -81,7 +81,7 @@ async fn record<T: Transport + Clone>(transport: T, name: &str) -> (String, Stri
 }
 
 fn planted_secrets() -> Vec<String> {
-    let basic = hpp_core::__private::authorization(&Credentials::basic("planted-user", PASSWORD).unwrap());
+    let basic = crate::authorization(Credentials::basic("planted-user", PASSWORD).unwrap());
     let basic = basic.to_str().unwrap().trim_start_matches("Basic ").to_owned();
     let phone_digits: String = PHONE.chars().filter(char::is_ascii_digit).collect();
     vec![

@@ -209,7 +209,7 @@ async fn run_table<T: Transport + Clone + Send + Sync + 'static>(transport: T) -
                     .unwrap();
                 request
                     .headers_mut()
-                    .insert("authorization", hpp_core::__private::authorization(client.config().credentials()));
+                    .insert("authorization", crate::authorization(client.config().credentials().clone()));
                 let response = raw.send(request).await.unwrap();
                 let op = hpp_core::DistributeSession::new(url, Distribution::token("x").unwrap());
                 outcome(hpp_core::Operation::parse(&op, response), |()| String::new())

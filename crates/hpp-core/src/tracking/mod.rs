@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::model::{Session, SessionStatus};
+use crate::model::{Session, SessionCreated, SessionStatus};
 
 mod memory;
 mod store;
@@ -20,6 +20,13 @@ impl SessionStatus {
     /// SDK does not know, may still change until the session expires.
     pub fn is_final(&self) -> bool {
         matches!(self, Self::Completed | Self::Cancelled | Self::Disabled | Self::Timeout)
+    }
+}
+
+impl SessionCreated {
+    /// `expires_at`, when present and well-formed: what [`Input::Track`] takes.
+    pub fn expires_at_time(&self) -> Option<SystemTime> {
+        self.expires_at.as_deref().and_then(crate::time::parse_rfc3339)
     }
 }
 
