@@ -1,81 +1,14 @@
-//! Bring your own HTTP client: a blocking transport over ureq, with retries, in plain sync code.
+//! Blocking code: the client over ureq (`hpp-ureq`), with retries, in plain sync code, no async
+//! runtime.
 //!
 //! Run it: `cargo run -p hpp-tests --example ureq_blocking` (against an embedded sandbox; set
-//! `KUSTOM_API_KEY` to use the Kustom playground instead). Its tests run the conformance kit
-//! against the transport: `cargo test -p hpp-tests --example ureq_blocking`.
+//! `KUSTOM_API_KEY` to use the Kustom playground instead). Its test checks retries and that a
+//! distribution is never re-sent: `cargo test -p hpp-tests --example ureq_blocking`.
 
-use std::io::Read;
 use std::time::Duration;
 
 use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Mode};
-use hpp_runtime::{StdTimer, block_on};
-
-// --- the transport: everything a ureq user writes ------------------------------------------
-use hpp_core::transport::{BodyTruncated, RequestTimeout};
-use hpp_core::{Request, Response, Transport, TransportError};
-
-/// The response body cap.
-const LIMIT: u64 = 1024 * 1024;
-
-/// A blocking [`Transport`] over a `ureq::Agent` that keeps the transport contract.
-#[derive(Clone)]
-struct UreqTransport {
-    agent: ureq::Agent,
-}
-
-impl UreqTransport {
-    fn new() -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false) // a 401 or 503 is a response, not an error
-            .max_redirects(0) // never follow a redirect
-            .proxy(None) // no proxy from HTTP_PROXY: it would receive the credentials
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build();
-        Self { agent: config.into() }
-    }
-
-    fn exchange(&self, request: Request) -> Result<Response, TransportError> {
-        let timeout = request.extensions().get::<RequestTimeout>().map(|t| t.0);
-        let mut call = ureq::RequestExt::with_agent(request, &self.agent).configure();
-        if timeout.is_some() {
-            call = call.timeout_global(timeout); // honour the per-call timeout
-        }
-        let (parts, body) = call.run().map_err(classify)?.into_parts();
-        let mut response = Response::from_parts(parts, Vec::new());
-        // Read one byte past the cap at most; a longer body is cut and marked, keeping the status.
-        let read = body.into_reader().take(LIMIT + 1).read_to_end(response.body_mut());
-        read.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::TimedOut { TransportError::timeout(e) } else { TransportError::other(e) }
-        })?;
-        BodyTruncated::mark(&mut response, LIMIT as usize);
-        Ok(response)
-    }
-}
-
-/// Connect-phase failures prove the request never left; anything later may have reached the server.
-fn classify(error: ureq::Error) -> TransportError {
-    use ureq::{Error, Timeout};
-    match error {
-        Error::HostNotFound | Error::ConnectionFailed | Error::Timeout(Timeout::Resolve | Timeout::Connect) => {
-            TransportError::connect(error)
-        }
-        Error::Io(ref e) if e.kind() == std::io::ErrorKind::ConnectionRefused => TransportError::connect(error),
-        Error::Timeout(_) => TransportError::timeout(error),
-        Error::BadUri(_) | Error::Http(_) => TransportError::before_sending(error),
-        _ => TransportError::other(error),
-    }
-}
-
-impl Transport for UreqTransport {
-    fn send(
-        &self,
-        request: Request,
-    ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
-        std::future::ready(self.exchange(request)) // blocking: the exchange is done when send returns
-    }
-}
-// --- end of the transport ------------------------------------------------------------------
+use hpp_ureq::{StdTimer, UreqTransport, block_on};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (config, sandbox) = match std::env::var("KUSTOM_API_KEY") {
@@ -110,16 +43,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_ureq_transport_keeps_the_contract() {
-        block_on(hpp_conformance::check(&UreqTransport::new())).assert_passed();
-    }
-
-    #[test]
-    fn the_ureq_transport_takes_no_proxy_from_the_environment() {
-        block_on(hpp_conformance::check_environment(UreqTransport::new)).assert_passed();
-    }
 
     #[test]
     fn a_blocking_client_retries_a_read_and_never_resends_a_distribution() {

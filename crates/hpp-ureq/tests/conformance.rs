@@ -1,0 +1,21 @@
+//! The transport contract, checked by the conformance kit, for the default agent and for agents
+//! users build themselves.
+
+use hpp_ureq::{UreqTransport, block_on};
+
+#[test]
+fn the_default_transport_keeps_the_contract() {
+    block_on(hpp_conformance::check(&UreqTransport::new())).assert_passed();
+}
+
+#[test]
+fn the_default_transport_takes_no_proxy_from_the_environment() {
+    block_on(hpp_conformance::check_environment(UreqTransport::new)).assert_passed();
+}
+
+#[test]
+fn a_users_agent_cannot_make_it_follow_redirects_or_fail_on_a_status() {
+    // ureq's own defaults follow up to 10 redirects and turn 4xx and 5xx into errors.
+    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
+    block_on(hpp_conformance::check(&UreqTransport::from_agent(agent))).assert_passed();
+}
