@@ -65,10 +65,80 @@ impl Options {
     }
 }
 
-/// Each check's name and, when it failed, why.
+/// One check of the kit: the rule of [the contract](hpp_core::transport) it checks, what it
+/// checks, and what to do when it fails.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    number: u8,
+    name: &'static str,
+    fix: &'static str,
+}
+
+const AS_BUILT: Rule = Rule {
+    number: 1,
+    name: "requests arrive as built",
+    fix: "send the method, URI, every header and the body the core built, unchanged (adding Host, \
+          Content-Length and connection headers is fine)",
+};
+const HTTPS_TRUSTED: Rule = Rule {
+    number: 1,
+    name: "https reaches a server the configured roots trust",
+    fix: "build the TLS client from the roots the user gives (hpp_runtime::tls::client_config_with_roots; \
+          reqwest: add_root_certificate; ureq: TlsConfig root_certs) and keep https URLs as https",
+};
+const EVERY_STATUS: Rule = Rule {
+    number: 2,
+    name: "every status is a response",
+    fix: "return 3xx, 4xx and 5xx as Ok(Response) with status, headers and body; turn the client's \
+          errors-for-status off (ureq: http_status_as_error(false); reqwest: no error_for_status)",
+};
+const NO_REDIRECT: Rule = Rule {
+    number: 3,
+    name: "redirects are not followed",
+    fix: "turn redirects off (reqwest: redirect::Policy::none(); ureq: max_redirects(0)) and return the 3xx",
+};
+const BODY_CAP: Rule = Rule {
+    number: 4,
+    name: "bodies are capped",
+    fix: "read at most the limit plus one byte, cut the body at the limit and mark it with \
+          BodyTruncated::mark, keeping the status (hpp_runtime::transport::read_capped does both)",
+};
+const REFUSED: Rule = Rule {
+    number: 5,
+    name: "a refused connection is not sent",
+    fix: "report a failure before any connection was made as TransportError::connect \
+          (hpp_runtime::transport::sort_error sorts by the io::Error among the sources; look inside \
+          your client's error type if it hides it)",
+};
+const UNTRUSTED: Rule = Rule {
+    number: 5,
+    name: "an untrusted certificate is refused before sending",
+    fix: "verify the server's certificate against the roots (never accept any certificate) and report \
+          the failed handshake as TransportError::connect: nothing was sent",
+};
+const DROPPED: Rule = Rule {
+    number: 5,
+    name: "a dropped connection may have been sent",
+    fix: "report a failure after the request may have left as TransportError::other (or ::timeout), \
+          never ::connect: a wrong \"not sent\" makes the SDK send a distribution twice",
+};
+const TIMEOUT: Rule = Rule {
+    number: 6,
+    name: "RequestTimeout is honoured",
+    fix: "bound the whole attempt by the request's RequestTimeout (hpp_runtime::transport::attempt_timeout) \
+          and report running out as TransportError::timeout",
+};
+const NO_ENV_PROXY: Rule = Rule {
+    number: 7,
+    name: "the environment chooses no proxy",
+    fix: "build the client without the environment's proxies (reqwest: ClientBuilder::no_proxy; ureq: \
+          Config proxy(None)) and take a proxy only from the user's code",
+};
+
+/// Each check's name and, when it failed, why and what to do.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    results: Vec<(&'static str, Result<(), String>)>,
+    results: Vec<(Rule, Result<(), String>)>,
 }
 
 impl Report {
@@ -79,12 +149,12 @@ impl Report {
 
     /// The failed checks and why.
     pub fn failures(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.results.iter().filter_map(|(name, r)| r.as_ref().err().map(|why| (*name, why.as_str())))
+        self.results.iter().filter_map(|(rule, r)| r.as_ref().err().map(|why| (rule.name, why.as_str())))
     }
 
     /// The names of every check that ran.
     pub fn checks(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.results.iter().map(|(name, _)| *name)
+        self.results.iter().map(|(rule, _)| rule.name)
     }
 
     /// Panics with every failure listed, unless all passed.
@@ -93,17 +163,20 @@ impl Report {
         assert!(self.passed(), "the transport breaks the contract:\n{self}");
     }
 
-    fn record(&mut self, name: &'static str, result: Result<(), String>) {
-        self.results.push((name, result));
+    fn record(&mut self, rule: Rule, result: Result<(), String>) {
+        self.results.push((rule, result));
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (name, result) in &self.results {
+        for (rule, result) in &self.results {
             match result {
-                Ok(()) => writeln!(f, "ok    {name}")?,
-                Err(why) => writeln!(f, "FAIL  {name}: {why}")?,
+                Ok(()) => writeln!(f, "ok    rule {}: {}", rule.number, rule.name)?,
+                Err(why) => {
+                    writeln!(f, "FAIL  rule {}: {}: {why}", rule.number, rule.name)?;
+                    writeln!(f, "      fix: {}", rule.fix)?;
+                }
             }
         }
         Ok(())
@@ -118,14 +191,79 @@ pub async fn check<T: Transport>(transport: &T) -> Report {
 /// [`check`] with other assumptions.
 pub async fn check_with<T: Transport>(transport: &T, options: &Options) -> Report {
     let mut report = Report::default();
-    report.record("requests arrive as built", requests_arrive_as_built(transport).await);
-    report.record("every status is a response", every_status_is_a_response(transport).await);
-    report.record("redirects are not followed", redirects_are_not_followed(transport).await);
-    report.record("bodies are capped", bodies_are_capped(transport, options.body_limit).await);
-    report.record("a refused connection is not sent", refused_is_not_sent(transport).await);
-    report.record("a dropped connection may have been sent", dropped_may_have_been_sent(transport).await);
-    report.record("RequestTimeout is honoured", request_timeout_is_honoured(transport, options).await);
+    report.record(AS_BUILT, requests_arrive_as_built(transport).await);
+    report.record(EVERY_STATUS, every_status_is_a_response(transport).await);
+    report.record(NO_REDIRECT, redirects_are_not_followed(transport).await);
+    report.record(BODY_CAP, bodies_are_capped(transport, options.body_limit).await);
+    report.record(REFUSED, refused_is_not_sent(transport).await);
+    report.record(DROPPED, dropped_may_have_been_sent(transport).await);
+    report.record(TIMEOUT, request_timeout_is_honoured(transport, options).await);
     report
+}
+
+/// The certificate authority [`check_tls`]'s servers are under, DER-encoded: have the transport
+/// you build trust it (and only it). A test fixture: its private key was destroyed when the
+/// certificates were made (`src/tls/README.md`), and nothing outside these checks trusts it.
+pub const TEST_ROOT_DER: &[u8] = include_bytes!("tls/ca.der");
+
+/// Checks https, which [`check`] (plain http to loopback) cannot: `build(root)` makes the
+/// transport trusting the DER certificate `root` ([`TEST_ROOT_DER`]) as its only root.
+///
+/// - Rule 1: a read reaches an https server (`https://localhost`) whose certificate chains to
+///   the root, and its answer comes back.
+/// - Rule 5: a server whose certificate does not (a self-signed one) is refused during the
+///   handshake: nothing sent, reported as [`TransportError::connect`](hpp_core::TransportError::connect).
+///
+/// A connector that breaks every https call, or one that accepts any certificate, fails it.
+///
+/// ```no_run
+/// # async fn run() {
+/// # fn my_transport_with_root(_der: &[u8]) -> impl hpp_core::Transport { |_r: hpp_core::Request| async { Err::<hpp_core::Response, _>(hpp_core::TransportError::connect("x")) } }
+/// hpp_conformance::check_tls(my_transport_with_root).await.assert_passed();
+/// # }
+/// ```
+pub async fn check_tls<T: Transport>(build: impl FnOnce(&[u8]) -> T) -> Report {
+    let transport = build(TEST_ROOT_DER);
+    let mut report = Report::default();
+    report.record(HTTPS_TRUSTED, https_reaches_a_trusted_server(&transport).await);
+    report.record(UNTRUSTED, an_untrusted_certificate_is_refused(&transport).await);
+    report
+}
+
+/// A TLS server configuration with the certificate `cert` (DER) and its PKCS#8 key.
+fn tls_server(cert: &'static [u8], key: &'static [u8]) -> std::sync::Arc<hpp_runtime::tls::rustls::ServerConfig> {
+    use hpp_runtime::tls::rustls::{self, pki_types};
+    let key = pki_types::PrivateKeyDer::Pkcs8(pki_types::PrivatePkcs8KeyDer::from(key));
+    let config = rustls::ServerConfig::builder_with_provider(hpp_runtime::tls::provider())
+        .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+        .and_then(|b| b.with_no_client_auth().with_single_cert(vec![pki_types::CertificateDer::from(cert)], key));
+    // invariant: the committed test certificates and keys are valid for ring.
+    std::sync::Arc::new(config.expect("the test certificate and key are usable"))
+}
+
+async fn https_reaches_a_trusted_server<T: Transport>(transport: &T) -> Result<(), String> {
+    let server = tls_server(include_bytes!("tls/leaf.der"), include_bytes!("tls/leaf.key.der"));
+    let server = Loopback::start_tls(vec![Reply::Respond(response(200, br#"{"status":"WAITING"}"#))], server);
+    let result = transport.send(read_request(&config(&server.base_url))).await;
+    match (result, server.try_next_request()) {
+        (Ok(response), Some(_)) if response.status() == 200 => Ok(()),
+        (Ok(response), _) => Err(format!("the https read came back {} without reaching the server", response.status())),
+        (Err(e), _) => Err(format!("an https read to a server the root trusts failed: {e}")),
+    }
+}
+
+async fn an_untrusted_certificate_is_refused<T: Transport>(transport: &T) -> Result<(), String> {
+    let server = tls_server(include_bytes!("tls/stranger.der"), include_bytes!("tls/stranger.key.der"));
+    let server = Loopback::start_tls(vec![Reply::Close], server);
+    let result = transport.send(read_request(&config(&server.base_url))).await;
+    if server.try_next_request().is_some() {
+        return Err("the request was sent to a server whose certificate the roots do not trust".to_owned());
+    }
+    match result {
+        Ok(response) => Err(format!("a server the roots do not trust answered {}", response.status())),
+        Err(e) if e.kind() == TransportErrorKind::Connect && !e.may_have_been_sent() => Ok(()),
+        Err(e) => Err(format!("a failed handshake gave {:?}, may_have_been_sent={}", e.kind(), e.may_have_been_sent())),
+    }
 }
 
 /// The proxy variables [`check_environment`] points at a loopback proxy.
@@ -156,7 +294,7 @@ const CHILD_MARKER: &str = "HPP_CONFORMANCE_PROXY_CHECK";
 /// # }
 /// ```
 pub async fn check_environment<T: Transport>(build: impl FnOnce() -> T) -> Report {
-    const NAME: &str = "the environment chooses no proxy";
+    const NAME: Rule = NO_ENV_PROXY;
     let mut report = Report::default();
     if std::env::var_os(CHILD_MARKER).is_some() {
         let ex = exchange(&build(), Reply::Respond(response(200, b"{}")), read_request).await;
@@ -190,10 +328,9 @@ fn run_with_proxy_environment() -> Result<(), String> {
     }
     let output = command.env(CHILD_MARKER, "1").output().map_err(|e| format!("cannot run the check: {e}"))?;
     if proxy.try_next_request().is_some() {
-        return Err("the request went to the proxy named in HTTP_PROXY, credentials included (in clear over \
-                    http): build the client without the environment's proxies (reqwest: ClientBuilder::no_proxy; \
-                    ureq: Config proxy(None)) and take a proxy only from the user's code"
-            .to_owned());
+        return Err(
+            "the request went to the proxy named in HTTP_PROXY, credentials included (in clear over http)".to_owned()
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     if stdout.contains("running 0 tests") {

@@ -3,10 +3,12 @@
 //! as [`Loopback::start`] returns (the socket is bound and listening), so no test waits or sleeps.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::net::TcpListener;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
+
+use hpp_runtime::tls::rustls;
 
 /// How the server answers one connection.
 #[derive(Debug, Clone)]
@@ -45,7 +47,7 @@ impl Recorded {
 
 /// The running server.
 pub struct Loopback {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` for [`start_tls`](Self::start_tls).
     pub base_url: String,
     received: mpsc::Receiver<Recorded>,
 }
@@ -66,18 +68,45 @@ impl Loopback {
     /// Starts a server that answers the n-th connection with `replies[n]` and then stops
     /// accepting (later connections are refused).
     pub fn start_replies(replies: Vec<Reply>) -> Self {
+        Self::start_on(replies, None)
+    }
+
+    /// Like [`start_replies`](Self::start_replies), over TLS with `config` (rustls), at
+    /// `https://localhost:<port>`: only `Respond` and `Close` replies.
+    pub(crate) fn start_tls(replies: Vec<Reply>, config: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_on(replies, Some(config))
+    }
+
+    fn start_on(replies: Vec<Reply>, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let address = listener.local_addr().expect("local addr");
+        let base_url = match tls {
+            Some(_) => format!("https://localhost:{}", address.port()),
+            None => format!("http://{address}"),
+        };
         let (tx, received) = mpsc::channel();
         thread::spawn(move || {
             for reply in replies {
                 let Ok((stream, _)) = listener.accept() else { return };
-                let Some(request) = read_request(&stream) else { continue };
+                if let Some(config) = &tls {
+                    // A failed handshake (an untrusting client) records nothing.
+                    let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { return };
+                    let mut stream = rustls::StreamOwned::new(connection, stream);
+                    let Some(request) = read_request(&mut stream) else { continue };
+                    let _ = tx.send(request);
+                    if let Reply::Respond(response) = reply {
+                        serve(&mut stream, &response);
+                        stream.conn.send_close_notify();
+                        let _ = stream.flush();
+                    }
+                    continue;
+                }
+                let mut stream = stream;
+                let Some(request) = read_request(&mut stream) else { continue };
                 let _ = tx.send(request);
                 match reply {
-                    Reply::Respond(response) => serve(stream, &response),
+                    Reply::Respond(response) => serve(&mut stream, &response),
                     Reply::Raw(bytes) => {
-                        let mut stream = stream;
                         let _ = stream.write_all(&bytes);
                     }
                     Reply::Close => drop(stream),
@@ -85,7 +114,6 @@ impl Loopback {
                         // Wait for the client to hang up, or for `limit`, on another thread so
                         // the next connection is served meanwhile.
                         thread::spawn(move || {
-                            let mut stream = stream;
                             let _ = stream.set_read_timeout(Some(limit));
                             let _ = stream.read(&mut [0; 1]);
                         });
@@ -108,7 +136,7 @@ impl Loopback {
     }
 }
 
-fn serve(mut stream: TcpStream, response: &http::Response<Vec<u8>>) {
+fn serve(stream: &mut impl Write, response: &http::Response<Vec<u8>>) {
     let mut out = format!("HTTP/1.1 {}\r\n", response.status()).into_bytes();
     for (name, value) in response.headers() {
         out.extend_from_slice(format!("{name}: ").as_bytes());
@@ -124,8 +152,8 @@ fn serve(mut stream: TcpStream, response: &http::Response<Vec<u8>>) {
     let _ = stream.write_all(&out).and_then(|()| stream.flush());
 }
 
-fn read_request(stream: &TcpStream) -> Option<Recorded> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
+fn read_request(stream: &mut impl Read) -> Option<Recorded> {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.trim_end().splitn(3, ' ');

@@ -6,11 +6,14 @@
 //! A [`Transport`] takes a [`Request`] the core built (absolute URI, headers, body) and returns the
 //! [`Response`] that came back. The core relies on every rule below; the conformance kit
 //! (`hpp-conformance`) checks each of them against a live loopback server, with one call from a
-//! transport crate's own tests.
+//! transport crate's own tests (`check`; `check_tls` for https with a test root;
+//! `check_environment` for rule 7), and names the rule and the fix for each failure.
 //!
 //! 1. **Deliver the request as built.** Method, URI, every header and the body, byte for byte.
 //!    Adding `Host`, `Content-Length` and connection headers is fine; changing or dropping
-//!    anything the core set (`Authorization`, `User-Agent`, `Content-Type`) is not.
+//!    anything the core set (`Authorization`, `User-Agent`, `Content-Type`) is not. An `https`
+//!    URI goes over TLS, the server's certificate verified against the roots the user gave (a
+//!    refused certificate fails the handshake: nothing was sent, rule 5).
 //! 2. **Any status is a response.** 3xx, 4xx and 5xx come back as `Ok(Response)` with their
 //!    status, headers and body: the core turns them into typed API errors. Never turn a 401 or a
 //!    503 into a [`TransportError`] (many clients do by default): it would say "no response" about

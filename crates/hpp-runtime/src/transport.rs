@@ -69,8 +69,8 @@ pub fn read_capped(parts: http::response::Parts, body: impl Read, limit: usize) 
 
 /// A failure sorted by what it proves (rule 5), from the [`std::io::Error`] found among its
 /// sources: refused, unreachable or unresolvable ([`ConnectionRefused`], [`HostUnreachable`],
-/// [`NetworkUnreachable`], [`AddrNotAvailable`], [`NotFound`]) means no connection was made
-/// ([`TransportError::connect`]); [`TimedOut`] or [`WouldBlock`] is a timeout; anything else
+/// [`NetworkUnreachable`], [`AddrNotAvailable`], [`NotFound`]), or (feature `rustls`) a server
+/// certificate refused in the handshake, means nothing was sent ([`TransportError::connect`]); [`TimedOut`] or [`WouldBlock`] is a timeout; anything else
 /// may have reached the server ([`TransportError::other`]). When unsure it says "may have been
 /// sent". A client whose errors carry no `io::Error` for these cases (a DNS failure of its own
 /// kind) sorts those first and passes the rest here.
@@ -102,13 +102,29 @@ pub fn sort_error(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Transpor
         cause = here.source();
         Some(here)
     })
-    .find_map(|e| e.downcast_ref::<std::io::Error>().map(std::io::Error::kind));
-    match kind {
+    .find_map(|e| e.downcast_ref::<std::io::Error>().map(|io| (io.kind(), failed_handshake(io))));
+    match kind.map(|(kind, handshake)| if handshake { ConnectionRefused } else { kind }) {
         Some(ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable | NotFound) => {
             TransportError::connect(error)
         }
         Some(TimedOut | WouldBlock) => TransportError::timeout(error),
         _ => TransportError::other(error),
+    }
+}
+
+/// Whether `io` carries a TLS certificate refusal (with the `rustls` feature): the handshake
+/// failed, so the request was never sent.
+fn failed_handshake(io: &std::io::Error) -> bool {
+    #[cfg(feature = "rustls")]
+    {
+        use rustls::Error::{InvalidCertificate, NoCertificatesPresented};
+        let inner = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+        matches!(inner, Some(InvalidCertificate(_) | NoCertificatesPresented))
+    }
+    #[cfg(not(feature = "rustls"))]
+    {
+        let _ = io;
+        false
     }
 }
 

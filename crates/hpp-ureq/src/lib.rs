@@ -71,7 +71,10 @@ impl Default for UreqTransport {
 }
 
 impl Transport for UreqTransport {
-    fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
+    fn send(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
         std::future::ready(self.exchange(request)) // blocking: the exchange is done when send returns
     }
 }

@@ -19,3 +19,15 @@ fn a_users_agent_cannot_make_it_follow_redirects_or_fail_on_a_status() {
     let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
     block_on(hpp_conformance::check(&UreqTransport::from_agent(agent))).assert_passed();
 }
+
+#[test]
+fn https_works_with_the_configured_roots_and_only_with_them() {
+    use std::sync::Arc;
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    block_on(hpp_conformance::check_tls(|root| {
+        let roots = RootCerts::Specific(Arc::new(vec![Certificate::from_der(root).to_owned()]));
+        let tls = TlsConfig::builder().root_certs(roots).build();
+        UreqTransport::from_agent(ureq::Agent::config_builder().proxy(None).tls_config(tls).build().into())
+    }))
+    .assert_passed();
+}

@@ -106,6 +106,66 @@ async fn the_kit_notices_each_broken_rule() {
     assert_eq!(g, ["RequestTimeout is honoured"]);
 }
 
+/// The kit's failures name the rule and the fix, not only what broke.
+#[tokio::test]
+async fn a_failure_names_its_rule_and_the_fix() {
+    let inner = HyperTransport::new();
+    let connect_as_maybe_sent = move |request: Request| {
+        let sending = inner.send(request);
+        async move {
+            sending
+                .await
+                .map_err(|e| if e.kind() == TransportErrorKind::Connect { TransportError::other(e) } else { e })
+        }
+    };
+    let report = hpp_conformance::check(&connect_as_maybe_sent).await.to_string();
+    assert!(report.contains("FAIL  rule 5: a refused connection is not sent: "), "{report}");
+    assert!(
+        report.contains("      fix: report a failure before any connection was made as TransportError::connect"),
+        "{report}"
+    );
+    assert!(report.contains("ok    rule 1: requests arrive as built"), "{report}");
+}
+
+/// https is checked too: a connector that breaks every https call, and one that accepts any
+/// certificate, both passed the plain-http checks.
+#[tokio::test]
+async fn the_kit_notices_broken_https() {
+    use hpp_runtime::tls::rustls::{RootCertStore, pki_types::CertificateDer};
+    let with_root = |root: &[u8]| {
+        let mut roots = RootCertStore::empty();
+        roots.add(CertificateDer::from(root.to_vec())).unwrap();
+        let tls = hpp_runtime::tls::client_config_with_roots(roots);
+        HyperTransport::from_client(
+            HyperTransport::client_builder().build(HyperTransport::connector(tls, Duration::from_secs(5))),
+        )
+    };
+    let good = hpp_conformance::check_tls(with_root).await;
+    assert!(good.passed(), "{good}");
+
+    // Mozilla's roots only: the test server is not trusted, so every https read fails.
+    let breaks_https = hpp_conformance::check_tls(|_root| HyperTransport::new()).await;
+    assert!(hpp_conformance::check(&HyperTransport::new()).await.passed(), "plain http passes");
+    assert_eq!(
+        breaks_https.failures().map(|(name, _)| name).collect::<Vec<_>>(),
+        ["https reaches a server the configured roots trust"]
+    );
+
+    // A TLS failure reported as "may have been sent": the SDK would refuse to retry what never left.
+    let maybe_sent = |root: &[u8]| {
+        let inner = with_root(root);
+        move |request: Request| {
+            let sending = inner.send(request);
+            async move { sending.await.map_err(|e| TransportError::other(e)) }
+        }
+    };
+    let report = hpp_conformance::check_tls(maybe_sent).await;
+    assert_eq!(
+        report.failures().map(|(name, _)| name).collect::<Vec<_>>(),
+        ["an untrusted certificate is refused before sending"]
+    );
+}
+
 fn redirect(location: &str) -> Response {
     http::Response::builder().status(302).header("location", location).body(Vec::new()).unwrap()
 }
