@@ -33,22 +33,40 @@
 //! # Ok::<(), hpp_core::Error>(())
 //! ```
 //!
-//! A cassette recorded once against the sandbox, then replayed in every run:
+//! A cassette recorded once (against the sandbox, or the playground), then replayed in every run
+//! with no server, under any base URL. Recording goes through any transport; here a stand-in for
+//! the server, so that this example runs as it is:
 //!
-//! ```no_run
-//! # async fn run(sandbox: hpp_sandbox::Sandbox) -> Result<(), hpp_core::Error> {
-//! use hpp_testing::{Recorder, Replayer};
-//! let path = "tests/cassettes/create_and_read.cassette";
-//! // Recording (against the sandbox, or the playground):
-//! let recorder = Recorder::new(hpp_hyper::HyperTransport::new(), path);
-//! let client = hpp_core::Client::new(sandbox.client_config(), recorder, hpp_runtime::TokioTimer::new());
-//! // ... the code under test ...
-//! // Replaying, with no server:
-//! let replayer = Replayer::from_file(path).expect("the cassette");
-//! let client = hpp_core::Client::new(sandbox.client_config(), replayer.clone(), hpp_testing::VirtualTimer::new());
-//! // ... the same code ...
+//! ```
+//! use hpp_core::{BaseUrl, Client, Config, Credentials, Environment, Mode, Request, Response, TransportError};
+//! use hpp_runtime::block_on;
+//! use hpp_testing::{Recorder, Replayer, VirtualTimer};
+//!
+//! // The code under test.
+//! async fn status_of(client: &Client, session: &str) -> Result<String, hpp_core::Error> {
+//!     let session = client.read_session(session).await?;
+//!     Ok(session.status.map(|s| s.to_string()).unwrap_or_default())
+//! }
+//!
+//! let path = std::env::temp_dir().join(format!("hpp-testing-doc-{}.cassette", std::process::id()));
+//! // Recording, once: against the sandbox in your tests (`sandbox.client_config()`, a real
+//! // transport); here a closure answering as the API would.
+//! let server = |_request: Request| async {
+//!     let body = br#"{"session_id":"9cbc9884-1fdb-45a8-9694-9340340d0436","status":"WAITING"}"#;
+//!     Ok::<Response, TransportError>(http::Response::builder().status(200).body(body.to_vec()).unwrap())
+//! };
+//! let sandbox = Config::new(BaseUrl::parse("http://127.0.0.1:8080").map(Environment::Custom)?, Credentials::basic("u", "p")?);
+//! let client = Client::new(sandbox, Recorder::new(server, &path), VirtualTimer::new()).into_shared();
+//! let recorded = block_on(status_of(&client, "9cbc9884-1fdb-45a8-9694-9340340d0436"))?;
+//!
+//! // Replaying, in every run: no server, and the playground's configuration this time.
+//! let replayer = Replayer::from_file(&path)?;
+//! let playground = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_x")?);
+//! let client = Client::new(playground, replayer.clone(), VirtualTimer::new()).into_shared();
+//! assert_eq!(block_on(status_of(&client, "9cbc9884-1fdb-45a8-9694-9340340d0436"))?, recorded);
 //! replayer.assert_all_used();
-//! # Ok(()) }
+//! # std::fs::remove_file(&path)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod cassette;

@@ -224,10 +224,10 @@ impl Redactor {
     /// connection headers left out), a blank line and the body (JSON pretty-printed with keys
     /// sorted and personal data masked).
     pub fn request(&mut self, request: &Request) -> String {
-        if let (Some(scheme), Some(authority)) = (request.uri().scheme_str(), request.uri().authority()) {
-            self.remember(&format!("{scheme}://{authority}"), BASE_URL.to_owned());
+        let (origin, target) = split_base_url(request.uri());
+        if let Some(origin) = origin {
+            self.remember(&origin, BASE_URL.to_owned());
         }
-        let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let head = format!("{} {}", request.method(), self.text(&mask_target(target)));
         self.exchange_text(head, request.headers(), request.body())
     }
@@ -249,7 +249,7 @@ impl Redactor {
     /// `text` with every value seen so far replaced by its placeholder, and any new UUID,
     /// RFC 3339 timestamp or loopback origin (a local server's port) given one.
     pub fn text(&mut self, text: &str) -> String {
-        for origin in find_loopback_origins(text) {
+        for origin in find_loopback_origins(text).into_iter().chain(find_api_base_urls(text)) {
             self.remember(&origin, BASE_URL.to_owned());
         }
         for uuid in find_uuids(text) {
@@ -471,6 +471,44 @@ fn find_timestamps(text: &str) -> Vec<String> {
         }
         found.push(text[i..end].to_owned());
         i = end;
+    }
+    found
+}
+
+/// The path every API URL has under its base URL.
+const API_PATH: &str = "/hpp/v1/sessions";
+
+/// A request URI as the base URL it went to (scheme, authority and any path prefix before the
+/// API's own path, so that a gateway's prefix is part of it) and the rest of the target: the
+/// same target whatever the base URL.
+pub(crate) fn split_base_url(uri: &http::Uri) -> (Option<String>, &str) {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let (prefix, target) = match target.find(API_PATH) {
+        Some(at) => target.split_at(at),
+        None => ("", target),
+    };
+    let origin = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => Some(format!("{scheme}://{authority}{prefix}")),
+        _ => None,
+    };
+    (origin, target)
+}
+
+/// Every base URL in `text` that an API URL starts with: `scheme://host[:port][/prefix]` right
+/// before `/hpp/v1/sessions` (the URLs a created session returns), whatever the host.
+fn find_api_base_urls(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices(API_PATH) {
+        let before = &text[..at];
+        // The URL starts at its scheme, after the last character that cannot be in a URL.
+        let start = before
+            .rfind(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')' | '`'))
+            .map_or(0, |i| i + 1);
+        let candidate = &before[start..];
+        if (candidate.starts_with("https://") || candidate.starts_with("http://")) && candidate.len() > "https://".len()
+        {
+            found.push(candidate.to_owned());
+        }
     }
     found
 }
