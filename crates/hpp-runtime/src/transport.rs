@@ -9,15 +9,13 @@
 //! ```
 //! use hpp_core::{Request, Response, TransportError};
 //! use hpp_runtime::transport::{DEFAULT_BODY_LIMIT, attempt_timeout, read_capped, sort_error};
-//! # struct Answer { parts: http::response::Parts, body: std::io::Cursor<Vec<u8>> }
-//! # fn my_client_send(_r: Request, _timeout: std::time::Duration) -> Result<Answer, std::io::Error> {
-//! #     let (parts, ()) = http::Response::builder().status(503).body(()).unwrap().into_parts();
-//! #     Ok(Answer { parts, body: std::io::Cursor::new(b"busy".to_vec()) })
+//! # fn my_client_send(_r: Request, _timeout: std::time::Duration) -> Result<http::Response<&'static [u8]>, std::io::Error> {
+//! #     Ok(http::Response::builder().status(503).body(&b"busy"[..]).unwrap())
 //! # }
 //! fn exchange(request: Request) -> Result<Response, TransportError> {
 //!     let timeout = attempt_timeout(&request); // the call's own limit, or the default
-//!     let answer = my_client_send(request, timeout).map_err(sort_error)?;
-//!     read_capped(answer.parts, answer.body, DEFAULT_BODY_LIMIT)
+//!     let response = my_client_send(request, timeout).map_err(sort_error)?; // body: impl Read
+//!     read_capped(response, DEFAULT_BODY_LIMIT)
 //! }
 //! let response = exchange(http::Request::new(Vec::new()))?;
 //! assert_eq!((response.status().as_u16(), response.body().as_slice()), (503, &b"busy"[..]));
@@ -48,11 +46,12 @@ pub fn attempt_timeout(request: &Request) -> Duration {
     request.extensions().get::<RequestTimeout>().map_or(DEFAULT_TIMEOUT, |t| t.0)
 }
 
-/// The response from its head and a reader of its body, the body read up to `limit` bytes: a
-/// longer body is cut there and marked ([`BodyTruncated`]), the status kept, as rule 4 asks. A
-/// failure while reading comes after the request was sent: a timeout when time ran out, else
-/// "may have been sent" ([`sort_error`]).
-pub fn read_capped(parts: http::response::Parts, body: impl Read, limit: usize) -> Result<Response, TransportError> {
+/// The response whose body is a reader, the body read up to `limit` bytes: a longer body is cut
+/// there and marked ([`BodyTruncated`]), the status kept, as rule 4 asks. A failure while reading
+/// comes after the request was sent: a timeout when time ran out, else "may have been sent"
+/// ([`sort_error`]).
+pub fn read_capped(response: http::Response<impl Read>, limit: usize) -> Result<Response, TransportError> {
+    let (parts, body) = response.into_parts();
     let mut response = Response::from_parts(parts, Vec::new());
     // One byte past the limit at most, to know whether there was more.
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
@@ -168,12 +167,10 @@ mod tests {
 
     #[test]
     fn a_long_body_is_cut_and_marked_and_the_status_kept() {
-        let (parts, ()) = http::Response::builder().status(502).body(()).unwrap().into_parts();
-        let response = read_capped(parts, &b"0123456789"[..], 4).unwrap();
+        let response = read_capped(http::Response::builder().status(502).body(&b"0123456789"[..]).unwrap(), 4).unwrap();
         assert_eq!((response.status().as_u16(), response.body().as_slice()), (502, &b"0123"[..]));
         assert_eq!(BodyTruncated::of(&response), Some(4));
-        let (parts, ()) = http::Response::builder().status(200).body(()).unwrap().into_parts();
-        let response = read_capped(parts, &b"0123"[..], 4).unwrap();
+        let response = read_capped(http::Response::builder().status(200).body(&b"0123"[..]).unwrap(), 4).unwrap();
         assert_eq!(BodyTruncated::of(&response), None, "exactly the limit is whole");
     }
 
@@ -185,8 +182,7 @@ mod tests {
                 Err(Error::from(ErrorKind::ConnectionRefused))
             }
         }
-        let (parts, ()) = http::Response::builder().status(200).body(()).unwrap().into_parts();
-        let error = read_capped(parts, Refusing, 4).unwrap_err();
+        let error = read_capped(http::Response::builder().status(200).body(Refusing).unwrap(), 4).unwrap_err();
         assert!(error.may_have_been_sent(), "the request was answered: {error:?}");
     }
 

@@ -59,8 +59,7 @@ impl UreqTransport {
         let timeout = attempt_timeout(&request);
         let call = ureq::RequestExt::with_agent(request, &self.agent).configure();
         let call = call.http_status_as_error(false).max_redirects(0).timeout_global(Some(timeout));
-        let (parts, body) = call.run().map_err(sort)?.into_parts();
-        read_capped(parts, body.into_reader(), DEFAULT_BODY_LIMIT)
+        read_capped(call.run().map_err(sort)?.map(ureq::Body::into_reader), DEFAULT_BODY_LIMIT)
     }
 }
 

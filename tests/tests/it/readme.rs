@@ -40,6 +40,36 @@ async fn use_it() -> Result {
     Ok(())
 }
 
+// ---- "Bring your own client": a transport with hpp_runtime::transport's pieces ----
+
+mod ureq_transport {
+use hpp_core::{Request, Response, Transport, TransportError};
+use hpp_runtime::transport::{DEFAULT_BODY_LIMIT, attempt_timeout, read_capped, sort_error};
+
+struct Ureq(ureq::Agent); // built with `.proxy(None)`: no proxy from HTTP_PROXY
+
+impl Transport for Ureq {
+    fn send(&self, request: Request) -> impl Future<Output = Result<Response, TransportError>> + Send + 'static + use<> {
+        let timeout = Some(attempt_timeout(&request));
+        let call = ureq::RequestExt::with_agent(request, &self.0).configure();
+        let result = call.http_status_as_error(false).max_redirects(0).timeout_global(timeout).run();
+        std::future::ready(match result {
+            Ok(response) => read_capped(response.map(ureq::Body::into_reader), DEFAULT_BODY_LIMIT),
+            Err(ureq::Error::Io(e)) => Err(sort_error(e)),
+            Err(e @ (ureq::Error::HostNotFound | ureq::Error::ConnectionFailed)) => Err(TransportError::connect(e)),
+            Err(e @ ureq::Error::Timeout(_)) => Err(TransportError::timeout(e)),
+            Err(e) => Err(sort_error(e)),
+        })
+    }
+}
+
+#[test]
+fn keeps_the_contract() {
+    let agent = ureq::Agent::config_builder().proxy(None).build().into();
+    hpp_runtime::block_on(hpp_conformance::check(&Ureq(agent))).assert_passed();
+}
+}
+
 // ---- "Bring your own client": the conformance kit ----
 
 mod conformance {
