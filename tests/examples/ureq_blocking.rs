@@ -4,9 +4,6 @@
 //! Run it: `cargo run -p hpp-tests --example ureq_blocking` (against an embedded sandbox; set
 //! `KUSTOM_API_KEY` to use the Kustom playground instead). Its test checks retries and that a
 //! distribution is never re-sent: `cargo test -p hpp-tests --example ureq_blocking`.
-
-use std::time::Duration;
-
 use hpp_core::{Client, Config, CreateSession, Credentials, Distribution, Environment, Mode};
 use hpp_ureq::{StdTimer, UreqTransport, block_on};
 
@@ -47,8 +44,8 @@ mod tests {
     #[test]
     fn a_blocking_client_retries_a_read_and_never_resends_a_distribution() {
         let sandbox = hpp_sandbox::Sandbox::start_on_own_thread(hpp_sandbox::SandboxConfig::default()).unwrap();
-        let fast =
-            hpp_core::retry::RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
+        let fast = hpp_core::retry::RetryPolicy::default()
+            .with_backoff(std::time::Duration::from_millis(1), std::time::Duration::from_millis(5));
         let client =
             Client::new(sandbox.client_config(), UreqTransport::new(), StdTimer::new()).with_retry_policy(fast);
         let created = block_on(client.create_session(&CreateSession::new("https://x.example/orders/1"))).unwrap();

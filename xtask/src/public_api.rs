@@ -46,7 +46,7 @@ pub(crate) struct Size {
 }
 
 impl Size {
-    pub(crate) fn of(listing: &str) -> Size {
+    pub(crate) fn of(listing: &str) -> Self {
         use std::collections::BTreeSet;
         let modules: BTreeSet<&str> = listing.lines().filter_map(|l| l.strip_prefix("pub mod ")).collect();
         let mut items = BTreeSet::new();
@@ -69,9 +69,10 @@ impl Size {
             let Some(rest) = rest.strip_prefix("pub ") else { continue };
             let words: Vec<&str> = rest.split_whitespace().collect();
             // Qualifiers before `fn`; `pub const NAME: T` is a const, `pub const fn` a function.
-            let Some(at) = words.iter().position(|w| {
-                !matches!(*w, "async" | "unsafe" | "extern") && !(*w == "const" && words.contains(&"fn"))
-            }) else {
+            let Some(at) = words
+                .iter()
+                .position(|w| !(matches!(*w, "async" | "unsafe" | "extern") || *w == "const" && words.contains(&"fn")))
+            else {
                 continue;
             };
             let kind = words[at];
@@ -93,7 +94,7 @@ impl Size {
                 _ => {}
             }
         }
-        Size { items: items.len(), methods: methods.len() }
+        Self { items: items.len(), methods: methods.len() }
     }
 }
 

@@ -13,7 +13,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use hpp_axum::{CallbackReceiver, callback_request};
-//! use hpp_core::callback::{CallbackSecret, parse};
+//! use hpp_core::callback::{CallbackSecret, StatusCallback};
 //! use hpp_core::tracking::{Finished, HandOff, MemoryStore};
 //! use tower_service::Service;
 //!
@@ -34,7 +34,7 @@
 //! let mut app: axum::Router = receiver.router("/hpp/callback");
 //!
 //! // What the service sends, twice (a retry): shipped once, both answered 200.
-//! let paid = parse(br#"{"event_id":"e1","session":{"session_id":"s1","status":"COMPLETED"}}"#)?;
+//! let paid = StatusCallback::parse(br#"{"event_id":"e1","session":{"session_id":"s1","status":"COMPLETED"}}"#)?;
 //! for _ in 0..2 {
 //!     let request = callback_request("/hpp/callback?secret=7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11", &paid);
 //!     assert_eq!(app.call(request).await?.status(), 200);
@@ -208,7 +208,7 @@ where
             let callback = match callback::StatusCallback::parse(&body) {
                 Ok(callback) => callback,
                 Err(e) => {
-                    // The parse error is scrubbed of contact data (hpp_core::callback::parse).
+                    // The parse error is scrubbed of contact data (StatusCallback::parse).
                     tracing::warn!(error = %e, "hpp callback refused");
                     return Receipt::Malformed;
                 }

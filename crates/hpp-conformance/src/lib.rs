@@ -218,7 +218,13 @@ pub const TEST_ROOT_DER: &[u8] = include_bytes!("tls/ca.der");
 ///
 /// ```no_run
 /// # async fn run() {
-/// # fn my_transport_with_root(_der: &[u8]) -> impl hpp_core::Transport { |_r: hpp_core::Request| async { Err::<hpp_core::Response, _>(hpp_core::TransportError::connect("x")) } }
+/// # struct MyTransport;
+/// # impl hpp_core::Transport for MyTransport {
+/// #     fn send(&self, _r: hpp_core::Request) -> impl Future<Output = Result<hpp_core::Response, hpp_core::TransportError>> + Send + 'static + use<> {
+/// #         async { Err(hpp_core::TransportError::connect("x")) }
+/// #     }
+/// # }
+/// # fn my_transport_with_root(_root_der: &[u8]) -> MyTransport { MyTransport }
 /// hpp_conformance::check_tls(my_transport_with_root).await.assert_passed();
 /// # }
 /// ```

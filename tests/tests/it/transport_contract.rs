@@ -156,7 +156,7 @@ async fn the_kit_notices_broken_https() {
         let inner = with_root(root);
         move |request: Request| {
             let sending = inner.send(request);
-            async move { sending.await.map_err(|e| TransportError::other(e)) }
+            async move { sending.await.map_err(TransportError::other) }
         }
     };
     let report = hpp_conformance::check_tls(maybe_sent).await;

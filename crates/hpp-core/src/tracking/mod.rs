@@ -503,11 +503,10 @@ mod tests {
     #[test]
     fn schedule_decisions() {
         use std::time::UNIX_EPOCH;
-        let session = |status: Option<&str>, expires_at: Option<&str>| {
-            let mut session = Session::default();
-            session.status = status.map(SessionStatus::from);
-            session.expires_at = expires_at.map(str::to_owned);
-            session
+        let session = |status: Option<&str>, expires_at: Option<&str>| Session {
+            status: status.map(SessionStatus::from),
+            expires_at: expires_at.map(str::to_owned),
+            ..Session::default()
         };
         let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
         const S: fn(u64) -> Duration = Duration::from_secs;

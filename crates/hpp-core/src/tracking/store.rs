@@ -110,7 +110,7 @@ impl Transition {
             status,
             session: session.filter(|_| status != FinalStatus::Expired).cloned(),
         });
-        Some(Transition { state, finished })
+        Some(Self { state, finished })
     }
 
     /// Whether committing this step ends a poller's claim on the session: the read (or tick) the
