@@ -15,10 +15,11 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 /// The published library crates, with the features their API is listed with.
-const CRATES: [(&str, &[&str]); 9] = [
+const CRATES: [(&str, &[&str]); 10] = [
     ("hpp-core", &["--all-features"]),
     ("hpp-reqwest", &[]),
     ("hpp-hyper", &[]),
+    ("hpp-ureq", &[]),
     ("hpp-runtime", &["--all-features"]),
     ("hpp-conformance", &[]),
     ("hpp-testing", &[]),
