@@ -7,10 +7,21 @@
 //! transport contract](transport) says what such a client must do, and `hpp-conformance` checks it.
 //!
 //! # Contents
+//! - [Where things are](#where-things-are)
 //! - [Quick start](#quick-start)
 //! - [Drive it yourself](#drive-it-yourself)
 //! - [Errors](#errors)
 //! - [Security](#security)
+//!
+//! # Where things are
+//!
+//! Each item has one home: the client, configuration, operations and errors at the root;
+//! [`model`] (the API's JSON bodies), [`callback`], [`retry`], [`tracking`] and [`transport`]
+//! (the contract and the pieces of it the core defines). The model types a call takes or returns
+//! ([`Session`], [`SessionCreated`], [`SessionStatus`], [`MerchantUrls`], [`SessionOptions`],
+//! [`DistributionMethod`]) and the two traits a client is built from ([`Transport`], [`Timer`])
+//! are also re-exported at the root; nothing else is at two paths. What runs around the core
+//! (timers, TLS, `block_on`, the pieces transports share) is in `hpp-runtime`.
 //!
 //! # Quick start
 //!
