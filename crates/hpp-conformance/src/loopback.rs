@@ -47,7 +47,7 @@ impl Recorded {
 
 /// The running server.
 pub struct Loopback {
-    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` for [`start_tls`](Self::start_tls).
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` for a TLS server (`check_tls`).
     pub base_url: String,
     received: mpsc::Receiver<Recorded>,
 }

@@ -21,10 +21,8 @@ async fn a_client_built_from_the_documented_builders_keeps_the_contract() {
 #[tokio::test]
 async fn https_works_with_the_configured_roots_and_only_with_them() {
     use hpp_hyper::HyperTransport;
-    use hpp_runtime::tls::rustls::{RootCertStore, pki_types::CertificateDer};
     hpp_conformance::check_tls(|root| {
-        let mut roots = RootCertStore::empty();
-        roots.add(CertificateDer::from(root.to_vec())).expect("the test root parses");
+        let roots = hpp_runtime::tls::roots_from_der([root]).expect("the test root parses");
         let tls = hpp_runtime::tls::client_config_with_roots(roots);
         let client =
             HyperTransport::client_builder().build(HyperTransport::connector(tls, std::time::Duration::from_secs(5)));

@@ -56,10 +56,8 @@ async fn client_is_the_configured_client() {
 
 #[tokio::test]
 async fn https_works_with_the_configured_roots_and_only_with_them() {
-    use hpp_runtime::tls::rustls::{RootCertStore, pki_types::CertificateDer};
     hpp_conformance::check_tls(|root| {
-        let mut roots = RootCertStore::empty();
-        roots.add(CertificateDer::from(root.to_vec())).expect("the test root parses");
+        let roots = hpp_runtime::tls::roots_from_der([root]).expect("the test root parses");
         let tls = hpp_runtime::tls::client_config_with_roots(roots);
         ReqwestTransport::from_builder(ReqwestTransport::builder().tls_backend_preconfigured(tls)).unwrap()
     })

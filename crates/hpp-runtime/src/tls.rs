@@ -40,6 +40,24 @@ pub fn client_config() -> rustls::ClientConfig {
     client_config_with_roots(mozilla_roots())
 }
 
+/// Root certificates from DER-encoded certificates (a corporate CA, a test root such as
+/// `hpp_conformance::TEST_ROOT_DER`), for [`client_config_with_roots`].
+///
+/// ```
+/// # let ca_der: &[u8] = &[];
+/// let roots = hpp_runtime::tls::roots_from_der([ca_der]);
+/// assert!(roots.is_err(), "not a certificate");
+/// ```
+pub fn roots_from_der<'a>(
+    certificates: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<rustls::RootCertStore, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in certificates {
+        roots.add(rustls::pki_types::CertificateDer::from(der.to_vec()))?;
+    }
+    Ok(roots)
+}
+
 /// [`client_config`] trusting `roots` instead of Mozilla's.
 pub fn client_config_with_roots(roots: rustls::RootCertStore) -> rustls::ClientConfig {
     rustls::ClientConfig::builder_with_provider(provider())

@@ -23,6 +23,18 @@ async fn failed_checks(transport: impl Transport) -> Vec<&'static str> {
     report.failures().map(|(name, _)| name).collect()
 }
 
+/// `inner` breaking rule 5: a failure before any connection reported as "may have been sent".
+fn connect_as_maybe_sent(inner: HyperTransport<hpp_hyper::DefaultConnector>) -> impl Transport {
+    move |request: Request| {
+        let sending = inner.send(request);
+        async move {
+            sending
+                .await
+                .map_err(|e| if e.kind() == TransportErrorKind::Connect { TransportError::other(e) } else { e })
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_kit_notices_each_broken_rule() {
     let good = HyperTransport::new();
@@ -65,15 +77,7 @@ async fn the_kit_notices_each_broken_rule() {
             inner.send(again).await
         }
     };
-    let inner = good.clone();
-    let connect_as_maybe_sent = move |request: Request| {
-        let sending = inner.send(request);
-        async move {
-            sending
-                .await
-                .map_err(|e| if e.kind() == TransportErrorKind::Connect { TransportError::other(e) } else { e })
-        }
-    };
+    let connect_as_maybe_sent = connect_as_maybe_sent(good.clone());
     let inner = good.clone();
     let everything_not_sent = move |request: Request| {
         let sending = inner.send(request);
@@ -109,16 +113,7 @@ async fn the_kit_notices_each_broken_rule() {
 /// The kit's failures name the rule and the fix, not only what broke.
 #[tokio::test]
 async fn a_failure_names_its_rule_and_the_fix() {
-    let inner = HyperTransport::new();
-    let connect_as_maybe_sent = move |request: Request| {
-        let sending = inner.send(request);
-        async move {
-            sending
-                .await
-                .map_err(|e| if e.kind() == TransportErrorKind::Connect { TransportError::other(e) } else { e })
-        }
-    };
-    let report = hpp_conformance::check(&connect_as_maybe_sent).await.to_string();
+    let report = hpp_conformance::check(&connect_as_maybe_sent(HyperTransport::new())).await.to_string();
     assert!(report.contains("FAIL  rule 5: a refused connection is not sent: "), "{report}");
     assert!(
         report.contains("      fix: report a failure before any connection was made as TransportError::connect"),
@@ -131,11 +126,8 @@ async fn a_failure_names_its_rule_and_the_fix() {
 /// certificate, both passed the plain-http checks.
 #[tokio::test]
 async fn the_kit_notices_broken_https() {
-    use hpp_runtime::tls::rustls::{RootCertStore, pki_types::CertificateDer};
     let with_root = |root: &[u8]| {
-        let mut roots = RootCertStore::empty();
-        roots.add(CertificateDer::from(root.to_vec())).unwrap();
-        let tls = hpp_runtime::tls::client_config_with_roots(roots);
+        let tls = hpp_runtime::tls::client_config_with_roots(hpp_runtime::tls::roots_from_der([root]).unwrap());
         HyperTransport::from_client(
             HyperTransport::client_builder().build(HyperTransport::connector(tls, Duration::from_secs(5))),
         )
