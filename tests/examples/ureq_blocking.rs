@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let distribution_url = created.distribution_url.as_deref().ok_or("the API returned no distribution_url")?;
     println!("created   {}", created.session_id.as_deref().unwrap_or("?"));
 
-    block_on(client.distribute(distribution_url, Distribution::email("jane.doe@example.com")?))?;
+    block_on(client.distribute_session(distribution_url, Distribution::email("jane.doe@example.com")?))?;
     println!("sent      the pay link by e-mail");
 
     if let Some(sandbox) = &sandbox {
@@ -56,7 +56,8 @@ mod tests {
 
         sandbox.inject_faults([hpp_sandbox::Fault::ResetAfterRead]);
         let url = created.distribution_url.as_deref().unwrap();
-        let error = block_on(client.distribute(url, Distribution::email("once@example.com").unwrap())).unwrap_err();
+        let error =
+            block_on(client.distribute_session(url, Distribution::email("once@example.com").unwrap())).unwrap_err();
         assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown, "{error}");
         let sent: Vec<String> = sandbox.outbox().into_iter().map(|m| m.recipient).collect();
         assert_eq!(sent, ["once@example.com"], "delivered once, not re-sent");

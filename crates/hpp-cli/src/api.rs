@@ -270,7 +270,7 @@ pub(crate) async fn api_command(client: &Client, call: ApiCall, output: &Output)
             output.disabled(&session);
         }
         ApiCall::Distribute(session, distribution) => {
-            client.distribute(&session, distribution.clone()).await?;
+            client.distribute_session(&session, distribution.clone()).await?;
             output.distributed(&distribution);
         }
     }

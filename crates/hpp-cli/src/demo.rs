@@ -61,12 +61,12 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
 
     step(output, 2, "Distribute it by e-mail (following the returned distribution_url)");
     let email = Distribution::email("jane.doe@example.com")?;
-    client.distribute(&created, email.clone()).await?;
+    client.distribute_session(&created, email.clone()).await?;
     output.distributed(&email);
 
     step(output, 3, "Distribute it by token (the access id from a QR code on the consumer's device)");
     let token = Distribution::token("5a5e8e70-1a96-4651-b3b6-b774012a5bbb")?;
-    client.distribute(&created, token.clone()).await?;
+    client.distribute_session(&created, token.clone()).await?;
     output.distributed(&token);
     // The other way round, in a shop: the merchant shows the session's QR code (qr_code_url
     // serves it as an image) and the consumer scans it with a phone.
@@ -84,9 +84,9 @@ async fn story(sandbox: &Sandbox, output: &Output, timeout: Duration) -> Result<
     }
 
     step(output, 6, "The server's daily e-mail quota: one more e-mail goes out, the next is refused");
-    client.distribute(&created, Distribution::email("john.doe@example.com")?).await?;
+    client.distribute_session(&created, Distribution::email("john.doe@example.com")?).await?;
     say!("  sent e-mail {DEMO_EMAIL_LIMIT} of {DEMO_EMAIL_LIMIT}");
-    match client.distribute(&created, Distribution::email("jim.doe@example.com")?).await {
+    match client.distribute_session(&created, Distribution::email("jim.doe@example.com")?).await {
         Err(e @ Error::Api(_)) => output.expected_failure(&e),
         Err(other) => return Err(other),
         Ok(()) => unreachable!("the sandbox's quota is {DEMO_EMAIL_LIMIT}"),

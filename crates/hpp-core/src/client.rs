@@ -85,7 +85,7 @@ pub enum WatchOutcome {
 /// let created = client
 ///     .create_session(&CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1"))
 ///     .await?;
-/// client.distribute(&created, Distribution::email("jane@example.com")?).await?;
+/// client.distribute_session(&created, Distribution::email("jane@example.com")?).await?;
 /// let session = client.read_session(&created).await?;
 /// println!("status: {:?}", session.status);
 /// # Ok(()) }
@@ -335,7 +335,11 @@ impl<T: Transport> Client<T> {
 
     /// Distributes a session by id or `distribution_url`. Never sent twice by the SDK, unless a
     /// policy from [`send_with`](Self::send_with) opts in.
-    pub async fn distribute(&self, session: impl Into<SessionRef>, distribution: Distribution) -> Result<(), Error> {
+    pub async fn distribute_session(
+        &self,
+        session: impl Into<SessionRef>,
+        distribution: Distribution,
+    ) -> Result<(), Error> {
         self.send(&DistributeSession::new(session, distribution)).await
     }
 }

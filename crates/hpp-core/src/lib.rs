@@ -50,7 +50,7 @@
 //!     .create_session(&CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1"))
 //!     .await?;
 //! // Each call takes what the previous one returned (see `SessionRef`).
-//! client.distribute(&created, Distribution::email("jane@example.com")?).await?;
+//! client.distribute_session(&created, Distribution::email("jane@example.com")?).await?;
 //! let session = client.read_session(&created).await?;
 //! assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
 //! # Ok::<(), hpp_core::Error>(()) }).unwrap();

@@ -52,7 +52,7 @@ async fn run<T: Transport + Send + Sync + 'static>(
                 }
                 let distribution = Distribution::email(&format!("load-{name}-{i}@example.com")).expect("valid address");
                 let t = Instant::now();
-                match client.distribute(url.as_str(), distribution).await {
+                match client.distribute_session(url.as_str(), distribution).await {
                     Ok(()) => latencies.push(t.elapsed()),
                     Err(e) => {
                         failures += 1;

@@ -56,10 +56,10 @@ async fn full_run<T: Transport + Clone>(transport: T) -> Vec<String> {
     let client = Client::new(sandbox.client_config(), transport.clone(), hpp_runtime::TokioTimer::new());
     let created = client.create_session(&CreateSession::new("https://x.example/orders/1")).await.unwrap();
     let url = created.distribution_url.clone().unwrap();
-    client.distribute(&url, Distribution::email(EMAIL).unwrap()).await.unwrap();
-    client.distribute(&url, Distribution::token(ACCESS_ID).unwrap()).await.unwrap();
-    client.distribute(&url, Distribution::sms(PHONE, "SE").unwrap()).await.unwrap();
-    assert!(client.distribute(&url, Distribution::email(BLOCKED).unwrap()).await.is_err());
+    client.distribute_session(&url, Distribution::email(EMAIL).unwrap()).await.unwrap();
+    client.distribute_session(&url, Distribution::token(ACCESS_ID).unwrap()).await.unwrap();
+    client.distribute_session(&url, Distribution::sms(PHONE, "SE").unwrap()).await.unwrap();
+    assert!(client.distribute_session(&url, Distribution::email(BLOCKED).unwrap()).await.is_err());
     client.read_session(created.session_url.as_ref().unwrap()).await.unwrap();
     client.disable_session(created.session_id.as_ref().unwrap()).await.unwrap();
     let key = Config::new(

@@ -34,7 +34,7 @@ async fn use_it() -> Result {
     let created = client.create_session(&order).await?;
     // Each call takes what the previous one returned: the distribution_url for distribute, the
     // session_url for read and disable (or the session id, when the answer lacked a URL).
-    client.distribute(&created, Distribution::email("jane@example.com")?).await?;
+    client.distribute_session(&created, Distribution::email("jane@example.com")?).await?;
     let session = client.read_session(&created).await?;
     println!("{:?}", session.status);
     Ok(())
@@ -152,7 +152,7 @@ async fn the_sandbox_in_your_tests() -> Result {
     let client = hpp_core::Client::new(sandbox.client_config(), hpp_hyper::HyperTransport::new(), hpp_hyper::TokioTimer::new());
     // ... exercise your code ...
     let created = client.create_session(&hpp_core::CreateSession::new("https://x.example/orders/1")).await?;
-    client.distribute(&created, hpp_core::Distribution::email("jane@example.com")?).await?;
+    client.distribute_session(&created, hpp_core::Distribution::email("jane@example.com")?).await?;
     let session_id = created.session_id.clone().ok_or("no session id")?;
     assert_eq!(sandbox.outbox().len(), 1); // exactly one e-mail went out
     sandbox.set_status(&session_id, hpp_core::SessionStatus::Completed); // play the consumer

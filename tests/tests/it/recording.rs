@@ -28,7 +28,7 @@ async fn send_pay_link<T: Transport>(
     distribution_url: &str,
     email: &str,
 ) -> Result<(), hpp_core::Error> {
-    client.distribute(distribution_url, Distribution::email(email)?).await
+    client.distribute_session(distribution_url, Distribution::email(email)?).await
 }
 
 /// The story every recording and replay runs: results rendered with one redactor.
@@ -46,8 +46,12 @@ async fn story<T: Transport>(client: &Client<T>, sandbox: Option<&Sandbox>) -> S
     let created = created.unwrap();
     let distribution_url = created.distribution_url.clone().unwrap();
     out.push_str(&results.debug(&send_pay_link(client, &distribution_url, EMAIL).await));
-    out.push_str(&results.debug(&client.distribute(&distribution_url, Distribution::sms(PHONE, "SE").unwrap()).await));
-    out.push_str(&results.debug(&client.distribute(&distribution_url, Distribution::token(ACCESS_ID).unwrap()).await));
+    out.push_str(
+        &results.debug(&client.distribute_session(&distribution_url, Distribution::sms(PHONE, "SE").unwrap()).await),
+    );
+    out.push_str(
+        &results.debug(&client.distribute_session(&distribution_url, Distribution::token(ACCESS_ID).unwrap()).await),
+    );
     if let Some(sandbox) = sandbox {
         sandbox.set_status(created.session_id.as_deref().unwrap(), hpp_core::SessionStatus::Completed);
     }

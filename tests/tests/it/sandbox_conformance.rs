@@ -189,16 +189,15 @@ async fn run_table<T: Transport + Clone + Send + Sync + 'static>(transport: T) -
             }),
             Step::Disable(t) => outcome(client.disable_session(resolve(&created, t, false)).await, |()| String::new()),
             Step::Email(t, address) => match Distribution::email(address) {
-                Ok(d) => outcome(client.distribute(resolve(&created, t, true), d).await, |()| String::new()),
+                Ok(d) => outcome(client.distribute_session(resolve(&created, t, true), d).await, |()| String::new()),
                 Err(e) => outcome::<()>(Err(e.into()), |()| String::new()),
             },
-            Step::Token(t, id) => {
-                outcome(client.distribute(resolve(&created, t, true), Distribution::token(id).unwrap()).await, |()| {
-                    String::new()
-                })
-            }
+            Step::Token(t, id) => outcome(
+                client.distribute_session(resolve(&created, t, true), Distribution::token(id).unwrap()).await,
+                |()| String::new(),
+            ),
             Step::Sms(t, phone, country) => match Distribution::sms(phone, country) {
-                Ok(d) => outcome(client.distribute(resolve(&created, t, true), d).await, |()| String::new()),
+                Ok(d) => outcome(client.distribute_session(resolve(&created, t, true), d).await, |()| String::new()),
                 Err(e) => outcome::<()>(Err(e.into()), |()| String::new()),
             },
             Step::RawDistribution(t, body) => {
@@ -275,16 +274,16 @@ async fn production_mode_sends_sms_to_served_countries_only() {
             created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
             let url = created.distribution_url.clone().unwrap();
             (
-                client.distribute(&url, Distribution::sms("07000212345", "SE").unwrap()).await,
-                client.distribute(&url, Distribution::sms("2025550123", "US").unwrap()).await,
+                client.distribute_session(&url, Distribution::sms("07000212345", "SE").unwrap()).await,
+                client.distribute_session(&url, Distribution::sms("2025550123", "US").unwrap()).await,
             )
         } else {
             let client = Client::new(config, HyperTransport::new(), hpp_runtime::TokioTimer::new());
             created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
             let url = created.distribution_url.clone().unwrap();
             (
-                client.distribute(&url, Distribution::sms("07000212345", "SE").unwrap()).await,
-                client.distribute(&url, Distribution::sms("2025550123", "US").unwrap()).await,
+                client.distribute_session(&url, Distribution::sms("07000212345", "SE").unwrap()).await,
+                client.distribute_session(&url, Distribution::sms("2025550123", "US").unwrap()).await,
             )
         };
         assert!(ok.is_ok(), "{transport_name}: {ok:?}");
@@ -310,7 +309,7 @@ async fn concurrent_distributions_are_counted_exactly() {
     for i in 0..80 {
         let (client, url) = (client.clone(), url.clone());
         tasks.spawn(async move {
-            client.distribute(&url, Distribution::email(&format!("user{i}@example.com")).unwrap()).await
+            client.distribute_session(&url, Distribution::email(&format!("user{i}@example.com")).unwrap()).await
         });
     }
     let (mut sent, mut refused) = (0, 0);

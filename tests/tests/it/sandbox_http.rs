@@ -45,7 +45,7 @@ async fn wrong_credentials_change_nothing() {
         hpp_core::Credentials::api_key(sandbox.password()).unwrap(),
     );
     Client::new(key, ReqwestTransport::new().unwrap(), hpp_runtime::TokioTimer::new())
-        .distribute(&url, Distribution::token("t").unwrap())
+        .distribute_session(&url, Distribution::token("t").unwrap())
         .await
         .unwrap();
     assert_eq!(sandbox.outbox().len(), 1);
@@ -58,7 +58,10 @@ async fn control_paths_play_the_consumer_and_list_the_outbox() {
     let created = client.create_session(&CreateSession::new("https://x.example/o/1")).await.unwrap();
     let id = created.session_id.clone().unwrap();
     client
-        .distribute(created.distribution_url.as_ref().unwrap(), Distribution::email("jane@example.com").unwrap())
+        .distribute_session(
+            created.distribution_url.as_ref().unwrap(),
+            Distribution::email("jane@example.com").unwrap(),
+        )
         .await
         .unwrap();
 

@@ -40,10 +40,12 @@ fn invalid_input_never_reaches_the_transport() {
         async { Err::<Response, _>(TransportError::other("unreachable")) }
     };
     let client = Client::new(crate::playground(), transport, VirtualTimer::new());
-    let error = block_on(
-        client.distribute("https://evil.example/hpp/v1/sessions/s1/distribution", Distribution::token("t").unwrap()),
-    )
-    .unwrap_err();
+    let error =
+        block_on(client.distribute_session(
+            "https://evil.example/hpp/v1/sessions/s1/distribution",
+            Distribution::token("t").unwrap(),
+        ))
+        .unwrap_err();
     assert!(matches!(error, Error::InvalidInput(_)));
     assert_eq!(error.side_effect(), hpp_core::SideEffect::DidNotHappen);
     assert_eq!(*calls.lock().unwrap(), 0);
@@ -60,7 +62,7 @@ fn transport_errors_say_whether_the_request_left() {
 
     let timed_out = |_r: Request| async { Err::<Response, _>(TransportError::timeout("deadline")) };
     let client = Client::new(crate::playground(), timed_out, VirtualTimer::new());
-    let error = block_on(client.distribute("s1", Distribution::token("t").unwrap())).unwrap_err();
+    let error = block_on(client.distribute_session("s1", Distribution::token("t").unwrap())).unwrap_err();
     assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown);
     assert_eq!(error.to_string(), "no response from the API in time; the request may have reached the server");
     assert!(error.advice().starts_with("read the session before repeating"), "{}", error.advice());
@@ -109,17 +111,17 @@ fn reads_are_retried_and_distributions_are_not_sent_twice() {
     assert_eq!(timer.slept(), [std::time::Duration::from_secs(1)]);
 
     let (client, _) = Scripted::client(vec![Err(TransportError::timeout("t"))]);
-    let error = block_on(client.distribute("s1", Distribution::token("t").unwrap())).unwrap_err();
+    let error = block_on(client.distribute_session("s1", Distribution::token("t").unwrap())).unwrap_err();
     assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown);
     assert_eq!(*client.transport().sent.lock().unwrap(), 1, "a distribution that may have arrived is not re-sent");
 
     let (client, _) = Scripted::client(vec![status(503)]);
-    assert!(block_on(client.distribute("s1", Distribution::token("t").unwrap())).is_err());
+    assert!(block_on(client.distribute_session("s1", Distribution::token("t").unwrap())).is_err());
     assert_eq!(*client.transport().sent.lock().unwrap(), 1);
 
     let refused = || Err(TransportError::connect("refused"));
     let (client, _) = Scripted::client(vec![refused(), refused(), status(201)]);
-    assert!(block_on(client.distribute("s1", Distribution::token("t").unwrap())).is_ok());
+    assert!(block_on(client.distribute_session("s1", Distribution::token("t").unwrap())).is_ok());
     assert_eq!(*client.transport().sent.lock().unwrap(), 3, "never-sent requests are retried");
 }
 
