@@ -68,18 +68,24 @@ struct SandboxProcess {
     password: String,
 }
 
+/// `kustom-hpp sandbox EXTRA…` started, and its ready line (the first line of its output, JSON:
+/// it is serving once that is printed).
+fn start_sandbox(extra: &[&str], stderr: Stdio) -> (Child, serde_json::Value) {
+    let mut child = Command::new(BIN)
+        .arg("sandbox")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start the sandbox");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, serde_json::from_str(&line).expect("first line is JSON"))
+}
+
 impl SandboxProcess {
     fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .arg("sandbox")
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the sandbox");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let ready: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+        let (child, ready) = start_sandbox(extra, Stdio::null());
         let field = |k: &str| ready[k].as_str().unwrap().to_owned();
         Self { base_url: field("base_url"), username: field("username"), password: field("password"), child }
     }

@@ -27,15 +27,7 @@ fn non_default_address() -> (String, bool) {
 #[test]
 fn the_sandbox_as_a_service_on_another_address() {
     let (address, beyond_loopback) = non_default_address();
-    let mut server = Command::new(BIN)
-        .args(["sandbox", "--bind", &address])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let ready = json(line.as_bytes());
+    let (mut server, ready) = start_sandbox(&["--bind", &address], Stdio::piped());
     let base_url = ready["base_url"].as_str().unwrap().to_owned();
     assert!(base_url.starts_with(&format!("http://{address}:")), "announced {base_url}, bound {address}");
     let mut warning = String::new();
@@ -101,15 +93,8 @@ fn play_the_consumer_from_the_command_line() {
 
 #[test]
 fn the_sandbox_logs_each_request_and_prints_ready_to_paste_exports() {
-    let mut server = Command::new(BIN)
-        .args(["sandbox", "--username", "team-sandbox", "--password", "fixed-password-123"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let ready = json(line.as_bytes());
+    let (mut server, ready) =
+        start_sandbox(&["--username", "team-sandbox", "--password", "fixed-password-123"], Stdio::piped());
     assert_eq!(
         (ready["username"].as_str(), ready["password"].as_str()),
         (Some("team-sandbox"), Some("fixed-password-123"))
