@@ -172,7 +172,8 @@ where
         let read = self.client.read_session(session_id).await;
         let now = self.clock.system_now();
         if let Err(e) = &read {
-            tracing::debug!(error = %e, "hpp poller: a read failed");
+            // Its status only, never the error's text (a transport's message can name the URL).
+            tracing::debug!(status = ?e.status().map(|s| s.as_u16()), "hpp poller: a read failed");
         }
         let result = read.as_ref();
         let applied = self.store.apply(Input::Read { session_id, result }, now, &*self.hand_off).await;
