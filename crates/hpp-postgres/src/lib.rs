@@ -4,8 +4,9 @@
 //!
 //! - Each step (a callback, a poller's read) is one transaction: the session's row is locked
 //!   (`FOR UPDATE NOWAIT`: a step of the same session under way elsewhere is
-//!   [`Applied::Busy`]), the rules of [`hpp_core::tracking`] applied, the app's [`HandOff`] run
-//!   through the same connection inside the transaction (under a savepoint), and the new state,
+//!   [`Applied::Busy`]), the step decided by [`hpp_core::tracking::Step`], the app's [`HandOff`]
+//!   run through the same connection inside the transaction (under a savepoint, as a [`PgTx`],
+//!   which cannot end the transaction), and the new state,
 //!   the callback's event id and the app's writes committed together, or none of them.
 //! - A callback's `event_id` is recorded by primary key (`INSERT … ON CONFLICT DO NOTHING`), not
 //!   read-then-write: a redelivery to another replica is [`Applied::Duplicate`].
@@ -20,13 +21,13 @@
 //! ```no_run
 //! use std::time::SystemTime;
 //! use hpp_core::tracking::{Finished, HandOff, Input, TrackingPolicy, TrackingStore};
-//! use hpp_postgres::PgStore;
+//! use hpp_postgres::{PgStore, PgTx};
 //!
 //! /// The app's work for a final status, in the store's transaction.
 //! struct MarkOrder;
 //!
 //! impl HandOff<PgStore> for MarkOrder {
-//!     async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     async fn hand_off(&self, tx: &mut PgTx, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //!         tx.execute(
 //!             "UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
 //!             &[&finished.session_id, &finished.status.as_str()],
@@ -53,12 +54,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use hpp_core::tracking::{
-    Applied, FinalStatus, HandOff, Input, StoreError, TrackedSession, TrackingPolicy, TrackingStore, Transition,
+    Applied, Due, FinalStatus, HandOff, Input, Step, StoreError, TrackedSession, TrackingPolicy, TrackingStore,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::Json;
-use tokio_postgres::{Client, GenericClient, NoTls, Statement};
+use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement, ToStatement};
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -160,18 +161,6 @@ impl PgStore {
         Ok(())
     }
 
-    /// The stored state of `session_id`, if tracked.
-    pub async fn get(&self, session_id: &str) -> Result<Option<TrackedSession>, StoreError> {
-        let mut conn = self.pool.get().await?;
-        let row = conn
-            .client()
-            .query_opt("SELECT state FROM hpp_tracked_session WHERE session_id = $1", &[&session_id])
-            .await
-            .map_err(pg)?;
-        conn.clean = true;
-        row.map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)).transpose()
-    }
-
     /// Deletes the callbacks' event ids recorded before `before` (keep them well past the
     /// service's retries: a day is plenty); returns how many.
     pub async fn prune_events(&self, before: SystemTime) -> Result<u64, StoreError> {
@@ -186,31 +175,31 @@ impl PgStore {
     }
 
     /// One attempt at a step; `None` when a concurrent first step of the same session won the
-    /// insert (the step is then taken again on the row it wrote).
+    /// insert (the step is then taken again on the row it wrote). What the step does is
+    /// [`Step`]'s to say; this loads, locks, runs the app's work and writes.
     ///
     /// Two round trips for a step of a tracked session: `BEGIN`, one read (the session's row,
     /// locked, and whether the event was applied) and a `SAVEPOINT` pipelined; then one write
     /// (the state, and the event when it is new) and `COMMIT` pipelined (tokio-postgres sends
-    /// requests in the order they are first polled). The app's hand-off runs between the two.
+    /// requests in the order they are first polled). The app's work runs between the two.
     /// The first step of a session not tracked yet takes one more (the insert, checked before
     /// anything commits); a failed hand-off one more (`ROLLBACK TO SAVEPOINT`).
     async fn try_apply<H: HandOff<Self> + ?Sized>(
         &self,
-        input: &Input<'_>,
+        input: Input<'_>,
         now: SystemTime,
         hand_off: &H,
     ) -> Result<Option<Applied>, StoreError> {
         let session_id = input.session_id();
-        let event = match input {
-            Input::Callback(callback) => Some(callback),
+        let event_id = match &input {
+            Input::Callback(callback) => Some(callback.event_id.as_str()),
             _ => None,
         };
         let mut conn = self.pool.get().await?;
         let read = conn.statement(READ_STEP).await?;
         let write = conn.statement(WRITE_STEP).await?;
         let client = conn.client();
-        let event_id = event.map(|callback| callback.event_id.as_str());
-        let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&session_id, &event_id];
+        let read_params: [&(dyn ToSql + Sync); 2] = [&session_id, &event_id];
         let (begun, row, saved) = tokio::join!(
             client.batch_execute("BEGIN"),
             client.query_one(&read, &read_params),
@@ -228,59 +217,43 @@ impl PgStore {
         saved.map_err(pg)?;
         let loaded = row.try_get::<_, Option<Json<TrackedSession>>>(0).map_err(pg)?.map(|json| json.0);
         let seen: bool = row.try_get(1).map_err(pg)?;
-        let due = loaded.as_ref().and_then(TrackedSession::hand_off_due);
-        let step =
-            if seen && due.is_none() { None } else { Transition::new(loaded.as_ref(), input, now, &self.policy) };
-        let Some(mut step) = step else {
-            client.batch_execute("ROLLBACK").await.map_err(pg)?;
-            conn.clean = true;
-            return Ok(Some(if seen { Applied::Duplicate } else { Applied::Unknown }));
-        };
-        let new_event = event.filter(|_| !seen);
-        let finished = step.finished.take();
-        let mut failed = None;
-        if let Some(finished) = &finished {
-            // The app's work for this step, under the savepoint: undone alone when it fails,
-            // and what was learned (the final status) is kept.
-            match hand_off.run_step(client, new_event.copied(), Some(finished)).await {
-                Ok(()) => step.state.handed_off(),
-                Err(e) => {
-                    client.batch_execute("ROLLBACK TO SAVEPOINT hpp_hand_off").await.map_err(pg)?;
-                    step.state.hand_off_failed(now, &self.policy);
-                    failed = Some(e);
-                }
-            }
-        } else if let Some(callback) = new_event {
-            // Nothing final to keep: a refused event rolls the whole step back.
-            if let Err(e) = hand_off.run_step(client, Some(callback), None).await {
+        let step = match Step::decide(loaded.as_ref(), seen, input, now, &self.policy) {
+            Ok(step) => step,
+            Err(answer) => {
                 client.batch_execute("ROLLBACK").await.map_err(pg)?;
                 conn.clean = true;
-                return Err(StoreError::HandOff(e));
+                return Ok(Some(answer));
             }
+        };
+        let result = step.run_app::<Self, H>(hand_off, &mut PgTx { client: client.clone() }).await;
+        let commit = step.commit(result);
+        let Some(state) = &commit.state else {
+            client.batch_execute("ROLLBACK").await.map_err(pg)?;
+            conn.clean = true;
+            return commit.outcome.map(Some);
+        };
+        if !commit.keep_app_work {
+            client.batch_execute("ROLLBACK TO SAVEPOINT hpp_hand_off").await.map_err(pg)?;
         }
-        let handed_off = finished.filter(|_| failed.is_none()).map(|f| f.status);
-        let release = step.releases_claim(input);
-        if loaded.is_none() && insert_state(client, &step.state, now).await? == 0 {
+        if commit.insert && insert_state(&**client, state, now).await? == 0 {
             client.batch_execute("ROLLBACK").await.map_err(pg)?;
             conn.clean = true;
             return Ok(None);
         }
-        // The event is recorded only with the app's work for it: a refused one is not done.
-        let record = new_event.filter(|_| failed.is_none());
-        let recorded_id = record.map(|callback| callback.event_id.as_str());
-        let recorded_status = record.and_then(|c| c.session.status.as_ref()).map(|s| s.as_str().to_owned());
-        let state = Json(&step.state);
-        let final_status = step.state.final_status().map(FinalStatus::as_str);
-        let handed_off_at = step.state.is_handed_off().then_some(now);
-        let next_due = step.state.next_due_at();
-        let write_params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+        let recorded_id = commit.event.map(|callback| callback.event_id.as_str());
+        let recorded_status = commit.event.and_then(|c| c.session.status.as_ref()).map(|s| s.as_str().to_owned());
+        let json = Json(state);
+        let final_status = state.final_status().map(FinalStatus::as_str);
+        let handed_off_at = state.is_handed_off().then_some(now);
+        let next_due = state.next_due_at();
+        let write_params: [&(dyn ToSql + Sync); 9] = [
             &session_id,
-            &state,
+            &json,
             &final_status,
             &handed_off_at,
             &next_due,
             &now,
-            &release,
+            &commit.release_claim,
             &recorded_id,
             &recorded_status,
         ];
@@ -289,10 +262,55 @@ impl PgStore {
         written.map_err(pg)?;
         committed.map_err(pg)?;
         conn.clean = true;
-        match failed {
-            Some(e) => Err(StoreError::HandOff(e)),
-            None => Ok(Some(Applied::Done { handed_off })),
-        }
+        commit.outcome.map(Some)
+    }
+}
+
+/// The step's open transaction, as the app's [`HandOff`] gets it: statements run inside the
+/// step's transaction (under a savepoint), and commit with the store's record of the hand-off
+/// or not at all. It offers no way to end the transaction: the store commits or rolls back.
+/// (Do not send `COMMIT`, `ROLLBACK` or `SAVEPOINT` as statement text either.)
+pub struct PgTx {
+    client: Arc<Client>,
+}
+
+impl std::fmt::Debug for PgTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTx").finish_non_exhaustive()
+    }
+}
+
+impl PgTx {
+    /// Runs a statement; the number of rows it changed.
+    pub async fn execute<T: ?Sized + ToStatement>(
+        &mut self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        self.client.execute(statement, params).await
+    }
+
+    /// Runs a query; its rows.
+    pub async fn query<T: ?Sized + ToStatement>(
+        &mut self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.client.query(statement, params).await
+    }
+
+    /// Runs a query that returns at most one row.
+    pub async fn query_opt<T: ?Sized + ToStatement>(
+        &mut self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        self.client.query_opt(statement, params).await
+    }
+
+    /// Prepares a statement on the step's connection.
+    pub async fn prepare(&mut self, query: &str) -> Result<Statement, tokio_postgres::Error> {
+        self.client.prepare(query).await
     }
 }
 
@@ -313,9 +331,8 @@ const WRITE_STEP: &str = "WITH updated AS (\
      SELECT $8, $1, $9, $6 WHERE $8::text IS NOT NULL ON CONFLICT (event_id) DO NOTHING";
 
 impl TrackingStore for PgStore {
-    /// The step's connection, inside its open transaction: run the app's statements on it;
-    /// never `COMMIT` or `ROLLBACK` on it (the store does).
-    type Tx = Client;
+    /// The step's open transaction: run the app's statements on it.
+    type Tx = PgTx;
 
     async fn apply<'a, H: HandOff<Self> + ?Sized>(
         &'a self,
@@ -325,57 +342,59 @@ impl TrackingStore for PgStore {
     ) -> Result<Applied, StoreError> {
         // Two attempts: the second only when a concurrent first step of the session won the insert.
         for _ in 0..2 {
-            if let Some(applied) = self.try_apply(&input, now, hand_off).await? {
+            if let Some(applied) = self.try_apply(input, now, hand_off).await? {
                 return Ok(applied);
             }
         }
         Ok(Applied::Busy)
     }
 
-    async fn claim_due<'a, H: HandOff<Self> + ?Sized>(
+    async fn claim_due<'a>(
         &'a self,
         owner: &'a str,
         max: usize,
         lease: Duration,
         now: SystemTime,
-        hand_off: &'a H,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Due>, StoreError> {
         let until = now.checked_add(lease).unwrap_or(now);
         let max = i64::try_from(max).unwrap_or(i64::MAX);
-        let rows = {
-            let mut conn = self.pool.get().await?;
-            // The eligibility is repeated in the UPDATE: a row can change between the two.
-            let rows = conn
-                .client()
-                .query(
-                    "WITH due AS (\
-                       SELECT session_id FROM hpp_tracked_session \
-                       WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
-                       ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-                     UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
-                     FROM due WHERE s.session_id = due.session_id \
-                       AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
-                     RETURNING s.session_id, s.state",
-                    &[&now, &max, &owner, &until],
-                )
-                .await
-                .map_err(pg)?;
-            conn.clean = true;
-            rows
-        };
+        let mut conn = self.pool.get().await?;
+        // The eligibility is repeated in the UPDATE: a row can change between the two.
+        let rows = conn
+            .client()
+            .query(
+                "WITH due AS (\
+                   SELECT session_id FROM hpp_tracked_session \
+                   WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
+                   ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
+                 FROM due WHERE s.session_id = due.session_id \
+                   AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
+                 RETURNING s.state",
+                &[&now, &max, &owner, &until],
+            )
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
-            let session_id: String = row.try_get(0).map_err(pg)?;
-            let state: Json<TrackedSession> = row.try_get(1).map_err(pg)?;
-            if state.0.gives_up_at(&self.policy).is_some_and(|at| now >= at) {
-                match self.apply(Input::Tick { session_id: &session_id }, now, hand_off).await {
-                    Ok(_) | Err(StoreError::HandOff(_)) => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            claimed.push(session_id);
+            let state: Json<TrackedSession> = row.try_get(0).map_err(pg)?;
+            claimed.push((state.0.next_due_at(), Due::of(&state.0, now, &self.policy)));
         }
-        Ok(claimed)
+        // RETURNING keeps no order: most overdue first, as claimed.
+        claimed.sort_by_key(|(due_at, _)| *due_at);
+        Ok(claimed.into_iter().map(|(_, due)| due).collect())
+    }
+
+    async fn get<'a>(&'a self, session_id: &'a str) -> Result<Option<TrackedSession>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .client()
+            .query_opt("SELECT state FROM hpp_tracked_session WHERE session_id = $1", &[&session_id])
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        row.map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)).transpose()
     }
 
     async fn pending(&self) -> Result<u64, StoreError> {
@@ -449,7 +468,8 @@ struct Pool {
 
 /// A connection and the statements prepared on it.
 struct Pooled {
-    client: Client,
+    /// Shared with the step's [`PgTx`] while the app's work runs (and no longer).
+    client: Arc<Client>,
     statements: HashMap<&'static str, Statement>,
 }
 
@@ -467,14 +487,14 @@ impl Pool {
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let pooled = match idle.filter(|pooled| !pooled.client.is_closed()) {
             Some(pooled) => pooled,
-            None => Pooled { client: (self.connector)().await.map_err(pg)?, statements: HashMap::new() },
+            None => Pooled { client: Arc::new((self.connector)().await.map_err(pg)?), statements: HashMap::new() },
         };
         Ok(Conn { client: Some(pooled), pool: self, clean: false, _permit: permit })
     }
 }
 
 impl Conn<'_> {
-    fn client(&mut self) -> &Client {
+    fn client(&mut self) -> &Arc<Client> {
         self.clean = false;
         &self.client.as_ref().expect("present until drop").client
     }

@@ -7,8 +7,8 @@
 //!   a client's future on the current thread; [`random_callback_secret`]; and [`transport`], the
 //!   pieces a transport author would otherwise write by hand (a capped body read, sorting an I/O
 //!   error by what it proves).
-//! - `tokio`: [`TokioTimer`], the timer on Tokio (paused-time tests work), and [`Poller`], the
-//!   background task that reads tracked sessions whose callbacks never came.
+//! - `tokio`: [`TokioTimer`], the timer on Tokio (paused-time tests work). (The tracker's
+//!   poller is `hpp-tracker`'s.)
 //! - `rustls`: [`tls`], the one rustls client configuration (ring, Mozilla's roots) the shipped
 //!   transports share.
 //! - `tower`: [`tower`](mod@tower), tower adapters: a transport as a `Service`, a `Service` as a
@@ -53,12 +53,7 @@ pub mod transport;
 pub use std_timer::{StdTimer, block_on, random_callback_secret};
 
 #[cfg(feature = "tokio")]
-mod poller;
-#[cfg(feature = "tokio")]
 mod tokio_timer;
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use poller::{PollRound, Poller, PollerOptions};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use tokio_timer::TokioTimer;

@@ -16,6 +16,9 @@
 //!   recorded ones never asked for).
 //! - [`VirtualTimer`]: a `Timer` whose sleeps complete at once, moving its clock: retries and
 //!   status watches run instantly and deterministically.
+//! - [`store_kit`]: the suite every `TrackingStore` runs (the memory store and PostgreSQL's
+//!   do): answers, state, claims, and the app's work committed exactly once over random
+//!   interleavings with abandoned steps and a failing app.
 //! - [`wire`]: the exact bytes of a request built from fixed inputs (no masking), for pinning
 //!   what goes on the wire.
 //!
@@ -71,6 +74,7 @@
 
 mod cassette;
 mod render;
+pub mod store_kit;
 mod timer;
 
 pub use cassette::{Recorder, Replayer};

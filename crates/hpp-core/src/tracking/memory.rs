@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::store::{Applied, HandOff, Input, StoreError, TrackingStore, Transition};
+use super::step::{Commit, Step};
+use super::store::{Applied, Due, HandOff, Input, StoreError, TrackingStore};
 use super::{TrackedSession, TrackingPolicy};
 use crate::dedup::Deduplicator;
 
@@ -59,11 +60,6 @@ impl MemoryStore {
         &self.policy
     }
 
-    /// The stored state of `session_id`, if tracked.
-    pub fn get(&self, session_id: &str) -> Option<TrackedSession> {
-        self.lock().sessions.get(session_id).map(|entry| entry.state.clone())
-    }
-
     /// Forgets the sessions whose final status was handed off (their event ids stay remembered
     /// up to the bound; a final status not handed off yet is kept); returns how many were
     /// forgotten.
@@ -104,99 +100,58 @@ impl TrackingStore for MemoryStore {
         hand_off: &'a H,
     ) -> Result<Applied, StoreError> {
         let session_id = input.session_id().to_owned();
-        let (mut transition, new_event) = {
+        let step = {
             let mut inner = self.lock();
             if inner.busy.contains(&session_id) {
                 return Ok(Applied::Busy);
             }
             let loaded = inner.sessions.get(&session_id).map(|entry| &entry.state);
-            let (seen, new_event) = match &input {
-                Input::Callback(callback) if inner.events.contains(&callback.event_id) => (true, None),
-                Input::Callback(callback) => (false, Some(*callback)),
-                _ => (false, None),
+            let seen = matches!(&input, Input::Callback(callback) if inner.events.contains(&callback.event_id));
+            let step = match Step::decide(loaded, seen, input, now, &self.policy) {
+                Ok(step) => step,
+                Err(answer) => return Ok(answer),
             };
-            if seen && loaded.is_none_or(|state| state.hand_off_due().is_none()) {
-                return Ok(Applied::Duplicate);
-            }
-            let Some(transition) = Transition::new(loaded, &input, now, &self.policy) else {
-                return Ok(Applied::Unknown);
-            };
-            if transition.finished.is_none() && new_event.is_none() {
-                let release = transition.releases_claim(&input);
-                commit(&mut inner, &session_id, None, transition.state, release);
-                return Ok(Applied::Done { handed_off: None });
+            if step.new_event().is_none() && step.finished().is_none() {
+                return write(&mut inner, &session_id, step.commit(Ok(())));
             }
             inner.busy.insert(session_id.clone());
-            (transition, new_event)
+            step
         };
         let _busy = BusyGuard { store: self, session_id: session_id.clone() };
-        let finished = transition.finished.take();
-        let result = hand_off.run_step(&(), new_event, finished.as_ref()).await;
-        let mut inner = self.lock();
-        let event_id = new_event.map(|callback| callback.event_id.as_str());
-        match result {
-            Ok(()) => {
-                transition.state.handed_off();
-                let release = transition.releases_claim(&input);
-                commit(&mut inner, &session_id, event_id, transition.state, release);
-                Ok(Applied::Done { handed_off: finished.map(|f| f.status) })
-            }
-            Err(e) => {
-                // What was learned is kept; the event is not recorded, so its retry runs again.
-                transition.state.hand_off_failed(now, &self.policy);
-                let release = transition.releases_claim(&input);
-                commit(&mut inner, &session_id, None, transition.state, release);
-                Err(StoreError::HandOff(e))
-            }
-        }
+        let result = step.run_app::<Self, H>(hand_off, &mut ()).await;
+        let commit = step.commit(result);
+        write(&mut self.lock(), &session_id, commit)
     }
 
-    async fn claim_due<'a, H: HandOff<Self> + ?Sized>(
+    async fn claim_due<'a>(
         &'a self,
         owner: &'a str,
         max: usize,
         lease: Duration,
         now: SystemTime,
-        hand_off: &'a H,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Due>, StoreError> {
         let _ = owner; // One process: the lease alone keeps two claims apart.
-        // Each due session, and whether it is past giving up.
-        let due: Vec<(String, bool)> = {
-            let inner = self.lock();
-            let mut due: Vec<(&String, SystemTime, bool)> = inner
-                .sessions
-                .iter()
-                .filter(|(id, entry)| {
-                    entry.state.is_due(now)
-                        && entry.claimed_until.is_none_or(|until| until <= now)
-                        && !inner.busy.contains(*id)
-                })
-                .filter_map(|(id, entry)| {
-                    let gives_up = entry.state.gives_up_at(&self.policy).is_some_and(|at| now >= at);
-                    Some((id, entry.state.next_due_at()?, gives_up))
-                })
-                .collect();
-            due.sort_by_key(|(_, at, _)| *at);
-            due.into_iter().map(|(id, _, gives_up)| (id.clone(), gives_up)).collect()
-        };
-        let mut claimed = Vec::new();
-        for (session_id, gives_up) in due {
-            if claimed.len() >= max {
-                break;
-            }
-            if gives_up {
-                match self.apply(Input::Tick { session_id: &session_id }, now, hand_off).await {
-                    Ok(_) | Err(StoreError::HandOff(_)) => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            let mut inner = self.lock();
-            if let Some(entry) = inner.sessions.get_mut(&session_id) {
+        let mut inner = self.lock();
+        let Inner { sessions, busy, .. } = &mut *inner;
+        let mut due: Vec<(&String, &mut Entry)> = sessions
+            .iter_mut()
+            .filter(|(id, entry)| {
+                entry.state.is_due(now) && entry.claimed_until.is_none_or(|until| until <= now) && !busy.contains(*id)
+            })
+            .collect();
+        due.sort_by_key(|(_, entry)| entry.state.next_due_at());
+        Ok(due
+            .into_iter()
+            .take(max)
+            .map(|(_, entry)| {
                 entry.claimed_until = Some(now.checked_add(lease).unwrap_or(now));
-                claimed.push(session_id);
-            }
-        }
-        Ok(claimed)
+                Due::of(&entry.state, now, &self.policy)
+            })
+            .collect())
+    }
+
+    async fn get<'a>(&'a self, session_id: &'a str) -> Result<Option<TrackedSession>, StoreError> {
+        Ok(self.lock().sessions.get(session_id).map(|entry| entry.state.clone()))
     }
 
     async fn pending(&self) -> Result<u64, StoreError> {
@@ -205,15 +160,17 @@ impl TrackingStore for MemoryStore {
     }
 }
 
-/// Stores `state` (and the applied event's id); `release` ends a poller's claim.
-fn commit(inner: &mut Inner, session_id: &str, event_id: Option<&str>, state: TrackedSession, release: bool) {
-    if let Some(event_id) = event_id {
-        inner.events.first_time(event_id);
+/// Writes what the step's [`Commit`] says (the app's work is the app's own: nothing to undo
+/// here) and answers its outcome.
+fn write(inner: &mut Inner, session_id: &str, commit: Commit<'_>) -> Result<Applied, StoreError> {
+    let Some(state) = commit.state else { return commit.outcome };
+    if let Some(callback) = commit.event {
+        inner.events.first_time(&callback.event_id);
     }
     match inner.sessions.get_mut(session_id) {
         Some(entry) => {
             entry.state = state;
-            if release {
+            if commit.release_claim {
                 entry.claimed_until = None;
             }
         }
@@ -221,4 +178,5 @@ fn commit(inner: &mut Inner, session_id: &str, event_id: Option<&str>, state: Tr
             inner.sessions.insert(session_id.to_owned(), Entry { state, claimed_until: None });
         }
     }
+    commit.outcome
 }

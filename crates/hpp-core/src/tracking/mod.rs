@@ -9,10 +9,12 @@ use std::time::{Duration, SystemTime};
 use crate::model::{Session, SessionCreated, SessionStatus};
 
 mod memory;
+mod step;
 mod store;
 
 pub use memory::MemoryStore;
-pub use store::{Applied, Finished, HandOff, Input, StoreError, TrackingStore, Transition};
+pub use step::{Commit, Step};
+pub use store::{Applied, Due, Finished, HandOff, Input, StoreError, TrackingStore};
 
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and

@@ -1,12 +1,13 @@
 //! Where tracked sessions live between steps: the [`TrackingStore`] trait, what it is fed
-//! ([`Input`]), what it answers ([`Applied`]), and the hand-off of a final status to the app
-//! ([`HandOff`]) inside the store's own unit of work.
+//! ([`Input`]), what it answers ([`Applied`]), what its claims return ([`Due`]), and the hand-off
+//! of a final status to the app ([`HandOff`]) inside the store's own unit of work. What a step
+//! does is decided by [`Step`](super::Step), once for every store.
 
 use std::error::Error as StdError;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use super::{FinalStatus, TrackedSession, TrackingPolicy};
+use super::{FinalStatus, TrackedSession};
 use crate::callback::StatusCallback;
 use crate::model::Session;
 
@@ -18,22 +19,25 @@ pub enum Input<'a> {
     Track {
         /// The session's id.
         session_id: &'a str,
-        /// Its `expires_at`, when the creation answered one.
+        /// Its `expires_at`, when the creation answered one
+        /// ([`SessionCreated::expires_at_time`](crate::SessionCreated::expires_at_time)).
         expires_at: Option<SystemTime>,
     },
     /// A `status_update` callback, parsed and its secret checked. Recorded by its `event_id`:
     /// the same event applied again is [`Applied::Duplicate`]. A callback for a session not
     /// tracked yet starts tracking it.
     Callback(&'a StatusCallback),
-    /// The result of a read of a tracked session (by a poller); releases the poller's claim.
+    /// The result of a read of a tracked session (by a poller, for a [`Due::Read`]); releases
+    /// the poller's claim.
     Read {
         /// The session's id.
         session_id: &'a str,
         /// The session read, or why there was none.
         result: Result<&'a Session, &'a crate::Error>,
     },
-    /// Time has passed: ends the session as [`FinalStatus::Expired`] if it is past giving up
-    /// ([`TrackedSession::check_expiry`]); otherwise nothing.
+    /// Time has passed (a poller, for a [`Due::Expire`]): ends the session as
+    /// [`FinalStatus::Expired`] if it is past giving up ([`TrackedSession::check_expiry`]), or
+    /// retries a hand-off that is due; releases the poller's claim.
     Tick {
         /// The session's id.
         session_id: &'a str,
@@ -67,59 +71,6 @@ pub struct Finished {
     pub session: Option<Session>,
 }
 
-/// One step of the rules on a loaded session: what a store commits. Every store takes its steps
-/// through [`Transition::new`], so that the rules live in one place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Transition {
-    /// The session's state after the step: what to store.
-    pub state: TrackedSession,
-    /// The final status to hand off in the same commit, when this step made the session final.
-    pub finished: Option<Finished>,
-}
-
-impl Transition {
-    /// Applies `input` at `now` to `loaded` (the stored state, `None` when the session is not
-    /// tracked). `None` when there is nothing to apply it to: a read or tick of an untracked
-    /// session, or a callback without a `session_id`. Tracking a session already tracked keeps it
-    /// as it is.
-    pub fn new(
-        loaded: Option<&TrackedSession>,
-        input: &Input<'_>,
-        now: SystemTime,
-        policy: &TrackingPolicy,
-    ) -> Option<Self> {
-        let session_id = input.session_id();
-        let mut state = match (loaded, input) {
-            (Some(state), _) => state.clone(),
-            (None, Input::Track { expires_at, .. }) => TrackedSession::new(session_id, *expires_at, now, policy),
-            (None, Input::Callback(callback)) if !session_id.is_empty() => {
-                TrackedSession::new(session_id, callback.session.expires_at_time(), now, policy)
-            }
-            (None, _) => return None,
-        };
-        let (became, session) = match input {
-            Input::Track { .. } => (None, None),
-            Input::Callback(callback) => (state.observe(&callback.session, now, policy), Some(&callback.session)),
-            Input::Read { result: Ok(session), .. } => (state.observe(session, now, policy), Some(*session)),
-            Input::Read { result: Err(error), .. } => (state.read_failed(error, now, policy), None),
-            Input::Tick { .. } => (state.check_expiry(now, policy), None),
-        };
-        let finished = became.map(|status| Finished {
-            session_id: session_id.to_owned(),
-            status,
-            session: session.filter(|_| status != FinalStatus::Expired).cloned(),
-        });
-        Some(Self { state, finished })
-    }
-
-    /// Whether committing this step ends a poller's claim on the session: the read (or tick) the
-    /// claim was for was applied, or there is nothing left to do. Ask after the hand-off.
-    pub fn releases_claim(&self, input: &Input<'_>) -> bool {
-        matches!(input, Input::Read { .. } | Input::Tick { .. }) || self.state.is_handed_off()
-    }
-}
-
 /// What a store did with one [`Input`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -142,14 +93,45 @@ pub enum Applied {
     Unknown,
 }
 
+/// A claimed session and what the poller that claimed it does with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Due {
+    /// Read the session and apply the read as [`Input::Read`] (a final session whose hand-off
+    /// failed is read again too, so that the retried hand-off carries the session).
+    Read(String),
+    /// The session is past giving up ([`TrackedSession::gives_up_at`]): apply
+    /// [`Input::Tick`], which ends it as [`FinalStatus::Expired`]; no read.
+    Expire(String),
+}
+
+impl Due {
+    /// What is due for `state` at `now`, by the rules: every store's claims answer this.
+    pub fn of(state: &TrackedSession, now: SystemTime, policy: &super::TrackingPolicy) -> Self {
+        let session_id = state.session_id().to_owned();
+        match state.gives_up_at(policy) {
+            Some(at) if now >= at => Self::Expire(session_id),
+            _ => Self::Read(session_id),
+        }
+    }
+
+    /// The claimed session's id.
+    pub fn session_id(&self) -> &str {
+        match self {
+            Self::Read(id) | Self::Expire(id) => id,
+        }
+    }
+}
+
 /// Why a store could not apply a step in full. The step may be taken again.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The app's [`HandOff`] failed and its work was rolled back. What the step learned was
-    /// committed (the final status is kept, the callback's event recorded), and the hand-off is
-    /// due again: on the service's retry of the callback, and on the store's schedule. A receiver
-    /// answers 5xx.
+    /// The app's [`HandOff`] failed and its work was rolled back. When the step had made the
+    /// session final, that was committed (the final status is kept) and the hand-off is due
+    /// again: on the service's retry of the callback, and on the store's schedule. Otherwise
+    /// nothing of the step was committed (the callback's event is not recorded: its retry runs
+    /// [`HandOff::on_event`] again). A receiver answers 5xx.
     #[error("the app's hand-off of a final status failed (it will be retried): {0}")]
     HandOff(#[source] Box<dyn StdError + Send + Sync>),
     /// The store's backend failed (a connection, a query, a stored value it cannot read).
@@ -158,11 +140,12 @@ pub enum StoreError {
 }
 
 /// The app's side of a final status: what to do, once, when a session becomes final (mark the
-/// order paid, release the stock). It runs inside the store's unit of work (for a database
-/// store, its transaction, through `tx`): the app's writes and the store's record of the
-/// hand-off commit together or not at all. An error rolls the app's work back; the final status
-/// stays known to the store and is handed off again later (the service's retry of the callback,
-/// or the store's schedule), until it succeeds.
+/// order paid, release the stock). It runs inside the store's unit of work, through `tx` (for a
+/// database store, its open transaction, as a type that can run statements but cannot commit
+/// or roll back: the store does): the app's writes and the store's record of the hand-off
+/// commit together or not at all. An error rolls the app's work back; the final status stays
+/// known to the store and is handed off again later (the service's retry of the callback, or
+/// the store's schedule), until it succeeds.
 ///
 /// Work that cannot be rolled back (an e-mail, a call to another service) belongs in an outbox
 /// written through `tx`, not here.
@@ -170,7 +153,7 @@ pub trait HandOff<S: TrackingStore + ?Sized>: Send + Sync {
     /// Hands `finished` to the app inside `tx`.
     fn hand_off(
         &self,
-        tx: &S::Tx,
+        tx: &mut S::Tx,
         finished: &Finished,
     ) -> impl Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> + Send;
 
@@ -180,44 +163,26 @@ pub trait HandOff<S: TrackingStore + ?Sized>: Send + Sync {
     /// (and tools) that act on every status change, once.
     fn on_event(
         &self,
-        tx: &S::Tx,
+        tx: &mut S::Tx,
         callback: &StatusCallback,
     ) -> impl Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> + Send {
         let _ = (tx, callback);
         async { Ok(()) }
     }
-
-    /// The app's work for one step, in the order every store runs it inside its unit of work:
-    /// the first-seen callback's [`on_event`](Self::on_event), then the hand-off of `finished`,
-    /// if one is due. The first error stops it. For store authors; apps do not override it.
-    fn run_step(
-        &self,
-        tx: &S::Tx,
-        new_event: Option<&StatusCallback>,
-        finished: Option<&Finished>,
-    ) -> impl Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> + Send {
-        async move {
-            if let Some(callback) = new_event {
-                self.on_event(tx, callback).await?;
-            }
-            if let Some(finished) = finished {
-                self.hand_off(tx, finished).await?;
-            }
-            Ok(())
-        }
-    }
 }
 
 /// Where tracked sessions, the callbacks' event ids and the final hand-offs live, shared by
-/// every replica of an app. Each [`apply`](Self::apply) is one unit of work: load the session,
-/// apply the tracking rules ([`TrackedSession`](super::TrackedSession)), hand a final status to
-/// the app, commit all of it, or none.
+/// every replica of an app. Each [`apply`](Self::apply) is one unit of work: load and lock the
+/// session, let [`Step::decide`](super::Step::decide) say what the app runs, run it through
+/// [`Step::run_app`](super::Step::run_app) inside the unit of work, and write what
+/// [`Step::commit`](super::Step::commit) says, or nothing.
 ///
 /// `hpp_core::tracking::MemoryStore` is the one-process store; `hpp-postgres` the durable one.
+/// A store author runs `hpp_testing::store_kit` on theirs.
 pub trait TrackingStore: Send + Sync {
-    /// What a [`HandOff`] writes through: a database connection inside the step's open
-    /// transaction, or `()`.
-    type Tx: Send + Sync;
+    /// What a [`HandOff`] writes through, as `&mut`: the step's open transaction (for
+    /// PostgreSQL, a wrapper that runs statements and cannot end it), or `()`.
+    type Tx: Send;
 
     /// Applies one step at `now` and, while a hand-off is due (this step made the session final,
     /// or an earlier hand-off failed), calls `hand_off` inside the same unit of work.
@@ -228,19 +193,24 @@ pub trait TrackingStore: Send + Sync {
         hand_off: &'a H,
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send + 'a;
 
-    /// Claims up to `max` sessions due at `now` for `owner`, for `lease`: each is to be read and
-    /// the read applied as [`Input::Read`] (a final session whose hand-off failed is read again,
-    /// so the retried hand-off carries the session). No other claim returns them until the lease
-    /// ends or their read is applied; a crashed owner's claims lapse with their leases. Sessions
-    /// past giving up are ended as [`FinalStatus::Expired`] (through `hand_off`) instead.
-    fn claim_due<'a, H: HandOff<Self> + ?Sized>(
+    /// Claims up to `max` sessions due at `now` for `owner`, for `lease`, most overdue first,
+    /// and says what is due for each ([`Due::of`]). Runs no app code: the caller applies each
+    /// ([`Input::Read`] after reading it, or [`Input::Tick`]). No other claim returns them
+    /// until the lease ends or a read or tick of them is applied; a crashed owner's claims
+    /// lapse with their leases.
+    fn claim_due<'a>(
         &'a self,
         owner: &'a str,
         max: usize,
         lease: Duration,
         now: SystemTime,
-        hand_off: &'a H,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send + 'a;
+    ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send + 'a;
+
+    /// The stored state of `session_id`, if tracked.
+    fn get<'a>(
+        &'a self,
+        session_id: &'a str,
+    ) -> impl Future<Output = Result<Option<TrackedSession>, StoreError>> + Send + 'a;
 
     /// How many tracked sessions still have work outstanding: not final yet, or final and not
     /// handed off yet.

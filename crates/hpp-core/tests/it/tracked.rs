@@ -323,215 +323,64 @@ fn final_statuses_by_name() {
 }
 
 mod store {
-    use std::collections::HashMap;
-    use std::future::Future;
-    use std::pin::pin;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::task::{Context, Poll, Waker};
-    use std::time::Duration;
 
-    use hpp_core::callback::StatusCallback;
-    use hpp_core::tracking::{
-        Applied, FinalStatus, Finished, HandOff, Input, MemoryStore, TrackingPolicy, TrackingStore,
-    };
+    use hpp_core::tracking::{Finished, HandOff, Input, MemoryStore, TrackingPolicy, TrackingStore};
     use hpp_runtime::block_on;
-    use proptest::prelude::*;
+    use hpp_testing::store_kit::{self, Books};
 
-    use super::{START, at, session};
+    use super::{START, at};
 
-    /// The app: its own table of shipped orders, and a switch that makes its hand-off fail.
+    /// The memory store's unit of work is `()`: the app's books are its own, written when its
+    /// work succeeds (the store commits right after, with no await in between).
+    #[derive(Default)]
+    struct Ledger(Mutex<Vec<String>>);
+
+    impl Books<MemoryStore> for Ledger {
+        async fn write(&self, _tx: &mut (), entry: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            self.0.lock().unwrap().push(entry.to_owned());
+            Ok(())
+        }
+
+        async fn committed(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    /// The store kit, as every store runs it (`hpp-postgres` runs it on a real server).
+    #[test]
+    fn the_memory_store_passes_the_store_kit() {
+        for seed in [1, 2, 3] {
+            block_on(store_kit::check(&MemoryStore::new(TrackingPolicy::default()), &Ledger::default(), seed * 1000));
+        }
+    }
+
+    /// An app whose hand-off fails while `failing` is set.
     #[derive(Default)]
     struct App {
-        shipped: Mutex<HashMap<String, Vec<FinalStatus>>>,
         failing: AtomicBool,
     }
 
     impl HandOff<MemoryStore> for App {
         async fn hand_off(
             &self,
-            _tx: &(),
-            finished: &Finished,
+            _tx: &mut (),
+            _finished: &Finished,
         ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             if self.failing.load(Ordering::SeqCst) {
                 return Err("the app's database is down".into());
             }
-            self.shipped.lock().unwrap().entry(finished.session_id.clone()).or_default().push(finished.status);
-            Ok(())
-        }
-    }
-
-    fn callback(event_id: &str, session_id: &str, status: &str, updated_at: u64) -> StatusCallback {
-        let mut body = session(status, Some(updated_at));
-        body.session_id = Some(session_id.to_owned());
-        StatusCallback::parse(serde_json::json!({ "event_id": event_id, "session": body }).to_string().as_bytes())
-            .unwrap()
-    }
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        /// Delivers event `n` of session `s` (events are the session's history, in order).
-        Deliver { s: usize, n: usize },
-
-        /// The app's database goes down or comes back.
-        AppFailing(bool),
-        /// Time passes, with a poller reading each session when it is due (the service's truth
-        /// at that time: its last status, or 404 once expired).
-        Advance(u64),
-    }
-
-    fn op() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            6 => (0usize..4, 0usize..4).prop_map(|(s, n)| Op::Deliver { s, n }),
-            1 => any::<bool>().prop_map(Op::AppFailing),
-            2 => (1u64..200_000).prop_map(Op::Advance),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-        /// Four sessions, each with a history ending in a final status or in nothing (left to
-        /// expire); callbacks delivered in any order, duplicated or never; a poller reading due
-        /// sessions; the app failing at times. The app's own table holds each session's final
-        /// status at most once, and exactly once for every session the store calls final.
-        #[test]
-        fn the_app_sees_each_final_status_once(
-            endings in proptest::collection::vec(proptest::option::of(proptest::sample::select(&["COMPLETED", "CANCELLED", "DISABLED", "TIMEOUT"][..])), 4),
-            ops in proptest::collection::vec(op(), 0..60),
-        ) {
-            let policy = TrackingPolicy::default();
-            let store = MemoryStore::new(policy.clone());
-            let app = App::default();
-            let lifetime = 100_000;
-            let histories: Vec<Vec<&str>> = endings
-                .iter()
-                .map(|end| {
-                    let mut h = vec!["IN_PROGRESS", "BACK", "IN_PROGRESS"];
-                    h.extend(end);
-                    h
-                })
-                .collect();
-            let mut now = START;
-            for s in 0..4 {
-                let id = format!("s{s}");
-                let input = Input::Track { session_id: &id, expires_at: Some(at(START + lifetime)) };
-                prop_assert_eq!(block_on(store.apply(input, at(now), &app)).unwrap(), Applied::Done { handed_off: None });
-            }
-            for op in &ops {
-                match op {
-                    Op::Deliver { s, n } => {
-                        let Some(status) = histories[*s].get(*n) else { continue };
-                        let event = callback(&format!("e{s}-{n}"), &format!("s{s}"), status, START + *n as u64);
-                        let _ = block_on(store.apply(Input::Callback(&event), at(now), &app));
-                    }
-                    Op::AppFailing(failing) => app.failing.store(*failing, Ordering::SeqCst),
-                    Op::Advance(secs) => {
-                        let target = now + secs;
-                        loop {
-                            poll(&store, &app, &histories, now, lifetime)?;
-                            let next = (0..4)
-                                .filter_map(|s| store.get(&format!("s{s}"))?.next_due_at())
-                                .map(|t| t.duration_since(at(0)).unwrap().as_secs())
-                                .filter(|t| *t > now)
-                                .min();
-                            match next {
-                                Some(next) if next <= target => now = next,
-                                _ => break,
-                            }
-                        }
-                        now = target;
-                    }
-                }
-            }
-            let shipped = app.shipped.lock().unwrap();
-            for (s, ending) in endings.iter().enumerate() {
-                let id = format!("s{s}");
-                let handed: &[FinalStatus] = shipped.get(&id).map_or(&[], Vec::as_slice);
-                prop_assert!(handed.len() <= 1, "{id} handed off {handed:?}");
-                let state = store.get(&id).unwrap();
-                let stored = state.final_status().filter(|_| state.is_handed_off());
-                prop_assert_eq!(handed.first().copied(), stored, "what the app has is what the store handed off");
-                let stored = state.final_status();
-                if let (Some(status), Some(ending)) = (stored, ending) {
-                    // Never an early "expired" for a session that was paid or ended otherwise.
-                    prop_assert_eq!(status, serde_json::from_value::<FinalStatus>((*ending).into()).unwrap(), "{} ended {}", id, ending);
-                }
-            }
-        }
-    }
-
-    /// A poller's round at `now`: claims the due sessions and applies a read of each.
-    fn poll(
-        store: &MemoryStore,
-        app: &App,
-        histories: &[Vec<&str>],
-        now: u64,
-        lifetime: u64,
-    ) -> Result<(), TestCaseError> {
-        let claimed = block_on(store.claim_due("poller", 10, Duration::from_secs(60), at(now), app));
-        let Ok(claimed) = claimed else { return Ok(()) };
-        let gone_error = super::not_found();
-        for id in claimed {
-            let s: usize = id[1..].parse().unwrap();
-            let result = if now >= START + lifetime {
-                Err(&gone_error)
-            } else {
-                Ok(session(histories[s].last().unwrap(), Some(START + 3)))
-            };
-            let input = Input::Read { session_id: &id, result: result.as_ref().map_err(|e| *e) };
-            let _ = block_on(store.apply(input, at(now), app));
-        }
-        Ok(())
-    }
-
-    /// A hand-off that waits until the test opens its gate.
-    struct Gated<'a>(&'a AtomicBool);
-
-    impl HandOff<MemoryStore> for Gated<'_> {
-        async fn hand_off(
-            &self,
-            _tx: &(),
-            _finished: &Finished,
-        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            std::future::poll_fn(|_| if self.0.load(Ordering::SeqCst) { Poll::Ready(()) } else { Poll::Pending }).await;
             Ok(())
         }
     }
 
     #[test]
-    fn a_redelivery_during_a_slow_hand_off_is_busy_and_a_dropped_one_commits_nothing() {
-        let store = MemoryStore::default();
-        let open = AtomicBool::new(false);
-        let gated = Gated(&open);
-        let paid = callback("e1", "s1", "COMPLETED", START);
-        let mut cx = Context::from_waker(Waker::noop());
-        {
-            let mut slow = pin!(store.apply(Input::Callback(&paid), at(START), &gated));
-            assert!(slow.as_mut().poll(&mut cx).is_pending(), "the hand-off is under way");
-            let again = block_on(store.apply(Input::Callback(&paid), at(START + 1), &App::default())).unwrap();
-            assert_eq!(again, Applied::Busy, "neither run twice nor answered as done");
-            // The slow one is dropped (the receiver's deadline passed): nothing was committed.
-        }
-        assert_eq!(store.get("s1").and_then(|s| s.final_status()), None);
-        let app = App::default();
-        let retried = block_on(store.apply(Input::Callback(&paid), at(START + 2), &app)).unwrap();
-        assert_eq!(retried, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "the retry is not lost");
-        let duplicate = block_on(store.apply(Input::Callback(&paid), at(START + 3), &app)).unwrap();
-        assert_eq!(duplicate, Applied::Duplicate);
-        assert_eq!(app.shipped.lock().unwrap()["s1"], [FinalStatus::Completed]);
-        assert_eq!(block_on(store.pending()).unwrap(), 0);
-        let mut slow = pin!(store.apply(Input::Callback(&paid), at(START), &gated));
-        open.store(true, Ordering::SeqCst);
-        assert!(matches!(slow.as_mut().poll(&mut cx), Poll::Ready(Ok(Applied::Duplicate))));
-    }
-
-    #[test]
-    fn pending_counts_work_outstanding_and_only_handed_off_sessions_are_forgotten() {
+    fn only_handed_off_sessions_are_forgotten() {
         let store = MemoryStore::default();
         let app = App::default();
         app.failing.store(true, Ordering::SeqCst);
-        let paid = callback("e1", "s1", "COMPLETED", START);
+        let paid = super::events::event("e1", "COMPLETED");
         assert!(block_on(store.apply(Input::Callback(&paid), at(START), &app)).is_err());
         assert_eq!(block_on(store.pending()).unwrap(), 1, "final, not handed off: still work to do");
         assert_eq!(store.forget_handed_off(), 0, "a payment not handed off is never forgotten");
@@ -539,30 +388,7 @@ mod store {
         block_on(store.apply(Input::Callback(&paid), at(START + 1), &app)).unwrap();
         assert_eq!(block_on(store.pending()).unwrap(), 0);
         assert_eq!(store.forget_handed_off(), 1);
-        assert!(store.get("s1").is_none());
-    }
-
-    #[test]
-    fn claims_are_leased_and_unknown_sessions_refused() {
-        let store = MemoryStore::default();
-        let app = App::default();
-        let track = Input::Track { session_id: "s1", expires_at: None };
-        block_on(store.apply(track, at(START), &app)).unwrap();
-        let claim = |secs| block_on(store.claim_due("p", 10, Duration::from_secs(60), at(secs), &app)).unwrap();
-        assert!(claim(START + 29).is_empty(), "not due before the first read");
-        assert_eq!(claim(START + 30), ["s1"]);
-        assert!(claim(START + 31).is_empty(), "leased");
-        assert_eq!(claim(START + 90), ["s1"], "a lapsed lease is claimed again");
-        let (transient_error, gone_error) = (super::transient(), super::not_found());
-        let read = Input::Read { session_id: "s1", result: Err(&transient_error) };
-        block_on(store.apply(read, at(START + 91), &app)).unwrap();
-        assert!(claim(START + 92).is_empty(), "backed off");
-        let unknown = Input::Read { session_id: "nope", result: Err(&gone_error) };
-        assert_eq!(block_on(store.apply(unknown, at(START), &app)).unwrap(), Applied::Unknown);
-        // Past giving up, a claim ends the session instead of returning it.
-        let gave_up = START + 47 * 3600 + 3600;
-        assert!(claim(gave_up).is_empty());
-        assert_eq!(app.shipped.lock().unwrap()["s1"], [FinalStatus::Expired]);
+        assert!(block_on(store.get("s1")).unwrap().is_none());
     }
 }
 
@@ -583,7 +409,7 @@ mod events {
     impl HandOff<MemoryStore> for Printer {
         async fn hand_off(
             &self,
-            _tx: &(),
+            _tx: &mut (),
             _finished: &Finished,
         ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             Ok(())
@@ -591,7 +417,7 @@ mod events {
 
         async fn on_event(
             &self,
-            _tx: &(),
+            _tx: &mut (),
             callback: &StatusCallback,
         ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             if *self.refusing.lock().unwrap() {
@@ -602,7 +428,7 @@ mod events {
         }
     }
 
-    fn event(id: &str, status: &str) -> StatusCallback {
+    pub(super) fn event(id: &str, status: &str) -> StatusCallback {
         let body = format!(r#"{{"event_id":"{id}","session":{{"session_id":"s1","status":"{status}"}}}}"#);
         StatusCallback::parse(body.as_bytes()).unwrap()
     }
@@ -639,8 +465,8 @@ fn a_tracked_session_says_what_it_is_and_counts_failures() {
 }
 
 #[test]
-fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
-    use hpp_core::tracking::{Input, Transition};
+fn steps_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
+    use hpp_core::tracking::{Applied, Input, Step};
     let policy = TrackingPolicy::default();
     let mut paid = session("COMPLETED", Some(START));
     paid.authorization_token = Some("planted-token-3f".into());
@@ -649,31 +475,36 @@ fn transitions_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id(
         serde_json::json!({ "event_id": "e1", "session": paid }).to_string().as_bytes(),
     )
     .unwrap();
-    let step = Transition::new(None, &Input::Callback(&callback), at(START), &policy).unwrap();
-    let finished = step.finished.unwrap();
+    let step = Step::decide(None, false, Input::Callback(&callback), at(START), &policy).unwrap();
+    let finished = step.finished().unwrap();
     assert_eq!(finished.session.as_ref().and_then(|s| s.authorization_token.as_deref()), Some("planted-token-3f"));
-    let shown = format!("{finished:?}");
+    let shown = format!("{finished:?} {step:?}");
     assert!(shown.contains("s1") && shown.contains("Completed"), "{shown}");
     assert!(!shown.contains("planted-token-3f"), "Debug masks the token: {shown}");
 
     let tracked = TrackedSession::new("s2", Some(at(START + 60)), at(START), &policy);
     let gone_error = not_found();
     let gone = Input::Read { session_id: "s2", result: Err(&gone_error) };
-    let expired = Transition::new(Some(&tracked), &gone, at(START + 90), &policy).unwrap().finished.unwrap();
-    assert_eq!((expired.status, expired.session), (FinalStatus::Expired, None));
+    let step = Step::decide(Some(&tracked), false, gone, at(START + 90), &policy).unwrap();
+    let expired = step.finished().unwrap();
+    assert_eq!((expired.status, &expired.session), (FinalStatus::Expired, &None));
     let waiting = session("WAITING", None);
     let read = Input::Read { session_id: "s2", result: Ok(&waiting) };
-    let given_up = Transition::new(Some(&tracked), &Input::Tick { session_id: "s2" }, at(START + 60 + 3600), &policy);
-    assert_eq!(given_up.unwrap().finished.map(|f| (f.status, f.session)), Some((FinalStatus::Expired, None)));
-    assert!(Transition::new(Some(&tracked), &read, at(START + 1), &policy).unwrap().finished.is_none());
+    let given_up = Step::decide(Some(&tracked), false, Input::Tick { session_id: "s2" }, at(START + 3660), &policy);
+    assert_eq!(given_up.unwrap().finished().map(|f| (f.status, f.session.clone())), Some((FinalStatus::Expired, None)));
+    assert!(Step::decide(Some(&tracked), false, read, at(START + 1), &policy).unwrap().finished().is_none());
 
     let anonymous =
         hpp_core::callback::StatusCallback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
-    assert!(
-        Transition::new(None, &Input::Callback(&anonymous), at(START), &policy).is_none(),
-        "no session id: nothing"
+    let refused = Step::decide(None, false, Input::Callback(&anonymous), at(START), &policy).unwrap_err();
+    assert_eq!(refused, Applied::Unknown, "no session id: nothing");
+    assert_eq!(Step::decide(None, false, read, at(START), &policy).unwrap_err(), Applied::Unknown, "an untracked read");
+    let track = Input::Track { session_id: "s2", expires_at: None };
+    assert_eq!(
+        Step::decide(Some(&tracked), false, track, at(START), &policy).unwrap_err(),
+        Applied::Done { handed_off: None },
+        "tracking it again: nothing to write"
     );
-    assert!(Transition::new(None, &read, at(START), &policy).is_none(), "a read of an untracked session: nothing");
 }
 
 #[test]

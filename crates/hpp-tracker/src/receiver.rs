@@ -1,46 +1,4 @@
-//! [`CallbackReceiver`]: the endpoint Kustom POSTs `status_update` callbacks to, for axum (a
-//! [`Router`](CallbackReceiver::router)) and any tower-based server (it is a
-//! [`tower_service::Service`]).
-//!
-//! For each request, in this order: the secret in the URL checked in constant time (401), the
-//! body bounded (413), parsed (400), and applied to a [`TrackingStore`] with the app's
-//! [`HandOff`]: the store records the event once and, when the session became final, runs the
-//! app's work in its own unit of work. The answer is 2xx only once that committed (or the event
-//! was already applied); 5xx otherwise, so the service retries. Everything happens within a
-//! budget under the service's 3 s timeout (2.5 s by default): past it the step is abandoned
-//! (nothing of it commits) and the answer is 503.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use hpp_axum::{CallbackReceiver, callback_request};
-//! use hpp_core::callback::{CallbackSecret, StatusCallback};
-//! use hpp_core::tracking::{Finished, HandOff, MemoryStore};
-//! use tower_service::Service;
-//!
-//! struct Ship;
-//! impl HandOff<MemoryStore> for Ship {
-//!     async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//!         println!("{} is {}: ship it", finished.session_id, finished.status);
-//!         Ok(())
-//!     }
-//! }
-//!
-//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-//! // In production: a secret from your vault, and hpp_postgres::PgStore.
-//! let secret = CallbackSecret::new("7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11")?;
-//! let store = Arc::new(MemoryStore::default());
-//! let receiver = CallbackReceiver::new(store, Arc::new(Ship), secret, hpp_runtime::TokioTimer::new());
-//! // Registered as merchant_urls.status_update: https://shop.example/hpp/callback?secret=…
-//! let mut app: axum::Router = receiver.router("/hpp/callback");
-//!
-//! // What the service sends, twice (a retry): shipped once, both answered 200.
-//! let paid = StatusCallback::parse(br#"{"event_id":"e1","session":{"session_id":"s1","status":"COMPLETED"}}"#)?;
-//! for _ in 0..2 {
-//!     let request = callback_request("/hpp/callback?secret=7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11", &paid);
-//!     assert_eq!(app.call(request).await?.status(), 200);
-//! }
-//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
-//! ```
+//! [`CallbackReceiver`]: the endpoint Kustom POSTs `status_update` callbacks to.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -50,11 +8,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use bytes::Bytes;
 use hpp_core::Timer;
 use hpp_core::callback::{self, CallbackSecret};
 use hpp_core::tracking::{Applied, HandOff, Input, StoreError, TrackingStore};
 use http::{Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::{BodyExt, Full, Limited};
+
+/// The answer's body: a short JSON document naming the [`Receipt`].
+pub type ReceiptBody = Full<Bytes>;
 
 /// How a [`CallbackReceiver`] answers. Build with [`Default`] and change fields.
 #[derive(Debug, Clone)]
@@ -174,14 +137,23 @@ where
     }
 
     /// An axum router answering `POST path` (other methods: 405).
+    #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub fn router<St: Clone + Send + Sync + 'static>(self, path: &str) -> axum::Router<St> {
         axum::Router::new().route_service(path, axum::routing::post_service(self))
     }
 
-    /// Handles one callback request: what the router and the service do.
-    pub async fn receive(&self, request: Request<Body>) -> Response<Body> {
+    /// Handles one callback request, whatever its body type (hyper's `Incoming`, axum's
+    /// `Body`, `Full<Bytes>`): what the router and the service do. The method is the router's
+    /// business (`router` answers 405 to anything but `POST`).
+    pub async fn receive<B>(&self, request: Request<B>) -> Response<ReceiptBody>
+    where
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let receipt = self.receipt(request).await;
-        let mut response = Response::new(Body::from(format!(r#"{{"result":"{}"}}"#, receipt.as_str())));
+        let mut response = Response::new(Full::new(Bytes::from(format!(r#"{{"result":"{}"}}"#, receipt.as_str()))));
         *response.status_mut() = receipt.status();
         response.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         if receipt.status() == StatusCode::SERVICE_UNAVAILABLE {
@@ -190,7 +162,12 @@ where
         response
     }
 
-    async fn receipt(&self, request: Request<Body>) -> Receipt {
+    async fn receipt<B>(&self, request: Request<B>) -> Receipt
+    where
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let inner = &self.inner;
         let uri = request.uri().path_and_query().map_or("", |pq| pq.as_str());
         if !inner.secret.verify_uri(uri) {
@@ -202,9 +179,10 @@ where
             return Receipt::TooLarge;
         }
         let work = async {
-            let Ok(body) = axum::body::to_bytes(request.into_body(), inner.options.max_body).await else {
+            let Ok(body) = Limited::new(request.into_body(), inner.options.max_body).collect().await else {
                 return Receipt::TooLarge;
             };
+            let body = body.to_bytes();
             let callback = match callback::StatusCallback::parse(&body) {
                 Ok(callback) => callback,
                 Err(e) => {
@@ -231,10 +209,16 @@ where
             }
             receipt
         };
-        tokio::time::timeout(inner.options.budget, work).await.unwrap_or_else(|_| {
-            tracing::warn!(budget = ?inner.options.budget, "hpp callback abandoned: over budget");
-            Receipt::TimedOut
-        })
+        // The budget on the receiver's own timer; the work is polled first, so a step that is
+        // done when the budget passes still counts.
+        tokio::select! {
+            biased;
+            receipt = work => receipt,
+            () = inner.clock.sleep(inner.options.budget) => {
+                tracing::warn!(budget = ?inner.options.budget, "hpp callback abandoned: over budget");
+                Receipt::TimedOut
+            }
+        }
     }
 }
 
@@ -242,10 +226,10 @@ where
 /// included) with `callback` as its JSON body. For testing a receiver in a few lines, with the
 /// router as a tower `Service` (`router.call(callback_request(..))`), or with the bodies the
 /// sandbox sent (`Sandbox::callback_bodies`) re-delivered, duplicated or reordered.
-pub fn callback_request(uri: &str, callback: &callback::StatusCallback) -> Request<Body> {
+pub fn callback_request(uri: &str, callback: &callback::StatusCallback) -> Request<Full<Bytes>> {
     // invariant: a `StatusCallback` always serializes (strings and open enums only).
     let body = serde_json::to_vec(callback).expect("a callback serializes");
-    let mut request = Request::new(Body::from(body));
+    let mut request = Request::new(Full::new(Bytes::from(body)));
     *request.method_mut() = http::Method::POST;
     match uri.parse() {
         Ok(uri) => *request.uri_mut() = uri,
@@ -256,21 +240,24 @@ pub fn callback_request(uri: &str, callback: &callback::StatusCallback) -> Reque
     request
 }
 
-impl<S, H, C> tower_service::Service<Request<Body>> for CallbackReceiver<S, H, C>
+impl<S, H, C, B> tower_service::Service<Request<B>> for CallbackReceiver<S, H, C>
 where
     S: TrackingStore + 'static,
     H: HandOff<S> + 'static,
     C: Timer + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = Response<Body>;
+    type Response = Response<ReceiptBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ReceiptBody>, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let receiver = self.clone();
         Box::pin(async move { Ok(receiver.receive(request).await) })
     }

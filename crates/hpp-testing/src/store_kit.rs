@@ -1,0 +1,510 @@
+//! The store kit: one suite every [`TrackingStore`] runs, as `hpp-conformance` is for transports.
+//! The stores take their steps through [`Step`](hpp_core::tracking::Step), so what they commit is
+//! decided once; the kit checks that each store loads, locks, runs and writes as it is told:
+//! the same answers, the same state, the same claims, and the app's work committed exactly once.
+//!
+//! A store author writes [`Books`] for their store (the app's own record, written inside the
+//! step's unit of work: for a database, a row in the same transaction) and calls [`check`]:
+//!
+//! ```
+//! //! use hpp_core::tracking::{MemoryStore, TrackingPolicy};
+//! use hpp_testing::store_kit::{self, Books};
+//!
+//! /// The memory store's unit of work is `()`: the app's books are its own, written on success.
+//! #[derive(Default)]
+//! struct Ledger(Mutex<Vec<String>>);
+//!
+//! impl Books<MemoryStore> for Ledger {
+//!     async fn write(&self, _tx: &mut (), entry: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!         self.0.lock().unwrap().push(entry.to_owned());
+//!         Ok(())
+//!     }
+//!     async fn committed(&self) -> Vec<String> {
+//!         self.0.lock().unwrap().clone()
+//!     }
+//! }
+//!
+//! let store = MemoryStore::new(TrackingPolicy::default());
+//! hpp_runtime::block_on(store_kit::check(&store, &Ledger::default(), 7));
+//! ```
+//!
+//! Every check uses its own session and event ids, so one store (one database) serves them
+//! all. A failure panics with the check's name and what differed.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hpp_core::callback::StatusCallback;
+use hpp_core::tracking::{Applied, Due, FinalStatus, Finished, HandOff, Input, StoreError, TrackingStore};
+use hpp_core::{Session, SessionStatus};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The app's own record for the kit: written by the kit's [`HandOff`] inside the step's unit of
+/// work (`tx`), so that it commits with the step or not at all, and read back after.
+pub trait Books<S: TrackingStore + ?Sized>: Send + Sync {
+    /// Writes `entry` through `tx` (a database store: an `INSERT` into the app's table).
+    fn write(&self, tx: &mut S::Tx, entry: &str) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Every entry committed so far, in any order.
+    fn committed(&self) -> impl Future<Output = Vec<String>> + Send;
+}
+
+/// Runs every check of the kit on `store` (whose policy must be [`TrackingPolicy::default`]
+/// (hpp_core::tracking::TrackingPolicy)), with `books` as the app's record, and the
+/// interleavings from `seed`. Panics on the first difference, naming the check.
+pub async fn check<S, B>(store: &S, books: &B, seed: u64)
+where
+    S: TrackingStore,
+    B: Books<S>,
+{
+    let kit = Kit { store, app: App {
+        books,
+        failing: AtomicBool::new(false),
+        hang: AtomicBool::new(false),
+        hung: AtomicBool::new(false),
+    } };
+    kit.callbacks_hand_off_once().await;
+    kit.what_cannot_be_applied_is_answered_so().await;
+    kit.a_refused_event_commits_nothing().await;
+    kit.a_failed_hand_off_keeps_the_payment().await;
+    kit.claims_are_leased_and_released_by_reads_and_ticks().await;
+    kit.tracking_takes_expiry_from_the_creation().await;
+    kit.a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing().await;
+    for case in 0..24 {
+        kit.interleaving(seed.wrapping_add(case)).await;
+    }
+}
+
+/// The start of the kit's clock (2027-01-15).
+const START: u64 = 1_800_000_000;
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn callback(event_id: &str, session_id: &str, status: &str, updated_at: u64) -> StatusCallback {
+    let body = format!(
+        r#"{{"event_id":"{event_id}","session":{{"session_id":"{session_id}","status":"{status}","updated_at":"{}"}}}}"#,
+        hpp_core::__private::time::format_rfc3339(at(updated_at))
+    );
+    // invariant: built from the kit's own ids and the API's status names.
+    StatusCallback::parse(body.as_bytes()).expect("a kit callback parses")
+}
+
+fn session(status: &str) -> Session {
+    let mut session = Session::default();
+    session.status = Some(SessionStatus::from(status));
+    session
+}
+
+/// A read that failed with `status`.
+fn read_error(status: u16) -> hpp_core::Error {
+    use hpp_core::{Operation, ReadSession};
+    let response = http::Response::builder().status(status).body(Vec::new());
+    // invariant: a status and an empty body always build, and a non-2xx read is an error.
+    ReadSession::new("kit").parse(response.expect("a response builds")).expect_err("a non-2xx read fails")
+}
+
+/// The kit's app: writes an entry per first-seen event and per hand-off, through the store's
+/// unit of work. `failing` makes both refuse before writing; `hang` makes both wait for ever
+/// before writing, once they have said so.
+struct App<'b, B> {
+    books: &'b B,
+    failing: AtomicBool,
+    hang: AtomicBool,
+    /// Set when a hanging app's work has started (read by the kit between polls).
+    hung: AtomicBool,
+}
+
+impl<B> App<'_, B> {
+    async fn gate(&self) -> Result<(), BoxError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err("the app's database is down".into());
+        }
+        if self.hang.load(Ordering::SeqCst) {
+            self.hung.store(true, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+impl<S: TrackingStore, B: Books<S>> HandOff<S> for App<'_, B> {
+    async fn hand_off(&self, tx: &mut S::Tx, finished: &Finished) -> Result<(), BoxError> {
+        self.gate().await?;
+        self.books.write(tx, &format!("handed {} {}", finished.session_id, finished.status)).await
+    }
+
+    async fn on_event(&self, tx: &mut S::Tx, callback: &StatusCallback) -> Result<(), BoxError> {
+        self.gate().await?;
+        self.books.write(tx, &format!("event {}", callback.event_id)).await
+    }
+}
+
+struct Kit<'a, S, B> {
+    store: &'a S,
+    app: App<'a, B>,
+}
+
+impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
+    async fn apply(&self, input: Input<'_>, now: u64) -> Result<Applied, StoreError> {
+        self.store.apply(input, at(now), &self.app).await
+    }
+
+    /// Applies `input`, waiting out [`Applied::Busy`] (a store that has not yet seen an
+    /// abandoned step's end): readiness, polled, never a sleep.
+    async fn apply_when_free(&self, input: Input<'_>, now: u64) -> Result<Applied, StoreError> {
+        for _ in 0..10_000 {
+            match self.apply(input, now).await {
+                Ok(Applied::Busy) => continue,
+                other => return other,
+            }
+        }
+        panic!("store kit: {} stayed busy", input.session_id());
+    }
+
+    async fn handed(&self, session_id: &str) -> Vec<String> {
+        let prefix = format!("handed {session_id} ");
+        let mut handed: Vec<String> = self
+            .app
+            .books
+            .committed()
+            .await
+            .into_iter()
+            .filter_map(|entry| entry.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        handed.sort();
+        handed
+    }
+
+    async fn events(&self, event_id: &str) -> usize {
+        let entry = format!("event {event_id}");
+        self.app.books.committed().await.iter().filter(|e| **e == entry).count()
+    }
+
+    async fn state(&self, session_id: &str) -> Option<hpp_core::tracking::TrackedSession> {
+        self.store.get(session_id).await.unwrap_or_else(|e| panic!("store kit: get({session_id}): {e}"))
+    }
+
+    async fn claim(&self, owner: &str, now: u64) -> Vec<Due> {
+        self.store
+            .claim_due(owner, 10_000, Duration::from_secs(60), at(now))
+            .await
+            .unwrap_or_else(|e| panic!("store kit: claim_due: {e}"))
+    }
+
+    /// This kit run's claims of `session_id` at `now` (other checks' sessions may be due too).
+    async fn claimed(&self, session_id: &str, now: u64) -> Vec<Due> {
+        self.claim("kit", now).await.into_iter().filter(|due| due.session_id() == session_id).collect()
+    }
+
+    async fn callbacks_hand_off_once(&self) {
+        const CHECK: &str = "callbacks_hand_off_once";
+        let s = "kit-once-s1";
+        let track = Input::Track { session_id: s, expires_at: Some(at(START + 3600)) };
+        assert_eq!(self.apply(track, START).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: track");
+        assert_eq!(self.apply(track, START).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: idempotent");
+        let opened = callback("kit-once-e0", s, "IN_PROGRESS", START + 1);
+        assert_eq!(self.apply(Input::Callback(&opened), START + 1).await.unwrap(), Applied::Done { handed_off: None });
+        let paid = callback("kit-once-e1", s, "COMPLETED", START + 2);
+        let first = self.apply(Input::Callback(&paid), START + 2).await.unwrap();
+        assert_eq!(first, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}: the payment");
+        assert_eq!(self.apply(Input::Callback(&paid), START + 5).await.unwrap(), Applied::Duplicate, "{CHECK}");
+        let read = session("COMPLETED");
+        let input = Input::Read { session_id: s, result: Ok(&read) };
+        assert_eq!(self.apply(input, START + 6).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: read");
+        let other = callback("kit-once-e2", s, "CANCELLED", START + 7);
+        assert_eq!(self.apply(Input::Callback(&other), START + 7).await.unwrap(), Applied::Done { handed_off: None });
+        assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}: handed off once, the first final status");
+        for event in ["kit-once-e0", "kit-once-e1", "kit-once-e2"] {
+            assert_eq!(self.events(event).await, 1, "{CHECK}: {event} seen once");
+        }
+        let state = self.state(s).await.expect("tracked");
+        assert_eq!((state.final_status(), state.is_handed_off()), (Some(FinalStatus::Completed), true), "{CHECK}");
+        assert_eq!(state.next_due_at(), None, "{CHECK}: nothing due once handed off");
+    }
+
+    async fn what_cannot_be_applied_is_answered_so(&self) {
+        const CHECK: &str = "what_cannot_be_applied_is_answered_so";
+        let gone = read_error(404);
+        let read = Input::Read { session_id: "kit-unknown-s0", result: Err(&gone) };
+        assert_eq!(self.apply(read, START).await.unwrap(), Applied::Unknown, "{CHECK}: a read of an untracked session");
+        let tick = Input::Tick { session_id: "kit-unknown-s0" };
+        assert_eq!(self.apply(tick, START).await.unwrap(), Applied::Unknown, "{CHECK}: a tick of it");
+        let anonymous = StatusCallback::parse(br#"{"event_id":"kit-unknown-e0","session":{"status":"COMPLETED"}}"#)
+            .expect("parses");
+        assert_eq!(self.apply(Input::Callback(&anonymous), START).await.unwrap(), Applied::Unknown, "{CHECK}");
+        assert_eq!(self.events("kit-unknown-e0").await, 0, "{CHECK}: an unknown event reaches no app");
+        let stranger = callback("kit-unknown-e1", "kit-unknown-s1", "WAITING", START);
+        assert_eq!(self.apply(Input::Callback(&stranger), START).await.unwrap(), Applied::Done { handed_off: None });
+        assert!(self.state("kit-unknown-s1").await.is_some(), "{CHECK}: a callback starts tracking its session");
+        assert!(self.state("kit-unknown-s0").await.is_none(), "{CHECK}: a read does not");
+    }
+
+    /// The app refuses a non-final event: nothing of the step is committed, on any store (the
+    /// memory store once kept the status and tracked a session it never had, PostgreSQL not).
+    async fn a_refused_event_commits_nothing(&self) {
+        const CHECK: &str = "a_refused_event_commits_nothing";
+        let (s1, s2) = ("kit-refused-s1", "kit-refused-s2");
+        self.apply(Input::Track { session_id: s2, expires_at: Some(at(START + 3600)) }, START).await.unwrap();
+        let before = self.state(s2).await;
+        self.app.failing.store(true, Ordering::SeqCst);
+        let untracked = callback("kit-refused-e1", s1, "IN_PROGRESS", START + 1);
+        let tracked = callback("kit-refused-e2", s2, "IN_PROGRESS", START + 1);
+        let refused = self.apply(Input::Callback(&untracked), START + 1).await;
+        assert!(matches!(refused, Err(StoreError::HandOff(_))), "{CHECK}: {refused:?}");
+        let refused = self.apply(Input::Callback(&tracked), START + 1).await;
+        assert!(matches!(refused, Err(StoreError::HandOff(_))), "{CHECK}: {refused:?}");
+        self.app.failing.store(false, Ordering::SeqCst);
+        assert!(self.state(s1).await.is_none(), "{CHECK}: a session first seen in a refused event is not tracked");
+        assert_eq!(self.state(s2).await, before, "{CHECK}: a tracked session is as it was");
+        for (event, now) in [(&untracked, START + 2), (&tracked, START + 2)] {
+            let retried = self.apply(Input::Callback(event), now).await.unwrap();
+            assert_eq!(retried, Applied::Done { handed_off: None }, "{CHECK}: the retry is applied, not a duplicate");
+            assert_eq!(self.events(&event.event_id).await, 1, "{CHECK}");
+        }
+        let state = self.state(s2).await.expect("tracked");
+        assert_eq!(state.status(), Some(&SessionStatus::InProgress), "{CHECK}: the retry's status is kept");
+    }
+
+    async fn a_failed_hand_off_keeps_the_payment(&self) {
+        const CHECK: &str = "a_failed_hand_off_keeps_the_payment";
+        let s = "kit-failed-s1";
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(START + 3600)) }, START).await.unwrap();
+        let pending = self.store.pending().await.unwrap();
+        self.app.failing.store(true, Ordering::SeqCst);
+        let paid = callback("kit-failed-e1", s, "COMPLETED", START + 1);
+        let failed = self.apply(Input::Callback(&paid), START + 1).await;
+        assert!(matches!(failed, Err(StoreError::HandOff(_))), "{CHECK}: {failed:?}");
+        let state = self.state(s).await.expect("tracked");
+        assert_eq!(state.final_status(), Some(FinalStatus::Completed), "{CHECK}: the payment is kept");
+        assert!(!state.is_handed_off(), "{CHECK}");
+        assert!(state.next_due_at().is_some_and(|due| due > at(START + 1)), "{CHECK}: retried after a back-off");
+        assert_eq!(self.store.pending().await.unwrap(), pending, "{CHECK}: still work outstanding");
+        assert_eq!(self.events("kit-failed-e1").await, 0, "{CHECK}: the app's work rolled back");
+        // Due again: a poller's claim reads it, and the read hands it off once the app is back.
+        let due_at = state.next_due_at().unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs() + 1;
+        assert_eq!(self.claimed(s, due_at).await, [Due::Read(s.to_owned())], "{CHECK}: the hand-off is due again");
+        self.app.failing.store(false, Ordering::SeqCst);
+        let read = session("COMPLETED");
+        let applied = self.apply(Input::Read { session_id: s, result: Ok(&read) }, due_at).await.unwrap();
+        assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}");
+        assert_eq!(self.apply(Input::Callback(&paid), due_at + 1).await.unwrap(), Applied::Done { handed_off: None });
+        assert_eq!(self.apply(Input::Callback(&paid), due_at + 2).await.unwrap(), Applied::Duplicate, "{CHECK}");
+        assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}");
+        assert_eq!(self.events("kit-failed-e1").await, 1, "{CHECK}");
+        assert_eq!(self.store.pending().await.unwrap(), pending - 1, "{CHECK}");
+    }
+
+    async fn claims_are_leased_and_released_by_reads_and_ticks(&self) {
+        const CHECK: &str = "claims_are_leased_and_released_by_reads_and_ticks";
+        let s = "kit-claims-s1";
+        let t = START + 1_000_000;
+        let expires = t + 10 * 3600;
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)) }, t).await.unwrap();
+        let read = || Due::Read(s.to_owned());
+        assert!(self.claimed(s, t + 29).await.is_empty(), "{CHECK}: not due before the first read");
+        assert_eq!(self.claimed(s, t + 30).await, [read()], "{CHECK}: due");
+        assert!(self.claimed(s, t + 31).await.is_empty(), "{CHECK}: leased");
+        // A callback during the claim moves the schedule but leaves the claim to its read.
+        let opened = callback("kit-claims-e1", s, "IN_PROGRESS", t + 31);
+        self.apply(Input::Callback(&opened), t + 31).await.unwrap();
+        assert!(self.claimed(s, t + 62).await.is_empty(), "{CHECK}: a callback does not end a claim");
+        assert_eq!(self.claimed(s, t + 91).await, [read()], "{CHECK}: a lapsed lease is claimed again");
+        // The read is applied: the claim ends, and the next due time alone decides.
+        let waiting = session("WAITING");
+        self.apply(Input::Read { session_id: s, result: Ok(&waiting) }, t + 92).await.unwrap();
+        assert_eq!(self.claimed(s, t + 122).await, [read()], "{CHECK}: a read ends its claim");
+        let unavailable = read_error(503);
+        self.apply(Input::Read { session_id: s, result: Err(&unavailable) }, t + 123).await.unwrap();
+        let state = self.state(s).await.expect("tracked");
+        assert_eq!(state.failures(), 1, "{CHECK}");
+        let next = state.next_due_at().unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert!(self.claimed(s, next - 1).await.is_empty(), "{CHECK}: backed off");
+        assert_eq!(self.claimed(s, next).await, [read()], "{CHECK}: a failed read ends its claim too");
+        // Past giving up, a claim says expire, and the tick ends the session and its claim.
+        let gave_up = expires + 3600;
+        assert_eq!(self.claimed(s, gave_up).await, [Due::Expire(s.to_owned())], "{CHECK}: past giving up");
+        let ended = self.apply(Input::Tick { session_id: s }, gave_up).await.unwrap();
+        assert_eq!(ended, Applied::Done { handed_off: Some(FinalStatus::Expired) }, "{CHECK}");
+        assert!(self.claimed(s, gave_up + 100_000).await.is_empty(), "{CHECK}: nothing due after the hand-off");
+        assert_eq!(self.handed(s).await, ["EXPIRED"], "{CHECK}");
+    }
+
+    async fn tracking_takes_expiry_from_the_creation(&self) {
+        const CHECK: &str = "tracking_takes_expiry_from_the_creation";
+        let s = "kit-created-s1";
+        let expires = START + 7200;
+        let body = format!(
+            r#"{{"session_id":"{s}","expires_at":"{}"}}"#,
+            hpp_core::__private::time::format_rfc3339(at(expires))
+        );
+        let created: hpp_core::SessionCreated = serde_json::from_str(&body).expect("a creation answer parses");
+        let track = Input::Track { session_id: s, expires_at: created.expires_at_time() };
+        self.apply(track, START).await.unwrap();
+        assert_eq!(self.state(s).await.expect("tracked").expires_at(), at(expires), "{CHECK}");
+    }
+
+    async fn a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing(&self) {
+        const CHECK: &str = "a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing";
+        let s = "kit-busy-s1";
+        self.apply(Input::Track { session_id: s, expires_at: None }, START).await.unwrap();
+        let paid = callback("kit-busy-e1", s, "COMPLETED", START + 1);
+        self.hang_until_started(Input::Callback(&paid), START + 1, async {
+            let again = self.apply(Input::Callback(&paid), START + 2).await.unwrap();
+            assert_eq!(again, Applied::Busy, "{CHECK}: a redelivery is neither run twice nor answered done");
+        })
+        .await;
+        // The slow step was dropped (a receiver's deadline): nothing of it committed.
+        assert_eq!(self.state(s).await.and_then(|s| s.final_status()), None, "{CHECK}: nothing committed");
+        let retried = self.apply_when_free(Input::Callback(&paid), START + 3).await.unwrap();
+        assert_eq!(retried, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}: the retry");
+        assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}");
+        assert_eq!(self.events("kit-busy-e1").await, 1, "{CHECK}");
+    }
+
+    /// Applies `input` with a hanging app until its work has started, runs `meanwhile`, then
+    /// drops the step (a crash, or a deadline) and lets the app work again.
+    async fn hang_until_started(&self, input: Input<'_>, now: u64, meanwhile: impl Future<Output = ()>) -> bool {
+        self.app.hang.store(true, Ordering::SeqCst);
+        self.app.hung.store(false, Ordering::SeqCst);
+        let started = {
+            let mut slow = pin!(self.apply(input, now));
+            let started = std::future::poll_fn(|cx| match slow.as_mut().poll(cx) {
+                Poll::Ready(_) => Poll::Ready(false),
+                Poll::Pending if self.app.hung.load(Ordering::SeqCst) => Poll::Ready(true),
+                Poll::Pending => Poll::Pending,
+            })
+            .await;
+            if started {
+                meanwhile.await;
+            }
+            started
+        };
+        self.app.hang.store(false, Ordering::SeqCst);
+        started
+    }
+
+    /// Four sessions, each with a history ending in a final status or in nothing (left to
+    /// expire); callbacks delivered in any order, duplicated or never; steps abandoned midway; a
+    /// poller claiming and reading due sessions (the service's truth: the last status, or 404
+    /// once expired); the app failing at times. The app's books hold each session's final
+    /// status at most once, exactly once when the store says it was handed off, and never an
+    /// early "expired" for a session that ended otherwise.
+    async fn interleaving(&self, seed: u64) {
+        const CHECK: &str = "interleaving";
+        const ENDINGS: [Option<&str>; 5] = [None, Some("COMPLETED"), Some("CANCELLED"), Some("DISABLED"), Some("TIMEOUT")];
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let case = format!("kit-mix{seed}");
+        let lifetime = 100_000;
+        let start = START + 5_000_000 + (seed % 1000) * 1_000_000;
+        let ids: Vec<String> = (0..4).map(|s| format!("{case}-s{s}")).collect();
+        let endings: Vec<Option<&str>> = (0..4).map(|_| ENDINGS[rng.below(5) as usize]).collect();
+        let histories: Vec<Vec<&str>> = endings
+            .iter()
+            .map(|end| {
+                let mut history = vec!["IN_PROGRESS", "BACK", "IN_PROGRESS"];
+                history.extend(end);
+                history
+            })
+            .collect();
+        for id in &ids {
+            let track = Input::Track { session_id: id, expires_at: Some(at(start + lifetime)) };
+            self.apply(track, start).await.unwrap_or_else(|e| panic!("{CHECK} {seed}: track: {e}"));
+        }
+        let mut now = start;
+        let mut log = Vec::new();
+        for _ in 0..rng.below(50) {
+            match rng.below(12) {
+                0..=5 => {
+                    let (s, n) = (rng.below(4) as usize, rng.below(4) as usize);
+                    let Some(status) = histories[s].get(n) else { continue };
+                    let event = callback(&format!("{case}-e{s}-{n}"), &ids[s], status, start + n as u64);
+                    log.push(format!("deliver {s} {status} at {now}"));
+                    let _ = self.apply(Input::Callback(&event), now).await;
+                }
+                6 => {
+                    let (s, n) = (rng.below(4) as usize, rng.below(4) as usize);
+                    let Some(status) = histories[s].get(n) else { continue };
+                    let event = callback(&format!("{case}-e{s}-{n}"), &ids[s], status, start + n as u64);
+                    log.push(format!("abandon {s} {status} at {now}"));
+                    let _ = self.hang_until_started(Input::Callback(&event), now, async {}).await;
+                }
+                7 => {
+                    let failing = rng.below(2) == 0;
+                    log.push(format!("failing {failing}"));
+                    self.app.failing.store(failing, Ordering::SeqCst);
+                }
+                _ => {
+                    let target = now + 1 + rng.below(200_000);
+                    log.push(format!("advance to {target}"));
+                    loop {
+                        self.poll(&ids, &histories, now, start + lifetime).await;
+                        let mut next: Option<u64> = None;
+                        for id in &ids {
+                            let due = self.state(id).await.and_then(|s| s.next_due_at());
+                            let due = due.map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs());
+                            if let Some(due) = due.filter(|t| *t > now) {
+                                next = Some(next.map_or(due, |n| n.min(due)));
+                            }
+                        }
+                        match next {
+                            Some(next) if next <= target => now = next,
+                            _ => break,
+                        }
+                    }
+                    now = target;
+                }
+            }
+        }
+        self.app.failing.store(false, Ordering::SeqCst);
+        for (s, ending) in endings.iter().enumerate() {
+            let id = &ids[s];
+            let handed = self.handed(id).await;
+            assert!(handed.len() <= 1, "{CHECK} {seed}: {id} handed off {handed:?}; {log:?}");
+            let state = self.state(id).await.expect("tracked");
+            let stored = state.final_status().filter(|_| state.is_handed_off()).map(|f| f.as_str().to_owned());
+            assert_eq!(handed.first(), stored.as_ref(), "{CHECK} {seed}: {id}: the books are the store's; {log:?}");
+            if let (Some(status), Some(ending)) = (state.final_status(), ending) {
+                assert_eq!(status.as_str(), *ending, "{CHECK} {seed}: {id} ended early; {log:?}");
+            }
+        }
+    }
+
+    /// A poller's round at `now`: claims the due sessions and steps each (expiring those past
+    /// giving up, reading the others).
+    async fn poll(&self, ids: &[String], histories: &[Vec<&str>], now: u64, expires: u64) {
+        let Ok(due) = self.store.claim_due("kit-poller", 10_000, Duration::from_secs(60), at(now)).await else { return };
+        let gone = read_error(404);
+        for due in due {
+            let Some(s) = ids.iter().position(|id| id == due.session_id()) else { continue };
+            match due {
+                Due::Expire(_) => {
+                    let _ = self.apply(Input::Tick { session_id: &ids[s] }, now).await;
+                }
+                _ => {
+                    let read = session(histories[s].last().copied().unwrap_or("WAITING"));
+                    let result = if now >= expires { Err(&gone) } else { Ok(&read) };
+                    let _ = self.apply(Input::Read { session_id: &ids[s], result }, now).await;
+                }
+            }
+        }
+    }
+}
+
+/// xorshift64*: the kit's interleavings from a seed, the same on every store and every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}

@@ -1,0 +1,298 @@
+//! [`Poller`]: the background task that steps tracked sessions when they are due, so that a
+//! session whose callbacks never came (the service stops after its fourth attempt) still
+//! reaches the app, once.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hpp_core::tracking::{Applied, Due, HandOff, Input, StoreError, TrackingStore};
+use hpp_core::{Client, Timer, Transport};
+use tokio::task::JoinSet;
+
+/// How a [`Poller`] works. Build with [`Default`] and change fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PollerOptions {
+    /// This poller's name in the store's claims (default: `poller-<process id>`). Give each
+    /// replica its own.
+    pub owner: String,
+    /// Sessions stepped at once (default 8): each slot claims one due session, reads it (or
+    /// expires it), applies the result, and claims the next. A slow read or a stuck hand-off
+    /// holds its own slot only.
+    pub slots: usize,
+    /// How long a claim keeps other pollers off a session (default 60 s): longer than one read
+    /// with its retries and one step take. A crashed poller's sessions are stepped again after
+    /// it; so is a session whose step panicked (the lease is its back-off).
+    pub lease: Duration,
+    /// How long a slot waits before looking again when nothing was due (default 1 s).
+    pub idle: Duration,
+}
+
+impl Default for PollerOptions {
+    fn default() -> Self {
+        Self {
+            owner: format!("poller-{}", std::process::id()),
+            slots: 8,
+            lease: Duration::from_secs(60),
+            idle: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What stepping due sessions did ([`Poller::round`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PollRound {
+    /// Sessions claimed and stepped (read, or expired).
+    pub stepped: usize,
+    /// Final statuses handed to the app.
+    pub handed_off: usize,
+    /// Steps not applied (busy elsewhere, a failed or panicking hand-off, a store error): their
+    /// claims lapse and they are stepped again.
+    pub deferred: usize,
+}
+
+/// What one slot's step came to.
+enum Stepped {
+    /// Nothing was due.
+    Idle,
+    /// A session was stepped: whether its final status was handed off, or whether the step
+    /// was deferred.
+    Done { handed_off: bool, deferred: bool },
+    /// The claim itself failed (the store is unreachable).
+    ClaimFailed,
+}
+
+/// Steps due sessions: claims each from a [`TrackingStore`], reads it through a [`Client`] (or
+/// expires it, past giving up) and applies the result: the same rules and the same
+/// exactly-once hand-off as the callbacks. Several pollers (one per replica) share a store's
+/// sessions through its claims.
+///
+/// The app's code runs inside each step: a panic there is contained (logged at error, counted
+/// as deferred; the session's claim lapses and it is stepped again), never the end of
+/// [`run`](Self::run).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use hpp_core::tracking::{Finished, HandOff, MemoryStore};
+/// use hpp_runtime::TokioTimer;
+/// use hpp_tracker::Poller;
+///
+/// struct Ship;
+/// impl HandOff<MemoryStore> for Ship {
+///     async fn hand_off(&self, _tx: &mut (), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///         println!("{} is {}", finished.session_id, finished.status);
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn run(client: hpp_core::Client) {
+/// let store = Arc::new(MemoryStore::default());
+/// let poller = Poller::new(store, client, Arc::new(Ship), TokioTimer::new());
+/// let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
+/// tokio::spawn(poller.run(shutdown, Duration::from_secs(10)));
+/// # }
+/// ```
+pub struct Poller<S, T, H, C = hpp_runtime::TokioTimer> {
+    inner: Arc<Inner<S, T, H, C>>,
+}
+
+struct Inner<S, T, H, C> {
+    store: Arc<S>,
+    client: Client<T>,
+    hand_off: Arc<H>,
+    clock: C,
+    options: PollerOptions,
+}
+
+impl<S, T, H, C> std::fmt::Debug for Poller<S, T, H, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller").field("options", &self.inner.options).finish_non_exhaustive()
+    }
+}
+
+impl<S, T, H, C> Clone for Poller<S, T, H, C> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+impl<S, T, H, C> Poller<S, T, H, C>
+where
+    S: TrackingStore + 'static,
+    T: Transport + Clone + Send + Sync + 'static,
+    H: HandOff<S> + 'static,
+    C: Timer + 'static,
+{
+    /// A poller with the default options, reading the time from `clock`.
+    pub fn new(store: Arc<S>, client: Client<T>, hand_off: Arc<H>, clock: C) -> Self {
+        Self::with_options(store, client, hand_off, clock, PollerOptions::default())
+    }
+
+    /// A poller with `options`.
+    pub fn with_options(store: Arc<S>, client: Client<T>, hand_off: Arc<H>, clock: C, options: PollerOptions) -> Self {
+        Self { inner: Arc::new(Inner { store, client, hand_off, clock, options }) }
+    }
+
+    /// Runs [`PollerOptions::slots`] slots until `shutdown` completes, then lets the steps under
+    /// way finish for at most `grace`; steps still running then are abandoned (nothing of an
+    /// abandoned step commits: its session is stepped again later, here or elsewhere). Returns
+    /// once every slot has stopped. A failed claim (the store unreachable) or a failed step is
+    /// logged and waited out, never the end of the poller.
+    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let mut slots = JoinSet::new();
+        for _ in 0..self.inner.options.slots.max(1) {
+            let inner = self.inner.clone();
+            let mut stop = stop.clone();
+            slots.spawn(async move {
+                while !*stop.borrow() {
+                    let wait = match inner.step_one().await {
+                        Stepped::Done { .. } => continue,
+                        Stepped::Idle | Stepped::ClaimFailed => inner.options.idle,
+                    };
+                    tokio::select! {
+                        _ = stop.changed() => {}
+                        () = inner.clock.sleep(wait) => {}
+                    }
+                }
+            });
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let drained = async { while slots.join_next().await.is_some() {} };
+        tokio::select! {
+            () = drained => {}
+            () = self.inner.clock.sleep(grace) => {
+                tracing::warn!(grace = ?grace, "hpp poller: steps still under way at the end of the grace period were abandoned");
+                slots.abort_all();
+                while slots.join_next().await.is_some() {}
+            }
+        }
+    }
+
+    /// Steps every session due now, once, in up to [`PollerOptions::slots`] slots, and returns
+    /// what was done: for tests and one-shot jobs (`run` is this, for ever). Each slot claims
+    /// one session at a time, so a slow one holds one slot; the round ends when no slot finds
+    /// anything due.
+    pub async fn round(&self) -> Result<PollRound, StoreError> {
+        let mut slots = JoinSet::new();
+        for _ in 0..self.inner.options.slots.max(1) {
+            let inner = self.inner.clone();
+            slots.spawn(async move {
+                let mut round = PollRound::default();
+                loop {
+                    match inner.step_one().await {
+                        Stepped::Idle => return Ok(round),
+                        Stepped::ClaimFailed => return Err(()),
+                        Stepped::Done { handed_off, deferred } => {
+                            round.stepped += 1;
+                            round.handed_off += usize::from(handed_off);
+                            round.deferred += usize::from(deferred);
+                        }
+                    }
+                }
+            });
+        }
+        let mut total = PollRound::default();
+        let mut failed = false;
+        while let Some(slot) = slots.join_next().await {
+            match slot {
+                Ok(Ok(round)) => {
+                    total.stepped += round.stepped;
+                    total.handed_off += round.handed_off;
+                    total.deferred += round.deferred;
+                }
+                Ok(Err(())) | Err(_) => failed = true,
+            }
+        }
+        if failed && total.stepped == 0 {
+            return Err(StoreError::Backend("the store could not be claimed from".into()));
+        }
+        Ok(total)
+    }
+}
+
+impl<S, T, H, C> Inner<S, T, H, C>
+where
+    S: TrackingStore,
+    T: Transport,
+    H: HandOff<S>,
+    C: Timer,
+{
+    /// Claims one due session and steps it, the app's code contained.
+    async fn step_one(&self) -> Stepped {
+        let now = self.clock.system_now();
+        let claimed = self.store.claim_due(&self.options.owner, 1, self.options.lease, now).await;
+        let due = match claimed {
+            Ok(mut due) => match due.pop() {
+                Some(due) => due,
+                None => return Stepped::Idle,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "hpp poller: claiming due sessions failed");
+                return Stepped::ClaimFailed;
+            }
+        };
+        match CatchUnwind(AssertUnwindSafe(Box::pin(self.step(&due)))).await {
+            Ok(Ok(Applied::Done { handed_off })) => Stepped::Done { handed_off: handed_off.is_some(), deferred: false },
+            Ok(Ok(Applied::Duplicate)) => Stepped::Done { handed_off: false, deferred: false },
+            Ok(Ok(_)) => Stepped::Done { handed_off: false, deferred: true },
+            Ok(Err(StoreError::HandOff(_))) => {
+                tracing::info!("hpp poller: the app's hand-off failed; it is retried");
+                Stepped::Done { handed_off: false, deferred: true }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "hpp poller: a step could not be applied");
+                Stepped::Done { handed_off: false, deferred: true }
+            }
+            Err(()) => {
+                tracing::error!("hpp poller: a step panicked (the app's hand-off?); it is retried after its lease");
+                Stepped::Done { handed_off: false, deferred: true }
+            }
+        }
+    }
+
+    /// Reads (or expires) one claimed session and applies the result.
+    async fn step(&self, due: &Due) -> Result<Applied, StoreError> {
+        let session_id = due.session_id();
+        match due {
+            Due::Expire(_) => {
+                let now = self.clock.system_now();
+                self.store.apply(Input::Tick { session_id }, now, &*self.hand_off).await
+            }
+            _ => {
+                let read = self.client.read_session(session_id).await;
+                let now = self.clock.system_now();
+                if let Err(e) = &read {
+                    // Its status only, never the error's text (a transport's message can name the URL).
+                    tracing::debug!(status = ?e.status().map(|s| s.as_u16()), "hpp poller: a read failed");
+                }
+                let result = read.as_ref();
+                self.store.apply(Input::Read { session_id, result }, now, &*self.hand_off).await
+            }
+        }
+    }
+}
+
+/// A future whose panic is caught and answered `Err(())`: the app's code runs inside a step,
+/// and a panic there must not end the slot, nor the poller.
+struct CatchUnwind<F>(AssertUnwindSafe<Pin<Box<F>>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
