@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hpp_core::callback::StatusCallback;
-use hpp_core::tracking::{Applied, FinalStatus, Finished, HandOff, Input, StoreError, TrackingPolicy, TrackingStore};
+use hpp_core::tracking::{
+    Applied, Due, FinalStatus, Finished, HandOff, Input, StoreError, TrackingPolicy, TrackingStore,
+};
 use hpp_core::{Session, SessionStatus};
-use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
+use hpp_postgres::{PgStore, PgTx};
+use hpp_testing::store_kit::{self, Books};
 use tokio_postgres::Client;
 
 /// A read that failed with `status` (and `Retry-After: retry_after` seconds).
@@ -32,7 +35,7 @@ fn at(secs: u64) -> SystemTime {
 struct Ship;
 
 impl HandOff<PgStore> for Ship {
-    async fn hand_off(&self, tx: &Client, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(&self, tx: &mut PgTx, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let refused = tx.query_opt("SELECT 1 FROM refuse WHERE session_id = $1", &[&finished.session_id]).await?;
         tx.execute(
             "INSERT INTO shipped (session_id, status) VALUES ($1, $2)",
@@ -180,14 +183,14 @@ async fn pollers_share_due_sessions_without_reading_one_twice_and_leases_lapse()
         store.apply(Input::Track { session_id: &id, expires_at: None }, at(START), &Ship).await.unwrap();
     }
     let lease = Duration::from_secs(60);
-    assert!(store.claim_due("p0", 100, lease, at(START + 29), &Ship).await.unwrap().is_empty(), "none due yet");
+    assert!(store.claim_due("p0", 100, lease, at(START + 29)).await.unwrap().is_empty(), "none due yet");
     let mut claims = Vec::new();
     for p in 0..3 {
         let store = store.clone();
         claims.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = store.claim_due(&format!("p{p}"), 4, lease, at(START + 30), &Ship).await.unwrap();
+                let batch = store.claim_due(&format!("p{p}"), 4, lease, at(START + 30)).await.unwrap();
                 if batch.is_empty() {
                     return mine;
                 }
@@ -197,103 +200,51 @@ async fn pollers_share_due_sessions_without_reading_one_twice_and_leases_lapse()
     }
     let mut all: Vec<String> = Vec::new();
     for claim in claims {
-        all.extend(claim.await.unwrap());
+        all.extend(claim.await.unwrap().iter().map(|due| due.session_id().to_owned()));
     }
     all.sort();
     let before = all.len();
     all.dedup();
     assert_eq!((before, all.len()), (30, 30), "every due session claimed by exactly one poller");
     // A crashed poller never applies its reads: its claims lapse with the lease.
-    assert!(store.claim_due("p9", 100, lease, at(START + 89), &Ship).await.unwrap().is_empty());
-    assert_eq!(store.claim_due("p9", 100, lease, at(START + 90), &Ship).await.unwrap().len(), 30);
+    assert!(store.claim_due("p9", 100, lease, at(START + 89)).await.unwrap().is_empty());
+    assert_eq!(store.claim_due("p9", 100, lease, at(START + 90)).await.unwrap().len(), 30);
     // A read applied releases the claim and schedules the next read.
     let rate_limited = read_error(429, Some(500));
     let input = Input::Read { session_id: "s0", result: Err(&rate_limited) };
     store.apply(input, at(START + 91), &Ship).await.unwrap();
     let state = store.get("s0").await.unwrap().unwrap();
     assert_eq!(state.next_due_at(), Some(at(START + 591)), "Retry-After honoured");
-    // Past giving up, a claim ends the session as expired instead of returning it.
+    // Past giving up, a claim says to expire each session (no read), most overdue first.
     let gave_up = START + 47 * 3600 + 3600;
-    let due = store.claim_due("p9", 100, lease, at(gave_up), &Ship).await.unwrap();
-    assert!(due.is_empty(), "{due:?}");
-    assert_eq!(store.get("s7").await.unwrap().unwrap().final_status(), Some(FinalStatus::Expired));
-    assert_eq!(store.pending().await.unwrap(), 0);
+    let due = store.claim_due("p9", 100, lease, at(gave_up)).await.unwrap();
+    assert_eq!(due.len(), 30);
+    assert!(due.iter().all(|due| matches!(due, Due::Expire(_))), "{due:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_hand_off_keeps_the_payment_and_is_retried_until_it_succeeds() {
-    let Some(pg) = TempPostgres::start_or_skip() else { return };
-    let (store, app) = setup(&pg).await;
-    app.execute("INSERT INTO refuse VALUES ('s1')", &[]).await.unwrap();
-    let paid = callback("e1", "s1", "COMPLETED");
-    let failed = store.apply(Input::Callback(&paid), at(START), &Ship).await;
-    assert!(matches!(failed, Err(StoreError::HandOff(_))), "{failed:?}");
-    assert!(shipped(&app, "s1").await.is_empty(), "the app's write was rolled back");
-    let state = store.get("s1").await.unwrap().unwrap();
-    assert_eq!((state.final_status(), state.is_handed_off()), (Some(FinalStatus::Completed), false), "kept");
-    assert!(state.next_due_at().is_some(), "and due again");
-    // The service's retry of the same event is not a duplicate while the hand-off is due.
-    let retried = store.apply(Input::Callback(&paid), at(START + 3), &Ship).await;
-    assert!(matches!(retried, Err(StoreError::HandOff(_))));
-    app.execute("DELETE FROM refuse", &[]).await.unwrap();
-    // The service gave up; the poller's read (after expiry: 404) hands it off all the same.
-    let due = store.claim_due("p", 10, Duration::from_secs(60), at(START + 86_400), &Ship).await.unwrap();
-    assert_eq!(due, ["s1"]);
-    let not_found = read_error(404, None);
-    let read = Input::Read { session_id: "s1", result: Err(&not_found) };
-    let applied = store.apply(read, at(START + 86_400), &Ship).await.unwrap();
-    assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
-    assert_eq!(shipped(&app, "s1").await, ["COMPLETED"]);
-    // The event itself was never done (its hand-offs failed): applied now, it hands off nothing.
-    let late = store.apply(Input::Callback(&paid), at(START + 86_401), &Ship).await.unwrap();
-    assert_eq!(late, Applied::Done { handed_off: None });
-    assert_eq!(store.apply(Input::Callback(&paid), at(START + 86_402), &Ship).await.unwrap(), Applied::Duplicate);
-    assert_eq!(shipped(&app, "s1").await, ["COMPLETED"]);
-}
+/// The app's books for the store kit: rows of a table, written in the step's transaction.
+struct KitBooks(Client);
 
-/// A hand-off that never finishes (the app hangs), saying when it has started.
-struct Hang(tokio::sync::mpsc::Sender<()>);
-
-impl HandOff<PgStore> for Hang {
-    async fn hand_off(&self, tx: &Client, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        tx.execute("INSERT INTO shipped (session_id, status) VALUES ($1, 'HUNG')", &[&finished.session_id]).await?;
-        let _ = self.0.send(()).await;
-        std::future::pending::<()>().await;
+impl Books<PgStore> for KitBooks {
+    async fn write(&self, tx: &mut PgTx, entry: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        tx.execute("INSERT INTO kit_books (entry) VALUES ($1)", &[&entry]).await?;
         Ok(())
+    }
+
+    async fn committed(&self) -> Vec<String> {
+        let rows = self.0.query("SELECT entry FROM kit_books", &[]).await.expect("the books are readable");
+        rows.iter().map(|row| row.get(0)).collect()
     }
 }
 
+/// The store kit every store runs (the memory store runs it in `hpp-core`'s tests): answers,
+/// state, claims, refused events, failed and abandoned hand-offs, interleavings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_hand_off_makes_redeliveries_busy_and_an_abandoned_one_commits_nothing() {
+async fn the_postgres_store_passes_the_store_kit() {
     let Some(pg) = TempPostgres::start_or_skip() else { return };
     let (store, app) = setup(&pg).await;
-    let store = Arc::new(store);
-    let paid = callback("e1", "s1", "COMPLETED");
-    store.apply(Input::Track { session_id: "s1", expires_at: None }, at(START), &Ship).await.unwrap();
-    let (started, mut has_started) = tokio::sync::mpsc::channel(1);
-    let slow = {
-        let store = store.clone();
-        let paid = paid.clone();
-        tokio::spawn(async move { store.apply(Input::Callback(&paid), at(START + 1), &Hang(started)).await })
-    };
-    has_started.recv().await.expect("the slow hand-off started");
-    let redelivered = store.apply(Input::Callback(&paid), at(START + 2), &Ship).await.unwrap();
-    assert_eq!(
-        redelivered,
-        Applied::Busy,
-        "a redelivery during the slow hand-off is neither run again nor answered done"
-    );
-    // The receiver's deadline passes: the slow step is dropped; its transaction rolls back.
-    slow.abort();
-    let _ = slow.await;
-    let retried = loop {
-        match store.apply(Input::Callback(&paid), at(START + 4), &Ship).await.unwrap() {
-            Applied::Busy => tokio::task::yield_now().await, // until the server has seen the close
-            applied => break applied,
-        }
-    };
-    assert_eq!(retried, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "not lost");
-    assert_eq!(shipped(&app, "s1").await, ["COMPLETED"], "the abandoned step's write is gone");
+    app.batch_execute("CREATE TABLE kit_books (entry text NOT NULL)").await.unwrap();
+    store_kit::check(&store, &KitBooks(app), 1000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

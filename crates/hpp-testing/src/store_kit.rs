@@ -75,7 +75,7 @@ where
     kit.claims_are_leased_and_released_by_reads_and_ticks().await;
     kit.tracking_takes_expiry_from_the_creation().await;
     kit.a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing().await;
-    for case in 0..24 {
+    for case in 0..12 {
         kit.interleaving(seed.wrapping_add(case)).await;
     }
 }
@@ -441,7 +441,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
                     self.app.failing.store(failing, Ordering::SeqCst);
                 }
                 _ => {
-                    let target = now + 1 + rng.below(200_000);
+                    let target = now + 1 + rng.below(50_000);
                     log.push(format!("advance to {target}"));
                     loop {
                         self.poll(&ids, &histories, now, start + lifetime).await;
