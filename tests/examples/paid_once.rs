@@ -10,13 +10,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hpp_axum::CallbackReceiver;
+use hpp_tracker::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{Finished, HandOff, TrackingPolicy};
 use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
-use hpp_runtime::{Poller, TokioTimer};
+use hpp_runtime::TokioTimer;
+use hpp_tracker::Poller;
 use hpp_sandbox::{Sandbox, SandboxConfig};
 
 /// Your app's work when a session ends: here, mark the order. It runs in the store's
@@ -26,7 +27,7 @@ struct MarkOrder;
 impl HandOff<PgStore> for MarkOrder {
     async fn hand_off(
         &self,
-        tx: &tokio_postgres::Client,
+        tx: &mut hpp_postgres::PgTx,
         finished: &Finished,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tx.execute(
@@ -67,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let callback_url = format!("http://{}/hpp/callback", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
     let poller = Poller::new(store.clone(), client.clone(), Arc::new(MarkOrder), TokioTimer::new());
-    tokio::spawn(poller.run(std::future::pending()));
+    tokio::spawn(poller.run(std::future::pending(), std::time::Duration::from_secs(10)));
 
     // Checkout: create the session, store the order and track the session in one transaction.
     let mut urls = MerchantUrls::default();

@@ -64,7 +64,7 @@ pub struct Ship(pub SharedClock);
 impl HandOff<PgStore> for Ship {
     async fn hand_off(
         &self,
-        tx: &tokio_postgres::Client,
+        tx: &mut hpp_postgres::PgTx,
         finished: &Finished,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tx.execute(

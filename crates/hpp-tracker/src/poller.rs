@@ -94,7 +94,7 @@ enum Stepped {
 /// # async fn run(client: hpp_core::Client) {
 /// let store = Arc::new(MemoryStore::default());
 /// let poller = Poller::new(store, client, Arc::new(Ship), TokioTimer::new());
-/// let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
+/// let shutdown = std::future::pending::<()>(); // your app's shutdown signal (tokio::signal::ctrl_c)
 /// tokio::spawn(poller.run(shutdown, Duration::from_secs(10)));
 /// # }
 /// ```

@@ -6,10 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use hpp_axum::{CallbackReceiver, ReceiverOptions};
+use hpp_tracker::{CallbackReceiver, ReceiverOptions};
 use hpp_core::callback::CallbackSecret;
-use hpp_core::tracking::{FinalStatus, Finished, HandOff, MemoryStore};
-use hpp_testing::VirtualTimer;
+use hpp_core::tracking::{FinalStatus, Finished, HandOff, MemoryStore, TrackingStore};
 use http::{Request, StatusCode};
 use tower_service::Service;
 
@@ -24,7 +23,7 @@ struct App {
 }
 
 impl HandOff<MemoryStore> for App {
-    async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(&self, _tx: &mut (), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.hang.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
@@ -45,7 +44,7 @@ fn receiver(app: Arc<App>) -> (axum::Router, Arc<MemoryStore>) {
         store.clone(),
         app,
         CallbackSecret::new(SECRET).unwrap(),
-        VirtualTimer::new(),
+        hpp_runtime::TokioTimer::new(),
         options,
     );
     (receiver.router("/hpp/callback"), store)
@@ -75,7 +74,7 @@ async fn each_answer_follows_from_what_arrived() {
     assert_eq!(send(&mut router, post(&ok, "{not json")).await, StatusCode::BAD_REQUEST);
     assert_eq!(send(&mut router, post(&ok, r#"{"event_id":"e0","session":{}}"#)).await, StatusCode::BAD_REQUEST);
     assert_eq!(app.calls.load(Ordering::SeqCst), 0, "nothing refused reached the app");
-    assert!(store.get("s1").is_none());
+    assert!(store.get("s1").await.unwrap().is_none());
     let get = Request::get(&ok).body(Body::empty()).unwrap();
     assert_eq!(send(&mut router, get).await, StatusCode::METHOD_NOT_ALLOWED);
 
@@ -95,7 +94,7 @@ async fn a_failing_app_gets_500_and_the_retry_hands_off_once() {
     let ok = format!("/hpp/callback?secret={SECRET}");
     app.failing.store(true, Ordering::SeqCst);
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(store.get("s1").unwrap().final_status(), Some(FinalStatus::Completed), "the payment is kept");
+    assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), Some(FinalStatus::Completed), "the payment is kept");
     app.failing.store(false, Ordering::SeqCst);
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "the service's retry");
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK);
@@ -113,7 +112,7 @@ async fn an_app_slower_than_the_budget_gets_503_in_time_and_commits_nothing() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "3");
     assert_eq!(started.elapsed(), Duration::from_millis(2500), "answered at the budget, under the service's 3 s");
-    assert!(store.get("s1").is_none(), "nothing of the abandoned step committed");
+    assert!(store.get("s1").await.unwrap().is_none(), "nothing of the abandoned step committed");
     app.hang.store(false, Ordering::SeqCst);
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "the retry is neither lost nor busy");
     assert_eq!(app.shipped.lock().unwrap().len(), 1);
@@ -126,10 +125,31 @@ async fn a_receiver_is_tested_in_a_few_lines_with_callback_request() {
     let paid = hpp_core::callback::StatusCallback::parse(paid("e9").as_bytes()).unwrap();
     let uri = format!("/hpp/callback?secret={SECRET}");
     for _ in 0..3 {
-        let response = router.call(hpp_axum::callback_request(&uri, &paid)).await.unwrap();
+        let response = router.call(hpp_tracker::callback_request(&uri, &paid)).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
     assert_eq!(app.shipped.lock().unwrap().len(), 1, "delivered three times, shipped once");
-    let nowhere = router.call(hpp_axum::callback_request("not a uri", &paid)).await.unwrap();
+    let nowhere = router.call(hpp_tracker::callback_request("not a uri", &paid)).await.unwrap();
     assert_eq!(nowhere.status(), StatusCode::NOT_FOUND, "an unusable URI is sent to /, never to the receiver");
+}
+
+/// The receiver takes any `http_body::Body`: here a plain `Full<Bytes>`, without axum.
+#[tokio::test]
+async fn any_body_type_is_received() {
+    use http_body_util::{BodyExt, Full};
+    let app = Arc::new(App::default());
+    let receiver = CallbackReceiver::new(
+        Arc::new(MemoryStore::default()),
+        app.clone(),
+        CallbackSecret::new(SECRET).unwrap(),
+        hpp_runtime::TokioTimer::new(),
+    );
+    let request = Request::post(format!("/cb?secret={SECRET}"))
+        .body(Full::new(bytes::Bytes::from(paid("e1"))))
+        .unwrap();
+    let response = receiver.receive(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], br#"{"result":"applied"}"#);
+    assert_eq!(app.shipped.lock().unwrap().len(), 1);
 }

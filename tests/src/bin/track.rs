@@ -16,14 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
-use hpp_axum::CallbackReceiver;
+use hpp_tracker::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{TrackingPolicy, TrackingStore};
 use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
-use hpp_runtime::{Poller, PollerOptions};
+use hpp_tracker::{Poller, PollerOptions};
 use hpp_sandbox::{CallbackFaults, Sandbox, SandboxConfig};
 use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
 
@@ -79,8 +79,7 @@ impl Replica {
         });
         let mut options = PollerOptions::default();
         options.owner = format!("replica-{n}");
-        options.batch = 64;
-        options.concurrency = 16;
+        options.slots = 16;
         let poller = Arc::new(Poller::with_options(
             store,
             client.clone(),
@@ -399,7 +398,7 @@ mod bench {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant, SystemTime};
 
-    use hpp_axum::CallbackReceiver;
+    use hpp_tracker::CallbackReceiver;
     use hpp_core::Transport;
     use hpp_core::callback::CallbackSecret;
     use hpp_core::tracking::{Finished, HandOff, TrackedSession, TrackingPolicy};
@@ -417,7 +416,7 @@ mod bench {
     impl HandOff<PgStore> for NoApp {
         async fn hand_off(
             &self,
-            _tx: &tokio_postgres::Client,
+            _tx: &mut hpp_postgres::PgTx,
             _finished: &Finished,
         ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             Ok(())

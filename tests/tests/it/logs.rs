@@ -117,7 +117,7 @@ struct LoggedApp;
 impl hpp_core::tracking::HandOff<hpp_core::tracking::MemoryStore> for LoggedApp {
     async fn hand_off(
         &self,
-        _tx: &(),
+        _tx: &mut (),
         finished: &hpp_core::tracking::Finished,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         if finished.session_id.ends_with("-refused") {
@@ -142,7 +142,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
         runtime.block_on(async {
             let store = Arc::new(MemoryStore::default());
             let secret = hpp_core::callback::CallbackSecret::new(SECRET).unwrap();
-            let receiver = hpp_axum::CallbackReceiver::new(
+            let receiver = hpp_tracker::CallbackReceiver::new(
                 store.clone(),
                 Arc::new(LoggedApp),
                 secret,
@@ -159,12 +159,12 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                                 "customer": {"given_name": "Planted", "family_name": "Person"}}
                 });
                 let callback = hpp_core::callback::StatusCallback::parse(body.to_string().as_bytes()).unwrap();
-                let _ = router.call(hpp_axum::callback_request(&uri, &callback)).await;
-                let _ = router.call(hpp_axum::callback_request(&uri, &callback)).await;
+                let _ = router.call(hpp_tracker::callback_request(&uri, &callback)).await;
+                let _ = router.call(hpp_tracker::callback_request(&uri, &callback)).await;
             }
             let wrong =
                 hpp_core::callback::StatusCallback::parse(format!(r#"{{"event_id":"{EVENT}-3"}}"#).as_bytes()).unwrap();
-            let _ = router.call(hpp_axum::callback_request("/cb?secret=wrong-secret-00000000", &wrong)).await;
+            let _ = router.call(hpp_tracker::callback_request("/cb?secret=wrong-secret-00000000", &wrong)).await;
             let malformed = axum::body::Body::from(format!(r#"{{"event_id": "{EMAIL}", "session": 5}}"#));
             let _ = router.call(http::Request::post(&uri).body(malformed).unwrap()).await;
             // A poller whose reads fail.
@@ -185,7 +185,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
                 .await
                 .unwrap();
             let clock = hpp_testing::VirtualTimer::new();
-            let poller = hpp_runtime::Poller::new(store.clone(), client, Arc::new(LoggedApp), clock.clone());
+            let poller = hpp_tracker::Poller::new(store.clone(), client, Arc::new(LoggedApp), clock.clone());
             clock.sleep(Duration::from_secs(3600)).await;
             poller.round().await.unwrap();
         });

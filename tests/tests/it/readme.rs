@@ -99,15 +99,17 @@ async fn paid_exactly_once_in_production(
 ) -> std::result::Result<(), Box<dyn Error>> {
     use std::sync::Arc;
     use std::time::SystemTime;
-    use hpp_axum::CallbackReceiver;
+    use hpp_tracker::CallbackReceiver;
     use hpp_core::tracking::{Finished, HandOff, TrackingPolicy};
     use hpp_postgres::PgStore;
-    use hpp_runtime::{Poller, TokioTimer};
+    use hpp_runtime::TokioTimer;
+    use hpp_tracker::Poller;
+    use std::time::Duration;
     use std::result::Result;
 
 struct MarkOrder;
 impl HandOff<PgStore> for MarkOrder {
-    async fn hand_off(&self, tx: &tokio_postgres::Client, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(&self, tx: &mut hpp_postgres::PgTx, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tx.execute("UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
                    &[&finished.session_id, &finished.status.as_str()]).await?;
         Ok(())
@@ -118,7 +120,8 @@ let store = Arc::new(PgStore::connect(&database_url, TrackingPolicy::default()).
 store.migrate().await?;
 let receiver = CallbackReceiver::new(store.clone(), Arc::new(MarkOrder), secret.clone(), TokioTimer::new());
 let app: axum::Router = your_router.merge(receiver.router("/hpp/callback"));
-tokio::spawn(Poller::new(store.clone(), client.clone(), Arc::new(MarkOrder), TokioTimer::new()).run(shutdown));
+let poller = Poller::new(store.clone(), client.clone(), Arc::new(MarkOrder), TokioTimer::new());
+tokio::spawn(poller.run(shutdown, Duration::from_secs(10))); // 10 s to finish steps under way
     let tx = db.transaction().await?;
 store.track_in(&tx, &session_id, expires_at, SystemTime::now()).await?;
     tx.commit().await?;

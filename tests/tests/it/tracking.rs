@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hpp_axum::CallbackReceiver;
+use hpp_tracker::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{Finished, HandOff, Input, TrackingStore};
 use hpp_core::{Client, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
-use hpp_runtime::{Poller, PollerOptions};
+use hpp_tracker::{Poller, PollerOptions};
 use hpp_sandbox::{Sandbox, SandboxConfig};
 use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
 
@@ -117,7 +117,7 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
 struct Shipped(std::sync::Mutex<Vec<String>>);
 
 impl HandOff<hpp_core::tracking::MemoryStore> for Shipped {
-    async fn hand_off(&self, _tx: &(), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(&self, _tx: &mut (), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.0.lock().unwrap().push(finished.session_id.clone());
         Ok(())
     }

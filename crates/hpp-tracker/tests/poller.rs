@@ -1,0 +1,97 @@
+//! The poller: a panicking hand-off is contained (counted, retried after its lease, never the
+//! end of the poller), and `run` stops within its grace period even with a step stuck.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use hpp_core::tracking::{FinalStatus, Finished, HandOff, Input, MemoryStore, TrackingStore};
+use hpp_core::{Client, Config, Credentials, Environment, Mode, Request, Response, Timer, TransportError};
+use hpp_runtime::TokioTimer;
+use hpp_tracker::{Poller, PollerOptions};
+
+/// The API: every session is paid.
+fn paid_api(_request: Request) -> std::future::Ready<Result<Response, TransportError>> {
+    let body = br#"{"session_id":"s1","status":"COMPLETED"}"#.to_vec();
+    std::future::ready(Ok(http::Response::builder().status(200).body(body).expect("a response")))
+}
+
+fn client(timer: TokioTimer) -> Client<fn(Request) -> std::future::Ready<Result<Response, TransportError>>> {
+    let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_k").unwrap());
+    Client::new(config, paid_api as fn(Request) -> _, timer)
+}
+
+/// Panics on its first `panics` hand-offs, then ships; `hang` makes it wait for ever.
+#[derive(Default)]
+struct App {
+    panics: AtomicUsize,
+    hang: bool,
+    shipped: std::sync::Mutex<Vec<FinalStatus>>,
+}
+
+impl HandOff<MemoryStore> for App {
+    async fn hand_off(&self, _tx: &mut (), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        if self.panics.load(Ordering::SeqCst) > 0 {
+            self.panics.fetch_sub(1, Ordering::SeqCst);
+            panic!("the app's hand-off panicked (a test)");
+        }
+        self.shipped.lock().unwrap().push(finished.status);
+        Ok(())
+    }
+}
+
+async fn tracked_store(now: SystemTime) -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::default());
+    let track = Input::Track { session_id: "s1", expires_at: Some(now + Duration::from_secs(3600)) };
+    store.apply(track, now, &App::default()).await.unwrap();
+    store
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_hand_off_is_contained_and_retried_after_its_lease() {
+    let timer = TokioTimer::new();
+    let store = tracked_store(timer.system_now()).await;
+    let app = Arc::new(App { panics: AtomicUsize::new(1), ..App::default() });
+    let poller = Poller::new(store.clone(), client(timer.clone()), app.clone(), timer.clone());
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let round = poller.round().await.unwrap();
+    assert_eq!((round.stepped, round.handed_off, round.deferred), (1, 0, 1), "{round:?}");
+    assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), None, "nothing of the step committed");
+    assert_eq!(poller.round().await.unwrap().stepped, 0, "claimed until its lease ends");
+    tokio::time::advance(PollerOptions::default().lease).await;
+    let round = poller.round().await.unwrap();
+    assert_eq!((round.stepped, round.handed_off), (1, 1), "{round:?}");
+    assert_eq!(*app.shipped.lock().unwrap(), [FinalStatus::Completed]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_survives_panics_and_stops_within_its_grace_period() {
+    let timer = TokioTimer::new();
+    let store = tracked_store(timer.system_now()).await;
+    // Panics on every hand-off: run goes on, the session is retried after each lease.
+    let app = Arc::new(App { panics: AtomicUsize::new(usize::MAX), ..App::default() });
+    let poller = Poller::new(store.clone(), client(timer.clone()), app.clone(), timer.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(poller.run(async move { let _ = stopped.await; }, Duration::from_secs(5)));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(!running.is_finished(), "panics did not end the poller");
+    assert!(usize::MAX - app.panics.load(Ordering::SeqCst) >= 2, "the session was retried after a panic");
+    stop.send(()).unwrap();
+    running.await.expect("run returned");
+
+    // A step stuck in the app: run returns at the end of the grace period, the step abandoned.
+    let store = tracked_store(timer.system_now()).await;
+    let hung = Arc::new(App { hang: true, ..App::default() });
+    let poller = Poller::new(store.clone(), client(timer.clone()), hung, timer.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(poller.run(async move { let _ = stopped.await; }, Duration::from_secs(5)));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    stop.send(()).unwrap();
+    let started = tokio::time::Instant::now();
+    running.await.expect("run returned");
+    assert_eq!(started.elapsed(), Duration::from_secs(5), "stopped at the end of its grace period");
+    assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), None, "the abandoned step committed nothing");
+}
