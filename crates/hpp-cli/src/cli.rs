@@ -116,15 +116,16 @@ pub(crate) enum CallbacksCommand {
         /// Accept only callbacks whose URL carries ?secret=S.
         #[arg(long, env = CALLBACK_SECRET_ENV, hide_env_values = true)]
         secret: Option<String>,
-        /// Seconds a connection has to send a request's headers and body before it is closed.
+        /// Seconds a connection has to send a request's headers before it is closed; a callback
+        /// is answered within this and the app's 3 s (503 past it, so the service retries).
         #[arg(long, default_value_t = 10.0)]
         read_timeout: f64,
-        /// Forward each verified, first-seen callback to your local app at this URL: its body, and
-        /// its headers but the connection's own (Connection and those it names, Keep-Alive, TE,
-        /// Trailer, Transfer-Encoding, Upgrade, Proxy-Connection) and credentials (Authorization,
-        /// Proxy-Authorization, Cookie). Answer the service with the app's status (502 when it
-        /// does not answer), so the service retries what your app did not accept; a redelivery
-        /// arriving meanwhile waits for that answer.
+        /// Forward each verified, first-seen callback to your local app at this URL: the event
+        /// (as parsed), and its headers but the connection's own (Connection and those it names,
+        /// Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection) and credentials
+        /// (Authorization, Proxy-Authorization, Cookie). What the app did not accept (non-2xx, or
+        /// no answer) is answered 500, so the service retries it; a redelivery arriving meanwhile
+        /// is answered 503 (the service retries it later). Accepted: 200.
         #[arg(long, value_name = "URL")]
         forward_to: Option<String>,
         /// Share de-duplication with other listeners, across restarts, in this PostgreSQL

@@ -26,7 +26,7 @@ fn only_sibling_tools_enable_the_private_module() {
         assert!(core_features_of(sibling).contains(r#"hpp-core feature "__private""#), "{sibling} needs it");
     }
     // What a production app depends on: none of them opens it.
-    for production in ["hpp-core", "hpp-reqwest", "hpp-hyper", "hpp-runtime", "hpp-postgres", "hpp-axum"] {
+    for production in ["hpp-core", "hpp-reqwest", "hpp-hyper", "hpp-runtime", "hpp-postgres", "hpp-tracker"] {
         let features = core_features_of(production);
         assert!(!features.contains("__private"), "{production} enables hpp-core's __private:\n{features}");
     }
