@@ -18,7 +18,7 @@ use crate::model::{Session, SessionCreated};
 use crate::ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession};
 use crate::retry::RetryPolicy;
 use crate::session::SessionRef;
-use crate::tracking::{PollSchedule, PollStep};
+use crate::watch::{PollSchedule, PollStep};
 use crate::transport::{RequestTimeout, SharedTransport, Timer, Transport, race_deadline};
 
 /// Settings for [`Client::wait_for_final_status`].

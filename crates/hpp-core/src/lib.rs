@@ -114,6 +114,7 @@ mod config;
 mod dedup;
 mod distribution;
 mod error;
+mod exchange;
 pub mod model;
 mod ops;
 mod redact;
@@ -122,6 +123,7 @@ mod session;
 mod time;
 pub mod tracking;
 pub mod transport;
+mod watch;
 
 /// The `http` crate this one builds requests and parses responses with (version 1): a transport
 /// or a test can name `hpp_core::http::Request` without depending on it.
@@ -132,6 +134,7 @@ pub use config::{BaseUrl, Config, Credentials, Environment, Mode};
 pub use distribution::Distribution;
 pub use error::{ApiError, DecodeError, Error, ErrorCode, InputError, SideEffect, TransportError, TransportErrorKind};
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
-pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession, Request, Response};
+pub use exchange::{Request, Response};
+pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession};
 pub use session::SessionRef;
 pub use transport::{Timer, Transport};

@@ -11,12 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{MerchantUrls, Session, SessionCreated, SessionOptions};
 use crate::session::{Endpoint, SESSIONS_PATH, SessionRef};
-use crate::transport::BodyTruncated;
-
-/// A request as the core builds it.
-pub type Request = http::Request<Vec<u8>>;
-/// A response as the core parses it.
-pub type Response = http::Response<Vec<u8>>;
+use crate::exchange::{BodyTruncated, Request, Response};
 
 /// One API operation: data that builds a request and parses its response, without I/O.
 ///

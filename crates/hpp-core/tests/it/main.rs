@@ -11,6 +11,7 @@ mod parse;
 mod props;
 mod redact;
 mod retry;
+mod modules;
 mod tracked;
 mod tracking;
 
