@@ -10,15 +10,15 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hpp_tracker::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{Finished, HandOff, TrackingPolicy};
 use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_runtime::TokioTimer;
-use hpp_tracker::Poller;
 use hpp_sandbox::{Sandbox, SandboxConfig};
+use hpp_tracker::CallbackReceiver;
+use hpp_tracker::Poller;
 
 /// Your app's work when a session ends: here, mark the order. It runs in the store's
 /// transaction: the order's row and the store's "handed off" commit together, once.
@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let callback_url = format!("http://{}/hpp/callback", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
     let poller = Poller::new(store.clone(), client.clone(), Arc::new(MarkOrder), TokioTimer::new());
-    tokio::spawn(poller.run(std::future::pending(), std::time::Duration::from_secs(10)));
+    tokio::spawn(poller.run(std::future::pending(), Duration::from_secs(10)));
 
     // Checkout: create the session, store the order and track the session in one transaction.
     let mut urls = MerchantUrls::default();

@@ -25,12 +25,14 @@ const CRATES: [(&str, &[&str]); 10] = [
     ("hpp-testing", &[]),
     ("hpp-sandbox", &[]),
     ("hpp-postgres", &["--all-features"]),
-    ("hpp-axum", &[]),
+    ("hpp-tracker", &[]),
 ];
 
 /// hpp-core's size budget: at most this many named public items and inherent methods (issue
 /// 23). Every item has to earn its place; raise this only with a reason in the commit.
-pub(crate) const CORE_BUDGET: Size = Size { items: 60, methods: 120 };
+/// 62 (was 60): the tracker's step moved into the core (issue 32): `Step`, `Commit` and `Due`
+/// in, `Transition` out; `HandOff::run_step` went too.
+pub(crate) const CORE_BUDGET: Size = Size { items: 62, methods: 120 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

@@ -127,9 +127,8 @@ where
             let (stream, _) = hpp_sandbox::net::accept(&listener).await;
             let (receiver, open, sender) = (receiver.clone(), open.clone(), sender.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    answer(request, receiver.clone(), open.clone(), sender.clone())
-                });
+                let service =
+                    service_fn(move |request| answer(request, receiver.clone(), open.clone(), sender.clone()));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(read_timeout)
@@ -283,7 +282,11 @@ impl Printer {
 }
 
 impl<S: TrackingStore<Tx = T>, T: Send> HandOff<S> for Printer {
-    async fn hand_off(&self, _tx: &mut T, _finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(
+        &self,
+        _tx: &mut T,
+        _finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(()) // Every event is printed by on_event, the final one included.
     }
 

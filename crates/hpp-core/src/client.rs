@@ -18,8 +18,8 @@ use crate::model::{Session, SessionCreated};
 use crate::ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession};
 use crate::retry::RetryPolicy;
 use crate::session::SessionRef;
-use crate::watch::{PollSchedule, PollStep};
 use crate::transport::{RequestTimeout, SharedTransport, Timer, Transport, race_deadline};
+use crate::watch::{PollSchedule, PollStep};
 
 /// Settings for [`Client::wait_for_final_status`].
 #[derive(Debug, Clone)]

@@ -9,9 +9,9 @@ use crate::distribution::Distribution;
 use crate::error::{ApiError, DecodeError, Error, InputError};
 use serde::{Deserialize, Serialize};
 
+use crate::exchange::{BodyTruncated, Request, Response};
 use crate::model::{MerchantUrls, Session, SessionCreated, SessionOptions};
 use crate::session::{Endpoint, SESSIONS_PATH, SessionRef};
-use crate::exchange::{BodyTruncated, Request, Response};
 
 /// One API operation: data that builds a request and parses its response, without I/O.
 ///

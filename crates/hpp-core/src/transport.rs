@@ -172,7 +172,6 @@ impl Transport for SharedTransport {
     }
 }
 
-
 /// Request extension: the total time allowed for this attempt, overriding the transport's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(clippy::exhaustive_structs)] // a newtype by design: the duration is all it will ever hold

@@ -35,7 +35,11 @@ fn at(secs: u64) -> SystemTime {
 struct Ship;
 
 impl HandOff<PgStore> for Ship {
-    async fn hand_off(&self, tx: &mut PgTx, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(
+        &self,
+        tx: &mut PgTx,
+        finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let refused = tx.query_opt("SELECT 1 FROM refuse WHERE session_id = $1", &[&finished.session_id]).await?;
         tx.execute(
             "INSERT INTO shipped (session_id, status) VALUES ($1, $2)",

@@ -54,20 +54,18 @@ pub trait Books<S: TrackingStore + ?Sized>: Send + Sync {
     fn committed(&self) -> impl Future<Output = Vec<String>> + Send;
 }
 
-/// Runs every check of the kit on `store` (whose policy must be [`TrackingPolicy::default`]
-/// (hpp_core::tracking::TrackingPolicy)), with `books` as the app's record, and the
-/// interleavings from `seed`. Panics on the first difference, naming the check.
+/// Runs every check of the kit on `store` (whose policy must be the default
+/// [`TrackingPolicy`](hpp_core::tracking::TrackingPolicy)), with `books` as the app's record,
+/// and twelve interleavings from `seed`. Panics on the first difference, naming the check.
 pub async fn check<S, B>(store: &S, books: &B, seed: u64)
 where
     S: TrackingStore,
     B: Books<S>,
 {
-    let kit = Kit { store, app: App {
-        books,
-        failing: AtomicBool::new(false),
-        hang: AtomicBool::new(false),
-        hung: AtomicBool::new(false),
-    } };
+    let kit = Kit {
+        store,
+        app: App { books, failing: AtomicBool::new(false), hang: AtomicBool::new(false), hung: AtomicBool::new(false) },
+    };
     kit.callbacks_hand_off_once().await;
     kit.what_cannot_be_applied_is_answered_so().await;
     kit.a_refused_event_commits_nothing().await;
@@ -398,7 +396,8 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
     /// early "expired" for a session that ended otherwise.
     async fn interleaving(&self, seed: u64) {
         const CHECK: &str = "interleaving";
-        const ENDINGS: [Option<&str>; 5] = [None, Some("COMPLETED"), Some("CANCELLED"), Some("DISABLED"), Some("TIMEOUT")];
+        const ENDINGS: [Option<&str>; 5] =
+            [None, Some("COMPLETED"), Some("CANCELLED"), Some("DISABLED"), Some("TIMEOUT")];
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let case = format!("kit-mix{seed}");
         let lifetime = 100_000;
@@ -479,7 +478,9 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
     /// A poller's round at `now`: claims the due sessions and steps each (expiring those past
     /// giving up, reading the others).
     async fn poll(&self, ids: &[String], histories: &[Vec<&str>], now: u64, expires: u64) {
-        let Ok(due) = self.store.claim_due("kit-poller", 10_000, Duration::from_secs(60), at(now)).await else { return };
+        let Ok(due) = self.store.claim_due("kit-poller", 10_000, Duration::from_secs(60), at(now)).await else {
+            return;
+        };
         let gone = read_error(404);
         for due in due {
             let Some(s) = ids.iter().position(|id| id == due.session_id()) else { continue };

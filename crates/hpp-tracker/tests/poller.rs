@@ -16,9 +16,11 @@ fn paid_api(_request: Request) -> std::future::Ready<Result<Response, TransportE
     std::future::ready(Ok(http::Response::builder().status(200).body(body).expect("a response")))
 }
 
-fn client(timer: TokioTimer) -> Client<fn(Request) -> std::future::Ready<Result<Response, TransportError>>> {
+type PaidApi = fn(Request) -> std::future::Ready<Result<Response, TransportError>>;
+
+fn client(timer: TokioTimer) -> Client<PaidApi> {
     let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_k").unwrap());
-    Client::new(config, paid_api as fn(Request) -> _, timer)
+    Client::new(config, paid_api as PaidApi, timer)
 }
 
 /// Panics on its first `panics` hand-offs, then ships; `hang` makes it wait for ever.
@@ -30,7 +32,11 @@ struct App {
 }
 
 impl HandOff<MemoryStore> for App {
-    async fn hand_off(&self, _tx: &mut (), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(
+        &self,
+        _tx: &mut (),
+        finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         if self.hang {
             std::future::pending::<()>().await;
         }
@@ -55,7 +61,7 @@ async fn a_panicking_hand_off_is_contained_and_retried_after_its_lease() {
     let timer = TokioTimer::new();
     let store = tracked_store(timer.system_now()).await;
     let app = Arc::new(App { panics: AtomicUsize::new(1), ..App::default() });
-    let poller = Poller::new(store.clone(), client(timer.clone()), app.clone(), timer.clone());
+    let poller = Poller::new(store.clone(), client(timer), app.clone(), timer);
     tokio::time::advance(Duration::from_secs(30)).await;
     let round = poller.round().await.unwrap();
     assert_eq!((round.stepped, round.handed_off, round.deferred), (1, 0, 1), "{round:?}");
@@ -73,9 +79,14 @@ async fn run_survives_panics_and_stops_within_its_grace_period() {
     let store = tracked_store(timer.system_now()).await;
     // Panics on every hand-off: run goes on, the session is retried after each lease.
     let app = Arc::new(App { panics: AtomicUsize::new(usize::MAX), ..App::default() });
-    let poller = Poller::new(store.clone(), client(timer.clone()), app.clone(), timer.clone());
+    let poller = Poller::new(store.clone(), client(timer), app.clone(), timer);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(poller.run(async move { let _ = stopped.await; }, Duration::from_secs(5)));
+    let running = tokio::spawn(poller.run(
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert!(!running.is_finished(), "panics did not end the poller");
     assert!(usize::MAX - app.panics.load(Ordering::SeqCst) >= 2, "the session was retried after a panic");
@@ -85,9 +96,14 @@ async fn run_survives_panics_and_stops_within_its_grace_period() {
     // A step stuck in the app: run returns at the end of the grace period, the step abandoned.
     let store = tracked_store(timer.system_now()).await;
     let hung = Arc::new(App { hang: true, ..App::default() });
-    let poller = Poller::new(store.clone(), client(timer.clone()), hung, timer.clone());
+    let poller = Poller::new(store.clone(), client(timer), hung, timer);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(poller.run(async move { let _ = stopped.await; }, Duration::from_secs(5)));
+    let running = tokio::spawn(poller.run(
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
     tokio::time::sleep(Duration::from_secs(60)).await;
     stop.send(()).unwrap();
     let started = tokio::time::Instant::now();

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use hpp_tracker::{CallbackReceiver, ReceiverOptions};
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{FinalStatus, Finished, HandOff, MemoryStore, TrackingStore};
+use hpp_tracker::{CallbackReceiver, ReceiverOptions};
 use http::{Request, StatusCode};
 use tower_service::Service;
 
@@ -23,7 +23,11 @@ struct App {
 }
 
 impl HandOff<MemoryStore> for App {
-    async fn hand_off(&self, _tx: &mut (), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(
+        &self,
+        _tx: &mut (),
+        finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.hang.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
@@ -94,7 +98,11 @@ async fn a_failing_app_gets_500_and_the_retry_hands_off_once() {
     let ok = format!("/hpp/callback?secret={SECRET}");
     app.failing.store(true, Ordering::SeqCst);
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), Some(FinalStatus::Completed), "the payment is kept");
+    assert_eq!(
+        store.get("s1").await.unwrap().unwrap().final_status(),
+        Some(FinalStatus::Completed),
+        "the payment is kept"
+    );
     app.failing.store(false, Ordering::SeqCst);
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "the service's retry");
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK);
@@ -144,9 +152,8 @@ async fn any_body_type_is_received() {
         CallbackSecret::new(SECRET).unwrap(),
         hpp_runtime::TokioTimer::new(),
     );
-    let request = Request::post(format!("/cb?secret={SECRET}"))
-        .body(Full::new(bytes::Bytes::from(paid("e1"))))
-        .unwrap();
+    let request =
+        Request::post(format!("/cb?secret={SECRET}")).body(Full::new(bytes::Bytes::from(paid("e1")))).unwrap();
     let response = receiver.receive(request).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.into_body().collect().await.unwrap().to_bytes();

@@ -16,16 +16,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
-use hpp_tracker::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{TrackingPolicy, TrackingStore};
 use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
-use hpp_tracker::{Poller, PollerOptions};
 use hpp_sandbox::{CallbackFaults, Sandbox, SandboxConfig};
 use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
+use hpp_tracker::CallbackReceiver;
+use hpp_tracker::{Poller, PollerOptions};
 
 const SESSIONS: usize = 2000;
 const REPLICAS: usize = 3;
@@ -398,7 +398,6 @@ mod bench {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant, SystemTime};
 
-    use hpp_tracker::CallbackReceiver;
     use hpp_core::Transport;
     use hpp_core::callback::CallbackSecret;
     use hpp_core::tracking::{Finished, HandOff, TrackedSession, TrackingPolicy};
@@ -407,6 +406,7 @@ mod bench {
     use hpp_postgres::PgStore;
     use hpp_postgres::testing::TempPostgres;
     use hpp_tests::tracking::serve;
+    use hpp_tracker::CallbackReceiver;
 
     const SESSIONS: usize = 2000;
     const IN_FLIGHT: usize = 32;

@@ -7,16 +7,16 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hpp_tracker::CallbackReceiver;
 use hpp_core::callback::CallbackSecret;
 use hpp_core::tracking::{Finished, HandOff, Input, TrackingStore};
 use hpp_core::{Client, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
-use hpp_tracker::{Poller, PollerOptions};
 use hpp_sandbox::{Sandbox, SandboxConfig};
 use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
+use hpp_tracker::CallbackReceiver;
+use hpp_tracker::{Poller, PollerOptions};
 
 const SECRET: &str = "5b0e4c1d-9a7f-4f3e-8c2b-1d6a0e9f7c35";
 
@@ -117,7 +117,11 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
 struct Shipped(std::sync::Mutex<Vec<String>>);
 
 impl HandOff<hpp_core::tracking::MemoryStore> for Shipped {
-    async fn hand_off(&self, _tx: &mut (), finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn hand_off(
+        &self,
+        _tx: &mut (),
+        finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.0.lock().unwrap().push(finished.session_id.clone());
         Ok(())
     }

@@ -117,11 +117,7 @@ impl<'a> Step<'a> {
     /// Runs the app's work of this step inside the store's unit of work `tx`, in the order every
     /// store runs it: [`on_event`](HandOff::on_event) for a new event, then the hand-off, if one
     /// is due. The first error stops it. Nothing to run is `Ok`.
-    pub async fn run_app<S, H>(
-        &self,
-        hand_off: &H,
-        tx: &mut S::Tx,
-    ) -> Result<(), Box<dyn StdError + Send + Sync>>
+    pub async fn run_app<S, H>(&self, hand_off: &H, tx: &mut S::Tx) -> Result<(), Box<dyn StdError + Send + Sync>>
     where
         S: TrackingStore + ?Sized,
         H: HandOff<S> + ?Sized,

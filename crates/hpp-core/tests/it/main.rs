@@ -7,11 +7,11 @@ mod boundaries;
 mod build;
 mod client;
 mod errors;
+mod modules;
 mod parse;
 mod props;
 mod redact;
 mod retry;
-mod modules;
 mod tracked;
 mod tracking;
 
