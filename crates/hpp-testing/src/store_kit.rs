@@ -7,7 +7,8 @@
 //! step's unit of work: for a database, a row in the same transaction) and calls [`check`]:
 //!
 //! ```
-//! //! use hpp_core::tracking::{MemoryStore, TrackingPolicy};
+//! use std::sync::Mutex;
+//! use hpp_core::tracking::{MemoryStore, TrackingPolicy};
 //! use hpp_testing::store_kit::{self, Books};
 //!
 //! /// The memory store's unit of work is `()`: the app's books are its own, written on success.
