@@ -71,6 +71,9 @@ where
     kit.what_cannot_be_applied_is_answered_so().await;
     kit.a_refused_event_commits_nothing().await;
     kit.a_failed_hand_off_keeps_the_payment().await;
+    kit.a_forged_final_callback_ships_nothing().await;
+    kit.a_payment_just_before_expiry_is_never_lost().await;
+    kit.a_payment_after_the_expiry_was_handed_off_comes_once().await;
     kit.claims_are_leased_and_released_by_reads_and_ticks().await;
     kit.tracking_takes_expiry_from_the_creation().await;
     kit.a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing().await;
@@ -210,13 +213,17 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         assert_eq!(self.apply(track, START).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: idempotent");
         let opened = callback("kit-once-e0", s, "IN_PROGRESS", START + 1);
         assert_eq!(self.apply(Input::Callback(&opened), START + 1).await.unwrap(), Applied::Done { handed_off: None });
+        // A callback's COMPLETED is recorded and a read is due at once; the read hands it off.
         let paid = callback("kit-once-e1", s, "COMPLETED", START + 2);
         let first = self.apply(Input::Callback(&paid), START + 2).await.unwrap();
-        assert_eq!(first, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}: the payment");
+        assert_eq!(first, Applied::Done { handed_off: None }, "{CHECK}: a callback's word alone ships nothing");
+        assert_eq!(self.claimed(s, START + 2).await, [Due::Read(s.to_owned())], "{CHECK}: read at once");
         assert_eq!(self.apply(Input::Callback(&paid), START + 5).await.unwrap(), Applied::Duplicate, "{CHECK}");
         let read = session("COMPLETED");
         let input = Input::Read { session_id: s, result: Ok(&read) };
-        assert_eq!(self.apply(input, START + 6).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: read");
+        let confirmed = self.apply(input, START + 6).await.unwrap();
+        assert_eq!(confirmed, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}: confirmed by the read");
+        assert_eq!(self.apply(input, START + 7).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: read again");
         let other = callback("kit-once-e2", s, "CANCELLED", START + 7);
         assert_eq!(self.apply(Input::Callback(&other), START + 7).await.unwrap(), Applied::Done { handed_off: None });
         assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}: handed off once, the first final status");
@@ -239,30 +246,31 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
             .expect("parses");
         assert_eq!(self.apply(Input::Callback(&anonymous), START).await.unwrap(), Applied::Unknown, "{CHECK}");
         assert_eq!(self.events("kit-unknown-e0").await, 0, "{CHECK}: an unknown event reaches no app");
-        let stranger = callback("kit-unknown-e1", "kit-unknown-s1", "WAITING", START);
-        assert_eq!(self.apply(Input::Callback(&stranger), START).await.unwrap(), Applied::Done { handed_off: None });
-        assert!(self.state("kit-unknown-s1").await.is_some(), "{CHECK}: a callback starts tracking its session");
-        assert!(self.state("kit-unknown-s0").await.is_none(), "{CHECK}: a read does not");
+        // A callback for a session never tracked (forged, or another app's): nothing, no app code.
+        let stranger = callback("kit-unknown-e1", "kit-unknown-s1", "COMPLETED", START);
+        assert_eq!(self.apply(Input::Callback(&stranger), START).await.unwrap(), Applied::Unknown, "{CHECK}");
+        assert!(self.state("kit-unknown-s1").await.is_none(), "{CHECK}: an unknown session is not tracked");
+        assert_eq!(self.events("kit-unknown-e1").await, 0, "{CHECK}: nor shown to the app");
+        assert!(self.state("kit-unknown-s0").await.is_none(), "{CHECK}: a read does not track either");
     }
 
     /// The app refuses a non-final event: nothing of the step is committed, on any store (the
     /// memory store once kept the status and tracked a session it never had, PostgreSQL not).
     async fn a_refused_event_commits_nothing(&self) {
         const CHECK: &str = "a_refused_event_commits_nothing";
-        let (s1, s2) = ("kit-refused-s1", "kit-refused-s2");
+        let s2 = "kit-refused-s2";
         self.apply(Input::Track { session_id: s2, expires_at: Some(at(START + 3600)) }, START).await.unwrap();
         let before = self.state(s2).await;
         self.app.failing.store(true, Ordering::SeqCst);
-        let untracked = callback("kit-refused-e1", s1, "IN_PROGRESS", START + 1);
         let tracked = callback("kit-refused-e2", s2, "IN_PROGRESS", START + 1);
-        let refused = self.apply(Input::Callback(&untracked), START + 1).await;
-        assert!(matches!(refused, Err(StoreError::HandOff(_))), "{CHECK}: {refused:?}");
-        let refused = self.apply(Input::Callback(&tracked), START + 1).await;
-        assert!(matches!(refused, Err(StoreError::HandOff(_))), "{CHECK}: {refused:?}");
+        let paid = callback("kit-refused-e3", s2, "COMPLETED", START + 1);
+        for event in [&tracked, &paid] {
+            let refused = self.apply(Input::Callback(event), START + 1).await;
+            assert!(matches!(refused, Err(StoreError::HandOff(_))), "{CHECK}: {refused:?}");
+        }
         self.app.failing.store(false, Ordering::SeqCst);
-        assert!(self.state(s1).await.is_none(), "{CHECK}: a session first seen in a refused event is not tracked");
         assert_eq!(self.state(s2).await, before, "{CHECK}: a tracked session is as it was");
-        for (event, now) in [(&untracked, START + 2), (&tracked, START + 2)] {
+        for (event, now) in [(&tracked, START + 2)] {
             let retried = self.apply(Input::Callback(event), now).await.unwrap();
             assert_eq!(retried, Applied::Done { handed_off: None }, "{CHECK}: the retry is applied, not a duplicate");
             assert_eq!(self.events(&event.event_id).await, 1, "{CHECK}");
@@ -277,20 +285,25 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         self.apply(Input::Track { session_id: s, expires_at: Some(at(START + 3600)) }, START).await.unwrap();
         let pending = self.store.pending().await.unwrap();
         self.app.failing.store(true, Ordering::SeqCst);
-        let paid = callback("kit-failed-e1", s, "COMPLETED", START + 1);
-        let failed = self.apply(Input::Callback(&paid), START + 1).await;
+        let read = session("COMPLETED");
+        let failed = self.apply(Input::Read { session_id: s, result: Ok(&read) }, START + 1).await;
         assert!(matches!(failed, Err(StoreError::HandOff(_))), "{CHECK}: {failed:?}");
         let state = self.state(s).await.expect("tracked");
         assert_eq!(state.final_status(), Some(FinalStatus::Completed), "{CHECK}: the payment is kept");
         assert!(!state.is_handed_off(), "{CHECK}");
         assert!(state.next_due_at().is_some_and(|due| due > at(START + 1)), "{CHECK}: retried after a back-off");
         assert_eq!(self.store.pending().await.unwrap(), pending, "{CHECK}: still work outstanding");
-        assert_eq!(self.events("kit-failed-e1").await, 0, "{CHECK}: the app's work rolled back");
+        assert!(self.handed(s).await.is_empty(), "{CHECK}: the app's work rolled back");
+        // The service's callback meanwhile: not a duplicate while the hand-off is due; it runs it.
+        let paid = callback("kit-failed-e1", s, "COMPLETED", START + 2);
+        let failed = self.apply(Input::Callback(&paid), START + 2).await;
+        assert!(matches!(failed, Err(StoreError::HandOff(_))), "{CHECK}: {failed:?}");
+        assert_eq!(self.events("kit-failed-e1").await, 0, "{CHECK}: the event's work rolled back too");
+        let state = self.state(s).await.expect("tracked");
         // Due again: a poller's claim reads it, and the read hands it off once the app is back.
         let due_at = state.next_due_at().unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs() + 1;
         assert_eq!(self.claimed(s, due_at).await, [Due::Read(s.to_owned())], "{CHECK}: the hand-off is due again");
         self.app.failing.store(false, Ordering::SeqCst);
-        let read = session("COMPLETED");
         let applied = self.apply(Input::Read { session_id: s, result: Ok(&read) }, due_at).await.unwrap();
         assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}");
         assert_eq!(self.apply(Input::Callback(&paid), due_at + 1).await.unwrap(), Applied::Done { handed_off: None });
@@ -298,6 +311,79 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}");
         assert_eq!(self.events("kit-failed-e1").await, 1, "{CHECK}");
         assert_eq!(self.store.pending().await.unwrap(), pending - 1, "{CHECK}");
+    }
+
+    /// A callback says COMPLETED; the API says WAITING: nothing is handed off, and the session
+    /// ends as the API says (expired, in the end).
+    async fn a_forged_final_callback_ships_nothing(&self) {
+        const CHECK: &str = "a_forged_final_callback_ships_nothing";
+        let s = "kit-forged-s1";
+        let t = START + 2_000_000;
+        let expires = t + 3600;
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)) }, t).await.unwrap();
+        let forged = callback("kit-forged-e1", s, "COMPLETED", t + 10);
+        assert_eq!(self.apply(Input::Callback(&forged), t + 10).await.unwrap(), Applied::Done { handed_off: None });
+        let waiting = session("WAITING");
+        let read = Input::Read { session_id: s, result: Ok(&waiting) };
+        // A read applied soon after may have left before the callback: it is read again.
+        assert_eq!(self.apply(read, t + 11).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}");
+        let due = self.state(s).await.and_then(|s| s.next_due_at()).expect("due");
+        assert!(due <= at(t + 71), "{CHECK}: read again once no read can predate the callback: {due:?}");
+        // A read that surely left after it, still WAITING: the callback is contradicted, dropped.
+        assert_eq!(self.apply(read, t + 80).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}");
+        let gone = read_error(404);
+        let gone = Input::Read { session_id: s, result: Err(&gone) };
+        let after = expires + 30;
+        assert_eq!(self.apply(gone, after).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: grace");
+        let expired = self.apply(gone, expires + 600).await.unwrap();
+        assert_eq!(expired, Applied::Done { handed_off: Some(FinalStatus::Expired) }, "{CHECK}: as the API says");
+        assert_eq!(self.handed(s).await, ["EXPIRED"], "{CHECK}: never shipped on the forged word");
+        assert!(self.state(s).await.expect("tracked").is_confirmed(), "{CHECK}: the 404s confirm the expiry");
+    }
+
+    /// Paid seconds before expiry, its callback held back past it: the 404s inside the grace end
+    /// nothing, and the late callback is handed off (unconfirmed: the API can no longer say).
+    async fn a_payment_just_before_expiry_is_never_lost(&self) {
+        const CHECK: &str = "a_payment_just_before_expiry_is_never_lost";
+        let s = "kit-late-s1";
+        let t = START + 3_000_000;
+        let expires = t + 3600;
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)) }, t).await.unwrap();
+        let gone = read_error(404);
+        let gone = Input::Read { session_id: s, result: Err(&gone) };
+        assert_eq!(self.apply(gone, expires + 30).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}");
+        let state = self.state(s).await.expect("tracked");
+        assert_eq!(state.final_status(), None, "{CHECK}: a 404 inside the grace ends nothing");
+        let paid = callback("kit-late-e1", s, "COMPLETED", expires - 10);
+        let late = self.apply(Input::Callback(&paid), expires + 48).await.unwrap();
+        assert_eq!(late, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}: not lost");
+        let state = self.state(s).await.expect("tracked");
+        assert!(!state.is_confirmed(), "{CHECK}: the API could not confirm it");
+        assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}");
+        assert_eq!(self.apply(gone, expires + 700).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}");
+        assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}: never expired after");
+    }
+
+    /// A COMPLETED delivered after the session was handed off as expired: handed off once, as a
+    /// late payment.
+    async fn a_payment_after_the_expiry_was_handed_off_comes_once(&self) {
+        const CHECK: &str = "a_payment_after_the_expiry_was_handed_off_comes_once";
+        let s = "kit-after-s1";
+        let t = START + 4_000_000;
+        let expires = t + 3600;
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)) }, t).await.unwrap();
+        let gone = read_error(404);
+        let gone = Input::Read { session_id: s, result: Err(&gone) };
+        let expired = self.apply(gone, expires + 600).await.unwrap();
+        assert_eq!(expired, Applied::Done { handed_off: Some(FinalStatus::Expired) }, "{CHECK}");
+        let paid = callback("kit-after-e1", s, "COMPLETED", expires - 5);
+        let late = self.apply(Input::Callback(&paid), expires + 610).await.unwrap();
+        assert_eq!(late, Applied::Done { handed_off: Some(FinalStatus::CompletedAfterExpired) }, "{CHECK}");
+        assert_eq!(self.apply(Input::Callback(&paid), expires + 611).await.unwrap(), Applied::Duplicate, "{CHECK}");
+        let again = callback("kit-after-e2", s, "COMPLETED", expires - 5);
+        assert_eq!(self.apply(Input::Callback(&again), expires + 612).await.unwrap(), Applied::Done { handed_off: None });
+        assert_eq!(self.handed(s).await, ["COMPLETED_AFTER_EXPIRED", "EXPIRED"], "{CHECK}: each once");
+        assert_eq!(self.state(s).await.and_then(|s| s.next_due_at()), None, "{CHECK}: nothing due after");
     }
 
     async fn claims_are_leased_and_released_by_reads_and_ticks(&self) {
@@ -353,18 +439,21 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         const CHECK: &str = "a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing";
         let s = "kit-busy-s1";
         self.apply(Input::Track { session_id: s, expires_at: None }, START).await.unwrap();
-        let paid = callback("kit-busy-e1", s, "COMPLETED", START + 1);
-        self.hang_until_started(Input::Callback(&paid), START + 1, async {
-            let again = self.apply(Input::Callback(&paid), START + 2).await.unwrap();
-            assert_eq!(again, Applied::Busy, "{CHECK}: a redelivery is neither run twice nor answered done");
+        let paid = session("COMPLETED");
+        let paid = Input::Read { session_id: s, result: Ok(&paid) };
+        let event = callback("kit-busy-e1", s, "IN_PROGRESS", START + 1);
+        self.hang_until_started(paid, START + 1, async {
+            let again = self.apply(paid, START + 2).await.unwrap();
+            assert_eq!(again, Applied::Busy, "{CHECK}: another step of the session is neither run nor done");
+            let again = self.apply(Input::Callback(&event), START + 2).await.unwrap();
+            assert_eq!(again, Applied::Busy, "{CHECK}: nor a callback's");
         })
         .await;
         // The slow step was dropped (a receiver's deadline): nothing of it committed.
         assert_eq!(self.state(s).await.and_then(|s| s.final_status()), None, "{CHECK}: nothing committed");
-        let retried = self.apply_when_free(Input::Callback(&paid), START + 3).await.unwrap();
+        let retried = self.apply_when_free(paid, START + 3).await.unwrap();
         assert_eq!(retried, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}: the retry");
         assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}");
-        assert_eq!(self.events("kit-busy-e1").await, 1, "{CHECK}");
     }
 
     /// Applies `input` with a hanging app until its work has started, runs `meanwhile`, then
@@ -465,13 +554,18 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         self.app.failing.store(false, Ordering::SeqCst);
         for (s, ending) in endings.iter().enumerate() {
             let id = &ids[s];
-            let handed = self.handed(id).await;
+            let mut handed = self.handed(id).await;
+            // A late payment comes after the expiry it follows: the one pair allowed.
+            if handed == ["COMPLETED_AFTER_EXPIRED", "EXPIRED"] {
+                handed.remove(1);
+            }
             assert!(handed.len() <= 1, "{CHECK} {seed}: {id} handed off {handed:?}; {log:?}");
             let state = self.state(id).await.expect("tracked");
             let stored = state.final_status().filter(|_| state.is_handed_off()).map(|f| f.as_str().to_owned());
             assert_eq!(handed.first(), stored.as_ref(), "{CHECK} {seed}: {id}: the books are the store's; {log:?}");
             if let (Some(status), Some(ending)) = (state.final_status(), ending) {
-                assert_eq!(status.as_str(), *ending, "{CHECK} {seed}: {id} ended early; {log:?}");
+                let shown = if status == FinalStatus::CompletedAfterExpired { "COMPLETED" } else { status.as_str() };
+                assert_eq!(shown, *ending, "{CHECK} {seed}: {id} ended early; {log:?}");
             }
         }
     }

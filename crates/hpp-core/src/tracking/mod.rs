@@ -60,14 +60,23 @@ pub enum FinalStatus {
     Disabled,
     /// The service timed the session out (a `TIMEOUT` status).
     Timeout,
-    /// The session expired without a final status: read as not found after its `expires_at`, or
-    /// not read as final for [`TrackingPolicy::give_up_after_expiry`] past it.
+    /// The session expired without a final status: read as not found
+    /// [`TrackingPolicy::expiry_grace`] after its `expires_at`, or not read as final for
+    /// [`TrackingPolicy::give_up_after_expiry`] past it. It means "not known to be paid":
+    /// reconcile before releasing what the order holds.
     Expired,
+    /// Paid after the session was handed off as [`Expired`](Self::Expired): a `COMPLETED`
+    /// callback that the service delivered late (a payment just before expiry, its callbacks held
+    /// back). Handed off once, on its own, so that the app can undo what it did for the expiry
+    /// (or refund). The API can no longer be asked about the session (it answers 404 after
+    /// expiry): check the order in the API that `payment_session_url` names before shipping.
+    CompletedAfterExpired,
 }
 
 impl FinalStatus {
     /// Every final status, in a fixed order.
-    pub const ALL: [Self; 5] = [Self::Completed, Self::Cancelled, Self::Disabled, Self::Timeout, Self::Expired];
+    pub const ALL: [Self; 6] =
+        [Self::Completed, Self::Cancelled, Self::Disabled, Self::Timeout, Self::Expired, Self::CompletedAfterExpired];
 
     /// The final status a session status stands for, if it is final.
     pub(crate) fn of(status: &SessionStatus) -> Option<Self> {
@@ -80,8 +89,8 @@ impl FinalStatus {
         }
     }
 
-    /// The name, as the API spells the status (`EXPIRED` for [`FinalStatus::Expired`]): what a
-    /// store writes.
+    /// The name, as the API spells the status (`EXPIRED` for [`FinalStatus::Expired`],
+    /// `COMPLETED_AFTER_EXPIRED` for a late payment): what a store writes.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "COMPLETED",
@@ -89,6 +98,7 @@ impl FinalStatus {
             Self::Disabled => "DISABLED",
             Self::Timeout => "TIMEOUT",
             Self::Expired => "EXPIRED",
+            Self::CompletedAfterExpired => "COMPLETED_AFTER_EXPIRED",
         }
     }
 }
@@ -117,12 +127,35 @@ pub struct TrackingPolicy {
     /// And one this long after `expires_at` (default 30 s): its 404 ends the session as
     /// [`FinalStatus::Expired`].
     pub read_after_expiry: Duration,
+    /// How long past `expires_at` a session is still waited for before a 404 ends it as
+    /// [`FinalStatus::Expired`] (default 10 minutes). A consumer can pay seconds before expiry,
+    /// and the service delivers that payment's callback after it: a 3 s timeout per attempt and
+    /// up to three retries "after a few seconds" (spec section on callbacks), later still when its
+    /// queue or the network holds it back (48 s was measured). A 404 inside the grace is a failed
+    /// read like any other; the reads go on until the grace has passed. Minutes, not seconds: the
+    /// cost is that an expiry is handed off this much later.
+    pub expiry_grace: Duration,
     /// How long past `expires_at` reads that fail (network, 5xx, 429) are retried before the
-    /// session is given up as expired (default 1 hour).
+    /// session is given up as expired (default 1 hour; never before the
+    /// [`expiry_grace`](Self::expiry_grace)).
     pub give_up_after_expiry: Duration,
     /// The lifetime assumed for a session registered without `expires_at` (default 47 hours: the
     /// payment session's 48 less one, as the service sets it).
     pub assumed_lifetime: Duration,
+    /// Whether a final status a callback brings is confirmed by a read of the session before it
+    /// is handed off (default `true`). A callback wakes the tracker; the API decides: the
+    /// callback's status is recorded and a read is due at once (the poller's), and the hand-off
+    /// carries the session as read. A read that shows the session not final contradicts the
+    /// callback, which is then dropped (a forged or mistaken callback ships nothing). Once the
+    /// session has expired the API answers 404 and nothing can be confirmed: such a payment is
+    /// handed off with [`Finished::confirmed`] `false`. The cost is one read per final session;
+    /// `false` trusts the callback's word (and its secret) alone.
+    pub confirm_callbacks: bool,
+    /// Whether a callback for a session this store does not track starts tracking it (default
+    /// `false`: it is answered 2xx and changes nothing, so that a forged callback for an unknown
+    /// session costs no row and no reads). For tools that print every callback, such as the
+    /// command-line listener.
+    pub track_unknown_sessions: bool,
 }
 
 impl Default for TrackingPolicy {
@@ -132,11 +165,18 @@ impl Default for TrackingPolicy {
             max_interval: Duration::from_secs(600),
             read_before_expiry: Duration::from_secs(30),
             read_after_expiry: Duration::from_secs(30),
+            expiry_grace: Duration::from_secs(600),
             give_up_after_expiry: Duration::from_secs(3600),
             assumed_lifetime: Duration::from_secs(47 * 3600),
+            confirm_callbacks: true,
+            track_unknown_sessions: false,
         }
     }
 }
+
+/// How long a read can be under way (with its retries) before it is applied: a read applied
+/// later than this after a callback left after it. A poller's lease is as long.
+const READ_IN_FLIGHT_MS: i64 = 60_000;
 
 /// Why a read of a tracked session gave no session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +255,15 @@ pub struct TrackedSession {
     interval_ms: u64,
     #[serde(default)]
     failures: u32,
+    /// A final status a callback brought, waiting for a read to confirm it.
+    #[serde(default)]
+    claimed: Option<FinalStatus>,
+    /// When that callback was applied: a read after it that shows no final status contradicts it.
+    #[serde(default)]
+    claimed_at_ms: Option<i64>,
+    /// Whether the final status was shown by the API (a read), not only by a callback.
+    #[serde(default)]
+    confirmed: bool,
 }
 
 impl TrackedSession {
@@ -238,6 +287,9 @@ impl TrackedSession {
             next_due_ms: None,
             interval_ms: duration_millis(policy.first_read),
             failures: 0,
+            claimed: None,
+            claimed_at_ms: None,
+            confirmed: false,
         };
         tracked.schedule(now, policy.first_read, policy);
         tracked
@@ -284,11 +336,19 @@ impl TrackedSession {
         self.next_due_ms.is_some_and(|due| due <= millis(now))
     }
 
-    /// When a tick ([`check_expiry`](Self::check_expiry)) would end the session as
-    /// [`FinalStatus::Expired`]; `None` once a final status is known.
+    /// When a tick ([`check_expiry`](Self::check_expiry)) would end the session (as
+    /// [`FinalStatus::Expired`], or as the unconfirmed final status a callback brought); `None`
+    /// once a final status is known.
     pub fn gives_up_at(&self, policy: &TrackingPolicy) -> Option<SystemTime> {
-        let give_up = self.expires_at_ms.saturating_add(duration_millis(policy.give_up_after_expiry) as i64);
+        let after = policy.give_up_after_expiry.max(policy.expiry_grace);
+        let give_up = self.expires_at_ms.saturating_add(duration_millis(after) as i64);
         self.final_status.is_none().then(|| from_millis(give_up))
+    }
+
+    /// Whether the final status was shown by the API itself (a read; for
+    /// [`FinalStatus::Expired`], a 404 after the grace), not only by a callback or by giving up.
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed
     }
 
     /// Failed reads (or hand-offs) in a row.
@@ -305,10 +365,30 @@ impl TrackedSession {
     /// [`TrackingPolicy::first_read`], the same one doubles the interval. A non-final status never
     /// ends the session, even after `expires_at` (a late callback says nothing of the present).
     pub fn observe(&mut self, session: &Session, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
+        let became = self.learn(session, true, now, policy);
+        if let Some(claimed_at) = self.claimed_at_ms.filter(|_| self.final_status.is_none()) {
+            // A read that may have left before the callback came: read again once none can have.
+            let fresh = claimed_at.saturating_add(READ_IN_FLIGHT_MS).saturating_add(1);
+            self.next_due_ms = Some(self.next_due_ms.map_or(fresh, |due| due.min(fresh)));
+        }
+        became
+    }
+
+    /// What a read (`from_read`, the API's word) or a callback said of the session.
+    fn learn(&mut self, session: &Session, from_read: bool, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
         if self.final_status.is_some() {
             return self.hand_off_due();
         }
         self.failures = 0;
+        let shows_final = session.status.as_ref().and_then(FinalStatus::of);
+        if shows_final.is_some() {
+            self.confirmed = from_read;
+        } else if from_read && self.claimed_at_ms.is_some_and(|at| millis(now) > at.saturating_add(READ_IN_FLIGHT_MS)) {
+            // A read that left after the callback was applied, and not final: the API
+            // contradicts the callback (forged, or mistaken), which is dropped.
+            self.claimed = None;
+            self.claimed_at_ms = None;
+        }
         if let Some(expires) = session.expires_at_time() {
             self.expires_at_ms = millis(expires);
         }
@@ -336,10 +416,12 @@ impl TrackedSession {
     }
 
     /// A read of the session failed at `now`. Reads back off (doubling, at least the
-    /// `Retry-After` of a 429); a 404 at or after `expires_at` ends the session as
-    /// [`FinalStatus::Expired`] (before it, it is retried like any failure), and so does failing
-    /// to read it for [`TrackingPolicy::give_up_after_expiry`] past it. Returns the final status
-    /// while its hand-off is due.
+    /// `Retry-After` of a 429); a 404 [`TrackingPolicy::expiry_grace`] or more after `expires_at`
+    /// ends the session as [`FinalStatus::Expired`] (before then, it is retried like any failure,
+    /// and a read is due when the grace ends), and so does failing to read it for
+    /// [`TrackingPolicy::give_up_after_expiry`] past it. A final status a callback brought and no
+    /// read could confirm (a 404 once the session expired) is handed off unconfirmed. Returns the
+    /// final status while its hand-off is due.
     pub fn read_failed(
         &mut self,
         error: &crate::Error,
@@ -351,8 +433,15 @@ impl TrackedSession {
             return self.hand_off_due();
         }
         self.failures = self.failures.saturating_add(1);
-        if failure == ReadFailure::NotFound && millis(now) >= self.expires_at_ms {
-            return self.finish(FinalStatus::Expired, now);
+        let expired = millis(now) >= self.expires_at_ms;
+        if failure == ReadFailure::NotFound && expired {
+            if let Some(claimed) = self.claimed {
+                return self.finish(claimed, now);
+            }
+            if millis(now) >= self.grace_ends_ms(policy) {
+                self.confirmed = true;
+                return self.finish(FinalStatus::Expired, now);
+            }
         }
         let at_least = match failure {
             ReadFailure::RateLimited(wait) => wait,
@@ -370,9 +459,48 @@ impl TrackedSession {
             return self.hand_off_due();
         }
         if self.gives_up_at(policy).is_some_and(|give_up| now >= give_up) {
-            return self.finish(FinalStatus::Expired, now);
+            return self.finish(self.claimed.unwrap_or(FinalStatus::Expired), now);
         }
         None
+    }
+
+    /// What a `status_update` callback said of the session at `now`. A status that is not final
+    /// is taken as [`observe`](Self::observe) takes it (it moves the schedule). A final one, with
+    /// [`TrackingPolicy::confirm_callbacks`] and before `expires_at`, is not trusted yet: it is
+    /// recorded, and a read is due at once (its answer decides, [`observe`](Self::observe)).
+    /// Otherwise (no confirmation asked, or the session expired, so that the API can no longer
+    /// confirm anything) it is taken unconfirmed. A `COMPLETED` that comes after the session was
+    /// handed off as [`FinalStatus::Expired`] is a late payment:
+    /// [`FinalStatus::CompletedAfterExpired`], handed off once; one that comes while that expiry
+    /// is still due for hand-off replaces it. Returns the final status while its hand-off is due.
+    pub fn observe_callback(
+        &mut self,
+        session: &Session,
+        now: SystemTime,
+        policy: &TrackingPolicy,
+    ) -> Option<FinalStatus> {
+        let Some(status) = session.status.as_ref().and_then(FinalStatus::of) else {
+            return self.learn(session, false, now, policy);
+        };
+        if self.final_status == Some(FinalStatus::Expired) && status == FinalStatus::Completed {
+            let late = if self.handed_off { FinalStatus::CompletedAfterExpired } else { FinalStatus::Completed };
+            self.handed_off = false;
+            self.confirmed = false;
+            self.status = session.status.clone();
+            return self.finish(late, now);
+        }
+        if self.final_status.is_some() {
+            return self.hand_off_due();
+        }
+        let expired = session.expires_at_time().map_or(self.expires_at_ms, millis).min(self.expires_at_ms);
+        if policy.confirm_callbacks && millis(now) < expired {
+            self.claimed = Some(status);
+            self.claimed_at_ms = Some(millis(now));
+            self.next_due_ms = Some(millis(now));
+            return None;
+        }
+        self.status = session.status.clone();
+        self.finish(status, now)
     }
 
     /// The app took the final status: commit this with the app's work. Tracking is over.
@@ -393,8 +521,15 @@ impl TrackedSession {
         }
     }
 
+    /// When a 404 may end the session as expired: `expires_at` and the grace.
+    fn grace_ends_ms(&self, policy: &TrackingPolicy) -> i64 {
+        self.expires_at_ms.saturating_add(duration_millis(policy.expiry_grace) as i64)
+    }
+
     fn finish(&mut self, status: FinalStatus, now: SystemTime) -> Option<FinalStatus> {
         self.final_status = Some(status);
+        self.claimed = None;
+        self.claimed_at_ms = None;
         // Due at once: the hand-off, should the store commit this without it.
         self.next_due_ms = Some(millis(now));
         self.interval_ms = duration_millis(Duration::ZERO);
@@ -418,7 +553,8 @@ impl TrackedSession {
         let next = now.saturating_add(duration_millis(wait) as i64);
         let before = self.expires_at_ms.saturating_sub(duration_millis(policy.read_before_expiry) as i64);
         let after = self.expires_at_ms.saturating_add(duration_millis(policy.read_after_expiry) as i64);
-        let cap = [before, after].into_iter().find(|&at| now < at && self.final_status.is_none());
+        let grace = self.grace_ends_ms(policy);
+        let cap = [before, after, grace].into_iter().find(|&at| now < at && self.final_status.is_none());
         self.next_due_ms = Some(cap.map_or(next, |cap| next.min(cap)));
     }
 }

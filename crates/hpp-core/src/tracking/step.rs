@@ -79,22 +79,27 @@ impl<'a> Step<'a> {
             (Some(_), Input::Track { .. }) => return Err(Applied::Done { handed_off: None }),
             (Some(state), _) => state.clone(),
             (None, Input::Track { expires_at, .. }) => TrackedSession::new(session_id, *expires_at, now, policy),
-            (None, Input::Callback(callback)) if !session_id.is_empty() => {
+            (None, Input::Callback(callback)) if !session_id.is_empty() && policy.track_unknown_sessions => {
                 TrackedSession::new(session_id, callback.session.expires_at_time(), now, policy)
             }
             (None, _) => return Err(Applied::Unknown),
         };
         let (became, session) = match &input {
             Input::Track { .. } => (None, None),
-            Input::Callback(callback) => (state.observe(&callback.session, now, policy), Some(&callback.session)),
+            Input::Callback(callback) => {
+                (state.observe_callback(&callback.session, now, policy), Some(&callback.session))
+            }
             Input::Read { result: Ok(session), .. } => (state.observe(session, now, policy), Some(*session)),
             Input::Read { result: Err(error), .. } => (state.read_failed(error, now, policy), None),
             Input::Tick { .. } => (state.check_expiry(now, policy), None),
         };
+        // The session goes with the hand-off only when it shows the status handed off (a retried
+        // hand-off completed by a later, non-final event carries none).
         let finished = became.map(|status| Finished {
             session_id: session_id.to_owned(),
             status,
-            session: session.filter(|_| status != FinalStatus::Expired).cloned(),
+            session: session.filter(|s| shows(s, status)).cloned(),
+            confirmed: state.is_confirmed(),
         });
         let new_event = match input {
             Input::Callback(callback) if !event_seen => Some(callback),
@@ -171,4 +176,10 @@ impl<'a> Step<'a> {
         let release_claim = matches!(input, Input::Read { .. } | Input::Tick { .. }) || state.is_handed_off();
         Commit { state: Some(state), insert: !tracked, event, keep_app_work, release_claim, outcome }
     }
+}
+
+/// Whether `session` shows `status` (a late payment shows `COMPLETED`).
+fn shows(session: &crate::model::Session, status: FinalStatus) -> bool {
+    let shown = session.status.as_ref().and_then(FinalStatus::of);
+    shown == Some(status) || (status == FinalStatus::CompletedAfterExpired && shown == Some(FinalStatus::Completed))
 }

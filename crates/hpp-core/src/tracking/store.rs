@@ -64,11 +64,18 @@ pub struct Finished {
     pub session_id: String,
     /// How it ended.
     pub status: FinalStatus,
-    /// The session as the callback or read of this step showed it (`order_id`,
-    /// `authorization_token`, customer details); `None` when it expired, or when a hand-off is
-    /// retried without a fresh read. Never kept by a store (it holds a token and personal data):
-    /// the app takes what it needs now.
+    /// The session as the callback or read of this step showed it with this status
+    /// (`order_id`, `authorization_token`, customer details); `None` when it expired, or when a
+    /// hand-off is retried without a step that shows the status again. Never kept by a store (it
+    /// holds a token and personal data): the app takes what it needs now.
     pub session: Option<Session>,
+    /// Whether the API itself showed this status (a read of the session; for
+    /// [`FinalStatus::Expired`], a 404 after the grace). `false` for a status known only from a
+    /// callback (with [`TrackingPolicy::confirm_callbacks`](super::TrackingPolicy::confirm_callbacks)
+    /// on, a payment the API could no longer be asked about: after expiry it answers 404) or an
+    /// expiry given up without an answer. Before shipping on an unconfirmed `COMPLETED`, check the
+    /// order in the API that `payment_session_url` names.
+    pub confirmed: bool,
 }
 
 /// What a store did with one [`Input`].

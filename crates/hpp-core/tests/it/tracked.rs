@@ -55,6 +55,11 @@ enum Step {
         status: &'static str,
         updated_at: Option<u64>,
     },
+    /// A callback (its final status waits for a read, or is a late payment past expiry).
+    Called {
+        status: &'static str,
+        updated_at: Option<u64>,
+    },
     /// A failed read: its status and `Retry-After`.
     Failed(u16, Option<u64>),
     Tick,
@@ -78,6 +83,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (proptest::sample::select(STATUSES), proptest::option::of(0u64..100))
             .prop_map(|(status, updated_at)| Step::Observed { status, updated_at: updated_at.map(|u| START + u) }),
+        2 => (proptest::sample::select(STATUSES), proptest::option::of(0u64..100))
+            .prop_map(|(status, updated_at)| Step::Called { status, updated_at: updated_at.map(|u| START + u) }),
         1 => Just(Step::Failed(404, None)),
         1 => Just(Step::Failed(503, None)),
         1 => proptest::option::of(0u64..100_000).prop_map(|s| Step::Failed(429, s)),
@@ -88,6 +95,7 @@ fn step() -> impl Strategy<Value = Step> {
 fn apply(tracked: &mut TrackedSession, step: &Step, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
     match step {
         Step::Observed { status, updated_at } => tracked.observe(&session(status, *updated_at), now, policy),
+        Step::Called { status, updated_at } => tracked.observe_callback(&session(status, *updated_at), now, policy),
         Step::Failed(status, retry_after) => tracked.read_failed(&read_error(*status, *retry_after), now, policy),
         Step::Tick => tracked.check_expiry(now, policy),
     }
@@ -150,16 +158,26 @@ proptest! {
             let loaded: TrackedSession = serde_json::from_str(&stored).unwrap();
             prop_assert_eq!(&loaded, &working);
             committed = loaded;
-            if let Some(kept) = before_step.final_status() {
+            // The one change of a final status: an expiry followed by a payment's callback.
+            let late = before_step.final_status() == Some(FinalStatus::Expired)
+                && matches!(step, Step::Called { status: "COMPLETED", .. });
+            if let Some(kept) = before_step.final_status().filter(|_| !late) {
                 prop_assert_eq!(committed.final_status(), Some(kept), "a final status never changes");
                 prop_assert_eq!(committed.status(), before_step.status());
             }
             if let Some(status) = due {
                 prop_assert_eq!(committed.final_status(), Some(status), "the status handed off is the one kept");
             }
-            if let Step::Observed { status, updated_at } = step {
+            let learned = match step {
+                Step::Observed { status, updated_at } => Some((status, updated_at, true)),
+                Step::Called { status, updated_at } => Some((status, updated_at, false)),
+                _ => None,
+            };
+            if let Some((status, updated_at, from_read)) = learned {
                 let observed = SessionStatus::from(*status);
                 match final_status_of(&observed) {
+                    // A callback's final status waits for a read (or is taken past expiry).
+                    Some(_) if !from_read => {}
                     Some(final_status) => {
                         prop_assert!(committed.final_status().is_some(), "a committed final status ends tracking");
                         if before_step.final_status().is_none() {
@@ -189,9 +207,14 @@ proptest! {
                 }
             }
         }
-        prop_assert!(app_table.len() <= 1, "the app committed {:?}", app_table);
-        prop_assert_eq!(app_table.len(), usize::from(committed.is_handed_off()));
-        prop_assert_eq!(app_table.first().copied(), committed.final_status().filter(|_| committed.is_handed_off()));
+        // Each outcome once; the one pair: an expiry, then the payment that came after it.
+        let expected = match (committed.final_status(), committed.is_handed_off()) {
+            (Some(FinalStatus::CompletedAfterExpired), true) => vec![FinalStatus::Expired, FinalStatus::CompletedAfterExpired],
+            (Some(FinalStatus::CompletedAfterExpired), false) => vec![FinalStatus::Expired],
+            (Some(status), true) => vec![status],
+            _ => Vec::new(),
+        };
+        prop_assert_eq!(app_table, expected, "what the app committed is what the store handed off");
     }
 
     /// The same callbacks delivered in any order, any number of times, to a session with one
@@ -267,11 +290,16 @@ fn reads_follow_the_schedule_and_end_at_expiry() {
     assert_eq!(tracked.next_due_at(), Some(at(expires - 30)));
     tracked.observe(&session("IN_PROGRESS", None), at(expires - 30), &policy);
     assert_eq!(tracked.next_due_at(), Some(at(expires + 30)));
-    // A 404 before expiry is retried; after it, the session has expired.
+    // A 404 before expiry is retried; so is one inside the grace after it (a payment's callback
+    // may still come), with a read due when the grace ends; after that, the session has expired.
     let mut early = tracked.clone();
     assert_eq!(early.read_failed(&not_found(), at(expires - 10), &policy), None);
-    assert_eq!(tracked.read_failed(&not_found(), at(expires + 30), &policy), Some(FinalStatus::Expired));
-    assert_eq!(tracked.next_due_at(), Some(at(expires + 30)), "the hand-off is due");
+    assert_eq!(tracked.read_failed(&not_found(), at(expires + 30), &policy), None, "inside the grace");
+    let again = tracked.next_due_at().unwrap();
+    assert!(again > at(expires + 30) && again <= at(expires + 600), "read again within the grace: {again:?}");
+    assert_eq!(tracked.read_failed(&not_found(), at(expires + 600), &policy), Some(FinalStatus::Expired));
+    assert!(tracked.is_confirmed(), "the API's 404 after the grace");
+    assert_eq!(tracked.next_due_at(), Some(at(expires + 600)), "the hand-off is due");
     tracked.handed_off();
     assert_eq!(tracked.next_due_at(), None);
 }
@@ -292,6 +320,57 @@ fn a_late_non_final_callback_never_ends_a_session_but_giving_up_does() {
     assert_eq!(tracked.check_expiry(at(expires + 3602), &policy), None, "once");
     assert_eq!(tracked.observe(&session("COMPLETED", None), at(expires + 3602), &policy), None, "final is absorbing");
     assert_eq!(tracked.final_status(), Some(FinalStatus::Expired));
+    assert!(!tracked.is_confirmed(), "given up: the API never said");
+}
+
+/// A callback's final status waits for a read; a read that surely left after it and shows the
+/// session open drops it; past expiry nothing can confirm, and the callback's word is taken,
+/// unconfirmed; a COMPLETED after an expiry was handed off is a late payment, once.
+#[test]
+fn a_callback_final_status_waits_for_the_api() {
+    let policy = TrackingPolicy::default();
+    let expires = START + 3600;
+    let fresh = || TrackedSession::new("s1", Some(at(expires)), at(START), &policy);
+    let paid = session("COMPLETED", Some(START + 5));
+
+    let mut confirmed = fresh();
+    assert_eq!(confirmed.observe_callback(&paid, at(START + 10), &policy), None, "not on its word");
+    assert_eq!(confirmed.next_due_at(), Some(at(START + 10)), "a read at once");
+    assert_eq!(confirmed.observe(&paid, at(START + 11), &policy), Some(FinalStatus::Completed));
+    assert!(confirmed.is_confirmed());
+
+    let mut forged = fresh();
+    forged.observe_callback(&paid, at(START + 10), &policy);
+    assert_eq!(forged.observe(&session("WAITING", None), at(START + 20), &policy), None);
+    let again = forged.next_due_at().unwrap();
+    assert!(again <= at(START + 70) + Duration::from_millis(1), "maybe stale: read again soon: {again:?}");
+    assert_eq!(forged.observe(&session("WAITING", None), at(START + 71), &policy), None);
+    assert_eq!(forged.read_failed(&not_found(), at(expires + 30), &policy), None, "the claim was dropped");
+    assert_eq!(forged.read_failed(&not_found(), at(expires + 600), &policy), Some(FinalStatus::Expired));
+
+    let mut unconfirmable = fresh();
+    unconfirmable.observe_callback(&paid, at(expires - 5), &policy);
+    let became = unconfirmable.read_failed(&not_found(), at(expires + 1), &policy);
+    assert_eq!(became, Some(FinalStatus::Completed), "a 404 after expiry cannot confirm: handed off as it is");
+    assert!(!unconfirmable.is_confirmed());
+
+    let mut trusting = fresh();
+    let mut trust = TrackingPolicy::default();
+    trust.confirm_callbacks = false;
+    assert_eq!(trusting.observe_callback(&paid, at(START + 10), &trust), Some(FinalStatus::Completed), "opted out");
+    assert!(!trusting.is_confirmed());
+
+    let mut late = fresh();
+    late.read_failed(&not_found(), at(expires + 600), &policy);
+    late.handed_off();
+    let became = late.observe_callback(&paid, at(expires + 700), &policy);
+    assert_eq!(became, Some(FinalStatus::CompletedAfterExpired), "a late payment, on its own");
+    late.handed_off();
+    assert_eq!(late.observe_callback(&paid, at(expires + 701), &policy), None, "once");
+    let mut replaced = fresh();
+    replaced.read_failed(&not_found(), at(expires + 600), &policy);
+    let became = replaced.observe_callback(&paid, at(expires + 601), &policy);
+    assert_eq!(became, Some(FinalStatus::Completed), "an expiry not handed off yet is replaced");
 }
 
 #[test]
@@ -379,13 +458,15 @@ mod store {
     fn only_handed_off_sessions_are_forgotten() {
         let store = MemoryStore::default();
         let app = App::default();
+        block_on(store.apply(Input::Track { session_id: "s1", expires_at: None }, at(START), &app)).unwrap();
         app.failing.store(true, Ordering::SeqCst);
-        let paid = super::events::event("e1", "COMPLETED");
-        assert!(block_on(store.apply(Input::Callback(&paid), at(START), &app)).is_err());
+        let paid = super::session("COMPLETED", None);
+        let paid = Input::Read { session_id: "s1", result: Ok(&paid) };
+        assert!(block_on(store.apply(paid, at(START), &app)).is_err());
         assert_eq!(block_on(store.pending()).unwrap(), 1, "final, not handed off: still work to do");
         assert_eq!(store.forget_handed_off(), 0, "a payment not handed off is never forgotten");
         app.failing.store(false, Ordering::SeqCst);
-        block_on(store.apply(Input::Callback(&paid), at(START + 1), &app)).unwrap();
+        block_on(store.apply(paid, at(START + 1), &app)).unwrap();
         assert_eq!(block_on(store.pending()).unwrap(), 0);
         assert_eq!(store.forget_handed_off(), 1);
         assert!(block_on(store.get("s1")).unwrap().is_none());
@@ -435,7 +516,10 @@ mod events {
 
     #[test]
     fn every_event_is_seen_once_and_a_refused_one_again_on_its_retry() {
-        let store = MemoryStore::default();
+        // A tool that prints every callback tracks the sessions they name (the CLI's listener).
+        let mut policy = hpp_core::tracking::TrackingPolicy::default();
+        policy.track_unknown_sessions = true;
+        let store = MemoryStore::new(policy);
         let printer = Printer::default();
         let now = super::at(super::START);
         let apply = |e: &StatusCallback| block_on(store.apply(Input::Callback(e), now, &printer));
@@ -475,7 +559,10 @@ fn steps_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
         serde_json::json!({ "event_id": "e1", "session": paid }).to_string().as_bytes(),
     )
     .unwrap();
-    let step = Step::decide(None, false, Input::Callback(&callback), at(START), &policy).unwrap();
+    let tracked = TrackedSession::new("s1", Some(at(START + 60)), at(START), &policy);
+    let mut trust = TrackingPolicy::default();
+    trust.confirm_callbacks = false;
+    let step = Step::decide(Some(&tracked), false, Input::Callback(&callback), at(START), &trust).unwrap();
     let finished = step.finished().unwrap();
     assert_eq!(finished.session.as_ref().and_then(|s| s.authorization_token.as_deref()), Some("planted-token-3f"));
     let shown = format!("{finished:?} {step:?}");
@@ -485,7 +572,7 @@ fn steps_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
     let tracked = TrackedSession::new("s2", Some(at(START + 60)), at(START), &policy);
     let gone_error = not_found();
     let gone = Input::Read { session_id: "s2", result: Err(&gone_error) };
-    let step = Step::decide(Some(&tracked), false, gone, at(START + 90), &policy).unwrap();
+    let step = Step::decide(Some(&tracked), false, gone, at(START + 660), &policy).unwrap();
     let expired = step.finished().unwrap();
     assert_eq!((expired.status, &expired.session), (FinalStatus::Expired, &None));
     let waiting = session("WAITING", None);
@@ -498,6 +585,11 @@ fn steps_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
         hpp_core::callback::StatusCallback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
     let refused = Step::decide(None, false, Input::Callback(&anonymous), at(START), &policy).unwrap_err();
     assert_eq!(refused, Applied::Unknown, "no session id: nothing");
+    let untracked = Step::decide(None, false, Input::Callback(&callback), at(START), &policy).unwrap_err();
+    assert_eq!(untracked, Applied::Unknown, "a session never tracked: nothing");
+    let mut adopting = TrackingPolicy::default();
+    adopting.track_unknown_sessions = true;
+    assert!(Step::decide(None, false, Input::Callback(&callback), at(START), &adopting).is_ok(), "unless asked");
     assert_eq!(Step::decide(None, false, read, at(START), &policy).unwrap_err(), Applied::Unknown, "an untracked read");
     let track = Input::Track { session_id: "s2", expires_at: None };
     assert_eq!(
