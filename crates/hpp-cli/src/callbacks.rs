@@ -36,7 +36,9 @@ pub(crate) async fn listen_for_callbacks(
     let store = match store.filter(|url| !url.is_empty()) {
         None => None,
         Some(url) => {
-            let policy = hpp_core::tracking::TrackingPolicy::default();
+            // The listener prints every callback, for sessions it never saw created too.
+            let mut policy = hpp_core::tracking::TrackingPolicy::default();
+            policy.track_unknown_sessions = true;
             let opened = match hpp_postgres::PgStore::connect(&url, policy).await {
                 Ok(store) => store.migrate().await.map(|()| store),
                 Err(e) => Err(e),

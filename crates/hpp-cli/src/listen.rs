@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hpp_core::callback::{CallbackSecret, StatusCallback};
-use hpp_core::tracking::{Finished, HandOff, MemoryStore, TrackingStore};
+use hpp_core::tracking::{Finished, HandOff, MemoryStore, TrackingPolicy, TrackingStore};
 use hpp_postgres::PgStore;
 use hpp_tracker::{CallbackReceiver, ReceiverOptions};
 use http_body_util::BodyExt;
@@ -91,7 +91,10 @@ pub(crate) async fn start(
             tokio::spawn(serve(listener, receiver(store, printer, secret, options), open, sender, read_timeout))
         }
         None => {
-            let store = Arc::new(MemoryStore::default());
+            // A listener prints every callback, for sessions it never saw created too.
+            let mut policy = TrackingPolicy::default();
+            policy.track_unknown_sessions = true;
+            let store = Arc::new(MemoryStore::new(policy));
             tokio::spawn(serve(listener, receiver(store, printer, secret, options), open, sender, read_timeout))
         }
     };

@@ -323,7 +323,8 @@ const READ_STEP: &str = "WITH s AS (SELECT state FROM hpp_tracked_session WHERE 
 /// `$8` is not `NULL`, the event recorded as applied.
 const WRITE_STEP: &str = "WITH updated AS (\
        UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
-         handed_off_at = COALESCE(handed_off_at, $4), next_due_at = $5, updated_at = $6, \
+         handed_off_at = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE COALESCE(handed_off_at, $4) END, \
+         next_due_at = $5, updated_at = $6, \
          claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
          claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
        WHERE session_id = $1 RETURNING 1) \

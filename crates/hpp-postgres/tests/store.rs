@@ -53,8 +53,21 @@ impl HandOff<PgStore> for Ship {
     }
 }
 
+/// A policy taking callbacks at their word and tracking the sessions they name: for the tests
+/// of what replicas share (the rules' confirmation by a read is the store kit's).
+fn trusting() -> TrackingPolicy {
+    let mut policy = TrackingPolicy::default();
+    policy.confirm_callbacks = false;
+    policy.track_unknown_sessions = true;
+    policy
+}
+
 async fn setup(pg: &TempPostgres) -> (PgStore, Client) {
-    let store = PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap();
+    setup_with(pg, TrackingPolicy::default()).await
+}
+
+async fn setup_with(pg: &TempPostgres, policy: TrackingPolicy) -> (PgStore, Client) {
+    let store = PgStore::connect(&pg.url(), policy).await.unwrap();
     store.migrate().await.unwrap();
     store.migrate().await.unwrap(); // idempotent
     let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
@@ -89,8 +102,8 @@ async fn shipped(app: &Client, session_id: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_final_callback_is_handed_off_once_whichever_replica_gets_it() {
     let Some(pg) = TempPostgres::start_or_skip() else { return };
-    let (replica_a, app) = setup(&pg).await;
-    let replica_b = PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap();
+    let (replica_a, app) = setup_with(&pg, trusting()).await;
+    let replica_b = PgStore::connect(&pg.url(), trusting()).await.unwrap();
     let track = Input::Track { session_id: "s1", expires_at: Some(at(START + 3600)) };
     assert_eq!(replica_a.apply(track, at(START), &Ship).await.unwrap(), Applied::Done { handed_off: None });
     assert_eq!(
@@ -120,7 +133,8 @@ async fn a_final_callback_is_handed_off_once_whichever_replica_gets_it() {
     assert_eq!(state.final_status(), Some(FinalStatus::Completed));
     assert!(state.is_handed_off());
     assert_eq!(replica_a.pending().await.unwrap(), 0);
-    // A callback for a session never tracked starts tracking it; one without an id is refused.
+    // A callback for a session never tracked starts tracking it (with this policy); one without
+    // an id is refused.
     let stranger = callback("e3", "s2", "WAITING");
     assert_eq!(
         replica_a.apply(Input::Callback(&stranger), at(START), &Ship).await.unwrap(),
@@ -135,11 +149,11 @@ async fn a_final_callback_is_handed_off_once_whichever_replica_gets_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deliveries_to_replicas_hand_off_each_session_once() {
     let Some(pg) = TempPostgres::start_or_skip() else { return };
-    let (store, app) = setup(&pg).await;
+    let (store, app) = setup_with(&pg, trusting()).await;
     let replicas: Vec<Arc<PgStore>> = vec![
         Arc::new(store),
-        Arc::new(PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap()),
-        Arc::new(PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap()),
+        Arc::new(PgStore::connect(&pg.url(), trusting()).await.unwrap()),
+        Arc::new(PgStore::connect(&pg.url(), trusting()).await.unwrap()),
     ];
     let sessions = 40;
     let mut tasks = Vec::new();
@@ -254,7 +268,7 @@ async fn the_postgres_store_passes_the_store_kit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_survives_a_server_restart() {
     let Some(mut pg) = TempPostgres::start_or_skip() else { return };
-    let (store, _app) = setup(&pg).await;
+    let (store, _app) = setup_with(&pg, trusting()).await;
     store.apply(Input::Track { session_id: "s1", expires_at: None }, at(START), &Ship).await.unwrap();
     pg.restart().unwrap();
     // The pooled connections died with the server; the first use may fail, then it reconnects.

@@ -44,6 +44,9 @@ pub enum Receipt {
     Applied,
     /// Applied before (200): nothing done again.
     Duplicate,
+    /// For a session the store does not track (200): nothing done, no app code run. A forged
+    /// callback, or one for another app's session, costs nothing.
+    Untracked,
     /// The secret was missing or wrong (401): nothing read.
     Unauthorized,
     /// The body was over the limit (413).
@@ -62,7 +65,7 @@ impl Receipt {
     /// The HTTP status answered.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::Applied | Self::Duplicate => StatusCode::OK,
+            Self::Applied | Self::Duplicate | Self::Untracked => StatusCode::OK,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Malformed => StatusCode::BAD_REQUEST,
@@ -76,6 +79,7 @@ impl Receipt {
         match self {
             Self::Applied => "applied",
             Self::Duplicate => "duplicate",
+            Self::Untracked => "untracked",
             Self::Unauthorized => "unauthorized",
             Self::TooLarge => "too_large",
             Self::Malformed => "malformed",
@@ -191,12 +195,16 @@ where
                     return Receipt::Malformed;
                 }
             };
+            if callback.session.session_id.is_none() {
+                tracing::warn!("hpp callback refused: no session id");
+                return Receipt::Malformed;
+            }
             let now = inner.clock.system_now();
             let applied = inner.store.apply(Input::Callback(&callback), now, &*inner.hand_off).await;
             let receipt = match &applied {
                 Ok(Applied::Done { .. }) => Receipt::Applied,
                 Ok(Applied::Duplicate) => Receipt::Duplicate,
-                Ok(Applied::Unknown) => Receipt::Malformed,
+                Ok(Applied::Unknown) => Receipt::Untracked,
                 Ok(_) => Receipt::Unavailable,
                 Err(StoreError::HandOff(_)) => Receipt::HandOffFailed,
                 Err(_) => Receipt::Unavailable,

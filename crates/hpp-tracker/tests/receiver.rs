@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use hpp_core::callback::CallbackSecret;
-use hpp_core::tracking::{FinalStatus, Finished, HandOff, MemoryStore, TrackingStore};
+use hpp_core::tracking::{FinalStatus, Finished, HandOff, Input, MemoryStore, TrackingPolicy, TrackingStore};
 use hpp_tracker::{CallbackReceiver, ReceiverOptions};
 use http::{Request, StatusCode};
 use tower_service::Service;
@@ -40,8 +40,19 @@ impl HandOff<MemoryStore> for App {
     }
 }
 
+/// A store tracking `s1`, taking callbacks at their word (the receiver's answers are under test
+/// here; confirming a callback by a read is the rules', tested with the store kit).
+fn store() -> Arc<MemoryStore> {
+    let mut policy = TrackingPolicy::default();
+    policy.confirm_callbacks = false;
+    let store = Arc::new(MemoryStore::new(policy));
+    let track = Input::Track { session_id: "s1", expires_at: None };
+    hpp_runtime::block_on(store.apply(track, std::time::SystemTime::now(), &App::default())).unwrap();
+    store
+}
+
 fn receiver(app: Arc<App>) -> (axum::Router, Arc<MemoryStore>) {
-    let store = Arc::new(MemoryStore::default());
+    let store = store();
     let mut options = ReceiverOptions::default();
     options.max_body = 4096;
     let receiver = CallbackReceiver::with_options(
@@ -78,7 +89,15 @@ async fn each_answer_follows_from_what_arrived() {
     assert_eq!(send(&mut router, post(&ok, "{not json")).await, StatusCode::BAD_REQUEST);
     assert_eq!(send(&mut router, post(&ok, r#"{"event_id":"e0","session":{}}"#)).await, StatusCode::BAD_REQUEST);
     assert_eq!(app.calls.load(Ordering::SeqCst), 0, "nothing refused reached the app");
-    assert!(store.get("s1").await.unwrap().is_none());
+    assert_eq!(store.get("s1").await.unwrap().unwrap().status(), None, "nothing learned");
+    // A callback for a session never tracked (forged, or another app's): 200, nothing done.
+    let stranger = r#"{"event_id":"e7","session":{"session_id":"s-unknown","status":"COMPLETED"}}"#;
+    let response = router.call(post(&ok, stranger)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], br#"{"result":"untracked"}"#);
+    assert!(store.get("s-unknown").await.unwrap().is_none(), "no row for it");
+    assert_eq!(app.calls.load(Ordering::SeqCst), 0, "and no app code");
     let get = Request::get(&ok).body(Body::empty()).unwrap();
     assert_eq!(send(&mut router, get).await, StatusCode::METHOD_NOT_ALLOWED);
 
@@ -120,7 +139,7 @@ async fn an_app_slower_than_the_budget_gets_503_in_time_and_commits_nothing() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "3");
     assert_eq!(started.elapsed(), Duration::from_millis(2500), "answered at the budget, under the service's 3 s");
-    assert!(store.get("s1").await.unwrap().is_none(), "nothing of the abandoned step committed");
+    assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), None, "nothing of the abandoned step committed");
     app.hang.store(false, Ordering::SeqCst);
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "the retry is neither lost nor busy");
     assert_eq!(app.shipped.lock().unwrap().len(), 1);
@@ -147,7 +166,7 @@ async fn any_body_type_is_received() {
     use http_body_util::{BodyExt, Full};
     let app = Arc::new(App::default());
     let receiver = CallbackReceiver::new(
-        Arc::new(MemoryStore::default()),
+        store(),
         app.clone(),
         CallbackSecret::new(SECRET).unwrap(),
         hpp_runtime::TokioTimer::new(),
