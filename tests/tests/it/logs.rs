@@ -140,7 +140,12 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
     let ((), logs) = capture(|| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
-            let store = Arc::new(MemoryStore::default());
+            // Callbacks taken at their word, for sessions never tracked: every path of the
+            // receiver logs (applied, duplicate, a refused hand-off).
+            let mut policy = hpp_core::tracking::TrackingPolicy::default();
+            policy.confirm_callbacks = false;
+            policy.track_unknown_sessions = true;
+            let store = Arc::new(MemoryStore::new(policy));
             let secret = hpp_core::callback::CallbackSecret::new(SECRET).unwrap();
             let receiver = hpp_tracker::CallbackReceiver::new(
                 store.clone(),
