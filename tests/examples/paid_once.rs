@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hpp_core::callback::CallbackSecret;
-use hpp_core::tracking::{Finished, HandOff, TrackingPolicy};
+use hpp_core::tracking::{FinalStatus, Finished, HandOff, TrackingPolicy};
 use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
@@ -20,8 +20,9 @@ use hpp_sandbox::{Sandbox, SandboxConfig};
 use hpp_tracker::CallbackReceiver;
 use hpp_tracker::Poller;
 
-/// Your app's work when a session ends: here, mark the order. It runs in the store's
-/// transaction: the order's row and the store's "handed off" commit together, once.
+/// Your app's work when a session ends: here, mark the order (the README's). It runs in the
+/// store's transaction: the order's row and the store's "handed off" commit together, once per
+/// order.
 struct MarkOrder;
 
 impl HandOff<PgStore> for MarkOrder {
@@ -30,11 +31,18 @@ impl HandOff<PgStore> for MarkOrder {
         tx: &mut hpp_postgres::PgTx,
         finished: &Finished,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        tx.execute(
-            "UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
-            &[&finished.session_id, &finished.status.as_str()],
-        )
-        .await?;
+        let order = finished.order_key.as_deref().ok_or("tracked without an order key")?;
+        let marked = match finished.status {
+            // Another session of this order was paid first: ship nothing more, refund one.
+            FinalStatus::CompletedTwice => {
+                tx.execute("UPDATE orders SET refund_due = true WHERE id = $1", &[&order]).await?
+            }
+            status => tx.execute("UPDATE orders SET payment = $2 WHERE id = $1", &[&order, &status.as_str()]).await?,
+        };
+        if marked == 0 {
+            // The callback beat the checkout's commit: fail, and it is handed off again later.
+            return Err(format!("order {order} is not stored yet").into());
+        }
         Ok(())
     }
 }
@@ -54,7 +62,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.migrate().await?;
     let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
-    db.batch_execute("CREATE TABLE IF NOT EXISTS orders (hpp_session_id text PRIMARY KEY, payment text)").await?;
+    db.batch_execute(
+        "CREATE TABLE IF NOT EXISTS orders \
+         (id text PRIMARY KEY, payment text, refund_due boolean NOT NULL DEFAULT false)",
+    )
+    .await?;
 
     // The API (here the sandbox) and a client for it.
     let sandbox = Sandbox::start(SandboxConfig::default()).await?;
@@ -78,16 +90,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let created = client.create_session(&order).await?;
     let session_id = created.session_id.clone().ok_or("no session id")?;
     let expires_at = created.expires_at_time();
+    let order_id = "order-1";
     db.batch_execute("BEGIN").await?;
-    db.execute("INSERT INTO orders (hpp_session_id) VALUES ($1)", &[&session_id]).await?;
-    store.track_in(&db, &session_id, expires_at, SystemTime::now()).await?;
+    db.execute("INSERT INTO orders (id) VALUES ($1)", &[&order_id]).await?;
+    store.track_in(&db, &session_id, Some(order_id), expires_at, SystemTime::now()).await?;
     db.batch_execute("COMMIT").await?;
 
-    // The consumer pays; the callback arrives; the order is marked, once.
+    // The consumer pays; the callback arrives and wakes the tracker; a read of the session
+    // confirms it (the API decides); the order is marked, once.
     sandbox.set_status(&session_id, SessionStatus::Completed).ok_or("no such session")?;
     let payment = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let row = db.query_one("SELECT payment FROM orders WHERE hpp_session_id = $1", &[&session_id]).await?;
+            let row = db.query_one("SELECT payment FROM orders WHERE id = $1", &[&order_id]).await?;
             if let Some(payment) = row.get::<_, Option<String>>(0) {
                 return Ok::<_, tokio_postgres::Error>(payment);
             }

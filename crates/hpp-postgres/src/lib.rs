@@ -40,7 +40,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = PgStore::connect("postgres://app@localhost/shop", TrackingPolicy::default()).await?;
 //! store.migrate().await?;
-//! let track = Input::Track { session_id: "9cbc9884-1fdb-45a8-9694-9340340d0436", expires_at: None };
+//! let track = Input::Track { session_id: "9cbc9884-1fdb-45a8-9694-9340340d0436", expires_at: None, order_key: None };
 //! store.apply(track, SystemTime::now(), &MarkOrder).await?;
 //! # Ok(()) }
 //! ```
@@ -66,7 +66,8 @@ use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement, ToStatement};
 pub mod testing;
 
 /// The schema, in order: (version, SQL). Each is applied once, in a transaction.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_tracking.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] =
+    &[(1, include_str!("../migrations/0001_tracking.sql")), (2, include_str!("../migrations/0002_orders.sql"))];
 
 /// Opens a connection (and spawns its driver task): what [`PgStore::with_connector`] takes, so
 /// that TLS or any other setting is the caller's choice.
@@ -147,16 +148,19 @@ impl PgStore {
     }
 
     /// Tracks a session inside the app's own transaction (or on any client): the session row
-    /// commits with, say, the app's order row, or neither does. Tracking a session already
-    /// tracked changes nothing.
+    /// commits with, say, the app's order row, or neither does. `order_key` is the app's order
+    /// the session pays for (an order is handed off as paid once, whichever of its sessions is
+    /// paid first; another is `COMPLETED_TWICE`). Tracking a session already tracked changes
+    /// nothing.
     pub async fn track_in(
         &self,
         client: &impl GenericClient,
         session_id: &str,
+        order_key: Option<&str>,
         expires_at: Option<SystemTime>,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        let state = TrackedSession::new(session_id, expires_at, now, &self.policy);
+        let state = TrackedSession::new(session_id, expires_at, now, &self.policy).with_order_key(order_key);
         insert_state(client, &state, now).await?;
         Ok(())
     }
@@ -217,7 +221,8 @@ impl PgStore {
         saved.map_err(pg)?;
         let loaded = row.try_get::<_, Option<Json<TrackedSession>>>(0).map_err(pg)?.map(|json| json.0);
         let seen: bool = row.try_get(1).map_err(pg)?;
-        let step = match Step::decide(loaded.as_ref(), seen, input, now, &self.policy) {
+        let order_paid: bool = row.try_get(2).map_err(pg)?;
+        let step = match Step::decide(loaded.as_ref(), seen, order_paid, input, now, &self.policy) {
             Ok(step) => step,
             Err(answer) => {
                 client.batch_execute("ROLLBACK").await.map_err(pg)?;
@@ -314,10 +319,16 @@ impl PgTx {
     }
 }
 
-/// A step's read: the session's state, its row locked (`NULL` when not tracked), and whether the
-/// event (`$2`, `NULL` for other inputs) was applied before.
-const READ_STEP: &str = "WITH s AS (SELECT state FROM hpp_tracked_session WHERE session_id = $1 FOR UPDATE NOWAIT) \
-     SELECT (SELECT state FROM s), EXISTS (SELECT 1 FROM hpp_callback_event WHERE event_id = $2)";
+/// A step's read: the session's state, its row locked with those of every session of its order
+/// (`NULL` when not tracked), whether the event (`$2`, `NULL` for other inputs) was applied
+/// before, and whether another session of the order was handed off as paid.
+const READ_STEP: &str = "WITH me AS (SELECT order_key FROM hpp_tracked_session WHERE session_id = $1), \
+     s AS (SELECT session_id, state, final_status, handed_off_at FROM hpp_tracked_session \
+       WHERE session_id = $1 OR order_key = (SELECT order_key FROM me) FOR UPDATE NOWAIT) \
+     SELECT (SELECT state FROM s WHERE session_id = $1), \
+       EXISTS (SELECT 1 FROM hpp_callback_event WHERE event_id = $2), \
+       EXISTS (SELECT 1 FROM s WHERE session_id <> $1 AND handed_off_at IS NOT NULL \
+         AND final_status IN ('COMPLETED', 'COMPLETED_AFTER_EXPIRED', 'COMPLETED_TWICE'))";
 
 /// A step's write: the session's new state (the row exists: inserted first when new) and, when
 /// `$8` is not `NULL`, the event recorded as applied.
@@ -417,8 +428,8 @@ async fn insert_state(client: &impl GenericClient, state: &TrackedSession, now: 
     client
         .execute(
             "INSERT INTO hpp_tracked_session \
-               (session_id, state, final_status, handed_off_at, next_due_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (session_id) DO NOTHING",
+               (session_id, state, final_status, handed_off_at, next_due_at, created_at, updated_at, order_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (session_id) DO NOTHING",
             &[
                 &state.session_id(),
                 &Json(state),
@@ -426,6 +437,7 @@ async fn insert_state(client: &impl GenericClient, state: &TrackedSession, now: 
                 &handed_off_at,
                 &state.next_due_at(),
                 &now,
+                &state.order_key(),
             ],
         )
         .await

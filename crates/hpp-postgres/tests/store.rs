@@ -104,7 +104,7 @@ async fn a_final_callback_is_handed_off_once_whichever_replica_gets_it() {
     let Some(pg) = TempPostgres::start_or_skip() else { return };
     let (replica_a, app) = setup_with(&pg, trusting()).await;
     let replica_b = PgStore::connect(&pg.url(), trusting()).await.unwrap();
-    let track = Input::Track { session_id: "s1", expires_at: Some(at(START + 3600)) };
+    let track = Input::Track { session_id: "s1", expires_at: Some(at(START + 3600)), order_key: None };
     assert_eq!(replica_a.apply(track, at(START), &Ship).await.unwrap(), Applied::Done { handed_off: None });
     assert_eq!(
         replica_b.apply(track, at(START), &Ship).await.unwrap(),
@@ -198,7 +198,10 @@ async fn pollers_share_due_sessions_without_reading_one_twice_and_leases_lapse()
     let store = Arc::new(store);
     for s in 0..30 {
         let id = format!("s{s}");
-        store.apply(Input::Track { session_id: &id, expires_at: None }, at(START), &Ship).await.unwrap();
+        store
+            .apply(Input::Track { session_id: &id, expires_at: None, order_key: None }, at(START), &Ship)
+            .await
+            .unwrap();
     }
     let lease = Duration::from_secs(60);
     assert!(store.claim_due("p0", 100, lease, at(START + 29)).await.unwrap().is_empty(), "none due yet");
@@ -269,7 +272,7 @@ async fn the_postgres_store_passes_the_store_kit() {
 async fn the_store_survives_a_server_restart() {
     let Some(mut pg) = TempPostgres::start_or_skip() else { return };
     let (store, _app) = setup_with(&pg, trusting()).await;
-    store.apply(Input::Track { session_id: "s1", expires_at: None }, at(START), &Ship).await.unwrap();
+    store.apply(Input::Track { session_id: "s1", expires_at: None, order_key: None }, at(START), &Ship).await.unwrap();
     pg.restart().unwrap();
     // The pooled connections died with the server; the first use may fail, then it reconnects.
     let paid = callback("e1", "s1", "COMPLETED");

@@ -74,6 +74,7 @@ where
     kit.a_forged_final_callback_ships_nothing().await;
     kit.a_payment_just_before_expiry_is_never_lost().await;
     kit.a_payment_after_the_expiry_was_handed_off_comes_once().await;
+    kit.an_order_is_handed_off_as_paid_once().await;
     kit.claims_are_leased_and_released_by_reads_and_ticks().await;
     kit.tracking_takes_expiry_from_the_creation().await;
     kit.a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing().await;
@@ -139,6 +140,9 @@ impl<B> App<'_, B> {
 impl<S: TrackingStore, B: Books<S>> HandOff<S> for App<'_, B> {
     async fn hand_off(&self, tx: &mut S::Tx, finished: &Finished) -> Result<(), BoxError> {
         self.gate().await?;
+        if let Some(order) = &finished.order_key {
+            self.books.write(tx, &format!("order {order} {}", finished.status)).await?;
+        }
         self.books.write(tx, &format!("handed {} {}", finished.session_id, finished.status)).await
     }
 
@@ -184,6 +188,21 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         handed
     }
 
+    /// What the app was handed for `order`, sorted.
+    async fn order(&self, order: &str) -> Vec<String> {
+        let prefix = format!("order {order} ");
+        let mut handed: Vec<String> = self
+            .app
+            .books
+            .committed()
+            .await
+            .into_iter()
+            .filter_map(|entry| entry.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        handed.sort();
+        handed
+    }
+
     async fn events(&self, event_id: &str) -> usize {
         let entry = format!("event {event_id}");
         self.app.books.committed().await.iter().filter(|e| **e == entry).count()
@@ -208,7 +227,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
     async fn callbacks_hand_off_once(&self) {
         const CHECK: &str = "callbacks_hand_off_once";
         let s = "kit-once-s1";
-        let track = Input::Track { session_id: s, expires_at: Some(at(START + 3600)) };
+        let track = Input::Track { session_id: s, expires_at: Some(at(START + 3600)), order_key: None };
         assert_eq!(self.apply(track, START).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: track");
         assert_eq!(self.apply(track, START).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: idempotent");
         let opened = callback("kit-once-e0", s, "IN_PROGRESS", START + 1);
@@ -222,8 +241,16 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         let read = session("COMPLETED");
         let input = Input::Read { session_id: s, result: Ok(&read) };
         let confirmed = self.apply(input, START + 6).await.unwrap();
-        assert_eq!(confirmed, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}: confirmed by the read");
-        assert_eq!(self.apply(input, START + 7).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}: read again");
+        assert_eq!(
+            confirmed,
+            Applied::Done { handed_off: Some(FinalStatus::Completed) },
+            "{CHECK}: confirmed by the read"
+        );
+        assert_eq!(
+            self.apply(input, START + 7).await.unwrap(),
+            Applied::Done { handed_off: None },
+            "{CHECK}: read again"
+        );
         let other = callback("kit-once-e2", s, "CANCELLED", START + 7);
         assert_eq!(self.apply(Input::Callback(&other), START + 7).await.unwrap(), Applied::Done { handed_off: None });
         assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}: handed off once, the first final status");
@@ -259,7 +286,9 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
     async fn a_refused_event_commits_nothing(&self) {
         const CHECK: &str = "a_refused_event_commits_nothing";
         let s2 = "kit-refused-s2";
-        self.apply(Input::Track { session_id: s2, expires_at: Some(at(START + 3600)) }, START).await.unwrap();
+        self.apply(Input::Track { session_id: s2, expires_at: Some(at(START + 3600)), order_key: None }, START)
+            .await
+            .unwrap();
         let before = self.state(s2).await;
         self.app.failing.store(true, Ordering::SeqCst);
         let tracked = callback("kit-refused-e2", s2, "IN_PROGRESS", START + 1);
@@ -282,7 +311,9 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
     async fn a_failed_hand_off_keeps_the_payment(&self) {
         const CHECK: &str = "a_failed_hand_off_keeps_the_payment";
         let s = "kit-failed-s1";
-        self.apply(Input::Track { session_id: s, expires_at: Some(at(START + 3600)) }, START).await.unwrap();
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(START + 3600)), order_key: None }, START)
+            .await
+            .unwrap();
         let pending = self.store.pending().await.unwrap();
         self.app.failing.store(true, Ordering::SeqCst);
         let read = session("COMPLETED");
@@ -320,7 +351,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         let s = "kit-forged-s1";
         let t = START + 2_000_000;
         let expires = t + 3600;
-        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)) }, t).await.unwrap();
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)), order_key: None }, t).await.unwrap();
         let forged = callback("kit-forged-e1", s, "COMPLETED", t + 10);
         assert_eq!(self.apply(Input::Callback(&forged), t + 10).await.unwrap(), Applied::Done { handed_off: None });
         let waiting = session("WAITING");
@@ -348,7 +379,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         let s = "kit-late-s1";
         let t = START + 3_000_000;
         let expires = t + 3600;
-        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)) }, t).await.unwrap();
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)), order_key: None }, t).await.unwrap();
         let gone = read_error(404);
         let gone = Input::Read { session_id: s, result: Err(&gone) };
         assert_eq!(self.apply(gone, expires + 30).await.unwrap(), Applied::Done { handed_off: None }, "{CHECK}");
@@ -371,7 +402,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         let s = "kit-after-s1";
         let t = START + 4_000_000;
         let expires = t + 3600;
-        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)) }, t).await.unwrap();
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)), order_key: None }, t).await.unwrap();
         let gone = read_error(404);
         let gone = Input::Read { session_id: s, result: Err(&gone) };
         let expired = self.apply(gone, expires + 600).await.unwrap();
@@ -381,9 +412,83 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         assert_eq!(late, Applied::Done { handed_off: Some(FinalStatus::CompletedAfterExpired) }, "{CHECK}");
         assert_eq!(self.apply(Input::Callback(&paid), expires + 611).await.unwrap(), Applied::Duplicate, "{CHECK}");
         let again = callback("kit-after-e2", s, "COMPLETED", expires - 5);
-        assert_eq!(self.apply(Input::Callback(&again), expires + 612).await.unwrap(), Applied::Done { handed_off: None });
+        assert_eq!(
+            self.apply(Input::Callback(&again), expires + 612).await.unwrap(),
+            Applied::Done { handed_off: None }
+        );
         assert_eq!(self.handed(s).await, ["COMPLETED_AFTER_EXPIRED", "EXPIRED"], "{CHECK}: each once");
         assert_eq!(self.state(s).await.and_then(|s| s.next_due_at()), None, "{CHECK}: nothing due after");
+    }
+
+    /// Two sessions of one order both paid: the first handed off as paid, the second as paid
+    /// twice, whichever order their steps come in and whatever failed between; a cancelled
+    /// session is no payment; two steps of one order never run at once.
+    async fn an_order_is_handed_off_as_paid_once(&self) {
+        const CHECK: &str = "an_order_is_handed_off_as_paid_once";
+        let t = START + 5_000_000;
+        let track = |s: &'static str, order: &'static str| Input::Track {
+            session_id: s,
+            expires_at: Some(at(t + 3600)),
+            order_key: Some(order),
+        };
+        for (s, order) in [
+            ("kit-order-s1", "kit-order-1"),
+            ("kit-order-s2", "kit-order-1"),
+            ("kit-order-s3", "kit-order-2"),
+            ("kit-order-s4", "kit-order-2"),
+            ("kit-order-s5", "kit-order-3"),
+            ("kit-order-s6", "kit-order-3"),
+            ("kit-order-s7", "kit-order-4"),
+            ("kit-order-s8", "kit-order-4"),
+        ] {
+            self.apply(track(s, order), t).await.unwrap();
+        }
+        let paid = session("COMPLETED");
+        let read = |s: &'static str| Input::Read { session_id: s, result: Ok(&paid) };
+        let done = |status| Applied::Done { handed_off: Some(status) };
+        assert_eq!(self.apply(read("kit-order-s1"), t + 1).await.unwrap(), done(FinalStatus::Completed), "{CHECK}");
+        assert_eq!(
+            self.apply(read("kit-order-s2"), t + 2).await.unwrap(),
+            done(FinalStatus::CompletedTwice),
+            "{CHECK}"
+        );
+        assert_eq!(
+            self.order("kit-order-1").await,
+            ["COMPLETED", "COMPLETED_TWICE"],
+            "{CHECK}: never paid twice plainly"
+        );
+        let state = self.state("kit-order-s2").await.expect("tracked");
+        assert_eq!(state.order_key(), Some("kit-order-1"), "{CHECK}");
+        // The first paid session's hand-off fails; the second's goes first, and is the payment.
+        self.app.failing.store(true, Ordering::SeqCst);
+        assert!(self.apply(read("kit-order-s3"), t + 3).await.is_err(), "{CHECK}");
+        self.app.failing.store(false, Ordering::SeqCst);
+        assert_eq!(self.apply(read("kit-order-s4"), t + 4).await.unwrap(), done(FinalStatus::Completed), "{CHECK}");
+        let retry = self.state("kit-order-s3").await.and_then(|s| s.next_due_at()).expect("due again");
+        let retry = retry.duration_since(UNIX_EPOCH).unwrap().as_secs() + 1;
+        assert_eq!(
+            self.apply(read("kit-order-s3"), retry).await.unwrap(),
+            done(FinalStatus::CompletedTwice),
+            "{CHECK}"
+        );
+        assert_eq!(self.order("kit-order-2").await, ["COMPLETED", "COMPLETED_TWICE"], "{CHECK}");
+        // A cancelled session is no payment.
+        let cancelled = session("CANCELLED");
+        let cancel = Input::Read { session_id: "kit-order-s5", result: Ok(&cancelled) };
+        assert_eq!(self.apply(cancel, t + 5).await.unwrap(), done(FinalStatus::Cancelled), "{CHECK}");
+        assert_eq!(self.apply(read("kit-order-s6"), t + 6).await.unwrap(), done(FinalStatus::Completed), "{CHECK}");
+        // Two sessions of one order are never stepped at once.
+        self.hang_until_started(read("kit-order-s7"), t + 7, async {
+            let sibling = self.apply(read("kit-order-s8"), t + 7).await.unwrap();
+            assert_eq!(sibling, Applied::Busy, "{CHECK}: a sibling's step waits");
+        })
+        .await;
+        assert_eq!(self.apply_when_free(read("kit-order-s8"), t + 8).await.unwrap(), done(FinalStatus::Completed));
+        assert_eq!(
+            self.apply(read("kit-order-s7"), t + 9).await.unwrap(),
+            done(FinalStatus::CompletedTwice),
+            "{CHECK}"
+        );
     }
 
     async fn claims_are_leased_and_released_by_reads_and_ticks(&self) {
@@ -391,7 +496,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         let s = "kit-claims-s1";
         let t = START + 1_000_000;
         let expires = t + 10 * 3600;
-        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)) }, t).await.unwrap();
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(expires)), order_key: None }, t).await.unwrap();
         let read = || Due::Read(s.to_owned());
         assert!(self.claimed(s, t + 29).await.is_empty(), "{CHECK}: not due before the first read");
         assert_eq!(self.claimed(s, t + 30).await, [read()], "{CHECK}: due");
@@ -430,7 +535,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
             hpp_core::__private::time::format_rfc3339(at(expires))
         );
         let created: hpp_core::SessionCreated = serde_json::from_str(&body).expect("a creation answer parses");
-        let track = Input::Track { session_id: s, expires_at: created.expires_at_time() };
+        let track = Input::Track { session_id: s, expires_at: created.expires_at_time(), order_key: None };
         self.apply(track, START).await.unwrap();
         assert_eq!(self.state(s).await.expect("tracked").expires_at(), at(expires), "{CHECK}");
     }
@@ -438,7 +543,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
     async fn a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing(&self) {
         const CHECK: &str = "a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing";
         let s = "kit-busy-s1";
-        self.apply(Input::Track { session_id: s, expires_at: None }, START).await.unwrap();
+        self.apply(Input::Track { session_id: s, expires_at: None, order_key: None }, START).await.unwrap();
         let paid = session("COMPLETED");
         let paid = Input::Read { session_id: s, result: Ok(&paid) };
         let event = callback("kit-busy-e1", s, "IN_PROGRESS", START + 1);
@@ -503,7 +608,7 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
             })
             .collect();
         for id in &ids {
-            let track = Input::Track { session_id: id, expires_at: Some(at(start + lifetime)) };
+            let track = Input::Track { session_id: id, expires_at: Some(at(start + lifetime)), order_key: None };
             self.apply(track, start).await.unwrap_or_else(|e| panic!("{CHECK} {seed}: track: {e}"));
         }
         let mut now = start;

@@ -51,7 +51,7 @@ impl HandOff<MemoryStore> for App {
 
 async fn tracked_store(now: SystemTime) -> Arc<MemoryStore> {
     let store = Arc::new(MemoryStore::default());
-    let track = Input::Track { session_id: "s1", expires_at: Some(now + Duration::from_secs(3600)) };
+    let track = Input::Track { session_id: "s1", expires_at: Some(now + Duration::from_secs(3600)), order_key: None };
     store.apply(track, now, &App::default()).await.unwrap();
     store
 }

@@ -46,7 +46,7 @@ fn store() -> Arc<MemoryStore> {
     let mut policy = TrackingPolicy::default();
     policy.confirm_callbacks = false;
     let store = Arc::new(MemoryStore::new(policy));
-    let track = Input::Track { session_id: "s1", expires_at: None };
+    let track = Input::Track { session_id: "s1", expires_at: None, order_key: None };
     hpp_runtime::block_on(store.apply(track, std::time::SystemTime::now(), &App::default())).unwrap();
     store
 }

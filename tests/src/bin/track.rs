@@ -229,7 +229,7 @@ async fn main() -> ExitCode {
         let created = client.create_session(&op).await.expect("created");
         let id = created.session_id.clone().expect("an id");
         let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);
-        setup.track_in(&app, &id, expires_at, clock.system_now()).await.expect("tracked");
+        setup.track_in(&app, &id, None, expires_at, clock.system_now()).await.expect("tracked");
         draws ^= draws << 13;
         draws ^= draws >> 7;
         draws ^= draws << 17;
@@ -524,7 +524,7 @@ mod bench {
             // As an app does at checkout, the sessions are tracked before their callbacks come.
             for s in 0..SESSIONS {
                 let id = format!("sdk{round}-{s}");
-                store.track_in(&setup, &id, None, SystemTime::now()).await.expect("tracked");
+                store.track_in(&setup, &id, None, None, SystemTime::now()).await.expect("tracked");
             }
             let raw_rate = load(&format!("{raw}/cb"), bodies(&format!("raw{round}"))).await;
             let sdk_rate = load(&secret.append_to(&format!("{sdk}/cb")), bodies(&format!("sdk{round}"))).await;

@@ -183,7 +183,7 @@ fn the_tracker_logs_no_ids_tokens_or_secrets() {
             let client = Client::new(config, failing, hpp_testing::VirtualTimer::new()).into_shared();
             store
                 .apply(
-                    Input::Track { session_id: "planted-polled-3b", expires_at: None },
+                    Input::Track { session_id: "planted-polled-3b", expires_at: None, order_key: None },
                     std::time::SystemTime::now(),
                     &LoggedApp,
                 )

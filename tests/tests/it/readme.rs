@@ -95,12 +95,13 @@ async fn paid_exactly_once_in_production(
     shutdown: std::future::Pending<()>,
     mut db: tokio_postgres::Client,
     session_id: String,
+    order_id: String,
     expires_at: Option<std::time::SystemTime>,
 ) -> std::result::Result<(), Box<dyn Error>> {
     use std::sync::Arc;
     use std::time::SystemTime;
     use hpp_tracker::CallbackReceiver;
-    use hpp_core::tracking::{Finished, HandOff, TrackingPolicy};
+    use hpp_core::tracking::{FinalStatus, Finished, HandOff, TrackingPolicy};
     use hpp_postgres::PgStore;
     use hpp_runtime::TokioTimer;
     use hpp_tracker::Poller;
@@ -110,8 +111,18 @@ async fn paid_exactly_once_in_production(
 struct MarkOrder;
 impl HandOff<PgStore> for MarkOrder {
     async fn hand_off(&self, tx: &mut hpp_postgres::PgTx, finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        tx.execute("UPDATE orders SET payment = $2 WHERE hpp_session_id = $1",
-                   &[&finished.session_id, &finished.status.as_str()]).await?;
+        let order = finished.order_key.as_deref().ok_or("tracked without an order key")?;
+        let marked = match finished.status {
+            // Another session of this order was paid first: ship nothing more, refund one.
+            FinalStatus::CompletedTwice => tx.execute("UPDATE orders SET refund_due = true WHERE id = $1", &[&order]).await?,
+            // COMPLETED (check finished.confirmed), COMPLETED_AFTER_EXPIRED, CANCELLED, ..., EXPIRED
+            // ("not known to be paid": reconcile before releasing the stock).
+            status => tx.execute("UPDATE orders SET payment = $2 WHERE id = $1", &[&order, &status.as_str()]).await?,
+        };
+        if marked == 0 {
+            // The callback beat the checkout's commit: fail, and it is handed off again later.
+            return Err(format!("order {order} is not stored yet").into());
+        }
         Ok(())
     }
 }
@@ -123,7 +134,7 @@ let app: axum::Router = your_router.merge(receiver.router("/hpp/callback"));
 let poller = Poller::new(store.clone(), client.clone(), Arc::new(MarkOrder), TokioTimer::new());
 tokio::spawn(poller.run(shutdown, Duration::from_secs(10))); // 10 s to finish steps under way
     let tx = db.transaction().await?;
-store.track_in(&tx, &session_id, expires_at, SystemTime::now()).await?;
+store.track_in(&tx, &session_id, Some(&order_id), expires_at, SystemTime::now()).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -58,7 +58,7 @@ async fn every_final_status_reaches_the_app_once_callbacks_or_not() {
         let id = created.session_id.clone().unwrap();
         let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);
         // Tracked as it is created (an app does this in the transaction that stores the order).
-        store.track_in(&app, &id, expires_at, clock.system_now()).await.unwrap();
+        store.track_in(&app, &id, None, expires_at, clock.system_now()).await.unwrap();
         sessions.push((id, endings[i % 4]));
     }
     for (id, ending) in &sessions {
@@ -162,8 +162,8 @@ async fn the_sandbox_loses_duplicates_and_reorders_callbacks_and_the_receiver_co
         urls.status_update = Some(secret.append_to(&format!("{url}/cb")));
         let created = client.create_session(&crate::create("https://shop.example/o", urls)).await.unwrap();
         let id = created.session_id.clone().unwrap();
-        let track = Input::Track { session_id: &id, expires_at: created.expires_at_time() };
-        store.apply(track, std::time::SystemTime::now(), &*app).await.unwrap();
+        let track = Input::Track { session_id: &id, expires_at: created.expires_at_time(), order_key: None };
+        store.apply(track, SystemTime::now(), &*app).await.unwrap();
         ids.push(id);
     }
     for id in &ids {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::step::{Commit, Step};
 use super::store::{Applied, Due, HandOff, Input, StoreError, TrackingStore};
-use super::{TrackedSession, TrackingPolicy};
+use super::{FinalStatus, TrackedSession, TrackingPolicy};
 use crate::dedup::Deduplicator;
 
 /// Tracked sessions in this process's memory: for one process that need not survive a restart
@@ -28,7 +28,13 @@ pub struct MemoryStore {
 struct Inner {
     sessions: HashMap<String, Entry>,
     events: Deduplicator,
+    /// Sessions whose step runs the app's work now, and the orders of those sessions.
     busy: HashSet<String>,
+    busy_orders: HashSet<String>,
+    /// Each order's sessions.
+    orders: HashMap<String, HashSet<String>>,
+    /// Orders whose paid session was forgotten.
+    paid_orders: HashSet<String>,
 }
 
 #[derive(Debug)]
@@ -51,7 +57,14 @@ impl MemoryStore {
 
     /// An empty store remembering up to `events` callback event ids.
     pub fn with_event_capacity(policy: TrackingPolicy, events: usize) -> Self {
-        let inner = Inner { sessions: HashMap::new(), events: Deduplicator::new(events), busy: HashSet::new() };
+        let inner = Inner {
+            sessions: HashMap::new(),
+            events: Deduplicator::new(events),
+            busy: HashSet::new(),
+            busy_orders: HashSet::new(),
+            orders: HashMap::new(),
+            paid_orders: HashSet::new(),
+        };
         Self { policy, inner: Mutex::new(inner) }
     }
 
@@ -61,13 +74,27 @@ impl MemoryStore {
     }
 
     /// Forgets the sessions whose final status was handed off (their event ids stay remembered
-    /// up to the bound; a final status not handed off yet is kept); returns how many were
-    /// forgotten.
+    /// up to the bound, and so do the orders they paid; a final status not handed off yet is
+    /// kept); returns how many were forgotten.
     pub fn forget_handed_off(&self) -> usize {
         let mut inner = self.lock();
-        let before = inner.sessions.len();
-        inner.sessions.retain(|_, entry| !entry.state.is_handed_off());
-        before - inner.sessions.len()
+        let Inner { sessions, orders, paid_orders, .. } = &mut *inner;
+        let before = sessions.len();
+        sessions.retain(|id, entry| {
+            if !entry.state.is_handed_off() {
+                return true;
+            }
+            if let Some(key) = entry.state.order_key() {
+                if is_payment(entry.state.final_status()) {
+                    paid_orders.insert(key.to_owned());
+                }
+                if let Some(siblings) = orders.get_mut(key) {
+                    siblings.remove(id);
+                }
+            }
+            false
+        });
+        before - sessions.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -80,12 +107,34 @@ impl MemoryStore {
 struct BusyGuard<'a> {
     store: &'a MemoryStore,
     session_id: String,
+    order_key: Option<String>,
 }
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
-        self.store.lock().busy.remove(&self.session_id);
+        let mut inner = self.store.lock();
+        inner.busy.remove(&self.session_id);
+        if let Some(order_key) = &self.order_key {
+            inner.busy_orders.remove(order_key);
+        }
     }
+}
+
+impl Inner {
+    /// Whether another session of `order_key` was handed off as paid.
+    fn order_paid(&self, order_key: Option<&str>, session_id: &str) -> bool {
+        let Some(key) = order_key else { return false };
+        let siblings = self.orders.get(key).into_iter().flatten().filter(|id| *id != session_id);
+        self.paid_orders.contains(key)
+            || siblings
+                .filter_map(|id| self.sessions.get(id))
+                .any(|entry| entry.state.is_handed_off() && is_payment(entry.state.final_status()))
+    }
+}
+
+/// Whether a final status is a payment.
+fn is_payment(status: Option<FinalStatus>) -> bool {
+    matches!(status, Some(FinalStatus::Completed | FinalStatus::CompletedAfterExpired | FinalStatus::CompletedTwice))
 }
 
 impl TrackingStore for MemoryStore {
@@ -102,12 +151,21 @@ impl TrackingStore for MemoryStore {
         let session_id = input.session_id().to_owned();
         let step = {
             let mut inner = self.lock();
-            if inner.busy.contains(&session_id) {
+            let loaded = inner.sessions.get(&session_id).map(|entry| &entry.state);
+            let order_key = match (loaded, &input) {
+                (Some(state), _) => state.order_key().map(str::to_owned),
+                (None, Input::Track { order_key, .. }) => order_key.map(str::to_owned),
+                (None, _) => None,
+            };
+            // One step at a time per session, and per order (so that two of its sessions are
+            // never handed off as paid at once).
+            if inner.busy.contains(&session_id) || order_key.as_ref().is_some_and(|key| inner.busy_orders.contains(key))
+            {
                 return Ok(Applied::Busy);
             }
-            let loaded = inner.sessions.get(&session_id).map(|entry| &entry.state);
             let seen = matches!(&input, Input::Callback(callback) if inner.events.contains(&callback.event_id));
-            let step = match Step::decide(loaded, seen, input, now, &self.policy) {
+            let order_paid = inner.order_paid(order_key.as_deref(), &session_id);
+            let step = match Step::decide(loaded, seen, order_paid, input, now, &self.policy) {
                 Ok(step) => step,
                 Err(answer) => return Ok(answer),
             };
@@ -115,9 +173,13 @@ impl TrackingStore for MemoryStore {
                 return write(&mut inner, &session_id, step.commit(Ok(())));
             }
             inner.busy.insert(session_id.clone());
-            step
+            if let Some(key) = &order_key {
+                inner.busy_orders.insert(key.clone());
+            }
+            (step, order_key)
         };
-        let _busy = BusyGuard { store: self, session_id: session_id.clone() };
+        let (step, order_key) = step;
+        let _busy = BusyGuard { store: self, session_id: session_id.clone(), order_key };
         let result = step.run_app::<Self, H>(hand_off, &mut ()).await;
         let commit = step.commit(result);
         write(&mut self.lock(), &session_id, commit)
@@ -175,6 +237,9 @@ fn write(inner: &mut Inner, session_id: &str, commit: Commit<'_>) -> Result<Appl
             }
         }
         None => {
+            if let Some(order_key) = state.order_key() {
+                inner.orders.entry(order_key.to_owned()).or_default().insert(session_id.to_owned());
+            }
             inner.sessions.insert(session_id.to_owned(), Entry { state, claimed_until: None });
         }
     }

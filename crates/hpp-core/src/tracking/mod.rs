@@ -71,12 +71,24 @@ pub enum FinalStatus {
     /// (or refund). The API can no longer be asked about the session (it answers 404 after
     /// expiry): check the order in the API that `payment_session_url` names before shipping.
     CompletedAfterExpired,
+    /// Paid, for an order that another of its sessions had already been handed off as paid (the
+    /// consumer paid on two devices, or came back through a second link): handed off on its own,
+    /// never as a second plain [`Completed`](Self::Completed). Ship nothing more; refund one.
+    /// Only for sessions tracked with an order key ([`TrackedSession::with_order_key`]).
+    CompletedTwice,
 }
 
 impl FinalStatus {
     /// Every final status, in a fixed order.
-    pub const ALL: [Self; 6] =
-        [Self::Completed, Self::Cancelled, Self::Disabled, Self::Timeout, Self::Expired, Self::CompletedAfterExpired];
+    pub const ALL: [Self; 7] = [
+        Self::Completed,
+        Self::Cancelled,
+        Self::Disabled,
+        Self::Timeout,
+        Self::Expired,
+        Self::CompletedAfterExpired,
+        Self::CompletedTwice,
+    ];
 
     /// The final status a session status stands for, if it is final.
     pub(crate) fn of(status: &SessionStatus) -> Option<Self> {
@@ -89,8 +101,8 @@ impl FinalStatus {
         }
     }
 
-    /// The name, as the API spells the status (`EXPIRED` for [`FinalStatus::Expired`],
-    /// `COMPLETED_AFTER_EXPIRED` for a late payment): what a store writes.
+    /// The name, as the API spells the status (`EXPIRED`, `COMPLETED_AFTER_EXPIRED` and
+    /// `COMPLETED_TWICE` for the tracker's own): what a store writes.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "COMPLETED",
@@ -99,6 +111,7 @@ impl FinalStatus {
             Self::Timeout => "TIMEOUT",
             Self::Expired => "EXPIRED",
             Self::CompletedAfterExpired => "COMPLETED_AFTER_EXPIRED",
+            Self::CompletedTwice => "COMPLETED_TWICE",
         }
     }
 }
@@ -264,6 +277,9 @@ pub struct TrackedSession {
     /// Whether the final status was shown by the API (a read), not only by a callback.
     #[serde(default)]
     confirmed: bool,
+    /// The app's order the session pays for, when the app said.
+    #[serde(default)]
+    order_key: Option<String>,
 }
 
 impl TrackedSession {
@@ -290,6 +306,7 @@ impl TrackedSession {
             claimed: None,
             claimed_at_ms: None,
             confirmed: false,
+            order_key: None,
         };
         tracked.schedule(now, policy.first_read, policy);
         tracked
@@ -298,6 +315,19 @@ impl TrackedSession {
     /// The session's id.
     pub fn session_id(&self) -> &str {
         &self.session_id
+    }
+
+    /// The same session, paying for the app's order `order_key`: one order is handed off as
+    /// paid once, whichever of its sessions is paid first; another of its sessions paid after is
+    /// [`FinalStatus::CompletedTwice`].
+    pub fn with_order_key(mut self, order_key: Option<&str>) -> Self {
+        self.order_key = order_key.map(str::to_owned);
+        self
+    }
+
+    /// The app's order the session pays for, if it was tracked with one.
+    pub fn order_key(&self) -> Option<&str> {
+        self.order_key.as_deref()
     }
 
     /// The last status kept (the newest by `updated_at`, or the final one), if any was seen.
@@ -375,7 +405,13 @@ impl TrackedSession {
     }
 
     /// What a read (`from_read`, the API's word) or a callback said of the session.
-    fn learn(&mut self, session: &Session, from_read: bool, now: SystemTime, policy: &TrackingPolicy) -> Option<FinalStatus> {
+    fn learn(
+        &mut self,
+        session: &Session,
+        from_read: bool,
+        now: SystemTime,
+        policy: &TrackingPolicy,
+    ) -> Option<FinalStatus> {
         if self.final_status.is_some() {
             return self.hand_off_due();
         }
@@ -518,6 +554,20 @@ impl TrackedSession {
         if self.hand_off_due().is_some() {
             self.failures = self.failures.saturating_add(1);
             self.back_off(now, None, policy);
+        }
+    }
+
+    /// Whether a hand-off of this session would hand off a payment (the first of its order, or
+    /// not).
+    pub(crate) fn hands_off_a_payment(&self) -> bool {
+        matches!(self.hand_off_due(), Some(FinalStatus::Completed | FinalStatus::CompletedAfterExpired))
+    }
+
+    /// Another session of the order was handed off as paid: this payment, due for hand-off, is
+    /// the order's second.
+    pub(crate) fn paid_twice(&mut self) {
+        if self.hands_off_a_payment() {
+            self.final_status = Some(FinalStatus::CompletedTwice);
         }
     }
 

@@ -60,13 +60,16 @@ pub struct Commit<'a> {
 impl<'a> Step<'a> {
     /// Decides the step for `input` at `now` on `loaded` (the stored state, `None` when the
     /// session is not tracked), knowing whether the callback's event was applied before
-    /// (`event_seen`, false for other inputs). `Err` is the answer when there is nothing to run
+    /// (`event_seen`, false for other inputs) and whether another session of its order was
+    /// handed off as paid (`order_paid`: the store reads it with the order's sessions locked, so
+    /// that two of them are never handed off as paid at once). `Err` is the answer when there is nothing to run
     /// nor write: [`Applied::Duplicate`] (the event was applied and no hand-off is due),
     /// [`Applied::Unknown`] (a read or tick of an untracked session, a callback without a
     /// `session_id`), or [`Applied::Done`] (tracking a session already tracked).
     pub fn decide(
         loaded: Option<&TrackedSession>,
         event_seen: bool,
+        order_paid: bool,
         input: Input<'a>,
         now: SystemTime,
         policy: &'a TrackingPolicy,
@@ -78,13 +81,15 @@ impl<'a> Step<'a> {
         let mut state = match (loaded, &input) {
             (Some(_), Input::Track { .. }) => return Err(Applied::Done { handed_off: None }),
             (Some(state), _) => state.clone(),
-            (None, Input::Track { expires_at, .. }) => TrackedSession::new(session_id, *expires_at, now, policy),
+            (None, Input::Track { expires_at, order_key, .. }) => {
+                TrackedSession::new(session_id, *expires_at, now, policy).with_order_key(*order_key)
+            }
             (None, Input::Callback(callback)) if !session_id.is_empty() && policy.track_unknown_sessions => {
                 TrackedSession::new(session_id, callback.session.expires_at_time(), now, policy)
             }
             (None, _) => return Err(Applied::Unknown),
         };
-        let (became, session) = match &input {
+        let (mut became, session) = match &input {
             Input::Track { .. } => (None, None),
             Input::Callback(callback) => {
                 (state.observe_callback(&callback.session, now, policy), Some(&callback.session))
@@ -93,6 +98,10 @@ impl<'a> Step<'a> {
             Input::Read { result: Err(error), .. } => (state.read_failed(error, now, policy), None),
             Input::Tick { .. } => (state.check_expiry(now, policy), None),
         };
+        if order_paid && state.hands_off_a_payment() {
+            state.paid_twice();
+            became = state.hand_off_due();
+        }
         // The session goes with the hand-off only when it shows the status handed off (a retried
         // hand-off completed by a later, non-final event carries none).
         let finished = became.map(|status| Finished {
@@ -100,6 +109,7 @@ impl<'a> Step<'a> {
             status,
             session: session.filter(|s| shows(s, status)).cloned(),
             confirmed: state.is_confirmed(),
+            order_key: state.order_key().map(str::to_owned),
         });
         let new_event = match input {
             Input::Callback(callback) if !event_seen => Some(callback),
@@ -181,5 +191,6 @@ impl<'a> Step<'a> {
 /// Whether `session` shows `status` (a late payment shows `COMPLETED`).
 fn shows(session: &crate::model::Session, status: FinalStatus) -> bool {
     let shown = session.status.as_ref().and_then(FinalStatus::of);
-    shown == Some(status) || (status == FinalStatus::CompletedAfterExpired && shown == Some(FinalStatus::Completed))
+    let paid = matches!(status, FinalStatus::CompletedAfterExpired | FinalStatus::CompletedTwice);
+    shown == Some(status) || (paid && shown == Some(FinalStatus::Completed))
 }

@@ -22,6 +22,9 @@ pub enum Input<'a> {
         /// Its `expires_at`, when the creation answered one
         /// ([`SessionCreated::expires_at_time`](crate::SessionCreated::expires_at_time)).
         expires_at: Option<SystemTime>,
+        /// The app's order the session pays for (an order may have several sessions: it is
+        /// handed off as paid once, [`FinalStatus::CompletedTwice`] for another paid session).
+        order_key: Option<&'a str>,
     },
     /// A `status_update` callback, parsed and its secret checked. Recorded by its `event_id`:
     /// the same event applied again is [`Applied::Duplicate`]. A callback for a session not
@@ -69,6 +72,8 @@ pub struct Finished {
     /// hand-off is retried without a step that shows the status again. Never kept by a store (it
     /// holds a token and personal data): the app takes what it needs now.
     pub session: Option<Session>,
+    /// The app's order the session pays for, when it was tracked with one.
+    pub order_key: Option<String>,
     /// Whether the API itself showed this status (a read of the session; for
     /// [`FinalStatus::Expired`], a 404 after the grace). `false` for a status known only from a
     /// callback (with [`TrackingPolicy::confirm_callbacks`](super::TrackingPolicy::confirm_callbacks)

@@ -458,7 +458,8 @@ mod store {
     fn only_handed_off_sessions_are_forgotten() {
         let store = MemoryStore::default();
         let app = App::default();
-        block_on(store.apply(Input::Track { session_id: "s1", expires_at: None }, at(START), &app)).unwrap();
+        block_on(store.apply(Input::Track { session_id: "s1", expires_at: None, order_key: None }, at(START), &app))
+            .unwrap();
         app.failing.store(true, Ordering::SeqCst);
         let paid = super::session("COMPLETED", None);
         let paid = Input::Read { session_id: "s1", result: Ok(&paid) };
@@ -562,7 +563,7 @@ fn steps_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
     let tracked = TrackedSession::new("s1", Some(at(START + 60)), at(START), &policy);
     let mut trust = TrackingPolicy::default();
     trust.confirm_callbacks = false;
-    let step = Step::decide(Some(&tracked), false, Input::Callback(&callback), at(START), &trust).unwrap();
+    let step = Step::decide(Some(&tracked), false, false, Input::Callback(&callback), at(START), &trust).unwrap();
     let finished = step.finished().unwrap();
     assert_eq!(finished.session.as_ref().and_then(|s| s.authorization_token.as_deref()), Some("planted-token-3f"));
     let shown = format!("{finished:?} {step:?}");
@@ -572,28 +573,33 @@ fn steps_carry_the_session_except_for_an_expiry_and_refuse_what_has_no_id() {
     let tracked = TrackedSession::new("s2", Some(at(START + 60)), at(START), &policy);
     let gone_error = not_found();
     let gone = Input::Read { session_id: "s2", result: Err(&gone_error) };
-    let step = Step::decide(Some(&tracked), false, gone, at(START + 660), &policy).unwrap();
+    let step = Step::decide(Some(&tracked), false, false, gone, at(START + 660), &policy).unwrap();
     let expired = step.finished().unwrap();
     assert_eq!((expired.status, &expired.session), (FinalStatus::Expired, &None));
     let waiting = session("WAITING", None);
     let read = Input::Read { session_id: "s2", result: Ok(&waiting) };
-    let given_up = Step::decide(Some(&tracked), false, Input::Tick { session_id: "s2" }, at(START + 3660), &policy);
+    let given_up =
+        Step::decide(Some(&tracked), false, false, Input::Tick { session_id: "s2" }, at(START + 3660), &policy);
     assert_eq!(given_up.unwrap().finished().map(|f| (f.status, f.session.clone())), Some((FinalStatus::Expired, None)));
-    assert!(Step::decide(Some(&tracked), false, read, at(START + 1), &policy).unwrap().finished().is_none());
+    assert!(Step::decide(Some(&tracked), false, false, read, at(START + 1), &policy).unwrap().finished().is_none());
 
     let anonymous =
         hpp_core::callback::StatusCallback::parse(br#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#).unwrap();
-    let refused = Step::decide(None, false, Input::Callback(&anonymous), at(START), &policy).unwrap_err();
+    let refused = Step::decide(None, false, false, Input::Callback(&anonymous), at(START), &policy).unwrap_err();
     assert_eq!(refused, Applied::Unknown, "no session id: nothing");
-    let untracked = Step::decide(None, false, Input::Callback(&callback), at(START), &policy).unwrap_err();
+    let untracked = Step::decide(None, false, false, Input::Callback(&callback), at(START), &policy).unwrap_err();
     assert_eq!(untracked, Applied::Unknown, "a session never tracked: nothing");
     let mut adopting = TrackingPolicy::default();
     adopting.track_unknown_sessions = true;
-    assert!(Step::decide(None, false, Input::Callback(&callback), at(START), &adopting).is_ok(), "unless asked");
-    assert_eq!(Step::decide(None, false, read, at(START), &policy).unwrap_err(), Applied::Unknown, "an untracked read");
-    let track = Input::Track { session_id: "s2", expires_at: None };
+    assert!(Step::decide(None, false, false, Input::Callback(&callback), at(START), &adopting).is_ok(), "unless asked");
     assert_eq!(
-        Step::decide(Some(&tracked), false, track, at(START), &policy).unwrap_err(),
+        Step::decide(None, false, false, read, at(START), &policy).unwrap_err(),
+        Applied::Unknown,
+        "an untracked read"
+    );
+    let track = Input::Track { session_id: "s2", expires_at: None, order_key: None };
+    assert_eq!(
+        Step::decide(Some(&tracked), false, false, track, at(START), &policy).unwrap_err(),
         Applied::Done { handed_off: None },
         "tracking it again: nothing to write"
     );
