@@ -53,9 +53,9 @@ pub async fn serve(router: axum::Router) -> String {
 }
 
 /// The app's table: one row per hand-off (no unique constraint, so that a second hand-off would
-/// show), with the shared clock's time.
-pub const APP_TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS shipped (session_id text NOT NULL, status text NOT NULL, at timestamptz NOT NULL)";
+/// show), with the shared clock's time, the order and whether the API confirmed the status.
+pub const APP_TABLE: &str = "CREATE TABLE IF NOT EXISTS shipped (session_id text NOT NULL, status text NOT NULL, \
+     at timestamptz NOT NULL, order_key text, confirmed boolean NOT NULL DEFAULT true)";
 
 /// The app: marks the order in its own table, in the store's transaction.
 #[derive(Debug, Clone, Default)]
@@ -68,8 +68,14 @@ impl HandOff<PgStore> for Ship {
         finished: &Finished,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tx.execute(
-            "INSERT INTO shipped (session_id, status, at) VALUES ($1, $2, $3)",
-            &[&finished.session_id, &finished.status.as_str(), &self.0.system_now()],
+            "INSERT INTO shipped (session_id, status, at, order_key, confirmed) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &finished.session_id,
+                &finished.status.as_str(),
+                &self.0.system_now(),
+                &finished.order_key,
+                &finished.confirmed,
+            ],
         )
         .await?;
         Ok(())

@@ -5,10 +5,17 @@
 //! server, poller and connections gone, its transactions rolled back) and started again. Time
 //! runs on a clock shared with the sandbox, so two days pass in seconds.
 //!
-//! It then reconciles the app's own table with what the sandbox did: one line per outcome, and
-//! exit 1 unless every session's final status reached the app exactly once, none lost, none
-//! early (an expiry before `expires_at`, or a wrong status), each within the stated bound of its
-//! real change.
+//! Every tenth order has two sessions (the consumer came back through a second link), and some
+//! pay both; some consumers pay seconds before expiry while their callback is held back past it;
+//! someone who learned the callback secret forges COMPLETED callbacks for sessions that are
+//! WAITING and for sessions never created.
+//!
+//! It then reconciles the app's own table with what the sandbox did: one line per outcome, one
+//! `ORDERS` line (orders paid once, paid twice and flagged, shipped twice, lost, shipped on a
+//! forged callback), and exit 1 unless every session's final status reached the app exactly
+//! once, none lost, none early (an expiry before `expires_at`, or a wrong status), each within
+//! the stated bound of its real change, and every order was shipped once and never on a
+//! forged word.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -22,7 +29,7 @@ use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
-use hpp_sandbox::{CallbackFaults, Sandbox, SandboxConfig};
+use hpp_sandbox::{CallbackFault, CallbackFaults, Sandbox, SandboxConfig};
 use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
 use hpp_tracker::CallbackReceiver;
 use hpp_tracker::{Poller, PollerOptions};
@@ -153,18 +160,35 @@ enum Outcome {
     Cancelled,
     Disabled,
     Expired,
+    /// Paid seconds before expiry, its callback held back past it.
+    PaidLate,
 }
 
 impl Outcome {
     fn expected(self) -> &'static str {
         match self {
-            Self::Paid => "COMPLETED",
+            Self::Paid | Self::PaidLate => "COMPLETED",
             Self::Cancelled => "CANCELLED",
             Self::Disabled => "DISABLED",
             Self::Expired => "EXPIRED",
         }
     }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::PaidLate => "LATE PAID",
+            other => other.expected(),
+        }
+    }
+
+    fn paid(self) -> bool {
+        matches!(self, Self::Paid | Self::PaidLate)
+    }
 }
+
+/// Late payments, forged callbacks for WAITING sessions, forged callbacks for unknown sessions.
+const LATE: usize = 20;
+const FORGED: usize = 20;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> ExitCode {
@@ -221,7 +245,9 @@ async fn main() -> ExitCode {
     let secret = CallbackSecret::new(SECRET).expect("a valid secret");
     let mut draws = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut sessions: Vec<(String, Outcome, SystemTime)> = Vec::with_capacity(SESSIONS);
-    for _ in 0..SESSIONS {
+    // Every tenth order has two sessions: the session before it's.
+    let order_of = |i: usize| if i % 10 == 9 { format!("order-{}", i - 1) } else { format!("order-{i}") };
+    for i in 0..SESSIONS {
         let mut urls = MerchantUrls::default();
         urls.status_update = Some(secret.append_to(&format!("{lb_url}/hpp/callback?sid={{{{session_id}}}}")));
         let mut op = CreateSession::new("https://shop.example/orders/1");
@@ -229,13 +255,20 @@ async fn main() -> ExitCode {
         let created = client.create_session(&op).await.expect("created");
         let id = created.session_id.clone().expect("an id");
         let expires_at = created.expires_at.as_deref().and_then(hpp_core::__private::time::parse_rfc3339);
-        setup.track_in(&app, &id, None, expires_at, clock.system_now()).await.expect("tracked");
+        setup.track_in(&app, &id, Some(&order_of(i)), expires_at, clock.system_now()).await.expect("tracked");
         draws ^= draws << 13;
         draws ^= draws >> 7;
         draws ^= draws << 17;
         let outcome = [Outcome::Paid, Outcome::Cancelled, Outcome::Disabled, Outcome::Expired][(draws % 4) as usize];
         sessions.push((id, outcome, expires_at.unwrap_or(SystemTime::UNIX_EPOCH)));
     }
+    // Some consumers who would let the session expire pay seconds before it does instead (in the
+    // second phase); some sessions left WAITING get forged COMPLETED callbacks.
+    let waiting: Vec<usize> = (0..SESSIONS).filter(|i| sessions[*i].1 == Outcome::Expired).collect();
+    for i in waiting.iter().take(LATE) {
+        sessions[*i].1 = Outcome::PaidLate;
+    }
+    let forged_for: Vec<usize> = waiting.iter().skip(LATE).take(FORGED).copied().collect();
     // The consumers and the merchant act; replica 1 is killed a third of the way, back at two thirds.
     let mut changed_at: HashMap<String, SystemTime> = HashMap::new();
     let mut killed_at = None;
@@ -271,11 +304,22 @@ async fn main() -> ExitCode {
             Outcome::Paid => drop(sandbox.set_status(id, SessionStatus::Completed)),
             Outcome::Cancelled => drop(sandbox.set_status(id, SessionStatus::Cancelled)),
             Outcome::Disabled => client.disable_session(id.as_str()).await.expect("disabled"),
-            Outcome::Expired => {}
+            Outcome::Expired | Outcome::PaidLate => {}
         }
         changed_at.insert(id.clone(), clock.system_now());
     }
-    let changes = sessions.iter().filter(|s| s.1 != Outcome::Expired).count();
+    // Forged callbacks, with the real secret (someone read it in a proxy's log): COMPLETED for
+    // sessions that are WAITING, and for sessions never created.
+    let forged_to = secret.append_to(&format!("{lb_url}/hpp/callback"));
+    let mut forged = 0;
+    for (n, i) in forged_for.iter().enumerate() {
+        forged += usize::from(forge(&forged_to, &format!("forged-{n}"), &sessions[*i].0).await);
+    }
+    for n in 0..FORGED {
+        let stranger = format!("never-created-{n}");
+        forged += usize::from(forge(&forged_to, &format!("forged-stranger-{n}"), &stranger).await);
+    }
+    let changes = sessions.iter().filter(|s| !matches!(s.1, Outcome::Expired | Outcome::PaidLate)).count();
     // Wait until the sandbox has settled every callback (delivered, dropped, or given up).
     let settled = tokio::time::timeout(Duration::from_secs(300), async {
         loop {
@@ -304,6 +348,11 @@ async fn main() -> ExitCode {
     let delivered_by_callback: i64 = app.query_one("SELECT count(*) FROM shipped", &[]).await.expect("count").get(0);
 
     // The pollers close the gap; two days pass, each poller running whenever something is due.
+    // Ten seconds before the sessions expire, the late payers pay; their callbacks are held back
+    // (a second, real time) while a minute passes, so that they arrive after expiry.
+    let late: Vec<usize> = (0..SESSIONS).filter(|i| sessions[*i].1 == Outcome::PaidLate).collect();
+    let late_at = late.iter().map(|i| sessions[*i].2).min().map(|e| e - Duration::from_secs(10));
+    let mut late_paid = false;
     let mut rounds = 0u64;
     while setup.pending().await.expect("pending") > 0 {
         rounds += 1;
@@ -324,6 +373,27 @@ async fn main() -> ExitCode {
             app.query_one("SELECT min(next_due_at) FROM hpp_tracked_session", &[]).await.expect("next due").get(0);
         let Some(next) = next else { break };
         let step = next.duration_since(clock.system_now()).unwrap_or_default().as_secs().clamp(1, 3600);
+        if let Some(late_at) = late_at.filter(|at| !late_paid && clock.system_now() + Duration::from_secs(step) >= *at)
+        {
+            let to = late_at.duration_since(clock.system_now()).unwrap_or_default().as_secs();
+            clock.advance(&sandbox, to as i64);
+            let seen = sandbox.callback_attempts().len();
+            sandbox.inject_callback_faults(late.iter().map(|_| CallbackFault::Delay(Duration::from_secs(1))));
+            for i in &late {
+                if sandbox.set_status(&sessions[*i].0, SessionStatus::Completed).is_none() {
+                    eprintln!("hpp-track: the sandbox refused a late payment");
+                }
+                changed_at.insert(sessions[*i].0.clone(), clock.system_now());
+            }
+            clock.advance(&sandbox, 60);
+            let arrived =
+                tokio::time::timeout(Duration::from_secs(60), sandbox.wait_for_callback_attempts(seen + late.len()));
+            if arrived.await.is_err() {
+                eprintln!("hpp-track: the late payments' callbacks did not arrive");
+            }
+            late_paid = true;
+            continue;
+        }
         clock.advance(&sandbox, step as i64);
     }
 
@@ -333,6 +403,16 @@ async fn main() -> ExitCode {
     for row in rows {
         shipped.entry(row.get(0)).or_default().push((row.get(1), row.get(2)));
     }
+    // Orders: the sessions of each, and which of them were paid.
+    let mut orders: HashMap<String, Vec<usize>> = HashMap::new();
+    for i in 0..SESSIONS {
+        orders.entry(order_of(i)).or_default().push(i);
+    }
+    let paid_twice_orders: std::collections::HashSet<String> = orders
+        .iter()
+        .filter(|(_, of)| of.iter().filter(|i| sessions[**i].1.paid()).count() > 1)
+        .map(|(key, _)| key.clone())
+        .collect();
     let bound = MAX_INTERVAL + Duration::from_secs(120);
     let mut failed = false;
     println!(
@@ -345,17 +425,20 @@ async fn main() -> ExitCode {
         attempts.iter().filter(|a| a.outcome == hpp_sandbox::DeliveryOutcome::Dropped).count(),
         attempts.iter().filter(|a| !a.delivered() && a.outcome != hpp_sandbox::DeliveryOutcome::Dropped).count(),
     );
-    for outcome in [Outcome::Paid, Outcome::Cancelled, Outcome::Disabled, Outcome::Expired] {
-        let of: Vec<&(String, Outcome, SystemTime)> = sessions.iter().filter(|s| s.1 == outcome).collect();
+    for outcome in [Outcome::Paid, Outcome::Cancelled, Outcome::Disabled, Outcome::Expired, Outcome::PaidLate] {
+        let of: Vec<(usize, &(String, Outcome, SystemTime))> =
+            sessions.iter().enumerate().filter(|(_, s)| s.1 == outcome).collect();
         let (mut once, mut lost, mut duplicated, mut wrong, mut early, mut late) = (0, 0, 0, 0, 0, 0);
         let mut slowest = Duration::ZERO;
-        for (id, _, expires_at) in &of {
+        for (i, (id, _, expires_at)) in &of {
             let got = shipped.get(id).map_or(&[][..], Vec::as_slice);
             match got {
                 [] => lost += 1,
                 [(status, at)] => {
                     once += 1;
-                    if status != outcome.expected() {
+                    // The second paid session of an order is COMPLETED_TWICE (one of the two).
+                    let twice = status == "COMPLETED_TWICE" && paid_twice_orders.contains(&order_of(*i));
+                    if status != outcome.expected() && !twice {
                         wrong += 1;
                     }
                     let real = if outcome == Outcome::Expired { *expires_at } else { changed_at[id.as_str()] };
@@ -377,16 +460,76 @@ async fn main() -> ExitCode {
         println!(
             "{:<9} {:>5} sessions: {once} exactly once, {lost} lost, {duplicated} duplicated, {wrong} wrong status, \
              {early} early, {late} over the bound ({}s); slowest {}s after the real change  {}",
-            outcome.expected(),
+            outcome.label(),
             of.len(),
             bound.as_secs(),
             slowest.as_secs(),
             if ok { "OK" } else { "FAILED" },
         );
     }
+    // Per order: shipped as paid once (COMPLETED or COMPLETED_AFTER_EXPIRED), a second payment
+    // flagged (COMPLETED_TWICE), never shipped twice, never lost, never on a forged word.
+    let plain_paid = |id: &str| {
+        shipped
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|(status, _)| status == "COMPLETED" || status == "COMPLETED_AFTER_EXPIRED")
+            .count()
+    };
+    let (mut paid_once, mut flagged, mut shipped_twice, mut orders_lost) = (0, 0, 0, 0);
+    for (key, of) in &orders {
+        let paid = of.iter().filter(|i| sessions[**i].1.paid()).count();
+        let plain: usize = of.iter().map(|i| plain_paid(&sessions[*i].0)).sum();
+        let twice = of.iter().flat_map(|i| shipped.get(&sessions[*i].0)).flatten().any(|(s, _)| s == "COMPLETED_TWICE");
+        match (paid, plain) {
+            (0, 0) => {}
+            (_, 0) => orders_lost += 1,
+            (_, 1) => paid_once += 1,
+            _ => shipped_twice += 1,
+        }
+        if twice && paid_twice_orders.contains(key) {
+            flagged += 1;
+        }
+    }
+    let on_forged: usize = forged_for.iter().map(|i| plain_paid(&sessions[*i].0)).sum();
+    let strangers: i64 = app
+        .query_one("SELECT count(*) FROM hpp_tracked_session WHERE session_id LIKE 'never-created-%'", &[])
+        .await
+        .expect("count")
+        .get(0);
+    let orders_ok = shipped_twice == 0
+        && orders_lost == 0
+        && on_forged == 0
+        && strangers == 0
+        && flagged == paid_twice_orders.len()
+        && forged == 2 * FORGED;
+    failed |= !orders_ok;
+    println!(
+        "ORDERS {} orders ({} with two sessions, {} of them both paid): {paid_once} paid once, {flagged} paid twice \
+         (flagged), {shipped_twice} shipped twice, {orders_lost} lost, {on_forged} shipped on a forged callback \
+         ({forged} forged callbacks answered 2xx, {strangers} sessions tracked from them)  {}",
+        orders.len(),
+        orders.values().filter(|of| of.len() > 1).count(),
+        paid_twice_orders.len(),
+        if orders_ok { "OK" } else { "FAILED" },
+    );
     println!("wall time {:.1}s", started.elapsed().as_secs_f64());
     drop(replicas);
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Posts a COMPLETED callback for `session_id` to `url` (the secret in it); whether it was
+/// answered 2xx.
+async fn forge(url: &str, event_id: &str, session_id: &str) -> bool {
+    use hpp_core::Transport;
+    let body = serde_json::json!({"event_id": event_id, "session": {"session_id": session_id, "status": "COMPLETED"}});
+    let mut request = http::Request::new(body.to_string().into_bytes());
+    *request.method_mut() = http::Method::POST;
+    let Ok(uri) = url.parse() else { return false };
+    *request.uri_mut() = uri;
+    request.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    HyperTransport::new().send(request).await.is_ok_and(|response| response.status().is_success())
 }
 
 /// `cargo xtask track --bench`: callbacks per second through the receiver on the PostgreSQL
