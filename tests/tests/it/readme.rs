@@ -13,7 +13,7 @@ use hpp_core::{Config, Credentials, Environment, Mode};
 type Result<T = ()> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
 #[rustfmt::skip] // the lines must stay as README.md has them
-mod examples {
+pub(crate) mod examples {
 use super::*;
 
 // ---- "Use it" (compiled, not run: it talks to the playground) ----
@@ -84,28 +84,11 @@ mod conformance {
 // ---- "Or skip transports entirely" ----
 
 // ---- "Knowing when the consumer has paid, in production" (compiled, not run: see the
-// paid_once example, which CI runs) ----
+// paid_once example, which CI runs; the hand-off is run by tracking.rs against PostgreSQL) ----
 
-#[allow(clippy::too_many_arguments)] // what the README's block takes as given
-async fn paid_exactly_once_in_production(
-    database_url: String,
-    secret: hpp_core::callback::CallbackSecret,
-    client: hpp_core::Client<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
-    your_router: axum::Router,
-    shutdown: std::future::Pending<()>,
-    mut db: tokio_postgres::Client,
-    session_id: String,
-    order_id: String,
-    expires_at: Option<std::time::SystemTime>,
-) -> std::result::Result<(), Box<dyn Error>> {
-    use std::sync::Arc;
-    use std::time::SystemTime;
-    use hpp_tracker::CallbackReceiver;
-    use hpp_core::tracking::{FinalStatus, Finished, HandOff, TrackingPolicy};
+pub(crate) mod paid_in_production {
+    use hpp_core::tracking::{FinalStatus, Finished, HandOff};
     use hpp_postgres::PgStore;
-    use hpp_runtime::TokioTimer;
-    use hpp_tracker::Poller;
-    use std::time::Duration;
     use std::result::Result;
 
 struct MarkOrder;
@@ -126,6 +109,32 @@ impl HandOff<PgStore> for MarkOrder {
         Ok(())
     }
 }
+
+    /// The README's hand-off, for `tracking.rs`'s test of it.
+    pub(crate) fn mark_order() -> impl HandOff<PgStore> + 'static {
+        MarkOrder
+    }
+
+#[allow(clippy::too_many_arguments)] // what the README's block takes as given
+async fn paid_exactly_once_in_production(
+    database_url: String,
+    secret: hpp_core::callback::CallbackSecret,
+    client: hpp_core::Client<hpp_hyper::HyperTransport<hpp_hyper::DefaultConnector>>,
+    your_router: axum::Router,
+    shutdown: std::future::Pending<()>,
+    mut db: tokio_postgres::Client,
+    session_id: String,
+    order_id: String,
+    expires_at: Option<std::time::SystemTime>,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+    use hpp_tracker::CallbackReceiver;
+    use hpp_core::tracking::TrackingPolicy;
+    use hpp_runtime::TokioTimer;
+    use hpp_tracker::Poller;
+    use std::time::Duration;
+
     // (startup)
 let store = Arc::new(PgStore::connect(&database_url, TrackingPolicy::default()).await?);
 store.migrate().await?;
@@ -137,6 +146,7 @@ tokio::spawn(poller.run(shutdown, Duration::from_secs(10))); // 10 s to finish s
 store.track_in(&tx, &session_id, Some(&order_id), expires_at, SystemTime::now()).await?;
     tx.commit().await?;
     Ok(())
+}
 }
 
 fn my_client_roundtrip(request: hpp_core::Request) -> Result<hpp_core::Response> {

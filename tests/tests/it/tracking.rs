@@ -203,3 +203,42 @@ async fn post_json(url: &str, body: &[u8]) -> u16 {
     *request.uri_mut() = url.parse().unwrap();
     HyperTransport::new().send(request).await.unwrap().status().as_u16()
 }
+
+/// The README's hand-off against a real PostgreSQL: a payment confirmed before the checkout's
+/// transaction committed the order row fails (0 rows: the receiver answers 500, the poller backs
+/// off) and marks the order once when the row is there; a second paid session of the same order
+/// flags a refund and changes nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_hand_off_waits_for_the_order_and_marks_it_once() {
+    use hpp_core::tracking::{Applied, FinalStatus, StoreError, TrackingPolicy};
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let store = PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let (db, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(
+        "CREATE TABLE orders (id text PRIMARY KEY, payment text, refund_due boolean NOT NULL DEFAULT false)",
+    )
+    .await
+    .unwrap();
+    let mark_order = crate::readme::examples::paid_in_production::mark_order();
+    let t0 = SystemTime::now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    store.track_in(&db, "s1", Some("o-1"), Some(at(3600)), t0).await.unwrap();
+    let mut paid = hpp_core::Session::default();
+    paid.status = Some(SessionStatus::Completed);
+    let read = |id| Input::Read { session_id: id, result: Ok(&paid) };
+    let early = store.apply(read("s1"), at(1), &mark_order).await;
+    assert!(matches!(early, Err(StoreError::HandOff(_))), "0 rows: not handed off ({early:?})");
+    db.execute("INSERT INTO orders (id) VALUES ('o-1')", &[]).await.unwrap();
+    let due = store.get("s1").await.unwrap().unwrap().next_due_at().expect("due again");
+    let marked = store.apply(read("s1"), due, &mark_order).await.unwrap();
+    assert_eq!(marked, Applied::Done { handed_off: Some(FinalStatus::Completed) });
+    assert_eq!(store.apply(read("s1"), due, &mark_order).await.unwrap(), Applied::Done { handed_off: None });
+    // The consumer also paid through a second link of the same order.
+    store.track_in(&db, "s2", Some("o-1"), Some(at(3600)), t0).await.unwrap();
+    let twice = store.apply(read("s2"), due, &mark_order).await.unwrap();
+    assert_eq!(twice, Applied::Done { handed_off: Some(FinalStatus::CompletedTwice) });
+    let row = db.query_one("SELECT payment, refund_due FROM orders WHERE id = 'o-1'", &[]).await.unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, bool>(1)), ("COMPLETED".to_owned(), true));
+}
