@@ -31,8 +31,10 @@ const CRATES: [(&str, &[&str]); 10] = [
 /// hpp-core's size budget: at most this many named public items and inherent methods (issue
 /// 23). Every item has to earn its place; raise this only with a reason in the commit.
 /// 62 (was 60): the tracker's step moved into the core (issue 32): `Step`, `Commit` and `Due`
-/// in, `Transition` out; `HandOff::run_step` went too.
-pub(crate) const CORE_BUDGET: Size = Size { items: 62, methods: 120 };
+/// in, `Transition` out; `HandOff::run_step` went too. 124 methods (was 120): the tracker's
+/// promise grew (issue 33): `TrackedSession::observe_callback` (a callback is not a read),
+/// `is_confirmed`, `with_order_key` and `order_key` (once per order).
+pub(crate) const CORE_BUDGET: Size = Size { items: 62, methods: 124 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///
