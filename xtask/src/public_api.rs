@@ -33,8 +33,9 @@ const CRATES: [(&str, &[&str]); 10] = [
 /// 62 (was 60): the tracker's step moved into the core (issue 32): `Step`, `Commit` and `Due`
 /// in, `Transition` out; `HandOff::run_step` went too. 124 methods (was 120): the tracker's
 /// promise grew (issue 33): `TrackedSession::observe_callback` (a callback is not a read),
-/// `is_confirmed`, `with_order_key` and `order_key` (once per order).
-pub(crate) const CORE_BUDGET: Size = Size { items: 62, methods: 124 };
+/// `is_confirmed`, `with_order_key` and `order_key` (once per order),
+/// `CallbackSecret::append_for_order` and `order_of_uri` (per-order callback URLs): 126.
+pub(crate) const CORE_BUDGET: Size = Size { items: 62, methods: 126 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

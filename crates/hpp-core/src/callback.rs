@@ -116,6 +116,42 @@ impl CallbackSecret {
         format!("{url}{separator}{}={}", Self::QUERY_PARAM, self.0.as_str())
     }
 
+    /// `url` with a per-order signature appended to its query: `order=<order_key>` and
+    /// `sig=<HMAC-SHA256 of the order key under this secret>`, and no secret. Register it as the
+    /// `status_update` URL of that order's sessions: a URL that leaks (a proxy's or the
+    /// service's logs) lets whoever reads it send callbacks for that one order's sessions, not
+    /// for every session (the receiver checks the session belongs to the order:
+    /// [`order_of_uri`](Self::order_of_uri)). The order key must be URL-safe (`A-Z a-z 0-9 - . _ ~`,
+    /// at most 128 characters), as ids and UUIDs are.
+    pub fn append_for_order(&self, url: &str, order_key: &str) -> Result<String, InputError> {
+        if order_key.is_empty()
+            || order_key.len() > 128
+            || !order_key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        {
+            return Err(InputError::InvalidOrderKey { len: order_key.chars().count() });
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Ok(format!("{url}{separator}{ORDER_PARAM}={order_key}&{SIG_PARAM}={}", self.order_mac(order_key)))
+    }
+
+    /// The order key a URI signed by [`append_for_order`](Self::append_for_order) names, when
+    /// its signature is this secret's (compared in constant time); `None` otherwise.
+    pub fn order_of_uri(&self, uri: &str) -> Option<String> {
+        let order = single_param(uri, ORDER_PARAM)?;
+        let sig = single_param(uri, SIG_PARAM)?;
+        constant_time_eq(self.order_mac(order).as_bytes(), sig.as_bytes()).then(|| order.to_owned())
+    }
+
+    /// HMAC-SHA256 of the order key under the secret, in lowercase hex.
+    fn order_mac(&self, order_key: &str) -> String {
+        use hmac::{KeyInit, Mac};
+        // invariant: HMAC takes a key of any length.
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.0.as_bytes()).expect("any key length");
+        mac.update(b"hpp-order\0");
+        mac.update(order_key.as_bytes());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Whether `presented` is the secret, in time independent of where they differ.
     pub fn matches(&self, presented: &str) -> bool {
         constant_time_eq(self.0.as_bytes(), presented.as_bytes())
@@ -124,13 +160,22 @@ impl CallbackSecret {
     /// Whether the request URI (path and query, or absolute) carries the secret in its
     /// [`QUERY_PARAM`](Self::QUERY_PARAM) query parameter, exactly once.
     pub fn verify_uri(&self, uri: &str) -> bool {
-        let query = uri.split_once('?').map_or("", |(_, q)| q);
-        let query = query.split('#').next().unwrap_or_default();
-        let mut values = query.split('&').filter_map(|pair| pair.strip_prefix(Self::QUERY_PARAM)?.strip_prefix('='));
-        match (values.next(), values.next()) {
-            (Some(value), None) => self.matches(value),
-            _ => false,
-        }
+        single_param(uri, Self::QUERY_PARAM).is_some_and(|value| self.matches(value))
+    }
+}
+
+/// The query parameters of a per-order callback URL.
+const ORDER_PARAM: &str = "order";
+const SIG_PARAM: &str = "sig";
+
+/// The value of query parameter `name` in `uri`, when it is there exactly once.
+fn single_param<'u>(uri: &'u str, name: &str) -> Option<&'u str> {
+    let query = uri.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or_default();
+    let mut values = query.split('&').filter_map(|pair| pair.strip_prefix(name)?.strip_prefix('='));
+    match (values.next(), values.next()) {
+        (Some(value), None) => Some(value),
+        _ => None,
     }
 }
 

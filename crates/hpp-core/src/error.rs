@@ -152,6 +152,13 @@ pub enum InputError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An order key that cannot go in a per-order callback URL
+    /// ([`CallbackSecret::append_for_order`](crate::callback::CallbackSecret::append_for_order)).
+    #[error("the order key ({len} characters) cannot go in a callback URL: 1 to 128 of A-Z a-z 0-9 - . _ ~")]
+    InvalidOrderKey {
+        /// Its length, in characters.
+        len: usize,
+    },
     /// A token distribution needs an `access_id`, and it was empty.
     #[error("the access id is empty; pass the value read from the consumer's QR code; nothing was sent")]
     EmptyAccessId,

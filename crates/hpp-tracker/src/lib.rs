@@ -7,8 +7,9 @@
 //! The receiver takes any [`http_body::Body`]: serve it with axum ([`CallbackReceiver::router`],
 //! feature `axum`, on by default), as any tower [`Service`](tower_service::Service), or call
 //! [`CallbackReceiver::receive`] from any server. For each request, in this order: the secret
-//! in the URL checked in constant time (401), the body bounded (413), parsed (400), and applied
-//! to the store with the app's [`HandOff`]. The answer is 2xx only once that committed (or the
+//! in the URL checked in constant time, or the URL's signature for one order
+//! (`CallbackSecret::append_for_order`: a leaked URL speaks for that order's sessions only) (401),
+//! the body bounded (413), parsed (400), and applied to the store with the app's [`HandOff`]. The answer is 2xx only once that committed (or the
 //! event was already applied); 5xx otherwise, so the service retries. Everything happens within
 //! a budget under the service's 3 s timeout (2.5 s by default, on the receiver's
 //! [`Timer`](hpp_core::Timer)): past it the step is abandoned (nothing of it commits) and the

@@ -174,10 +174,15 @@ where
     {
         let inner = &self.inner;
         let uri = request.uri().path_and_query().map_or("", |pq| pq.as_str());
-        if !inner.secret.verify_uri(uri) {
+        // The secret, or a URL signed for one order (CallbackSecret::append_for_order).
+        let order_scope = if inner.secret.verify_uri(uri) {
+            None
+        } else if let Some(order) = inner.secret.order_of_uri(uri) {
+            Some(order)
+        } else {
             tracing::warn!("hpp callback refused: wrong or missing secret");
             return Receipt::Unauthorized;
-        }
+        };
         let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|len| len > inner.options.max_body as u64) {
             return Receipt::TooLarge;
@@ -195,9 +200,23 @@ where
                     return Receipt::Malformed;
                 }
             };
-            if callback.session.session_id.is_none() {
+            let Some(session_id) = callback.session.session_id.as_deref() else {
                 tracing::warn!("hpp callback refused: no session id");
                 return Receipt::Malformed;
+            };
+            if let Some(order) = &order_scope {
+                // A URL signed for one order speaks for that order's sessions only.
+                match inner.store.get(session_id).await {
+                    Ok(Some(state)) if state.order_key() == Some(order.as_str()) => {}
+                    Ok(_) => {
+                        tracing::warn!("hpp callback refused: its session is not of the order its URL is signed for");
+                        return Receipt::Unauthorized;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "hpp callback not applied");
+                        return Receipt::Unavailable;
+                    }
+                }
             }
             let now = inner.clock.system_now();
             let applied = inner.store.apply(Input::Callback(&callback), now, &*inner.hand_off).await;

@@ -179,3 +179,38 @@ async fn any_body_type_is_received() {
     assert_eq!(&body[..], br#"{"result":"applied"}"#);
     assert_eq!(app.shipped.lock().unwrap().len(), 1);
 }
+
+/// A URL signed for one order (`CallbackSecret::append_for_order`) carries no secret and speaks
+/// for that order's sessions only: a leaked one cannot be used for another order.
+#[tokio::test]
+async fn a_url_signed_for_an_order_speaks_for_that_order_only() {
+    let app = Arc::new(App::default());
+    let (mut router, store) = receiver(app.clone());
+    let track = Input::Track { session_id: "s2", expires_at: None, order_key: Some("o-1") };
+    store.apply(track, std::time::SystemTime::now(), &App::default()).await.unwrap();
+    let secret = CallbackSecret::new(SECRET).unwrap();
+    let signed = secret.append_for_order("/hpp/callback", "o-1").unwrap();
+    assert!(!signed.contains(SECRET), "{signed}");
+    let event = |id: &str, session: &str| {
+        format!(r#"{{"event_id":"{id}","session":{{"session_id":"{session}","status":"COMPLETED"}}}}"#)
+    };
+    assert_eq!(send(&mut router, post(&signed, event("e1", "s2"))).await, StatusCode::OK, "its order's session");
+    assert_eq!(send(&mut router, post(&signed, event("e2", "s1"))).await, StatusCode::UNAUTHORIZED, "not its order");
+    let other = secret.append_for_order("/hpp/callback", "o-2").unwrap();
+    assert_eq!(
+        send(&mut router, post(&other, event("e3", "s2"))).await,
+        StatusCode::UNAUTHORIZED,
+        "another order's URL"
+    );
+    let tampered = signed.replace("order=o-1", "order=o-2");
+    assert_eq!(
+        send(&mut router, post(&tampered, event("e4", "s2"))).await,
+        StatusCode::UNAUTHORIZED,
+        "a forged signature"
+    );
+    let foreign =
+        CallbackSecret::new("another-secret-0123456789").unwrap().append_for_order("/hpp/callback", "o-1").unwrap();
+    assert_eq!(send(&mut router, post(&foreign, event("e5", "s2"))).await, StatusCode::UNAUTHORIZED, "another secret");
+    assert_eq!(app.shipped.lock().unwrap().len(), 1);
+    assert!(secret.append_for_order("/cb", "o 1").is_err() && secret.append_for_order("/cb", "").is_err());
+}

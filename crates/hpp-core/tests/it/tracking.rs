@@ -116,3 +116,22 @@ fn event_ids_are_bounded_and_deduplication_is_bounded_in_bytes() {
     assert!(seen.first_time(&long_id) && seen.first_time(&long_id), "ids over the limit are never stored");
     assert!(seen.bytes() <= 1024);
 }
+
+/// A per-order callback URL: standard HMAC-SHA256 over `hpp-order\0<order key>` (so that any
+/// language can check it), no secret in the URL, and only its own order's key recovered.
+#[test]
+fn a_per_order_callback_url_is_signed_for_that_order() {
+    let secret = CallbackSecret::new("7d1cbc3b-4f0e-4d4c-9b7e-2f1e0c9a6d11").unwrap();
+    let url = secret.append_for_order("https://shop.example/cb?x=1", "o-1").unwrap();
+    assert_eq!(
+        url,
+        "https://shop.example/cb?x=1&order=o-1&sig=27724cf9e97562049d034d080c2de71025c8d6b3493ceaf0f4f09d0894e235d3"
+    );
+    assert_eq!(secret.order_of_uri(&url).as_deref(), Some("o-1"));
+    assert!(!secret.verify_uri(&url), "it is not the secret");
+    assert_eq!(secret.order_of_uri(&url.replace("order=o-1", "order=o-2")), None);
+    assert_eq!(secret.order_of_uri(&format!("{url}&order=o-2")), None, "one order only");
+    assert_eq!(secret.order_of_uri("https://shop.example/cb?order=o-1"), None);
+    let error = secret.append_for_order("/cb", "o 1?").unwrap_err();
+    assert!(error.to_string().contains("order key"), "{error}");
+}
