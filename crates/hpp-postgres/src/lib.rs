@@ -409,6 +409,17 @@ impl TrackingStore for PgStore {
         row.map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)).transpose()
     }
 
+    async fn order_sessions<'a>(&'a self, order_key: &'a str) -> Result<Vec<TrackedSession>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let rows = conn
+            .client()
+            .query("SELECT state FROM hpp_tracked_session WHERE order_key = $1", &[&order_key])
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        rows.iter().map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)).collect()
+    }
+
     async fn pending(&self) -> Result<u64, StoreError> {
         let mut conn = self.pool.get().await?;
         let row = conn

@@ -459,6 +459,10 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         );
         let state = self.state("kit-order-s2").await.expect("tracked");
         assert_eq!(state.order_key(), Some("kit-order-1"), "{CHECK}");
+        let order = self.store.order_sessions("kit-order-1").await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        let mut ids: Vec<&str> = order.iter().map(|s| s.session_id()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["kit-order-s1", "kit-order-s2"], "{CHECK}: an order's sessions");
         // The first paid session's hand-off fails; the second's goes first, and is the payment.
         self.app.failing.store(true, Ordering::SeqCst);
         assert!(self.apply(read("kit-order-s3"), t + 3).await.is_err(), "{CHECK}");

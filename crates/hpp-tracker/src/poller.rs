@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hpp_core::tracking::{Applied, Due, HandOff, Input, StoreError, TrackingStore};
+use hpp_core::tracking::{Applied, Due, FinalStatus, HandOff, Input, StoreError, TrackingStore};
 use hpp_core::{Client, Timer, Transport};
 use tokio::task::JoinSet;
 
@@ -30,6 +30,14 @@ pub struct PollerOptions {
     pub lease: Duration,
     /// How long a slot waits before looking again when nothing was due (default 1 s).
     pub idle: Duration,
+    /// When this poller hands a session off as paid (the first of its order; with
+    /// `TrackingPolicy::confirm_callbacks`, every confirmed payment is handed off by a poller's
+    /// read), disable the order's other sessions that are still open, through the client
+    /// (default `false`): a consumer with a
+    /// second link (another device, an e-mail) cannot pay the order twice. Sessions tracked
+    /// without an order key have none. A failed disable is logged; the session then ends as it
+    /// ends (a second payment is handed off as `COMPLETED_TWICE`).
+    pub disable_other_sessions_when_paid: bool,
 }
 
 impl Default for PollerOptions {
@@ -39,6 +47,7 @@ impl Default for PollerOptions {
             slots: 8,
             lease: Duration::from_secs(60),
             idle: Duration::from_secs(1),
+            disable_other_sessions_when_paid: false,
         }
     }
 }
@@ -240,7 +249,12 @@ where
             }
         };
         match CatchUnwind(AssertUnwindSafe(Box::pin(self.step(&due)))).await {
-            Ok(Ok(Applied::Done { handed_off })) => Stepped::Done { handed_off: handed_off.is_some(), deferred: false },
+            Ok(Ok(Applied::Done { handed_off })) => {
+                if handed_off == Some(FinalStatus::Completed) && self.options.disable_other_sessions_when_paid {
+                    self.disable_other_sessions(due.session_id()).await;
+                }
+                Stepped::Done { handed_off: handed_off.is_some(), deferred: false }
+            }
             Ok(Ok(Applied::Duplicate)) => Stepped::Done { handed_off: false, deferred: false },
             Ok(Ok(_)) => Stepped::Done { handed_off: false, deferred: true },
             Ok(Err(StoreError::HandOff(_))) => {
@@ -254,6 +268,28 @@ where
             Err(()) => {
                 tracing::error!("hpp poller: a step panicked (the app's hand-off?); it is retried after its lease");
                 Stepped::Done { handed_off: false, deferred: true }
+            }
+        }
+    }
+
+    /// Disables the open sessions of the order `session_id` paid (logged, never failing).
+    async fn disable_other_sessions(&self, session_id: &str) {
+        let order_key = match self.store.get(session_id).await {
+            Ok(Some(state)) => state.order_key().map(str::to_owned),
+            _ => None,
+        };
+        let Some(order_key) = order_key else { return };
+        let siblings = match self.store.order_sessions(&order_key).await {
+            Ok(siblings) => siblings,
+            Err(e) => {
+                tracing::warn!(error = %e, "hpp poller: the order's other sessions could not be listed");
+                return;
+            }
+        };
+        for sibling in siblings.iter().filter(|s| s.session_id() != session_id && s.final_status().is_none()) {
+            if let Err(e) = self.client.disable_session(sibling.session_id()).await {
+                // Its status only (a transport's message can name the URL).
+                tracing::warn!(status = ?e.status().map(|s| s.as_u16()), "hpp poller: disabling a paid order's other session failed");
             }
         }
     }

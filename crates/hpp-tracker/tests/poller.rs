@@ -111,3 +111,44 @@ async fn run_survives_panics_and_stops_within_its_grace_period() {
     assert_eq!(started.elapsed(), Duration::from_secs(5), "stopped at the end of its grace period");
     assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), None, "the abandoned step committed nothing");
 }
+
+/// With `disable_other_sessions_when_paid`, the order's other open session is disabled through
+/// the client once a payment is handed off; a finished one is left alone.
+#[tokio::test(start_paused = true)]
+async fn a_paid_order_has_its_other_open_sessions_disabled() {
+    use std::sync::Mutex;
+    let timer = TokioTimer::new();
+    let now = timer.system_now();
+    let store = Arc::new(MemoryStore::default());
+    for (id, order) in [("s1", "o-1"), ("s2", "o-1"), ("s3", "o-1"), ("s4", "o-2")] {
+        let track =
+            Input::Track { session_id: id, expires_at: Some(now + Duration::from_secs(3600)), order_key: Some(order) };
+        store.apply(track, now, &App::default()).await.unwrap();
+    }
+    // s3 already ended (cancelled).
+    let mut cancelled = hpp_core::Session::default();
+    cancelled.status = Some(hpp_core::SessionStatus::Cancelled);
+    store.apply(Input::Read { session_id: "s3", result: Ok(&cancelled) }, now, &App::default()).await.unwrap();
+    let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = sent.clone();
+    let api = move |request: Request| {
+        let line = format!("{} {}", request.method(), request.uri().path());
+        log.lock().unwrap().push(line);
+        let (status, body) = match (request.method().as_str(), request.uri().path()) {
+            ("GET", path) if path.ends_with("/s1") => (200, br#"{"status":"COMPLETED"}"#.to_vec()),
+            ("GET", _) => (200, br#"{"status":"WAITING"}"#.to_vec()),
+            _ => (204, Vec::new()),
+        };
+        std::future::ready(Ok::<Response, TransportError>(http::Response::builder().status(status).body(body).unwrap()))
+    };
+    let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_k").unwrap());
+    let mut options = PollerOptions::default();
+    options.disable_other_sessions_when_paid = true;
+    options.slots = 1;
+    let poller = Poller::with_options(store, Client::new(config, api, timer), Arc::new(App::default()), timer, options);
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let round = poller.round().await.unwrap();
+    assert_eq!(round.handed_off, 1, "{round:?}");
+    let disabled: Vec<String> = sent.lock().unwrap().iter().filter(|l| l.starts_with("DELETE")).cloned().collect();
+    assert_eq!(disabled, ["DELETE /hpp/v1/sessions/s2"], "only the paid order's open session");
+}

@@ -216,6 +216,12 @@ impl TrackingStore for MemoryStore {
         Ok(self.lock().sessions.get(session_id).map(|entry| entry.state.clone()))
     }
 
+    async fn order_sessions<'a>(&'a self, order_key: &'a str) -> Result<Vec<TrackedSession>, StoreError> {
+        let inner = self.lock();
+        let ids = inner.orders.get(order_key).into_iter().flatten();
+        Ok(ids.filter_map(|id| inner.sessions.get(id)).map(|entry| entry.state.clone()).collect())
+    }
+
     async fn pending(&self) -> Result<u64, StoreError> {
         let inner = self.lock();
         Ok(inner.sessions.values().filter(|entry| !entry.state.is_handed_off()).count() as u64)

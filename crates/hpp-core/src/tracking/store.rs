@@ -224,6 +224,13 @@ pub trait TrackingStore: Send + Sync {
         session_id: &'a str,
     ) -> impl Future<Output = Result<Option<TrackedSession>, StoreError>> + Send + 'a;
 
+    /// The tracked sessions of the app's order `order_key` (tracked with it:
+    /// [`Input::Track`]'s `order_key`), in any order.
+    fn order_sessions<'a>(
+        &'a self,
+        order_key: &'a str,
+    ) -> impl Future<Output = Result<Vec<TrackedSession>, StoreError>> + Send + 'a;
+
     /// How many tracked sessions still have work outstanding: not final yet, or final and not
     /// handed off yet.
     fn pending(&self) -> impl Future<Output = Result<u64, StoreError>> + Send + '_;
