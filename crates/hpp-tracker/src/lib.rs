@@ -52,6 +52,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod contain;
 mod poller;
 mod receiver;
 

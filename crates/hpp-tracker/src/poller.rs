@@ -3,31 +3,34 @@
 //! reaches the app, once.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hpp_core::tracking::{Applied, Due, FinalStatus, HandOff, Input, StoreError, TrackingStore};
 use hpp_core::{Client, Timer, Transport};
 use tokio::task::JoinSet;
 
+use crate::contain::contained;
+
 /// How a [`Poller`] works. Build with [`Default`] and change fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PollerOptions {
-    /// This poller's name in the store's claims (default: `poller-<process id>`). Give each
-    /// replica its own.
+    /// This poller's name in the store's claims (default: `poller-<host name>-<process id>-<a
+    /// random part>`, unique per process even where every container replica is process 1).
     pub owner: String,
     /// Sessions stepped at once (default 8): each slot claims one due session, reads it (or
     /// expires it), applies the result, and claims the next. A slow read or a stuck hand-off
     /// holds its own slot only.
     pub slots: usize,
-    /// How long a claim keeps other pollers off a session (default 60 s): longer than one read
-    /// with its retries and one step take. A crashed poller's sessions are stepped again after
-    /// it; so is a session whose step panicked (the lease is its back-off).
+    /// How long a claim keeps other pollers off a session (default 60 s): longer than
+    /// [`step_budget`](Self::step_budget). A crashed poller's sessions are stepped again after
+    /// it; so is a session whose step panicked or ran out of time (the lease is its back-off).
     pub lease: Duration,
+    /// The most time one step may take, its read (with the client's retries) and the app's work
+    /// included (default 30 s, half the lease): past it the step is abandoned (nothing of it
+    /// commits), logged, and the slot goes on.
+    pub step_budget: Duration,
     /// How long a slot waits before looking again when nothing was due (default 1 s).
     pub idle: Duration,
     /// When this poller hands a session off as paid (the first of its order; with
@@ -43,9 +46,10 @@ pub struct PollerOptions {
 impl Default for PollerOptions {
     fn default() -> Self {
         Self {
-            owner: format!("poller-{}", std::process::id()),
+            owner: default_owner(),
             slots: 8,
             lease: Duration::from_secs(60),
+            step_budget: Duration::from_secs(30),
             idle: Duration::from_secs(1),
             disable_other_sessions_when_paid: false,
         }
@@ -248,7 +252,22 @@ where
                 return Stepped::ClaimFailed;
             }
         };
-        match CatchUnwind(AssertUnwindSafe(Box::pin(self.step(&due)))).await {
+        let budgeted = async {
+            tokio::select! {
+                biased;
+                applied = self.step(&due) => Some(applied),
+                () = self.clock.sleep(self.options.step_budget) => None,
+            }
+        };
+        let stepped = match contained(budgeted).await {
+            Ok(Some(applied)) => Ok(applied),
+            Ok(None) => {
+                tracing::warn!(budget = ?self.options.step_budget, "hpp poller: a step ran out of time and was abandoned; it is retried after its lease");
+                return Stepped::Done { handed_off: false, deferred: true };
+            }
+            Err(()) => Err(()),
+        };
+        match stepped {
             Ok(Ok(Applied::Done { handed_off })) => {
                 if handed_off == Some(FinalStatus::Completed) && self.options.disable_other_sessions_when_paid {
                     self.disable_other_sessions(due.session_id()).await;
@@ -316,19 +335,17 @@ where
     }
 }
 
-/// A future whose panic is caught and answered `Err(())`: the app's code runs inside a step,
-/// and a panic there must not end the slot, nor the poller.
-struct CatchUnwind<F>(AssertUnwindSafe<Pin<Box<F>>>);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, ()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let future = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(_) => Poll::Ready(Err(())),
-        }
-    }
+/// `poller-<host name>-<process id>-<random>`: unique per process, also where every container
+/// replica is process 1 and host names repeat.
+fn default_owner() -> String {
+    use std::hash::BuildHasher;
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect::<String>())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    // Random enough to tell processes apart (not a secret): the standard library's hash keys.
+    let random = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now());
+    format!("poller-{host}-{}-{:08x}", std::process::id(), random as u32)
 }

@@ -237,7 +237,14 @@ where
             receipt
         };
         // The budget on the receiver's own timer; the work is polled first, so a step that is
-        // done when the budget passes still counts.
+        // done when the budget passes still counts. A panic in the app's code is a failed
+        // hand-off (500): the step is dropped, so nothing of it commits.
+        let work = async {
+            crate::contain::contained(work).await.unwrap_or_else(|()| {
+                tracing::error!("hpp callback: the app's code panicked; answered 500, the service retries");
+                Receipt::HandOffFailed
+            })
+        };
         tokio::select! {
             biased;
             receipt = work => receipt,

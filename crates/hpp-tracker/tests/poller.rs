@@ -96,7 +96,9 @@ async fn run_survives_panics_and_stops_within_its_grace_period() {
     // A step stuck in the app: run returns at the end of the grace period, the step abandoned.
     let store = tracked_store(timer.system_now()).await;
     let hung = Arc::new(App { hang: true, ..App::default() });
-    let poller = Poller::new(store.clone(), client(timer), hung, timer);
+    let mut options = PollerOptions::default();
+    options.step_budget = Duration::from_secs(3600); // still stuck when the shutdown comes
+    let poller = Poller::with_options(store.clone(), client(timer), hung, timer, options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(poller.run(
         async move {
@@ -151,4 +153,31 @@ async fn a_paid_order_has_its_other_open_sessions_disabled() {
     assert_eq!(round.handed_off, 1, "{round:?}");
     let disabled: Vec<String> = sent.lock().unwrap().iter().filter(|l| l.starts_with("DELETE")).cloned().collect();
     assert_eq!(disabled, ["DELETE /hpp/v1/sessions/s2"], "only the paid order's open session");
+}
+
+/// Two pollers in one process (or two containers, each process 1) get different owners by
+/// default, so that their claims are told apart.
+#[test]
+fn default_owners_are_unique() {
+    let (a, b) = (PollerOptions::default().owner, PollerOptions::default().owner);
+    assert_ne!(a, b);
+    assert!(a.starts_with("poller-") && a.contains(&format!("-{}-", std::process::id())), "{a}");
+}
+
+/// A step stuck in the app past the step budget is abandoned: the round goes on (counted as
+/// deferred), nothing of it commits, and the session is stepped again after its lease.
+#[tokio::test(start_paused = true)]
+async fn a_step_past_its_budget_is_abandoned() {
+    let timer = TokioTimer::new();
+    let store = tracked_store(timer.system_now()).await;
+    let hung = Arc::new(App { hang: true, ..App::default() });
+    let mut options = PollerOptions::default();
+    options.step_budget = Duration::from_secs(5);
+    let poller = Poller::with_options(store.clone(), client(timer), hung, timer, options);
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let started = tokio::time::Instant::now();
+    let round = poller.round().await.unwrap();
+    assert_eq!((round.stepped, round.deferred), (1, 1), "{round:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(5), "abandoned at its budget");
+    assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), None);
 }
