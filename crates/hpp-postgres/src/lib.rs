@@ -79,7 +79,12 @@ pub type Connector =
 pub struct PgStore {
     policy: TrackingPolicy,
     pool: Pool,
+    /// `BEGIN` and the step's server-side bounds, sent as one simple query.
+    begin: String,
 }
+
+/// The default server-side bound of a step ([`PgStore::with_step_timeout`]).
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,7 +115,18 @@ impl PgStore {
     /// A store opening its connections (at most `max_connections`, at least 1) with `connector`.
     pub fn with_connector(policy: TrackingPolicy, max_connections: usize, connector: Connector) -> Self {
         let pool = Pool { idle: Mutex::new(Vec::new()), permits: Semaphore::new(max_connections.max(1)), connector };
-        Self { policy, pool }
+        Self { policy, pool, begin: begin(STEP_TIMEOUT) }
+    }
+
+    /// The store with each step bounded on the server by `timeout` (default 30 s, the poller's
+    /// step budget): a statement running longer (a lock held elsewhere) is cancelled, and a
+    /// transaction left idle longer (its replica frozen, partitioned, or stuck in the app's
+    /// code) is ended by PostgreSQL, which rolls it back and frees the session for the other
+    /// replicas. Set per transaction (`SET LOCAL`, in the step's first round trip), so it holds on
+    /// connections from any connector and through pgbouncer in transaction mode.
+    pub fn with_step_timeout(mut self, timeout: Duration) -> Self {
+        self.begin = begin(timeout);
+        self
     }
 
     /// The policy sessions are read on.
@@ -205,7 +221,7 @@ impl PgStore {
         let client = conn.client();
         let read_params: [&(dyn ToSql + Sync); 2] = [&session_id, &event_id];
         let (begun, row, saved) = tokio::join!(
-            client.batch_execute("BEGIN"),
+            client.batch_execute(&self.begin),
             client.query_one(&read, &read_params),
             client.batch_execute("SAVEPOINT hpp_hand_off")
         );
@@ -317,6 +333,13 @@ impl PgTx {
     pub async fn prepare(&mut self, query: &str) -> Result<Statement, tokio_postgres::Error> {
         self.client.prepare(query).await
     }
+}
+
+/// `BEGIN`, with `timeout` as the transaction's idle and statement bounds (at least 1 ms: 0
+/// would mean none).
+fn begin(timeout: Duration) -> String {
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
+    format!("BEGIN; SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
 }
 
 /// A step's read: the session's state, its row locked with those of every session of its order

@@ -306,3 +306,55 @@ async fn the_connection_url_and_its_password_are_never_shown() {
         assert!(!debug.contains("127.0.0.1") && !debug.contains("postgres://"), "{debug}");
     }
 }
+
+/// A hand-off that writes, says it has started, and never finishes (the replica froze).
+struct Hang(tokio::sync::mpsc::Sender<()>);
+
+impl HandOff<PgStore> for Hang {
+    async fn hand_off(
+        &self,
+        tx: &mut PgTx,
+        finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        tx.execute("INSERT INTO shipped (session_id, status) VALUES ($1, 'HUNG')", &[&finished.session_id]).await?;
+        let _ = self.0.send(()).await;
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+/// A replica cut off mid-step (its transaction open, its connection alive: a partition, a frozen
+/// VM, a proxy in between) holds the session for the step timeout only: PostgreSQL ends the idle
+/// transaction and rolls it back, and another replica's step goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_frozen_mid_step_frees_the_session_within_the_step_timeout() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, app) = setup(&pg).await;
+    let frozen = PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap();
+    let frozen = Arc::new(frozen.with_step_timeout(Duration::from_secs(1)));
+    store.apply(Input::Track { session_id: "s1", expires_at: None, order_key: None }, at(START), &Ship).await.unwrap();
+    let (started, mut has_started) = tokio::sync::mpsc::channel(1);
+    // Never aborted: the frozen replica keeps its connection, and its transaction, open.
+    let _frozen_step = tokio::spawn(async move {
+        let mut paid = Session::default();
+        paid.status = Some(SessionStatus::Completed);
+        let _ = frozen.apply(Input::Read { session_id: "s1", result: Ok(&paid) }, at(START + 1), &Hang(started)).await;
+    });
+    has_started.recv().await.expect("the frozen step started");
+    let mut paid = Session::default();
+    paid.status = Some(SessionStatus::Completed);
+    let read = Input::Read { session_id: "s1", result: Ok(&paid) };
+    // A guard, not a timing assertion: without a server-side bound the session stays locked.
+    let applied = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match store.apply(read, at(START + 2), &Ship).await.unwrap() {
+                Applied::Busy => tokio::task::yield_now().await, // until the server ends the frozen transaction
+                applied => return applied,
+            }
+        }
+    })
+    .await
+    .expect("the session was freed by the server");
+    assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
+    assert_eq!(shipped(&app, "s1").await, ["COMPLETED"], "the frozen step's write was rolled back");
+}

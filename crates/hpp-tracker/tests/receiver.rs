@@ -221,20 +221,26 @@ async fn a_url_signed_for_an_order_speaks_for_that_order_only() {
 async fn a_panicking_hand_off_is_answered_500_and_retried() {
     struct Panics;
     impl HandOff<MemoryStore> for Panics {
-        async fn hand_off(&self, _tx: &mut (), _finished: &Finished) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        async fn hand_off(
+            &self,
+            _tx: &mut (),
+            _finished: &Finished,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             panic!("the app's hand-off panicked (a test)");
         }
     }
     let store = store();
     let secret = CallbackSecret::new(SECRET).unwrap();
-    let panicking = CallbackReceiver::new(store.clone(), Arc::new(Panics), secret.clone(), hpp_runtime::TokioTimer::new());
+    let panicking =
+        CallbackReceiver::new(store.clone(), Arc::new(Panics), secret.clone(), hpp_runtime::TokioTimer::new());
     let mut router: axum::Router = panicking.router("/hpp/callback");
     let ok = format!("/hpp/callback?secret={SECRET}");
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), None, "nothing of the step committed");
     let app = Arc::new(App::default());
     let mut router: axum::Router =
-        CallbackReceiver::new(store.clone(), app.clone(), secret, hpp_runtime::TokioTimer::new()).router("/hpp/callback");
+        CallbackReceiver::new(store.clone(), app.clone(), secret, hpp_runtime::TokioTimer::new())
+            .router("/hpp/callback");
     assert_eq!(send(&mut router, post(&ok, paid("e1"))).await, StatusCode::OK, "the service's retry");
     assert_eq!(app.shipped.lock().unwrap().len(), 1);
 }
