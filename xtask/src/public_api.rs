@@ -34,8 +34,9 @@ const CRATES: [(&str, &[&str]); 10] = [
 /// in, `Transition` out; `HandOff::run_step` went too. 124 methods (was 120): the tracker's
 /// promise grew (issue 33): `TrackedSession::observe_callback` (a callback is not a read),
 /// `is_confirmed`, `with_order_key` and `order_key` (once per order),
-/// `CallbackSecret::append_for_order` and `order_of_uri` (per-order callback URLs): 126.
-pub(crate) const CORE_BUDGET: Size = Size { items: 62, methods: 126 };
+/// `CallbackSecret::append_for_order` and `order_of_uri` (per-order callback URLs): 126; and
+/// `TrackedSession::is_parked` (issue 34: poison is parked): 127.
+pub(crate) const CORE_BUDGET: Size = Size { items: 62, methods: 127 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

@@ -75,6 +75,7 @@ where
     kit.a_payment_just_before_expiry_is_never_lost().await;
     kit.a_payment_after_the_expiry_was_handed_off_comes_once().await;
     kit.an_order_is_handed_off_as_paid_once().await;
+    kit.a_hand_off_that_always_fails_is_parked().await;
     kit.claims_are_leased_and_released_by_reads_and_ticks().await;
     kit.tracking_takes_expiry_from_the_creation().await;
     kit.a_step_under_way_makes_others_busy_and_an_abandoned_one_commits_nothing().await;
@@ -493,6 +494,41 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
             done(FinalStatus::CompletedTwice),
             "{CHECK}"
         );
+    }
+
+    /// A hand-off that always fails is parked after the policy's count: no more reads (nor
+    /// claims), still pending; the app's `Unpark` runs it again.
+    async fn a_hand_off_that_always_fails_is_parked(&self) {
+        const CHECK: &str = "a_hand_off_that_always_fails_is_parked";
+        let s = "kit-parked-s1";
+        let t = START + 6_000_000;
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(t + 3600)), order_key: None }, t).await.unwrap();
+        let pending = self.store.pending().await.unwrap();
+        let paid = session("COMPLETED");
+        let read = Input::Read { session_id: s, result: Ok(&paid) };
+        self.app.failing.store(true, Ordering::SeqCst);
+        let mut now = t + 1;
+        let mut attempts = 0;
+        let parked = loop {
+            attempts += 1;
+            assert!(self.apply(read, now).await.is_err(), "{CHECK}: the app fails");
+            let state = self.state(s).await.expect("tracked");
+            if state.is_parked() {
+                break state;
+            }
+            assert!(attempts < 1000, "{CHECK}: never parked");
+            now = state.next_due_at().expect("due again").duration_since(UNIX_EPOCH).unwrap().as_secs();
+        };
+        self.app.failing.store(false, Ordering::SeqCst);
+        assert_eq!(attempts, 20, "{CHECK}: parked after the policy's count");
+        assert_eq!(parked.next_due_at(), None, "{CHECK}: no more reads");
+        assert!(self.claimed(s, now + 1_000_000).await.is_empty(), "{CHECK}: nor claims");
+        assert_eq!(self.store.pending().await.unwrap(), pending, "{CHECK}: still pending");
+        let retried = self.apply(Input::Unpark { session_id: s }, now + 10).await.unwrap();
+        assert_eq!(retried, Applied::Done { handed_off: Some(FinalStatus::Completed) }, "{CHECK}: the app's retry");
+        assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}");
+        let state = self.state(s).await.expect("tracked");
+        assert!(!state.is_parked() && state.is_handed_off(), "{CHECK}");
     }
 
     async fn claims_are_leased_and_released_by_reads_and_ticks(&self) {

@@ -164,6 +164,11 @@ pub struct TrackingPolicy {
     /// handed off with [`Finished::confirmed`] `false`. The cost is one read per final session;
     /// `false` trusts the callback's word (and its secret) alone.
     pub confirm_callbacks: bool,
+    /// After how many failed hand-offs in a row a session is parked (default 20, about three
+    /// hours at the default back-off): a hand-off that always fails (a bug, a missing row) is not
+    /// retried for ever; it stays pending, visible, and the app retries it with
+    /// [`Input::Unpark`] once fixed.
+    pub park_after_failures: u32,
     /// Whether a callback for a session this store does not track starts tracking it (default
     /// `false`: it is answered 2xx and changes nothing, so that a forged callback for an unknown
     /// session costs no row and no reads). For tools that print every callback, such as the
@@ -182,6 +187,7 @@ impl Default for TrackingPolicy {
             give_up_after_expiry: Duration::from_secs(3600),
             assumed_lifetime: Duration::from_secs(47 * 3600),
             confirm_callbacks: true,
+            park_after_failures: 20,
             track_unknown_sessions: false,
         }
     }
@@ -280,6 +286,9 @@ pub struct TrackedSession {
     /// The app's order the session pays for, when the app said.
     #[serde(default)]
     order_key: Option<String>,
+    /// The hand-off failed too often: nothing is due until the app asks again.
+    #[serde(default)]
+    parked: bool,
 }
 
 impl TrackedSession {
@@ -307,6 +316,7 @@ impl TrackedSession {
             claimed_at_ms: None,
             confirmed: false,
             order_key: None,
+            parked: false,
         };
         tracked.schedule(now, policy.first_read, policy);
         tracked
@@ -543,17 +553,39 @@ impl TrackedSession {
     pub fn handed_off(&mut self) {
         if self.final_status.is_some() {
             self.handed_off = true;
+            self.parked = false;
             self.next_due_ms = None;
             self.failures = 0;
         }
     }
 
     /// The app's work failed at `now`: the final status is kept and its hand-off is due again
-    /// after a back-off (doubling up to [`TrackingPolicy::max_interval`]).
+    /// after a back-off (doubling up to [`TrackingPolicy::max_interval`]); after
+    /// [`TrackingPolicy::park_after_failures`] failures in a row it is parked instead: nothing
+    /// more is due until the app asks for it again ([`Input::Unpark`]).
     pub fn hand_off_failed(&mut self, now: SystemTime, policy: &TrackingPolicy) {
         if self.hand_off_due().is_some() {
             self.failures = self.failures.saturating_add(1);
             self.back_off(now, None, policy);
+            if self.failures >= policy.park_after_failures.max(1) {
+                self.parked = true;
+                self.next_due_ms = None;
+            }
+        }
+    }
+
+    /// Whether the session's hand-off failed too often and it waits for the app
+    /// ([`Input::Unpark`]): nothing is due, and it still counts as pending.
+    pub fn is_parked(&self) -> bool {
+        self.parked
+    }
+
+    /// The app asked for a parked session again: its hand-off is due at once, failures forgotten.
+    pub(crate) fn unpark(&mut self, now: SystemTime) {
+        if self.parked {
+            self.parked = false;
+            self.failures = 0;
+            self.next_due_ms = Some(millis(now));
         }
     }
 

@@ -97,6 +97,10 @@ impl<'a> Step<'a> {
             Input::Read { result: Ok(session), .. } => (state.observe(session, now, policy), Some(*session)),
             Input::Read { result: Err(error), .. } => (state.read_failed(error, now, policy), None),
             Input::Tick { .. } => (state.check_expiry(now, policy), None),
+            Input::Unpark { .. } => {
+                state.unpark(now);
+                (state.hand_off_due().filter(|_| !state.is_parked()), None)
+            }
         };
         if order_paid && state.hands_off_a_payment() {
             state.paid_twice();

@@ -45,13 +45,23 @@ pub enum Input<'a> {
         /// The session's id.
         session_id: &'a str,
     },
+    /// The app asks for a parked session again ([`TrackedSession::is_parked`]: its hand-off
+    /// failed too often): its hand-off is run in this step (and backs off again if it fails).
+    /// Nothing for a session not parked.
+    Unpark {
+        /// The session's id.
+        session_id: &'a str,
+    },
 }
 
 impl Input<'_> {
     /// The session the step is about (empty for a callback without a `session_id`).
     pub fn session_id(&self) -> &str {
         match self {
-            Self::Track { session_id, .. } | Self::Read { session_id, .. } | Self::Tick { session_id } => session_id,
+            Self::Track { session_id, .. }
+            | Self::Read { session_id, .. }
+            | Self::Tick { session_id }
+            | Self::Unpark { session_id } => session_id,
             Self::Callback(callback) => callback.session.session_id.as_deref().unwrap_or_default(),
         }
     }

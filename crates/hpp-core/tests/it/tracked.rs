@@ -198,7 +198,7 @@ proptest! {
                     None => {}
                 }
             }
-            prop_assert_eq!(committed.next_due_at().is_none(), committed.is_handed_off());
+            prop_assert_eq!(committed.next_due_at().is_none(), committed.is_handed_off() || committed.is_parked());
             // (A tick only checks for giving up; the schedule is set by what was learned.)
             if let (Some(due), false, None) = (committed.next_due_at(), matches!(step, Step::Tick), committed.final_status()) {
                 let before = expires_at - policy.read_before_expiry;
