@@ -56,7 +56,7 @@ use std::time::{Duration, SystemTime};
 use hpp_core::tracking::{
     Applied, Due, FinalStatus, HandOff, Input, Step, StoreError, TrackedSession, TrackingPolicy, TrackingStore,
 };
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement, ToStatement};
@@ -83,6 +83,9 @@ pub struct PgStore {
     begin: String,
 }
 
+/// How long an abandoned connection's slot waits for the connection to end.
+const ABANDONED_CLOSE_WAIT: Duration = Duration::from_secs(60);
+
 /// The default server-side bound of a step ([`PgStore::with_step_timeout`]).
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -98,23 +101,26 @@ impl PgStore {
     /// database on loopback or a private network), at most 8 connections. Connects once now,
     /// so that a wrong URL or password fails here.
     pub async fn connect(config: &str, policy: TrackingPolicy) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = config.parse().map_err(pg)?;
-        let connector: Connector = Arc::new(move || {
-            let config = config.clone();
-            Box::pin(async move {
-                let (client, connection) = config.connect(NoTls).await?;
-                tokio::spawn(connection);
-                Ok(client)
-            })
-        });
-        let store = Self::with_connector(policy, 8, connector);
+        let mut config: tokio_postgres::Config = config.parse().map_err(pg)?;
+        if config.get_application_name().is_none() {
+            // What an operator sees in pg_stat_activity.
+            config.application_name("hpp-postgres");
+        }
+        let store = Self::with_pool(policy, Pool::new(8, Connect::Own(config)));
         drop(store.pool.get().await?);
         Ok(store)
     }
 
     /// A store opening its connections (at most `max_connections`, at least 1) with `connector`.
+    /// A step abandoned midway (a receiver's deadline) closes its connection; with a connector
+    /// the store cannot tell when that connection has ended, so its pool slot is freed once its
+    /// statement was cancelled and it was closed (with [`connect`](Self::connect), once it has
+    /// ended).
     pub fn with_connector(policy: TrackingPolicy, max_connections: usize, connector: Connector) -> Self {
-        let pool = Pool { idle: Mutex::new(Vec::new()), permits: Semaphore::new(max_connections.max(1)), connector };
+        Self::with_pool(policy, Pool::new(max_connections, Connect::With(connector)))
+    }
+
+    fn with_pool(policy: TrackingPolicy, pool: Pool) -> Self {
         Self { policy, pool, begin: begin(STEP_TIMEOUT) }
     }
 
@@ -505,12 +511,22 @@ fn pg(source: tokio_postgres::Error) -> StoreError {
 }
 
 /// The store's own connections: a connection goes back to the pool only after its transaction
-/// ended (committed or rolled back); one left midway (a dropped future) is closed, so the server
-/// rolls it back.
+/// ended (committed or rolled back). One left midway (a dropped future: a deadline) has its
+/// running statement cancelled on the server and is closed, so the server rolls it back; its
+/// slot stays taken until the connection has ended, so that the store never holds more server
+/// connections than its pool size.
 struct Pool {
     idle: Mutex<Vec<Pooled>>,
-    permits: Semaphore,
-    connector: Connector,
+    permits: Arc<Semaphore>,
+    connect: Connect,
+}
+
+/// How the pool opens a connection.
+enum Connect {
+    /// With the store's own settings, without TLS: the connection's task is the pool's.
+    Own(tokio_postgres::Config),
+    /// With the app's connector (which spawns the connection's task itself).
+    With(Connector),
 }
 
 /// A connection and the statements prepared on it.
@@ -518,6 +534,8 @@ struct Pooled {
     /// Shared with the step's [`PgTx`] while the app's work runs (and no longer).
     client: Arc<Client>,
     statements: HashMap<&'static str, Statement>,
+    /// The connection's task, when the pool spawned it: it ends when the connection has.
+    driver: Option<tokio::task::JoinHandle<()>>,
 }
 
 struct Conn<'a> {
@@ -525,18 +543,36 @@ struct Conn<'a> {
     pool: &'a Pool,
     /// Set once the connection is outside any transaction again.
     clean: bool,
-    _permit: SemaphorePermit<'a>,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Pool {
+    fn new(max_connections: usize, connect: Connect) -> Self {
+        Self { idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(max_connections.max(1))), connect }
+    }
+
     async fn get(&self) -> Result<Conn<'_>, StoreError> {
-        let permit = self.permits.acquire().await.map_err(backend)?;
+        let permit = self.permits.clone().acquire_owned().await.map_err(backend)?;
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let pooled = match idle.filter(|pooled| !pooled.client.is_closed()) {
             Some(pooled) => pooled,
-            None => Pooled { client: Arc::new((self.connector)().await.map_err(pg)?), statements: HashMap::new() },
+            None => self.open().await?,
         };
-        Ok(Conn { client: Some(pooled), pool: self, clean: false, _permit: permit })
+        Ok(Conn { client: Some(pooled), pool: self, clean: false, permit: Some(permit) })
+    }
+
+    async fn open(&self) -> Result<Pooled, StoreError> {
+        let (client, driver) = match &self.connect {
+            Connect::Own(config) => {
+                let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+                let driver = tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                (client, Some(driver))
+            }
+            Connect::With(connector) => (connector().await.map_err(pg)?, None),
+        };
+        Ok(Pooled { client: Arc::new(client), statements: HashMap::new(), driver })
     }
 }
 
@@ -560,8 +596,30 @@ impl Conn<'_> {
 
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
-        if let Some(pooled) = self.client.take().filter(|p| self.clean && !p.client.is_closed()) {
+        let Some(pooled) = self.client.take() else { return };
+        if pooled.client.is_closed() {
+            return;
+        }
+        if self.clean {
             self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(pooled);
+            return;
+        }
+        // Abandoned midway: cancel what runs on the server, close the connection, and keep the
+        // slot until it has ended (outside a runtime, it is simply closed).
+        let permit = self.permit.take();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let cancel = pooled.client.cancel_token();
+                let _ = cancel.cancel_query(NoTls).await;
+                let Pooled { client, driver, .. } = pooled;
+                drop(client);
+                if let Some(driver) = driver {
+                    // Bounded: a connection to a server gone silent (a partition) ends when TCP
+                    // gives up, which can take long; past this the slot is freed all the same.
+                    let _ = tokio::time::timeout(ABANDONED_CLOSE_WAIT, driver).await;
+                }
+                drop(permit);
+            });
         }
     }
 }

@@ -358,3 +358,68 @@ async fn a_replica_frozen_mid_step_frees_the_session_within_the_step_timeout() {
     assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
     assert_eq!(shipped(&app, "s1").await, ["COMPLETED"], "the frozen step's write was rolled back");
 }
+
+/// A hand-off stuck inside a statement, abandoned at a deadline, has that statement cancelled on
+/// the server, and its connection's pool slot is not reused until the connection has ended: the
+/// store never holds more server connections than its pool size (it used to open a new one per
+/// abandoned step while the old backend kept running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_steps_are_cancelled_on_the_server_and_connections_stay_bounded() {
+    struct Sleeps;
+    impl HandOff<PgStore> for Sleeps {
+        async fn hand_off(
+            &self,
+            tx: &mut PgTx,
+            _finished: &Finished,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            tx.execute("SELECT pg_sleep(30)", &[]).await?;
+            Ok(())
+        }
+    }
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (_setup, app) = setup(&pg).await;
+    let url = format!("{}?application_name=hpp-bounded", pg.url());
+    let store = PgStore::connect(&url, TrackingPolicy::default()).await.unwrap(); // a pool of 8
+    let mut paid = Session::default();
+    paid.status = Some(SessionStatus::Completed);
+    let backends = || async {
+        let row = app
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE query LIKE '%pg_sleep%' AND state = 'active') \
+                 FROM pg_stat_activity WHERE application_name = 'hpp-bounded'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, i64>(0), row.get::<_, i64>(1))
+    };
+    let mut most = 0;
+    for s in 0..12 {
+        let id = format!("s{s}");
+        store
+            .apply(Input::Track { session_id: &id, expires_at: None, order_key: None }, at(START), &Ship)
+            .await
+            .unwrap();
+        let step = store.apply(Input::Read { session_id: &id, result: Ok(&paid) }, at(START + 1), &Sleeps);
+        // The receiver's deadline: the step is dropped while its statement runs.
+        assert!(tokio::time::timeout(Duration::from_millis(300), step).await.is_err(), "still sleeping");
+        most = most.max(backends().await.0);
+    }
+    // Readiness: the cancelled statements end, and so do their connections.
+    let settled = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (_, sleeping) = backends().await;
+            if sleeping == 0 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(settled.is_ok(), "an abandoned statement still runs on the server: {:?}", backends().await);
+    assert!(most <= 8, "more server connections than the pool's 8: {most}");
+    // Nothing of the abandoned steps committed; the sessions are stepped again, and are free.
+    assert!(shipped(&app, "s0").await.is_empty());
+    let applied = store.apply(Input::Read { session_id: "s0", result: Ok(&paid) }, at(START + 2), &Ship).await.unwrap();
+    assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
+}
