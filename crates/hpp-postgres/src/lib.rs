@@ -106,7 +106,7 @@ impl PgStore {
             // What an operator sees in pg_stat_activity.
             config.application_name("hpp-postgres");
         }
-        let store = Self::with_pool(policy, Pool::new(8, Connect::Own(config)));
+        let store = Self::with_pool(policy, Pool::new(8, Connect::Own(Box::new(config))));
         drop(store.pool.get().await?);
         Ok(store)
     }
@@ -524,7 +524,7 @@ struct Pool {
 /// How the pool opens a connection.
 enum Connect {
     /// With the store's own settings, without TLS: the connection's task is the pool's.
-    Own(tokio_postgres::Config),
+    Own(Box<tokio_postgres::Config>),
     /// With the app's connector (which spawns the connection's task itself).
     With(Connector),
 }
