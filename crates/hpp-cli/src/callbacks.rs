@@ -11,6 +11,9 @@ use crate::output::{Failure, Output, say};
 use crate::signals::StopSignals;
 use crate::{listen, output};
 
+/// The PostgreSQL schema of `callbacks listen --store`'s tables.
+const LISTENER_SCHEMA: &str = "kustom_hpp_listener";
+
 pub(crate) async fn listen_for_callbacks(
     port: u16,
     secret: Option<String>,
@@ -39,7 +42,9 @@ pub(crate) async fn listen_for_callbacks(
             // The listener prints every callback, for sessions it never saw created too.
             let mut policy = hpp_core::tracking::TrackingPolicy::default();
             policy.track_unknown_sessions = true;
-            let opened = match hpp_postgres::PgStore::connect(&url, policy).await {
+            // Its own schema: pointed at an app's database, it never reads or marks the app's
+            // sessions (its hand-off prints; the app's marks orders).
+            let opened = match hpp_postgres::PgStore::connect_in_schema(&url, LISTENER_SCHEMA, policy).await {
                 Ok(store) => store.migrate().await.map(|()| store),
                 Err(e) => Err(e),
             };

@@ -81,6 +81,8 @@ pub struct PgStore {
     pool: Pool,
     /// `BEGIN` and the step's server-side bounds, sent as one simple query.
     begin: String,
+    /// The store's own schema, when it has one ([`PgStore::connect_in_schema`]).
+    schema: Option<String>,
 }
 
 /// How long an abandoned connection's slot waits for the connection to end.
@@ -111,6 +113,29 @@ impl PgStore {
         Ok(store)
     }
 
+    /// [`connect`](Self::connect), with the store's tables in their own PostgreSQL schema
+    /// (created by [`migrate`](Self::migrate)): for a tool beside an app on the app's database (the
+    /// CLI's listener), so that it never reads or marks the app's sessions. `schema` is 1 to 63 of
+    /// `a-z 0-9 _`, starting with a letter or `_`.
+    pub async fn connect_in_schema(config: &str, schema: &str, policy: TrackingPolicy) -> Result<Self, StoreError> {
+        let valid = schema.len() <= 63
+            && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Err(StoreError::Backend(format!("not a schema name this store takes: {schema:?}").into()));
+        }
+        let mut config: tokio_postgres::Config = config.parse().map_err(pg)?;
+        let options = format!("{} -c search_path={schema}", config.get_options().unwrap_or_default());
+        config.options(options.trim());
+        if config.get_application_name().is_none() {
+            config.application_name("hpp-postgres");
+        }
+        let mut store = Self::with_pool(policy, Pool::new(8, Connect::Own(Box::new(config))));
+        store.schema = Some(schema.to_owned());
+        drop(store.pool.get().await?);
+        Ok(store)
+    }
+
     /// A store opening its connections (at most `max_connections`, at least 1) with `connector`.
     /// A step abandoned midway (a receiver's deadline) closes its connection; with a connector
     /// the store cannot tell when that connection has ended, so its pool slot is freed once its
@@ -121,7 +146,7 @@ impl PgStore {
     }
 
     fn with_pool(policy: TrackingPolicy, pool: Pool) -> Self {
-        Self { policy, pool, begin: begin(STEP_TIMEOUT) }
+        Self { policy, pool, begin: begin(STEP_TIMEOUT), schema: None }
     }
 
     /// The store with each step bounded on the server by `timeout` (default 30 s, the poller's
@@ -147,6 +172,10 @@ impl PgStore {
         let client = conn.client();
         client.batch_execute("BEGIN").await.map_err(pg)?;
         client.execute("SELECT pg_advisory_xact_lock(7140011000421)", &[]).await.map_err(pg)?;
+        if let Some(schema) = &self.schema {
+            // A checked name (lowercase letters, digits, _): safe to write out.
+            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await.map_err(pg)?;
+        }
         client
             .batch_execute(
                 "CREATE TABLE IF NOT EXISTS hpp_schema_version (\

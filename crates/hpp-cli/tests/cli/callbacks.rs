@@ -294,3 +294,42 @@ fn a_redelivery_during_the_first_is_answered_503_and_not_forwarded_twice() {
     let _ = listener.kill();
     let _ = listener.wait();
 }
+
+/// `callbacks listen --store` pointed at an app's database keeps its own tables (schema
+/// `kustom_hpp_listener`): the app's tracked sessions are never read nor marked handed off by the
+/// listener's printing hand-off.
+#[test]
+fn a_listener_on_an_apps_database_never_touches_the_apps_sessions() {
+    use hpp_core::tracking::{Input, TrackingPolicy, TrackingStore};
+    use hpp_postgres::PgStore;
+    let Some(pg) = hpp_postgres::testing::TempPostgres::start_or_skip() else { return };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let app_store = runtime.block_on(async {
+        let store = PgStore::connect(&pg.url(), TrackingPolicy::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let track = Input::Track { session_id: "s-app", expires_at: None, order_key: Some("o-1") };
+        struct Nothing;
+        impl hpp_core::tracking::HandOff<PgStore> for Nothing {
+            async fn hand_off(
+                &self,
+                _tx: &mut hpp_postgres::PgTx,
+                _finished: &hpp_core::tracking::Finished,
+            ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                Ok(())
+            }
+        }
+        store.apply(track, std::time::SystemTime::now(), &Nothing).await.unwrap();
+        store
+    });
+    let before = runtime.block_on(app_store.get("s-app")).unwrap().unwrap();
+    let secret = "shared-secret-0123456789";
+    let (mut listener, ready, mut lines) = spawn_listener(secret, &["--store", &pg.url()]);
+    let to = format!("{}?secret={secret}", ready["url"].as_str().unwrap());
+    let paid = r#"{"event_id":"e-app","session":{"session_id":"s-app","status":"COMPLETED"}}"#;
+    assert_eq!(post_raw(&to, paid), 200);
+    assert_eq!(json(lines.next().unwrap().unwrap().as_bytes())["event_id"], "e-app", "printed");
+    let after = runtime.block_on(app_store.get("s-app")).unwrap().unwrap();
+    assert_eq!(after, before, "the app's session is as the app left it");
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
