@@ -16,6 +16,15 @@
 //! - If a step's future is dropped midway (a deadline), its connection is closed rather than
 //!   reused, so the server rolls the transaction back.
 //!
+//! - Every step is bounded on the server ([`PgStore::with_step_timeout`], 30 s): a transaction
+//!   left idle (a replica cut off mid-step) or a statement waiting on a lock is ended by
+//!   PostgreSQL. An abandoned step's statement is cancelled, and its connection's pool slot stays
+//!   taken until the connection has ended.
+//!
+//! Logs: `tokio-postgres` logs every statement's parameters (session ids, event ids, the tracked
+//! state) at DEBUG through the `log` crate, under the target `tokio_postgres`. Keep that target
+//! at INFO or above in production (`RUST_LOG=info,tokio_postgres=info`).
+//!
 //! The schema ships with the crate (`migrations/`); [`PgStore::migrate`] applies it.
 //!
 //! ```no_run
