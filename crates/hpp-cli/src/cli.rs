@@ -129,9 +129,10 @@ pub(crate) enum CallbacksCommand {
         #[arg(long, value_name = "URL")]
         forward_to: Option<String>,
         /// Share de-duplication with other listeners, across restarts, in this PostgreSQL
-        /// database (postgres://user:password@host/db, no TLS; its tables are created if
-        /// missing): each event is printed (and forwarded) by one listener, once; one the app
-        /// refused is not recorded, so the service's retry delivers it again.
+        /// database (postgres://user:password@host/db; TLS by its sslmode, verify-full by default
+        /// but to loopback; its own tables, in schema kustom_hpp_listener, created if missing):
+        /// each event is printed (and forwarded) by one listener, once; one the app refused is not
+        /// recorded, so the service's retry delivers it again.
         #[arg(long, value_name = "POSTGRES_URL", env = CALLBACK_STORE_ENV, hide_env_values = true)]
         store: Option<String>,
     },

@@ -73,6 +73,7 @@ use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement, ToStatement};
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod tls;
 
 /// The schema, in order: (version, SQL). Each is applied once, in a transaction.
 pub const MIGRATIONS: &[(i32, &str)] =
@@ -108,16 +109,21 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// A store over `config` (a `postgres://` URL or `key=value` settings), without TLS (a
-    /// database on loopback or a private network), at most 8 connections. Connects once now,
-    /// so that a wrong URL or password fails here.
+    /// A store over `config` (a `postgres://` URL or `key=value` settings), at most 8
+    /// connections. Connects once now, so that a wrong URL or password fails here.
+    ///
+    /// TLS follows `sslmode` as libpq reads it, with rustls (`ring`): `disable` (plain text),
+    /// `prefer` (TLS when the server offers it), `require` (TLS, the certificate unchecked),
+    /// `verify-ca` (the chain checked), `verify-full` (the chain and the host name); against
+    /// Mozilla's roots, or the CA file `sslrootcert` names. Without `sslmode`: `verify-full`,
+    /// but `prefer` to loopback (plain text only where asked for, or to the same machine).
     pub async fn connect(config: &str, policy: TrackingPolicy) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = config.parse().map_err(pg)?;
+        let tls::Settings { mut config, tls } = tls::settings(config)?;
         if config.get_application_name().is_none() {
             // What an operator sees in pg_stat_activity.
             config.application_name("hpp-postgres");
         }
-        let store = Self::with_pool(policy, Pool::new(8, Connect::Own(Box::new(config))));
+        let store = Self::with_pool(policy, Pool::new(8, Connect::Own(Box::new(config), tls)));
         drop(store.pool.get().await?);
         Ok(store)
     }
@@ -133,13 +139,13 @@ impl PgStore {
         if !valid {
             return Err(StoreError::Backend(format!("not a schema name this store takes: {schema:?}").into()));
         }
-        let mut config: tokio_postgres::Config = config.parse().map_err(pg)?;
+        let tls::Settings { mut config, tls } = tls::settings(config)?;
         let options = format!("{} -c search_path={schema}", config.get_options().unwrap_or_default());
         config.options(options.trim());
         if config.get_application_name().is_none() {
             config.application_name("hpp-postgres");
         }
-        let mut store = Self::with_pool(policy, Pool::new(8, Connect::Own(Box::new(config))));
+        let mut store = Self::with_pool(policy, Pool::new(8, Connect::Own(Box::new(config), tls)));
         store.schema = Some(schema.to_owned());
         drop(store.pool.get().await?);
         Ok(store)
@@ -536,7 +542,7 @@ struct PgError {
     source: tokio_postgres::Error,
 }
 
-fn pg(source: tokio_postgres::Error) -> StoreError {
+pub(crate) fn pg(source: tokio_postgres::Error) -> StoreError {
     let message = match source.as_db_error() {
         Some(db) => format!("PostgreSQL: {} (SQLSTATE {})", db.message(), db.code().code()),
         // "error connecting to server" and the like: the cause (refused, timed out) is the source.
@@ -561,8 +567,8 @@ struct Pool {
 
 /// How the pool opens a connection.
 enum Connect {
-    /// With the store's own settings, without TLS: the connection's task is the pool's.
-    Own(Box<tokio_postgres::Config>),
+    /// With the store's own settings and TLS (`sslmode`): the connection's task is the pool's.
+    Own(Box<tokio_postgres::Config>, tls::RustlsConnect),
     /// With the app's connector (which spawns the connection's task itself).
     With(Connector),
 }
@@ -601,8 +607,8 @@ impl Pool {
 
     async fn open(&self) -> Result<Pooled, StoreError> {
         let (client, driver) = match &self.connect {
-            Connect::Own(config) => {
-                let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+            Connect::Own(config, tls) => {
+                let (client, connection) = config.connect(tls.clone()).await.map_err(pg)?;
                 let driver = tokio::spawn(async move {
                     let _ = connection.await;
                 });
@@ -645,10 +651,17 @@ impl Drop for Conn<'_> {
         // Abandoned midway: cancel what runs on the server, close the connection, and keep the
         // slot until it has ended (outside a runtime, it is simply closed).
         let permit = self.permit.take();
+        let tls = match &self.pool.connect {
+            Connect::Own(_, tls) => Some(tls.clone()),
+            Connect::With(_) => None,
+        };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 let cancel = pooled.client.cancel_token();
-                let _ = cancel.cancel_query(NoTls).await;
+                let _ = match tls {
+                    Some(tls) => cancel.cancel_query(tls).await,
+                    None => cancel.cancel_query(NoTls).await,
+                };
                 let Pooled { client, driver, .. } = pooled;
                 drop(client);
                 if let Some(driver) = driver {

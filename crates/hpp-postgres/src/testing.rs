@@ -86,6 +86,29 @@ impl TempPostgres {
         self.port
     }
 
+    /// Turns TLS on (`ssl = on`, with the PEM certificate chain and private key given) and
+    /// restarts the server: for tests of `sslmode`. Plain-text connections are still accepted.
+    pub fn enable_tls(&mut self, certificate_pem: &str, key_pem: &str) -> io::Result<()> {
+        let data = self.dir.join("data");
+        for (name, contents) in [("server.crt", certificate_pem), ("server.key", key_pem)] {
+            let path = data.join(name);
+            std::fs::write(&path, contents)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                if self.as_postgres {
+                    std::os::unix::fs::chown(&path, Some(id("-u")?), Some(id("-g")?))?;
+                }
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut settings = std::fs::read_to_string(&conf)?;
+        settings.push_str("\nssl = on\n");
+        std::fs::write(&conf, settings)?;
+        self.restart()
+    }
+
     /// Stops the server at once (as a crash would, `-m immediate`) and starts it again on the
     /// same data and port: for tests of what survives a restart.
     pub fn restart(&mut self) -> io::Result<()> {
