@@ -76,8 +76,11 @@ pub mod testing;
 mod tls;
 
 /// The schema, in order: (version, SQL). Each is applied once, in a transaction.
-pub const MIGRATIONS: &[(i32, &str)] =
-    &[(1, include_str!("../migrations/0001_tracking.sql")), (2, include_str!("../migrations/0002_orders.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_tracking.sql")),
+    (2, include_str!("../migrations/0002_orders.sql")),
+    (3, include_str!("../migrations/0003_pause.sql")),
+];
 
 /// Opens a connection (and spawns its driver task): what [`PgStore::with_connector`] takes, so
 /// that TLS or any other setting is the caller's choice.
@@ -451,6 +454,7 @@ impl TrackingStore for PgStore {
                 "WITH due AS (\
                    SELECT session_id FROM hpp_tracked_session \
                    WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
+                     AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
                    ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
                  UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
                  FROM due WHERE s.session_id = due.session_id \
@@ -469,6 +473,20 @@ impl TrackingStore for PgStore {
         // RETURNING keeps no order: most overdue first, as claimed.
         claimed.sort_by_key(|(due_at, _)| *due_at);
         Ok(claimed.into_iter().map(|(_, due)| due).collect())
+    }
+
+    async fn pause_reads(&self, until: SystemTime) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        conn.client()
+            .execute(
+                "INSERT INTO hpp_read_pause (id, reads_until) VALUES (1, $1) ON CONFLICT (id) \
+                 DO UPDATE SET reads_until = GREATEST(hpp_read_pause.reads_until, EXCLUDED.reads_until)",
+                &[&until],
+            )
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        Ok(())
     }
 
     async fn get<'a>(&'a self, session_id: &'a str) -> Result<Option<TrackedSession>, StoreError> {

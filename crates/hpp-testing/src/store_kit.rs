@@ -82,6 +82,8 @@ where
     for case in 0..12 {
         kit.interleaving(seed.wrapping_add(case)).await;
     }
+    // Last: the pause is the store's, for every session (set far past every other check's time).
+    kit.a_pause_of_reads_holds_every_claim().await;
 }
 
 /// The start of the kit's clock (2027-01-15).
@@ -529,6 +531,20 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}");
         let state = self.state(s).await.expect("tracked");
         assert!(!state.is_parked() && state.is_handed_off(), "{CHECK}");
+    }
+
+    /// After a 429, reads pause for every claimant until the pause ends; a shorter pause later
+    /// does not shorten it.
+    async fn a_pause_of_reads_holds_every_claim(&self) {
+        const CHECK: &str = "a_pause_of_reads_holds_every_claim";
+        let s = "kit-pause-s1";
+        let t = START + 4_000_000_000;
+        self.apply(Input::Track { session_id: s, expires_at: Some(at(t + 36_000)), order_key: None }, t).await.unwrap();
+        self.store.pause_reads(at(t + 500)).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        self.store.pause_reads(at(t + 100)).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        assert!(self.claimed(s, t + 499).await.is_empty(), "{CHECK}: due, but reads are paused");
+        assert!(self.claim("another-replica", t + 499).await.is_empty(), "{CHECK}: for every replica");
+        assert_eq!(self.claimed(s, t + 500).await, [Due::Read(s.to_owned())], "{CHECK}: the pause ended");
     }
 
     async fn claims_are_leased_and_released_by_reads_and_ticks(&self) {

@@ -56,6 +56,9 @@ impl Default for PollerOptions {
     }
 }
 
+/// How long reads pause after a 429 without `Retry-After`.
+const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
+
 /// What stepping due sessions did ([`Poller::round`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -327,6 +330,19 @@ where
                 if let Err(e) = &read {
                     // Its status only, never the error's text (a transport's message can name the URL).
                     tracing::debug!(status = ?e.status().map(|s| s.as_u16()), "hpp poller: a read failed");
+                    if let hpp_core::Error::Api(api) = e
+                        && api.status() == http::StatusCode::TOO_MANY_REQUESTS
+                    {
+                        // The account's rate limit is checkout's too: every replica pauses.
+                        let pause = api.retry_after(now).unwrap_or(RATE_LIMIT_PAUSE);
+                        tracing::warn!(
+                            pause_secs = pause.as_secs(),
+                            "hpp poller: the API rate-limited a read; reads pause on every replica"
+                        );
+                        if let Err(e) = self.store.pause_reads(now + pause).await {
+                            tracing::warn!(error = %e, "hpp poller: the pause of reads could not be stored");
+                        }
+                    }
                 }
                 let result = read.as_ref();
                 self.store.apply(Input::Read { session_id, result }, now, &*self.hand_off).await

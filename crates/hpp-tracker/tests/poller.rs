@@ -181,3 +181,43 @@ async fn a_step_past_its_budget_is_abandoned() {
     assert_eq!(started.elapsed(), Duration::from_secs(5), "abandoned at its budget");
     assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), None);
 }
+
+/// A 429 with `Retry-After: 120` pauses every read (through the store, so every replica's),
+/// not only the session it answered; reads go on once the pause has passed.
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_read_pauses_all_reads() {
+    use std::sync::atomic::AtomicBool;
+    let timer = TokioTimer::new();
+    let now = timer.system_now();
+    let store = Arc::new(MemoryStore::default());
+    for id in ["s1", "s2", "s3"] {
+        let track =
+            Input::Track { session_id: id, expires_at: Some(now + Duration::from_secs(36_000)), order_key: None };
+        store.apply(track, now, &App::default()).await.unwrap();
+    }
+    let limited = Arc::new(AtomicBool::new(true));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let (limit, count) = (limited.clone(), reads.clone());
+    let api = move |_request: Request| {
+        count.fetch_add(1, Ordering::SeqCst);
+        let response = if limit.load(Ordering::SeqCst) {
+            http::Response::builder().status(429).header("retry-after", "120").body(Vec::new())
+        } else {
+            http::Response::builder().status(200).body(br#"{"status":"WAITING"}"#.to_vec())
+        };
+        std::future::ready(Ok::<Response, TransportError>(response.unwrap()))
+    };
+    let config = Config::new(Environment::Kustom(Mode::Playground), Credentials::api_key("kco_test_api_k").unwrap());
+    let client = Client::new(config, api, timer).with_retry_policy(hpp_core::retry::RetryPolicy::none());
+    let mut options = PollerOptions::default();
+    options.slots = 1;
+    let poller = Poller::with_options(store, client, Arc::new(App::default()), timer, options);
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let round = poller.round().await.unwrap();
+    assert_eq!((round.stepped, reads.load(Ordering::SeqCst)), (1, 1), "one 429, then no more reads: {round:?}");
+    limited.store(false, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(poller.round().await.unwrap().stepped, 0, "still paused");
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(poller.round().await.unwrap().stepped, 3, "the pause passed: every due session is read");
+}

@@ -35,6 +35,8 @@ struct Inner {
     orders: HashMap<String, HashSet<String>>,
     /// Orders whose paid session was forgotten.
     paid_orders: HashSet<String>,
+    /// No claims before this (the API rate-limited a read).
+    paused_until: Option<SystemTime>,
 }
 
 #[derive(Debug)]
@@ -64,6 +66,7 @@ impl MemoryStore {
             busy_orders: HashSet::new(),
             orders: HashMap::new(),
             paid_orders: HashSet::new(),
+            paused_until: None,
         };
         Self { policy, inner: Mutex::new(inner) }
     }
@@ -194,6 +197,9 @@ impl TrackingStore for MemoryStore {
     ) -> Result<Vec<Due>, StoreError> {
         let _ = owner; // One process: the lease alone keeps two claims apart.
         let mut inner = self.lock();
+        if inner.paused_until.is_some_and(|until| now < until) {
+            return Ok(Vec::new());
+        }
         let Inner { sessions, busy, .. } = &mut *inner;
         let mut due: Vec<(&String, &mut Entry)> = sessions
             .iter_mut()
@@ -210,6 +216,12 @@ impl TrackingStore for MemoryStore {
                 Due::of(&entry.state, now, &self.policy)
             })
             .collect())
+    }
+
+    async fn pause_reads(&self, until: SystemTime) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.paused_until = Some(inner.paused_until.map_or(until, |kept| kept.max(until)));
+        Ok(())
     }
 
     async fn get<'a>(&'a self, session_id: &'a str) -> Result<Option<TrackedSession>, StoreError> {

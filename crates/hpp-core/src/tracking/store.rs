@@ -216,7 +216,8 @@ pub trait TrackingStore: Send + Sync {
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send + 'a;
 
     /// Claims up to `max` sessions due at `now` for `owner`, for `lease`, most overdue first,
-    /// and says what is due for each ([`Due::of`]). Runs no app code: the caller applies each
+    /// and says what is due for each ([`Due::of`]); none while reads are paused
+    /// ([`pause_reads`](Self::pause_reads)). Runs no app code: the caller applies each
     /// ([`Input::Read`] after reading it, or [`Input::Tick`]). No other claim returns them
     /// until the lease ends or a read or tick of them is applied; a crashed owner's claims
     /// lapse with their leases.
@@ -227,6 +228,11 @@ pub trait TrackingStore: Send + Sync {
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send + 'a;
+
+    /// Pauses every claim, on every replica sharing the store, until `until` (a later pause
+    /// wins, an earlier one changes nothing): the API answered a read 429, and the account's
+    /// rate limit is shared with checkout. Nothing is claimed while paused.
+    fn pause_reads(&self, until: SystemTime) -> impl Future<Output = Result<(), StoreError>> + Send + '_;
 
     /// The stored state of `session_id`, if tracked.
     fn get<'a>(
