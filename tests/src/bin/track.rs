@@ -8,7 +8,8 @@
 //! Every tenth order has two sessions (the consumer came back through a second link), and some
 //! pay both; some consumers pay seconds before expiry while their callback is held back past it;
 //! someone who learned the callback secret forges COMPLETED callbacks for sessions that are
-//! WAITING and for sessions never created.
+//! WAITING and for sessions never created; the app's hand-off panics once for three sessions and
+//! hangs once for three more; the API answers three reads 429.
 //!
 //! It then reconciles the app's own table with what the sandbox did: one line per outcome, one
 //! `ORDERS` line (orders paid once, paid twice and flagged, shipped twice, lost, shipped on a
@@ -29,7 +30,7 @@ use hpp_core::{Client, CreateSession, MerchantUrls, SessionStatus, Timer};
 use hpp_hyper::HyperTransport;
 use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
-use hpp_sandbox::{CallbackFault, CallbackFaults, Sandbox, SandboxConfig};
+use hpp_sandbox::{CallbackFault, CallbackFaults, Fault, Sandbox, SandboxConfig};
 use hpp_tests::tracking::{APP_TABLE, SharedClock, Ship, serve};
 use hpp_tracker::CallbackReceiver;
 use hpp_tracker::{Poller, PollerOptions};
@@ -42,7 +43,33 @@ const SECRET: &str = "c7a1f0e2-5b3d-4e8f-9a6c-0d2b4f6e8a1c";
 /// two simulated days to a few thousand reads per waiting session less, and is the bound below).
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
-type ReplicaPoller = Poller<PgStore, HyperTransport<hpp_hyper::DefaultConnector>, Ship, SharedClock>;
+type ReplicaPoller = Poller<PgStore, HyperTransport<hpp_hyper::DefaultConnector>, ChaosShip, SharedClock>;
+
+/// The app's hand-off ([`Ship`]), except that it panics the first time for some sessions and
+/// hangs the first time for others (the receiver's budget or the poller's step budget abandons
+/// it): each must still be handed off exactly once, and nothing else held up.
+#[derive(Clone)]
+struct ChaosShip {
+    ship: Ship,
+    panic_once: Arc<Mutex<std::collections::HashSet<String>>>,
+    hang_once: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+impl hpp_core::tracking::HandOff<PgStore> for ChaosShip {
+    async fn hand_off(
+        &self,
+        tx: &mut hpp_postgres::PgTx,
+        finished: &hpp_core::tracking::Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.panic_once.lock().unwrap().remove(&finished.session_id) {
+            panic!("hpp-track: the app's hand-off panics once for this session (chaos)");
+        }
+        if self.hang_once.lock().unwrap().remove(&finished.session_id) {
+            std::future::pending::<()>().await;
+        }
+        self.ship.hand_off(tx, finished).await
+    }
+}
 
 /// One replica: its store (own connections), its receiver's server and its poller.
 struct Replica {
@@ -60,10 +87,11 @@ impl Replica {
         pg: &str,
         client: &Client<HyperTransport<hpp_hyper::DefaultConnector>>,
         clock: &SharedClock,
+        app: &ChaosShip,
     ) -> Self {
         let store = Arc::new(PgStore::connect(pg, policy()).await.expect("the store"));
         let secret = CallbackSecret::new(SECRET).expect("a valid secret");
-        let receiver = CallbackReceiver::new(store.clone(), Arc::new(Ship(clock.clone())), secret, clock.clone());
+        let receiver = CallbackReceiver::new(store.clone(), Arc::new(app.clone()), secret, clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let url = format!("http://{}", listener.local_addr().expect("bound"));
         let router: axum::Router = receiver.router("/hpp/callback");
@@ -87,13 +115,9 @@ impl Replica {
         let mut options = PollerOptions::default();
         options.owner = format!("replica-{n}");
         options.slots = 16;
-        let poller = Arc::new(Poller::with_options(
-            store,
-            client.clone(),
-            Arc::new(Ship(clock.clone())),
-            clock.clone(),
-            options,
-        ));
+        options.step_budget = Duration::from_secs(2); // real time: a hung hand-off is abandoned soon
+        let poller =
+            Arc::new(Poller::with_options(store, client.clone(), Arc::new(app.clone()), clock.clone(), options));
         Self { url, server, kill, poller, round: None }
     }
 
@@ -228,9 +252,11 @@ async fn main() -> ExitCode {
     let sandbox = Sandbox::start(config).await.expect("the sandbox");
     let client = Client::new(sandbox.client_config(), HyperTransport::new(), hpp_runtime::TokioTimer::new());
 
+    // The app; some of its hand-offs panic or hang once (the sessions are chosen below).
+    let chaos_app = ChaosShip { ship: Ship(clock.clone()), panic_once: Arc::default(), hang_once: Arc::default() };
     let mut replicas: Vec<Option<Replica>> = Vec::new();
     for n in 0..REPLICAS {
-        replicas.push(Some(Replica::start(n, &pg.url(), &client, &clock).await));
+        replicas.push(Some(Replica::start(n, &pg.url(), &client, &clock, &chaos_app).await));
     }
     let balancer = Balancer {
         replicas: Arc::new(Mutex::new(replicas.iter().map(|r| r.as_ref().map(|r| r.url.clone())).collect())),
@@ -269,6 +295,10 @@ async fn main() -> ExitCode {
         sessions[*i].1 = Outcome::PaidLate;
     }
     let forged_for: Vec<usize> = waiting.iter().skip(LATE).take(FORGED).copied().collect();
+    // Three paid sessions whose hand-off panics once, three whose hand-off hangs once.
+    let paid: Vec<&String> = sessions.iter().filter(|s| s.1 == Outcome::Paid).map(|s| &s.0).collect();
+    chaos_app.panic_once.lock().unwrap().extend(paid.iter().take(3).map(|id| (*id).clone()));
+    chaos_app.hang_once.lock().unwrap().extend(paid.iter().skip(3).take(3).map(|id| (*id).clone()));
     // The consumers and the merchant act; replica 1 is killed a third of the way, back at two thirds.
     let mut changed_at: HashMap<String, SystemTime> = HashMap::new();
     let mut killed_at = None;
@@ -296,7 +326,7 @@ async fn main() -> ExitCode {
             balancer.replicas.lock().unwrap()[1] = None;
         }
         if i == 2 * SESSIONS / 3 {
-            let replica = Replica::start(1, &pg.url(), &client, &clock).await;
+            let replica = Replica::start(1, &pg.url(), &client, &clock, &chaos_app).await;
             balancer.replicas.lock().unwrap()[1] = Some(replica.url.clone());
             replicas[1] = Some(replica);
         }
@@ -353,6 +383,8 @@ async fn main() -> ExitCode {
     let late: Vec<usize> = (0..SESSIONS).filter(|i| sessions[*i].1 == Outcome::PaidLate).collect();
     let late_at = late.iter().map(|i| sessions[*i].2).min().map(|e| e - Duration::from_secs(10));
     let mut late_paid = false;
+    // The API rate-limits three reads (Retry-After 60 s): every replica's reads pause.
+    sandbox.inject_faults((0..3).map(|_| Fault::Status { status: 429, retry_after: Some(60), error_code: None }));
     let mut rounds = 0u64;
     while setup.pending().await.expect("pending") > 0 {
         rounds += 1;
@@ -514,6 +546,13 @@ async fn main() -> ExitCode {
         paid_twice_orders.len(),
         if orders_ok { "OK" } else { "FAILED" },
     );
+    let (panics_left, hangs_left) =
+        (chaos_app.panic_once.lock().unwrap().len(), chaos_app.hang_once.lock().unwrap().len());
+    println!(
+        "FAULTS 3 hand-offs panicked once ({} never reached), 3 hung once ({} never reached), 3 reads answered 429",
+        panics_left, hangs_left
+    );
+    failed |= panics_left + hangs_left > 0;
     println!("wall time {:.1}s", started.elapsed().as_secs_f64());
     drop(replicas);
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
