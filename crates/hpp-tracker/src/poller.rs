@@ -244,7 +244,16 @@ where
     /// Claims one due session and steps it, the app's code contained.
     async fn step_one(&self) -> Stepped {
         let now = self.clock.system_now();
-        let claimed = self.store.claim_due(&self.options.owner, 1, self.options.lease, now).await;
+        // The claim has the step's budget too: a store cut off (a partition) holds no slot.
+        let claim = self.store.claim_due(&self.options.owner, 1, self.options.lease, now);
+        let claimed = tokio::select! {
+            biased;
+            claimed = claim => claimed,
+            () = self.clock.sleep(self.options.step_budget) => {
+                tracing::warn!(budget = ?self.options.step_budget, "hpp poller: claiming due sessions ran out of time");
+                return Stepped::ClaimFailed;
+            }
+        };
         let due = match claimed {
             Ok(mut due) => match due.pop() {
                 Some(due) => due,

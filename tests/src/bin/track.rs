@@ -89,7 +89,10 @@ impl Replica {
         clock: &SharedClock,
         app: &ChaosShip,
     ) -> Self {
-        let store = Arc::new(PgStore::connect(pg, policy()).await.expect("the store"));
+        // Its steps are bounded on the server in seconds (real time), so that a replica cut off
+        // mid-step frees its sessions within the run.
+        let store = PgStore::connect(pg, policy()).await.expect("the store").with_step_timeout(Duration::from_secs(2));
+        let store = Arc::new(store);
         let secret = CallbackSecret::new(SECRET).expect("a valid secret");
         let receiver = CallbackReceiver::new(store.clone(), Arc::new(app.clone()), secret, clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
@@ -137,6 +140,55 @@ fn policy() -> TrackingPolicy {
     let mut policy = TrackingPolicy::default();
     policy.max_interval = MAX_INTERVAL;
     policy
+}
+
+/// A TCP proxy between a replica and PostgreSQL that can be cut: while cut, nothing flows either
+/// way and no connection is closed (a partition, a frozen VM), until it heals.
+struct Partition {
+    port: u16,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl Partition {
+    async fn start(to: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("bound").port();
+        let (cut, cut_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else { continue };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pipe(client_read, server_write, cut_rx.clone()));
+                tokio::spawn(pipe(server_read, client_write, cut_rx.clone()));
+            }
+        });
+        Self { port, cut }
+    }
+}
+
+/// Copies bytes one way, holding them while the partition is cut.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut cut: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else { return };
+        // Cut: held, the end of the stream too, until the partition heals.
+        if cut.wait_for(|cut| !*cut).await.is_err() {
+            return;
+        }
+        if n == 0 {
+            let _ = to.shutdown().await;
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// The load balancer: each callback to a live replica, round robin; 502 when none is up.
@@ -254,9 +306,13 @@ async fn main() -> ExitCode {
 
     // The app; some of its hand-offs panic or hang once (the sessions are chosen below).
     let chaos_app = ChaosShip { ship: Ship(clock.clone()), panic_once: Arc::default(), hang_once: Arc::default() };
+    // Replica 2 reaches PostgreSQL through a link that is cut midway (a partition) and heals.
+    let partition = Partition::start(pg.port()).await;
+    let partitioned_url = format!("postgres://postgres@127.0.0.1:{}/postgres", partition.port);
     let mut replicas: Vec<Option<Replica>> = Vec::new();
     for n in 0..REPLICAS {
-        replicas.push(Some(Replica::start(n, &pg.url(), &client, &clock, &chaos_app).await));
+        let url = if n == 2 { partitioned_url.clone() } else { pg.url() };
+        replicas.push(Some(Replica::start(n, &url, &client, &clock, &chaos_app).await));
     }
     let balancer = Balancer {
         replicas: Arc::new(Mutex::new(replicas.iter().map(|r| r.as_ref().map(|r| r.url.clone())).collect())),
@@ -312,6 +368,13 @@ async fn main() -> ExitCode {
                     let _ = poller.round().await;
                 }));
             }
+        }
+        if i == SESSIONS / 2 {
+            // Replica 2 is cut off from PostgreSQL in the middle of its steps.
+            let _ = partition.cut.send(true);
+        }
+        if i == 5 * SESSIONS / 6 {
+            let _ = partition.cut.send(false);
         }
         if i == SESSIONS / 3 {
             // Killed in the middle of everything; the balancer notices later (its callbacks
@@ -448,10 +511,13 @@ async fn main() -> ExitCode {
     let bound = MAX_INTERVAL + Duration::from_secs(120);
     let mut failed = false;
     println!(
-        "hpp-track --chaos {seed}: {SESSIONS} sessions, {REPLICAS} replicas (replica 1 killed after session {} and restarted), \
+        "hpp-track --chaos {seed}: {SESSIONS} sessions, {REPLICAS} replicas (replica 1 killed after session {} and restarted, \
+         replica 2 cut off from PostgreSQL from session {} to {}), \
          {} callback attempts ({} delivered, {} dropped, {} refused or failed), {delivered_by_callback} final statuses \
          handed off while callbacks arrived, then {rounds} poller rounds",
         killed_at.unwrap_or_default(),
+        SESSIONS / 2,
+        5 * SESSIONS / 6,
         attempts.len(),
         attempts.iter().filter(|a| a.delivered()).count(),
         attempts.iter().filter(|a| a.outcome == hpp_sandbox::DeliveryOutcome::Dropped).count(),
