@@ -34,6 +34,12 @@ const CREDENTIAL_WORDS: [&str; 12] = [
     "cookie",
 ];
 
+/// Whether a header's value is a secret: marked sensitive, one of [`SECRET_HEADERS`], or named
+/// like a credential. The one rule the [`Redactor`] and [`wire`] mask headers by.
+fn is_secret_header(name: &http::HeaderName, value: &http::HeaderValue) -> bool {
+    value.is_sensitive() || SECRET_HEADERS.contains(&name.as_str()) || is_credential_name(name.as_str())
+}
+
 /// Whether a header, query parameter or JSON key names a credential: one of its words (split at
 /// anything but letters and digits, and at lower-to-upper case changes) is in
 /// [`CREDENTIAL_WORDS`], or it contains `secret`, `token`, `password` or `apikey` anywhere.
@@ -300,10 +306,7 @@ impl Redactor {
             .iter()
             .filter(|(name, _)| !TRANSPORT_HEADERS.contains(&name.as_str()))
             .map(|(name, value)| {
-                let shown = if SECRET_HEADERS.contains(&name.as_str())
-                    || is_credential_name(name.as_str())
-                    || value.is_sensitive()
-                {
+                let shown = if is_secret_header(name, value) {
                     CREDENTIALS.to_owned()
                 } else {
                     let text = String::from_utf8_lossy(value.as_bytes());
@@ -550,9 +553,13 @@ pub fn wire(request: &Request) -> String {
         .headers()
         .iter()
         .map(|(name, value)| {
-            let shown = if value.is_sensitive() || SECRET_HEADERS.contains(&name.as_str()) {
-                let scheme = value.to_str().ok().and_then(|v| v.split(' ').next()).unwrap_or("");
-                format!("{scheme} <redacted>")
+            let shown = if is_secret_header(name, value) {
+                // An `Authorization`-style value keeps its scheme (`Basic <redacted>`); any other
+                // secret shows nothing of itself.
+                match value.to_str().ok().and_then(|v| v.split_once(' ')) {
+                    Some((scheme, _)) => format!("{scheme} <redacted>"),
+                    None => "<redacted>".to_owned(),
+                }
             } else {
                 normalise_version(&String::from_utf8_lossy(value.as_bytes()))
             };

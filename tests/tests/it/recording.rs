@@ -440,3 +440,21 @@ async fn recorded_bodies_cannot_forge_exchanges() {
         assert!(Replayer::from_cassette(&broken).is_err(), "{change}: accepted");
     }
 }
+
+/// `wire` and the `Redactor` mask headers by one rule: a header named like a credential is
+/// masked by both, whatever its name (`wire` printed all but four of them in clear).
+#[test]
+fn wire_and_the_redactor_mask_the_same_headers() {
+    for name in ["x-api-key", "x-shop-secret", "x-client-signature", "x-session-token", "proxy-authorization"] {
+        let request = http::Request::builder()
+            .method("GET")
+            .uri("https://api.example/hpp/v1/sessions/s1")
+            .header(name, "planted-credential-8f2a")
+            .body(Vec::new())
+            .unwrap();
+        let wire = hpp_testing::wire(&request);
+        let rendered = hpp_testing::render_request(&request);
+        assert!(!wire.contains("planted-credential-8f2a"), "wire shows {name}:\n{wire}");
+        assert!(!rendered.contains("planted-credential-8f2a"), "the Redactor shows {name}:\n{rendered}");
+    }
+}
