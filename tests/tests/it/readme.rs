@@ -65,8 +65,8 @@ impl Transport for Ureq {
 
 #[test]
 fn keeps_the_contract() {
-    let agent = ureq::Agent::config_builder().proxy(None).build().into();
-    hpp_runtime::block_on(hpp_conformance::check(&Ureq(agent))).assert_passed();
+let transport = Ureq(ureq::Agent::config_builder().proxy(None).build().into());
+    hpp_runtime::block_on(hpp_conformance::check(&transport)).assert_passed();
 }
 }
 
