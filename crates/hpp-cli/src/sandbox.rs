@@ -78,10 +78,13 @@ pub(crate) async fn play_consumer(
     output: &Output,
 ) -> ExitCode {
     use hpp_core::Transport;
-    let (session, status) = match action {
-        ConsumerAction::Pay { session } => (session, "COMPLETED"),
-        ConsumerAction::Cancel { session } => (session, "CANCELLED"),
-        ConsumerAction::Fail { session } => (session, "FAILED"),
+    // The pay page's own buttons (`POST /_sandbox/pay/{id}/complete|cancel|fail`): what a
+    // consumer can do, no more. A session that can no longer be paid is answered 409 (exit 4),
+    // and nothing changes: no status, no callback.
+    let (session, button) = match action {
+        ConsumerAction::Pay { session } => (session, "complete"),
+        ConsumerAction::Cancel { session } => (session, "cancel"),
+        ConsumerAction::Fail { session } => (session, "fail"),
     };
     // The id, from an id or a URL the API returned, checked as every API command checks it: the
     // path a read of it would take (its origin checked too).
@@ -92,30 +95,35 @@ pub(crate) async fn play_consumer(
     let Some(session) = read.uri().path().rsplit('/').next().map(str::to_owned) else {
         return output.failure(&Failure::usage("SESSION names no session"));
     };
-    let mut request = http::Request::new(format!(r#"{{"status":"{status}"}}"#).into_bytes());
+    let mut request = http::Request::new(Vec::new());
     *request.method_mut() = http::Method::POST;
-    let url = format!("{}/_sandbox/sessions/{session}/status", config.base_url());
+    let url = format!("{}/_sandbox/pay/{session}/{button}", config.base_url());
     match url.parse() {
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return output.failure(&Failure::usage("the base URL and session do not form a URL")),
     }
-    // The credentials' header, as the SDK sends it (from a request it builds).
-    let built = Operation::build(&hpp_core::ReadSession::new("s"), config);
-    if let Some(authorization) = built.ok().and_then(|r| r.headers().get(http::header::AUTHORIZATION).cloned()) {
-        request.headers_mut().insert(http::header::AUTHORIZATION, authorization);
-    }
-    request.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
-    let response = match transport.send(request).await {
+    let pressed = match transport.send(request).await {
         Ok(response) => response,
         Err(e) => return output.failure(&Failure::from(&Error::Transport(e))),
     };
-    // The sandbox answers as the API does: a session, or the API's error (404 for an unknown one).
-    match hpp_core::ReadSession::new(session.as_str()).parse(response) {
+    let base_url = config.base_url().to_string();
+    if !(pressed.status().is_success() || pressed.status().is_redirection()) {
+        // Refused as the page refuses it (409: no longer payable; 404: no such session).
+        let refused = hpp_core::ReadSession::new(session.as_str()).parse(pressed);
+        let error = refused.err().unwrap_or_else(|| Error::Transport(hpp_core::TransportError::other("refused")));
+        return output.failure(&api_failure(&error, &base_url, Call::Read));
+    }
+    // The session as the API now shows it.
+    let shown = match transport.send(read).await {
+        Ok(response) => hpp_core::ReadSession::new(session.as_str()).parse(response),
+        Err(e) => Err(Error::Transport(e)),
+    };
+    match shown {
         Ok(session) => {
             output.session(&session);
             ExitCode::SUCCESS
         }
-        Err(e) => output.failure(&api_failure(&e, &config.base_url().to_string(), Call::Read)),
+        Err(e) => output.failure(&api_failure(&e, &base_url, Call::Read)),
     }
 }

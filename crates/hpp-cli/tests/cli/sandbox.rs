@@ -199,3 +199,25 @@ fn every_command_names_a_session_the_same_way() {
         }
     }
 }
+
+/// `sandbox pay` on a session already paid answers as the pay page does: exit 4, nothing
+/// changed, and no second COMPLETED callback (it used to exit 0 and send one, with a new event id).
+#[test]
+fn paying_a_paid_session_changes_nothing() {
+    let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01"]);
+    let app = against_loopback(vec![http_response(200), http_response(200), http_response(200)]);
+    let paid = create_with_callbacks(&sandbox, &format!("{}/cb", app.base_url));
+    let other = create_with_callbacks(&sandbox, &format!("{}/cb", app.base_url));
+    let first = sandbox.run(&["--json", "sandbox", "pay", &paid]);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let again = sandbox.run(&["--json", "sandbox", "pay", &paid]);
+    assert_eq!(again.status.code(), Some(4), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(json(&again.stderr)["error"]["status"], 409, "{}", String::from_utf8_lossy(&again.stderr));
+    // A later change of another session: its callback comes after any the second pay sent.
+    assert_eq!(sandbox.run(&["sandbox", "cancel", &other]).status.code(), Some(0));
+    callback_outcomes(&sandbox, 2);
+    let attempts = control_get(&sandbox, "/_sandbox/callbacks");
+    let sessions: Vec<&str> =
+        attempts["attempts"].as_array().unwrap().iter().map(|a| a["session_id"].as_str().unwrap()).collect();
+    assert_eq!(sessions, [paid.as_str(), other.as_str()], "one callback for the paid session");
+}
