@@ -8,8 +8,9 @@ use hpp_core::Timer;
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Tokio's sleep and clock, the wall clock moved along with Tokio's (so it advances under paused
-/// time too), and
-/// the standard library's random hash keys for jitter.
+/// time too), and the standard library's random hash keys for jitter. Outside a Tokio runtime (a
+/// client in blocking code, under `block_on`) it sleeps as [`StdTimer`](crate::StdTimer) does,
+/// instead of panicking at the first retry.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioTimer {
     origin: tokio::time::Instant,
@@ -30,6 +31,11 @@ impl Default for TokioTimer {
 
 impl Timer for TokioTimer {
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        // Outside a Tokio runtime (a client built in blocking code, driven by `block_on`), Tokio's
+        // sleep would panic at the first retry; sleep as `StdTimer` does instead.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return crate::StdTimer::new().sleep(duration);
+        }
         Box::pin(tokio::time::sleep(duration))
     }
 
@@ -57,6 +63,32 @@ impl Timer for TokioTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Built and used in blocking code, with no runtime (an easy copy of the README's setup into
+    /// a ureq program): the first retry's sleep used to panic "there is no reactor running".
+    #[test]
+    fn works_in_blocking_code_through_a_retry() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let timer = TokioTimer::new();
+        crate::block_on(timer.sleep(Duration::from_millis(1)));
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let transport = move |_request: hpp_core::Request| {
+            let status = if seen.fetch_add(1, Ordering::SeqCst) == 0 { 503 } else { 200 };
+            let body = br#"{"status":"WAITING"}"#.to_vec();
+            std::future::ready(Ok::<hpp_core::Response, hpp_core::TransportError>(
+                http::Response::builder().status(status).body(body).unwrap(),
+            ))
+        };
+        let config = hpp_core::Config::new(
+            hpp_core::Environment::Kustom(hpp_core::Mode::Playground),
+            hpp_core::Credentials::api_key("kco_test_api_k").unwrap(),
+        );
+        let client = hpp_core::Client::new(config, transport, timer);
+        let session = crate::block_on(client.read_session("s1")).unwrap();
+        assert_eq!(session.status, Some(hpp_core::SessionStatus::Waiting));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "retried after a sleep");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn clocks_follow_paused_time() {
