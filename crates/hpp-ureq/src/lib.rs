@@ -49,8 +49,8 @@ impl UreqTransport {
     }
 
     /// Your own agent. Redirects and errors-for-status are turned off per request, whatever it
-    /// says. Its proxy is used if it names one; give `proxy(None)` in its configuration, as
-    /// [`new`](Self::new) does, or ureq reads `HTTP_PROXY` and friends.
+    /// says. A proxy it names in code is used; one ureq read from the environment
+    /// (`HTTP_PROXY` and friends, as `Agent::new_with_defaults()` does) never is.
     pub fn from_agent(agent: ureq::Agent) -> Self {
         Self { agent }
     }
@@ -59,6 +59,10 @@ impl UreqTransport {
         let timeout = attempt_timeout(&request);
         let call = ureq::RequestExt::with_agent(request, &self.agent).configure();
         let call = call.http_status_as_error(false).max_redirects(0).timeout_global(Some(timeout));
+        // A proxy ureq read from the environment (`Agent::new_with_defaults`) is not one the app
+        // named in code: never used (rule 7 of the contract; the credentials would go to it).
+        let call =
+            if self.agent.config().proxy().is_some_and(ureq::Proxy::is_from_env) { call.proxy(None) } else { call };
         read_capped(call.run().map_err(sort)?.map(ureq::Body::into_reader), DEFAULT_BODY_LIMIT)
     }
 }

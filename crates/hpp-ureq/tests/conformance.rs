@@ -13,6 +13,14 @@ fn the_default_transport_takes_no_proxy_from_the_environment() {
     block_on(hpp_conformance::check_environment(UreqTransport::new)).assert_passed();
 }
 
+/// An agent with ureq's own defaults reads `HTTP_PROXY` and friends: the transport neutralises
+/// that proxy (it sent the credentials through it, in a CONNECT tunnel or in clear).
+#[test]
+fn an_agent_with_ureqs_defaults_takes_no_proxy_from_the_environment() {
+    block_on(hpp_conformance::check_environment(|| UreqTransport::from_agent(ureq::Agent::new_with_defaults())))
+        .assert_passed();
+}
+
 #[test]
 fn a_users_agent_cannot_make_it_follow_redirects_or_fail_on_a_status() {
     // ureq's own defaults follow up to 10 redirects and turn 4xx and 5xx into errors.
