@@ -453,7 +453,7 @@ fn wire_and_the_redactor_mask_the_same_headers() {
             .body(Vec::new())
             .unwrap();
         let wire = hpp_testing::wire(&request);
-        let rendered = hpp_testing::render_request(&request);
+        let rendered = render_request(&request);
         assert!(!wire.contains("planted-credential-8f2a"), "wire shows {name}:\n{wire}");
         assert!(!rendered.contains("planted-credential-8f2a"), "the Redactor shows {name}:\n{rendered}");
     }
