@@ -62,12 +62,13 @@ async fn a_panicking_hand_off_is_contained_and_retried_after_its_lease() {
     let store = tracked_store(timer.system_now()).await;
     let app = Arc::new(App { panics: AtomicUsize::new(1), ..App::default() });
     let poller = Poller::new(store.clone(), client(timer), app.clone(), timer);
-    tokio::time::advance(Duration::from_secs(30)).await;
+    tokio::time::advance(Duration::from_secs(31)).await; // past the first read (30 s)
     let round = poller.round().await.unwrap();
     assert_eq!((round.stepped, round.handed_off, round.deferred), (1, 0, 1), "{round:?}");
     assert_eq!(store.get("s1").await.unwrap().unwrap().final_status(), None, "nothing of the step committed");
     assert_eq!(poller.round().await.unwrap().stepped, 0, "claimed until its lease ends");
-    tokio::time::advance(PollerOptions::default().lease).await;
+    // Past the lease (a second more: the wall clock is read twice, a few nanoseconds apart).
+    tokio::time::advance(PollerOptions::default().lease + Duration::from_secs(1)).await;
     let round = poller.round().await.unwrap();
     assert_eq!((round.stepped, round.handed_off), (1, 1), "{round:?}");
     assert_eq!(*app.shipped.lock().unwrap(), [FinalStatus::Completed]);
@@ -148,7 +149,7 @@ async fn a_paid_order_has_its_other_open_sessions_disabled() {
     options.disable_other_sessions_when_paid = true;
     options.slots = 1;
     let poller = Poller::with_options(store, Client::new(config, api, timer), Arc::new(App::default()), timer, options);
-    tokio::time::advance(Duration::from_secs(30)).await;
+    tokio::time::advance(Duration::from_secs(31)).await; // past the first read (30 s)
     let round = poller.round().await.unwrap();
     assert_eq!(round.handed_off, 1, "{round:?}");
     let disabled: Vec<String> = sent.lock().unwrap().iter().filter(|l| l.starts_with("DELETE")).cloned().collect();
@@ -174,7 +175,7 @@ async fn a_step_past_its_budget_is_abandoned() {
     let mut options = PollerOptions::default();
     options.step_budget = Duration::from_secs(5);
     let poller = Poller::with_options(store.clone(), client(timer), hung, timer, options);
-    tokio::time::advance(Duration::from_secs(30)).await;
+    tokio::time::advance(Duration::from_secs(31)).await; // past the first read (30 s)
     let started = tokio::time::Instant::now();
     let round = poller.round().await.unwrap();
     assert_eq!((round.stepped, round.deferred), (1, 1), "{round:?}");
@@ -212,7 +213,7 @@ async fn a_rate_limited_read_pauses_all_reads() {
     let mut options = PollerOptions::default();
     options.slots = 1;
     let poller = Poller::with_options(store, client, Arc::new(App::default()), timer, options);
-    tokio::time::advance(Duration::from_secs(30)).await;
+    tokio::time::advance(Duration::from_secs(31)).await; // past the first read (30 s)
     let round = poller.round().await.unwrap();
     assert_eq!((round.stepped, reads.load(Ordering::SeqCst)), (1, 1), "one 429, then no more reads: {round:?}");
     limited.store(false, Ordering::SeqCst);
