@@ -116,6 +116,13 @@ const UNTRUSTED: Rule = Rule {
     fix: "verify the server's certificate against the roots (never accept any certificate) and report \
           the failed handshake as TransportError::connect: nothing was sent",
 };
+const WRONG_HOST: Rule = Rule {
+    number: 5,
+    name: "a certificate for another host is refused before sending",
+    fix: "check the certificate's names against the URL's host, not only its chain (never skip the name \
+          check; rustls' WebPkiServerVerifier does both) and report the failed handshake as \
+          TransportError::connect: nothing was sent",
+};
 const DROPPED: Rule = Rule {
     number: 5,
     name: "a dropped connection may have been sent",
@@ -212,9 +219,12 @@ pub const TEST_ROOT_DER: &[u8] = include_bytes!("tls/ca.der");
 /// - Rule 1: a read reaches an https server (`https://localhost`) whose certificate chains to
 ///   the root, and its answer comes back.
 /// - Rule 5: a server whose certificate does not (a self-signed one) is refused during the
-///   handshake: nothing sent, reported as [`TransportError::connect`](hpp_core::TransportError::connect).
+///   handshake: nothing sent, reported as [`TransportError::connect`](hpp_core::TransportError::connect);
+///   so is one whose certificate chains to the root but names other hosts (reached at
+///   `127.0.0.2`, or `::1`, with a certificate for `localhost` and `127.0.0.1`).
 ///
-/// A connector that breaks every https call, or one that accepts any certificate, fails it.
+/// A connector that breaks every https call, one that accepts any certificate, or one that checks
+/// the chain but not the names fails it.
 ///
 /// ```no_run
 /// # async fn run() {
@@ -233,6 +243,7 @@ pub async fn check_tls<T: Transport>(build: impl FnOnce(&[u8]) -> T) -> Report {
     let mut report = Report::default();
     report.record(HTTPS_TRUSTED, https_reaches_a_trusted_server(&transport).await);
     report.record(UNTRUSTED, an_untrusted_certificate_is_refused(&transport).await);
+    report.record(WRONG_HOST, a_certificate_for_another_host_is_refused(&transport).await);
     report
 }
 
@@ -267,6 +278,29 @@ async fn an_untrusted_certificate_is_refused<T: Transport>(transport: &T) -> Res
     }
     match result {
         Ok(response) => Err(format!("a server the roots do not trust answered {}", response.status())),
+        Err(e) if e.kind() == TransportErrorKind::Connect && !e.may_have_been_sent() => Ok(()),
+        Err(e) => Err(format!("a failed handshake gave {:?}, may_have_been_sent={}", e.kind(), e.may_have_been_sent())),
+    }
+}
+
+/// A server whose certificate chains to the root but names other hosts (`localhost`,
+/// `127.0.0.1`), reached at another loopback address (`127.0.0.2`, or `::1`): refused in the
+/// handshake, as a server elsewhere presenting a stolen or mis-issued certificate would be.
+async fn a_certificate_for_another_host_is_refused<T: Transport>(transport: &T) -> Result<(), String> {
+    let tls = tls_server(include_bytes!("tls/leaf.der"), include_bytes!("tls/leaf.key.der"));
+    let server = Loopback::start_tls_at("127.0.0.2:0", vec![Reply::Close], tls.clone())
+        .or_else(|| Loopback::start_tls_at("[::1]:0", vec![Reply::Close], tls));
+    // No second loopback address on this machine: nothing to check the names against.
+    let Some(server) = server else { return Ok(()) };
+    let result = transport.send(read_request(&config(&server.base_url))).await;
+    if server.try_next_request().is_some() {
+        return Err(format!(
+            "the request was sent to {} with a certificate for localhost and 127.0.0.1 only",
+            server.base_url
+        ));
+    }
+    match result {
+        Ok(response) => Err(format!("a server with another host's certificate answered {}", response.status())),
         Err(e) if e.kind() == TransportErrorKind::Connect && !e.may_have_been_sent() => Ok(()),
         Err(e) => Err(format!("a failed handshake gave {:?}, may_have_been_sent={}", e.kind(), e.may_have_been_sent())),
     }

@@ -77,6 +77,14 @@ impl Loopback {
         Self::start_on(replies, Some(config))
     }
 
+    /// Like [`start_tls`](Self::start_tls), listening on `address` (another loopback address)
+    /// and named by it (`https://127.0.0.2:<port>`): `None` when it cannot be bound here.
+    pub(crate) fn start_tls_at(address: &str, replies: Vec<Reply>, config: Arc<rustls::ServerConfig>) -> Option<Self> {
+        let listener = TcpListener::bind(address).ok()?;
+        let bound = listener.local_addr().ok()?;
+        Some(Self::serve_on(listener, format!("https://{bound}"), replies, Some(config)))
+    }
+
     fn start_on(replies: Vec<Reply>, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let address = listener.local_addr().expect("local addr");
@@ -84,6 +92,15 @@ impl Loopback {
             Some(_) => format!("https://localhost:{}", address.port()),
             None => format!("http://{address}"),
         };
+        Self::serve_on(listener, base_url, replies, tls)
+    }
+
+    fn serve_on(
+        listener: TcpListener,
+        base_url: String,
+        replies: Vec<Reply>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let (tx, received) = mpsc::channel();
         thread::spawn(move || {
             for reply in replies {

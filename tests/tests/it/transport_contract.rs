@@ -154,8 +154,82 @@ async fn the_kit_notices_broken_https() {
     let report = hpp_conformance::check_tls(maybe_sent).await;
     assert_eq!(
         report.failures().map(|(name, _)| name).collect::<Vec<_>>(),
-        ["an untrusted certificate is refused before sending"]
+        [
+            "an untrusted certificate is refused before sending",
+            "a certificate for another host is refused before sending"
+        ]
     );
+
+    // The chain checked, the host name not: it sent a request (credentials included) to a server
+    // whose certificate names other hosts.
+    let chain_only = |root: &[u8]| {
+        let mut tls = hpp_runtime::tls::client_config_with_roots(hpp_runtime::tls::roots_from_der([root]).unwrap());
+        let roots = Arc::new(hpp_runtime::tls::roots_from_der([root]).unwrap());
+        let inner = hpp_runtime::tls::rustls::client::WebPkiServerVerifier::builder_with_provider(
+            roots,
+            hpp_runtime::tls::provider(),
+        )
+        .build()
+        .unwrap();
+        tls.dangerous().set_certificate_verifier(Arc::new(ChainOnly(inner)));
+        HyperTransport::from_client(
+            HyperTransport::client_builder().build(HyperTransport::connector(tls, Duration::from_secs(5))),
+        )
+    };
+    let report = hpp_conformance::check_tls(chain_only).await;
+    assert_eq!(
+        report.failures().map(|(name, _)| name).collect::<Vec<_>>(),
+        ["a certificate for another host is refused before sending"],
+        "{report}"
+    );
+}
+
+/// A certificate verifier that checks the chain and ignores the host name (a mistake the kit
+/// must catch).
+#[derive(Debug)]
+struct ChainOnly(Arc<hpp_runtime::tls::rustls::client::WebPkiServerVerifier>);
+
+impl hpp_runtime::tls::rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &hpp_runtime::tls::rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[hpp_runtime::tls::rustls::pki_types::CertificateDer<'_>],
+        server_name: &hpp_runtime::tls::rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: hpp_runtime::tls::rustls::pki_types::UnixTime,
+    ) -> Result<hpp_runtime::tls::rustls::client::danger::ServerCertVerified, hpp_runtime::tls::rustls::Error> {
+        use hpp_runtime::tls::rustls::{CertificateError, Error};
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(hpp_runtime::tls::rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &hpp_runtime::tls::rustls::pki_types::CertificateDer<'_>,
+        dss: &hpp_runtime::tls::rustls::DigitallySignedStruct,
+    ) -> Result<hpp_runtime::tls::rustls::client::danger::HandshakeSignatureValid, hpp_runtime::tls::rustls::Error>
+    {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &hpp_runtime::tls::rustls::pki_types::CertificateDer<'_>,
+        dss: &hpp_runtime::tls::rustls::DigitallySignedStruct,
+    ) -> Result<hpp_runtime::tls::rustls::client::danger::HandshakeSignatureValid, hpp_runtime::tls::rustls::Error>
+    {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<hpp_runtime::tls::rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 fn redirect(location: &str) -> Response {
