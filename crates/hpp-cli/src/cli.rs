@@ -199,6 +199,21 @@ pub(crate) struct SandboxArgs {
     /// Seconds before each of the three callback retries.
     #[arg(long, default_value_t = 2.0)]
     pub(crate) callback_retry_delay: f64,
+    /// The chance (0 to 1) a callback is lost: none of its attempts reach the listener.
+    #[arg(long, default_value_t = 0.0, value_name = "CHANCE")]
+    pub(crate) callback_drop: f64,
+    /// The chance (0 to 1) a callback is delivered twice.
+    #[arg(long, default_value_t = 0.0, value_name = "CHANCE")]
+    pub(crate) callback_duplicate: f64,
+    /// The chance (0 to 1) a callback is held back by --callback-delay-by (later ones overtake it).
+    #[arg(long, default_value_t = 0.0, value_name = "CHANCE")]
+    pub(crate) callback_delay: f64,
+    /// Seconds a held-back callback waits.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub(crate) callback_delay_by: f64,
+    /// The seed of the callback faults drawn (the same seed, the same faults in the same order).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) callback_seed: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -33,6 +33,20 @@ pub(crate) async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCod
         (Some(timeout), Some(delay)) => (config.callback_timeout, config.callback_retry_delay) = (timeout, delay),
         _ => return output.failure(&Failure::usage("callback durations must be between 0 and 3600 seconds")),
     }
+    // Callback faults, as the service and the network make them (lost, duplicated, held back).
+    let chances = [args.callback_drop, args.callback_duplicate, args.callback_delay];
+    if chances.iter().any(|c| !(0.0..=1.0).contains(c)) || chances.iter().sum::<f64>() > 1.0 {
+        return output.failure(&Failure::usage(
+            "--callback-drop, --callback-duplicate and --callback-delay are chances between 0 and 1, together at most 1",
+        ));
+    }
+    let Some(delay_by) = within_an_hour(args.callback_delay_by) else {
+        return output.failure(&Failure::usage("callback durations must be between 0 and 3600 seconds"));
+    };
+    let mut faults = hpp_sandbox::CallbackFaults::default();
+    (faults.drop, faults.duplicate, faults.delay) = (args.callback_drop, args.callback_duplicate, args.callback_delay);
+    (faults.delay_by, faults.seed) = (delay_by, args.callback_seed);
+    config.callback_faults = faults;
     let sandbox = match Sandbox::start(config).await {
         Ok(sandbox) => sandbox,
         Err(e) => return output.failure(&Failure::usage(&format!("cannot start the sandbox: {e}"))),

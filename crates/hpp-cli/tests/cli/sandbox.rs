@@ -221,3 +221,20 @@ fn paying_a_paid_session_changes_nothing() {
         attempts["attempts"].as_array().unwrap().iter().map(|a| a["session_id"].as_str().unwrap()).collect();
     assert_eq!(sessions, [paid.as_str(), other.as_str()], "one callback for the paid session");
 }
+
+/// The sandbox teams run as a service takes the callback faults from flags: here every callback
+/// is lost (recorded as dropped); chances out of range are refused.
+#[test]
+fn callback_faults_are_set_from_the_command_line() {
+    let sandbox = SandboxProcess::start(&["--callback-drop", "1", "--callback-seed", "7"]);
+    let app = against_loopback(vec![http_response(200)]);
+    let id = create_with_callbacks(&sandbox, &format!("{}/cb", app.base_url));
+    assert_eq!(sandbox.run(&["sandbox", "pay", &id]).status.code(), Some(0));
+    assert_eq!(callback_outcomes(&sandbox, 1), ["dropped"]);
+    assert!(app.try_next_request().is_none(), "a lost callback reaches nobody");
+    let refused = std::process::Command::new(BIN)
+        .args(["sandbox", "--callback-drop", "0.7", "--callback-delay", "0.5"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+}
