@@ -232,9 +232,7 @@ fn callback_faults_are_set_from_the_command_line() {
     assert_eq!(sandbox.run(&["sandbox", "pay", &id]).status.code(), Some(0));
     assert_eq!(callback_outcomes(&sandbox, 1), ["dropped"]);
     assert!(app.try_next_request().is_none(), "a lost callback reaches nobody");
-    let refused = std::process::Command::new(BIN)
-        .args(["sandbox", "--callback-drop", "0.7", "--callback-delay", "0.5"])
-        .output()
-        .unwrap();
+    let refused =
+        Command::new(BIN).args(["sandbox", "--callback-drop", "0.7", "--callback-delay", "0.5"]).output().unwrap();
     assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
 }
