@@ -467,8 +467,8 @@ impl TrackingStore for PgStore {
         conn.clean = true;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
-            let state: Json<TrackedSession> = row.try_get(0).map_err(pg)?;
-            claimed.push((state.0.next_due_at(), Due::of(&state.0, now, &self.policy)));
+            let state = state_in(&row)?;
+            claimed.push((state.next_due_at(), Due::of(&state, now, &self.policy)));
         }
         // RETURNING keeps no order: most overdue first, as claimed.
         claimed.sort_by_key(|(due_at, _)| *due_at);
@@ -497,7 +497,7 @@ impl TrackingStore for PgStore {
             .await
             .map_err(pg)?;
         conn.clean = true;
-        row.map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)).transpose()
+        row.as_ref().map(state_in).transpose()
     }
 
     async fn order_sessions<'a>(&'a self, order_key: &'a str) -> Result<Vec<TrackedSession>, StoreError> {
@@ -508,7 +508,7 @@ impl TrackingStore for PgStore {
             .await
             .map_err(pg)?;
         conn.clean = true;
-        rows.iter().map(|row| row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)).collect()
+        rows.iter().map(state_in).collect()
     }
 
     async fn pending(&self) -> Result<u64, StoreError> {
@@ -522,6 +522,11 @@ impl TrackingStore for PgStore {
         let count: i64 = row.try_get(0).map_err(pg)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
+}
+
+/// The tracked state in a row's first column (the `state` JSON).
+fn state_in(row: &Row) -> Result<TrackedSession, StoreError> {
+    row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)
 }
 
 /// Inserts a session's first state; 0 when the row exists already.

@@ -177,33 +177,23 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         panic!("store kit: {} stayed busy", input.session_id());
     }
 
+    /// The rest of every committed entry that starts with `prefix`, sorted.
+    async fn entries(&self, prefix: &str) -> Vec<String> {
+        let committed = self.app.books.committed().await;
+        let mut found: Vec<String> =
+            committed.into_iter().filter_map(|entry| entry.strip_prefix(prefix).map(str::to_owned)).collect();
+        found.sort();
+        found
+    }
+
+    /// The statuses `session_id` was handed off with, sorted.
     async fn handed(&self, session_id: &str) -> Vec<String> {
-        let prefix = format!("handed {session_id} ");
-        let mut handed: Vec<String> = self
-            .app
-            .books
-            .committed()
-            .await
-            .into_iter()
-            .filter_map(|entry| entry.strip_prefix(&prefix).map(str::to_owned))
-            .collect();
-        handed.sort();
-        handed
+        self.entries(&format!("handed {session_id} ")).await
     }
 
     /// What the app was handed for `order`, sorted.
     async fn order(&self, order: &str) -> Vec<String> {
-        let prefix = format!("order {order} ");
-        let mut handed: Vec<String> = self
-            .app
-            .books
-            .committed()
-            .await
-            .into_iter()
-            .filter_map(|entry| entry.strip_prefix(&prefix).map(str::to_owned))
-            .collect();
-        handed.sort();
-        handed
+        self.entries(&format!("order {order} ")).await
     }
 
     async fn events(&self, event_id: &str) -> usize {

@@ -10,7 +10,7 @@ use hpp_core::tracking::{Applied, Due, FinalStatus, HandOff, Input, StoreError, 
 use hpp_core::{Client, Timer, Transport};
 use tokio::task::JoinSet;
 
-use crate::contain::contained;
+use crate::contain::{contained, within};
 
 /// How a [`Poller`] works. Build with [`Default`] and change fields.
 #[derive(Debug, Clone)]
@@ -246,13 +246,9 @@ where
         let now = self.clock.system_now();
         // The claim has the step's budget too: a store cut off (a partition) holds no slot.
         let claim = self.store.claim_due(&self.options.owner, 1, self.options.lease, now);
-        let claimed = tokio::select! {
-            biased;
-            claimed = claim => claimed,
-            () = self.clock.sleep(self.options.step_budget) => {
-                tracing::warn!(budget = ?self.options.step_budget, "hpp poller: claiming due sessions ran out of time");
-                return Stepped::ClaimFailed;
-            }
+        let Some(claimed) = within(&self.clock, self.options.step_budget, claim).await else {
+            tracing::warn!(budget = ?self.options.step_budget, "hpp poller: claiming due sessions ran out of time");
+            return Stepped::ClaimFailed;
         };
         let due = match claimed {
             Ok(mut due) => match due.pop() {
@@ -264,13 +260,7 @@ where
                 return Stepped::ClaimFailed;
             }
         };
-        let budgeted = async {
-            tokio::select! {
-                biased;
-                applied = self.step(&due) => Some(applied),
-                () = self.clock.sleep(self.options.step_budget) => None,
-            }
-        };
+        let budgeted = within(&self.clock, self.options.step_budget, self.step(&due));
         let stepped = match contained(budgeted).await {
             Ok(Some(applied)) => Ok(applied),
             Ok(None) => {

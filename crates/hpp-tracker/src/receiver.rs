@@ -236,8 +236,7 @@ where
             }
             receipt
         };
-        // The budget on the receiver's own timer; the work is polled first, so a step that is
-        // done when the budget passes still counts. A panic in the app's code is a failed
+        // The budget on the receiver's own timer. A panic in the app's code is a failed
         // hand-off (500): the step is dropped, so nothing of it commits.
         let work = async {
             crate::contain::contained(work).await.unwrap_or_else(|()| {
@@ -245,14 +244,10 @@ where
                 Receipt::HandOffFailed
             })
         };
-        tokio::select! {
-            biased;
-            receipt = work => receipt,
-            () = inner.clock.sleep(inner.options.budget) => {
-                tracing::warn!(budget = ?inner.options.budget, "hpp callback abandoned: over budget");
-                Receipt::TimedOut
-            }
-        }
+        crate::contain::within(&inner.clock, inner.options.budget, work).await.unwrap_or_else(|| {
+            tracing::warn!(budget = ?inner.options.budget, "hpp callback abandoned: over budget");
+            Receipt::TimedOut
+        })
     }
 }
 
