@@ -1,5 +1,5 @@
-//! [`Deduplicator`]: recent callback event ids, bounded (the CLI's listener; the tracker's
-//! memory store).
+//! [`Deduplicator`]: recent callback event ids, bounded: the tracker's memory store's record of
+//! the events applied.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -62,17 +62,6 @@ impl Deduplicator {
     /// Whether `event_id` is among the ids remembered (without remembering it).
     pub fn contains(&self, event_id: &str) -> bool {
         self.seen.contains(event_id)
-    }
-
-    /// Forgets `event_id`, so that its next delivery counts as the first: for an event that could
-    /// not be handed on after all (the listener then answers non-2xx, and the service retries).
-    pub fn forget(&mut self, event_id: &str) {
-        if let Some(at) = self.order.iter().position(|id| &**id == event_id)
-            && let Some(id) = self.order.remove(at)
-        {
-            self.bytes -= id.len();
-            self.seen.remove(&id);
-        }
     }
 
     /// How many ids are remembered.

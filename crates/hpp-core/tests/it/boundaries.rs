@@ -150,18 +150,14 @@ fn callback_secrets_are_redacted_in_urls_and_nothing_else_is() {
 }
 
 #[test]
-fn a_forgotten_event_counts_as_new_and_frees_its_bytes() {
+fn remembered_events_are_counted_with_their_bytes() {
     let mut seen = hpp_core::__private::Deduplicator::new(10);
     assert!(seen.is_empty());
     assert!(seen.first_time("event-a") && seen.first_time("event-bb"));
     assert!(!seen.is_empty());
     assert_eq!((seen.len(), seen.bytes()), (2, 15));
-    seen.forget("event-a");
-    assert_eq!((seen.len(), seen.bytes()), (1, 8));
-    seen.forget("never-seen");
-    assert_eq!((seen.len(), seen.bytes()), (1, 8));
-    assert!(seen.first_time("event-a"), "forgotten: the next delivery counts");
-    assert!(!seen.first_time("event-bb"), "the other is still remembered");
+    assert!(!seen.first_time("event-a") && !seen.first_time("event-bb"), "both remembered");
+    assert_eq!((seen.len(), seen.bytes()), (2, 15), "a repeat is not stored twice");
 }
 
 #[test]
