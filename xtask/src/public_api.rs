@@ -35,8 +35,10 @@ const CRATES: [(&str, &[&str]); 10] = [
 /// promise grew (issue 33): `TrackedSession::observe_callback` (a callback is not a read),
 /// `is_confirmed`, `with_order_key` and `order_key` (once per order),
 /// `CallbackSecret::append_for_order` and `order_of_uri` (per-order callback URLs): 126; and
-/// `TrackedSession::is_parked` (issue 34: poison is parked): 127.
-pub(crate) const CORE_BUDGET: Size = Size { items: 62, methods: 127 };
+/// `TrackedSession::is_parked` (issue 34: poison is parked): 127. 64 items, 129 methods (issue
+/// 37: errors know their operation): `OperationKind` and `Action`, `Error::operation` and
+/// `Error::action` (an app maps errors to its outcomes in one match, not 27 lines).
+pub(crate) const CORE_BUDGET: Size = Size { items: 64, methods: 129 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

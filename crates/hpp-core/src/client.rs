@@ -205,7 +205,7 @@ impl<T: Transport> Client<T> {
                     }
                     Err(reason) => {
                         tracing::debug!(attempt, ?reason, "not retrying");
-                        return Err(error);
+                        return Err(error.during(O::KIND));
                     }
                 }
             }

@@ -11,6 +11,8 @@ use crate::redact;
 
 mod advice;
 
+pub use advice::Action;
+
 /// How many bytes of a response body an error keeps.
 pub(crate) const RAW_BODY_CAP: usize = 4096;
 
@@ -24,14 +26,18 @@ pub(crate) const RAW_BODY_CAP: usize = 4096;
 /// |---|---|---|
 /// | [`InvalidInput`](Error::InvalidInput) | [`DidNotHappen`](SideEffect::DidNotHappen): nothing was sent | fix the input |
 /// | [`Transport`](Error::Transport), not sent (connect failure) | [`DidNotHappen`](SideEffect::DidNotHappen) | safe to send again, even a create or a distribution |
-/// | [`Transport`](Error::Transport), maybe sent (timeout, broken connection) | [`Unknown`](SideEffect::Unknown) | read the session before repeating a create or a distribution |
+/// | [`Transport`](Error::Transport), maybe sent (timeout, broken connection) | [`Unknown`](SideEffect::Unknown) | a read or disable: send it again; a distribution: read the session first; a create: create a new session (the first cannot be found) |
 /// | [`Api`](Error::Api), 4xx | [`DidNotHappen`](SideEffect::DidNotHappen): the API refused it | see [`ApiError::advice`]; 429 may be sent again later |
-/// | [`Api`](Error::Api), 3xx or 5xx | [`Unknown`](SideEffect::Unknown) | a read or disable may be repeated; read the session before repeating a create or a distribution |
-/// | [`Decode`](Error::Decode), a 2xx | [`Happened`](SideEffect::Happened) | the call took effect; read the session for its state |
+/// | [`Api`](Error::Api), 3xx or 5xx | [`Unknown`](SideEffect::Unknown) | as for a transport error that may have been sent |
+/// | [`Decode`](Error::Decode), a 2xx | [`Happened`](SideEffect::Happened) | the call took effect; read the session for its state (a read: read again; a create: create a new session) |
+///
+/// What to do depends on the call that failed, which the error knows
+/// ([`operation`](Error::operation)): [`advice`](Error::advice) says it for a person,
+/// [`action`](Error::action) for code.
 ///
 /// `Display` is one short clause per level; the underlying cause (an I/O error, say) is only
 /// available through [`source()`](std::error::Error::source), so reporters such as `anyhow`
-/// (`{:#}`) print each cause once. The advice is only in [`Error::advice`].
+/// (`{:#}`) print each cause once. The advice is only in [`Error::advice`] (and, for code, [`Error::action`]).
 ///
 /// ```
 /// use hpp_core::{Error, SideEffect, TransportError};
@@ -41,7 +47,7 @@ pub(crate) const RAW_BODY_CAP: usize = 4096;
 /// assert_eq!(error.to_string(), "no response from the API in time; the request may have reached the server");
 /// let cause = std::error::Error::source(&error).map(ToString::to_string);
 /// assert_eq!(cause.as_deref(), Some("read timed out"));
-/// assert!(error.advice().starts_with("read the session"));
+/// assert!(error.advice().contains("read the session before repeating a create or a distribution"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -90,6 +96,52 @@ impl Error {
             Self::Decode(_) => SideEffect::Happened,
         }
     }
+
+    /// Which call failed, when the error came from one (every error a [`Client`](crate::Client)
+    /// or an operation's `parse` returns, but not one refused as invalid input, where nothing
+    /// was sent). [`advice`](Self::advice) and [`action`](Self::action) are about this call: a
+    /// read that timed out may simply be read again; a distribution that timed out may not.
+    pub fn operation(&self) -> Option<OperationKind> {
+        match self {
+            Self::InvalidInput(_) => None,
+            Self::Transport(e) => e.operation,
+            Self::Api(e) => e.0.operation,
+            Self::Decode(e) => e.operation,
+        }
+    }
+
+    /// This error, as the failure of `operation` (unless it already names one).
+    pub(crate) fn during(mut self, operation: OperationKind) -> Self {
+        let slot = match &mut self {
+            Self::InvalidInput(_) => return self,
+            Self::Transport(e) => &mut e.operation,
+            Self::Api(e) => &mut e.0.operation,
+            Self::Decode(e) => &mut e.operation,
+        };
+        slot.get_or_insert(operation);
+        self
+    }
+}
+
+/// Which call an [`Error`] came from ([`Error::operation`]), as an
+/// [`Operation`](crate::Operation) names itself ([`Operation::KIND`](crate::Operation::KIND)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OperationKind {
+    /// [`CreateSession`](crate::CreateSession): a POST that makes a session; not repeatable.
+    CreateSession,
+    /// [`ReadSession`](crate::ReadSession): changes nothing; repeatable.
+    ReadSession,
+    /// [`DisableSession`](crate::DisableSession): disabling twice is disabling once; repeatable.
+    DisableSession,
+    /// [`DistributeSession`](crate::DistributeSession): a POST that sends the consumer a message;
+    /// not repeatable.
+    DistributeSession,
+    /// An operation of your own, and whether sending it twice does no more than sending it once.
+    Other {
+        /// Its [`Operation::REPEATABLE`](crate::Operation::REPEATABLE).
+        repeatable: bool,
+    },
 }
 
 /// Whether a failed call's side effect (a session created, a message sent, a session disabled)
@@ -254,6 +306,7 @@ pub enum InputError {
 pub struct TransportError {
     kind: TransportErrorKind,
     maybe_sent: bool,
+    operation: Option<OperationKind>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -277,24 +330,24 @@ pub enum TransportErrorKind {
 impl TransportError {
     /// No connection could be made; the request was provably not sent.
     pub fn connect(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { kind: TransportErrorKind::Connect, maybe_sent: false, source: Some(source.into()) }
+        Self { kind: TransportErrorKind::Connect, maybe_sent: false, operation: None, source: Some(source.into()) }
     }
 
     /// No response in time; the request may have reached the server.
     pub fn timeout(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { kind: TransportErrorKind::Timeout, maybe_sent: true, source: Some(source.into()) }
+        Self { kind: TransportErrorKind::Timeout, maybe_sent: true, operation: None, source: Some(source.into()) }
     }
 
     /// A refusal before any byte was written (the request could not be converted for the
     /// client, or a test double did not expect it): [`TransportErrorKind::NotSent`], provably not
     /// sent and never retried.
     pub fn before_sending(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { kind: TransportErrorKind::NotSent, maybe_sent: false, source: Some(source.into()) }
+        Self { kind: TransportErrorKind::NotSent, maybe_sent: false, operation: None, source: Some(source.into()) }
     }
 
     /// Any other failure; the request may have reached the server.
     pub fn other(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { kind: TransportErrorKind::Other, maybe_sent: true, source: Some(source.into()) }
+        Self { kind: TransportErrorKind::Other, maybe_sent: true, operation: None, source: Some(source.into()) }
     }
 
     /// What kind of failure this was.
@@ -330,6 +383,7 @@ impl fmt::Debug for TransportError {
         f.debug_struct("TransportError")
             .field("kind", &self.kind)
             .field("may_have_been_sent", &self.maybe_sent)
+            .field("operation", &self.operation)
             .field("source", &self.source.as_ref().map(|s| s.to_string()))
             .finish()
     }
@@ -385,6 +439,7 @@ pub struct ApiError(Box<ApiErrorFields>);
 #[derive(Clone)]
 struct ApiErrorFields {
     status: StatusCode,
+    operation: Option<OperationKind>,
     error_code: Option<ErrorCode>,
     messages: Vec<String>,
     correlation_id: Option<String>,
@@ -426,6 +481,7 @@ impl ApiError {
             |name: http::header::HeaderName| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Self(Box::new(ApiErrorFields {
             status: res.status(),
+            operation: None,
             error_code: text("error_code").map(ErrorCode::from),
             messages,
             correlation_id: text("correlation_id"),
@@ -534,6 +590,7 @@ impl fmt::Debug for ApiError {
         let messages: Vec<String> = self.0.messages.iter().map(|m| redact::scrub(m)).collect();
         f.debug_struct("ApiError")
             .field("status", &self.0.status.as_u16())
+            .field("operation", &self.0.operation)
             .field("error_code", &self.0.error_code)
             .field("messages", &messages)
             .field("correlation_id", &self.0.correlation_id)
@@ -588,6 +645,7 @@ impl RetryAfter {
 #[error("the API answered {status} but the body could not be read as {expected}: {reason}")]
 pub struct DecodeError {
     status: StatusCode,
+    operation: Option<OperationKind>,
     expected: &'static str,
     reason: String,
     body: Vec<u8>,
@@ -598,6 +656,7 @@ impl DecodeError {
         let body = res.body();
         Self {
             status: res.status(),
+            operation: None,
             expected,
             reason: redact::scrub(&reason),
             body: body[..body.len().min(RAW_BODY_CAP)].to_vec(),
@@ -624,6 +683,7 @@ impl fmt::Debug for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DecodeError")
             .field("status", &self.status.as_u16())
+            .field("operation", &self.operation)
             .field("expected", &self.expected)
             .field("reason", &self.reason)
             .field("body_len", &self.body.len())

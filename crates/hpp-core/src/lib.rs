@@ -132,7 +132,10 @@ pub use http;
 pub use client::{Client, WatchOptions, WatchOutcome};
 pub use config::{BaseUrl, Config, Credentials, Environment, Mode};
 pub use distribution::Distribution;
-pub use error::{ApiError, DecodeError, Error, ErrorCode, InputError, SideEffect, TransportError, TransportErrorKind};
+pub use error::{
+    Action, ApiError, DecodeError, Error, ErrorCode, InputError, OperationKind, SideEffect, TransportError,
+    TransportErrorKind,
+};
 pub use exchange::{Request, Response};
 pub use model::{DistributionMethod, MerchantUrls, Session, SessionCreated, SessionOptions, SessionStatus};
 pub use ops::{CreateSession, DisableSession, DistributeSession, Operation, ReadSession};

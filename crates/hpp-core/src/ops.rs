@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::Config;
 use crate::distribution::Distribution;
-use crate::error::{ApiError, DecodeError, Error, InputError};
+use crate::error::{ApiError, DecodeError, Error, InputError, OperationKind};
 use serde::{Deserialize, Serialize};
 
 use crate::exchange::{BodyTruncated, Request, Response};
@@ -34,6 +34,9 @@ pub trait Operation {
     type Output;
     /// A name for logs and spans.
     const NAME: &'static str;
+    /// Which call this is, as its errors name it ([`Error::operation`]): the SDK's four name
+    /// themselves; an operation of your own is [`OperationKind::Other`] unless it says otherwise.
+    const KIND: OperationKind = OperationKind::Other { repeatable: Self::REPEATABLE };
     /// Whether sending the request again after it may have reached the server does nothing
     /// more than sending it once: `true` for read and disable; `false` for create and distribute
     /// (POSTs without an idempotency key: a second session, a second message).
@@ -72,29 +75,35 @@ fn json_body<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Splits success from failure: the body of a 2xx, or the [`ApiError`] of anything else. A 2xx
 /// whose body the transport cut at its limit is a [`DecodeError`]: it happened, and could not be read.
-fn success(response: Response) -> Result<Response, Error> {
+fn success(response: Response, operation: OperationKind) -> Result<Response, Error> {
     if !response.status().is_success() {
-        return Err(ApiError::from_response(&response).into());
+        return Err(Error::from(ApiError::from_response(&response)).during(operation));
     }
     if let Some(limit) = BodyTruncated::of(&response) {
         let reason = format!("the body is longer than the {limit}-byte limit");
-        return Err(DecodeError::new(&response, "a response within the body limit", reason).into());
+        let error = DecodeError::new(&response, "a response within the body limit", reason);
+        return Err(Error::from(error).during(operation));
     }
     Ok(response)
 }
 
 /// Decodes a 2xx JSON body. The content type is not trusted either way: a JSON body under a wrong
 /// content type is accepted, and a body that is not JSON is a [`DecodeError`] naming it.
-fn decode<T: DeserializeOwned>(response: Response, expected: &'static str) -> Result<T, Error> {
-    let response = success(response)?;
+fn decode<T: DeserializeOwned>(
+    response: Response,
+    expected: &'static str,
+    operation: OperationKind,
+) -> Result<T, Error> {
+    let response = success(response, operation)?;
     let body = response.body();
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(DecodeError::new(&response, expected, "the body is empty".to_owned()).into());
+        let error = DecodeError::new(&response, expected, "the body is empty".to_owned());
+        return Err(Error::from(error).during(operation));
     }
     serde_json::from_slice(body).map_err(|e| {
         let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("none");
         let reason = format!("{e} (content type {content_type})");
-        DecodeError::new(&response, expected, reason).into()
+        Error::from(DecodeError::new(&response, expected, reason)).during(operation)
     })
 }
 
@@ -137,6 +146,7 @@ impl CreateSession {
 impl Operation for CreateSession {
     type Output = SessionCreated;
     const NAME: &'static str = "create_session";
+    const KIND: OperationKind = OperationKind::CreateSession;
     const REPEATABLE: bool = false;
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions";
 
@@ -157,7 +167,7 @@ impl Operation for CreateSession {
     }
 
     fn parse(&self, response: Response) -> Result<SessionCreated, Error> {
-        decode(response, "a created session")
+        decode(response, "a created session", Self::KIND)
     }
 }
 
@@ -177,6 +187,7 @@ impl ReadSession {
 impl Operation for ReadSession {
     type Output = Session;
     const NAME: &'static str = "read_session";
+    const KIND: OperationKind = OperationKind::ReadSession;
     const REPEATABLE: bool = true;
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}";
 
@@ -186,7 +197,7 @@ impl Operation for ReadSession {
     }
 
     fn parse(&self, response: Response) -> Result<Session, Error> {
-        decode(response, "a session")
+        decode(response, "a session", Self::KIND)
     }
 }
 
@@ -206,6 +217,7 @@ impl DisableSession {
 impl Operation for DisableSession {
     type Output = ();
     const NAME: &'static str = "disable_session";
+    const KIND: OperationKind = OperationKind::DisableSession;
     const REPEATABLE: bool = true;
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}";
 
@@ -215,7 +227,7 @@ impl Operation for DisableSession {
     }
 
     fn parse(&self, response: Response) -> Result<(), Error> {
-        success(response).map(drop)
+        success(response, Self::KIND).map(drop)
     }
 }
 
@@ -236,6 +248,7 @@ impl DistributeSession {
 impl Operation for DistributeSession {
     type Output = ();
     const NAME: &'static str = "distribute_session";
+    const KIND: OperationKind = OperationKind::DistributeSession;
     const REPEATABLE: bool = false;
     const URL_TEMPLATE: &'static str = "/hpp/v1/sessions/{session_id}/distribution";
 
@@ -246,6 +259,6 @@ impl Operation for DistributeSession {
     }
 
     fn parse(&self, response: Response) -> Result<(), Error> {
-        success(response).map(drop)
+        success(response, Self::KIND).map(drop)
     }
 }

@@ -16,6 +16,32 @@ type Result<T = ()> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 pub(crate) mod examples {
 use super::*;
 
+// ---- "Errors": an app's own outcomes in one match ----
+
+enum Outcome { RetryIn(std::time::Duration), Reject, Reconcile, Escalate }
+
+mod outcomes {
+use super::Outcome;
+use std::time::{Duration, SystemTime};
+use hpp_core::Action;
+
+fn outcome(error: &hpp_core::Error) -> Outcome {
+    match error.action(SystemTime::now()) {
+        Action::Retry { after } => Outcome::RetryIn(after.unwrap_or(Duration::from_secs(1))),
+        Action::FixRequest | Action::StartOver => Outcome::Reject,
+        Action::ReadSessionFirst => Outcome::Reconcile,
+        _ => Outcome::Escalate, // ContactSupport, and any answer a later release adds
+    }
+}
+
+#[test]
+fn a_timed_out_distribution_is_reconciled() {
+    let error = hpp_core::Error::from(hpp_core::TransportError::timeout("deadline"));
+    assert!(matches!(outcome(&error), Outcome::Reconcile));
+    assert!(matches!(outcome(&hpp_core::Error::from(hpp_core::TransportError::connect("refused"))), Outcome::RetryIn(_)));
+}
+}
+
 // ---- "Use it" (compiled, not run: it talks to the playground) ----
 
 async fn use_it() -> Result {

@@ -65,7 +65,7 @@ fn transport_errors_say_whether_the_request_left() {
     let error = block_on(client.distribute_session("s1", Distribution::token("t").unwrap())).unwrap_err();
     assert_eq!(error.side_effect(), hpp_core::SideEffect::Unknown);
     assert_eq!(error.to_string(), "no response from the API in time; the request may have reached the server");
-    assert!(error.advice().starts_with("read the session before repeating"), "{}", error.advice());
+    assert!(error.advice().contains("read the session before repeating the distribution"), "{}", error.advice());
 }
 
 /// A transport that answers from a script; its client waits no real time (a [`VirtualTimer`]).
@@ -313,4 +313,85 @@ fn a_refusal_before_sending_is_not_retried_and_not_blamed_on_the_network() {
         assert!(error.to_string().contains("before"), "{error}");
         assert!(!error.advice().contains("network"), "{}", error.advice());
     }
+}
+
+/// Issue 37: an error knows the call it came from, and what to do (prose and [`Action`]) is
+/// about that call: a read that timed out is read again, a distribution is read first, a create
+/// (whose session cannot be looked up) is made again.
+#[test]
+fn errors_know_their_operation_and_what_to_do_about_it() {
+    use hpp_core::retry::RetryPolicy;
+    use hpp_core::{Action, DisableSession, DistributeSession, OperationKind};
+    use std::time::{Duration, SystemTime};
+
+    let answer = |status: u16, retry_after: Option<&'static str>| {
+        move |_r: Request| async move {
+            let mut response = http::Response::builder().status(status);
+            if let Some(value) = retry_after {
+                response = response.header("retry-after", value);
+            }
+            Ok::<Response, TransportError>(response.body(Vec::new()).unwrap())
+        }
+    };
+    let timed_out = |_r: Request| async { Err::<Response, _>(TransportError::timeout("deadline")) };
+    let refused = |_r: Request| async { Err::<Response, _>(TransportError::connect("refused")) };
+    let never = RetryPolicy::none();
+    let now = SystemTime::UNIX_EPOCH;
+    let create = CreateSession::new("https://api.playground.kustom.co/checkout/v3/orders/1");
+    let distribute = DistributeSession::new("s1", Distribution::token("t").unwrap());
+
+    // Timed out: what to do depends on the call.
+    let client = Client::new(crate::playground(), timed_out, VirtualTimer::new());
+    let read = block_on(client.send_with(&ReadSession::new("s1"), &never)).unwrap_err();
+    assert_eq!(read.operation(), Some(OperationKind::ReadSession));
+    assert_eq!(read.action(now), Action::Retry { after: None });
+    assert!(read.advice().contains("a read changes nothing"), "{}", read.advice());
+    assert!(!read.advice().contains("create or a distribution"), "{}", read.advice());
+    let disable = block_on(client.send_with(&DisableSession::new("s1"), &never)).unwrap_err();
+    assert_eq!(disable.operation(), Some(OperationKind::DisableSession));
+    assert_eq!(disable.action(now), Action::Retry { after: None });
+    let created = block_on(client.send_with(&create, &never)).unwrap_err();
+    assert_eq!(created.operation(), Some(OperationKind::CreateSession));
+    assert_eq!(created.action(now), Action::Retry { after: None });
+    assert!(created.advice().contains("cannot be found"), "{}", created.advice());
+    assert!(!created.advice().contains("read the session"), "a create has no session to read: {}", created.advice());
+    let distributed = block_on(client.send_with(&distribute, &never)).unwrap_err();
+    assert_eq!(distributed.operation(), Some(OperationKind::DistributeSession));
+    assert_eq!(distributed.action(now), Action::ReadSessionFirst);
+
+    // Not sent at all: any call may be sent again.
+    let client = Client::new(crate::playground(), refused, VirtualTimer::new());
+    let distributed = block_on(client.send_with(&distribute, &never)).unwrap_err();
+    assert_eq!(distributed.action(now), Action::Retry { after: None });
+
+    // Answers: by status, code and call.
+    let action_of = |status: u16, retry_after: Option<&'static str>, distribute_it: bool| {
+        let client = Client::new(crate::playground(), answer(status, retry_after), VirtualTimer::new());
+        let error = if distribute_it {
+            block_on(client.send_with(&distribute, &never)).unwrap_err()
+        } else {
+            block_on(client.send_with(&ReadSession::new("s1"), &never)).unwrap_err()
+        };
+        (error.action(now), error.advice())
+    };
+    assert_eq!(action_of(429, Some("7"), false).0, Action::Retry { after: Some(Duration::from_secs(7)) });
+    assert_eq!(action_of(503, Some("2"), false).0, Action::Retry { after: Some(Duration::from_secs(2)) });
+    let (action, advice) = action_of(503, None, true);
+    assert_eq!(action, Action::ReadSessionFirst);
+    assert!(advice.contains("before repeating the distribution"), "{advice}");
+    assert_eq!(action_of(400, None, true).0, Action::FixRequest);
+    assert_eq!(action_of(401, None, false).0, Action::FixRequest);
+    assert_eq!(action_of(404, None, false).0, Action::StartOver);
+    assert_eq!(action_of(409, None, true).0, Action::ReadSessionFirst);
+    let input = block_on(Client::new(crate::playground(), refused, VirtualTimer::new()).read_session("")).unwrap_err();
+    assert_eq!((input.operation(), input.action(now)), (None, Action::FixRequest));
+
+    // An undefined error from the service: support, with the correlation id.
+    let response = http::Response::builder()
+        .status(400)
+        .body(br#"{"error_code":"UNKNOWN","correlation_id":"c-1"}"#.to_vec())
+        .unwrap();
+    let error = ReadSession::new("s1").parse(response).unwrap_err();
+    assert_eq!(error.operation(), Some(OperationKind::ReadSession), "parse names its call without a client");
+    assert_eq!(error.action(now), Action::ContactSupport { correlation_id: Some("c-1".to_owned()) });
 }

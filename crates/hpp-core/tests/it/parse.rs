@@ -12,7 +12,12 @@ fn outcome<T: serde::Serialize>(result: Result<T, Error>) -> String {
     match result {
         Ok(value) => format!("Ok\n{}", serde_json::to_string_pretty(&value).unwrap()),
         Err(error) => {
-            format!("Err\n{error}\nside effect: {}\nadvice: {}\n{error:#?}", error.side_effect(), error.advice())
+            let action = error.action(std::time::SystemTime::UNIX_EPOCH);
+            format!(
+                "Err\n{error}\nside effect: {}\naction: {action:?}\nadvice: {}\n{error:#?}",
+                error.side_effect(),
+                error.advice()
+            )
         }
     }
 }
