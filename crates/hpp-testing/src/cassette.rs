@@ -12,8 +12,14 @@
 //! Replaying, the [`Replayer`] matches each request by method, path and body (as rendered, so
 //! masked: two addresses that mask alike match alike) to an unused recorded exchange, and
 //! answers with its response, placeholders turned back into values
-//! the SDK accepts (a UUID for an id, a timestamp for a time, the request's own origin for
-//! `[base-url]`), remembered so that later requests carrying them match the recording.
+//! the SDK accepts (a UUID for an id, a timestamp for a time, the request's own base URL for
+//! `[base-url]` before an API path, a local origin for a local server's), remembered so that
+//! later requests carrying them match the recording.
+//!
+//! A request renders the same whichever host the configuration names: only API URLs
+//! (`…/hpp/v1/sessions…`) and local servers' origins become `[base-url]`, so an order URL on the
+//! API's host (`https://api.playground.kustom.co/checkout/v3/orders/…`) stays as it is, recorded
+//! against the sandbox and replayed under `Environment::Kustom(Mode::Playground)` alike.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -246,7 +252,17 @@ impl ReplayState {
         while let Some(start) = rest.find('[') {
             out.push_str(&rest[..start]);
             let candidate = rest[start..].find(']').map(|len| &rest[start..start + len + 1]);
-            match candidate.and_then(|placeholder| Some((placeholder, self.value_for(placeholder, origin)?))) {
+            let after = |placeholder: &str| &rest[start + placeholder.len()..];
+            let value_of = |state: &mut Self, placeholder: &str| {
+                if placeholder == BASE_URL && !after(placeholder).starts_with(crate::render::API_PATH) {
+                    // Not an API URL: a local server's origin when recorded (only those are a
+                    // placeholder elsewhere), so a local origin when replayed, whatever base URL
+                    // the replay's configuration names.
+                    return Some(crate::render::local_origin(origin));
+                }
+                state.value_for(placeholder, origin)
+            };
+            match candidate.and_then(|placeholder| Some((placeholder, value_of(self, placeholder)?))) {
                 Some((placeholder, value)) => {
                     out.push_str(&value);
                     rest = &rest[start + placeholder.len()..];

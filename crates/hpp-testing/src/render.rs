@@ -232,7 +232,7 @@ impl Redactor {
     pub fn request(&mut self, request: &Request) -> String {
         let (origin, target) = split_base_url(request.uri());
         if let Some(origin) = origin {
-            self.remember(&origin, BASE_URL.to_owned());
+            self.remember_base_url(&origin);
         }
         let head = format!("{} {}", request.method(), self.text(&mask_target(target)));
         self.exchange_text(head, request.headers(), request.body())
@@ -255,8 +255,11 @@ impl Redactor {
     /// `text` with every value seen so far replaced by its placeholder, and any new UUID,
     /// RFC 3339 timestamp or loopback origin (a local server's port) given one.
     pub fn text(&mut self, text: &str) -> String {
-        for origin in find_loopback_origins(text).into_iter().chain(find_api_base_urls(text)) {
+        for origin in find_loopback_origins(text) {
             self.remember(&origin, BASE_URL.to_owned());
+        }
+        for base_url in find_api_base_urls(text) {
+            self.remember_base_url(&base_url);
         }
         for uuid in find_uuids(text) {
             self.label("id", &uuid);
@@ -282,6 +285,15 @@ impl Redactor {
         let at =
             self.placeholders.iter().position(|(o, _)| o.len() < original.len()).unwrap_or(self.placeholders.len());
         self.placeholders.insert(at, (original.to_owned(), placeholder));
+    }
+
+    /// Remembers `base_url` (scheme, host, port and any gateway prefix) as [`BASE_URL`] where an
+    /// API URL starts with it, and only there: an order URL on the same host
+    /// (`https://api.playground.kustom.co/checkout/v3/orders/…`) renders as it is, whichever host
+    /// the configuration names. (A local server's origin is a placeholder anywhere: its port
+    /// changes every run.)
+    fn remember_base_url(&mut self, base_url: &str) {
+        self.remember(&format!("{base_url}{API_PATH}"), format!("{BASE_URL}{API_PATH}"));
     }
 
     /// The value a placeholder stands for, if this redactor gave it out or was told it.
@@ -479,7 +491,7 @@ fn find_timestamps(text: &str) -> Vec<String> {
 }
 
 /// The path every API URL has under its base URL.
-const API_PATH: &str = "/hpp/v1/sessions";
+pub(crate) const API_PATH: &str = "/hpp/v1/sessions";
 
 /// A request URI as the base URL it went to (scheme, authority and any path prefix before the
 /// API's own path, so that a gateway's prefix is part of it) and the rest of the target: the
@@ -531,6 +543,16 @@ fn find_loopback_origins(text: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// `origin` when it is a local server's (`http://127.0.0.1:41234`), else a local origin nothing
+/// listens on (`http://127.0.0.1:9`): what a recorded local origin is replayed as.
+pub(crate) fn local_origin(origin: &str) -> String {
+    if find_loopback_origins(origin).first().is_some_and(|found| found == origin) {
+        origin.to_owned()
+    } else {
+        "http://127.0.0.1:9".to_owned()
+    }
 }
 
 /// [`Redactor::request`] with a fresh redactor.

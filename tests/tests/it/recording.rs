@@ -41,7 +41,9 @@ async fn story<T: Transport>(client: &Client<T>, sandbox: Option<&Sandbox>) -> S
         ("success", "https://shop.example/ok?sid={{session_id}}"),
         ("status_update", &status_update),
     ]);
-    let created = client.create_session(&crate::create("https://x.example/orders/1", urls)).await;
+    // The normal order URL: on the playground's host, which a replay's configuration may name too.
+    let order_url = "https://api.playground.kustom.co/checkout/v3/orders/1";
+    let created = client.create_session(&crate::create(order_url, urls)).await;
     out.push_str(&results.debug(&created));
     let created = created.unwrap();
     let distribution_url = created.distribution_url.clone().unwrap();
@@ -135,6 +137,16 @@ async fn recordings_through_both_transports_are_identical_and_replay_with_no_ser
         assert_eq!(story(&client, None).await, hyper_results, "replayed under {base_url}");
         replayer.assert_all_used();
     }
+    // Issue 37: under the playground's own configuration (whose host the order URL is on), the
+    // requests render as they were recorded: the order URL is not taken for the base URL.
+    let replayer = Replayer::from_cassette(&hyper_cassette).unwrap();
+    let config = Config::new(
+        Environment::Kustom(hpp_core::Mode::Playground),
+        Credentials::api_key("kco_test_api_anything").unwrap(),
+    );
+    let client = Client::new(config, replayer.clone(), VirtualTimer::new());
+    assert_eq!(story(&client, None).await, hyper_results, "replayed under the playground's configuration");
+    replayer.assert_all_used();
 }
 
 #[tokio::test]
