@@ -24,8 +24,25 @@
 //! also installs `ring` as rustls' process default when none is installed, so no path panics for
 //! a missing provider.
 //!
+//! **Your own `reqwest::Client`s.** This crate builds reqwest with rustls and no crypto provider
+//! of reqwest's (the SDK's is `ring`, with no cmake). Cargo turns that on for every reqwest in
+//! the build, so a `reqwest::Client` of your app's that is built before any SDK transport (with
+//! `default-features = false`, say) panics "No rustls crypto provider is configured". Call
+//! [`install_default_provider`] once at the start of `main`, before building any client:
+//!
+//! ```
+//! fn main() {
+//!     hpp_reqwest::install_default_provider(); // ring, unless a provider is installed already
+//!     let yours = reqwest::Client::new(); // your app's own client: no panic
+//!     # drop(yours);
+//! }
+//! ```
+//!
+//! (Or enable reqwest's `rustls` feature in your own `Cargo.toml`: reqwest then falls back to its
+//! aws-lc-rs provider, which needs a C toolchain and cmake on some targets.)
+//!
 //! ```no_run
-//! # fn run() -> Result<(), reqwest::Error> {
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use hpp_reqwest::ReqwestTransport;
 //! let builder = ReqwestTransport::builder()
 //!     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
@@ -40,6 +57,7 @@ use std::time::Duration;
 use hpp_core::transport::{BodyTruncated, RequestTimeout};
 use hpp_core::{Request, Response, Transport, TransportError};
 pub use hpp_runtime::TokioTimer;
+pub use hpp_runtime::tls::install_default_provider;
 pub use reqwest;
 
 /// The defaults every shipped transport uses, defined once in `hpp-runtime`: connect timeout,
@@ -60,12 +78,13 @@ impl ReqwestTransport {
     /// can fail: reqwest's `ClientBuilder::build` reports what it could not set up (its TLS
     /// backend, or the system's proxy settings) rather than panicking, and so does this.
     pub fn new() -> Result<Self, reqwest::Error> {
-        Self::from_builder(Self::builder())
+        Ok(Self { client: Self::build(Self::builder())?, body_limit: DEFAULT_BODY_LIMIT })
     }
 
     /// The default client with other timeouts.
     pub fn with_timeouts(connect: Duration, total: Duration) -> Result<Self, reqwest::Error> {
-        Self::from_builder(Self::builder().connect_timeout(connect).timeout(total))
+        let client = Self::build(Self::builder().connect_timeout(connect).timeout(total))?;
+        Ok(Self { client, body_limit: DEFAULT_BODY_LIMIT })
     }
 
     /// A `reqwest::ClientBuilder` with this crate's defaults (TLS from `hpp_runtime::tls`, no redirects,
@@ -73,7 +92,7 @@ impl ReqwestTransport {
     /// [`from_builder`](Self::from_builder). A proxy you add with `.proxy(…)` is used; none is
     /// taken from the environment.
     pub fn builder() -> reqwest::ClientBuilder {
-        hpp_runtime::tls::install_default_provider();
+        install_default_provider();
         reqwest::Client::builder()
             .no_proxy()
             .tls_backend_preconfigured(hpp_runtime::tls::client_config())
@@ -86,10 +105,31 @@ impl ReqwestTransport {
     /// redirects turned off whatever the builder said. A builder of your own keeps reqwest's
     /// defaults: no timeouts unless you set them, and proxies read from the environment (call
     /// `.no_proxy()` on it, or start from [`builder`](Self::builder)).
-    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, reqwest::Error> {
-        hpp_runtime::tls::install_default_provider();
-        let client = builder.redirect(reqwest::redirect::Policy::none()).build()?;
+    ///
+    /// The builder is reqwest 0.13's ([`reqwest`] is re-exported: `hpp_reqwest::reqwest`; a
+    /// builder from another reqwest major does not type-check). Default headers on it are sent
+    /// with every request, except those the SDK sets itself on each (`User-Agent`, `Accept`,
+    /// `Authorization`, `Content-Type`): a builder with a default for one of them (a
+    /// `.user_agent(…)`, say) is refused with [`BuilderError::HeaderTheSdkSets`] rather than
+    /// ignored. Your product goes in the `User-Agent` through
+    /// `Config::with_user_agent_product("my-shop/1.4")`.
+    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, BuilderError> {
+        let client = Self::build(builder)?;
+        if let Some(header) = default_sdk_header(&client) {
+            let fix = if header == "user-agent" {
+                "put your product in the SDK's User-Agent with Config::with_user_agent_product, and remove it from the builder"
+            } else {
+                "remove it from the builder"
+            };
+            return Err(BuilderError::HeaderTheSdkSets { header, fix });
+        }
         Ok(Self { client, body_limit: DEFAULT_BODY_LIMIT })
+    }
+
+    /// `builder`'s client, never following a redirect.
+    fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, reqwest::Error> {
+        install_default_provider();
+        builder.redirect(reqwest::redirect::Policy::none()).build()
     }
 
     /// The underlying client.
@@ -102,6 +142,46 @@ impl ReqwestTransport {
         self.body_limit = limit;
         self
     }
+}
+
+/// The headers the core sets on every request it builds: a default for one of them on the
+/// builder would never reach the API.
+const SDK_HEADERS: [&str; 4] = ["user-agent", "accept", "authorization", "content-type"];
+
+/// The first of [`SDK_HEADERS`] a built client has a default for (reqwest's own `Accept: */*`
+/// aside). reqwest has no getter for its
+/// default headers; its `Debug` shows them (`default_headers: {"user-agent": …}`). The test
+/// `headers_the_sdk_sets_are_refused_on_the_builder` fails if a reqwest release shows them
+/// otherwise.
+fn default_sdk_header(client: &reqwest::Client) -> Option<&'static str> {
+    let shown = format!("{client:?}");
+    let headers = &shown[shown.find("default_headers: {")?..];
+    SDK_HEADERS.into_iter().find(|name| {
+        headers.match_indices(&format!("\"{name}\": ")).any(|(at, key)| {
+            // reqwest's own default, `Accept: */*`, is no one's choice.
+            !(*name == "accept" && headers[at + key.len()..].starts_with("\"*/*\""))
+        })
+    })
+}
+
+/// Why [`ReqwestTransport::from_builder`] built no transport.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuilderError {
+    /// reqwest could not build the client (its TLS backend, the system's proxy settings).
+    #[error(transparent)]
+    Reqwest(#[from] reqwest::Error),
+    /// The builder sets a default header that every request the SDK builds carries with its own
+    /// value, so the builder's would silently never be sent.
+    #[error(
+        "the reqwest builder sets a default `{header}` header, which every SDK request carries with its own value; {fix}"
+    )]
+    HeaderTheSdkSets {
+        /// The header's name, lower case.
+        header: &'static str,
+        /// What to do instead.
+        fix: &'static str,
+    },
 }
 
 /// Sorts a failure by what it proves; the URL is dropped from the message (it carries the session id).

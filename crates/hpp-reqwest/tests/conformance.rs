@@ -18,10 +18,8 @@ async fn a_plain_user_builder_cannot_make_it_follow_redirects_or_panic() {
 
 #[tokio::test]
 async fn the_documented_builder_keeps_the_contract_after_changes() {
-    let builder = ReqwestTransport::builder()
-        .redirect(reqwest::redirect::Policy::limited(10))
-        .pool_max_idle_per_host(1)
-        .user_agent("ignored-because-the-core-sets-its-own");
+    let builder =
+        ReqwestTransport::builder().redirect(reqwest::redirect::Policy::limited(10)).pool_max_idle_per_host(1);
     let transport = ReqwestTransport::from_builder(builder).unwrap().with_body_limit(4096);
     let report =
         hpp_conformance::check_with(&transport, &hpp_conformance::Options::default().with_body_limit(4096)).await;
@@ -48,10 +46,12 @@ async fn client_is_the_configured_client() {
     let server = hpp_conformance::loopback::Loopback::start(vec![
         http::Response::builder().status(204).body(Vec::new()).unwrap(),
     ]);
-    let transport = ReqwestTransport::from_builder(ReqwestTransport::builder().user_agent("from-the-builder")).unwrap();
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert("x-from-the-builder", "yes".parse().unwrap());
+    let transport = ReqwestTransport::from_builder(ReqwestTransport::builder().default_headers(defaults)).unwrap();
     let answer = transport.client().get(format!("{}/x", server.base_url)).send().await.unwrap();
     assert_eq!(answer.status(), 204);
-    assert_eq!(server.next_request().header("user-agent"), Some(&b"from-the-builder"[..]));
+    assert_eq!(server.next_request().header("x-from-the-builder"), Some(&b"yes"[..]));
 }
 
 #[tokio::test]
@@ -63,4 +63,34 @@ async fn https_works_with_the_configured_roots_and_only_with_them() {
     })
     .await
     .assert_passed();
+}
+
+/// Issue 37: a builder's default for a header the SDK sets on every request (a `user_agent`, a
+/// default `Accept`) is refused with what to do, not dropped without a word; other default
+/// headers are sent.
+#[tokio::test]
+async fn headers_the_sdk_sets_are_refused_on_the_builder() {
+    use hpp_reqwest::BuilderError;
+    let refused = ReqwestTransport::from_builder(ReqwestTransport::builder().user_agent("my-shop/1.4")).unwrap_err();
+    assert!(matches!(refused, BuilderError::HeaderTheSdkSets { header: "user-agent", .. }), "{refused:?}");
+    assert!(refused.to_string().contains("Config::with_user_agent_product"), "{refused}");
+    for name in ["accept", "authorization", "content-type", "User-Agent"] {
+        let mut defaults = reqwest::header::HeaderMap::new();
+        defaults.insert(reqwest::header::HeaderName::try_from(name).unwrap(), "x".parse().unwrap());
+        let builder = reqwest::Client::builder().default_headers(defaults);
+        let refused = ReqwestTransport::from_builder(builder).unwrap_err();
+        let BuilderError::HeaderTheSdkSets { header, .. } = refused else { panic!("{refused:?}") };
+        assert_eq!(header, name.to_ascii_lowercase());
+    }
+
+    // Any other default header is sent.
+    let server = hpp_conformance::loopback::Loopback::start(vec![
+        http::Response::builder().status(204).body(Vec::new()).unwrap(),
+    ]);
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert("x-tenant", "7".parse().unwrap());
+    let transport = ReqwestTransport::from_builder(ReqwestTransport::builder().default_headers(defaults)).unwrap();
+    let request = http::Request::get(format!("{}/x", server.base_url)).body(Vec::new()).unwrap();
+    hpp_core::Transport::send(&transport, request).await.unwrap();
+    assert_eq!(server.next_request().header("x-tenant"), Some(&b"7"[..]));
 }
