@@ -31,11 +31,9 @@
 //! [`install_default_provider`] once at the start of `main`, before building any client:
 //!
 //! ```
-//! fn main() {
-//!     hpp_reqwest::install_default_provider(); // ring, unless a provider is installed already
-//!     let yours = reqwest::Client::new(); // your app's own client: no panic
-//!     # drop(yours);
-//! }
+//! // First thing in main:
+//! hpp_reqwest::install_default_provider(); // ring, unless a provider is installed already
+//! let yours = reqwest::Client::new(); // your app's own client: no panic
 //! ```
 //!
 //! (Or enable reqwest's `rustls` feature in your own `Cargo.toml`: reqwest then falls back to its
