@@ -26,6 +26,9 @@
 //!   file moved to the lowest versions the manifests allow for direct dependencies (the nightly
 //!   toolchain's `-Z direct-minimal-versions`), then the workspace checked with the usual
 //!   toolchain. Says so and fails when no nightly toolchain is installed.
+//! - `doc-links`: the published crates' documentation (`cargo doc --workspace --no-deps`) has no
+//!   link left as literal text (`[TrackingStore]`), and each crate's `html_root_url` names the
+//!   workspace version (CI runs it).
 //! - `track --chaos [SEED]` and `track --bench`: the payment tracker's chaos run and benchmark.
 //! - `deny [--verbose]`: the dependency policy (`deny.toml`): licences, bans (duplicate versions
 //!   are listed with `--verbose`) and sources, by cargo-deny (installed when missing). Advisories
@@ -43,6 +46,7 @@ fn workspace_root() -> Option<std::path::PathBuf> {
         .map(std::path::Path::to_path_buf)
 }
 
+mod doc_links;
 mod public_api;
 
 fn main() -> ExitCode {
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
             c
         }
         Some("public-api") => return public_api::run(root, &cargo, &args[1..]),
+        Some("doc-links") => return doc_links::run(root, &cargo),
         Some("bench") => {
             let mut c = Command::new(cargo);
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-bench", "--"]).args(&args[1..]);
@@ -124,7 +129,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | deny [--verbose] | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | package | minimal-versions | track --chaos [SEED] | track --bench"
+                "usage: cargo xtask ci | deny [--verbose] | doc-links | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | package | minimal-versions | track --chaos [SEED] | track --bench"
             );
             return ExitCode::from(2);
         }

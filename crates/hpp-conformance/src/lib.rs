@@ -25,6 +25,8 @@
 //!
 //! [`check_environment`] checks one more rule, which needs the process environment: a transport
 //! takes no proxy from `HTTP_PROXY` and its kin. Give it a test binary of its own.
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-conformance/0.1.0")]
 
 pub mod loopback;
 

@@ -97,6 +97,8 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_debug_implementations)]
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-core/0.1.0")]
 // What only `__private` exports is unused without it; the workspace's builds (which enable it
 // through the sibling crates) keep these lints on.
 #![cfg_attr(not(feature = "__private"), allow(dead_code, unreachable_pub))]

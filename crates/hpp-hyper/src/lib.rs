@@ -1,4 +1,4 @@
-//! [hyper] transport for [`hpp_core`]: sends what the core built, returns what came back.
+//! [hyper](https://docs.rs/hyper/1) transport for [`hpp_core`]: sends what the core built, returns what came back.
 //!
 //! ```toml
 #![doc = concat!("hpp-core = \"", env!("CARGO_PKG_VERSION"), "\"")]
@@ -25,6 +25,8 @@
 //! let client = HyperTransport::client_builder().pool_max_idle_per_host(4).build(connector);
 //! let transport = HyperTransport::from_client(client);
 //! ```
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-hyper/0.1.0")]
 
 use std::sync::Arc;
 use std::time::Duration;

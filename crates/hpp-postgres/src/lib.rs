@@ -55,6 +55,8 @@
 //! ```
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-postgres/0.1.0")]
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! [reqwest] transport for [`hpp_core`]: sends what the core built, returns what came back.
+//! [reqwest](https://docs.rs/reqwest/0.13) transport for [`hpp_core`]: sends what the core built, returns what came back.
 //!
 //! ```toml
 #![doc = concat!("hpp-core = \"", env!("CARGO_PKG_VERSION"), "\"")]
@@ -49,6 +49,8 @@
 //! // Other roots: .tls_backend_preconfigured(hpp_runtime::tls::client_config_with_roots(roots))
 //! # Ok(()) }
 //! ```
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-reqwest/0.1.0")]
 
 use std::time::Duration;
 
@@ -104,7 +106,7 @@ impl ReqwestTransport {
     /// defaults: no timeouts unless you set them, and proxies read from the environment (call
     /// `.no_proxy()` on it, or start from [`builder`](Self::builder)).
     ///
-    /// The builder is reqwest 0.13's ([`reqwest`] is re-exported: `hpp_reqwest::reqwest`; a
+    /// The builder is reqwest 0.13's (re-exported: [`hpp_reqwest::reqwest`](https://docs.rs/reqwest/0.13); a
     /// builder from another reqwest major does not type-check). Default headers on it are sent
     /// with every request, except those the SDK sets itself on each (`User-Agent`, `Accept`,
     /// `Authorization`, `Content-Type`): a builder with a default for one of them (a

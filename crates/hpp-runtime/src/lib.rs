@@ -46,6 +46,8 @@
 //! ```
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-runtime/0.1.0")]
 
 mod std_timer;
 pub mod transport;

@@ -81,6 +81,8 @@
 //!   [`SandboxConfig::callback_retries`] times before giving up, as the service does;
 //! - `POST /_sandbox/clock` with `{"advance_secs": N}` moves the sandbox's clock (session expiry
 //!   after 47 hours, the daily e-mail quota); `GET` shows it.
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-sandbox/0.1.0")]
 
 mod api;
 mod callbacks;

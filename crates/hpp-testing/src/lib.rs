@@ -71,6 +71,8 @@
 //! # std::fs::remove_file(&path)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-testing/0.1.0")]
 
 mod cassette;
 mod render;

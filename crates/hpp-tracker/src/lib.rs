@@ -4,7 +4,7 @@
 //! ([`hpp_core::tracking::Step`]), so each session's final status reaches the app's
 //! [`HandOff`] exactly once, whichever of them (on whichever replica) saw it first.
 //!
-//! The receiver takes any [`http_body::Body`]: serve it with axum ([`CallbackReceiver::router`],
+//! The receiver takes any [`http_body::Body`](https://docs.rs/http-body/1/http_body/trait.Body.html): serve it with axum ([`CallbackReceiver::router`],
 //! feature `axum`, on by default), as any tower [`Service`](tower_service::Service), or call
 //! [`CallbackReceiver::receive`] from any server. For each request, in this order: the secret
 //! in the URL checked in constant time, or the URL's signature for one order
@@ -51,6 +51,8 @@
 //! [`HandOff`]: hpp_core::tracking::HandOff
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-tracker/0.1.0")]
 
 mod contain;
 mod poller;

@@ -1,4 +1,4 @@
-//! [ureq] transport for [`hpp_core`]: blocking, no async runtime. Each call's exchange happens
+//! [ureq](https://docs.rs/ureq/3) transport for [`hpp_core`]: blocking, no async runtime. Each call's exchange happens
 //! inside `send`; run the client's futures with [`block_on`], and let it wait between retries
 //! with [`StdTimer`] (both re-exported from `hpp-runtime`).
 //!
@@ -25,6 +25,8 @@
 //! The transport is a few lines of its own: `hpp_runtime::transport` has the pieces every
 //! transport needs (the attempt's timeout, a capped body read, sorting failures). Copy it for
 //! another blocking client.
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-ureq/0.1.0")]
 
 use std::future::Future;
 
