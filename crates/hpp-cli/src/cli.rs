@@ -139,7 +139,7 @@ pub(crate) enum CallbacksCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum ConsumerAction {
+pub(crate) enum SandboxCommand {
     /// Pay a session as the consumer would (status COMPLETED, callbacks sent), on the sandbox at
     /// --base-url / KUSTOM_HPP_BASE_URL with the usual credentials.
     #[command(after_help = "Examples:\n  kustom-hpp sandbox pay \"$SESSION\"   # an id or a URL the API returned")]
@@ -161,12 +161,39 @@ pub(crate) enum ConsumerAction {
         #[arg(value_parser = session_arg)]
         session: String,
     },
+    /// Show the callback faults of the running sandbox at --base-url / KUSTOM_HPP_BASE_URL (with
+    /// the usual credentials), or change them while it runs: callbacks lost, duplicated or held
+    /// back, drawn from a seed.
+    #[command(after_help = "Examples:\n  kustom-hpp sandbox callback-faults                    # show them\n  \
+        kustom-hpp sandbox callback-faults --drop 0.2 --seed 7\n  \
+        kustom-hpp sandbox callback-faults --drop 0 --duplicate 0 --delay 0   # none again")]
+    CallbackFaults(CallbackFaultArgs),
+}
+
+/// `sandbox callback-faults`: the chances to set (none: show them).
+#[derive(Debug, Args)]
+pub(crate) struct CallbackFaultArgs {
+    /// The chance (0 to 1) a callback is lost: none of its attempts reach the listener.
+    #[arg(long, value_name = "CHANCE")]
+    pub(crate) drop: Option<f64>,
+    /// The chance (0 to 1) a callback is delivered twice.
+    #[arg(long, value_name = "CHANCE")]
+    pub(crate) duplicate: Option<f64>,
+    /// The chance (0 to 1) a callback is held back by --delay-by (later ones overtake it).
+    #[arg(long, value_name = "CHANCE")]
+    pub(crate) delay: Option<f64>,
+    /// Seconds a held-back callback waits.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) delay_by: Option<f64>,
+    /// The seed the faults are drawn from, from the start of its sequence.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct SandboxArgs {
     #[command(subcommand)]
-    pub(crate) consumer: Option<ConsumerAction>,
+    pub(crate) consumer: Option<SandboxCommand>,
     /// Fixed username instead of a random one (repeatable setups).
     #[arg(long, env = "KUSTOM_HPP_SANDBOX_USERNAME")]
     pub(crate) username: Option<String>,

@@ -20,7 +20,7 @@ use crate::api::{ApiCall, api_command, api_failure, client, config};
 use crate::callbacks::listen_for_callbacks;
 use crate::cli::*;
 use crate::output::{Failure, Output, say};
-use crate::sandbox::{play_consumer, serve_sandbox};
+use crate::sandbox::{sandbox_command, serve_sandbox};
 use crate::session::watch;
 
 fn main() -> ExitCode {
@@ -120,7 +120,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
                     Ok(config) => config,
                     Err(failure) => return output.failure(&failure),
                 };
-            play_consumer(&config, action, timeout, output).await
+            sandbox_command(&config, action, timeout, output).await
         }
         Command::Sandbox(args) => serve_sandbox(args, output).await,
         Command::Callbacks(CallbacksCommand::Listen { port, secret, read_timeout, forward_to, store }) => {

@@ -286,6 +286,22 @@ impl Output {
         ]);
     }
 
+    /// The callback faults a sandbox draws now (`sandbox callback-faults`).
+    pub(crate) fn callback_faults(&self, faults: &serde_json::Value) {
+        if self.json {
+            return self.print_json(faults);
+        }
+        self.heading("callback faults");
+        let field = |key: &str| faults.get(key).map(ToString::to_string);
+        self.fields(&[
+            ("drop", field("drop")),
+            ("duplicate", field("duplicate")),
+            ("delay", field("delay")),
+            ("delay by (s)", field("delay_by_secs")),
+            ("seed", field("seed")),
+        ]);
+    }
+
     pub(crate) fn disabled(&self, session: &str) {
         if self.json {
             return self.print_json(&json!({ "status": "DISABLED" }));

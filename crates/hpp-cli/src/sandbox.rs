@@ -34,18 +34,16 @@ pub(crate) async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCod
         _ => return output.failure(&Failure::usage("callback durations must be between 0 and 3600 seconds")),
     }
     // Callback faults, as the service and the network make them (lost, duplicated, held back).
-    let chances = [args.callback_drop, args.callback_duplicate, args.callback_delay];
-    if chances.iter().any(|c| !(0.0..=1.0).contains(c)) || chances.iter().sum::<f64>() > 1.0 {
-        return output.failure(&Failure::usage(
-            "--callback-drop, --callback-duplicate and --callback-delay are chances between 0 and 1, together at most 1",
-        ));
-    }
     let Some(delay_by) = within_an_hour(args.callback_delay_by) else {
         return output.failure(&Failure::usage("callback durations must be between 0 and 3600 seconds"));
     };
     let mut faults = hpp_sandbox::CallbackFaults::default();
     (faults.drop, faults.duplicate, faults.delay) = (args.callback_drop, args.callback_duplicate, args.callback_delay);
     (faults.delay_by, faults.seed) = (delay_by, args.callback_seed);
+    if let Err(why) = faults.check() {
+        return output
+            .failure(&Failure::usage(&format!("--callback-drop, --callback-duplicate, --callback-delay: {why}")));
+    }
     config.callback_faults = faults;
     let sandbox = match Sandbox::start(config).await {
         Ok(sandbox) => sandbox,
@@ -84,25 +82,31 @@ pub(crate) async fn serve_sandbox(args: SandboxArgs, output: &Output) -> ExitCod
     ExitCode::SUCCESS
 }
 
-/// `sandbox pay|cancel|fail SESSION`: the sandbox's control call for a consumer's action.
-pub(crate) async fn play_consumer(
+/// `sandbox pay|cancel|fail|callback-faults`: a call to a running sandbox's controls.
+pub(crate) async fn sandbox_command(
     config: &Config,
-    action: ConsumerAction,
+    command: SandboxCommand,
     timeout: Duration,
     output: &Output,
 ) -> ExitCode {
-    use hpp_core::Transport;
     // The pay page's own buttons (`POST /_sandbox/pay/{id}/complete|cancel|fail`): what a
-    // consumer can do, no more. A session that can no longer be paid is answered 409 (exit 4),
-    // and nothing changes: no status, no callback.
-    let (session, button) = match action {
-        ConsumerAction::Pay { session } => (session, "complete"),
-        ConsumerAction::Cancel { session } => (session, "cancel"),
-        ConsumerAction::Fail { session } => (session, "fail"),
+    // consumer can do, no more.
+    let (session, button) = match command {
+        SandboxCommand::Pay { session } => (session, "complete"),
+        SandboxCommand::Cancel { session } => (session, "cancel"),
+        SandboxCommand::Fail { session } => (session, "fail"),
+        SandboxCommand::CallbackFaults(args) => return callback_faults(config, &args, timeout, output).await,
     };
+    press(config, &session, button, timeout, output).await
+}
+
+/// Presses the pay page's `button` for `session`, as the consumer would. A session that can no
+/// longer be paid is answered 409 (exit 4), and nothing changes: no status, no callback.
+async fn press(config: &Config, session: &str, button: &str, timeout: Duration, output: &Output) -> ExitCode {
+    use hpp_core::Transport;
     // The id, from an id or a URL the API returned, checked as every API command checks it: the
     // path a read of it would take (its origin checked too).
-    let read = match hpp_core::ReadSession::new(session.as_str()).build(config) {
+    let read = match hpp_core::ReadSession::new(session).build(config) {
         Ok(read) => read,
         Err(e) => return output.failure(&Failure::from(&e)),
     };
@@ -140,4 +144,76 @@ pub(crate) async fn play_consumer(
         }
         Err(e) => output.failure(&api_failure(&e, &base_url, Call::Read)),
     }
+}
+
+/// `sandbox callback-faults [--drop …]`: `GET /_sandbox/callback-faults`, or `PUT` with the
+/// chances given, on the running sandbox (with the configured credentials); prints what is in force.
+async fn callback_faults(config: &Config, args: &CallbackFaultArgs, timeout: Duration, output: &Output) -> ExitCode {
+    use hpp_core::Transport;
+    let mut change = serde_json::Map::new();
+    for (key, value) in [("drop", args.drop), ("duplicate", args.duplicate), ("delay", args.delay)] {
+        match value {
+            Some(chance) if !(0.0..=1.0).contains(&chance) => {
+                return output.failure(&Failure::usage(&format!("--{key} is a chance between 0 and 1")));
+            }
+            Some(chance) => drop(change.insert(key.to_owned(), chance.into())),
+            None => {}
+        }
+    }
+    if let Some(secs) = args.delay_by {
+        if !(0.0..=3600.0).contains(&secs) {
+            return output.failure(&Failure::usage("--delay-by is between 0 and 3600 seconds"));
+        }
+        change.insert("delay_by_secs".to_owned(), secs.into());
+    }
+    if let Some(seed) = args.seed {
+        change.insert("seed".to_owned(), seed.into());
+    }
+    // The credentials' header, from a request the SDK builds with them.
+    let read = match hpp_core::ReadSession::new("callback-faults").build(config) {
+        Ok(read) => read,
+        Err(e) => return output.failure(&Failure::from(&e)),
+    };
+    let mut request = http::Request::new(Vec::new());
+    if !change.is_empty() {
+        *request.method_mut() = http::Method::PUT;
+        *request.body_mut() = serde_json::Value::Object(change).to_string().into_bytes();
+        request.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    }
+    for name in [http::header::AUTHORIZATION, http::header::USER_AGENT] {
+        if let Some(value) = read.headers().get(&name) {
+            request.headers_mut().insert(name, value.clone());
+        }
+    }
+    let url = format!("{}/_sandbox/callback-faults", config.base_url());
+    match url.parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return output.failure(&Failure::usage("the base URL does not form a URL")),
+    }
+    let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
+    let answer = match transport.send(request).await {
+        Ok(response) => response,
+        Err(e) => return output.failure(&Failure::from(&Error::Transport(e))),
+    };
+    let base_url = config.base_url().to_string();
+    let shown = match answer.status().is_success() {
+        true => serde_json::from_slice::<serde_json::Value>(answer.body()).ok(),
+        false => {
+            let status = answer.status();
+            let refused = hpp_core::ReadSession::new("callback-faults").parse(answer);
+            let error = refused.err().unwrap_or_else(|| Error::Transport(hpp_core::TransportError::other("refused")));
+            let failure = api_failure(&error, &base_url, Call::Read);
+            return output.failure(&if status == http::StatusCode::BAD_REQUEST {
+                failure.with_advice("the sandbox refused these faults (the message says why); nothing changed")
+            } else {
+                failure
+            });
+        }
+    };
+    let Some(shown) = shown else {
+        return output
+            .failure(&Failure::usage("the sandbox's answer is not JSON: is the base URL a kustom-hpp sandbox?"));
+    };
+    output.callback_faults(&shown);
+    ExitCode::SUCCESS
 }

@@ -293,6 +293,8 @@ pub(crate) struct State {
     clock_offset_millis: i64,
     callbacks: Option<CallbackQueue>,
     callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
+    /// The callback faults drawn now, shared with the deliverer.
+    callback_chances: Arc<Mutex<crate::callbacks::FaultChances>>,
     pub(crate) limits: Limits,
     /// Bytes the live sessions hold, as [`record_bytes`] counts them.
     session_bytes: usize,
@@ -428,7 +430,9 @@ impl State {
         callbacks: Option<CallbackQueue>,
         callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
     ) -> Self {
+        let callback_chances = Arc::new(Mutex::new(crate::callbacks::FaultChances::new(config.callback_faults)));
         Self {
+            callback_chances,
             config,
             base_url,
             sessions: HashMap::new(),
@@ -444,6 +448,12 @@ impl State {
             session_bytes: 0,
             outbox_bytes: 0,
         }
+    }
+
+    /// This state, drawing callback faults from `chances` (the deliverer's).
+    pub(crate) fn with_callback_chances(mut self, chances: Arc<Mutex<crate::callbacks::FaultChances>>) -> Self {
+        self.callback_chances = chances;
+        self
     }
 
     /// The sandbox's now: the system clock plus what tests advanced it by.
@@ -805,6 +815,8 @@ impl State {
                 self.faults.clear();
                 Ok(Answer::empty(StatusCode::NO_CONTENT))
             }
+            (&Method::GET, ["callback-faults"]) => Ok(self.callback_faults_answer()),
+            (&Method::PUT, ["callback-faults"]) => self.set_callback_faults_from(body),
             (&Method::POST, ["clock"]) => self.advance_clock_from(body),
             (&Method::GET, ["clock"]) => {
                 Ok(Answer::json(StatusCode::OK, serde_json::json!({ "now": rfc3339(self.now()) })))
@@ -845,6 +857,51 @@ impl State {
         }
         self.faults.extend(added.faults);
         Ok(Answer::json(StatusCode::OK, serde_json::json!({ "pending": self.faults.len() })))
+    }
+
+    /// `GET /_sandbox/callback-faults`: the callback faults drawn now.
+    fn callback_faults_answer(&self) -> Answer {
+        let faults = self.callback_chances.lock().unwrap_or_else(|p| p.into_inner()).get();
+        Answer::json(
+            StatusCode::OK,
+            serde_json::json!({
+                "drop": faults.drop,
+                "duplicate": faults.duplicate,
+                "delay": faults.delay,
+                "delay_by_secs": faults.delay_by.as_secs_f64(),
+                "seed": faults.seed,
+            }),
+        )
+    }
+
+    /// `PUT /_sandbox/callback-faults`: `{"drop": 0.1, "duplicate": 0, "delay": 0,
+    /// "delay_by_secs": 5, "seed": 1}`, each field optional (the current value stays); the
+    /// generator restarts from the seed. Answers the faults now in force.
+    fn set_callback_faults_from(&mut self, body: &[u8]) -> Result<Answer, Refusal> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Change {
+            drop: Option<f64>,
+            duplicate: Option<f64>,
+            delay: Option<f64>,
+            delay_by_secs: Option<f64>,
+            seed: Option<u64>,
+        }
+        let expected = "Expected {\"drop\", \"duplicate\", \"delay\" (chances), \"delay_by_secs\", \"seed\"}";
+        let change =
+            serde_json::from_slice::<Change>(body).map_err(|e| Refusal::invalid(&format!("{expected}: {e}")))?;
+        let mut faults = self.callback_chances.lock().unwrap_or_else(|p| p.into_inner()).get();
+        faults.drop = change.drop.unwrap_or(faults.drop);
+        faults.duplicate = change.duplicate.unwrap_or(faults.duplicate);
+        faults.delay = change.delay.unwrap_or(faults.delay);
+        faults.seed = change.seed.unwrap_or(faults.seed);
+        if let Some(secs) = change.delay_by_secs {
+            faults.delay_by = std::time::Duration::try_from_secs_f64(secs)
+                .map_err(|_| Refusal::invalid("delay_by_secs is a number of seconds from 0 to 3600"))?;
+        }
+        faults.check().map_err(Refusal::invalid)?;
+        self.callback_chances.lock().unwrap_or_else(|p| p.into_inner()).set(faults);
+        Ok(self.callback_faults_answer())
     }
 
     /// `POST /_sandbox/clock`: `{"advance_secs": N}`.

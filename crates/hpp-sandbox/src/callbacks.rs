@@ -172,7 +172,6 @@ pub(crate) struct DeliveryPolicy {
     pub(crate) timeout: Duration,
     pub(crate) retries: u32,
     pub(crate) retry_delay: Duration,
-    pub(crate) faults: CallbackFaults,
 }
 
 /// What can go wrong with a callback on its way, as the network and the service make it go
@@ -221,6 +220,7 @@ pub(crate) struct Record {
     pub(crate) attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
     pub(crate) count: Arc<watch::Sender<usize>>,
     pub(crate) scripted: Arc<Mutex<std::collections::VecDeque<CallbackFault>>>,
+    pub(crate) chances: Arc<Mutex<FaultChances>>,
 }
 
 impl Record {
@@ -245,7 +245,53 @@ impl Record {
     }
 }
 
+/// The callback faults drawn now, changeable while the sandbox runs
+/// (`PUT /_sandbox/callback-faults`, [`Sandbox::set_callback_faults`](crate::Sandbox::set_callback_faults)),
+/// and their generator.
+#[derive(Debug)]
+pub(crate) struct FaultChances {
+    faults: CallbackFaults,
+    draws: Draws,
+}
+
+impl FaultChances {
+    pub(crate) fn new(faults: CallbackFaults) -> Self {
+        Self { faults, draws: Draws(faults.seed) }
+    }
+
+    /// The chances now.
+    pub(crate) fn get(&self) -> CallbackFaults {
+        self.faults
+    }
+
+    /// New chances, drawn from the start of their seed's sequence.
+    pub(crate) fn set(&mut self, faults: CallbackFaults) {
+        *self = Self::new(faults);
+    }
+
+    fn draw(&mut self) -> Option<CallbackFault> {
+        let faults = self.faults;
+        self.draws.fault(&faults)
+    }
+}
+
+impl CallbackFaults {
+    /// Why these chances cannot be used: each of `drop`, `duplicate` and `delay` is between 0 and
+    /// 1 and together they are at most 1; `delay_by` is at most an hour.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let chances = [self.drop, self.duplicate, self.delay];
+        if chances.iter().any(|c| !(0.0..=1.0).contains(c)) || chances.iter().sum::<f64>() > 1.0 {
+            return Err("the drop, duplicate and delay chances are each between 0 and 1, together at most 1");
+        }
+        if self.delay_by > Duration::from_secs(3600) {
+            return Err("a callback is held back for at most 3600 seconds");
+        }
+        Ok(())
+    }
+}
+
 /// A small seeded generator (splitmix64) for the fault draws: reproducible, no dependency.
+#[derive(Debug)]
 struct Draws(u64);
 
 impl Draws {
@@ -275,7 +321,6 @@ impl Draws {
 /// attempt (the latest [`MAX_RECORDED_ATTEMPTS`]) and announcing the running count.
 pub(crate) async fn deliver(mut jobs: mpsc::UnboundedReceiver<CallbackJob>, policy: DeliveryPolicy, record: Record) {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut draws = Draws(policy.faults.seed);
     while let Some(job) = jobs.recv().await {
         if let Ok(body) = hpp_core::callback::StatusCallback::parse(&job.body) {
             let mut bodies = record.bodies.lock().unwrap_or_else(|p| p.into_inner());
@@ -285,7 +330,8 @@ pub(crate) async fn deliver(mut jobs: mpsc::UnboundedReceiver<CallbackJob>, poli
             bodies.push(body);
         }
         let scripted = record.scripted.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-        match scripted.or_else(|| draws.fault(&policy.faults)) {
+        let drawn = || record.chances.lock().unwrap_or_else(|p| p.into_inner()).draw();
+        match scripted.or_else(drawn) {
             Some(CallbackFault::Drop) => record.push(&job, 1, DeliveryOutcome::Dropped),
             Some(CallbackFault::Delay(by)) => {
                 let (client, record) = (client.clone(), record.clone());

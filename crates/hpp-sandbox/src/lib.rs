@@ -79,6 +79,10 @@
 //!   (placeholders `{{session_id}}`, `{{order_id}}`, `{{authorization_token}}` substituted),
 //!   expects a 2xx within [`SandboxConfig::callback_timeout`], and retries
 //!   [`SandboxConfig::callback_retries`] times before giving up, as the service does;
+//! - `GET /_sandbox/callback-faults` shows the callback faults drawn now ([`CallbackFaults`]);
+//!   `PUT` with `{"drop": 0.2, "duplicate": 0, "delay": 0.1, "delay_by_secs": 5, "seed": 7}`
+//!   (any of them) changes them while the sandbox runs, the generator restarted from the seed
+//!   (`kustom-hpp sandbox callback-faults --drop 0.2`; from Rust, [`Sandbox::set_callback_faults`]);
 //! - `POST /_sandbox/clock` with `{"advance_secs": N}` moves the sandbox's clock (session expiry
 //!   after 47 hours, the daily e-mail quota); `GET` shows it.
 // Where other crates' documentation links to this one from a build without it (`--no-deps`).
@@ -334,6 +338,7 @@ pub struct Sandbox {
     callback_attempts: Arc<Mutex<Vec<CallbackAttempt>>>,
     callback_count: watch::Receiver<usize>,
     callback_faults: Arc<Mutex<std::collections::VecDeque<CallbackFault>>>,
+    callback_chances: Arc<Mutex<callbacks::FaultChances>>,
     callback_bodies: Arc<Mutex<Vec<hpp_core::callback::StatusCallback>>>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -384,8 +389,8 @@ impl Sandbox {
             timeout: config.callback_timeout,
             retries: config.callback_retries,
             retry_delay: config.callback_retry_delay,
-            faults: config.callback_faults,
         };
+        let chances = Arc::new(Mutex::new(callbacks::FaultChances::new(config.callback_faults)));
         let (jobs, queued) = tokio::sync::mpsc::unbounded_channel();
         let callback_attempts = Arc::new(Mutex::new(Vec::new()));
         let (count, callback_count) = watch::channel(0);
@@ -396,12 +401,14 @@ impl Sandbox {
             attempts: callback_attempts.clone(),
             count: Arc::new(count),
             scripted: callback_faults.clone(),
+            chances: chances.clone(),
         };
         let deliverer = tokio::spawn(callbacks::deliver(queued, policy, record));
         let read_timeout = config.request_read_timeout;
         let log_requests = config.log_requests;
         let queue = callbacks::CallbackQueue::new(jobs, api::MAX_QUEUED_CALLBACKS, api::MAX_QUEUED_CALLBACK_BYTES);
-        let state = api::State::new(config, base_url.clone(), ids, Some(queue), callback_attempts.clone());
+        let state = api::State::new(config, base_url.clone(), ids, Some(queue), callback_attempts.clone())
+            .with_callback_chances(chances.clone());
         let state = Arc::new(Mutex::new(state));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, state.clone(), accepted, read_timeout, log_requests, stopped));
@@ -413,6 +420,7 @@ impl Sandbox {
             callback_attempts,
             callback_count,
             callback_faults,
+            callback_chances: chances,
             callback_bodies,
             stop,
             task: Some(task),
@@ -477,6 +485,20 @@ impl Sandbox {
     /// attempts carries no bodies, since a body holds the customer's details and the token.)
     pub fn callback_bodies(&self) -> Vec<hpp_core::callback::StatusCallback> {
         self.callback_bodies.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Changes the callback faults drawn from now on (as `PUT /_sandbox/callback-faults` does),
+    /// their generator restarted from `faults.seed`; refused when the chances cannot be used
+    /// ([`CallbackFaults::check`]).
+    pub fn set_callback_faults(&self, faults: CallbackFaults) -> Result<(), &'static str> {
+        faults.check()?;
+        self.callback_chances.lock().unwrap_or_else(|p| p.into_inner()).set(faults);
+        Ok(())
+    }
+
+    /// The callback faults drawn now.
+    pub fn callback_faults(&self) -> CallbackFaults {
+        self.callback_chances.lock().unwrap_or_else(|p| p.into_inner()).get()
     }
 
     /// Scripts faults for the next callbacks, one callback each, in order (before any drawn by

@@ -236,3 +236,41 @@ fn callback_faults_are_set_from_the_command_line() {
         Command::new(BIN).args(["sandbox", "--callback-drop", "0.7", "--callback-delay", "0.5"]).output().unwrap();
     assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
 }
+
+/// Issue 37: the running sandbox's callback faults are changed while it runs
+/// (`sandbox callback-faults`), not only at its start: lost from one moment, delivered again
+/// from the next; chances out of range are refused before anything is sent.
+#[test]
+fn callback_faults_are_changed_while_the_sandbox_runs() {
+    let sandbox = SandboxProcess::start(&["--callback-retry-delay", "0.01"]);
+    let app = against_loopback(vec![http_response(200)]);
+    let shown = sandbox.run(&["--json", "sandbox", "callback-faults"]);
+    assert_eq!(shown.status.code(), Some(0), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert_eq!(json(&shown.stdout)["drop"], 0.0);
+
+    let set = sandbox.run(&["--json", "sandbox", "callback-faults", "--drop", "1", "--seed", "3"]);
+    assert_eq!(set.status.code(), Some(0), "{}", String::from_utf8_lossy(&set.stderr));
+    assert_eq!((json(&set.stdout)["drop"].clone(), json(&set.stdout)["seed"].clone()), (1.0.into(), 3.into()));
+    let lost = create_with_callbacks(&sandbox, &format!("{}/cb", app.base_url));
+    assert_eq!(sandbox.run(&["sandbox", "pay", &lost]).status.code(), Some(0));
+    assert_eq!(callback_outcomes(&sandbox, 1), ["dropped"]);
+
+    let human = sandbox.run(&["sandbox", "callback-faults", "--drop", "0"]);
+    assert_eq!(human.status.code(), Some(0), "{}", String::from_utf8_lossy(&human.stderr));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("callback faults") && text.contains("drop") && text.contains("seed"), "{text}");
+    let delivered = create_with_callbacks(&sandbox, &format!("{}/cb", app.base_url));
+    assert_eq!(sandbox.run(&["sandbox", "pay", &delivered]).status.code(), Some(0));
+    assert_eq!(callback_outcomes(&sandbox, 2)[1], "delivered");
+
+    for refused in [&["--drop", "1.5"][..], &["--delay-by", "7200"]] {
+        let mut args = vec!["sandbox", "callback-faults"];
+        args.extend_from_slice(refused);
+        let out = sandbox.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{refused:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Chances that add up to more than 1 pass each flag's check; the sandbox refuses them.
+    let out = sandbox.run(&["--json", "sandbox", "callback-faults", "--drop", "0.7", "--delay", "0.5"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&sandbox.run(&["--json", "sandbox", "callback-faults"]).stdout)["delay"], 0.0, "nothing changed");
+}
