@@ -37,8 +37,11 @@ const CRATES: [(&str, &[&str]); 10] = [
 /// `CallbackSecret::append_for_order` and `order_of_uri` (per-order callback URLs): 126; and
 /// `TrackedSession::is_parked` (issue 34: poison is parked): 127. 64 items, 129 methods (issue
 /// 37: errors know their operation): `OperationKind` and `Action`, `Error::operation` and
-/// `Error::action` (an app maps errors to its outcomes in one match, not 27 lines).
-pub(crate) const CORE_BUDGET: Size = Size { items: 64, methods: 129 };
+/// `Error::action` (an app maps errors to its outcomes in one match, not 27 lines). 65 items, 135
+/// methods (issue 35: running the tracker): `HandOffError` (`new`, `kind`, `kind_of`: the app's
+/// error kind operators see), `TrackedSession::reference`, `last_error_kind` and `unpark` (made
+/// public: an operator's retry marks a parked session due without running the app's code).
+pub(crate) const CORE_BUDGET: Size = Size { items: 65, methods: 135 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

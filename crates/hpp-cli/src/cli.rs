@@ -161,9 +161,10 @@ pub(crate) enum SandboxCommand {
         #[arg(value_parser = session_arg)]
         session: String,
     },
-    /// Show the callback faults of the running sandbox at --base-url / KUSTOM_HPP_BASE_URL (with
-    /// the usual credentials), or change them while it runs: callbacks lost, duplicated or held
-    /// back, drawn from a seed.
+    /// Show or change the callback faults of a running sandbox (lost, duplicated, held back).
+    ///
+    /// The sandbox at --base-url / KUSTOM_HPP_BASE_URL, with the usual credentials; the faults
+    /// are drawn from a seed, from the start of its sequence once changed.
     #[command(after_help = "Examples:\n  kustom-hpp sandbox callback-faults                    # show them\n  \
         kustom-hpp sandbox callback-faults --drop 0.2 --seed 7\n  \
         kustom-hpp sandbox callback-faults --drop 0 --duplicate 0 --delay 0   # none again")]

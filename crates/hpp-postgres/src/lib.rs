@@ -82,6 +82,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_tracking.sql")),
     (2, include_str!("../migrations/0002_orders.sql")),
     (3, include_str!("../migrations/0003_pause.sql")),
+    (4, include_str!("../migrations/0004_retention.sql")),
 ];
 
 /// Opens a connection (and spawns its driver task): what [`PgStore::with_connector`] takes, so
@@ -234,19 +235,6 @@ impl PgStore {
         let state = TrackedSession::new(session_id, expires_at, now, &self.policy).with_order_key(order_key);
         insert_state(client, &state, now).await?;
         Ok(())
-    }
-
-    /// Deletes the callbacks' event ids recorded before `before` (keep them well past the
-    /// service's retries: a day is plenty); returns how many.
-    pub async fn prune_events(&self, before: SystemTime) -> Result<u64, StoreError> {
-        let mut conn = self.pool.get().await?;
-        let deleted = conn
-            .client()
-            .execute("DELETE FROM hpp_callback_event WHERE received_at < $1", &[&before])
-            .await
-            .map_err(pg)?;
-        conn.clean = true;
-        Ok(deleted)
     }
 
     /// One attempt at a step; `None` when a concurrent first step of the same session won the
@@ -523,6 +511,24 @@ impl TrackingStore for PgStore {
         conn.clean = true;
         let count: i64 = row.try_get(0).map_err(pg)?;
         Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn prune(&self, now: SystemTime, max: usize) -> Result<u64, StoreError> {
+        let before = now.checked_sub(self.policy.retention).unwrap_or(SystemTime::UNIX_EPOCH);
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut conn = self.pool.get().await?;
+        // Rows a step holds are skipped (a late callback for a session being pruned wins).
+        let row = conn
+            .client()
+            .query_one(
+                "WITH sessions AS (                   DELETE FROM hpp_tracked_session WHERE session_id IN (                     SELECT session_id FROM hpp_tracked_session WHERE handed_off_at < $1                      ORDER BY handed_off_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1),                  events AS (                   DELETE FROM hpp_callback_event WHERE event_id IN (                     SELECT event_id FROM hpp_callback_event WHERE received_at < $1                      ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1)                  SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM events)",
+                &[&before, &max],
+            )
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        let deleted: i64 = row.try_get(0).map_err(pg)?;
+        Ok(u64::try_from(deleted).unwrap_or_default())
     }
 }
 

@@ -423,3 +423,40 @@ async fn abandoned_steps_are_cancelled_on_the_server_and_connections_stay_bounde
     let applied = store.apply(Input::Read { session_id: "s0", result: Ok(&paid) }, at(START + 2), &Ship).await.unwrap();
     assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
 }
+
+/// Issue 35: over simulated months of sessions paid each day (a callback, then its hand-off), the
+/// tables hold about a retention's worth once pruned daily, in batches: they stopped growing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_months_the_tables_hold_a_retention_of_rows() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, app) = setup_with(&pg, trusting()).await;
+    let retention_days = trusting().retention.as_secs() / 86_400;
+    let per_day = 5u64;
+    let count = |table: &'static str| {
+        let app = &app;
+        async move {
+            let row = app.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap();
+            u64::try_from(row.get::<_, i64>(0)).unwrap()
+        }
+    };
+    let start = 1_800_000_000;
+    let mut most = (0, 0);
+    for day in 0..90 {
+        let now = start + day * 86_400;
+        for n in 0..per_day {
+            let id = format!("month-{day}-{n}");
+            let track = Input::Track { session_id: &id, expires_at: Some(at(now + 3600)), order_key: None };
+            store.apply(track, at(now), &Ship).await.unwrap();
+            let paid = callback(&format!("month-e-{day}-{n}"), &id, "COMPLETED");
+            store.apply(Input::Callback(&paid), at(now + 60), &Ship).await.unwrap();
+        }
+        // The poller's pass: batches while they find rows.
+        while store.prune(at(now + 3600), 7).await.unwrap() > 0 {}
+        most = (most.0.max(count("hpp_tracked_session").await), most.1.max(count("hpp_callback_event").await));
+    }
+    let bound = (retention_days + 1) * per_day;
+    assert!(most.0 <= bound && most.1 <= bound, "at most {most:?} rows, bound {bound}: the tables grow");
+    assert!(most.0 >= retention_days * per_day, "{most:?}: rows deleted before the retention");
+    assert_eq!(shipped(&app, "month-89-0").await, ["COMPLETED"]);
+    assert_eq!(store.pending().await.unwrap(), 0);
+}

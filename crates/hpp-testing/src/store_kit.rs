@@ -84,6 +84,8 @@ where
     }
     // Last: the pause is the store's, for every session (set far past every other check's time).
     kit.a_pause_of_reads_holds_every_claim().await;
+    // After it: pruning at a time past every other check deletes what they handed off.
+    kit.retention_deletes_only_what_is_done().await;
 }
 
 /// The start of the kit's clock (2027-01-15).
@@ -535,6 +537,63 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         assert!(self.claimed(s, t + 499).await.is_empty(), "{CHECK}: due, but reads are paused");
         assert!(self.claim("another-replica", t + 499).await.is_empty(), "{CHECK}: for every replica");
         assert_eq!(self.claimed(s, t + 500).await, [Due::Read(s.to_owned())], "{CHECK}: the pause ended");
+    }
+
+    /// [`TrackingStore::prune`] deletes sessions handed off longer than the retention ago, at
+    /// most `max` a call, and never one with work outstanding (not final, or its hand-off
+    /// failing); a callback for a deleted session does nothing.
+    async fn retention_deletes_only_what_is_done(&self) {
+        const CHECK: &str = "retention_deletes_only_what_is_done";
+        let retention = hpp_core::tracking::TrackingPolicy::default().retention.as_secs();
+        let t = START + 5_000_000_000;
+        let paid = session("COMPLETED");
+        let (done, waiting, failing) = ("kit-retention-done", "kit-retention-waiting", "kit-retention-failing");
+        let batch = ["kit-retention-b1", "kit-retention-b2", "kit-retention-b3"];
+        for s in [done, waiting, failing].into_iter().chain(batch) {
+            let track = Input::Track { session_id: s, expires_at: Some(at(t + 3600)), order_key: None };
+            self.apply(track, t).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        }
+        self.apply(Input::Read { session_id: done, result: Ok(&paid) }, t + 1).await.unwrap();
+        self.app.failing.store(true, Ordering::SeqCst);
+        assert!(self.apply(Input::Read { session_id: failing, result: Ok(&paid) }, t + 1).await.is_err(), "{CHECK}");
+        self.app.failing.store(false, Ordering::SeqCst);
+        let prune_all = |now: u64| async move {
+            let mut deleted = 0;
+            for _ in 0..1000 {
+                match self.store.prune(at(now), 1000).await.unwrap_or_else(|e| panic!("{CHECK}: {e}")) {
+                    0 => return deleted,
+                    n => deleted += n,
+                }
+            }
+            panic!("{CHECK}: pruning never ends");
+        };
+        prune_all(t + 1 + retention - 1).await;
+        assert!(self.state(done).await.is_some(), "{CHECK}: kept for the retention");
+        prune_all(t + 2 + retention).await;
+        assert!(self.state(done).await.is_none(), "{CHECK}: deleted after the retention");
+        assert!(self.state(waiting).await.is_some(), "{CHECK}: a session not final is never deleted");
+        let state = self.state(failing).await.expect("tracked");
+        assert!(state.hand_off_due().is_some(), "{CHECK}: a hand-off still due is never deleted");
+        assert_eq!(state.last_error_kind(), Some("unclassified"), "{CHECK}: the failure's kind is kept");
+        let late = callback("kit-retention-late", done, "COMPLETED", t + 3);
+        let answer = self.apply(Input::Callback(&late), t + 3 + retention).await;
+        assert!(matches!(answer, Ok(Applied::Unknown | Applied::Duplicate)), "{CHECK}: {answer:?}");
+        assert_eq!(self.handed(done).await, ["COMPLETED"], "{CHECK}: nothing more handed off");
+
+        // Bounded: at most `max` sessions a call.
+        for s in batch {
+            self.apply(Input::Read { session_id: s, result: Ok(&paid) }, t + 10).await.unwrap();
+        }
+        self.store.prune(at(t + 11 + retention), 1).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        let mut left = 0;
+        for s in batch {
+            left += usize::from(self.state(s).await.is_some());
+        }
+        assert!(left >= 2, "{CHECK}: one call deleted {} sessions, more than its max of 1", 3 - left);
+        prune_all(t + 11 + retention).await;
+        for s in batch {
+            assert!(self.state(s).await.is_none(), "{CHECK}: every batch ends");
+        }
     }
 
     async fn claims_are_leased_and_released_by_reads_and_ticks(&self) {

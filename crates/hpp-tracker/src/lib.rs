@@ -57,6 +57,7 @@
 mod contain;
 mod poller;
 mod receiver;
+mod report;
 
 pub use poller::{PollRound, Poller, PollerOptions};
 pub use receiver::{CallbackReceiver, Receipt, ReceiptBody, ReceiverOptions, callback_request};

@@ -41,6 +41,14 @@ pub struct PollerOptions {
     /// without an order key have none. A failed disable is logged; the session then ends as it
     /// ends (a second payment is handed off as `COMPLETED_TWICE`).
     pub disable_other_sessions_when_paid: bool,
+    /// How often [`run`](Poller::run) deletes what the store keeps no longer
+    /// ([`TrackingStore::prune`]: sessions handed off, and event ids, older than
+    /// `TrackingPolicy::retention`) (default every 10 minutes; the first pass one interval after
+    /// the start). Several replicas may prune at once: each deletes rows the others skip.
+    pub prune_every: Duration,
+    /// Rows one prune statement deletes at most (default 1,000): short statements, short locks.
+    /// A pass goes on while they find rows, up to 100 of them.
+    pub prune_batch: usize,
 }
 
 impl Default for PollerOptions {
@@ -52,6 +60,8 @@ impl Default for PollerOptions {
             step_budget: Duration::from_secs(30),
             idle: Duration::from_secs(1),
             disable_other_sessions_when_paid: false,
+            prune_every: Duration::from_secs(600),
+            prune_batch: 1000,
         }
     }
 }
@@ -179,6 +189,23 @@ where
                 }
             });
         }
+        let inner = self.inner.clone();
+        let mut stop_pruning = stop.clone();
+        slots.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop_pruning.changed() => return,
+                    () = inner.clock.sleep(inner.options.prune_every) => {}
+                }
+                match inner.prune().await {
+                    Ok(0) => {}
+                    Ok(deleted) => {
+                        tracing::info!(deleted, "hpp poller: deleted sessions and events past their retention")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "hpp poller: pruning past the retention failed"),
+                }
+            }
+        });
         shutdown.await;
         let _ = stop_tx.send(true);
         let drained = async { while slots.join_next().await.is_some() {} };
@@ -190,6 +217,14 @@ where
                 while slots.join_next().await.is_some() {}
             }
         }
+    }
+
+    /// Deletes what the store keeps no longer, now ([`TrackingStore::prune`]): batches of
+    /// [`PollerOptions::prune_batch`] while they find rows, at most 100, each within the step
+    /// budget; returns how many rows were deleted. [`run`](Self::run) does this every
+    /// [`PollerOptions::prune_every`]; for one-shot jobs and tests.
+    pub async fn prune(&self) -> Result<u64, StoreError> {
+        self.inner.prune().await
     }
 
     /// Steps every session due now, once, in up to [`PollerOptions::slots`] slots, and returns
@@ -241,6 +276,22 @@ where
     H: HandOff<S>,
     C: Timer,
 {
+    /// One pass of pruning (see [`Poller::prune`]).
+    async fn prune(&self) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for _ in 0..100 {
+            let now = self.clock.system_now();
+            let batch = self.store.prune(now, self.options.prune_batch.max(1));
+            match within(&self.clock, self.options.step_budget, batch).await {
+                Some(Ok(0)) => break,
+                Some(Ok(n)) => deleted += n,
+                Some(Err(e)) => return Err(e),
+                None => return Err(StoreError::Backend("pruning ran out of time (the step budget)".into())),
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Claims one due session and steps it, the app's code contained.
     async fn step_one(&self) -> Stepped {
         let now = self.clock.system_now();
@@ -278,8 +329,8 @@ where
             }
             Ok(Ok(Applied::Duplicate)) => Stepped::Done { handed_off: false, deferred: false },
             Ok(Ok(_)) => Stepped::Done { handed_off: false, deferred: true },
-            Ok(Err(StoreError::HandOff(_))) => {
-                tracing::info!("hpp poller: the app's hand-off failed; it is retried");
+            Ok(Err(StoreError::HandOff(e))) => {
+                crate::report::hand_off_failed(&*self.store, due.session_id(), &*e, "poller").await;
                 Stepped::Done { handed_off: false, deferred: true }
             }
             Ok(Err(e)) => {

@@ -231,7 +231,11 @@ where
             // Logged: what happened, never ids, bodies or the app's error text (the app logs its
             // own); a store failure's PostgreSQL message names no value.
             match &applied {
-                Ok(_) | Err(StoreError::HandOff(_)) => tracing::info!(outcome = receipt.as_str(), "hpp callback"),
+                Ok(_) => tracing::info!(outcome = receipt.as_str(), "hpp callback"),
+                Err(StoreError::HandOff(e)) => {
+                    tracing::info!(outcome = receipt.as_str(), "hpp callback");
+                    crate::report::hand_off_failed(&*inner.store, session_id, &**e, "callback").await;
+                }
                 Err(e) => tracing::warn!(outcome = receipt.as_str(), error = %e, "hpp callback not applied"),
             }
             receipt

@@ -222,3 +222,118 @@ async fn a_rate_limited_read_pauses_all_reads() {
     tokio::time::advance(Duration::from_secs(61)).await;
     assert_eq!(poller.round().await.unwrap().stepped, 3, "the pause passed: every due session is read");
 }
+
+/// A hand-off that always fails with the kind `ledger_down`.
+struct Failing;
+
+impl HandOff<MemoryStore> for Failing {
+    async fn hand_off(
+        &self,
+        _tx: &mut (),
+        _finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Err(Box::new(hpp_core::tracking::HandOffError::new("ledger_down", "the ledger said no to j.doe@example.com")))
+    }
+}
+
+/// Every log line written while the guard lives, at DEBUG and above.
+fn capture_logs() -> (Arc<std::sync::Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink(Default::default());
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (sink.0, tracing::subscriber::set_default(subscriber))
+}
+
+/// Issue 35: a failed hand-off's log line names the app's error kind and the session's
+/// reference (what `kustom-hpp tracking list --reference` finds), never its id nor the error's
+/// text; once parked, at error. The parked session keeps the kind for operators.
+#[tokio::test(start_paused = true)]
+async fn a_failed_hand_off_is_logged_with_its_kind_and_reference() {
+    let (logs, _guard) = capture_logs();
+    let timer = TokioTimer::new();
+    let now = timer.system_now();
+    let mut policy = hpp_core::tracking::TrackingPolicy::default();
+    policy.park_after_failures = 2;
+    let store = Arc::new(MemoryStore::new(policy));
+    let id = "9cbc9884-1fdb-45a8-9694-9340340d0436";
+    let track = Input::Track { session_id: id, expires_at: Some(now + Duration::from_secs(36_000)), order_key: None };
+    store.apply(track, now, &App::default()).await.unwrap();
+    let poller = Poller::new(store.clone(), client(timer), Arc::new(Failing), timer);
+    for _ in 0..2 {
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert_eq!(poller.round().await.unwrap().deferred, 1);
+    }
+    let state = store.get(id).await.unwrap().unwrap();
+    assert!(state.is_parked(), "parked after two failures");
+    assert_eq!(state.last_error_kind(), Some("ledger_down"));
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let reference = state.reference();
+    assert!(reference.starts_with("trk-") && reference.len() == 16, "{reference}");
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains("hand-off failed")).collect();
+    assert_eq!(lines.len(), 2, "{logs}");
+    assert!(lines[0].contains("WARN") && lines[0].contains("kind=\"ledger_down\""), "{}", lines[0]);
+    assert!(lines[0].contains(&format!("reference={reference}")), "{}", lines[0]);
+    assert!(lines[1].contains("ERROR") && lines[1].contains("parked"), "{}", lines[1]);
+    assert!(!logs.contains(id) && !logs.contains("j.doe"), "no id, no error text: {logs}");
+}
+
+/// Issue 35: `run` deletes, every `prune_every`, what is older than the retention: over three
+/// simulated months of sessions handed off daily, the store holds about a retention's worth.
+#[tokio::test(start_paused = true)]
+async fn over_months_the_store_holds_a_retention_of_sessions() {
+    let timer = TokioTimer::new();
+    let mut policy = hpp_core::tracking::TrackingPolicy::default();
+    policy.retention = Duration::from_secs(30 * 86_400);
+    let store = Arc::new(MemoryStore::new(policy));
+    let app = Arc::new(App::default());
+    let mut options = PollerOptions::default();
+    options.prune_every = Duration::from_secs(3600);
+    options.idle = Duration::from_secs(60);
+    let poller = Poller::with_options(store.clone(), client(timer), app.clone(), timer, options);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(poller.run(
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let per_day = 10;
+    let mut ids = Vec::new();
+    for day in 0..90 {
+        let now = timer.system_now();
+        for n in 0..per_day {
+            let id = format!("day{day}-s{n}");
+            let track =
+                Input::Track { session_id: &id, expires_at: Some(now + Duration::from_secs(3600)), order_key: None };
+            store.apply(track, now, &*app).await.unwrap();
+            ids.push(id);
+        }
+        tokio::time::sleep(Duration::from_secs(86_400)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert_eq!(app.shipped.lock().unwrap().len(), 90 * per_day, "every session handed off");
+    let mut kept = 0;
+    for id in &ids {
+        kept += usize::from(store.get(id).await.unwrap().is_some());
+    }
+    // Handed off within a minute of each day's start, pruned within an hour of 30 days after.
+    assert!(kept <= 31 * per_day, "{kept} sessions kept: the store grows");
+    assert!(kept >= 29 * per_day, "{kept} sessions kept: deleted before the retention");
+    assert_eq!(store.pending().await.unwrap(), 0);
+}

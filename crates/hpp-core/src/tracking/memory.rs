@@ -17,6 +17,7 @@ use crate::dedup::Deduplicator;
 /// concurrent step of the same session is [`Applied::Busy`]); if the step's future is dropped
 /// midway, nothing of it is committed and the session is free again. Event ids are remembered up to a
 /// bound (100,000 by default, oldest forgotten first); sessions stay until
+/// [`prune`](TrackingStore::prune) (by [`TrackingPolicy::retention`]) or
 /// [`forget_handed_off`](Self::forget_handed_off).
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -43,6 +44,8 @@ struct Inner {
 struct Entry {
     state: TrackedSession,
     claimed_until: Option<SystemTime>,
+    /// When its final status was handed off: [`TrackingStore::prune`] goes by it.
+    handed_off_at: Option<SystemTime>,
 }
 
 impl Default for MemoryStore {
@@ -80,24 +83,7 @@ impl MemoryStore {
     /// up to the bound, and so do the orders they paid; a final status not handed off yet is
     /// kept); returns how many were forgotten.
     pub fn forget_handed_off(&self) -> usize {
-        let mut inner = self.lock();
-        let Inner { sessions, orders, paid_orders, .. } = &mut *inner;
-        let before = sessions.len();
-        sessions.retain(|id, entry| {
-            if !entry.state.is_handed_off() {
-                return true;
-            }
-            if let Some(key) = entry.state.order_key() {
-                if is_payment(entry.state.final_status()) {
-                    paid_orders.insert(key.to_owned());
-                }
-                if let Some(siblings) = orders.get_mut(key) {
-                    siblings.remove(id);
-                }
-            }
-            false
-        });
-        before - sessions.len()
+        self.lock().forget(|_| true, usize::MAX)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -124,6 +110,30 @@ impl Drop for BusyGuard<'_> {
 }
 
 impl Inner {
+    /// Forgets up to `max` handed-off sessions `chosen` picks (the orders they paid stay known);
+    /// returns how many.
+    fn forget(&mut self, chosen: impl Fn(&Entry) -> bool, max: usize) -> usize {
+        let Self { sessions, orders, paid_orders, .. } = self;
+        let gone: Vec<String> = sessions
+            .iter()
+            .filter(|(_, entry)| entry.state.is_handed_off() && chosen(entry))
+            .map(|(id, _)| id.clone())
+            .take(max)
+            .collect();
+        for id in &gone {
+            let Some(entry) = sessions.remove(id) else { continue };
+            if let Some(key) = entry.state.order_key() {
+                if is_payment(entry.state.final_status()) {
+                    paid_orders.insert(key.to_owned());
+                }
+                if let Some(siblings) = orders.get_mut(key) {
+                    siblings.remove(id);
+                }
+            }
+        }
+        gone.len()
+    }
+
     /// Whether another session of `order_key` was handed off as paid.
     fn order_paid(&self, order_key: Option<&str>, session_id: &str) -> bool {
         let Some(key) = order_key else { return false };
@@ -173,7 +183,7 @@ impl TrackingStore for MemoryStore {
                 Err(answer) => return Ok(answer),
             };
             if step.new_event().is_none() && step.finished().is_none() {
-                return write(&mut inner, &session_id, step.commit(Ok(())));
+                return write(&mut inner, &session_id, step.commit(Ok(())), now);
             }
             inner.busy.insert(session_id.clone());
             if let Some(key) = &order_key {
@@ -185,7 +195,7 @@ impl TrackingStore for MemoryStore {
         let _busy = BusyGuard { store: self, session_id: session_id.clone(), order_key };
         let result = step.run_app::<Self, H>(hand_off, &mut ()).await;
         let commit = step.commit(result);
-        write(&mut self.lock(), &session_id, commit)
+        write(&mut self.lock(), &session_id, commit, now)
     }
 
     async fn claim_due<'a>(
@@ -238,17 +248,26 @@ impl TrackingStore for MemoryStore {
         let inner = self.lock();
         Ok(inner.sessions.values().filter(|entry| !entry.state.is_handed_off()).count() as u64)
     }
+
+    /// Sessions only: the event ids are bounded by count ([`with_event_capacity`](Self::with_event_capacity)).
+    async fn prune(&self, now: SystemTime, max: usize) -> Result<u64, StoreError> {
+        let before = now.checked_sub(self.policy.retention).unwrap_or(SystemTime::UNIX_EPOCH);
+        let forgotten = self.lock().forget(|entry| entry.handed_off_at.is_some_and(|at| at < before), max);
+        Ok(forgotten as u64)
+    }
 }
 
 /// Writes what the step's [`Commit`] says (the app's work is the app's own: nothing to undo
 /// here) and answers its outcome.
-fn write(inner: &mut Inner, session_id: &str, commit: Commit<'_>) -> Result<Applied, StoreError> {
+fn write(inner: &mut Inner, session_id: &str, commit: Commit<'_>, now: SystemTime) -> Result<Applied, StoreError> {
     let Some(state) = commit.state else { return commit.outcome };
+    let handed_off_at = state.is_handed_off().then_some(now);
     if let Some(callback) = commit.event {
         inner.events.first_time(&callback.event_id);
     }
     match inner.sessions.get_mut(session_id) {
         Some(entry) => {
+            entry.handed_off_at = entry.handed_off_at.or(handed_off_at).filter(|_| state.is_handed_off());
             entry.state = state;
             if commit.release_claim {
                 entry.claimed_until = None;
@@ -258,7 +277,7 @@ fn write(inner: &mut Inner, session_id: &str, commit: Commit<'_>) -> Result<Appl
             if let Some(order_key) = state.order_key() {
                 inner.orders.entry(order_key.to_owned()).or_default().insert(session_id.to_owned());
             }
-            inner.sessions.insert(session_id.to_owned(), Entry { state, claimed_until: None });
+            inner.sessions.insert(session_id.to_owned(), Entry { state, claimed_until: None, handed_off_at });
         }
     }
     commit.outcome

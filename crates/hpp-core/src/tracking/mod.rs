@@ -15,7 +15,7 @@ mod store;
 
 pub use memory::MemoryStore;
 pub use step::{Commit, Step};
-pub use store::{Applied, Due, Finished, HandOff, Input, StoreError, TrackingStore};
+pub use store::{Applied, Due, Finished, HandOff, HandOffError, Input, StoreError, TrackingStore};
 
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and
@@ -174,6 +174,13 @@ pub struct TrackingPolicy {
     /// session costs no row and no reads). For tools that print every callback, such as the
     /// command-line listener.
     pub track_unknown_sessions: bool,
+    /// How long a session is kept once its final status was handed off (default 30 days), and
+    /// a callback's event id once applied: then [`TrackingStore::prune`] deletes them (a poller
+    /// does, in bounded batches). Long past the service's callback retries (minutes) and a
+    /// session's life (48 hours), so that a late callback is still recognised; short enough
+    /// that the tables stay the size of a month of sessions (about 500 bytes each). A session
+    /// with work outstanding (pending, parked) is never deleted.
+    pub retention: Duration,
 }
 
 impl Default for TrackingPolicy {
@@ -189,6 +196,7 @@ impl Default for TrackingPolicy {
             confirm_callbacks: true,
             park_after_failures: 20,
             track_unknown_sessions: false,
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -289,6 +297,9 @@ pub struct TrackedSession {
     /// The hand-off failed too often: nothing is due until the app asks again.
     #[serde(default)]
     parked: bool,
+    /// The kind of the app's last hand-off error ([`HandOffError::kind_of`]), while it fails.
+    #[serde(default)]
+    last_error_kind: Option<String>,
 }
 
 impl TrackedSession {
@@ -317,6 +328,7 @@ impl TrackedSession {
             confirmed: false,
             order_key: None,
             parked: false,
+            last_error_kind: None,
         };
         tracked.schedule(now, policy.first_read, policy);
         tracked
@@ -325,6 +337,14 @@ impl TrackedSession {
     /// The session's id.
     pub fn session_id(&self) -> &str {
         &self.session_id
+    }
+
+    /// A reference to the session for logs and operators (`trk-` and 12 hex digits of the
+    /// SHA-256 of its id): what a log line names instead of the id, and what `kustom-hpp
+    /// tracking list --reference` finds. The same for the same session everywhere (PostgreSQL
+    /// computes it as `'trk-' || left(encode(sha256(convert_to(session_id, 'UTF8')), 'hex'), 12)`).
+    pub fn reference(&self) -> String {
+        reference_of(&self.session_id)
     }
 
     /// The same session, paying for the app's order `order_key`: one order is handed off as
@@ -394,6 +414,12 @@ impl TrackedSession {
     /// Failed reads (or hand-offs) in a row.
     pub fn failures(&self) -> u32 {
         self.failures
+    }
+
+    /// The kind of the app's last hand-off error ([`HandOffError::kind_of`]) while its hand-off
+    /// fails (and once parked); `None` once handed off, or before any failure.
+    pub fn last_error_kind(&self) -> Option<&str> {
+        self.last_error_kind.as_deref()
     }
 
     /// What a callback or a read said of the session at `now`. Returns the final status while its
@@ -556,15 +582,19 @@ impl TrackedSession {
             self.parked = false;
             self.next_due_ms = None;
             self.failures = 0;
+            self.last_error_kind = None;
         }
     }
 
-    /// The app's work failed at `now`: the final status is kept and its hand-off is due again
-    /// after a back-off (doubling up to [`TrackingPolicy::max_interval`]); after
-    /// [`TrackingPolicy::park_after_failures`] failures in a row it is parked instead: nothing
-    /// more is due until the app asks for it again ([`Input::Unpark`]).
-    pub fn hand_off_failed(&mut self, now: SystemTime, policy: &TrackingPolicy) {
+    /// The app's work failed at `now` with an error of `error_kind` ([`HandOffError::kind_of`],
+    /// kept for operators: [`last_error_kind`](Self::last_error_kind)): the final status is
+    /// kept and its hand-off is due again after a back-off (doubling up to
+    /// [`TrackingPolicy::max_interval`]); after [`TrackingPolicy::park_after_failures`] failures
+    /// in a row it is parked instead: nothing more is due until the app asks for it again
+    /// ([`Input::Unpark`], [`unpark`](Self::unpark)).
+    pub fn hand_off_failed(&mut self, error_kind: &str, now: SystemTime, policy: &TrackingPolicy) {
         if self.hand_off_due().is_some() {
+            self.last_error_kind = Some(error_kind.to_owned());
             self.failures = self.failures.saturating_add(1);
             self.back_off(now, None, policy);
             if self.failures >= policy.park_after_failures.max(1) {
@@ -580,8 +610,11 @@ impl TrackedSession {
         self.parked
     }
 
-    /// The app asked for a parked session again: its hand-off is due at once, failures forgotten.
-    pub(crate) fn unpark(&mut self, now: SystemTime) {
+    /// The app (or an operator) asked for a parked session again: its hand-off is due at once,
+    /// failures forgotten (the last error's kind stays until it is handed off). Nothing for a
+    /// session not parked. [`Input::Unpark`] does this and runs the hand-off in the same step;
+    /// a store's operator command does only this, and the next poller runs the hand-off.
+    pub fn unpark(&mut self, now: SystemTime) {
         if self.parked {
             self.parked = false;
             self.failures = 0;
@@ -639,6 +672,14 @@ impl TrackedSession {
         let cap = [before, after, grace].into_iter().find(|&at| now < at && self.final_status.is_none());
         self.next_due_ms = Some(cap.map_or(next, |cap| next.min(cap)));
     }
+}
+
+/// [`TrackedSession::reference`] of `session_id`.
+pub(crate) fn reference_of(session_id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(session_id.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("trk-{hex}")
 }
 
 fn duration_millis(d: Duration) -> u64 {

@@ -19,7 +19,7 @@
 use std::error::Error as StdError;
 use std::time::SystemTime;
 
-use super::store::{Applied, Finished, HandOff, Input, StoreError, TrackingStore};
+use super::store::{Applied, Finished, HandOff, HandOffError, Input, StoreError, TrackingStore};
 use super::{FinalStatus, TrackedSession, TrackingPolicy};
 use crate::callback::StatusCallback;
 
@@ -171,7 +171,7 @@ impl<'a> Step<'a> {
                 (new_event, true, Ok(Applied::Done { handed_off: finished.map(|f| f.status) }))
             }
             Err(e) if state.hand_off_due().is_some() => {
-                state.hand_off_failed(now, policy);
+                state.hand_off_failed(HandOffError::kind_of(&*e), now, policy);
                 (None, false, Err(StoreError::HandOff(e)))
             }
             Err(e) => {

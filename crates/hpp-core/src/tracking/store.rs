@@ -161,6 +161,58 @@ pub enum StoreError {
     Backend(#[source] Box<dyn StdError + Send + Sync>),
 }
 
+/// An error of the app's [`HandOff`] with a *kind*: a short label the app chooses
+/// (`order_missing`, `ledger_unavailable`), kept with the session while its hand-off fails
+/// ([`TrackedSession::last_error_kind`]), logged and shown to operators. Never an error's text,
+/// which may hold personal data: the kind is at most 64 of `A-Z a-z 0-9 _ . : -` (others become
+/// `_`).
+///
+/// ```
+/// use hpp_core::tracking::HandOffError;
+/// let error: Box<dyn std::error::Error + Send + Sync> =
+///     Box::new(HandOffError::new("order_missing", "no order row for the session"));
+/// assert_eq!(HandOffError::kind_of(&*error), "order_missing");
+/// let plain: Box<dyn std::error::Error + Send + Sync> = "a database error".into();
+/// assert_eq!(HandOffError::kind_of(&*plain), "unclassified");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {source}")]
+pub struct HandOffError {
+    kind: String,
+    #[source]
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl HandOffError {
+    /// An error of `kind` caused by `source`.
+    pub fn new(kind: &str, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        let kind: String = kind
+            .chars()
+            .take(64)
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') { c } else { '_' })
+            .collect();
+        Self { kind: if kind.is_empty() { "unclassified".to_owned() } else { kind }, source: source.into() }
+    }
+
+    /// The kind the app gave.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The kind of `error`: that of the first [`HandOffError`] in its chain of sources, else
+    /// `unclassified`.
+    pub fn kind_of<'e>(error: &'e (dyn StdError + 'static)) -> &'e str {
+        let mut next = Some(error);
+        while let Some(error) = next {
+            if let Some(classified) = error.downcast_ref::<Self>() {
+                return &classified.kind;
+            }
+            next = error.source();
+        }
+        "unclassified"
+    }
+}
+
 /// The app's side of a final status: what to do, once, when a session becomes final (mark the
 /// order paid, release the stock). It runs inside the store's unit of work, through `tx` (for a
 /// database store, its open transaction, as a type that can run statements but cannot commit
@@ -250,4 +302,11 @@ pub trait TrackingStore: Send + Sync {
     /// How many tracked sessions still have work outstanding: not final yet, or final and not
     /// handed off yet.
     fn pending(&self) -> impl Future<Output = Result<u64, StoreError>> + Send + '_;
+
+    /// Deletes at most `max` sessions handed off more than the policy's
+    /// [`retention`](super::TrackingPolicy::retention) before `now` (and, up to `max` more, the
+    /// callbacks' event ids recorded before then); returns how many rows it deleted. Never a
+    /// session with work outstanding. A poller calls it in bounded batches; a callback for a
+    /// deleted session is then [`Applied::Unknown`] (or [`Applied::Duplicate`]): nothing done.
+    fn prune(&self, now: SystemTime, max: usize) -> impl Future<Output = Result<u64, StoreError>> + Send + '_;
 }

@@ -149,7 +149,7 @@ proptest! {
                     working.handed_off();
                     app_table.push(status);
                 }
-                (Some(_), _) => working.hand_off_failed(now, &policy),
+                (Some(_), _) => working.hand_off_failed("test", now, &policy),
                 (None, _) => {}
             }
             let before_step = committed.clone();
@@ -313,7 +313,7 @@ fn a_late_non_final_callback_never_ends_a_session_but_giving_up_does() {
     assert_eq!(tracked.read_failed(&transient(), at(expires + 601), &policy), None);
     assert_eq!(tracked.check_expiry(at(expires + 3599), &policy), None);
     assert_eq!(tracked.check_expiry(at(expires + 3600), &policy), Some(FinalStatus::Expired));
-    tracked.hand_off_failed(at(expires + 3600), &policy);
+    tracked.hand_off_failed("test", at(expires + 3600), &policy);
     assert_eq!(tracked.next_due_at(), Some(at(expires + 3630)), "a failed hand-off is due again, backing off");
     assert_eq!(tracked.check_expiry(at(expires + 3601), &policy), Some(FinalStatus::Expired), "until handed off");
     tracked.handed_off();
