@@ -128,7 +128,7 @@ pub(crate) fn api_failure(error: &Error, config_base: &str, call: Call) -> Failu
 }
 
 /// Asks `question` on the terminal; `Ok` only for a yes.
-fn confirm(question: &str) -> Result<(), Failure> {
+pub(crate) fn confirm(question: &str, not_confirmed: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "{question} [y/N] ").and_then(|()| err.flush());
@@ -138,7 +138,7 @@ fn confirm(question: &str) -> Result<(), Failure> {
     if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
         Ok(())
     } else {
-        Err(Failure::usage("not confirmed; nothing was sent (--yes skips the question)"))
+        Err(Failure::usage(not_confirmed))
     }
 }
 
@@ -222,10 +222,13 @@ impl ApiCall {
             Command::Session(SessionCommand::Get { session, .. }) => Self::Get(session),
             Command::Session(SessionCommand::Disable { session, yes }) => {
                 if !yes && std::io::stdin().is_terminal() {
-                    confirm(&format!(
-                        "Disable session {}? The consumer will no longer be able to pay it.",
-                        printable(&session)
-                    ))?;
+                    confirm(
+                        &format!(
+                            "Disable session {}? The consumer will no longer be able to pay it.",
+                            printable(&session)
+                        ),
+                        "not confirmed; nothing was sent (--yes skips the question)",
+                    )?;
                 }
                 Self::Disable(session)
             }
@@ -247,6 +250,7 @@ impl ApiCall {
             | Command::Man { .. }
             | Command::Sandbox(_)
             | Command::Callbacks(_)
+            | Command::Tracking(_)
             | Command::Session(SessionCommand::Watch { .. }) => unreachable!("handled in run()"),
         })
     }

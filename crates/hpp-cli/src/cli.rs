@@ -83,6 +83,10 @@ pub(crate) enum Command {
     /// Receive status callbacks.
     #[command(subcommand)]
     Callbacks(CallbacksCommand),
+    /// See where the payment tracker's sessions stand, and retry or forget stuck ones, in its
+    /// PostgreSQL store.
+    #[command(subcommand)]
+    Tracking(TrackingCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell), generated from the
     /// same definitions as this help.
     #[command(
@@ -169,6 +173,86 @@ pub(crate) enum SandboxCommand {
         kustom-hpp sandbox callback-faults --drop 0.2 --seed 7\n  \
         kustom-hpp sandbox callback-faults --drop 0 --duplicate 0 --delay 0   # none again")]
     CallbackFaults(CallbackFaultArgs),
+}
+
+/// Where `tracking` commands find the store.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// The tracker's PostgreSQL database (postgres://user:password@host/db; TLS by its sslmode,
+    /// verify-full by default but to loopback). Its password is never shown.
+    #[arg(long, value_name = "POSTGRES_URL", env = TRACKING_STORE_ENV, hide_env_values = true)]
+    pub(crate) store: String,
+    /// The PostgreSQL schema of the tracker's tables, when not the connection's default
+    /// (kustom_hpp_listener: the tables of `callbacks listen --store`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) schema: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrackingCommand {
+    /// How many sessions are waiting, due for hand-off, parked and handed off; the oldest
+    /// pending; the parked ones with their last error's kind and failures.
+    #[command(after_help = concat!("Examples:\n  kustom-hpp tracking status --store \"$DATABASE_URL\"\n  \
+        kustom-hpp --json tracking status | jq .parked\n\n",
+        "Exit codes: 0 done; 2 usage, or the store could not be used."))]
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List tracked sessions, oldest first: their reference (as the logs name them), id, order,
+    /// standing, final status, failures and last error's kind.
+    #[command(after_help = "Examples:\n  kustom-hpp tracking list --parked\n  \
+        kustom-hpp tracking list --pending-older-than 86400   # pending for more than a day\n  \
+        kustom-hpp tracking list --reference trk-3f2a9c01b7d4   # from a log line\n\n\
+        Exit codes: 0 done (an empty list too); 2 usage, or the store could not be used.")]
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Parked sessions only (their hand-off failed too often).
+        #[arg(long)]
+        parked: bool,
+        /// Sessions with work outstanding, tracked more than this many seconds ago.
+        #[arg(long, value_name = "SECONDS")]
+        pending_older_than: Option<u64>,
+        /// The sessions of this order (the app's order key).
+        #[arg(long, value_name = "KEY")]
+        order: Option<String>,
+        /// The session with this reference (trk-…, from a log line).
+        #[arg(long, value_name = "REFERENCE")]
+        reference: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Retry a parked hand-off (or every one): it is marked due, and the app's next poller hands
+    /// it off (this runs none of the app's code).
+    #[command(after_help = concat!("Examples:\n  kustom-hpp tracking retry trk-3f2a9c01b7d4\n  \
+        kustom-hpp tracking retry --all-parked\n\n",
+        "Exit codes: 0 done; 2 usage, or the store could not be used; 3 no parked session matched."))]
+    Retry {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The parked session's reference (trk-…).
+        #[arg(required_unless_present = "all_parked", conflicts_with = "all_parked")]
+        reference: Option<String>,
+        /// Every parked session.
+        #[arg(long)]
+        all_parked: bool,
+    },
+    /// Forget a tracked session: it is never read nor handed off again. For a session settled
+    /// by hand. Asks first on a terminal; elsewhere --yes is needed.
+    #[command(after_help = concat!("Examples:\n  kustom-hpp tracking forget trk-3f2a9c01b7d4\n  \
+        kustom-hpp tracking forget --yes trk-3f2a9c01b7d4   # in a script\n\n",
+        "Exit codes: 0 done; 2 usage, not confirmed, or the store could not be used; 3 no tracked session matched."))]
+    Forget {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The session's reference (trk-…).
+        reference: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// `sandbox callback-faults`: the chances to set (none: show them).
@@ -454,8 +538,14 @@ pub(crate) enum DistributeCommand {
 pub(crate) const API_FLAGS: [&str; 4] = ["base_url", "environment", "send_credentials_over_plain_http", "timeout"];
 
 /// The commands that send no API request, with the flags of [`API_FLAGS`] each still uses.
-pub(crate) const NOT_API: [(&str, &[&str]); 5] =
-    [("demo", &["timeout"]), ("sandbox", &[]), ("callbacks", &[]), ("completions", &[]), ("man", &[])];
+pub(crate) const NOT_API: [(&str, &[&str]); 6] = [
+    ("demo", &["timeout"]),
+    ("sandbox", &[]),
+    ("callbacks", &[]),
+    ("tracking", &[]),
+    ("completions", &[]),
+    ("man", &[]),
+];
 
 /// The command line's definitions: the derived ones, with the API flags hidden from the help of
 /// the commands they do not apply to (clap adds global flags to every subcommand).
@@ -506,6 +596,9 @@ pub(crate) fn misplaced_flag(matches: &clap::ArgMatches) -> Option<String> {
         misplaced.then(|| format!("--{} does not apply to `{path}`", flag.replace('_', "-")))
     })
 }
+
+/// The environment variable holding `tracking … --store`.
+pub(crate) const TRACKING_STORE_ENV: &str = "KUSTOM_HPP_TRACKING_STORE";
 
 /// The environment variable holding `callbacks listen --store`.
 pub(crate) const CALLBACK_STORE_ENV: &str = "KUSTOM_HPP_CALLBACK_STORE";

@@ -12,6 +12,7 @@ mod request;
 mod sandbox;
 mod session;
 mod signals;
+mod tracking;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -123,6 +124,7 @@ async fn run(cli: Cli, output: &Output) -> ExitCode {
             sandbox_command(&config, action, timeout, output).await
         }
         Command::Sandbox(args) => serve_sandbox(args, output).await,
+        Command::Tracking(command) => tracking::tracking(command, output).await,
         Command::Callbacks(CallbacksCommand::Listen { port, secret, read_timeout, forward_to, store }) => {
             let Some(read_timeout) = seconds_within(read_timeout, MAX_WATCH_INTERVAL) else {
                 return output.failure(&Failure::usage("--read-timeout must be between 0 and 3600 seconds"));

@@ -146,6 +146,11 @@ impl Failure {
         Self { sdk: Some(Box::new(facts)), ..Self::new("invalid_input", message.to_owned(), 3) }
     }
 
+    /// Nothing matched what was named (exit 3, as input refused locally).
+    pub(crate) fn no_match(message: &str) -> Self {
+        Self::new("no_match", message.to_owned(), 3)
+    }
+
     /// The same failure with `advice` instead of the SDK's general one.
     pub(crate) fn with_advice(mut self, advice: &'static str) -> Self {
         if let Some(facts) = self.sdk.as_mut() {
@@ -228,7 +233,7 @@ impl Output {
     }
 
     /// A JSON result on stdout: indented on a terminal, one line when piped.
-    fn print_json(&self, value: &serde_json::Value) {
+    pub(crate) fn print_json(&self, value: &serde_json::Value) {
         let text =
             if self.pretty_json { serde_json::to_string_pretty(value).unwrap_or_default() } else { value.to_string() };
         say!("{}", escape_risky(text));

@@ -27,6 +27,10 @@
 //!
 //! The schema ships with the crate (`migrations/`); [`PgStore::migrate`] applies it.
 //!
+//! Operators see where sessions stand and act on stuck ones with [`PgStore::overview`],
+//! [`PgStore::list`], [`PgStore::retry_parked`] and [`PgStore::forget`] (what `kustom-hpp
+//! tracking status|list|retry|forget` runs).
+//!
 //! ```no_run
 //! use std::time::SystemTime;
 //! use hpp_core::tracking::{Finished, HandOff, Input, TrackingPolicy, TrackingStore};
@@ -72,10 +76,13 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement, ToStatement};
 
+mod operator;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod tls;
+
+pub use operator::{Filter, Overview, SessionSummary, Standing};
 
 /// The schema, in order: (version, SQL). Each is applied once, in a transaction.
 pub const MIGRATIONS: &[(i32, &str)] = &[
@@ -533,7 +540,7 @@ impl TrackingStore for PgStore {
 }
 
 /// The tracked state in a row's first column (the `state` JSON).
-fn state_in(row: &Row) -> Result<TrackedSession, StoreError> {
+pub(crate) fn state_in(row: &Row) -> Result<TrackedSession, StoreError> {
     row.try_get::<_, Json<TrackedSession>>(0).map(|json| json.0).map_err(pg)
 }
 

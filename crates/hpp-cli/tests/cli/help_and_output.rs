@@ -126,6 +126,7 @@ fn help_snapshots() {
         ("sandbox", &["sandbox", "--help"]),
         ("distribute_sms", &["distribute", "sms", "--help"]),
         ("session_create", &["session", "create", "--help"]),
+        ("tracking_list", &["tracking", "list", "--help"]),
     ] {
         let out =
             Command::new(BIN).args(args).env("COLUMNS", "100").env_remove("KUSTOM_HPP_BASE_URL").output().unwrap();

@@ -8,6 +8,7 @@ mod callbacks;
 mod help_and_output;
 mod sandbox;
 mod session;
+mod tracking;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kustom-hpp");
 

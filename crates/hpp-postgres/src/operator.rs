@@ -1,0 +1,262 @@
+//! An operator's view of the store: where the tracked sessions stand ([`PgStore::overview`],
+//! [`PgStore::list`]), and the two things an operator does about a stuck one: retry a parked
+//! hand-off ([`PgStore::retry_parked`]: marked due, the app's next poller runs it) and forget a
+//! session ([`PgStore::forget`]). What `kustom-hpp tracking status|list|retry|forget` runs.
+//!
+//! Sessions are named by their reference (`TrackedSession::reference`, `trk-…`), the name the
+//! tracker's log lines give them.
+
+use std::time::SystemTime;
+
+use hpp_core::tracking::{FinalStatus, TrackedSession};
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+
+use crate::{PgStore, StoreError, pg, state_in};
+
+/// A session's reference, computed by PostgreSQL as `TrackedSession::reference` computes it.
+const REFERENCE: &str = "'trk-' || left(encode(sha256(convert_to(session_id, 'UTF8')), 'hex'), 12)";
+
+/// Whether a row's session is parked (its hand-off failed too often).
+const PARKED: &str = "coalesce((state->>'parked')::boolean, false)";
+
+/// Where a tracked session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Standing {
+    /// Not final yet: callbacks and reads will tell.
+    Waiting,
+    /// Final, its hand-off to the app due (or being retried after a failure).
+    HandOffDue,
+    /// Final, its hand-off failed too often: nothing is tried until it is retried.
+    Parked,
+    /// Handed off: done (deleted after the retention).
+    HandedOff,
+}
+
+impl Standing {
+    /// `waiting`, `hand_off_due`, `parked` or `handed_off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::HandOffDue => "hand_off_due",
+            Self::Parked => "parked",
+            Self::HandedOff => "handed_off",
+        }
+    }
+
+    fn of(state: &TrackedSession) -> Self {
+        match (state.final_status(), state.is_handed_off(), state.is_parked()) {
+            (_, true, _) => Self::HandedOff,
+            (None, _, _) => Self::Waiting,
+            (Some(_), _, true) => Self::Parked,
+            (Some(_), _, false) => Self::HandOffDue,
+        }
+    }
+}
+
+/// One tracked session, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionSummary {
+    /// Its reference (`trk-…`), as the tracker's logs name it.
+    pub reference: String,
+    /// Its id at Kustom.
+    pub session_id: String,
+    /// The app's order it pays for, when tracked with one.
+    pub order_key: Option<String>,
+    /// Where it stands.
+    pub standing: Standing,
+    /// Its final status, once known.
+    pub final_status: Option<FinalStatus>,
+    /// Failed reads, or hand-offs, in a row.
+    pub failures: u32,
+    /// The kind of the app's last hand-off error, while it fails.
+    pub last_error_kind: Option<String>,
+    /// When it started being tracked.
+    pub tracked_at: SystemTime,
+    /// When it is next read or its hand-off retried; `None` when nothing is due (parked,
+    /// handed off).
+    pub next_due_at: Option<SystemTime>,
+}
+
+/// The store at a glance: [`PgStore::overview`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Overview {
+    /// Sessions not final yet.
+    pub waiting: u64,
+    /// Final sessions whose hand-off is due (or retried).
+    pub hand_off_due: u64,
+    /// Final sessions whose hand-off failed too often.
+    pub parked: u64,
+    /// Sessions handed off (kept for the retention).
+    pub handed_off: u64,
+    /// When the oldest session with work outstanding started being tracked.
+    pub oldest_pending_since: Option<SystemTime>,
+    /// The parked sessions (the first 20 tracked), with their last error's kind and failures.
+    pub parked_sessions: Vec<SessionSummary>,
+}
+
+/// Which sessions [`PgStore::list`] shows: all the conditions set hold. Build with
+/// [`Default`] and change fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Filter {
+    /// Parked sessions only.
+    pub parked: bool,
+    /// Sessions with work outstanding, tracked before this time.
+    pub pending_since_before: Option<SystemTime>,
+    /// The sessions of this order.
+    pub order_key: Option<String>,
+    /// The session with this reference.
+    pub reference: Option<String>,
+    /// At most this many, oldest first (default 100).
+    pub limit: usize,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Self { parked: false, pending_since_before: None, order_key: None, reference: None, limit: 100 }
+    }
+}
+
+/// The columns a [`SessionSummary`] is read from, in order.
+const SUMMARY: &str = "state, created_at";
+
+fn summary(row: &Row) -> Result<SessionSummary, StoreError> {
+    let state = state_in(row)?;
+    let tracked_at: SystemTime = row.try_get(1).map_err(pg)?;
+    Ok(SessionSummary {
+        reference: state.reference(),
+        session_id: state.session_id().to_owned(),
+        order_key: state.order_key().map(str::to_owned),
+        standing: Standing::of(&state),
+        final_status: state.final_status(),
+        failures: state.failures(),
+        last_error_kind: state.last_error_kind().map(str::to_owned),
+        tracked_at,
+        next_due_at: state.next_due_at(),
+    })
+}
+
+impl PgStore {
+    /// How many sessions stand where, the oldest pending, and the parked ones.
+    pub async fn overview(&self) -> Result<Overview, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let client = conn.client();
+        let counts = client
+            .query_one(
+                &format!(
+                    "SELECT \
+                       count(*) FILTER (WHERE final_status IS NULL AND handed_off_at IS NULL), \
+                       count(*) FILTER (WHERE final_status IS NOT NULL AND handed_off_at IS NULL AND NOT {PARKED}), \
+                       count(*) FILTER (WHERE handed_off_at IS NULL AND {PARKED}), \
+                       count(*) FILTER (WHERE handed_off_at IS NOT NULL), \
+                       min(created_at) FILTER (WHERE handed_off_at IS NULL) \
+                     FROM hpp_tracked_session"
+                ),
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        let parked = client
+            .query(
+                &format!(
+                    "SELECT {SUMMARY} FROM hpp_tracked_session WHERE handed_off_at IS NULL AND {PARKED} \
+                     ORDER BY created_at LIMIT 20"
+                ),
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        let count = |i: usize| -> Result<u64, StoreError> {
+            let n: i64 = counts.try_get(i).map_err(pg)?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        };
+        Ok(Overview {
+            waiting: count(0)?,
+            hand_off_due: count(1)?,
+            parked: count(2)?,
+            handed_off: count(3)?,
+            oldest_pending_since: counts.try_get(4).map_err(pg)?,
+            parked_sessions: parked.iter().map(summary).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The sessions `filter` picks, oldest tracked first.
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<SessionSummary>, StoreError> {
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let mut conn = self.pool.get().await?;
+        let rows = conn
+            .client()
+            .query(
+                &format!(
+                    "SELECT {SUMMARY} FROM hpp_tracked_session \
+                     WHERE (NOT $1 OR (handed_off_at IS NULL AND {PARKED})) \
+                       AND ($2::timestamptz IS NULL OR (handed_off_at IS NULL AND created_at < $2)) \
+                       AND ($3::text IS NULL OR order_key = $3) \
+                       AND ($4::text IS NULL OR {REFERENCE} = $4) \
+                     ORDER BY created_at LIMIT $5"
+                ),
+                &[&filter.parked, &filter.pending_since_before, &filter.order_key, &filter.reference, &limit],
+            )
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        rows.iter().map(summary).collect()
+    }
+
+    /// Retries parked hand-offs: the one with `reference`, or every parked one (`None`). Each is
+    /// marked due at `now`, its failures forgotten (`TrackedSession::unpark`); the app's next
+    /// poller hands it off (this runs none of the app's code). Returns how many were retried.
+    pub async fn retry_parked(&self, reference: Option<&str>, now: SystemTime) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let client = conn.client();
+        client.batch_execute(&self.begin).await.map_err(pg)?;
+        // Rows a step holds are skipped: that step decides.
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT state FROM hpp_tracked_session \
+                     WHERE handed_off_at IS NULL AND {PARKED} AND ($1::text IS NULL OR {REFERENCE} = $1) \
+                     FOR UPDATE SKIP LOCKED"
+                ),
+                &[&reference],
+            )
+            .await
+            .map_err(pg)?;
+        let mut retried = 0;
+        for row in &rows {
+            let mut state = state_in(row)?;
+            state.unpark(now);
+            client
+                .execute(
+                    "UPDATE hpp_tracked_session SET state = $2, next_due_at = $3, updated_at = $4, \
+                       claimed_by = NULL, claimed_until = NULL WHERE session_id = $1",
+                    &[&state.session_id(), &Json(&state), &state.next_due_at(), &now],
+                )
+                .await
+                .map_err(pg)?;
+            retried += 1;
+        }
+        client.batch_execute("COMMIT").await.map_err(pg)?;
+        conn.clean = true;
+        Ok(retried)
+    }
+
+    /// Deletes the session with `reference`, whatever it stands at: it is never read nor handed
+    /// off again (a callback for it is answered and does nothing). For a session the operator has
+    /// settled by hand. Returns how many were deleted (0 or 1).
+    pub async fn forget(&self, reference: &str) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let deleted = conn
+            .client()
+            .execute(&format!("DELETE FROM hpp_tracked_session WHERE {REFERENCE} = $1"), &[&reference])
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
+        Ok(deleted)
+    }
+}
