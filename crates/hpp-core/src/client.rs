@@ -186,7 +186,10 @@ impl<T: Transport> Client<T> {
         timeout: Option<Duration>,
         policy: &'a RetryPolicy,
     ) -> impl Future<Output = Result<O::Output, Error>> + 'a {
-        let span = tracing::info_span!("hpp", operation = O::NAME, url = O::URL_TEMPLATE);
+        // Field names as OpenTelemetry's HTTP client conventions spell them; never an id (the
+        // URL's template, not the URL).
+        let span =
+            tracing::info_span!("hpp", operation = O::NAME, url = O::URL_TEMPLATE, url.template = O::URL_TEMPLATE);
         async move {
             let timer = &*self.timer;
             let started = timer.now();
@@ -223,7 +226,16 @@ impl<T: Transport> Client<T> {
         if let Some(timeout) = timeout {
             request.extensions_mut().insert(RequestTimeout(timeout));
         }
-        let span = tracing::debug_span!("attempt", attempt);
+        let span = tracing::debug_span!(
+            "attempt",
+            attempt,
+            http.request.method = %request.method(),
+            server.address = request.uri().host().unwrap_or_default(),
+            server.port = request.uri().port_u16().unwrap_or(if request.uri().scheme_str() == Some("http") { 80 } else { 443 }),
+            http.request.resend_count = attempt.saturating_sub(1),
+            http.response.status_code = tracing::field::Empty,
+            error.r#type = tracing::field::Empty,
+        );
         // One await for both cases (with a per-call deadline or without), and the transport's
         // future pinned where it was made: it is held in one place, not moved between two.
         let sending = std::pin::pin!(self.transport.send(request));
@@ -236,9 +248,15 @@ impl<T: Transport> Client<T> {
                     Err(TransportError::timeout(PerCallTimeout(timeout)))
                 })
                 .inspect_err(|e| {
+                    tracing::Span::current().record("error.type", e.kind().as_str());
                     tracing::info!(kind = ?e.kind(), may_have_been_sent = e.may_have_been_sent(), "no response");
                 })?;
             let status = response.status().as_u16();
+            let current = tracing::Span::current();
+            current.record("http.response.status_code", status);
+            if !response.status().is_success() {
+                current.record("error.type", status);
+            }
             let result = operation.parse(response);
             match &result {
                 Ok(_) => tracing::debug!(status, "success"),

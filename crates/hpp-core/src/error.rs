@@ -327,6 +327,18 @@ pub enum TransportErrorKind {
     NotSent,
 }
 
+impl TransportErrorKind {
+    /// `connect`, `timeout`, `other` or `not_sent`: the `error.type` of the attempt's span.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Other => "other",
+            Self::NotSent => "not_sent",
+        }
+    }
+}
+
 impl TransportError {
     /// No connection could be made; the request was provably not sent.
     pub fn connect(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {

@@ -61,9 +61,13 @@ fn transports_stay_thin() {
     for transport in ["hpp-reqwest", "hpp-hyper"] {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates").join(transport).join("src/lib.rs");
-        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
-        assert!(lines <= 150, "{transport} has {lines} lines; a transport only converts, sends and collects");
         let source = std::fs::read_to_string(&path).unwrap();
+        // Lines of code: documentation and blank lines do not make a transport thick.
+        let lines = source.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("//")).count();
+        assert!(lines <= 120, "{transport} has {lines} lines of code; a transport only converts, sends and collects");
+        let dir = path.parent().unwrap();
+        let files = std::fs::read_dir(dir).unwrap().count();
+        assert_eq!(files, 1, "{transport} is one file (lib.rs): the code counted is all of it");
         let text: String = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
         for forbidden in ["serde_json", "Credentials", "SessionRef", "RetryPolicy"] {
             assert!(
