@@ -231,7 +231,7 @@ impl<T: Transport> Client<T> {
             attempt,
             http.request.method = %request.method(),
             server.address = request.uri().host().unwrap_or_default(),
-            server.port = request.uri().port_u16().unwrap_or(if request.uri().scheme_str() == Some("http") { 80 } else { 443 }),
+            server.port = request.uri().port_u16().unwrap_or_else(|| if request.uri().scheme_str() == Some("http") { 80 } else { 443 }),
             http.request.resend_count = attempt.saturating_sub(1),
             http.response.status_code = tracing::field::Empty,
             error.r#type = tracing::field::Empty,
