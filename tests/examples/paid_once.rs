@@ -49,6 +49,10 @@ impl HandOff<PgStore> for MarkOrder {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Metrics: the tracker's, through the `metrics` facade, in Prometheus's text format (serve
+    // `metrics.render()` at /metrics; here they are printed at the end).
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+
     // The database: yours, or a throwaway one for this example.
     let throwaway;
     let url = match std::env::var("DATABASE_URL") {
@@ -111,5 +115,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await??;
     println!("order for session {session_id}: {payment}");
     assert_eq!(payment, "COMPLETED");
+    let exported = metrics.render();
+    for line in exported.lines().filter(|line| line.starts_with("hpp_tracker_") && !line.contains("_seconds")) {
+        println!("{line}");
+    }
+    assert!(exported.contains("hpp_tracker_hand_offs_total{"), "{exported}");
     Ok(())
 }

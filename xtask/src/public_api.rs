@@ -40,8 +40,9 @@ const CRATES: [(&str, &[&str]); 10] = [
 /// `Error::action` (an app maps errors to its outcomes in one match, not 27 lines). 65 items, 135
 /// methods (issue 35: running the tracker): `HandOffError` (`new`, `kind`, `kind_of`: the app's
 /// error kind operators see), `TrackedSession::reference`, `last_error_kind` and `unpark` (made
-/// public: an operator's retry marks a parked session due without running the app's code).
-pub(crate) const CORE_BUDGET: Size = Size { items: 65, methods: 135 };
+/// public: an operator's retry marks a parked session due without running the app's code); 66
+/// items: `Counts` (what `TrackingStore::counts` answers, for metrics and operators).
+pub(crate) const CORE_BUDGET: Size = Size { items: 66, methods: 135 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

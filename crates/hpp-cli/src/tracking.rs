@@ -26,28 +26,31 @@ async fn run(command: TrackingCommand, output: &Output) -> Result<(), Failure> {
     let now = SystemTime::now();
     match command {
         TrackingCommand::Status { store } => {
-            let overview = open(&store).await?.overview().await.map_err(store_failed)?;
+            let overview = open(&store).await?.overview(now).await.map_err(store_failed)?;
+            let counts = overview.counts;
             if output.json {
                 output.print_json(&json!({
-                    "waiting": overview.waiting,
-                    "hand_off_due": overview.hand_off_due,
-                    "parked": overview.parked,
-                    "handed_off": overview.handed_off,
-                    "oldest_pending_since": overview.oldest_pending_since.map(format_rfc3339),
+                    "waiting": counts.waiting,
+                    "hand_off_due": counts.hand_off_due,
+                    "parked": counts.parked,
+                    "handed_off": counts.handed_off,
+                    "due": counts.due,
+                    "oldest_pending_since": counts.oldest_pending_since.map(format_rfc3339),
                     "parked_sessions": overview.parked_sessions.iter().map(summary_json).collect::<Vec<_>>(),
                 }));
                 return Ok(());
             }
             output.heading("tracked sessions");
-            let age = overview.oldest_pending_since.map(|since| {
+            let age = counts.oldest_pending_since.map(|since| {
                 let age = now.duration_since(since).unwrap_or_default();
                 format!("{} ({} ago)", format_rfc3339(since), human(age))
             });
             output.fields(&[
-                ("waiting", Some(overview.waiting.to_string())),
-                ("hand-off due", Some(overview.hand_off_due.to_string())),
-                ("parked", Some(overview.parked.to_string())),
-                ("handed off", Some(overview.handed_off.to_string())),
+                ("waiting", Some(counts.waiting.to_string())),
+                ("hand-off due", Some(counts.hand_off_due.to_string())),
+                ("parked", Some(counts.parked.to_string())),
+                ("handed off", Some(counts.handed_off.to_string())),
+                ("due now", Some(counts.due.to_string())),
                 ("oldest pending", age.or_else(|| Some("none".to_owned()))),
             ]);
             if !overview.parked_sessions.is_empty() {

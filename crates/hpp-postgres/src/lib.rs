@@ -520,6 +520,10 @@ impl TrackingStore for PgStore {
         Ok(u64::try_from(count).unwrap_or_default())
     }
 
+    async fn counts(&self, now: SystemTime) -> Result<hpp_core::tracking::Counts, StoreError> {
+        self.count(now).await
+    }
+
     async fn prune(&self, now: SystemTime, max: usize) -> Result<u64, StoreError> {
         let before = now.checked_sub(self.policy.retention).unwrap_or(SystemTime::UNIX_EPOCH);
         let max = i64::try_from(max).unwrap_or(i64::MAX);

@@ -8,7 +8,7 @@
 
 use std::time::SystemTime;
 
-use hpp_core::tracking::{FinalStatus, TrackedSession};
+use hpp_core::tracking::{Counts, FinalStatus, TrackedSession};
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
@@ -84,16 +84,8 @@ pub struct SessionSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Overview {
-    /// Sessions not final yet.
-    pub waiting: u64,
-    /// Final sessions whose hand-off is due (or retried).
-    pub hand_off_due: u64,
-    /// Final sessions whose hand-off failed too often.
-    pub parked: u64,
-    /// Sessions handed off (kept for the retention).
-    pub handed_off: u64,
-    /// When the oldest session with work outstanding started being tracked.
-    pub oldest_pending_since: Option<SystemTime>,
+    /// How many sessions stand where, how many are due, and the oldest pending.
+    pub counts: Counts,
     /// The parked sessions (the first 20 tracked), with their last error's kind and failures.
     pub parked_sessions: Vec<SessionSummary>,
 }
@@ -141,26 +133,12 @@ fn summary(row: &Row) -> Result<SessionSummary, StoreError> {
 }
 
 impl PgStore {
-    /// How many sessions stand where, the oldest pending, and the parked ones.
-    pub async fn overview(&self) -> Result<Overview, StoreError> {
+    /// How many sessions stand where at `now`, the oldest pending, and the parked ones.
+    pub async fn overview(&self, now: SystemTime) -> Result<Overview, StoreError> {
+        let counts = self.count(now).await?;
         let mut conn = self.pool.get().await?;
-        let client = conn.client();
-        let counts = client
-            .query_one(
-                &format!(
-                    "SELECT \
-                       count(*) FILTER (WHERE final_status IS NULL AND handed_off_at IS NULL), \
-                       count(*) FILTER (WHERE final_status IS NOT NULL AND handed_off_at IS NULL AND NOT {PARKED}), \
-                       count(*) FILTER (WHERE handed_off_at IS NULL AND {PARKED}), \
-                       count(*) FILTER (WHERE handed_off_at IS NOT NULL), \
-                       min(created_at) FILTER (WHERE handed_off_at IS NULL) \
-                     FROM hpp_tracked_session"
-                ),
-                &[],
-            )
-            .await
-            .map_err(pg)?;
-        let parked = client
+        let parked = conn
+            .client()
             .query(
                 &format!(
                     "SELECT {SUMMARY} FROM hpp_tracked_session WHERE handed_off_at IS NULL AND {PARKED} \
@@ -171,18 +149,42 @@ impl PgStore {
             .await
             .map_err(pg)?;
         conn.clean = true;
+        Ok(Overview { counts, parked_sessions: parked.iter().map(summary).collect::<Result<_, _>>()? })
+    }
+
+    /// [`TrackingStore::counts`](hpp_core::tracking::TrackingStore::counts): one query.
+    pub(crate) async fn count(&self, now: SystemTime) -> Result<Counts, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .client()
+            .query_one(
+                &format!(
+                    "SELECT \
+                       count(*) FILTER (WHERE final_status IS NULL AND handed_off_at IS NULL), \
+                       count(*) FILTER (WHERE final_status IS NOT NULL AND handed_off_at IS NULL AND NOT {PARKED}), \
+                       count(*) FILTER (WHERE handed_off_at IS NULL AND {PARKED}), \
+                       count(*) FILTER (WHERE handed_off_at IS NOT NULL), \
+                       count(*) FILTER (WHERE handed_off_at IS NULL AND next_due_at <= $1), \
+                       min(created_at) FILTER (WHERE handed_off_at IS NULL) \
+                     FROM hpp_tracked_session"
+                ),
+                &[&now],
+            )
+            .await
+            .map_err(pg)?;
+        conn.clean = true;
         let count = |i: usize| -> Result<u64, StoreError> {
-            let n: i64 = counts.try_get(i).map_err(pg)?;
+            let n: i64 = row.try_get(i).map_err(pg)?;
             Ok(u64::try_from(n).unwrap_or_default())
         };
-        Ok(Overview {
-            waiting: count(0)?,
-            hand_off_due: count(1)?,
-            parked: count(2)?,
-            handed_off: count(3)?,
-            oldest_pending_since: counts.try_get(4).map_err(pg)?,
-            parked_sessions: parked.iter().map(summary).collect::<Result<_, _>>()?,
-        })
+        let mut counts = Counts::default();
+        counts.waiting = count(0)?;
+        counts.hand_off_due = count(1)?;
+        counts.parked = count(2)?;
+        counts.handed_off = count(3)?;
+        counts.due = count(4)?;
+        counts.oldest_pending_since = row.try_get(5).map_err(pg)?;
+        Ok(counts)
     }
 
     /// The sessions `filter` picks, oldest tracked first.

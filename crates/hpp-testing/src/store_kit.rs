@@ -86,6 +86,7 @@ where
     kit.a_pause_of_reads_holds_every_claim().await;
     // After it: pruning at a time past every other check deletes what they handed off.
     kit.retention_deletes_only_what_is_done().await;
+    kit.counts_say_where_sessions_stand().await;
 }
 
 /// The start of the kit's clock (2027-01-15).
@@ -594,6 +595,40 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         for s in batch {
             assert!(self.state(s).await.is_none(), "{CHECK}: every batch ends");
         }
+    }
+
+    /// [`TrackingStore::counts`]: sessions by where they stand and how many are due, as the
+    /// rules say (compared before and after, since other checks' sessions share the store).
+    async fn counts_say_where_sessions_stand(&self) {
+        const CHECK: &str = "counts_say_where_sessions_stand";
+        let t = START + 6_000_000_000;
+        let later = at(t + 1_000_000);
+        let counts = || async { self.store.counts(later).await.unwrap_or_else(|e| panic!("{CHECK}: {e}")) };
+        let before = counts().await;
+        let paid = session("COMPLETED");
+        let (waiting, done, failing) = ("kit-counts-waiting", "kit-counts-done", "kit-counts-failing");
+        for s in [waiting, done, failing] {
+            let track = Input::Track { session_id: s, expires_at: Some(at(t + 36_000)), order_key: None };
+            self.apply(track, t).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        }
+        self.apply(Input::Read { session_id: done, result: Ok(&paid) }, t + 1).await.unwrap();
+        self.app.failing.store(true, Ordering::SeqCst);
+        assert!(self.apply(Input::Read { session_id: failing, result: Ok(&paid) }, t + 1).await.is_err(), "{CHECK}");
+        self.app.failing.store(false, Ordering::SeqCst);
+        let after = counts().await;
+        let delta = |a: u64, b: u64| a.checked_sub(b).unwrap_or_else(|| panic!("{CHECK}: a count went down"));
+        assert_eq!(
+            (
+                delta(after.waiting, before.waiting),
+                delta(after.hand_off_due, before.hand_off_due),
+                delta(after.parked, before.parked),
+                delta(after.handed_off, before.handed_off),
+                delta(after.due, before.due),
+            ),
+            (1, 1, 0, 1, 2),
+            "{CHECK}: (waiting, hand-off due, parked, handed off, due) added: {before:?} -> {after:?}"
+        );
+        assert!(after.oldest_pending_since.is_some_and(|since| since <= at(t)), "{CHECK}: {after:?}");
     }
 
     async fn claims_are_leased_and_released_by_reads_and_ticks(&self) {

@@ -47,6 +47,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 //!
+//! # Metrics
+//!
+//! Through the [`metrics`](https://docs.rs/metrics/0.24) facade: install the exporter you use
+//! (Prometheus, StatsD, OpenTelemetry) and these appear. No label carries an id or customer data.
+//!
+//! | Name | Kind | Labels | What |
+//! |---|---|---|---|
+//! | `hpp_tracker_sessions` | gauge | `standing`: `waiting`, `hand_off_due`, `parked`, `handed_off` | the store's sessions, counted by the poller every `PollerOptions::gauges_every` |
+//! | `hpp_tracker_sessions_due` | gauge | | sessions with work due now (a backlog when it stays up) |
+//! | `hpp_tracker_oldest_pending_seconds` | gauge | | age of the oldest session with work outstanding |
+//! | `hpp_tracker_hand_offs_total` | counter | `by` (`callback`, `poller`), `outcome` (`handed_off`, `failed`, `parked`), `status` (the final status, handed off) or `error_kind` (the app's `HandOffError` kind) | hand-offs to the app |
+//! | `hpp_tracker_reads_total` | counter | `outcome`: `ok`, `not_found`, `rate_limited`, `failed` | the poller's reads of the API |
+//! | `hpp_tracker_callbacks_total` | counter | `receipt` ([`Receipt::as_str`]) | the receiver's answers |
+//! | `hpp_tracker_step_seconds` | histogram | `by` (`callback`, `poller`) | one step: a callback answered, a poller's read and apply |
+//! | `hpp_tracker_pruned_total` | counter | | rows deleted past the retention |
+//!
 //! [`TrackingStore`]: hpp_core::tracking::TrackingStore
 //! [`HandOff`]: hpp_core::tracking::HandOff
 

@@ -46,6 +46,10 @@ pub struct PollerOptions {
     /// `TrackingPolicy::retention`) (default every 10 minutes; the first pass one interval after
     /// the start). Several replicas may prune at once: each deletes rows the others skip.
     pub prune_every: Duration,
+    /// How often [`run`](Poller::run) counts the store's sessions for the gauges
+    /// (`hpp_tracker_sessions`, `hpp_tracker_sessions_due`, `hpp_tracker_oldest_pending_seconds`;
+    /// default every 15 seconds, one query).
+    pub gauges_every: Duration,
     /// Rows one prune statement deletes at most (default 1,000): short statements, short locks.
     /// A pass goes on while they find rows, up to 100 of them.
     pub prune_batch: usize,
@@ -61,6 +65,7 @@ impl Default for PollerOptions {
             idle: Duration::from_secs(1),
             disable_other_sessions_when_paid: false,
             prune_every: Duration::from_secs(600),
+            gauges_every: Duration::from_secs(15),
             prune_batch: 1000,
         }
     }
@@ -200,9 +205,24 @@ where
                 match inner.prune().await {
                     Ok(0) => {}
                     Ok(deleted) => {
-                        tracing::info!(deleted, "hpp poller: deleted sessions and events past their retention")
+                        crate::report::pruned(deleted);
+                        tracing::info!(deleted, "hpp poller: deleted sessions and events past their retention");
                     }
                     Err(e) => tracing::warn!(error = %e, "hpp poller: pruning past the retention failed"),
+                }
+            }
+        });
+        let inner = self.inner.clone();
+        let mut stop_counting = stop.clone();
+        slots.spawn(async move {
+            loop {
+                match inner.store.counts(inner.clock.system_now()).await {
+                    Ok(counts) => crate::report::counts(&counts, inner.clock.system_now()),
+                    Err(e) => tracing::warn!(error = %e, "hpp poller: counting the store's sessions failed"),
+                }
+                tokio::select! {
+                    _ = stop_counting.changed() => return,
+                    () = inner.clock.sleep(inner.options.gauges_every) => {}
                 }
             }
         });
@@ -311,8 +331,11 @@ where
                 return Stepped::ClaimFailed;
             }
         };
+        let started = self.clock.now();
         let budgeted = within(&self.clock, self.options.step_budget, self.step(&due));
-        let stepped = match contained(budgeted).await {
+        let stepped = contained(budgeted).await;
+        crate::report::poller_step(self.clock.now().saturating_sub(started));
+        let stepped = match stepped {
             Ok(Some(applied)) => Ok(applied),
             Ok(None) => {
                 tracing::warn!(budget = ?self.options.step_budget, "hpp poller: a step ran out of time and was abandoned; it is retried after its lease");
@@ -322,6 +345,9 @@ where
         };
         match stepped {
             Ok(Ok(Applied::Done { handed_off })) => {
+                if let Some(status) = handed_off {
+                    crate::report::handed_off("poller", status);
+                }
                 if handed_off == Some(FinalStatus::Completed) && self.options.disable_other_sessions_when_paid {
                     self.disable_other_sessions(due.session_id()).await;
                 }
@@ -377,6 +403,14 @@ where
             _ => {
                 let read = self.client.read_session(session_id).await;
                 let now = self.clock.system_now();
+                crate::report::read(match &read {
+                    Ok(_) => "ok",
+                    Err(hpp_core::Error::Api(api)) if api.status() == http::StatusCode::NOT_FOUND => "not_found",
+                    Err(hpp_core::Error::Api(api)) if api.status() == http::StatusCode::TOO_MANY_REQUESTS => {
+                        "rate_limited"
+                    }
+                    Err(_) => "failed",
+                });
                 if let Err(e) = &read {
                     // Its status only, never the error's text (a transport's message can name the URL).
                     tracing::debug!(status = ?e.status().map(|s| s.as_u16()), "hpp poller: a read failed");

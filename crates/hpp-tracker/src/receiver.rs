@@ -172,6 +172,19 @@ where
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let started = self.inner.clock.now();
+        let receipt = self.answer(request).await;
+        crate::report::callback_answered(receipt.as_str(), self.inner.clock.now().saturating_sub(started));
+        receipt
+    }
+
+    /// The receipt for `request` (see [`receipt`](Self::receipt), which reports it).
+    async fn answer<B>(&self, request: Request<B>) -> Receipt
+    where
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let inner = &self.inner;
         let uri = request.uri().path_and_query().map_or("", |pq| pq.as_str());
         // The secret, or a URL signed for one order (CallbackSecret::append_for_order).
@@ -231,7 +244,12 @@ where
             // Logged: what happened, never ids, bodies or the app's error text (the app logs its
             // own); a store failure's PostgreSQL message names no value.
             match &applied {
-                Ok(_) => tracing::info!(outcome = receipt.as_str(), "hpp callback"),
+                Ok(applied) => {
+                    if let Applied::Done { handed_off: Some(status) } = applied {
+                        crate::report::handed_off("callback", *status);
+                    }
+                    tracing::info!(outcome = receipt.as_str(), "hpp callback");
+                }
                 Err(StoreError::HandOff(e)) => {
                     tracing::info!(outcome = receipt.as_str(), "hpp callback");
                     crate::report::hand_off_failed(&*inner.store, session_id, &**e, "callback").await;

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use super::step::{Commit, Step};
-use super::store::{Applied, Due, HandOff, Input, StoreError, TrackingStore};
+use super::store::{Applied, Counts, Due, HandOff, Input, StoreError, TrackingStore};
 use super::{FinalStatus, TrackedSession, TrackingPolicy};
 use crate::dedup::Deduplicator;
 
@@ -46,6 +46,8 @@ struct Entry {
     claimed_until: Option<SystemTime>,
     /// When its final status was handed off: [`TrackingStore::prune`] goes by it.
     handed_off_at: Option<SystemTime>,
+    /// When it started being tracked.
+    tracked_at: SystemTime,
 }
 
 impl Default for MemoryStore {
@@ -249,6 +251,26 @@ impl TrackingStore for MemoryStore {
         Ok(inner.sessions.values().filter(|entry| !entry.state.is_handed_off()).count() as u64)
     }
 
+    async fn counts(&self, now: SystemTime) -> Result<Counts, StoreError> {
+        let inner = self.lock();
+        let mut counts = Counts::default();
+        for entry in inner.sessions.values() {
+            let state = &entry.state;
+            match (state.final_status(), state.is_handed_off(), state.is_parked()) {
+                (_, true, _) => counts.handed_off += 1,
+                (None, _, _) => counts.waiting += 1,
+                (Some(_), _, true) => counts.parked += 1,
+                (Some(_), _, false) => counts.hand_off_due += 1,
+            }
+            if !state.is_handed_off() {
+                counts.due += u64::from(state.is_due(now));
+                let since = counts.oldest_pending_since.get_or_insert(entry.tracked_at);
+                *since = (*since).min(entry.tracked_at);
+            }
+        }
+        Ok(counts)
+    }
+
     /// Sessions only: the event ids are bounded by count ([`with_event_capacity`](Self::with_event_capacity)).
     async fn prune(&self, now: SystemTime, max: usize) -> Result<u64, StoreError> {
         let before = now.checked_sub(self.policy.retention).unwrap_or(SystemTime::UNIX_EPOCH);
@@ -277,7 +299,8 @@ fn write(inner: &mut Inner, session_id: &str, commit: Commit<'_>, now: SystemTim
             if let Some(order_key) = state.order_key() {
                 inner.orders.entry(order_key.to_owned()).or_default().insert(session_id.to_owned());
             }
-            inner.sessions.insert(session_id.to_owned(), Entry { state, claimed_until: None, handed_off_at });
+            let entry = Entry { state, claimed_until: None, handed_off_at, tracked_at: now };
+            inner.sessions.insert(session_id.to_owned(), entry);
         }
     }
     commit.outcome

@@ -15,7 +15,7 @@ mod store;
 
 pub use memory::MemoryStore;
 pub use step::{Commit, Step};
-pub use store::{Applied, Due, Finished, HandOff, HandOffError, Input, StoreError, TrackingStore};
+pub use store::{Applied, Counts, Due, Finished, HandOff, HandOffError, Input, StoreError, TrackingStore};
 
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and

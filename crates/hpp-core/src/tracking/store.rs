@@ -115,6 +115,24 @@ pub enum Applied {
     Unknown,
 }
 
+/// How many of a store's sessions stand where ([`TrackingStore::counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Not final yet.
+    pub waiting: u64,
+    /// Final, the hand-off due (or retried after a failure).
+    pub hand_off_due: u64,
+    /// Final, the hand-off failed too often: waiting for the app or an operator.
+    pub parked: u64,
+    /// Handed off (kept for the retention).
+    pub handed_off: u64,
+    /// Of those with work outstanding, how many are due now (a read or a hand-off).
+    pub due: u64,
+    /// When the oldest session with work outstanding started being tracked.
+    pub oldest_pending_since: Option<SystemTime>,
+}
+
 /// A claimed session and what the poller that claimed it does with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -302,6 +320,9 @@ pub trait TrackingStore: Send + Sync {
     /// How many tracked sessions still have work outstanding: not final yet, or final and not
     /// handed off yet.
     fn pending(&self) -> impl Future<Output = Result<u64, StoreError>> + Send + '_;
+
+    /// How many sessions stand where at `now` ([`Counts`]): for metrics and operators.
+    fn counts(&self, now: SystemTime) -> impl Future<Output = Result<Counts, StoreError>> + Send + '_;
 
     /// Deletes at most `max` sessions handed off more than the policy's
     /// [`retention`](super::TrackingPolicy::retention) before `now` (and, up to `max` more, the
