@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 /// The published crates (package name), whose pages are checked.
-const PUBLISHED: [&str; 11] = [
+const PUBLISHED: [&str; 13] = [
     "hpp-core",
     "hpp-runtime",
     "hpp-conformance",
@@ -16,6 +16,8 @@ const PUBLISHED: [&str; 11] = [
     "hpp-sandbox",
     "hpp-tracker",
     "hpp-postgres",
+    "hpp-postgres-schema",
+    "hpp-sqlx",
     "hpp-reqwest",
     "hpp-hyper",
     "hpp-ureq",

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 /// The published library crates, with the features their API is listed with.
-const CRATES: [(&str, &[&str]); 10] = [
+const CRATES: [(&str, &[&str]); 12] = [
     ("hpp-core", &["--all-features"]),
     ("hpp-reqwest", &[]),
     ("hpp-hyper", &[]),
@@ -25,6 +25,8 @@ const CRATES: [(&str, &[&str]); 10] = [
     ("hpp-testing", &[]),
     ("hpp-sandbox", &[]),
     ("hpp-postgres", &["--all-features"]),
+    ("hpp-postgres-schema", &[]),
+    ("hpp-sqlx", &[]),
     ("hpp-tracker", &[]),
 ];
 

@@ -84,13 +84,12 @@ mod tls;
 
 pub use operator::{Filter, Overview, SessionSummary, Standing};
 
-/// The schema, in order: (version, SQL). Each is applied once, in a transaction.
-pub const MIGRATIONS: &[(i32, &str)] = &[
-    (1, include_str!("../migrations/0001_tracking.sql")),
-    (2, include_str!("../migrations/0002_orders.sql")),
-    (3, include_str!("../migrations/0003_pause.sql")),
-    (4, include_str!("../migrations/0004_retention.sql")),
-];
+use hpp_postgres_schema as sql;
+/// The schema, in order: (version, SQL), from `hpp-postgres-schema` (shared with `hpp-sqlx`).
+pub use hpp_postgres_schema::MIGRATIONS;
+/// The tokio-postgres this store is built on (its `Client`, `GenericClient`, `types`): what
+/// [`PgStore::track_in`] and a [`Connector`] take.
+pub use tokio_postgres;
 
 /// Opens a connection (and spawns its driver task): what [`PgStore::with_connector`] takes, so
 /// that TLS or any other setting is the caller's choice.
@@ -174,7 +173,7 @@ impl PgStore {
     }
 
     fn with_pool(policy: TrackingPolicy, pool: Pool) -> Self {
-        Self { policy, pool, begin: begin(STEP_TIMEOUT), schema: None }
+        Self { policy, pool, begin: sql::begin(STEP_TIMEOUT), schema: None }
     }
 
     /// The store with each step bounded on the server by `timeout` (default 30 s, the poller's
@@ -184,7 +183,7 @@ impl PgStore {
     /// replicas. Set per transaction (`SET LOCAL`, in the step's first round trip), so it holds on
     /// connections from any connector and through pgbouncer in transaction mode.
     pub fn with_step_timeout(mut self, timeout: Duration) -> Self {
-        self.begin = begin(timeout);
+        self.begin = sql::begin(timeout);
         self
     }
 
@@ -199,26 +198,17 @@ impl PgStore {
         let mut conn = self.pool.get().await?;
         let client = conn.client();
         client.batch_execute("BEGIN").await.map_err(pg)?;
-        client.execute("SELECT pg_advisory_xact_lock(7140011000421)", &[]).await.map_err(pg)?;
+        client.execute("SELECT pg_advisory_xact_lock($1)", &[&sql::MIGRATION_LOCK]).await.map_err(pg)?;
         if let Some(schema) = &self.schema {
             // A checked name (lowercase letters, digits, _): safe to write out.
             client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await.map_err(pg)?;
         }
-        client
-            .batch_execute(
-                "CREATE TABLE IF NOT EXISTS hpp_schema_version (\
-                 version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-            )
-            .await
-            .map_err(pg)?;
-        for (version, sql) in MIGRATIONS {
-            let applied = client
-                .query_opt("SELECT 1 FROM hpp_schema_version WHERE version = $1", &[version])
-                .await
-                .map_err(pg)?;
+        client.batch_execute(sql::SCHEMA_VERSION_TABLE).await.map_err(pg)?;
+        for (version, migration) in MIGRATIONS {
+            let applied = client.query_opt(sql::MIGRATION_APPLIED, &[version]).await.map_err(pg)?;
             if applied.is_none() {
-                client.batch_execute(sql).await.map_err(pg)?;
-                client.execute("INSERT INTO hpp_schema_version (version) VALUES ($1)", &[version]).await.map_err(pg)?;
+                client.batch_execute(migration).await.map_err(pg)?;
+                client.execute(sql::MIGRATION_RECORD, &[version]).await.map_err(pg)?;
             }
         }
         client.batch_execute("COMMIT").await.map_err(pg)?;
@@ -266,14 +256,14 @@ impl PgStore {
             _ => None,
         };
         let mut conn = self.pool.get().await?;
-        let read = conn.statement(READ_STEP).await?;
-        let write = conn.statement(WRITE_STEP).await?;
+        let read = conn.statement(sql::READ_STEP).await?;
+        let write = conn.statement(sql::WRITE_STEP).await?;
         let client = conn.client();
         let read_params: [&(dyn ToSql + Sync); 2] = [&session_id, &event_id];
         let (begun, row, saved) = tokio::join!(
             client.batch_execute(&self.begin),
             client.query_one(&read, &read_params),
-            client.batch_execute("SAVEPOINT hpp_hand_off")
+            client.batch_execute(sql::SAVEPOINT)
         );
         begun.map_err(pg)?;
         let row = match row {
@@ -304,7 +294,7 @@ impl PgStore {
             return commit.outcome.map(Some);
         };
         if !commit.keep_app_work {
-            client.batch_execute("ROLLBACK TO SAVEPOINT hpp_hand_off").await.map_err(pg)?;
+            client.batch_execute(sql::ROLLBACK_APP_WORK).await.map_err(pg)?;
         }
         if commit.insert && insert_state(&**client, state, now).await? == 0 {
             client.batch_execute("ROLLBACK").await.map_err(pg)?;
@@ -385,36 +375,6 @@ impl PgTx {
     }
 }
 
-/// `BEGIN`, with `timeout` as the transaction's idle and statement bounds (at least 1 ms: 0
-/// would mean none).
-fn begin(timeout: Duration) -> String {
-    let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
-    format!("BEGIN; SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
-}
-
-/// A step's read: the session's state, its row locked with those of every session of its order
-/// (`NULL` when not tracked), whether the event (`$2`, `NULL` for other inputs) was applied
-/// before, and whether another session of the order was handed off as paid.
-const READ_STEP: &str = "WITH me AS (SELECT order_key FROM hpp_tracked_session WHERE session_id = $1), \
-     s AS (SELECT session_id, state, final_status, handed_off_at FROM hpp_tracked_session \
-       WHERE session_id = $1 OR order_key = (SELECT order_key FROM me) FOR UPDATE NOWAIT) \
-     SELECT (SELECT state FROM s WHERE session_id = $1), \
-       EXISTS (SELECT 1 FROM hpp_callback_event WHERE event_id = $2), \
-       EXISTS (SELECT 1 FROM s WHERE session_id <> $1 AND handed_off_at IS NOT NULL \
-         AND final_status IN ('COMPLETED', 'COMPLETED_AFTER_EXPIRED', 'COMPLETED_TWICE'))";
-
-/// A step's write: the session's new state (the row exists: inserted first when new) and, when
-/// `$8` is not `NULL`, the event recorded as applied.
-const WRITE_STEP: &str = "WITH updated AS (\
-       UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
-         handed_off_at = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE COALESCE(handed_off_at, $4) END, \
-         next_due_at = $5, updated_at = $6, \
-         claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
-         claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
-       WHERE session_id = $1 RETURNING 1) \
-     INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
-     SELECT $8, $1, $9, $6 WHERE $8::text IS NOT NULL ON CONFLICT (event_id) DO NOTHING";
-
 impl TrackingStore for PgStore {
     /// The step's open transaction: run the app's statements on it.
     type Tx = PgTx;
@@ -445,22 +405,7 @@ impl TrackingStore for PgStore {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         let mut conn = self.pool.get().await?;
         // The eligibility is repeated in the UPDATE: a row can change between the two.
-        let rows = conn
-            .client()
-            .query(
-                "WITH due AS (\
-                   SELECT session_id FROM hpp_tracked_session \
-                   WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
-                     AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
-                   ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-                 UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
-                 FROM due WHERE s.session_id = due.session_id \
-                   AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
-                 RETURNING s.state",
-                &[&now, &max, &owner, &until],
-            )
-            .await
-            .map_err(pg)?;
+        let rows = conn.client().query(sql::CLAIM_DUE, &[&now, &max, &owner, &until]).await.map_err(pg)?;
         conn.clean = true;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
@@ -474,47 +419,28 @@ impl TrackingStore for PgStore {
 
     async fn pause_reads(&self, until: SystemTime) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await?;
-        conn.client()
-            .execute(
-                "INSERT INTO hpp_read_pause (id, reads_until) VALUES (1, $1) ON CONFLICT (id) \
-                 DO UPDATE SET reads_until = GREATEST(hpp_read_pause.reads_until, EXCLUDED.reads_until)",
-                &[&until],
-            )
-            .await
-            .map_err(pg)?;
+        conn.client().execute(sql::PAUSE_READS, &[&until]).await.map_err(pg)?;
         conn.clean = true;
         Ok(())
     }
 
     async fn get<'a>(&'a self, session_id: &'a str) -> Result<Option<TrackedSession>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let row = conn
-            .client()
-            .query_opt("SELECT state FROM hpp_tracked_session WHERE session_id = $1", &[&session_id])
-            .await
-            .map_err(pg)?;
+        let row = conn.client().query_opt(sql::GET_STATE, &[&session_id]).await.map_err(pg)?;
         conn.clean = true;
         row.as_ref().map(state_in).transpose()
     }
 
     async fn order_sessions<'a>(&'a self, order_key: &'a str) -> Result<Vec<TrackedSession>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let rows = conn
-            .client()
-            .query("SELECT state FROM hpp_tracked_session WHERE order_key = $1", &[&order_key])
-            .await
-            .map_err(pg)?;
+        let rows = conn.client().query(sql::ORDER_SESSIONS, &[&order_key]).await.map_err(pg)?;
         conn.clean = true;
         rows.iter().map(state_in).collect()
     }
 
     async fn pending(&self) -> Result<u64, StoreError> {
         let mut conn = self.pool.get().await?;
-        let row = conn
-            .client()
-            .query_one("SELECT count(*) FROM hpp_tracked_session WHERE handed_off_at IS NULL", &[])
-            .await
-            .map_err(pg)?;
+        let row = conn.client().query_one(sql::PENDING, &[]).await.map_err(pg)?;
         conn.clean = true;
         let count: i64 = row.try_get(0).map_err(pg)?;
         Ok(u64::try_from(count).unwrap_or_default())
@@ -529,14 +455,7 @@ impl TrackingStore for PgStore {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         let mut conn = self.pool.get().await?;
         // Rows a step holds are skipped (a late callback for a session being pruned wins).
-        let row = conn
-            .client()
-            .query_one(
-                "WITH sessions AS (                   DELETE FROM hpp_tracked_session WHERE session_id IN (                     SELECT session_id FROM hpp_tracked_session WHERE handed_off_at < $1                      ORDER BY handed_off_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1),                  events AS (                   DELETE FROM hpp_callback_event WHERE event_id IN (                     SELECT event_id FROM hpp_callback_event WHERE received_at < $1                      ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1)                  SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM events)",
-                &[&before, &max],
-            )
-            .await
-            .map_err(pg)?;
+        let row = conn.client().query_one(sql::PRUNE, &[&before, &max]).await.map_err(pg)?;
         conn.clean = true;
         let deleted: i64 = row.try_get(0).map_err(pg)?;
         Ok(u64::try_from(deleted).unwrap_or_default())
@@ -553,9 +472,7 @@ async fn insert_state(client: &impl GenericClient, state: &TrackedSession, now: 
     let handed_off_at = state.is_handed_off().then_some(now);
     client
         .execute(
-            "INSERT INTO hpp_tracked_session \
-               (session_id, state, final_status, handed_off_at, next_due_at, created_at, updated_at, order_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (session_id) DO NOTHING",
+            sql::INSERT_STATE,
             &[
                 &state.session_id(),
                 &Json(state),

@@ -14,11 +14,7 @@ use tokio_postgres::types::Json;
 
 use crate::{PgStore, StoreError, pg, state_in};
 
-/// A session's reference, computed by PostgreSQL as `TrackedSession::reference` computes it.
-const REFERENCE: &str = "'trk-' || left(encode(sha256(convert_to(session_id, 'UTF8')), 'hex'), 12)";
-
-/// Whether a row's session is parked (its hand-off failed too often).
-const PARKED: &str = "coalesce((state->>'parked')::boolean, false)";
+use hpp_postgres_schema::{COUNTS, PARKED, REFERENCE};
 
 /// Where a tracked session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,23 +151,7 @@ impl PgStore {
     /// [`TrackingStore::counts`](hpp_core::tracking::TrackingStore::counts): one query.
     pub(crate) async fn count(&self, now: SystemTime) -> Result<Counts, StoreError> {
         let mut conn = self.pool.get().await?;
-        let row = conn
-            .client()
-            .query_one(
-                &format!(
-                    "SELECT \
-                       count(*) FILTER (WHERE final_status IS NULL AND handed_off_at IS NULL), \
-                       count(*) FILTER (WHERE final_status IS NOT NULL AND handed_off_at IS NULL AND NOT {PARKED}), \
-                       count(*) FILTER (WHERE handed_off_at IS NULL AND {PARKED}), \
-                       count(*) FILTER (WHERE handed_off_at IS NOT NULL), \
-                       count(*) FILTER (WHERE handed_off_at IS NULL AND next_due_at <= $1), \
-                       min(created_at) FILTER (WHERE handed_off_at IS NULL) \
-                     FROM hpp_tracked_session"
-                ),
-                &[&now],
-            )
-            .await
-            .map_err(pg)?;
+        let row = conn.client().query_one(COUNTS, &[&now]).await.map_err(pg)?;
         conn.clean = true;
         let count = |i: usize| -> Result<u64, StoreError> {
             let n: i64 = row.try_get(i).map_err(pg)?;

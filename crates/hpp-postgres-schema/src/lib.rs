@@ -1,0 +1,164 @@
+//! The PostgreSQL schema and statements of the kustom-hpp payment tracker, one text for both of
+//! its PostgreSQL stores (`hpp-postgres` over tokio-postgres, `hpp-sqlx` over sqlx): the same
+//! tables, the same locks, the same answers. Apps use a store, not this crate.
+//!
+//! Each statement's parameters are listed with it, by number and PostgreSQL type; both drivers
+//! bind them as such.
+//!
+//! ```
+//! assert_eq!(hpp_postgres_schema::MIGRATIONS.first().map(|m| m.0), Some(1));
+//! assert!(hpp_postgres_schema::READ_STEP.contains("FOR UPDATE NOWAIT"));
+//! ```
+// Where other crates' documentation links to this one from a build without it (`--no-deps`).
+#![doc(html_root_url = "https://docs.rs/hpp-postgres-schema/0.1.0")]
+
+use std::time::Duration;
+
+/// The schema, in order: (version, SQL). Each is applied once, in a transaction, under
+/// [`MIGRATION_LOCK`], and recorded in `hpp_schema_version` ([`SCHEMA_VERSION_TABLE`]).
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_tracking.sql")),
+    (2, include_str!("../migrations/0002_orders.sql")),
+    (3, include_str!("../migrations/0003_pause.sql")),
+    (4, include_str!("../migrations/0004_retention.sql")),
+];
+
+/// The advisory lock migrations are applied under (`pg_advisory_xact_lock`): replicas starting
+/// together apply each once.
+pub const MIGRATION_LOCK: i64 = 7_140_011_000_421;
+
+/// Creates the table that records the migrations applied.
+pub const SCHEMA_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS hpp_schema_version (\
+     version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())";
+
+/// Whether migration `$1` (integer) was applied: a row when it was.
+pub const MIGRATION_APPLIED: &str = "SELECT 1 FROM hpp_schema_version WHERE version = $1";
+
+/// Records migration `$1` (integer) as applied.
+pub const MIGRATION_RECORD: &str = "INSERT INTO hpp_schema_version (version) VALUES ($1)";
+
+/// `BEGIN` and the step's [`bounds`]: a step's first statements, sent as one simple query.
+pub fn begin(timeout: Duration) -> String {
+    format!("BEGIN; {}", bounds(timeout))
+}
+
+/// `timeout` as the open transaction's idle and statement bounds (at least 1 ms: 0 would mean
+/// none): PostgreSQL ends a step left idle (its replica cut off) or a statement waiting longer.
+pub fn bounds(timeout: Duration) -> String {
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
+    format!("SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
+}
+
+/// The savepoint a step takes before the app's work, so that a failed hand-off's writes are
+/// undone ([`ROLLBACK_APP_WORK`]) and the step's own state still written.
+pub const SAVEPOINT: &str = "SAVEPOINT hpp_hand_off";
+
+/// Undoes the app's work back to [`SAVEPOINT`].
+pub const ROLLBACK_APP_WORK: &str = "ROLLBACK TO SAVEPOINT hpp_hand_off";
+
+/// A step's read: the session's state (`jsonb`, `NULL` when not tracked), its row locked with
+/// those of every session of its order (`FOR UPDATE NOWAIT`: SQLSTATE `55P03` when a step of
+/// one of them is under way), whether the event was applied before, and whether another session
+/// of the order was handed off as paid. `$1` session id (text), `$2` event id (text, `NULL` for
+/// inputs other than a callback).
+pub const READ_STEP: &str = "WITH me AS (SELECT order_key FROM hpp_tracked_session WHERE session_id = $1), \
+     s AS (SELECT session_id, state, final_status, handed_off_at FROM hpp_tracked_session \
+       WHERE session_id = $1 OR order_key = (SELECT order_key FROM me) FOR UPDATE NOWAIT) \
+     SELECT (SELECT state FROM s WHERE session_id = $1), \
+       EXISTS (SELECT 1 FROM hpp_callback_event WHERE event_id = $2), \
+       EXISTS (SELECT 1 FROM s WHERE session_id <> $1 AND handed_off_at IS NOT NULL \
+         AND final_status IN ('COMPLETED', 'COMPLETED_AFTER_EXPIRED', 'COMPLETED_TWICE'))";
+
+/// A step's write: the session's new state (the row exists: inserted first when new) and, when
+/// `$8` is not `NULL`, the event recorded as applied. `$1` session id (text), `$2` state
+/// (jsonb), `$3` final status (text), `$4` handed off at (timestamptz, `NULL` when not), `$5`
+/// next due (timestamptz), `$6` now (timestamptz), `$7` release the claim (boolean), `$8` event
+/// id (text), `$9` the event's status (text).
+pub const WRITE_STEP: &str = "WITH updated AS (\
+       UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
+         handed_off_at = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE COALESCE(handed_off_at, $4) END, \
+         next_due_at = $5, updated_at = $6, \
+         claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
+         claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
+       WHERE session_id = $1 RETURNING 1) \
+     INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
+     SELECT $8, $1, $9, $6 WHERE $8::text IS NOT NULL ON CONFLICT (event_id) DO NOTHING";
+
+/// A session's first state; no row changed when it is tracked already. `$1` session id (text),
+/// `$2` state (jsonb), `$3` final status (text), `$4` handed off at (timestamptz), `$5` next due
+/// (timestamptz), `$6` now (timestamptz), `$7` order key (text).
+pub const INSERT_STATE: &str = "INSERT INTO hpp_tracked_session \
+       (session_id, state, final_status, handed_off_at, next_due_at, created_at, updated_at, order_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (session_id) DO NOTHING";
+
+/// Claims due sessions (`FOR UPDATE SKIP LOCKED`, eligibility repeated in the `UPDATE`: a row
+/// can change between the two); returns each one's state (jsonb). `$1` now (timestamptz), `$2`
+/// at most (bigint), `$3` owner (text), `$4` claimed until (timestamptz).
+pub const CLAIM_DUE: &str = "WITH due AS (\
+       SELECT session_id FROM hpp_tracked_session \
+       WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
+         AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
+       ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+     UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
+     FROM due WHERE s.session_id = due.session_id \
+       AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
+     RETURNING s.state";
+
+/// Pauses every claim until `$1` (timestamptz); a later pause wins.
+pub const PAUSE_READS: &str = "INSERT INTO hpp_read_pause (id, reads_until) VALUES (1, $1) ON CONFLICT (id) \
+     DO UPDATE SET reads_until = GREATEST(hpp_read_pause.reads_until, EXCLUDED.reads_until)";
+
+/// The state (jsonb) of session `$1` (text).
+pub const GET_STATE: &str = "SELECT state FROM hpp_tracked_session WHERE session_id = $1";
+
+/// The states (jsonb) of the sessions of order `$1` (text).
+pub const ORDER_SESSIONS: &str = "SELECT state FROM hpp_tracked_session WHERE order_key = $1";
+
+/// How many sessions have work outstanding (bigint).
+pub const PENDING: &str = "SELECT count(*) FROM hpp_tracked_session WHERE handed_off_at IS NULL";
+
+/// Deletes sessions handed off, and events recorded, before `$1` (timestamptz), at most `$2`
+/// (bigint) of each, skipping rows a step holds; returns the rows deleted (bigint).
+pub const PRUNE: &str = "WITH sessions AS (\
+       DELETE FROM hpp_tracked_session WHERE session_id IN (\
+         SELECT session_id FROM hpp_tracked_session WHERE handed_off_at < $1 \
+         ORDER BY handed_off_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1), \
+     events AS (\
+       DELETE FROM hpp_callback_event WHERE event_id IN (\
+         SELECT event_id FROM hpp_callback_event WHERE received_at < $1 \
+         ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1) \
+     SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM events)";
+
+/// Whether a row's session is parked (its hand-off failed too often), as an SQL expression.
+pub const PARKED: &str = "coalesce((state->>'parked')::boolean, false)";
+
+/// A row's session reference, as an SQL expression: `TrackedSession::reference` computed by
+/// PostgreSQL (`trk-` and 12 hex digits of the SHA-256 of the id).
+pub const REFERENCE: &str = "'trk-' || left(encode(sha256(convert_to(session_id, 'UTF8')), 'hex'), 12)";
+
+/// The sessions by standing at `$1` (timestamptz): waiting, hand-off due, parked, handed off,
+/// due now (bigint each), and when the oldest pending one was tracked (timestamptz).
+pub const COUNTS: &str = "SELECT \
+       count(*) FILTER (WHERE final_status IS NULL AND handed_off_at IS NULL), \
+       count(*) FILTER (WHERE final_status IS NOT NULL AND handed_off_at IS NULL \
+         AND NOT coalesce((state->>'parked')::boolean, false)), \
+       count(*) FILTER (WHERE handed_off_at IS NULL AND coalesce((state->>'parked')::boolean, false)), \
+       count(*) FILTER (WHERE handed_off_at IS NOT NULL), \
+       count(*) FILTER (WHERE handed_off_at IS NULL AND next_due_at <= $1), \
+       min(created_at) FILTER (WHERE handed_off_at IS NULL) \
+     FROM hpp_tracked_session";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_and_parked_say_parked_alike() {
+        assert!(super::COUNTS.contains(super::PARKED));
+    }
+
+    #[test]
+    fn migrations_are_in_order_and_bounds_never_zero() {
+        let versions: Vec<i32> = super::MIGRATIONS.iter().map(|m| m.0).collect();
+        assert_eq!(versions, (1..=versions.len() as i32).collect::<Vec<_>>());
+        assert!(super::begin(std::time::Duration::ZERO).contains("statement_timeout = 1"));
+    }
+}
