@@ -69,7 +69,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use hpp_core::tracking::{
-    Applied, Due, FinalStatus, HandOff, Input, Step, StoreError, TrackedSession, TrackingPolicy, TrackingStore,
+    Applied, Due, FinalStatus, HandOff, HandOffError, Input, Step, StoreError, TrackedSession, TrackingPolicy,
+    TrackingStore,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::error::SqlState;
@@ -286,7 +287,7 @@ impl PgStore {
                 return Ok(Some(answer));
             }
         };
-        let result = step.run_app::<Self, H>(hand_off, &mut PgTx { client: client.clone() }).await;
+        let result = step.run_app::<Self, H>(hand_off, &mut PgTx { client: client.clone() }).await.map_err(classified);
         let commit = step.commit(result);
         let Some(state) = &commit.state else {
             client.batch_execute("ROLLBACK").await.map_err(pg)?;
@@ -460,6 +461,24 @@ impl TrackingStore for PgStore {
         let deleted: i64 = row.try_get(0).map_err(pg)?;
         Ok(u64::try_from(deleted).unwrap_or_default())
     }
+}
+
+/// The app's error, given the kind `database:<SQLSTATE>` when the app gave it none and a
+/// database error caused it (a missing column, a unique violation): what operators see
+/// (`TrackedSession::last_error_kind`) instead of `unclassified`.
+fn classified(error: Box<dyn std::error::Error + Send + Sync>) -> Box<dyn std::error::Error + Send + Sync> {
+    if HandOffError::kind_of(&*error) != "unclassified" {
+        return error;
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
+    while let Some(cause) = next {
+        if let Some(code) = cause.downcast_ref::<tokio_postgres::Error>().and_then(tokio_postgres::Error::code) {
+            let kind = format!("database:{}", code.code());
+            return Box::new(HandOffError::new(&kind, error));
+        }
+        next = cause.source();
+    }
+    error
 }
 
 /// The tracked state in a row's first column (the `state` JSON).

@@ -460,3 +460,33 @@ async fn over_months_the_tables_hold_a_retention_of_rows() {
     assert_eq!(shipped(&app, "month-89-0").await, ["COMPLETED"]);
     assert_eq!(store.pending().await.unwrap(), 0);
 }
+
+/// A hand-off failing on a database error the app did not classify: kept (and shown to
+/// operators) as `database:<SQLSTATE>`, not `unclassified`.
+struct Broken;
+
+impl HandOff<PgStore> for Broken {
+    async fn hand_off(
+        &self,
+        tx: &mut PgTx,
+        _finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        tx.execute("UPDATE no_such_table SET x = 1", &[]).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_error_in_the_hand_off_is_kept_by_its_sqlstate() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, _app) = setup(&pg).await;
+    store
+        .apply(Input::Track { session_id: "s-1", expires_at: None, order_key: None }, at(START), &Broken)
+        .await
+        .unwrap();
+    let mut paid = hpp_core::Session::default();
+    paid.status = Some(hpp_core::SessionStatus::Completed);
+    assert!(store.apply(Input::Read { session_id: "s-1", result: Ok(&paid) }, at(START), &Broken).await.is_err());
+    let state = store.get("s-1").await.unwrap().unwrap();
+    assert_eq!(state.last_error_kind(), Some("database:42P01"), "undefined table");
+}

@@ -54,7 +54,8 @@
 use std::time::{Duration, SystemTime};
 
 use hpp_core::tracking::{
-    Applied, Counts, Due, FinalStatus, HandOff, Input, Step, StoreError, TrackedSession, TrackingPolicy, TrackingStore,
+    Applied, Counts, Due, FinalStatus, HandOff, HandOffError, Input, Step, StoreError, TrackedSession, TrackingPolicy,
+    TrackingStore,
 };
 use hpp_postgres_schema as sql;
 pub use sqlx;
@@ -200,7 +201,7 @@ impl SqlxStore {
         };
         sqlx::raw_sql(sql::SAVEPOINT).execute(&mut *tx).await.map_err(db)?;
         let mut app_tx = SqlxTx { tx };
-        let result = step.run_app::<Self, H>(hand_off, &mut app_tx).await;
+        let result = step.run_app::<Self, H>(hand_off, &mut app_tx).await.map_err(classified);
         let mut tx = app_tx.tx;
         let commit = step.commit(result);
         let Some(state) = &commit.state else {
@@ -341,6 +342,26 @@ async fn insert_state<'e>(
         .await
         .map_err(db)?;
     Ok(done.rows_affected())
+}
+
+/// The app's error, given the kind `database:<SQLSTATE>` when the app gave it none and a
+/// database error caused it (a missing column, a unique violation): what operators see
+/// (`TrackedSession::last_error_kind`) instead of `unclassified`.
+fn classified(error: Box<dyn std::error::Error + Send + Sync>) -> Box<dyn std::error::Error + Send + Sync> {
+    if HandOffError::kind_of(&*error) != "unclassified" {
+        return error;
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
+    while let Some(cause) = next {
+        if let Some(sqlx::Error::Database(db)) = cause.downcast_ref::<sqlx::Error>()
+            && let Some(code) = db.code()
+        {
+            let kind = format!("database:{code}");
+            return Box::new(HandOffError::new(&kind, error));
+        }
+        next = cause.source();
+    }
+    error
 }
 
 /// The tracked state in a row's first column (the `state` JSON).

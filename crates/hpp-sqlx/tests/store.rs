@@ -100,3 +100,32 @@ async fn tracking_commits_with_the_apps_transaction_and_the_tokio_postgres_store
     assert!(seen.is_handed_off());
     assert_eq!(pg_store.counts(SystemTime::now()).await.unwrap().handed_off, 1);
 }
+
+/// A hand-off failing on a database error the app did not classify: kept (and shown to
+/// operators) as `database:<SQLSTATE>`, not `unclassified`.
+struct Broken;
+
+impl HandOff<SqlxStore> for Broken {
+    async fn hand_off(
+        &self,
+        tx: &mut SqlxTx,
+        _finished: &Finished,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        sqlx::query("UPDATE no_such_table SET x = 1").execute(tx.connection()).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_error_in_the_hand_off_is_kept_by_its_sqlstate() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let store = SqlxStore::new(pool(&pg).await, TrackingPolicy::default());
+    store.migrate().await.unwrap();
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    store.apply(Input::Track { session_id: "s-1", expires_at: None, order_key: None }, now, &Broken).await.unwrap();
+    let mut paid = hpp_core::Session::default();
+    paid.status = Some(hpp_core::SessionStatus::Completed);
+    assert!(store.apply(Input::Read { session_id: "s-1", result: Ok(&paid) }, now, &Broken).await.is_err());
+    let state = store.get("s-1").await.unwrap().unwrap();
+    assert_eq!(state.last_error_kind(), Some("database:42P01"), "undefined table");
+}
