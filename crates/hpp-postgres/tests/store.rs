@@ -484,8 +484,8 @@ async fn a_database_error_in_the_hand_off_is_kept_by_its_sqlstate() {
         .apply(Input::Track { session_id: "s-1", expires_at: None, order_key: None }, at(START), &Broken)
         .await
         .unwrap();
-    let mut paid = hpp_core::Session::default();
-    paid.status = Some(hpp_core::SessionStatus::Completed);
+    let mut paid = Session::default();
+    paid.status = Some(SessionStatus::Completed);
     assert!(store.apply(Input::Read { session_id: "s-1", result: Ok(&paid) }, at(START), &Broken).await.is_err());
     let state = store.get("s-1").await.unwrap().unwrap();
     assert_eq!(state.last_error_kind(), Some("database:42P01"), "undefined table");
