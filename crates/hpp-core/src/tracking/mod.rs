@@ -130,9 +130,19 @@ pub struct TrackingPolicy {
     /// The first read after registration, and after each change of status (default 30 s: a
     /// callback usually comes first, and a read then costs nothing).
     pub first_read: Duration,
-    /// The longest time between reads while nothing changes (default 10 minutes). Intervals
-    /// double from `first_read` up to this.
+    /// The longest time between reads while nothing changes (default 4 hours). Intervals double
+    /// from `first_read` up to this, and start again from `first_read` whenever the session
+    /// changes (an `IN_PROGRESS` callback: the consumer opened the page). Reads are for the
+    /// callbacks that were lost, and the service retries each callback three times before giving
+    /// up, so a session that shows no activity is rarely worth a read: one that stays `WAITING`
+    /// for its 47 hours is read 22 times (BENCHMARKS.md). The price: a payment whose every
+    /// callback was lost, its `IN_PROGRESS` included, is seen at the next read, at most this
+    /// long after it (and always by the reads around expiry).
     pub max_interval: Duration,
+    /// The longest wait before a failed hand-off is tried again (default 10 minutes): the
+    /// app's own failures (a database restarting) pass in minutes, and a payment is not left
+    /// waiting for the reads' hours. Waits double from `first_read` up to this.
+    pub max_hand_off_interval: Duration,
     /// A read is always due this long before `expires_at` (default 30 s): once a session has
     /// expired the service answers 404 whatever happened, so the last read that can see a payment
     /// whose callbacks were lost is one made before then.
@@ -187,7 +197,8 @@ impl Default for TrackingPolicy {
     fn default() -> Self {
         Self {
             first_read: Duration::from_secs(30),
-            max_interval: Duration::from_secs(600),
+            max_interval: Duration::from_secs(4 * 3600),
+            max_hand_off_interval: Duration::from_secs(600),
             read_before_expiry: Duration::from_secs(30),
             read_after_expiry: Duration::from_secs(30),
             expiry_grace: Duration::from_secs(600),
@@ -589,7 +600,7 @@ impl TrackedSession {
     /// The app's work failed at `now` with an error of `error_kind` ([`HandOffError::kind_of`],
     /// kept for operators: [`last_error_kind`](Self::last_error_kind)): the final status is
     /// kept and its hand-off is due again after a back-off (doubling up to
-    /// [`TrackingPolicy::max_interval`]); after [`TrackingPolicy::park_after_failures`] failures
+    /// [`TrackingPolicy::max_hand_off_interval`]); after [`TrackingPolicy::park_after_failures`] failures
     /// in a row it is parked instead: nothing more is due until the app asks for it again
     /// ([`Input::Unpark`], [`unpark`](Self::unpark)).
     pub fn hand_off_failed(&mut self, error_kind: &str, now: SystemTime, policy: &TrackingPolicy) {
@@ -654,7 +665,9 @@ impl TrackedSession {
     /// Doubles the interval (from [`TrackingPolicy::first_read`] up to its maximum) and schedules
     /// the next read after it, or after `at_least` when that is longer.
     fn back_off(&mut self, now: SystemTime, at_least: Option<Duration>, policy: &TrackingPolicy) {
-        let max = duration_millis(policy.max_interval).max(duration_millis(policy.first_read));
+        // A hand-off due is retried on its own, shorter, cap.
+        let cap = if self.hand_off_due().is_some() { policy.max_hand_off_interval } else { policy.max_interval };
+        let max = duration_millis(cap).max(duration_millis(policy.first_read));
         self.interval_ms = self.interval_ms.saturating_mul(2).clamp(duration_millis(policy.first_read), max);
         let wait = Duration::from_millis(self.interval_ms).max(at_least.unwrap_or_default());
         self.schedule(now, wait, policy);

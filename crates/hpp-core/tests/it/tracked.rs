@@ -263,9 +263,53 @@ proptest! {
     }
 }
 
+/// Issue 36: under the default policy a session that stays `WAITING` for its 47 hours is read
+/// at most 24 times (it was 293), all reads of the rules' own schedule; one that shows activity
+/// (an `IN_PROGRESS` callback: the consumer opened the page) is read within a minute after, and
+/// again soon, in case its final callback is lost; every session is read after its expiry grace.
+#[test]
+fn a_waiting_session_costs_few_reads_and_an_active_one_is_read_soon() {
+    let policy = TrackingPolicy::default();
+    let reads = |tracked: &mut TrackedSession, from: u64, until: u64| {
+        let mut at_times = Vec::new();
+        while let Some(due) = tracked.next_due_at() {
+            let secs = due.duration_since(UNIX_EPOCH).unwrap().as_secs();
+            if secs > until {
+                break;
+            }
+            at_times.push(secs - from);
+            if tracked.observe(&session("WAITING", None), due, &policy).is_some() {
+                break;
+            }
+        }
+        at_times
+    };
+    let mut waiting = TrackedSession::new("s1", None, at(START), &policy);
+    let life = 47 * 3600;
+    let all = reads(&mut waiting, START, START + life + 3600);
+    assert!(all.len() <= 24, "{} reads over its 47 hours: {all:?}", all.len());
+    assert!(all.iter().any(|&t| t > life + 600 - 60), "one read after the expiry grace: {all:?}");
+    let gaps: Vec<u64> = all.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|&gap| gap <= 4 * 3600), "never more than 4 hours without a read: {gaps:?}");
+
+    // Activity hours in: read 30 s after, then at most minutes apart for a while.
+    let mut active = TrackedSession::new("s2", None, at(START), &policy);
+    let opened = START + 10 * 3600;
+    reads(&mut active, START, opened);
+    let in_progress = hpp_core::callback::StatusCallback::parse(
+        br#"{"event_id":"e","session":{"session_id":"s2","status":"IN_PROGRESS"}}"#,
+    )
+    .unwrap();
+    active.observe_callback(&in_progress.session, at(opened), &policy);
+    let after = reads(&mut active, opened, opened + 3600);
+    assert_eq!(after.first(), Some(&30), "{after:?}");
+    assert!(after.len() >= 6, "read again and again in the hour after the consumer came: {after:?}");
+}
+
 #[test]
 fn reads_follow_the_schedule_and_end_at_expiry() {
-    let policy = TrackingPolicy::default();
+    let mut policy = TrackingPolicy::default();
+    policy.max_interval = Duration::from_secs(600);
     let expires = START + 3600;
     let mut tracked = TrackedSession::new("s1", Some(at(expires)), at(START), &policy);
     assert_eq!(tracked.next_due_at(), Some(at(START + 30)), "the first read after 30 s");
