@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../migrations/0002_orders.sql")),
     (3, include_str!("../migrations/0003_pause.sql")),
     (4, include_str!("../migrations/0004_retention.sql")),
+    (5, include_str!("../migrations/0005_read_budget.sql")),
 ];
 
 /// The advisory lock migrations are applied under (`pg_advisory_xact_lock`): replicas starting
@@ -73,9 +74,9 @@ pub const READ_STEP: &str = "WITH me AS (SELECT order_key FROM hpp_tracked_sessi
 /// `$8` is not `NULL`, the event recorded as applied. `$1` session id (text), `$2` state
 /// (jsonb), `$3` final status (text), `$4` handed off at (timestamptz, `NULL` when not), `$5`
 /// next due (timestamptz), `$6` now (timestamptz), `$7` release the claim (boolean), `$8` event
-/// id (text), `$9` the event's status (text).
+/// id (text), `$9` the event's status (text), `$10` read priority (smallint).
 pub const WRITE_STEP: &str = "WITH updated AS (\
-       UPDATE hpp_tracked_session SET state = $2, final_status = $3, \
+       UPDATE hpp_tracked_session SET state = $2, final_status = $3, read_priority = $10, \
          handed_off_at = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE COALESCE(handed_off_at, $4) END, \
          next_due_at = $5, updated_at = $6, \
          claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
@@ -86,23 +87,50 @@ pub const WRITE_STEP: &str = "WITH updated AS (\
 
 /// A session's first state; no row changed when it is tracked already. `$1` session id (text),
 /// `$2` state (jsonb), `$3` final status (text), `$4` handed off at (timestamptz), `$5` next due
-/// (timestamptz), `$6` now (timestamptz), `$7` order key (text).
+/// (timestamptz), `$6` now (timestamptz), `$7` order key (text), `$8` read priority (smallint).
 pub const INSERT_STATE: &str = "INSERT INTO hpp_tracked_session \
-       (session_id, state, final_status, handed_off_at, next_due_at, created_at, updated_at, order_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (session_id) DO NOTHING";
+       (session_id, state, final_status, handed_off_at, next_due_at, created_at, updated_at, order_key, read_priority) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (session_id) DO NOTHING";
 
-/// Claims due sessions (`FOR UPDATE SKIP LOCKED`, eligibility repeated in the `UPDATE`: a row
-/// can change between the two); returns each one's state (jsonb). `$1` now (timestamptz), `$2`
-/// at most (bigint), `$3` owner (text), `$4` claimed until (timestamptz).
+/// Claims due sessions, the most likely to have changed first (`read_priority`), then the most
+/// overdue (`FOR UPDATE SKIP LOCKED`, eligibility repeated in the `UPDATE`: a row can change
+/// between the two); returns each one's state (jsonb). `$1` now (timestamptz), `$2` at most
+/// (bigint), `$3` owner (text), `$4` claimed until (timestamptz).
 pub const CLAIM_DUE: &str = "WITH due AS (\
        SELECT session_id FROM hpp_tracked_session \
        WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
          AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
-       ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+       ORDER BY read_priority, next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
      UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
      FROM due WHERE s.session_id = due.session_id \
        AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
      RETURNING s.state";
+
+/// [`CLAIM_DUE`] under the read budget, in one statement (the budget's row is locked only while
+/// it runs: a replica cut off mid-claim holds nothing): the tokens refilled at `$6` a second
+/// since they were counted, at most `$5` (a second's worth), bound how many are claimed, and
+/// what was claimed is taken from them (`TrackingPolicy::read_allowance` is the same
+/// arithmetic). `$1` now (timestamptz), `$2` at most (bigint), `$3` owner (text), `$4` claimed
+/// until (timestamptz), `$5` most tokens (double precision), `$6` tokens a second (double
+/// precision). Returns each claimed session's state (jsonb).
+pub const CLAIM_DUE_BUDGETED: &str = "WITH budget AS (\
+       SELECT least($5::float8, tokens + $6::float8 * greatest(0, extract(epoch FROM ($1 - refilled_at)))::float8) \
+         AS available FROM hpp_read_budget WHERE id = 1 FOR UPDATE), \
+     due AS (\
+       SELECT session_id FROM hpp_tracked_session \
+       WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
+         AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
+       ORDER BY read_priority, next_due_at \
+       LIMIT least($2, (SELECT greatest(0, floor(available))::bigint FROM budget)) FOR UPDATE SKIP LOCKED), \
+     claimed AS (\
+       UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
+       FROM due WHERE s.session_id = due.session_id \
+         AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
+       RETURNING s.state), \
+     spent AS (\
+       UPDATE hpp_read_budget SET tokens = (SELECT available FROM budget) - (SELECT count(*) FROM claimed), \
+         refilled_at = GREATEST(refilled_at, $1) WHERE id = 1) \
+     SELECT state FROM claimed";
 
 /// Pauses every claim until `$1` (timestamptz); a later pause wins.
 pub const PAUSE_READS: &str = "INSERT INTO hpp_read_pause (id, reads_until) VALUES (1, $1) ON CONFLICT (id) \

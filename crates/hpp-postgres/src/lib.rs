@@ -308,7 +308,8 @@ impl PgStore {
         let final_status = state.final_status().map(FinalStatus::as_str);
         let handed_off_at = state.is_handed_off().then_some(now);
         let next_due = state.next_due_at();
-        let write_params: [&(dyn ToSql + Sync); 9] = [
+        let priority = i16::from(state.read_priority());
+        let write_params: [&(dyn ToSql + Sync); 10] = [
             &session_id,
             &json,
             &final_status,
@@ -318,6 +319,7 @@ impl PgStore {
             &commit.release_claim,
             &recorded_id,
             &recorded_status,
+            &priority,
         ];
         let (written, committed) = tokio::join!(client.execute(&write, &write_params), client.batch_execute("COMMIT"));
         // A failed write turns the COMMIT into a rollback: report the write's error.
@@ -403,18 +405,28 @@ impl TrackingStore for PgStore {
         now: SystemTime,
     ) -> Result<Vec<Due>, StoreError> {
         let until = now.checked_add(lease).unwrap_or(now);
-        let max = i64::try_from(max).unwrap_or(i64::MAX);
         let mut conn = self.pool.get().await?;
-        // The eligibility is repeated in the UPDATE: a row can change between the two.
-        let rows = conn.client().query(sql::CLAIM_DUE, &[&now, &max, &owner, &until]).await.map_err(pg)?;
+        let client = conn.client();
+        let rows = match self.policy.max_reads_per_second.filter(|rate| *rate > 0).map(f64::from) {
+            // The budget taken in the claim's own statement: no lock outlives it.
+            Some(rate) => {
+                let max = i64::try_from(max).unwrap_or(i64::MAX);
+                let params: [&(dyn ToSql + Sync); 6] = [&now, &max, &owner, &until, &rate, &rate];
+                client.query(sql::CLAIM_DUE_BUDGETED, &params).await.map_err(pg)?
+            }
+            None => {
+                let max = i64::try_from(max).unwrap_or(i64::MAX);
+                client.query(sql::CLAIM_DUE, &[&now, &max, &owner, &until]).await.map_err(pg)?
+            }
+        };
         conn.clean = true;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
             let state = state_in(&row)?;
-            claimed.push((state.next_due_at(), Due::of(&state, now, &self.policy)));
+            claimed.push(((state.read_priority(), state.next_due_at()), Due::of(&state, now, &self.policy)));
         }
-        // RETURNING keeps no order: most overdue first, as claimed.
-        claimed.sort_by_key(|(due_at, _)| *due_at);
+        // RETURNING keeps no order: most likely changed, then most overdue, first, as claimed.
+        claimed.sort_by_key(|(order, _)| *order);
         Ok(claimed.into_iter().map(|(_, due)| due).collect())
     }
 
@@ -500,6 +512,7 @@ async fn insert_state(client: &impl GenericClient, state: &TrackedSession, now: 
                 &state.next_due_at(),
                 &now,
                 &state.order_key(),
+                &i16::from(state.read_priority()),
             ],
         )
         .await

@@ -194,7 +194,8 @@ async fn concurrent_deliveries_to_replicas_hand_off_each_session_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pollers_share_due_sessions_without_reading_one_twice_and_leases_lapse() {
     let Some(pg) = TempPostgres::start_or_skip() else { return };
-    let (store, _app) = setup(&pg).await;
+    // Without a read budget: the claims' sharing is under test (the budget has its own).
+    let (store, _app) = setup_with(&pg, store_kit::policy()).await;
     let store = Arc::new(store);
     for s in 0..30 {
         let id = format!("s{s}");
@@ -263,9 +264,17 @@ impl Books<PgStore> for KitBooks {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_store_passes_the_store_kit() {
     let Some(pg) = TempPostgres::start_or_skip() else { return };
-    let (store, app) = setup(&pg).await;
+    let (store, app) = setup_with(&pg, store_kit::policy()).await;
     app.batch_execute("CREATE TABLE kit_books (entry text NOT NULL)").await.unwrap();
     store_kit::check(&store, &KitBooks(app), 1000).await;
+}
+
+/// Issue 36: the read budget every replica's claims take from, on a fresh database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_store_keeps_a_read_budget() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, _app) = setup(&pg).await;
+    store_kit::check_read_budget(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

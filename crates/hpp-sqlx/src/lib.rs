@@ -227,6 +227,7 @@ impl SqlxStore {
             .bind(commit.release_claim)
             .bind(recorded_id)
             .bind(recorded_status)
+            .bind(i16::from(state.read_priority()))
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -262,21 +263,35 @@ impl TrackingStore for SqlxStore {
         now: SystemTime,
     ) -> Result<Vec<Due>, StoreError> {
         let until = now.checked_add(lease).unwrap_or(now);
-        let rows = sqlx::query(sql::CLAIM_DUE)
-            .bind(timestamp(now))
-            .bind(i64::try_from(max).unwrap_or(i64::MAX))
-            .bind(owner)
-            .bind(timestamp(until))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = match self.policy.max_reads_per_second.filter(|rate| *rate > 0).map(f64::from) {
+            // The budget taken in the claim's own statement: no lock outlives it.
+            Some(rate) => sqlx::query(sql::CLAIM_DUE_BUDGETED)
+                .bind(timestamp(now))
+                .bind(max)
+                .bind(owner)
+                .bind(timestamp(until))
+                .bind(rate)
+                .bind(rate)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?,
+            None => sqlx::query(sql::CLAIM_DUE)
+                .bind(timestamp(now))
+                .bind(max)
+                .bind(owner)
+                .bind(timestamp(until))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?,
+        };
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let state = state_in(row)?;
-            claimed.push((state.next_due_at(), Due::of(&state, now, &self.policy)));
+            claimed.push(((state.read_priority(), state.next_due_at()), Due::of(&state, now, &self.policy)));
         }
-        // RETURNING keeps no order: most overdue first, as claimed.
-        claimed.sort_by_key(|(due_at, _)| *due_at);
+        // RETURNING keeps no order: most likely changed, then most overdue, first, as claimed.
+        claimed.sort_by_key(|(order, _)| *order);
         Ok(claimed.into_iter().map(|(_, due)| due).collect())
     }
 
@@ -338,6 +353,7 @@ async fn insert_state<'e>(
         .bind(state.next_due_at().map(timestamp))
         .bind(timestamp(now))
         .bind(state.order_key())
+        .bind(i16::from(state.read_priority()))
         .execute(executor)
         .await
         .map_err(db)?;

@@ -35,11 +35,20 @@ async fn pool(pg: &TempPostgres) -> PgPool {
 async fn the_sqlx_store_passes_the_store_kit() {
     let Some(pg) = TempPostgres::start_or_skip() else { return };
     let pool = pool(&pg).await;
-    let store = SqlxStore::new(pool.clone(), TrackingPolicy::default());
+    let store = SqlxStore::new(pool.clone(), store_kit::policy());
     store.migrate().await.unwrap();
     store.migrate().await.unwrap(); // idempotent
     sqlx::query("CREATE TABLE kit_books (entry text NOT NULL)").execute(&pool).await.unwrap();
     store_kit::check(&store, &KitBooks(pool), 2000).await;
+}
+
+/// Issue 36: the read budget every replica's claims take from, on a fresh database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlx_store_keeps_a_read_budget() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let store = SqlxStore::new(pool(&pg).await, TrackingPolicy::default());
+    store.migrate().await.unwrap();
+    store_kit::check_read_budget(&store).await;
 }
 
 /// Marks the order in its own table, through the step's transaction.

@@ -25,8 +25,10 @@
 //!     }
 //! }
 //!
-//! let store = MemoryStore::new(TrackingPolicy::default());
+//! let store = MemoryStore::new(store_kit::policy());
 //! hpp_runtime::block_on(store_kit::check(&store, &Ledger::default(), 7));
+//! // The read budget, on a fresh store with the default policy:
+//! hpp_runtime::block_on(store_kit::check_read_budget(&MemoryStore::new(TrackingPolicy::default())));
 //! ```
 //!
 //! Every check uses its own session and event ids, so one store (one database) serves them
@@ -55,9 +57,18 @@ pub trait Books<S: TrackingStore + ?Sized>: Send + Sync {
     fn committed(&self) -> impl Future<Output = Vec<String>> + Send;
 }
 
-/// Runs every check of the kit on `store` (whose policy must be the default
-/// [`TrackingPolicy`](hpp_core::tracking::TrackingPolicy)), with `books` as the app's record,
-/// and twelve interleavings from `seed`. Panics on the first difference, naming the check.
+/// The policy [`check`] needs the store to read on: the default, without a read budget (the
+/// kit's clock jumps back and forth between checks, which a shared budget would hold against
+/// it; [`check_read_budget`] checks the budget on a fresh store).
+pub fn policy() -> hpp_core::tracking::TrackingPolicy {
+    let mut policy = hpp_core::tracking::TrackingPolicy::default();
+    policy.max_reads_per_second = None;
+    policy
+}
+
+/// Runs every check of the kit on `store` (whose policy must be [`policy`]), with `books` as the
+/// app's record, and twelve interleavings from `seed`. Panics on the first difference, naming
+/// the check.
 pub async fn check<S, B>(store: &S, books: &B, seed: u64)
 where
     S: TrackingStore,
@@ -87,6 +98,46 @@ where
     // After it: pruning at a time past every other check deletes what they handed off.
     kit.retention_deletes_only_what_is_done().await;
     kit.counts_say_where_sessions_stand().await;
+}
+
+/// Checks the read budget ([`TrackingPolicy::max_reads_per_second`], 20 a second by default)
+/// on `store`, which must be fresh (nothing tracked, no claim made) and read on the default
+/// [`TrackingPolicy`]: claims at one moment take at most a second's worth of reads, the most
+/// likely to have changed first (a callback's final status to confirm); the budget refills at its
+/// rate, never past a second's worth; every claimant takes from the same budget. Panics on the
+/// first difference.
+///
+/// [`TrackingPolicy::max_reads_per_second`]: hpp_core::tracking::TrackingPolicy::max_reads_per_second
+/// [`TrackingPolicy`]: hpp_core::tracking::TrackingPolicy
+pub async fn check_read_budget<S: TrackingStore>(store: &S) {
+    const CHECK: &str = "check_read_budget";
+    struct Nothing;
+    impl<S: TrackingStore> HandOff<S> for Nothing {
+        async fn hand_off(&self, _tx: &mut S::Tx, _finished: &Finished) -> Result<(), BoxError> {
+            Ok(())
+        }
+    }
+    let t = START;
+    for n in 0..40 {
+        let id = format!("kit-budget-s{n}");
+        let track = Input::Track { session_id: &id, expires_at: Some(at(t + 36_000)), order_key: None };
+        store.apply(track, at(t), &Nothing).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+    }
+    // A callback's final status to confirm: due at once, and first.
+    let paid = callback("kit-budget-e1", "kit-budget-s39", "COMPLETED", t + 40);
+    store.apply(Input::Callback(&paid), at(t + 40), &Nothing).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+    let claim = |owner: &'static str, now: SystemTime| async move {
+        store.claim_due(owner, 100, Duration::from_secs(60), now).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"))
+    };
+    let now = at(t + 100);
+    let first = claim("replica-a", now).await;
+    assert_eq!(first.len(), 20, "{CHECK}: a second's worth of reads at once (20 a second)");
+    assert_eq!(first.first(), Some(&Due::Read("kit-budget-s39".to_owned())), "{CHECK}: the callback's first");
+    assert!(claim("replica-b", now).await.is_empty(), "{CHECK}: the budget is every claimant's");
+    let half = claim("replica-b", now + Duration::from_millis(500)).await;
+    assert_eq!(half.len(), 10, "{CHECK}: refilled at 20 a second");
+    let later = claim("replica-a", now + Duration::from_secs(30)).await;
+    assert_eq!(later.len(), 10, "{CHECK}: the rest (never more than a second's worth at once)");
 }
 
 /// The start of the kit's clock (2027-01-15).

@@ -38,6 +38,8 @@ struct Inner {
     paid_orders: HashSet<String>,
     /// No claims before this (the API rate-limited a read).
     paused_until: Option<SystemTime>,
+    /// The read budget's tokens, and when (`TrackingPolicy::read_allowance`).
+    read_tokens: Option<(f64, SystemTime)>,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,7 @@ impl MemoryStore {
             orders: HashMap::new(),
             paid_orders: HashSet::new(),
             paused_until: None,
+            read_tokens: None,
         };
         Self { policy, inner: Mutex::new(inner) }
     }
@@ -212,22 +215,28 @@ impl TrackingStore for MemoryStore {
         if inner.paused_until.is_some_and(|until| now < until) {
             return Ok(Vec::new());
         }
-        let Inner { sessions, busy, .. } = &mut *inner;
+        let (allowed, tokens) = self.policy.read_allowance(inner.read_tokens, now);
+        let Inner { sessions, busy, read_tokens, .. } = &mut *inner;
         let mut due: Vec<(&String, &mut Entry)> = sessions
             .iter_mut()
             .filter(|(id, entry)| {
                 entry.state.is_due(now) && entry.claimed_until.is_none_or(|until| until <= now) && !busy.contains(*id)
             })
             .collect();
-        due.sort_by_key(|(_, entry)| entry.state.next_due_at());
-        Ok(due
+        // Most likely to have changed first; within one priority, the most overdue.
+        due.sort_by_key(|(_, entry)| (entry.state.read_priority(), entry.state.next_due_at()));
+        let claimed: Vec<Due> = due
             .into_iter()
-            .take(max)
+            .take(max.min(allowed))
             .map(|(_, entry)| {
                 entry.claimed_until = Some(now.checked_add(lease).unwrap_or(now));
                 Due::of(&entry.state, now, &self.policy)
             })
-            .collect())
+            .collect();
+        if self.policy.max_reads_per_second.is_some() {
+            *read_tokens = Some((tokens - claimed.len() as f64, now));
+        }
+        Ok(claimed)
     }
 
     async fn pause_reads(&self, until: SystemTime) -> Result<(), StoreError> {

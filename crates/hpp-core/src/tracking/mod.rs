@@ -184,6 +184,13 @@ pub struct TrackingPolicy {
     /// session costs no row and no reads). For tools that print every callback, such as the
     /// command-line listener.
     pub track_unknown_sessions: bool,
+    /// The most reads per second the pollers of every replica make together (default 20, set
+    /// in the store, which keeps the budget: claims take from it): the account's rate limit is
+    /// checkout's too, so a backlog (after an outage, a hundred thousand sessions due at once) is
+    /// read at this rate, most likely to have changed first ([`TrackedSession::read_priority`]),
+    /// never in a burst. 20 a second reads about 140,000 pending sessions on the default
+    /// schedule; set it to what the account can spare. `None` (or 0): no cap.
+    pub max_reads_per_second: Option<u32>,
     /// How long a session is kept once its final status was handed off (default 30 days), and
     /// a callback's event id once applied: then [`TrackingStore::prune`] deletes them (a poller
     /// does, in bounded batches). Long past the service's callback retries (minutes) and a
@@ -208,7 +215,30 @@ impl Default for TrackingPolicy {
             park_after_failures: 20,
             track_unknown_sessions: false,
             retention: Duration::from_secs(30 * 24 * 3600),
+            max_reads_per_second: Some(20),
         }
+    }
+}
+
+impl TrackingPolicy {
+    /// The read budget's arithmetic, for stores: a bucket refilled at
+    /// [`max_reads_per_second`](Self::max_reads_per_second) that holds at most a second's worth
+    /// (`0`: no cap), with `tokens` left at `since` (`None`: a full bucket). Returns how many
+    /// reads may be claimed at `now` and the tokens there are before claiming them (subtract
+    /// what was claimed and keep it with `now`). No cap: as many as asked.
+    pub fn read_allowance(&self, tokens: Option<(f64, SystemTime)>, now: SystemTime) -> (usize, f64) {
+        let Some(rate) = self.max_reads_per_second.filter(|r| *r > 0).map(f64::from) else {
+            return (usize::MAX, f64::MAX);
+        };
+        let burst = rate;
+        let available = match tokens {
+            None => burst,
+            Some((left, since)) => {
+                let elapsed = now.duration_since(since).unwrap_or_default().as_secs_f64();
+                (left + elapsed * rate).clamp(0.0, burst)
+            }
+        };
+        (available.floor() as usize, available)
     }
 }
 
@@ -405,6 +435,21 @@ impl TrackedSession {
     /// Whether the session is due at `now`.
     pub fn is_due(&self, now: SystemTime) -> bool {
         self.next_due_ms.is_some_and(|due| due <= millis(now))
+    }
+
+    /// How likely a read of it is to find something, for the order claims take under a read
+    /// budget ([`TrackingPolicy::max_reads_per_second`]): `0` a final status to confirm (a
+    /// callback's) or a hand-off due; `1` a session that changed within the last hour (its reads
+    /// are still minutes apart: the consumer is at it); `2` one that has been quiet for longer.
+    /// Lower first; within one, the most overdue first.
+    pub fn read_priority(&self) -> u8 {
+        if self.claimed.is_some() || self.hand_off_due().is_some() {
+            0
+        } else if self.interval_ms < 3_600_000 {
+            1
+        } else {
+            2
+        }
     }
 
     /// When a tick ([`check_expiry`](Self::check_expiry)) would end the session (as

@@ -475,8 +475,14 @@ mod store {
     #[test]
     fn the_memory_store_passes_the_store_kit() {
         for seed in 0..20 {
-            block_on(store_kit::check(&MemoryStore::new(TrackingPolicy::default()), &Ledger::default(), seed * 1000));
+            block_on(store_kit::check(&MemoryStore::new(store_kit::policy()), &Ledger::default(), seed * 1000));
         }
+    }
+
+    /// Issue 36: the read budget, on a fresh store with the default policy.
+    #[test]
+    fn the_memory_store_keeps_a_read_budget() {
+        block_on(store_kit::check_read_budget(&MemoryStore::new(TrackingPolicy::default())));
     }
 
     /// An app whose hand-off fails while `failing` is set.
