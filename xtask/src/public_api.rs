@@ -45,8 +45,9 @@ const CRATES: [(&str, &[&str]); 12] = [
 /// public: an operator's retry marks a parked session due without running the app's code); 66
 /// items: `Counts` (what `TrackingStore::counts` answers, for metrics and operators). 137
 /// methods (issue 36: a read budget): `TrackedSession::read_priority` (the order claims take under
-/// the budget) and `TrackingPolicy::read_allowance` (the budget's arithmetic, for stores).
-pub(crate) const CORE_BUDGET: Size = Size { items: 66, methods: 137 };
+/// the budget), `TrackedSession::claim_order` (the one order every store's claims take) and
+/// `TrackingPolicy::read_allowance` (the budget's arithmetic, for stores): 138.
+pub(crate) const CORE_BUDGET: Size = Size { items: 66, methods: 138 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

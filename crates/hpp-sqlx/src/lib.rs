@@ -288,9 +288,9 @@ impl TrackingStore for SqlxStore {
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let state = state_in(row)?;
-            claimed.push(((state.read_priority(), state.next_due_at()), Due::of(&state, now, &self.policy)));
+            claimed.push((state.claim_order(), Due::of(&state, now, &self.policy)));
         }
-        // RETURNING keeps no order: most likely changed, then most overdue, first, as claimed.
+        // RETURNING keeps no order: in the order claimed (TrackedSession::claim_order).
         claimed.sort_by_key(|(order, _)| *order);
         Ok(claimed.into_iter().map(|(_, due)| due).collect())
     }

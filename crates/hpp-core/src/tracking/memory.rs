@@ -223,8 +223,7 @@ impl TrackingStore for MemoryStore {
                 entry.state.is_due(now) && entry.claimed_until.is_none_or(|until| until <= now) && !busy.contains(*id)
             })
             .collect();
-        // Most likely to have changed first; within one priority, the most overdue.
-        due.sort_by_key(|(_, entry)| (entry.state.read_priority(), entry.state.next_due_at()));
+        due.sort_by_key(|(_, entry)| entry.state.claim_order());
         let claimed: Vec<Due> = due
             .into_iter()
             .take(max.min(allowed))

@@ -437,6 +437,13 @@ impl TrackedSession {
         self.next_due_ms.is_some_and(|due| due <= millis(now))
     }
 
+    /// The order claims take due sessions in (every store's, and the SQL's `ORDER BY
+    /// read_priority, next_due_at`): the most likely to have changed first
+    /// ([`read_priority`](Self::read_priority)), then the most overdue. Sort by it.
+    pub fn claim_order(&self) -> (u8, Option<SystemTime>) {
+        (self.read_priority(), self.next_due_at())
+    }
+
     /// How likely a read of it is to find something, for the order claims take under a read
     /// budget ([`TrackingPolicy::max_reads_per_second`]): `0` a final status to confirm (a
     /// callback's) or a hand-off due; `1` a session that changed within the last hour (its reads
