@@ -115,16 +115,11 @@ async fn press(config: &Config, session: &str, button: &str, timeout: Duration, 
     };
     let mut request = http::Request::new(Vec::new());
     *request.method_mut() = http::Method::POST;
-    let url = format!("{}/_sandbox/pay/{session}/{button}", config.base_url());
-    match url.parse() {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => return output.failure(&Failure::usage("the base URL and session do not form a URL")),
-    }
-    let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
-    let pressed = match transport.send(request).await {
+    let pressed = match control(config, request, &format!("/_sandbox/pay/{session}/{button}"), timeout).await {
         Ok(response) => response,
-        Err(e) => return output.failure(&Failure::from(&Error::Transport(e))),
+        Err(failure) => return output.failure(&failure),
     };
+    let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
     let base_url = config.base_url().to_string();
     if !(pressed.status().is_success() || pressed.status().is_redirection()) {
         // Refused as the page refuses it (409: no longer payable; 404: no such session).
@@ -149,7 +144,6 @@ async fn press(config: &Config, session: &str, button: &str, timeout: Duration, 
 /// `sandbox callback-faults [--drop …]`: `GET /_sandbox/callback-faults`, or `PUT` with the
 /// chances given, on the running sandbox (with the configured credentials); prints what is in force.
 async fn callback_faults(config: &Config, args: &CallbackFaultArgs, timeout: Duration, output: &Output) -> ExitCode {
-    use hpp_core::Transport;
     let mut change = serde_json::Map::new();
     for (key, value) in [("drop", args.drop), ("duplicate", args.duplicate), ("delay", args.delay)] {
         match value {
@@ -185,15 +179,9 @@ async fn callback_faults(config: &Config, args: &CallbackFaultArgs, timeout: Dur
             request.headers_mut().insert(name, value.clone());
         }
     }
-    let url = format!("{}/_sandbox/callback-faults", config.base_url());
-    match url.parse() {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => return output.failure(&Failure::usage("the base URL does not form a URL")),
-    }
-    let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
-    let answer = match transport.send(request).await {
+    let answer = match control(config, request, "/_sandbox/callback-faults", timeout).await {
         Ok(response) => response,
-        Err(e) => return output.failure(&Failure::from(&Error::Transport(e))),
+        Err(failure) => return output.failure(&failure),
     };
     let base_url = config.base_url().to_string();
     let shown = match answer.status().is_success() {
@@ -216,4 +204,20 @@ async fn callback_faults(config: &Config, args: &CallbackFaultArgs, timeout: Dur
     };
     output.callback_faults(&shown);
     ExitCode::SUCCESS
+}
+
+/// Sends `request` to the running sandbox's control `path` (under the configured base URL): its
+/// answer, or the failure to report.
+async fn control(
+    config: &Config,
+    mut request: http::Request<Vec<u8>>,
+    path: &str,
+    timeout: Duration,
+) -> Result<hpp_core::Response, Failure> {
+    use hpp_core::Transport;
+    let url = format!("{}{path}", config.base_url());
+    *request.uri_mut() =
+        url.parse().map_err(|_| Failure::usage("the base URL and the control's path do not form a URL"))?;
+    let transport = HyperTransport::with_connect_timeout(timeout).with_timeout(timeout);
+    transport.send(request).await.map_err(|e| Failure::from(&Error::Transport(e)))
 }
