@@ -128,6 +128,23 @@ struct SdkFacts {
     correlation_id: Option<String>,
     side_effect: Option<hpp_core::SideEffect>,
     advice: Option<&'static str>,
+    /// `Error::action`, for scripts: `{"kind": "retry", "after_secs": 7}` and the like.
+    action: Option<serde_json::Value>,
+}
+
+/// An [`hpp_core::Action`] as the JSON error's `action`.
+fn action_json(action: hpp_core::Action) -> serde_json::Value {
+    use hpp_core::Action;
+    match action {
+        Action::Retry { after } => json!({ "kind": "retry", "after_secs": after.map(|a| a.as_secs_f64()) }),
+        Action::FixRequest => json!({ "kind": "fix_request" }),
+        Action::ReadSessionFirst => json!({ "kind": "read_session_first" }),
+        Action::StartOver => json!({ "kind": "start_over" }),
+        Action::ContactSupport { correlation_id } => {
+            json!({ "kind": "contact_support", "correlation_id": correlation_id })
+        }
+        _ => json!({ "kind": "other" }),
+    }
 }
 
 impl Failure {
@@ -141,6 +158,7 @@ impl Failure {
         let facts = SdkFacts {
             side_effect: Some(hpp_core::SideEffect::DidNotHappen),
             advice: Some("fix the input; nothing was sent"),
+            action: Some(action_json(hpp_core::Action::FixRequest)),
             ..SdkFacts::default()
         };
         Self { sdk: Some(Box::new(facts)), ..Self::new("invalid_input", message.to_owned(), 3) }
@@ -195,8 +213,12 @@ impl From<&Error> for Failure {
             Error::Decode(_) => ("decode", 6),
             _ => ("internal", 1),
         };
-        let mut facts =
-            SdkFacts { side_effect: Some(error.side_effect()), advice: Some(error.advice()), ..SdkFacts::default() };
+        let mut facts = SdkFacts {
+            side_effect: Some(error.side_effect()),
+            advice: Some(error.advice()),
+            action: Some(action_json(error.action(std::time::SystemTime::now()))),
+            ..SdkFacts::default()
+        };
         if let Error::Api(api) = error {
             facts.error_code = api.error_code().map(ToString::to_string);
             facts.error_messages = api.messages().iter().map(|m| scrub(m)).collect();
@@ -448,6 +470,7 @@ impl Output {
                 "correlation_id": sdk.correlation_id,
                 "side_effect": sdk.side_effect.map(|s| s.to_string()),
                 "advice": sdk.advice,
+                "action": sdk.action,
             }});
             say_err!("{}", json_line(&error));
         } else {

@@ -181,6 +181,7 @@ fn every_command_names_a_session_the_same_way() {
     let out = sandbox.run(&["--json", "sandbox", "cancel", "no-such-session"]);
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&out.stderr)["error"]["error_code"], "NOT_FOUND");
+    assert_eq!(json(&out.stderr)["error"]["action"]["kind"], "start_over", "machine-readable, beside the advice");
     let id = created["session_id"].as_str().unwrap();
     for (given, said) in
         [(format!("{id} "), "whitespace"), (format!("\"{id}\""), "quotes"), (format!(" {id}"), "whitespace")]

@@ -422,6 +422,7 @@ fn unknown_values_and_fields_are_refused_with_exit_3_and_nothing_sent() {
         assert_eq!(out.status.code(), Some(3), "{args:?}: {error}");
         assert_eq!(error["kind"], "invalid_input", "{args:?}");
         assert_eq!(error["side_effect"], "did_not_happen", "{args:?}");
+        assert_eq!(error["action"]["kind"], "fix_request", "{args:?}: {error}");
         assert!(error["message"].as_str().unwrap().contains(named), "{args:?}: {error}");
     }
     assert!(server.try_next_request().is_none(), "nothing was sent");
