@@ -46,8 +46,11 @@ const CRATES: [(&str, &[&str]); 12] = [
 /// items: `Counts` (what `TrackingStore::counts` answers, for metrics and operators). 137
 /// methods (issue 36: a read budget): `TrackedSession::read_priority` (the order claims take under
 /// the budget), `TrackedSession::claim_order` (the one order every store's claims take) and
-/// `TrackingPolicy::read_allowance` (the budget's arithmetic, for stores): 138.
-pub(crate) const CORE_BUDGET: Size = Size { items: 66, methods: 138 };
+/// `TrackingPolicy::read_allowance` (the budget's arithmetic, for stores): 138. 67 items, 141
+/// methods (one rule each, moved in from the PostgreSQL stores): `Standing` with `as_str` and
+/// `TrackedSession::standing` (the memory store's counts and the operator's view classified
+/// alike), `HandOffError::classified` (both PostgreSQL stores name a driver error by SQLSTATE).
+pub(crate) const CORE_BUDGET: Size = Size { items: 67, methods: 141 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

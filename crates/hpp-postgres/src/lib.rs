@@ -83,7 +83,8 @@ mod operator;
 pub mod testing;
 mod tls;
 
-pub use operator::{Filter, Overview, SessionSummary, Standing};
+pub use hpp_core::tracking::Standing;
+pub use operator::{Filter, Overview, SessionSummary};
 
 use hpp_postgres_schema as sql;
 /// The schema, in order: (version, SQL), from `hpp-postgres-schema` (shared with `hpp-sqlx`).
@@ -479,18 +480,10 @@ impl TrackingStore for PgStore {
 /// database error caused it (a missing column, a unique violation): what operators see
 /// (`TrackedSession::last_error_kind`) instead of `unclassified`.
 fn classified(error: Box<dyn std::error::Error + Send + Sync>) -> Box<dyn std::error::Error + Send + Sync> {
-    if HandOffError::kind_of(&*error) != "unclassified" {
-        return error;
-    }
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
-    while let Some(cause) = next {
-        if let Some(code) = cause.downcast_ref::<tokio_postgres::Error>().and_then(tokio_postgres::Error::code) {
-            let kind = format!("database:{}", code.code());
-            return Box::new(HandOffError::new(&kind, error));
-        }
-        next = cause.source();
-    }
-    error
+    HandOffError::classified(error, |cause| {
+        let code = cause.downcast_ref::<tokio_postgres::Error>()?.code()?;
+        Some(format!("database:{}", code.code()))
+    })
 }
 
 /// The tracked state in a row's first column (the `state` JSON).

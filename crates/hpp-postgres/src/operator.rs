@@ -8,48 +8,13 @@
 
 use std::time::SystemTime;
 
-use hpp_core::tracking::{Counts, FinalStatus, TrackedSession};
+use hpp_core::tracking::{Counts, FinalStatus, Standing};
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
 use crate::{PgStore, StoreError, pg, state_in};
 
 use hpp_postgres_schema::{COUNTS, PARKED, REFERENCE};
-
-/// Where a tracked session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Standing {
-    /// Not final yet: callbacks and reads will tell.
-    Waiting,
-    /// Final, its hand-off to the app due (or being retried after a failure).
-    HandOffDue,
-    /// Final, its hand-off failed too often: nothing is tried until it is retried.
-    Parked,
-    /// Handed off: done (deleted after the retention).
-    HandedOff,
-}
-
-impl Standing {
-    /// `waiting`, `hand_off_due`, `parked` or `handed_off`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Waiting => "waiting",
-            Self::HandOffDue => "hand_off_due",
-            Self::Parked => "parked",
-            Self::HandedOff => "handed_off",
-        }
-    }
-
-    fn of(state: &TrackedSession) -> Self {
-        match (state.final_status(), state.is_handed_off(), state.is_parked()) {
-            (_, true, _) => Self::HandedOff,
-            (None, _, _) => Self::Waiting,
-            (Some(_), _, true) => Self::Parked,
-            (Some(_), _, false) => Self::HandOffDue,
-        }
-    }
-}
 
 /// One tracked session, as an operator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +84,7 @@ fn summary(row: &Row) -> Result<SessionSummary, StoreError> {
         reference: state.reference(),
         session_id: state.session_id().to_owned(),
         order_key: state.order_key().map(str::to_owned),
-        standing: Standing::of(&state),
+        standing: state.standing(),
         final_status: state.final_status(),
         failures: state.failures(),
         last_error_kind: state.last_error_kind().map(str::to_owned),

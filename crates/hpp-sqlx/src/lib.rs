@@ -364,20 +364,10 @@ async fn insert_state<'e>(
 /// database error caused it (a missing column, a unique violation): what operators see
 /// (`TrackedSession::last_error_kind`) instead of `unclassified`.
 fn classified(error: Box<dyn std::error::Error + Send + Sync>) -> Box<dyn std::error::Error + Send + Sync> {
-    if HandOffError::kind_of(&*error) != "unclassified" {
-        return error;
-    }
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
-    while let Some(cause) = next {
-        if let Some(sqlx::Error::Database(db)) = cause.downcast_ref::<sqlx::Error>()
-            && let Some(code) = db.code()
-        {
-            let kind = format!("database:{code}");
-            return Box::new(HandOffError::new(&kind, error));
-        }
-        next = cause.source();
-    }
-    error
+    HandOffError::classified(error, |cause| match cause.downcast_ref::<sqlx::Error>()? {
+        sqlx::Error::Database(db) => Some(format!("database:{}", db.code()?)),
+        _ => None,
+    })
 }
 
 /// The tracked state in a row's first column (the `state` JSON).

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::step::{Commit, Step};
 use super::store::{Applied, Counts, Due, HandOff, Input, StoreError, TrackingStore};
-use super::{FinalStatus, TrackedSession, TrackingPolicy};
+use super::{FinalStatus, Standing, TrackedSession, TrackingPolicy};
 use crate::dedup::Deduplicator;
 
 /// Tracked sessions in this process's memory: for one process that need not survive a restart
@@ -264,11 +264,11 @@ impl TrackingStore for MemoryStore {
         let mut counts = Counts::default();
         for entry in inner.sessions.values() {
             let state = &entry.state;
-            match (state.final_status(), state.is_handed_off(), state.is_parked()) {
-                (_, true, _) => counts.handed_off += 1,
-                (None, _, _) => counts.waiting += 1,
-                (Some(_), _, true) => counts.parked += 1,
-                (Some(_), _, false) => counts.hand_off_due += 1,
+            match state.standing() {
+                Standing::HandedOff => counts.handed_off += 1,
+                Standing::Waiting => counts.waiting += 1,
+                Standing::Parked => counts.parked += 1,
+                Standing::HandOffDue => counts.hand_off_due += 1,
             }
             if !state.is_handed_off() {
                 counts.due += u64::from(state.is_due(now));

@@ -122,6 +122,32 @@ impl fmt::Display for FinalStatus {
     }
 }
 
+/// Where a tracked session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Standing {
+    /// Not final yet: callbacks and reads will tell.
+    Waiting,
+    /// Final, its hand-off to the app due (or being retried after a failure).
+    HandOffDue,
+    /// Final, its hand-off failed too often: nothing is tried until it is retried.
+    Parked,
+    /// Handed off: done (deleted after the retention).
+    HandedOff,
+}
+
+impl Standing {
+    /// `waiting`, `hand_off_due`, `parked` or `handed_off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::HandOffDue => "hand_off_due",
+            Self::Parked => "parked",
+            Self::HandedOff => "handed_off",
+        }
+    }
+}
+
 /// When a tracked session is read, for sessions whose callbacks do not come (the service stops
 /// retrying a callback after its fourth attempt). Build with [`Default`] and change fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,6 +435,16 @@ impl TrackedSession {
     /// The final status, once learned (handed off or not).
     pub fn final_status(&self) -> Option<FinalStatus> {
         self.final_status
+    }
+
+    /// Where the session stands (what [`Counts`] counts and operators see).
+    pub fn standing(&self) -> Standing {
+        match (self.final_status, self.handed_off, self.parked) {
+            (_, true, _) => Standing::HandedOff,
+            (None, _, _) => Standing::Waiting,
+            (Some(_), _, true) => Standing::Parked,
+            (Some(_), _, false) => Standing::HandOffDue,
+        }
     }
 
     /// The final status whose hand-off to the app is due: learned and not yet handed off.

@@ -217,6 +217,26 @@ impl HandOffError {
         &self.kind
     }
 
+    /// `error`, given a kind when it has none ([`kind_of`](Self::kind_of) is `unclassified`):
+    /// the first a cause in its chain of sources yields through `kind` (a store names its
+    /// driver's database errors by their SQLSTATE, `database:42P01`), else as it was.
+    pub fn classified(
+        error: Box<dyn StdError + Send + Sync>,
+        kind: impl Fn(&(dyn StdError + 'static)) -> Option<String>,
+    ) -> Box<dyn StdError + Send + Sync> {
+        if Self::kind_of(&*error) != "unclassified" {
+            return error;
+        }
+        let mut next: Option<&(dyn StdError + 'static)> = Some(&*error);
+        while let Some(cause) = next {
+            if let Some(kind) = kind(cause) {
+                return Box::new(Self::new(&kind, error));
+            }
+            next = cause.source();
+        }
+        error
+    }
+
     /// The kind of `error`: that of the first [`HandOffError`] in its chain of sources, else
     /// `unclassified`.
     pub fn kind_of<'e>(error: &'e (dyn StdError + 'static)) -> &'e str {
