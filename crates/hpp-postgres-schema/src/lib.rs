@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/0003_pause.sql")),
     (4, include_str!("../migrations/0004_retention.sql")),
     (5, include_str!("../migrations/0005_read_budget.sql")),
+    (6, include_str!("../migrations/0006_scale.sql")),
 ];
 
 /// The advisory lock migrations are applied under (`pg_advisory_xact_lock`): replicas starting
@@ -74,11 +75,13 @@ pub const READ_STEP: &str = "WITH me AS (SELECT order_key FROM hpp_tracked_sessi
 /// `$8` is not `NULL`, the event recorded as applied. `$1` session id (text), `$2` state
 /// (jsonb), `$3` final status (text), `$4` handed off at (timestamptz, `NULL` when not), `$5`
 /// next due (timestamptz), `$6` now (timestamptz), `$7` release the claim (boolean), `$8` event
-/// id (text), `$9` the event's status (text), `$10` read priority (smallint).
+/// id (text), `$9` the event's status (text), `$10` read priority (smallint). A session still
+/// claimed stays due no sooner than its lease ends (as [`CLAIM_DUE`] left it).
 pub const WRITE_STEP: &str = "WITH updated AS (\
        UPDATE hpp_tracked_session SET state = $2, final_status = $3, read_priority = $10, \
          handed_off_at = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE COALESCE(handed_off_at, $4) END, \
-         next_due_at = $5, updated_at = $6, \
+         next_due_at = CASE WHEN $7 OR claimed_until IS NULL OR $5::timestamptz IS NULL THEN $5 \
+           ELSE greatest($5, claimed_until) END, updated_at = $6, \
          claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
          claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
        WHERE session_id = $1 RETURNING 1) \
@@ -92,19 +95,64 @@ pub const INSERT_STATE: &str = "INSERT INTO hpp_tracked_session \
        (session_id, state, final_status, handed_off_at, next_due_at, created_at, updated_at, order_key, read_priority) \
      VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (session_id) DO NOTHING";
 
+/// The sessions of read priority `$p` that can be claimed at `$1`, the most overdue first, at
+/// most `$limit`, locked (`FOR UPDATE SKIP LOCKED`), as the CTE `$name`: one bounded range of the
+/// claim index for each priority (`TrackedSession::read_priority` is 0, 1 or 2), so that a
+/// claim reads no more of the index than it takes, however many sessions wait.
+macro_rules! due_of_priority {
+    ($name:literal, $p:literal, $limit:literal) => {
+        concat!(
+            $name,
+            " AS (SELECT session_id, read_priority, next_due_at FROM hpp_tracked_session \
+             WHERE read_priority = ",
+            $p,
+            " AND next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
+               AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
+             ORDER BY next_due_at LIMIT ",
+            $limit,
+            " FOR UPDATE SKIP LOCKED)"
+        )
+    };
+}
+
+/// The due sessions of every priority, at most `$limit` of each, as the CTE `due` (see
+/// `due_of_priority`; a lock cannot be taken under a `UNION`, so each is a CTE of its own).
+macro_rules! due {
+    ($limit:literal) => {
+        concat!(
+            due_of_priority!("due0", "0", $limit),
+            ", ",
+            due_of_priority!("due1", "1", $limit),
+            ", ",
+            due_of_priority!("due2", "2", $limit),
+            ", \
+            due AS (SELECT * FROM due0 UNION ALL SELECT * FROM due1 UNION ALL SELECT * FROM due2)"
+        )
+    };
+}
+
+/// The claim of the `picked` sessions by `$3` until `$4`, their `next_due_at` moved to the end of
+/// the lease (a claimed session leaves the claim index until its lease ends: a replica that died
+/// holding thousands costs the others nothing), eligibility repeated (a row can change between
+/// the lock and the update); returns each one's state.
+macro_rules! claim_picked {
+    () => {
+        "UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4, next_due_at = $4 \
+         FROM picked WHERE s.session_id = picked.session_id \
+           AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
+         RETURNING s.state"
+    };
+}
+
 /// Claims due sessions, the most likely to have changed first (`read_priority`), then the most
-/// overdue (`FOR UPDATE SKIP LOCKED`, eligibility repeated in the `UPDATE`: a row can change
-/// between the two); returns each one's state (jsonb). `$1` now (timestamptz), `$2` at most
-/// (bigint), `$3` owner (text), `$4` claimed until (timestamptz).
-pub const CLAIM_DUE: &str = "WITH due AS (\
-       SELECT session_id FROM hpp_tracked_session \
-       WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
-         AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
-       ORDER BY read_priority, next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-     UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
-     FROM due WHERE s.session_id = due.session_id \
-       AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
-     RETURNING s.state";
+/// overdue; returns each one's state (jsonb). `$1` now (timestamptz), `$2` at most (bigint),
+/// `$3` owner (text), `$4` claimed until (timestamptz).
+pub const CLAIM_DUE: &str = concat!(
+    "WITH ",
+    due!("$2"),
+    ", picked AS (SELECT session_id FROM due ORDER BY read_priority, next_due_at LIMIT $2) ",
+    claim_picked!()
+);
 
 /// [`CLAIM_DUE`] under the read budget, in one statement (the budget's row is locked only while
 /// it runs: a replica cut off mid-claim holds nothing): the tokens refilled at `$6` a second
@@ -113,24 +161,20 @@ pub const CLAIM_DUE: &str = "WITH due AS (\
 /// arithmetic). `$1` now (timestamptz), `$2` at most (bigint), `$3` owner (text), `$4` claimed
 /// until (timestamptz), `$5` most tokens (double precision), `$6` tokens a second (double
 /// precision). Returns each claimed session's state (jsonb).
-pub const CLAIM_DUE_BUDGETED: &str = "WITH budget AS (\
+pub const CLAIM_DUE_BUDGETED: &str = concat!(
+    "WITH budget AS (\
        SELECT least($5::float8, tokens + $6::float8 * greatest(0, extract(epoch FROM ($1 - refilled_at)))::float8) \
          AS available FROM hpp_read_budget WHERE id = 1 FOR UPDATE), \
-     due AS (\
-       SELECT session_id FROM hpp_tracked_session \
-       WHERE next_due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
-         AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
-       ORDER BY read_priority, next_due_at \
-       LIMIT least($2, (SELECT greatest(0, floor(available))::bigint FROM budget)) FOR UPDATE SKIP LOCKED), \
-     claimed AS (\
-       UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4 \
-       FROM due WHERE s.session_id = due.session_id \
-         AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
-       RETURNING s.state), \
-     spent AS (\
+     allowed AS (SELECT least($2, (SELECT greatest(0, floor(available))::bigint FROM budget)) AS n), ",
+    due!("(SELECT n FROM allowed)"),
+    ", picked AS (SELECT session_id FROM due ORDER BY read_priority, next_due_at LIMIT (SELECT n FROM allowed)), \
+     claimed AS (",
+    claim_picked!(),
+    "), spent AS (\
        UPDATE hpp_read_budget SET tokens = (SELECT available FROM budget) - (SELECT count(*) FROM claimed), \
          refilled_at = GREATEST(refilled_at, $1) WHERE id = 1) \
-     SELECT state FROM claimed";
+     SELECT state FROM claimed"
+);
 
 /// Pauses every claim until `$1` (timestamptz); a later pause wins.
 pub const PAUSE_READS: &str = "INSERT INTO hpp_read_pause (id, reads_until) VALUES (1, $1) ON CONFLICT (id) \
@@ -142,12 +186,53 @@ pub const GET_STATE: &str = "SELECT state FROM hpp_tracked_session WHERE session
 /// The states (jsonb) of the sessions of order `$1` (text).
 pub const ORDER_SESSIONS: &str = "SELECT state FROM hpp_tracked_session WHERE order_key = $1";
 
-/// How many sessions have work outstanding (bigint).
-pub const PENDING: &str = "SELECT count(*) FROM hpp_tracked_session WHERE handed_off_at IS NULL";
+/// How many sessions have work outstanding (bigint), from the counts the schema keeps
+/// (migration 6): no scan.
+pub const PENDING: &str = "SELECT coalesce(sum(sessions), 0)::bigint FROM (\
+       SELECT standing, sessions FROM hpp_session_count \
+       UNION ALL SELECT standing, sessions FROM hpp_session_count_change) counted \
+     WHERE standing <> 'handed_off'";
+
+/// Folds the changes the trigger appended into the counts, as CTEs of a statement (`folded`):
+/// each change row is taken once (a concurrent fold waits for the rows this one deleted, then
+/// skips them), the counts updated in the order of their standing (no two folds lock them in
+/// opposite orders).
+macro_rules! fold_counts {
+    () => {
+        "changes AS (DELETE FROM hpp_session_count_change RETURNING standing, sessions), \
+         folded AS (INSERT INTO hpp_session_count (standing, sessions) \
+           SELECT standing, sum(sessions) FROM changes GROUP BY standing ORDER BY standing \
+           ON CONFLICT (standing) DO UPDATE SET sessions = hpp_session_count.sessions + EXCLUDED.sessions)"
+    };
+}
+
+/// The sessions by standing at `$1` (timestamptz): waiting, hand-off due, parked, handed off,
+/// due now (bigint each), and when the oldest pending one was tracked (timestamptz). Without a
+/// scan: the standings from the counts the schema keeps (folding the changes appended since:
+/// every CTE reads the same snapshot, so the counts and the changes add up exactly), due now
+/// over the due part of the claim index, the oldest from its own index.
+pub const COUNTS: &str = concat!(
+    "WITH ",
+    fold_counts!(),
+    ", counted AS (SELECT standing, sessions FROM hpp_session_count \
+       UNION ALL SELECT standing, sessions FROM hpp_session_count_change) \
+     SELECT \
+       coalesce(sum(sessions) FILTER (WHERE standing = 'waiting'), 0)::bigint, \
+       coalesce(sum(sessions) FILTER (WHERE standing = 'hand_off_due'), 0)::bigint, \
+       coalesce(sum(sessions) FILTER (WHERE standing = 'parked'), 0)::bigint, \
+       coalesce(sum(sessions) FILTER (WHERE standing = 'handed_off'), 0)::bigint, \
+       (SELECT count(*) FROM hpp_tracked_session WHERE next_due_at <= $1), \
+       (SELECT min(created_at) FROM hpp_tracked_session WHERE handed_off_at IS NULL) \
+     FROM counted"
+);
 
 /// Deletes sessions handed off, and events recorded, before `$1` (timestamptz), at most `$2`
-/// (bigint) of each, skipping rows a step holds; returns the rows deleted (bigint).
-pub const PRUNE: &str = "WITH sessions AS (\
+/// (bigint) of each, skipping rows a step holds; returns the rows deleted (bigint). Folds the
+/// counts' changes too (as [`COUNTS`] does), so that they stay few where counts are never read.
+pub const PRUNE: &str = concat!(
+    "WITH ",
+    fold_counts!(),
+    ", sessions AS (\
        DELETE FROM hpp_tracked_session WHERE session_id IN (\
          SELECT session_id FROM hpp_tracked_session WHERE handed_off_at < $1 \
          ORDER BY handed_off_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1), \
@@ -155,7 +240,8 @@ pub const PRUNE: &str = "WITH sessions AS (\
        DELETE FROM hpp_callback_event WHERE event_id IN (\
          SELECT event_id FROM hpp_callback_event WHERE received_at < $1 \
          ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1) \
-     SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM events)";
+     SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM events)"
+);
 
 /// Whether a row's session is parked (its hand-off failed too often), as an SQL expression.
 pub const PARKED: &str = "coalesce((state->>'parked')::boolean, false)";
@@ -164,23 +250,12 @@ pub const PARKED: &str = "coalesce((state->>'parked')::boolean, false)";
 /// PostgreSQL (`trk-` and 12 hex digits of the SHA-256 of the id).
 pub const REFERENCE: &str = "'trk-' || left(encode(sha256(convert_to(session_id, 'UTF8')), 'hex'), 12)";
 
-/// The sessions by standing at `$1` (timestamptz): waiting, hand-off due, parked, handed off,
-/// due now (bigint each), and when the oldest pending one was tracked (timestamptz).
-pub const COUNTS: &str = "SELECT \
-       count(*) FILTER (WHERE final_status IS NULL AND handed_off_at IS NULL), \
-       count(*) FILTER (WHERE final_status IS NOT NULL AND handed_off_at IS NULL \
-         AND NOT coalesce((state->>'parked')::boolean, false)), \
-       count(*) FILTER (WHERE handed_off_at IS NULL AND coalesce((state->>'parked')::boolean, false)), \
-       count(*) FILTER (WHERE handed_off_at IS NOT NULL), \
-       count(*) FILTER (WHERE handed_off_at IS NULL AND next_due_at <= $1), \
-       min(created_at) FILTER (WHERE handed_off_at IS NULL) \
-     FROM hpp_tracked_session";
-
 #[cfg(test)]
 mod tests {
     #[test]
-    fn counts_and_parked_say_parked_alike() {
-        assert!(super::COUNTS.contains(super::PARKED));
+    fn the_standing_column_and_parked_say_parked_alike() {
+        let migration = super::MIGRATIONS.iter().find(|m| m.0 == 6).map(|m| m.1).unwrap_or_default();
+        assert!(migration.contains(super::PARKED));
     }
 
     #[test]

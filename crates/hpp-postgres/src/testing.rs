@@ -241,3 +241,27 @@ fn id_of(args: &[&str]) -> io::Result<u32> {
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+/// Writes `count` sessions like `state` straight into the store's table (one statement, for
+/// scale tests and benchmarks: no step runs), named `{prefix}{n}` for `n` in `0..count`,
+/// tracked and due at `due_at`. Returns the rows written.
+pub async fn insert_sessions(
+    client: &tokio_postgres::Client,
+    prefix: &str,
+    count: i64,
+    state: &hpp_core::tracking::TrackedSession,
+    due_at: std::time::SystemTime,
+) -> Result<u64, tokio_postgres::Error> {
+    let template = tokio_postgres::types::Json(state);
+    let priority = i16::from(state.read_priority());
+    let final_status = state.final_status().map(hpp_core::tracking::FinalStatus::as_str);
+    client
+        .execute(
+            "INSERT INTO hpp_tracked_session \
+               (session_id, state, final_status, next_due_at, read_priority, created_at, updated_at) \
+             SELECT $1 || n, jsonb_set($2::jsonb, '{session_id}', to_jsonb($1 || n)), $3, $4, $5, $4, $4 \
+             FROM generate_series(0, $6::bigint - 1) AS n",
+            &[&prefix, &template, &final_status, &due_at, &priority, &count],
+        )
+        .await
+}

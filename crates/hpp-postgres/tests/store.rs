@@ -499,3 +499,66 @@ async fn a_database_error_in_the_hand_off_is_kept_by_its_sqlstate() {
     let state = store.get("s-1").await.unwrap().unwrap();
     assert_eq!(state.last_error_kind(), Some("database:42P01"), "undefined table");
 }
+
+/// What a statement's plan read of the sessions' table: rows a filter threw away, and buffers
+/// touched (all tables), from `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`: work, not time.
+async fn work_of(
+    client: &Client,
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> (i64, i64, bool) {
+    fn walk(node: &serde_json::Value, removed: &mut i64, seq_scan: &mut bool) {
+        if node["Relation Name"] == "hpp_tracked_session" {
+            *removed += node["Rows Removed by Filter"].as_i64().unwrap_or(0);
+            *seq_scan |= node["Node Type"] == "Seq Scan";
+        }
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            walk(child, removed, seq_scan);
+        }
+    }
+    let row = client.query_one(&format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}"), params).await.unwrap();
+    let plan: serde_json::Value = row.get::<_, tokio_postgres::types::Json<serde_json::Value>>(0).0;
+    let root = &plan[0]["Plan"];
+    let (mut removed, mut seq_scan) = (0, false);
+    walk(root, &mut removed, &mut seq_scan);
+    let buffers = root["Shared Hit Blocks"].as_i64().unwrap_or(0) + root["Shared Read Blocks"].as_i64().unwrap_or(0);
+    (removed, buffers, seq_scan)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_and_counts_read_what_they_return_not_the_whole_table() {
+    use hpp_core::tracking::TrackedSession;
+    use hpp_postgres::testing::insert_sessions;
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, client) = setup_with(&pg, store_kit::policy()).await;
+    let policy = store_kit::policy();
+    let now = at(START + 3600);
+    let quiet = TrackedSession::new("template", None, at(START), &policy);
+    // Many sessions not due yet, many claimed by a replica that died (its leases not over), and
+    // a few due: each claim, and each count, must read about what it returns.
+    insert_sessions(&client, "later-", 20_000, &quiet, at(START + 7200)).await.unwrap();
+    insert_sessions(&client, "dead-", 5_000, &quiet, at(START)).await.unwrap();
+    let lease = Duration::from_secs(600);
+    assert_eq!(store.claim_due("gone", 5_000, lease, at(START + 3300)).await.unwrap().len(), 5_000);
+    insert_sessions(&client, "due-", 10, &quiet, at(START + 60)).await.unwrap();
+    // As autovacuum leaves it, the dead claims long past: the versions their claims replaced gone.
+    client.batch_execute("VACUUM ANALYZE hpp_tracked_session").await.unwrap();
+    let counts = store.counts(now).await.unwrap();
+    assert_eq!((counts.waiting, counts.due), (25_010, 10), "{counts:?}");
+
+    let (removed, buffers, seq_scan) =
+        work_of(&client, hpp_postgres_schema::CLAIM_DUE, &[&now, &100i64, &"p1", &at(START + 3660)]).await;
+    assert!(
+        !seq_scan && removed < 100 && buffers < 300,
+        "the claim read {removed} rows it did not take, {buffers} buffers"
+    );
+    let (removed, buffers, seq_scan) = work_of(&client, hpp_postgres_schema::COUNTS, &[&now]).await;
+    assert!(
+        !seq_scan && removed < 100 && buffers < 300,
+        "counting read {removed} rows it did not count, {buffers} buffers"
+    );
+    // The counts kept are the counts there are.
+    let counts = store.counts(now).await.unwrap();
+    assert_eq!((counts.waiting, counts.due), (25_010, 0), "the 10 due are claimed: {counts:?}");
+    assert_eq!(store.pending().await.unwrap(), 25_010);
+}

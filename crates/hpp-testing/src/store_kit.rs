@@ -680,6 +680,12 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
             "{CHECK}: (waiting, hand-off due, parked, handed off, due) added: {before:?} -> {after:?}"
         );
         assert!(after.oldest_pending_since.is_some_and(|since| since <= at(t)), "{CHECK}: {after:?}");
+        // What a poller claimed is no longer due: `due` is the backlog no poller took. (The last
+        // check: these claims outlast every other check's times.)
+        let lease = Duration::from_secs(60);
+        let claimed = self.store.claim_due("kit-counts", 100_000, lease, later).await.unwrap_or_default();
+        assert!(claimed.len() as u64 >= after.due && after.due >= 2, "{CHECK}: {} claimed of {after:?}", claimed.len());
+        assert_eq!(counts().await.due, 0, "{CHECK}: claimed sessions counted as due");
     }
 
     async fn claims_are_leased_and_released_by_reads_and_ticks(&self) {

@@ -650,7 +650,7 @@ mod bench {
     use hpp_core::{Session, SessionStatus};
     use hpp_hyper::HyperTransport;
     use hpp_postgres::PgStore;
-    use hpp_postgres::testing::TempPostgres;
+    use hpp_postgres::testing::{TempPostgres, insert_sessions};
     use hpp_tests::tracking::serve;
     use hpp_tracker::CallbackReceiver;
 
@@ -812,6 +812,69 @@ mod bench {
             per_hour[46] + per_hour[47],
             per_hour.iter().sum::<u32>()
         );
+        claims_at_scale(&store, &pg.url(), &setup).await;
         ExitCode::SUCCESS
+    }
+
+    /// Claims and counts at 1,000,000 pending sessions, 20,000 of them claimed by a replica that
+    /// died (its leases not over): the median of 21 claims (each up to 100 sessions, under the
+    /// default read budget) and of 5 counts.
+    async fn claims_at_scale(store: &PgStore, url: &str, client: &tokio_postgres::Client) {
+        use hpp_core::tracking::TrackingStore;
+        const PENDING: i64 = 1_000_000;
+        const DEAD: i64 = 20_000;
+        const DUE: i64 = 2_100;
+        let policy = TrackingPolicy::default();
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let quiet = TrackedSession::new("template", None, start, &policy);
+        let later = start + Duration::from_secs(7 * 3600);
+        let filled = Instant::now();
+        let rows = [
+            ("later-", PENDING - DEAD - DUE, later),
+            ("dead-", DEAD, start),
+            ("due-", DUE, start + Duration::from_secs(60)),
+        ];
+        for (prefix, count, due_at) in rows {
+            insert_sessions(client, prefix, count, &quiet, due_at).await.expect("sessions written");
+        }
+        let now = start + Duration::from_secs(3600);
+        // The dead replica claims its 20,000 first (without a budget), then is gone.
+        let mut unbudgeted = TrackingPolicy::default();
+        unbudgeted.max_reads_per_second = None;
+        let unbudgeted = PgStore::connect(url, unbudgeted).await.expect("a store");
+        let dead =
+            unbudgeted.claim_due("gone", DEAD as usize, Duration::from_secs(3600), start).await.expect("claimed");
+        assert_eq!(dead.len(), DEAD as usize);
+        // As a running poller and autovacuum leave them: the counts' changes folded (the
+        // gauges do it every 15 s), the versions claims replaced gone.
+        store.counts(now).await.expect("counted");
+        client.batch_execute("VACUUM ANALYZE hpp_tracked_session, hpp_session_count_change").await.expect("vacuumed");
+        println!(
+            "claims at {PENDING} pending ({DEAD} claimed by a replica that died, {DUE} due; written and vacuumed in {:.0} s):",
+            filled.elapsed().as_secs_f64()
+        );
+        let mut claims = Vec::new();
+        let mut claimed = 0;
+        for i in 0..21 {
+            // A second apart: the read budget (20 a second) refilled for each.
+            let at = now + Duration::from_secs(i);
+            let started = Instant::now();
+            claimed += store.claim_due("bench", 100, Duration::from_secs(60), at).await.expect("claimed").len();
+            claims.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let mut counts = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let counted = store.counts(now).await.expect("counted");
+            assert_eq!(counted.waiting, PENDING as u64 + 3 * SESSIONS as u64, "{counted:?}");
+            counts.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        claims.sort_by(f64::total_cmp);
+        counts.sort_by(f64::total_cmp);
+        println!(
+            "claim time at 1,000,000 pending: median {:.1} ms (slowest {:.1} ms, {claimed} claimed in 21 claims); \
+             counts: median {:.1} ms",
+            claims[10], claims[20], counts[2]
+        );
     }
 }

@@ -271,7 +271,8 @@ impl TrackingStore for MemoryStore {
                 Standing::HandOffDue => counts.hand_off_due += 1,
             }
             if !state.is_handed_off() {
-                counts.due += u64::from(state.is_due(now));
+                let claimed = entry.claimed_until.is_some_and(|until| until > now);
+                counts.due += u64::from(state.is_due(now) && !claimed);
                 let since = counts.oldest_pending_since.get_or_insert(entry.tracked_at);
                 *since = (*since).min(entry.tracked_at);
             }

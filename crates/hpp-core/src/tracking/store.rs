@@ -127,7 +127,8 @@ pub struct Counts {
     pub parked: u64,
     /// Handed off (kept for the retention).
     pub handed_off: u64,
-    /// Of those with work outstanding, how many are due now (a read or a hand-off).
+    /// Of those with work outstanding, how many are due now (a read or a hand-off) and not
+    /// claimed by a poller: the backlog no poller has taken yet.
     pub due: u64,
     /// When the oldest session with work outstanding started being tracked.
     pub oldest_pending_since: Option<SystemTime>,
