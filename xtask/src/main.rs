@@ -30,6 +30,9 @@
 //!   link left as literal text (`[TrackingStore]`), and each crate's `html_root_url` names the
 //!   workspace version (CI runs it).
 //! - `track --chaos [SEED]` and `track --bench`: the payment tracker's chaos run and benchmark.
+//! - `instructions`: instructions per operation under callgrind (valgrind; release build) for
+//!   every transport benchmark row and the receiver's step, with the same ratios: counts that a
+//!   busy machine does not move.
 //! - `deny [--verbose]`: the dependency policy (`deny.toml`): licences, bans (duplicate versions
 //!   are listed with `--verbose`) and sources, by cargo-deny (installed when missing). Advisories
 //!   need the RustSec database from GitHub: `cargo deny check advisories` where that is reachable.
@@ -47,6 +50,7 @@ fn workspace_root() -> Option<std::path::PathBuf> {
 }
 
 mod doc_links;
+mod instructions;
 mod public_api;
 
 fn main() -> ExitCode {
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         }
         Some("public-api") => return public_api::run(root, &cargo, &args[1..]),
         Some("doc-links") => return doc_links::run(root, &cargo),
+        Some("instructions") => return instructions::run(root, &cargo),
         Some("bench") => {
             let mut c = Command::new(cargo);
             c.args(["run", "--release", "--quiet", "-p", "hpp-tests", "--bin", "hpp-bench", "--"]).args(&args[1..]);
@@ -129,7 +134,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | deny [--verbose] | doc-links | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | package | minimal-versions | track --chaos [SEED] | track --bench"
+                "usage: cargo xtask ci | deny [--verbose] | doc-links | bench [ROUNDS] | build-cost | fuzz [SECONDS] | load [REQUESTS] [IN_FLIGHT] [--faults [SEED]] | mutants [FILES...] | public-api [--bless] | spec | package | minimal-versions | track --chaos [SEED] | track --bench | instructions"
             );
             return ExitCode::from(2);
         }

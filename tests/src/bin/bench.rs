@@ -17,7 +17,8 @@
 //!   client doing the same per-request wire work by hand (`serde_json` of the body, the URL parsed
 //!   from the string the API returned: the `cargo bench -p hpp-core` baseline).
 //!
-//! `cargo xtask bench [ROUNDS]`.
+//! `cargo xtask bench [ROUNDS]`; `cargo xtask instructions` counts each row's instructions per
+//! request under callgrind (`profile KIND 1 N`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -38,20 +39,21 @@ fn main() {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("server") => server(),
+        // `kinds`: each row's KIND, what it is compared with (R, H; `-` for none) and its name.
+        Some("kinds") => {
+            for kind in KINDS {
+                let (r, h) = kind.compared_with();
+                let arg = |k: Option<Kind>| k.map_or("-", Kind::arg);
+                println!("{} {} {} {}", kind.arg(), arg(r), arg(h), kind.name().trim());
+            }
+        }
         // `profile KIND IN_FLIGHT REQUESTS`: one cell, no table (for callgrind).
         Some("profile") => {
-            let kind = match args.next().as_deref() {
-                Some("raw-hyper") => Kind::RawHyper,
-                Some("raw-hyper-timeout") => Kind::RawHyperTimeout,
-                Some("raw-hyper-by-hand") => Kind::RawHyperByHand,
-                Some("hpp-hyper-transport") => Kind::HppHyperTransport,
-                Some("hpp-hyper") => Kind::HppHyper,
-                Some("hpp-hyper-shared") => Kind::HppHyperShared,
-                Some("hpp-hyper-layered") => Kind::HppHyperLayered,
-                Some("raw-reqwest") => Kind::RawReqwest,
-                Some("raw-reqwest-by-hand") => Kind::RawReqwestByHand,
-                Some("hpp-reqwest-transport") => Kind::HppReqwestTransport,
-                _ => Kind::HppReqwest,
+            let name = args.next().unwrap_or_default();
+            let Some(kind) = KINDS.into_iter().find(|kind| kind.arg() == name) else {
+                let names: Vec<&str> = KINDS.iter().map(|kind| kind.arg()).collect();
+                eprintln!("hpp-bench profile: KIND is one of {}", names.join(", "));
+                std::process::exit(2);
             };
             let in_flight = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
             let requests = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -136,6 +138,23 @@ impl Kind {
             Self::RawReqwestByHand => "  R, by hand (H)",
             Self::HppReqwestTransport => "hpp-reqwest transport",
             Self::HppReqwest => "hpp-reqwest client",
+        }
+    }
+
+    /// Its name on the command line (`profile KIND`, `cargo xtask instructions`).
+    fn arg(self) -> &'static str {
+        match self {
+            Self::RawHyper => "raw-hyper",
+            Self::RawHyperTimeout => "raw-hyper-timeout",
+            Self::RawHyperByHand => "raw-hyper-by-hand",
+            Self::HppHyperTransport => "hpp-hyper-transport",
+            Self::HppHyper => "hpp-hyper",
+            Self::HppHyperShared => "hpp-hyper-shared",
+            Self::HppHyperLayered => "hpp-hyper-layered",
+            Self::RawReqwest => "raw-reqwest",
+            Self::RawReqwestByHand => "raw-reqwest-by-hand",
+            Self::HppReqwestTransport => "hpp-reqwest-transport",
+            Self::HppReqwest => "hpp-reqwest",
         }
     }
 

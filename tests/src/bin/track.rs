@@ -268,6 +268,11 @@ async fn main() -> ExitCode {
     if args.iter().any(|a| a == "--bench") {
         return bench::run().await;
     }
+    if let [flag, kind, sessions] = args.as_slice()
+        && flag == "--instructions"
+    {
+        return bench::instructions(kind, sessions.parse().unwrap_or(100)).await;
+    }
     if !args.iter().any(|a| a == "--chaos") {
         eprintln!("usage: hpp-track --chaos [SEED] | --bench");
         return ExitCode::from(2);
@@ -712,14 +717,25 @@ mod bench {
         bodies.len() as f64 / started.elapsed().as_secs_f64()
     }
 
-    pub(super) async fn run() -> ExitCode {
-        let Some(pg) = TempPostgres::start_or_skip() else { return ExitCode::FAILURE };
+    /// The receiver on the PostgreSQL store and the raw handler, on one server.
+    struct Receivers {
+        store: Arc<PgStore>,
+        /// The receiver's router (callbacks at `/cb`, the secret in the query).
+        sdk: axum::Router,
+        /// The raw handler's router: parse, one `INSERT … ON CONFLICT DO NOTHING`.
+        raw: axum::Router,
+        /// A connection for set-up (tracking sessions as an app does).
+        setup: tokio_postgres::Client,
+        secret: CallbackSecret,
+    }
+
+    async fn receivers(pg: &TempPostgres) -> Receivers {
         let store = Arc::new(PgStore::connect(&pg.url(), TrackingPolicy::default()).await.expect("the store"));
         store.migrate().await.expect("the schema");
         let secret = CallbackSecret::new(SECRET).expect("a secret");
         let receiver =
             CallbackReceiver::new(store.clone(), Arc::new(NoApp), secret.clone(), hpp_runtime::TokioTimer::new());
-        let sdk = serve(receiver.router("/cb")).await;
+        let sdk = receiver.router("/cb");
 
         // The raw handler: parse, one INSERT … ON CONFLICT DO NOTHING, on as many connections.
         let mut clients = Vec::new();
@@ -738,7 +754,7 @@ mod bench {
         tokio::spawn(connection);
         let clients = Arc::new(clients);
         let turn = Arc::new(AtomicUsize::new(0));
-        let raw_router = axum::Router::new().route(
+        let raw = axum::Router::new().route(
             "/cb",
             axum::routing::post(move |body: axum::body::Bytes| {
                 let (clients, turn) = (clients.clone(), turn.clone());
@@ -756,7 +772,52 @@ mod bench {
                 }
             }),
         );
-        let raw = serve(raw_router).await;
+        Receivers { store, sdk, raw, setup, secret }
+    }
+
+    /// `hpp-track --instructions sdk|raw CALLBACKS` (for `cargo xtask instructions`, under
+    /// callgrind): `TRACKED` sessions tracked, then CALLBACKS / 2 of them get their two callbacks
+    /// (IN_PROGRESS, COMPLETED), one at a time, straight into the router (no HTTP): the
+    /// difference between two CALLBACKS is the instructions of the callbacks alone, in this
+    /// process (PostgreSQL's are its own).
+    pub(super) async fn instructions(kind: &str, callbacks: usize) -> ExitCode {
+        let sessions = callbacks / 2;
+        use tower_service::Service;
+        const TRACKED: usize = 1_000;
+        let Some(pg) = TempPostgres::start_or_skip() else { return ExitCode::FAILURE };
+        let Receivers { store, sdk, raw, setup, secret } = receivers(&pg).await;
+        for s in 0..TRACKED {
+            store.track_in(&setup, &format!("i-{s}"), None, None, SystemTime::now()).await.expect("tracked");
+        }
+        let (mut router, uri) = match kind {
+            "sdk" => (sdk, secret.append_to("http://localhost/cb")),
+            "raw" => (raw, "http://localhost/cb".to_owned()),
+            _ => {
+                eprintln!("hpp-track --instructions: sdk or raw");
+                return ExitCode::from(2);
+            }
+        };
+        let bodies = bodies("i");
+        let picked = bodies.iter().enumerate().filter(|(i, _)| i % SESSIONS < sessions.min(TRACKED).min(SESSIONS));
+        let mut sent = 0;
+        for (_, body) in picked {
+            let request = http::Request::post(&uri)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(body.clone()))
+                .expect("a request");
+            let response = router.call(request).await.expect("an answer");
+            assert!(response.status().is_success(), "{}", response.status());
+            sent += 1;
+        }
+        println!("{kind}: {sent} callbacks");
+        ExitCode::SUCCESS
+    }
+
+    pub(super) async fn run() -> ExitCode {
+        let Some(pg) = TempPostgres::start_or_skip() else { return ExitCode::FAILURE };
+        let Receivers { store, sdk, raw, setup, secret } = receivers(&pg).await;
+        let sdk = serve(sdk).await;
+        let raw = serve(raw).await;
 
         println!(
             "callbacks through the receiver on PostgreSQL vs a raw axum handler doing one INSERT … ON CONFLICT DO NOTHING"
