@@ -50,7 +50,11 @@ const CRATES: [(&str, &[&str]); 12] = [
 /// methods (one rule each, moved in from the PostgreSQL stores): `Standing` with `as_str` and
 /// `TrackedSession::standing` (the memory store's counts and the operator's view classified
 /// alike), `HandOffError::classified` (both PostgreSQL stores name a driver error by SQLSTATE).
-pub(crate) const CORE_BUDGET: Size = Size { items: 67, methods: 141 };
+/// 68 items, 145 methods (issue 36: a receiver step in one round trip): `Received` with `new`,
+/// `wake_up` (when a recorded callback's session is due: one rule for both PostgreSQL stores'
+/// statement) and `list_from_json` (how both read recorded callbacks back), and
+/// `Step::decide_with_received` (recorded callbacks applied by the step, in the core).
+pub(crate) const CORE_BUDGET: Size = Size { items: 68, methods: 145 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

@@ -42,6 +42,8 @@ pub(crate) async fn listen_for_callbacks(
             // The listener prints every callback, for sessions it never saw created too.
             let mut policy = hpp_core::tracking::TrackingPolicy::default();
             policy.track_unknown_sessions = true;
+            // It runs no poller: each callback is printed (on_event) as it comes.
+            policy.apply_callbacks_at_once = true;
             // Its own schema: pointed at an app's database, it never reads or marks the app's
             // sessions (its hand-off prints; the app's marks orders).
             let opened = match hpp_postgres::PgStore::connect_in_schema(&url, LISTENER_SCHEMA, policy).await {

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/0004_retention.sql")),
     (5, include_str!("../migrations/0005_read_budget.sql")),
     (6, include_str!("../migrations/0006_scale.sql")),
+    (7, include_str!("../migrations/0007_inbox.sql")),
 ];
 
 /// The advisory lock migrations are applied under (`pg_advisory_xact_lock`): replicas starting
@@ -60,22 +61,28 @@ pub const ROLLBACK_APP_WORK: &str = "ROLLBACK TO SAVEPOINT hpp_hand_off";
 
 /// A step's read: the session's state (`jsonb`, `NULL` when not tracked), its row locked with
 /// those of every session of its order (`FOR UPDATE NOWAIT`: SQLSTATE `55P03` when a step of
-/// one of them is under way), whether the event was applied before, and whether another session
-/// of the order was handed off as paid. `$1` session id (text), `$2` event id (text, `NULL` for
-/// inputs other than a callback).
+/// one of them is under way), whether the event was applied before, whether another session
+/// of the order was handed off as paid, and the session's callbacks recorded and not applied yet
+/// ([`RECEIVE`]), oldest first, as a jsonb array of `{"at_ms": …, "callback": …}`. `$1` session
+/// id (text), `$2` event id (text, `NULL` for inputs other than a callback).
 pub const READ_STEP: &str = "WITH me AS (SELECT order_key FROM hpp_tracked_session WHERE session_id = $1), \
      s AS (SELECT session_id, state, final_status, handed_off_at FROM hpp_tracked_session \
        WHERE session_id = $1 OR order_key = (SELECT order_key FROM me) FOR UPDATE NOWAIT) \
      SELECT (SELECT state FROM s WHERE session_id = $1), \
        EXISTS (SELECT 1 FROM hpp_callback_event WHERE event_id = $2), \
        EXISTS (SELECT 1 FROM s WHERE session_id <> $1 AND handed_off_at IS NOT NULL \
-         AND final_status IN ('COMPLETED', 'COMPLETED_AFTER_EXPIRED', 'COMPLETED_TWICE'))";
+         AND final_status IN ('COMPLETED', 'COMPLETED_AFTER_EXPIRED', 'COMPLETED_TWICE')), \
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(\
+           'at_ms', (extract(epoch FROM received_at) * 1000)::bigint, 'callback', body) \
+           ORDER BY received_at, event_id), '[]'::jsonb) \
+         FROM hpp_callback_event WHERE session_id = $1 AND body IS NOT NULL)";
 
 /// A step's write: the session's new state (the row exists: inserted first when new) and, when
 /// `$8` is not `NULL`, the event recorded as applied. `$1` session id (text), `$2` state
 /// (jsonb), `$3` final status (text), `$4` handed off at (timestamptz, `NULL` when not), `$5`
 /// next due (timestamptz), `$6` now (timestamptz), `$7` release the claim (boolean), `$8` event
-/// id (text), `$9` the event's status (text), `$10` read priority (smallint). A session still
+/// id (text), `$9` the event's status (text), `$10` read priority (smallint), `$11` the recorded
+/// callbacks this step applied (text[] of event ids: their bodies are dropped). A session still
 /// claimed stays due no sooner than its lease ends (as [`CLAIM_DUE`] left it).
 pub const WRITE_STEP: &str = "WITH updated AS (\
        UPDATE hpp_tracked_session SET state = $2, final_status = $3, read_priority = $10, \
@@ -84,9 +91,31 @@ pub const WRITE_STEP: &str = "WITH updated AS (\
            ELSE greatest($5, claimed_until) END, updated_at = $6, \
          claimed_by = CASE WHEN $7 THEN NULL ELSE claimed_by END, \
          claimed_until = CASE WHEN $7 THEN NULL ELSE claimed_until END \
-       WHERE session_id = $1 RETURNING 1) \
+       WHERE session_id = $1 RETURNING 1), \
+     applied AS (UPDATE hpp_callback_event SET body = NULL \
+       WHERE event_id = ANY($11::text[]) AND session_id = $1 AND body IS NOT NULL) \
      INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
      SELECT $8, $1, $9, $6 WHERE $8::text IS NOT NULL ON CONFLICT (event_id) DO NOTHING";
+
+/// Records a callback for a tracked session and makes the session due, in one statement (one
+/// round trip, no transaction of its own): `TrackingStore::receive`. Nothing when the session is
+/// not tracked (the store applies the callback at once instead) or the event was recorded
+/// before. The session's next step applies it ([`READ_STEP`]'s last column). A session claimed by
+/// a poller stays due at its lease's end (the poller's step applies it). `$1` event id (text), `$2`
+/// session id (text), `$3` the event's status (text), `$4` received at (timestamptz), `$5` the
+/// callback (jsonb), `$6` due at (timestamptz), `$7` read priority (smallint): from
+/// `Received::wake_up`. Returns whether the session is tracked and whether the event was
+/// recorded now (boolean each).
+pub const RECEIVE: &str = "WITH tracked AS (SELECT session_id FROM hpp_tracked_session WHERE session_id = $2), \
+     recorded AS (\
+       INSERT INTO hpp_callback_event (event_id, session_id, status, received_at, body) \
+       SELECT $1, $2, $3, $4, $5 FROM tracked ON CONFLICT (event_id) DO NOTHING RETURNING session_id), \
+     woken AS (\
+       UPDATE hpp_tracked_session SET \
+         next_due_at = CASE WHEN claimed_until > $6 THEN claimed_until ELSE least(coalesce(next_due_at, $6), $6) END, \
+         read_priority = least(read_priority, $7) \
+       WHERE session_id IN (SELECT session_id FROM recorded) RETURNING 1) \
+     SELECT EXISTS (SELECT 1 FROM tracked), EXISTS (SELECT 1 FROM recorded)";
 
 /// A session's first state; no row changed when it is tracked already. `$1` session id (text),
 /// `$2` state (jsonb), `$3` final status (text), `$4` handed off at (timestamptz), `$5` next due

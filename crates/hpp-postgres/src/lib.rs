@@ -68,9 +68,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use hpp_core::callback::StatusCallback;
 use hpp_core::tracking::{
-    Applied, Due, FinalStatus, HandOff, HandOffError, Input, Step, StoreError, TrackedSession, TrackingPolicy,
-    TrackingStore,
+    Applied, Due, FinalStatus, HandOff, HandOffError, Input, Received, Step, StoreError, TrackedSession,
+    TrackingPolicy, TrackingStore,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::error::SqlState;
@@ -280,14 +281,16 @@ impl PgStore {
         let loaded = row.try_get::<_, Option<Json<TrackedSession>>>(0).map_err(pg)?.map(|json| json.0);
         let seen: bool = row.try_get(1).map_err(pg)?;
         let order_paid: bool = row.try_get(2).map_err(pg)?;
-        let step = match Step::decide(loaded.as_ref(), seen, order_paid, input, now, &self.policy) {
-            Ok(step) => step,
-            Err(answer) => {
-                client.batch_execute("ROLLBACK").await.map_err(pg)?;
-                conn.clean = true;
-                return Ok(Some(answer));
-            }
-        };
+        let received = Received::list_from_json(row.try_get::<_, Json<serde_json::Value>>(3).map_err(pg)?.0);
+        let step =
+            match Step::decide_with_received(loaded.as_ref(), &received, seen, order_paid, input, now, &self.policy) {
+                Ok(step) => step,
+                Err(answer) => {
+                    client.batch_execute("ROLLBACK").await.map_err(pg)?;
+                    conn.clean = true;
+                    return Ok(Some(answer));
+                }
+            };
         let result = step.run_app::<Self, H>(hand_off, &mut PgTx { client: client.clone() }).await.map_err(classified);
         let commit = step.commit(result);
         let Some(state) = &commit.state else {
@@ -310,7 +313,8 @@ impl PgStore {
         let handed_off_at = state.is_handed_off().then_some(now);
         let next_due = state.next_due_at();
         let priority = i16::from(state.read_priority());
-        let write_params: [&(dyn ToSql + Sync); 10] = [
+        let applied: Vec<&str> = commit.received.iter().map(|r| r.callback.event_id.as_str()).collect();
+        let write_params: [&(dyn ToSql + Sync); 11] = [
             &session_id,
             &json,
             &final_status,
@@ -321,6 +325,7 @@ impl PgStore {
             &recorded_id,
             &recorded_status,
             &priority,
+            &applied,
         ];
         let (written, committed) = tokio::join!(client.execute(&write, &write_params), client.batch_execute("COMMIT"));
         // A failed write turns the COMMIT into a rollback: report the write's error.
@@ -396,6 +401,38 @@ impl TrackingStore for PgStore {
             }
         }
         Ok(Applied::Busy)
+    }
+
+    /// Records the callback and makes its session due in one statement (one round trip, no
+    /// transaction): [`Applied::Received`]; the session's next step applies it. A callback for a
+    /// session not tracked is applied at once, and every callback under
+    /// [`TrackingPolicy::apply_callbacks_at_once`].
+    async fn receive<'a, H: HandOff<Self> + ?Sized>(
+        &'a self,
+        callback: &'a StatusCallback,
+        now: SystemTime,
+        hand_off: &'a H,
+    ) -> Result<Applied, StoreError> {
+        let recorded = callback.session.session_id.as_deref().filter(|id| !id.is_empty());
+        let Some(session_id) = recorded.filter(|_| !self.policy.apply_callbacks_at_once) else {
+            return self.apply(Input::Callback(callback), now, hand_off).await;
+        };
+        let (due_at, priority) = Received::wake_up(callback, now, &self.policy);
+        let status = callback.session.status.as_ref().map(|s| s.as_str());
+        let (tracked, recorded) = {
+            let mut conn = self.pool.get().await?;
+            let statement = conn.statement(sql::RECEIVE).await?;
+            let params: [&(dyn ToSql + Sync); 7] =
+                [&callback.event_id, &session_id, &status, &now, &Json(callback), &due_at, &i16::from(priority)];
+            let row = conn.client().query_one(&statement, &params).await.map_err(pg)?;
+            conn.clean = true;
+            (row.try_get::<_, bool>(0).map_err(pg)?, row.try_get::<_, bool>(1).map_err(pg)?)
+        };
+        match (tracked, recorded) {
+            (false, _) => self.apply(Input::Callback(callback), now, hand_off).await,
+            (true, true) => Ok(Applied::Received),
+            (true, false) => Ok(Applied::Duplicate),
+        }
     }
 
     async fn claim_due<'a>(

@@ -562,3 +562,37 @@ async fn claims_and_counts_read_what_they_return_not_the_whole_table() {
     assert_eq!((counts.waiting, counts.due), (25_010, 0), "the 10 due are claimed: {counts:?}");
     assert_eq!(store.pending().await.unwrap(), 25_010);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_is_recorded_in_one_statement_and_applied_by_the_next_step() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, client) = setup_with(&pg, store_kit::policy()).await;
+    let track = Input::Track { session_id: "r1", expires_at: Some(at(START + 36_000)), order_key: None };
+    store.apply(track, at(START), &Ship).await.unwrap();
+    let pending = |event: &'static str| {
+        let client = &client;
+        async move {
+            let sql = "SELECT body IS NOT NULL FROM hpp_callback_event WHERE event_id = $1";
+            client.query_one(sql, &[&event]).await.unwrap().get::<_, bool>(0)
+        }
+    };
+    // A final status: recorded, the session due at once, nothing handed off yet.
+    let paid = callback("r1-e1", "r1", "COMPLETED");
+    assert_eq!(store.receive(&paid, at(START + 100), &Ship).await.unwrap(), Applied::Received);
+    assert_eq!(store.receive(&paid, at(START + 101), &Ship).await.unwrap(), Applied::Duplicate);
+    assert!(pending("r1-e1").await, "kept for the next step");
+    assert!(shipped(&client, "r1").await.is_empty());
+    let due = store.claim_due("p1", 10, Duration::from_secs(60), at(START + 100)).await.unwrap();
+    assert_eq!(due, [Due::Read("r1".to_owned())], "due at once");
+    // The poller's read applies it (as of when it came) and confirms it: handed off once.
+    let mut session = Session::default();
+    session.status = Some(SessionStatus::Completed);
+    let read = Input::Read { session_id: "r1", result: Ok(&session) };
+    let applied = store.apply(read, at(START + 103), &Ship).await.unwrap();
+    assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
+    assert!(!pending("r1-e1").await, "applied with the step");
+    assert_eq!(shipped(&client, "r1").await, ["COMPLETED"]);
+    // A session not tracked: applied at once (the store's policy decides; the kit's tracks none).
+    let stranger = callback("r2-e1", "r2", "COMPLETED");
+    assert_eq!(store.receive(&stranger, at(START + 104), &Ship).await.unwrap(), Applied::Unknown);
+}

@@ -53,9 +53,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use hpp_core::callback::StatusCallback;
 use hpp_core::tracking::{
-    Applied, Counts, Due, FinalStatus, HandOff, HandOffError, Input, Step, StoreError, TrackedSession, TrackingPolicy,
-    TrackingStore,
+    Applied, Counts, Due, FinalStatus, HandOff, HandOffError, Input, Received, Step, StoreError, TrackedSession,
+    TrackingPolicy, TrackingStore,
 };
 use hpp_postgres_schema as sql;
 pub use sqlx;
@@ -192,13 +193,15 @@ impl SqlxStore {
         let loaded = row.try_get::<Option<Json<TrackedSession>>, _>(0).map_err(db)?.map(|json| json.0);
         let seen: bool = row.try_get(1).map_err(db)?;
         let order_paid: bool = row.try_get(2).map_err(db)?;
-        let step = match Step::decide(loaded.as_ref(), seen, order_paid, input, now, &self.policy) {
-            Ok(step) => step,
-            Err(answer) => {
-                tx.rollback().await.map_err(db)?;
-                return Ok(Some(answer));
-            }
-        };
+        let received = Received::list_from_json(row.try_get::<Json<serde_json::Value>, _>(3).map_err(db)?.0);
+        let step =
+            match Step::decide_with_received(loaded.as_ref(), &received, seen, order_paid, input, now, &self.policy) {
+                Ok(step) => step,
+                Err(answer) => {
+                    tx.rollback().await.map_err(db)?;
+                    return Ok(Some(answer));
+                }
+            };
         sqlx::raw_sql(sql::SAVEPOINT).execute(&mut *tx).await.map_err(db)?;
         let mut app_tx = SqlxTx { tx };
         let result = step.run_app::<Self, H>(hand_off, &mut app_tx).await.map_err(classified);
@@ -228,6 +231,7 @@ impl SqlxStore {
             .bind(recorded_id)
             .bind(recorded_status)
             .bind(i16::from(state.read_priority()))
+            .bind(commit.received.iter().map(|r| r.callback.event_id.as_str()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -253,6 +257,40 @@ impl TrackingStore for SqlxStore {
             }
         }
         Ok(Applied::Busy)
+    }
+
+    /// Records the callback and makes its session due in one statement (no transaction):
+    /// [`Applied::Received`]; the session's next step applies it. A callback for a session not
+    /// tracked is applied at once, and every callback under
+    /// [`TrackingPolicy::apply_callbacks_at_once`].
+    async fn receive<'a, H: HandOff<Self> + ?Sized>(
+        &'a self,
+        callback: &'a StatusCallback,
+        now: SystemTime,
+        hand_off: &'a H,
+    ) -> Result<Applied, StoreError> {
+        let recorded = callback.session.session_id.as_deref().filter(|id| !id.is_empty());
+        let Some(session_id) = recorded.filter(|_| !self.policy.apply_callbacks_at_once) else {
+            return self.apply(Input::Callback(callback), now, hand_off).await;
+        };
+        let (due_at, priority) = Received::wake_up(callback, now, &self.policy);
+        let row = sqlx::query(sql::RECEIVE)
+            .bind(&callback.event_id)
+            .bind(session_id)
+            .bind(callback.session.status.as_ref().map(|s| s.as_str()))
+            .bind(timestamp(now))
+            .bind(Json(callback))
+            .bind(timestamp(due_at))
+            .bind(i16::from(priority))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        let (tracked, recorded): (bool, bool) = (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
+        match (tracked, recorded) {
+            (false, _) => self.apply(Input::Callback(callback), now, hand_off).await,
+            (true, true) => Ok(Applied::Received),
+            (true, false) => Ok(Applied::Duplicate),
+        }
     }
 
     async fn claim_due<'a>(

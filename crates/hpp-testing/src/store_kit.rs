@@ -97,6 +97,7 @@ where
     kit.a_pause_of_reads_holds_every_claim().await;
     // After it: pruning at a time past every other check deletes what they handed off.
     kit.retention_deletes_only_what_is_done().await;
+    kit.received_callbacks_are_applied_once().await;
     kit.counts_say_where_sessions_stand().await;
 }
 
@@ -646,6 +647,46 @@ impl<S: TrackingStore, B: Books<S>> Kit<'_, S, B> {
         for s in batch {
             assert!(self.state(s).await.is_none(), "{CHECK}: every batch ends");
         }
+    }
+
+    /// [`TrackingStore::receive`]: a callback is applied once, at once or by the session's next
+    /// step (a store that records callbacks: [`Applied::Received`]); a redelivery is a duplicate;
+    /// a final status makes the session due at once; when the app fails the step that applies
+    /// it, the next applies it again; the app sees each event and the payment once.
+    async fn received_callbacks_are_applied_once(&self) {
+        const CHECK: &str = "received_callbacks_are_applied_once";
+        let t = START + 5_500_000_000;
+        let s = "kit-received-s1";
+        let receive = |callback, now| self.store.receive(callback, at(now), &self.app);
+        let kept = |applied: &Applied| matches!(applied, Applied::Received | Applied::Done { handed_off: None });
+        let track = Input::Track { session_id: s, expires_at: Some(at(t + 36_000)), order_key: None };
+        self.apply(track, t).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        let opened = callback("kit-received-e1", s, "IN_PROGRESS", t + 10);
+        let first = receive(&opened, t + 10).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        assert!(kept(&first), "{CHECK}: {first:?}");
+        assert_eq!(receive(&opened, t + 11).await.ok(), Some(Applied::Duplicate), "{CHECK}: a redelivery");
+        let paid_callback = callback("kit-received-e2", s, "COMPLETED", t + 20);
+        let second = receive(&paid_callback, t + 20).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        assert!(kept(&second), "{CHECK}: a read confirms it first: {second:?}");
+        assert_eq!(self.claimed(s, t + 20).await, [Due::Read(s.to_owned())], "{CHECK}: due at once");
+        let paid = session("COMPLETED");
+        self.app.failing.store(true, Ordering::SeqCst);
+        let failed = self.apply(Input::Read { session_id: s, result: Ok(&paid) }, t + 21).await;
+        self.app.failing.store(false, Ordering::SeqCst);
+        assert!(matches!(failed, Err(StoreError::HandOff(_))), "{CHECK}: {failed:?}");
+        let done = self.apply(Input::Read { session_id: s, result: Ok(&paid) }, t + 22).await;
+        assert_eq!(done.ok(), Some(Applied::Done { handed_off: Some(FinalStatus::Completed) }), "{CHECK}");
+        assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}");
+        for event in ["kit-received-e1", "kit-received-e2"] {
+            assert_eq!(self.events(event).await, 1, "{CHECK}: {event} seen once");
+        }
+        // After the hand-off: a redelivery, and a new event, hand off nothing more.
+        assert_eq!(receive(&paid_callback, t + 30).await.ok(), Some(Applied::Duplicate), "{CHECK}");
+        let again = callback("kit-received-e3", s, "COMPLETED", t + 40);
+        assert!(receive(&again, t + 40).await.is_ok_and(|applied| kept(&applied)), "{CHECK}");
+        let read = self.apply(Input::Read { session_id: s, result: Ok(&paid) }, t + 41).await;
+        assert_eq!(read.ok(), Some(Applied::Done { handed_off: None }), "{CHECK}");
+        assert_eq!(self.handed(s).await, ["COMPLETED"], "{CHECK}: handed off once");
     }
 
     /// [`TrackingStore::counts`]: sessions by where they stand and how many are due, as the

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hpp_core::Timer;
 use hpp_core::callback::{self, CallbackSecret};
-use hpp_core::tracking::{Applied, HandOff, Input, StoreError, TrackingStore};
+use hpp_core::tracking::{Applied, HandOff, StoreError, TrackingStore};
 use http::{Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
@@ -42,6 +42,9 @@ impl Default for ReceiverOptions {
 pub enum Receipt {
     /// Applied and committed (200); the app's work too, when the session became final.
     Applied,
+    /// Recorded and its session made due, to be applied by the session's next step (200): a
+    /// store that records callbacks ([`TrackingStore::receive`]).
+    Received,
     /// Applied before (200): nothing done again.
     Duplicate,
     /// For a session the store does not track (200): nothing done, no app code run. A forged
@@ -65,7 +68,7 @@ impl Receipt {
     /// The HTTP status answered.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::Applied | Self::Duplicate | Self::Untracked => StatusCode::OK,
+            Self::Applied | Self::Received | Self::Duplicate | Self::Untracked => StatusCode::OK,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Malformed => StatusCode::BAD_REQUEST,
@@ -78,6 +81,7 @@ impl Receipt {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Applied => "applied",
+            Self::Received => "received",
             Self::Duplicate => "duplicate",
             Self::Untracked => "untracked",
             Self::Unauthorized => "unauthorized",
@@ -232,9 +236,10 @@ where
                 }
             }
             let now = inner.clock.system_now();
-            let applied = inner.store.apply(Input::Callback(&callback), now, &*inner.hand_off).await;
+            let applied = inner.store.receive(&callback, now, &*inner.hand_off).await;
             let receipt = match &applied {
                 Ok(Applied::Done { .. }) => Receipt::Applied,
+                Ok(Applied::Received) => Receipt::Received,
                 Ok(Applied::Duplicate) => Receipt::Duplicate,
                 Ok(Applied::Unknown) => Receipt::Untracked,
                 Ok(_) => Receipt::Unavailable,

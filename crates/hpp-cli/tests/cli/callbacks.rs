@@ -178,6 +178,13 @@ fn listeners_sharing_a_store_print_each_event_once_across_a_restart() {
     assert_eq!(post_raw(&to_a, &event("e2", "IN_PROGRESS")), 200);
     assert_eq!(post_raw(&to_a, &event("e3", "CANCELLED")), 200);
     assert_eq!(json(lines_a.next().unwrap().unwrap().as_bytes())["event_id"], "e3", "e1 and e2 were not printed again");
+    // A later event of a session the store tracks is printed as it comes too (the listener runs
+    // no poller to apply a callback later), before one of a new session.
+    let later = r#"{"event_id":"e5","session":{"session_id":"s-e3","status":"CANCELLED"}}"#;
+    assert_eq!(post_raw(&to_a, later), 200);
+    assert_eq!(post_raw(&to_a, &event("e6", "IN_PROGRESS")), 200);
+    assert_eq!(json(lines_a.next().unwrap().unwrap().as_bytes())["event_id"], "e5", "printed at once");
+    assert_eq!(json(lines_a.next().unwrap().unwrap().as_bytes())["event_id"], "e6");
     // An event the app refused is not recorded: the service's retry delivers it again.
     let (mut c, ready_c, _lines_c) =
         spawn_listener(secret, &["--store", &store, "--forward-to", "http://127.0.0.1:9/app"]);

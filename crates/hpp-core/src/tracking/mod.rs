@@ -15,7 +15,7 @@ mod store;
 
 pub use memory::MemoryStore;
 pub use step::{Commit, Step};
-pub use store::{Applied, Counts, Due, Finished, HandOff, HandOffError, Input, StoreError, TrackingStore};
+pub use store::{Applied, Counts, Due, Finished, HandOff, HandOffError, Input, Received, StoreError, TrackingStore};
 
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and
@@ -210,6 +210,15 @@ pub struct TrackingPolicy {
     /// session costs no row and no reads). For tools that print every callback, such as the
     /// command-line listener.
     pub track_unknown_sessions: bool,
+    /// Whether a store applies each callback as it comes, in the receiver's answer (default
+    /// `false`: a store that can, the PostgreSQL ones, records the callback and makes its
+    /// session due in one round trip, and the session's next step, the poller's, applies it as
+    /// of when it came: [`TrackingStore::receive`]; a final status within a second or so, the
+    /// time of a poll and the read that confirms it; another status with the next read, 30 s
+    /// later, so that activity costs no read of its own). `true` for a receiver that runs no
+    /// poller (the command-line listener) or an app whose [`HandOff::on_event`] must run before
+    /// the receiver answers. The memory store always applies at once.
+    pub apply_callbacks_at_once: bool,
     /// The most reads per second the pollers of every replica make together (default 20, set
     /// in the store, which keeps the budget: claims take from it): the account's rate limit is
     /// checkout's too, so a backlog (after an outage, a hundred thousand sessions due at once) is
@@ -240,6 +249,7 @@ impl Default for TrackingPolicy {
             confirm_callbacks: true,
             park_after_failures: 20,
             track_unknown_sessions: false,
+            apply_callbacks_at_once: false,
             retention: Duration::from_secs(30 * 24 * 3600),
             max_reads_per_second: Some(20),
         }

@@ -19,7 +19,7 @@
 use std::error::Error as StdError;
 use std::time::SystemTime;
 
-use super::store::{Applied, Finished, HandOff, HandOffError, Input, StoreError, TrackingStore};
+use super::store::{Applied, Finished, HandOff, HandOffError, Input, Received, StoreError, TrackingStore};
 use super::{FinalStatus, TrackedSession, TrackingPolicy};
 use crate::callback::StatusCallback;
 
@@ -28,6 +28,7 @@ use crate::callback::StatusCallback;
 #[derive(Debug)]
 pub struct Step<'a> {
     input: Input<'a>,
+    received: &'a [Received],
     state: TrackedSession,
     tracked: bool,
     new_event: Option<&'a StatusCallback>,
@@ -48,6 +49,9 @@ pub struct Commit<'a> {
     pub insert: bool,
     /// The callback whose `event_id` is recorded as applied with this write.
     pub event: Option<&'a StatusCallback>,
+    /// The callbacks recorded before ([`Received`]) that this write applies: mark them applied
+    /// with it (none when the app's work failed: the next step applies them again).
+    pub received: &'a [Received],
     /// Whether the app's writes inside the unit of work are kept; `false`: undo them (roll back
     /// to before the app ran) and still write [`state`](Self::state).
     pub keep_app_work: bool,
@@ -74,6 +78,24 @@ impl<'a> Step<'a> {
         now: SystemTime,
         policy: &'a TrackingPolicy,
     ) -> Result<Self, Applied> {
+        Self::decide_with_received(loaded, &[], event_seen, order_paid, input, now, policy)
+    }
+
+    /// [`decide`](Self::decide) for a store that records callbacks before applying them
+    /// ([`TrackingStore::receive`]): `received` are the session's callbacks recorded and not
+    /// applied yet, oldest first. Each is applied first, as of when it came (as if it had been
+    /// applied then), then `input`; [`new_event`](Self::new_event)'s app work runs for each, and
+    /// [`Commit::received`] says to mark them applied. Nothing of them is applied when the
+    /// answer is `Err` (they wait for the next step).
+    pub fn decide_with_received(
+        loaded: Option<&TrackedSession>,
+        received: &'a [Received],
+        event_seen: bool,
+        order_paid: bool,
+        input: Input<'a>,
+        now: SystemTime,
+        policy: &'a TrackingPolicy,
+    ) -> Result<Self, Applied> {
         if event_seen && loaded.is_none_or(|state| state.hand_off_due().is_none()) {
             return Err(Applied::Duplicate);
         }
@@ -89,6 +111,13 @@ impl<'a> Step<'a> {
             }
             (None, _) => return Err(Applied::Unknown),
         };
+        // What came before this input, as of when it came; the input decides what is due.
+        let mut shown_by_received = None;
+        for earlier in received {
+            if state.observe_callback(&earlier.callback.session, earlier.at, policy).is_some() {
+                shown_by_received = Some(&earlier.callback.session);
+            }
+        }
         let (mut became, session) = match &input {
             Input::Track { .. } => (None, None),
             Input::Callback(callback) => {
@@ -111,7 +140,10 @@ impl<'a> Step<'a> {
         let finished = became.map(|status| Finished {
             session_id: session_id.to_owned(),
             status,
-            session: session.filter(|s| shows(s, status)).cloned(),
+            session: session
+                .filter(|s| shows(s, status))
+                .or_else(|| shown_by_received.filter(|s| shows(s, status)))
+                .cloned(),
             confirmed: state.is_confirmed(),
             order_key: state.order_key().map(str::to_owned),
         });
@@ -119,7 +151,7 @@ impl<'a> Step<'a> {
             Input::Callback(callback) if !event_seen => Some(callback),
             _ => None,
         };
-        Ok(Self { input, state, tracked: loaded.is_some(), new_event, finished, now, policy })
+        Ok(Self { input, received, state, tracked: loaded.is_some(), new_event, finished, now, policy })
     }
 
     /// The callback the app sees first ([`HandOff::on_event`]): a callback applied for the
@@ -141,6 +173,9 @@ impl<'a> Step<'a> {
         S: TrackingStore + ?Sized,
         H: HandOff<S> + ?Sized,
     {
+        for earlier in self.received {
+            hand_off.on_event(tx, &earlier.callback).await?;
+        }
         if let Some(callback) = self.new_event {
             hand_off.on_event(tx, callback).await?;
         }
@@ -162,17 +197,17 @@ impl<'a> Step<'a> {
     ///
     /// A poller's claim ends when its read or tick was applied, or when nothing is left to do.
     pub fn commit(self, app: Result<(), Box<dyn StdError + Send + Sync>>) -> Commit<'a> {
-        let Self { input, mut state, tracked, new_event, finished, now, policy } = self;
-        let (event, keep_app_work, outcome) = match app {
+        let Self { input, received, mut state, tracked, new_event, finished, now, policy } = self;
+        let (event, applied, keep_app_work, outcome) = match app {
             Ok(()) => {
                 if finished.is_some() {
                     state.handed_off();
                 }
-                (new_event, true, Ok(Applied::Done { handed_off: finished.map(|f| f.status) }))
+                (new_event, received, true, Ok(Applied::Done { handed_off: finished.map(|f| f.status) }))
             }
             Err(e) if state.hand_off_due().is_some() => {
                 state.hand_off_failed(HandOffError::kind_of(&*e), now, policy);
-                (None, false, Err(StoreError::HandOff(e)))
+                (None, &[][..], false, Err(StoreError::HandOff(e)))
             }
             Err(e) => {
                 let outcome = Err(StoreError::HandOff(e));
@@ -180,6 +215,7 @@ impl<'a> Step<'a> {
                     state: None,
                     insert: false,
                     event: None,
+                    received: &[],
                     keep_app_work: false,
                     release_claim: false,
                     outcome,
@@ -188,7 +224,7 @@ impl<'a> Step<'a> {
             }
         };
         let release_claim = matches!(input, Input::Read { .. } | Input::Tick { .. }) || state.is_handed_off();
-        Commit { state: Some(state), insert: !tracked, event, keep_app_work, release_claim, outcome }
+        Commit { state: Some(state), insert: !tracked, event, received: applied, keep_app_work, release_claim, outcome }
     }
 }
 

@@ -54,6 +54,52 @@ pub enum Input<'a> {
     },
 }
 
+/// A callback a store recorded without applying it ([`TrackingStore::receive`]): the
+/// session's next step applies it first, as of when it came ([`Step::decide_with_received`](super::Step::decide_with_received)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Received {
+    /// The callback, parsed and its secret checked.
+    pub callback: StatusCallback,
+    /// When it came: it is applied as of then.
+    pub at: SystemTime,
+}
+
+impl Received {
+    /// `callback`, received at `at`.
+    pub fn new(callback: StatusCallback, at: SystemTime) -> Self {
+        Self { callback, at }
+    }
+
+    /// The callbacks a store kept as a JSON list of `{"at_ms": …, "callback": …}` (milliseconds
+    /// since the Unix epoch; the callback as it serializes), in the list's order: how the
+    /// PostgreSQL stores read them back. An item that does not parse (recorded by a newer
+    /// release) is left out: the reads still tell.
+    pub fn list_from_json(list: serde_json::Value) -> Vec<Self> {
+        let serde_json::Value::Array(items) = list else { return Vec::new() };
+        let received = items.into_iter().filter_map(|mut item| {
+            let at_ms = u64::try_from(item["at_ms"].as_i64()?).ok()?;
+            let callback = serde_json::from_value::<StatusCallback>(item["callback"].take()).ok()?;
+            Some(Self::new(callback, SystemTime::UNIX_EPOCH + Duration::from_millis(at_ms)))
+        });
+        received.collect()
+    }
+
+    /// When the session of a callback received at `at` is due for its next step, and at which
+    /// read priority ([`TrackedSession::read_priority`]): what a store that records callbacks
+    /// sets as it records one (the step decides the rest). A final status at once, first
+    /// (`0`: a read confirms it, or the hand-off runs); any other status as the schedule after
+    /// a change would have it, [`TrackingPolicy::first_read`] later (`1`: the consumer is at
+    /// it), so that activity costs no read of its own.
+    pub fn wake_up(callback: &StatusCallback, at: SystemTime, policy: &super::TrackingPolicy) -> (SystemTime, u8) {
+        let final_status = callback.session.status.as_ref().and_then(FinalStatus::of);
+        match final_status {
+            Some(_) => (at, 0),
+            None => (at.checked_add(policy.first_read).unwrap_or(at), 1),
+        }
+    }
+}
+
 impl Input<'_> {
     /// The session the step is about (empty for a callback without a `session_id`).
     pub fn session_id(&self) -> &str {
@@ -113,6 +159,10 @@ pub enum Applied {
     /// A read or a callback for a session this store does not track and cannot start tracking
     /// (a callback without `session_id`): nothing done.
     Unknown,
+    /// The callback was recorded, and its session made due, but not applied yet
+    /// ([`TrackingStore::receive`] of a store that records callbacks): the session's next step
+    /// applies it, with the app's work it brings (answer 2xx: it is kept).
+    Received,
 }
 
 /// How many of a store's sessions stand where ([`TrackingStore::counts`]).
@@ -305,6 +355,23 @@ pub trait TrackingStore: Send + Sync {
         now: SystemTime,
         hand_off: &'a H,
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send + 'a;
+
+    /// Takes a callback as a receiver gets it: by default applies it at once
+    /// ([`apply`](Self::apply) of [`Input::Callback`]). A store may instead record it and make
+    /// its session due ([`Received::wake_up`]), in one round trip, and apply it in the session's
+    /// next step ([`Step::decide_with_received`](super::Step::decide_with_received), as of when it came): [`Applied::Received`]; a
+    /// redelivery of a recorded event is [`Applied::Duplicate`]. The API is the authority and
+    /// a callback a wake-up: the poller's next read of the session takes it from there. A
+    /// callback for a session the store does not track is applied at once (to track it, or
+    /// answer [`Applied::Unknown`]).
+    fn receive<'a, H: HandOff<Self> + ?Sized>(
+        &'a self,
+        callback: &'a StatusCallback,
+        now: SystemTime,
+        hand_off: &'a H,
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send + 'a {
+        self.apply(Input::Callback(callback), now, hand_off)
+    }
 
     /// Claims up to `max` sessions due at `now` for `owner`, for `lease`, most overdue first,
     /// and says what is due for each ([`Due::of`]); none while reads are paused
