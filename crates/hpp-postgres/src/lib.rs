@@ -10,6 +10,12 @@
 //!   the callback's event id and the app's writes committed together, or none of them.
 //! - A callback's `event_id` is recorded by primary key (`INSERT … ON CONFLICT DO NOTHING`), not
 //!   read-then-write: a redelivery to another replica is [`Applied::Duplicate`].
+//! - A receiver's callback ([`receive`](TrackingStore::receive)) is one statement, one round
+//!   trip: the event recorded with its body and the session made due (a final status at once,
+//!   another with the next read); the session's next step (the poller's read) applies it first,
+//!   as of when it came, with the app's [`HandOff::on_event`]. A callback is a wake-up, the API
+//!   the authority. `TrackingPolicy::apply_callbacks_at_once` applies each in the receiver's
+//!   answer instead (a receiver without a poller).
 //! - Pollers claim due sessions with `FOR UPDATE SKIP LOCKED` and a lease
 //!   ([`claim_due`](TrackingStore::claim_due)): N replicas share the work without reading a
 //!   session twice, and a crashed replica's claims lapse.

@@ -9,8 +9,11 @@
 //! [`CallbackReceiver::receive`] from any server. For each request, in this order: the secret
 //! in the URL checked in constant time, or the URL's signature for one order
 //! (`CallbackSecret::append_for_order`: a leaked URL speaks for that order's sessions only) (401),
-//! the body bounded (413), parsed (400), and applied to the store with the app's [`HandOff`]. The answer is 2xx only once that committed (or the
-//! event was already applied); 5xx otherwise, so the service retries. Everything happens within
+//! the body bounded (413), parsed (400), and given to the store ([`TrackingStore::receive`](hpp_core::tracking::TrackingStore::receive)):
+//! applied with the app's [`HandOff`], or (the PostgreSQL stores, by default) recorded and its
+//! session made due in one round trip, to be applied by the session's next step, the poller's.
+//! The answer is 2xx only once that committed (or the event was already recorded or applied);
+//! 5xx otherwise, so the service retries. Everything happens within
 //! a budget under the service's 3 s timeout (2.5 s by default, on the receiver's
 //! [`Timer`](hpp_core::Timer)): past it the step is abandoned (nothing of it commits) and the
 //! answer is 503.

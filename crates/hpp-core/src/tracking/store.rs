@@ -321,9 +321,12 @@ pub trait HandOff<S: TrackingStore + ?Sized>: Send + Sync {
     ) -> impl Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> + Send;
 
     /// Sees every callback event the first time it is applied, final or not, inside `tx` and
-    /// before any hand-off (default: nothing). An error is treated as a failed hand-off, and the
-    /// event is not recorded as applied: the service's retry of it runs this again. For apps
-    /// (and tools) that act on every status change, once.
+    /// before any hand-off (default: nothing): in the receiver's answer, or, with a store that
+    /// records callbacks ([`TrackingStore::receive`]), in the session's next step (a final status
+    /// within a poll, another status with the next read). An error is treated as a failed
+    /// hand-off, and the event is not recorded as applied: the service's retry of it (or the
+    /// session's next step) runs this again. For apps (and tools) that act on every status
+    /// change, once.
     fn on_event(
         &self,
         tx: &mut S::Tx,
