@@ -89,7 +89,7 @@ impl Received {
     /// read priority ([`TrackedSession::read_priority`]): what a store that records callbacks
     /// sets as it records one (the step decides the rest). A final status at once, first
     /// (`0`: a read confirms it, or the hand-off runs); any other status as the schedule after
-    /// a change would have it, [`TrackingPolicy::first_read`] later (`1`: the consumer is at
+    /// a change would have it, [`TrackingPolicy::first_read`](super::TrackingPolicy::first_read) later (`1`: the consumer is at
     /// it), so that activity costs no read of its own.
     pub fn wake_up(callback: &StatusCallback, at: SystemTime, policy: &super::TrackingPolicy) -> (SystemTime, u8) {
         let final_status = callback.session.status.as_ref().and_then(FinalStatus::of);
