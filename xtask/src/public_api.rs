@@ -50,11 +50,12 @@ const CRATES: [(&str, &[&str]); 12] = [
 /// methods (one rule each, moved in from the PostgreSQL stores): `Standing` with `as_str` and
 /// `TrackedSession::standing` (the memory store's counts and the operator's view classified
 /// alike), `HandOffError::classified` (both PostgreSQL stores name a driver error by SQLSTATE).
-/// 68 items, 145 methods (issue 36: a receiver step in one round trip): `Received` with `new`,
-/// `wake_up` (when a recorded callback's session is due: one rule for both PostgreSQL stores'
-/// statement) and `list_from_json` (how both read recorded callbacks back), and
-/// `Step::decide_with_received` (recorded callbacks applied by the step, in the core).
-pub(crate) const CORE_BUDGET: Size = Size { items: 68, methods: 145 };
+/// 69 items, 146 methods (issue 36: a receiver step in one round trip): `Received` with `new`,
+/// `recording` and `Recording` with `answer` (what a store records for a callback, when its
+/// session is due, and what it answers: one rule for both PostgreSQL stores) and `list_from_json`
+/// (how both read recorded callbacks back), and `Step::decide_with_received` (recorded callbacks
+/// applied by the step, in the core).
+pub(crate) const CORE_BUDGET: Size = Size { items: 69, methods: 146 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

@@ -104,7 +104,7 @@ pub const WRITE_STEP: &str = "WITH updated AS (\
 /// a poller stays due at its lease's end (the poller's step applies it). `$1` event id (text), `$2`
 /// session id (text), `$3` the event's status (text), `$4` received at (timestamptz), `$5` the
 /// callback (jsonb), `$6` due at (timestamptz), `$7` read priority (smallint): from
-/// `Received::wake_up`. Returns whether the session is tracked and whether the event was
+/// `Received::recording`. Returns whether the session is tracked and whether the event was
 /// recorded now (boolean each).
 pub const RECEIVE: &str = "WITH tracked AS (SELECT session_id FROM hpp_tracked_session WHERE session_id = $2), \
      recorded AS (\

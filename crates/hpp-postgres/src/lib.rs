@@ -419,25 +419,30 @@ impl TrackingStore for PgStore {
         now: SystemTime,
         hand_off: &'a H,
     ) -> Result<Applied, StoreError> {
-        let recorded = callback.session.session_id.as_deref().filter(|id| !id.is_empty());
-        let Some(session_id) = recorded.filter(|_| !self.policy.apply_callbacks_at_once) else {
+        let Some(recording) = Received::recording(callback, now, &self.policy) else {
             return self.apply(Input::Callback(callback), now, hand_off).await;
         };
-        let (due_at, priority) = Received::wake_up(callback, now, &self.policy);
         let status = callback.session.status.as_ref().map(|s| s.as_str());
+        let priority = i16::from(recording.read_priority);
         let (tracked, recorded) = {
             let mut conn = self.pool.get().await?;
             let statement = conn.statement(sql::RECEIVE).await?;
-            let params: [&(dyn ToSql + Sync); 7] =
-                [&callback.event_id, &session_id, &status, &now, &Json(callback), &due_at, &i16::from(priority)];
+            let params: [&(dyn ToSql + Sync); 7] = [
+                &callback.event_id,
+                &recording.session_id,
+                &status,
+                &now,
+                &Json(callback),
+                &recording.due_at,
+                &priority,
+            ];
             let row = conn.client().query_one(&statement, &params).await.map_err(pg)?;
             conn.clean = true;
             (row.try_get::<_, bool>(0).map_err(pg)?, row.try_get::<_, bool>(1).map_err(pg)?)
         };
-        match (tracked, recorded) {
-            (false, _) => self.apply(Input::Callback(callback), now, hand_off).await,
-            (true, true) => Ok(Applied::Received),
-            (true, false) => Ok(Applied::Duplicate),
+        match recording.answer(tracked, recorded) {
+            Some(answer) => Ok(answer),
+            None => self.apply(Input::Callback(callback), now, hand_off).await,
         }
     }
 

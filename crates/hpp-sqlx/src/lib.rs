@@ -269,27 +269,24 @@ impl TrackingStore for SqlxStore {
         now: SystemTime,
         hand_off: &'a H,
     ) -> Result<Applied, StoreError> {
-        let recorded = callback.session.session_id.as_deref().filter(|id| !id.is_empty());
-        let Some(session_id) = recorded.filter(|_| !self.policy.apply_callbacks_at_once) else {
+        let Some(recording) = Received::recording(callback, now, &self.policy) else {
             return self.apply(Input::Callback(callback), now, hand_off).await;
         };
-        let (due_at, priority) = Received::wake_up(callback, now, &self.policy);
         let row = sqlx::query(sql::RECEIVE)
             .bind(&callback.event_id)
-            .bind(session_id)
+            .bind(recording.session_id)
             .bind(callback.session.status.as_ref().map(|s| s.as_str()))
             .bind(timestamp(now))
             .bind(Json(callback))
-            .bind(timestamp(due_at))
-            .bind(i16::from(priority))
+            .bind(timestamp(recording.due_at))
+            .bind(i16::from(recording.read_priority))
             .fetch_one(&self.pool)
             .await
             .map_err(db)?;
         let (tracked, recorded): (bool, bool) = (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
-        match (tracked, recorded) {
-            (false, _) => self.apply(Input::Callback(callback), now, hand_off).await,
-            (true, true) => Ok(Applied::Received),
-            (true, false) => Ok(Applied::Duplicate),
+        match recording.answer(tracked, recorded) {
+            Some(answer) => Ok(answer),
+            None => self.apply(Input::Callback(callback), now, hand_off).await,
         }
     }
 

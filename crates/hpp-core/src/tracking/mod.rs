@@ -15,7 +15,9 @@ mod store;
 
 pub use memory::MemoryStore;
 pub use step::{Commit, Step};
-pub use store::{Applied, Counts, Due, Finished, HandOff, HandOffError, Input, Received, StoreError, TrackingStore};
+pub use store::{
+    Applied, Counts, Due, Finished, HandOff, HandOffError, Input, Received, Recording, StoreError, TrackingStore,
+};
 
 impl SessionStatus {
     /// Whether the session can no longer change: `COMPLETED`, `CANCELLED`, `DISABLED`, and
@@ -817,6 +819,26 @@ fn from_millis(ms: i64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_callback_wakes_its_session_by_what_it_says() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let callback = |body: &str| crate::callback::StatusCallback::parse(body.as_bytes()).unwrap();
+        let paid = callback(r#"{"event_id":"e1","session":{"session_id":"s1","status":"COMPLETED"}}"#);
+        let opened = callback(r#"{"event_id":"e2","session":{"session_id":"s1","status":"IN_PROGRESS"}}"#);
+        let nameless = callback(r#"{"event_id":"e3","session":{"status":"COMPLETED"}}"#);
+        let mut policy = TrackingPolicy::default();
+        let at_once = Received::recording(&paid, now, &policy).unwrap();
+        assert_eq!((at_once.session_id, at_once.due_at, at_once.read_priority), ("s1", now, 0));
+        let later = Received::recording(&opened, now, &policy).unwrap();
+        assert_eq!((later.due_at, later.read_priority), (now + policy.first_read, 1), "activity: the next read");
+        assert!(Received::recording(&nameless, now, &policy).is_none(), "applied at once: no session to wake");
+        assert_eq!(at_once.answer(true, true), Some(Applied::Received));
+        assert_eq!(at_once.answer(true, false), Some(Applied::Duplicate));
+        assert_eq!(at_once.answer(false, false), None, "not tracked: applied at once");
+        policy.apply_callbacks_at_once = true;
+        assert!(Received::recording(&paid, now, &policy).is_none());
+    }
 
     #[test]
     fn a_failed_read_is_classified_from_the_error() {

@@ -85,17 +85,52 @@ impl Received {
         received.collect()
     }
 
-    /// When the session of a callback received at `at` is due for its next step, and at which
-    /// read priority ([`TrackedSession::read_priority`]): what a store that records callbacks
-    /// sets as it records one (the step decides the rest). A final status at once, first
-    /// (`0`: a read confirms it, or the hand-off runs); any other status as the schedule after
-    /// a change would have it, [`TrackingPolicy::first_read`](super::TrackingPolicy::first_read) later (`1`: the consumer is at
-    /// it), so that activity costs no read of its own.
-    pub fn wake_up(callback: &StatusCallback, at: SystemTime, policy: &super::TrackingPolicy) -> (SystemTime, u8) {
+    /// What a store that records callbacks ([`TrackingStore::receive`]) writes for `callback`
+    /// received at `at`; `None` when it applies it at once instead (a callback without a session
+    /// id, or [`TrackingPolicy::apply_callbacks_at_once`](super::TrackingPolicy::apply_callbacks_at_once)).
+    pub fn recording<'c>(
+        callback: &'c StatusCallback,
+        at: SystemTime,
+        policy: &super::TrackingPolicy,
+    ) -> Option<Recording<'c>> {
+        let session_id = callback.session.session_id.as_deref().filter(|id| !id.is_empty());
+        let session_id = session_id.filter(|_| !policy.apply_callbacks_at_once)?;
         let final_status = callback.session.status.as_ref().and_then(FinalStatus::of);
-        match final_status {
+        let (due_at, read_priority) = match final_status {
             Some(_) => (at, 0),
             None => (at.checked_add(policy.first_read).unwrap_or(at), 1),
+        };
+        Some(Recording { session_id, due_at, read_priority })
+    }
+}
+
+/// How a store records a callback ([`Received::recording`]): the row it keeps, and when its
+/// session is due, at which priority (the step decides the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recording<'c> {
+    /// The callback's session.
+    pub session_id: &'c str,
+    /// When the session is due for its next step, at the latest: a final status at once (a read
+    /// confirms it, or the hand-off runs); any other status as the schedule after a change would
+    /// have it, [`TrackingPolicy::first_read`](super::TrackingPolicy::first_read) later, so that
+    /// activity costs no read of its own.
+    pub due_at: SystemTime,
+    /// Its read priority, at most ([`TrackedSession::read_priority`]): `0` for a final status,
+    /// `1` for activity.
+    pub read_priority: u8,
+}
+
+impl Recording<'_> {
+    /// What the store answers once its statement said whether the session is `tracked` and
+    /// whether the callback was `recorded` now (not before); `None`: the session is not
+    /// tracked, so apply the callback at once ([`Input::Callback`]: to track it, or answer
+    /// [`Applied::Unknown`]).
+    pub fn answer(&self, tracked: bool, recorded: bool) -> Option<Applied> {
+        match (tracked, recorded) {
+            (false, _) => None,
+            (true, true) => Some(Applied::Received),
+            (true, false) => Some(Applied::Duplicate),
         }
     }
 }
@@ -361,7 +396,7 @@ pub trait TrackingStore: Send + Sync {
 
     /// Takes a callback as a receiver gets it: by default applies it at once
     /// ([`apply`](Self::apply) of [`Input::Callback`]). A store may instead record it and make
-    /// its session due ([`Received::wake_up`]), in one round trip, and apply it in the session's
+    /// its session due ([`Received::recording`]), in one round trip, and apply it in the session's
     /// next step ([`Step::decide_with_received`](super::Step::decide_with_received), as of when it came): [`Applied::Received`]; a
     /// redelivery of a recorded event is [`Applied::Duplicate`]. The API is the authority and
     /// a callback a wake-up: the poller's next read of the session takes it from there. A
