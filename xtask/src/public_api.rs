@@ -54,8 +54,9 @@ const CRATES: [(&str, &[&str]); 12] = [
 /// `recording` and `Recording` with `answer` (what a store records for a callback, when its
 /// session is due, and what it answers: one rule for both PostgreSQL stores) and `list_from_json`
 /// (how both read recorded callbacks back), and `Step::decide_with_received` (recorded callbacks
-/// applied by the step, in the core).
-pub(crate) const CORE_BUDGET: Size = Size { items: 69, methods: 146 };
+/// applied by the step, in the core). 70 items, 147 methods: `ReadFailure` with `of`, made public
+/// (the poller counted reads and paused on a 429 by re-deriving it from the error).
+pub(crate) const CORE_BUDGET: Size = Size { items: 70, methods: 147 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

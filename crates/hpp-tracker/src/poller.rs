@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpp_core::tracking::{Applied, Due, FinalStatus, HandOff, Input, StoreError, TrackingStore};
+use hpp_core::tracking::{Applied, Due, FinalStatus, HandOff, Input, ReadFailure, StoreError, TrackingStore};
 use hpp_core::{Client, Timer, Transport};
 use tokio::task::JoinSet;
 
@@ -403,22 +403,20 @@ where
             _ => {
                 let read = self.client.read_session(session_id).await;
                 let now = self.clock.system_now();
-                crate::report::read(match &read {
-                    Ok(_) => "ok",
-                    Err(hpp_core::Error::Api(api)) if api.status() == http::StatusCode::NOT_FOUND => "not_found",
-                    Err(hpp_core::Error::Api(api)) if api.status() == http::StatusCode::TOO_MANY_REQUESTS => {
-                        "rate_limited"
-                    }
-                    Err(_) => "failed",
+                // The rules' own classification of the failure (hpp-core's), for the metric and the pause.
+                let failure = read.as_ref().err().map(|e| ReadFailure::of(e, now));
+                crate::report::read(match failure {
+                    None => "ok",
+                    Some(ReadFailure::NotFound) => "not_found",
+                    Some(ReadFailure::RateLimited(_)) => "rate_limited",
+                    Some(_) => "failed",
                 });
                 if let Err(e) = &read {
                     // Its status only, never the error's text (a transport's message can name the URL).
                     tracing::debug!(status = ?e.status().map(|s| s.as_u16()), "hpp poller: a read failed");
-                    if let hpp_core::Error::Api(api) = e
-                        && api.status() == http::StatusCode::TOO_MANY_REQUESTS
-                    {
+                    if let Some(ReadFailure::RateLimited(retry_after)) = failure {
                         // The account's rate limit is checkout's too: every replica pauses.
-                        let pause = api.retry_after(now).unwrap_or(RATE_LIMIT_PAUSE);
+                        let pause = retry_after.unwrap_or(RATE_LIMIT_PAUSE);
                         tracing::warn!(
                             pause_secs = pause.as_secs(),
                             "hpp poller: the API rate-limited a read; reads pause on every replica"

@@ -284,9 +284,11 @@ impl TrackingPolicy {
 /// later than this after a callback left after it. A poller's lease is as long.
 const READ_IN_FLIGHT_MS: i64 = 60_000;
 
-/// Why a read of a tracked session gave no session.
+/// Why a read of a tracked session gave no session: how the rules take it
+/// ([`TrackedSession::read_failed`]), and how a poller counts it and whether it pauses reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReadFailure {
+#[non_exhaustive]
+pub enum ReadFailure {
     /// 404: the session has expired or was never there. Final only after `expires_at`.
     NotFound,
     /// 429, with the `Retry-After` wait when the answer had one.
@@ -297,7 +299,7 @@ pub(crate) enum ReadFailure {
 
 impl ReadFailure {
     /// The failure an [`Error`](crate::Error) of a read at `now` stands for.
-    pub(crate) fn of(error: &crate::Error, now: SystemTime) -> Self {
+    pub fn of(error: &crate::Error, now: SystemTime) -> Self {
         match error {
             crate::Error::Api(api) if api.status() == http::StatusCode::NOT_FOUND => Self::NotFound,
             crate::Error::Api(api) if api.status() == http::StatusCode::TOO_MANY_REQUESTS => {
