@@ -6,9 +6,10 @@
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use hpp_core::tracking::{Finished, HandOff, Input, TrackingPolicy, TrackingStore};
+use hpp_core::tracking::{Input, TrackingPolicy, TrackingStore};
+use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
-use hpp_postgres::{PgStore, PgTx};
+use hpp_testing::store_kit::NoHandOff;
 
 /// Every `log` record at DEBUG and above: (target, message).
 static RECORDS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
@@ -27,17 +28,6 @@ impl log::Log for Capture {
     fn flush(&self) {}
 }
 
-struct Nothing;
-impl HandOff<PgStore> for Nothing {
-    async fn hand_off(
-        &self,
-        _tx: &mut PgTx,
-        _finished: &Finished,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_tokio_postgres_logs_ids_and_at_debug() {
     let Some(pg) = TempPostgres::start_or_skip() else { return };
@@ -47,7 +37,7 @@ async fn only_tokio_postgres_logs_ids_and_at_debug() {
     store.migrate().await.unwrap();
     let session = "planted-session-5c3e";
     store
-        .apply(Input::Track { session_id: session, expires_at: None, order_key: None }, SystemTime::now(), &Nothing)
+        .apply(Input::Track { session_id: session, expires_at: None, order_key: None }, SystemTime::now(), &NoHandOff)
         .await
         .unwrap();
     store.get(session).await.unwrap();

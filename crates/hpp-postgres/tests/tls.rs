@@ -6,25 +6,15 @@
 use std::time::SystemTime;
 
 use base64::Engine;
-use hpp_core::tracking::{Applied, Finished, HandOff, Input, TrackingPolicy, TrackingStore};
+use hpp_core::tracking::{Applied, Input, TrackingPolicy, TrackingStore};
+use hpp_postgres::PgStore;
 use hpp_postgres::testing::TempPostgres;
-use hpp_postgres::{PgStore, PgTx};
+use hpp_testing::store_kit::NoHandOff;
 
 fn pem(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
     let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
-}
-
-struct Nothing;
-impl HandOff<PgStore> for Nothing {
-    async fn hand_off(
-        &self,
-        _tx: &mut PgTx,
-        _finished: &Finished,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,7 +32,7 @@ async fn sslmode_is_honoured_with_rustls() {
         let store = PgStore::connect(&query, TrackingPolicy::default()).await?;
         store.migrate().await?;
         let track = Input::Track { session_id: "s1", expires_at: None, order_key: None };
-        store.apply(track, SystemTime::now(), &Nothing).await
+        store.apply(track, SystemTime::now(), &NoHandOff).await
     };
     let done = Applied::Done { handed_off: None };
     let root = root.display().to_string();

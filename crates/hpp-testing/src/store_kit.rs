@@ -101,6 +101,17 @@ where
     kit.counts_say_where_sessions_stand().await;
 }
 
+/// An app that does nothing with what it is handed, for any store: for tests whose subject is
+/// not the app's work (claims, logs, TLS, benchmarks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHandOff;
+
+impl<S: TrackingStore> HandOff<S> for NoHandOff {
+    async fn hand_off(&self, _tx: &mut S::Tx, _finished: &Finished) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
 /// Checks the read budget ([`TrackingPolicy::max_reads_per_second`], 20 a second by default)
 /// on `store`, which must be fresh (nothing tracked, no claim made) and read on the default
 /// [`TrackingPolicy`]: claims at one moment take at most a second's worth of reads, the most
@@ -112,21 +123,15 @@ where
 /// [`TrackingPolicy`]: hpp_core::tracking::TrackingPolicy
 pub async fn check_read_budget<S: TrackingStore>(store: &S) {
     const CHECK: &str = "check_read_budget";
-    struct Nothing;
-    impl<S: TrackingStore> HandOff<S> for Nothing {
-        async fn hand_off(&self, _tx: &mut S::Tx, _finished: &Finished) -> Result<(), BoxError> {
-            Ok(())
-        }
-    }
     let t = START;
     for n in 0..40 {
         let id = format!("kit-budget-s{n}");
         let track = Input::Track { session_id: &id, expires_at: Some(at(t + 36_000)), order_key: None };
-        store.apply(track, at(t), &Nothing).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+        store.apply(track, at(t), &NoHandOff).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
     }
     // A callback's final status to confirm: due at once, and first.
     let paid = callback("kit-budget-e1", "kit-budget-s39", "COMPLETED", t + 40);
-    store.apply(Input::Callback(&paid), at(t + 40), &Nothing).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
+    store.apply(Input::Callback(&paid), at(t + 40), &NoHandOff).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"));
     let claim = |owner: &'static str, now: SystemTime| async move {
         store.claim_due(owner, 100, Duration::from_secs(60), now).await.unwrap_or_else(|e| panic!("{CHECK}: {e}"))
     };

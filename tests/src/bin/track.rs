@@ -651,7 +651,7 @@ mod bench {
 
     use hpp_core::Transport;
     use hpp_core::callback::CallbackSecret;
-    use hpp_core::tracking::{Finished, HandOff, TrackedSession, TrackingPolicy};
+    use hpp_core::tracking::{TrackedSession, TrackingPolicy};
     use hpp_core::{Session, SessionStatus};
     use hpp_hyper::HyperTransport;
     use hpp_postgres::PgStore;
@@ -662,17 +662,6 @@ mod bench {
     const SESSIONS: usize = 2000;
     const IN_FLIGHT: usize = 32;
     const SECRET: &str = "bench-secret-0123456789abcdef";
-
-    struct NoApp;
-    impl HandOff<PgStore> for NoApp {
-        async fn hand_off(
-            &self,
-            _tx: &mut hpp_postgres::PgTx,
-            _finished: &Finished,
-        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            Ok(())
-        }
-    }
 
     /// Two events per session (IN_PROGRESS, then COMPLETED), `prefix` keeping rounds apart.
     fn bodies(prefix: &str) -> Vec<Vec<u8>> {
@@ -733,8 +722,12 @@ mod bench {
         let store = Arc::new(PgStore::connect(&pg.url(), TrackingPolicy::default()).await.expect("the store"));
         store.migrate().await.expect("the schema");
         let secret = CallbackSecret::new(SECRET).expect("a secret");
-        let receiver =
-            CallbackReceiver::new(store.clone(), Arc::new(NoApp), secret.clone(), hpp_runtime::TokioTimer::new());
+        let receiver = CallbackReceiver::new(
+            store.clone(),
+            Arc::new(hpp_testing::store_kit::NoHandOff),
+            secret.clone(),
+            hpp_runtime::TokioTimer::new(),
+        );
         let sdk = receiver.router("/cb");
 
         // The raw handler: parse, one INSERT … ON CONFLICT DO NOTHING, on as many connections.
