@@ -419,8 +419,10 @@ impl TrackingStore for PgStore {
         now: SystemTime,
         hand_off: &'a H,
     ) -> Result<Applied, StoreError> {
+        // The step's future is boxed where it is the fallback: inline, its size would be every
+        // callback's future's, copied as it is set up.
         let Some(recording) = Received::recording(callback, now, &self.policy) else {
-            return self.apply(Input::Callback(callback), now, hand_off).await;
+            return Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await;
         };
         let status = callback.session.status.as_ref().map(|s| s.as_str());
         let priority = i16::from(recording.read_priority);
@@ -442,7 +444,7 @@ impl TrackingStore for PgStore {
         };
         match recording.answer(tracked, recorded) {
             Some(answer) => Ok(answer),
-            None => self.apply(Input::Callback(callback), now, hand_off).await,
+            None => Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await,
         }
     }
 

@@ -269,8 +269,10 @@ impl TrackingStore for SqlxStore {
         now: SystemTime,
         hand_off: &'a H,
     ) -> Result<Applied, StoreError> {
+        // The step's future is boxed where it is the fallback: inline, its size would be every
+        // callback's future's, copied as it is set up.
         let Some(recording) = Received::recording(callback, now, &self.policy) else {
-            return self.apply(Input::Callback(callback), now, hand_off).await;
+            return Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await;
         };
         let row = sqlx::query(sql::RECEIVE)
             .bind(&callback.event_id)
@@ -286,7 +288,7 @@ impl TrackingStore for SqlxStore {
         let (tracked, recorded): (bool, bool) = (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
         match recording.answer(tracked, recorded) {
             Some(answer) => Ok(answer),
-            None => self.apply(Input::Callback(callback), now, hand_off).await,
+            None => Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await,
         }
     }
 

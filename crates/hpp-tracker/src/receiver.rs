@@ -223,7 +223,7 @@ where
             };
             if let Some(order) = &order_scope {
                 // A URL signed for one order speaks for that order's sessions only.
-                match inner.store.get(session_id).await {
+                match Box::pin(inner.store.get(session_id)).await {
                     Ok(Some(state)) if state.order_key() == Some(order.as_str()) => {}
                     Ok(_) => {
                         tracing::warn!("hpp callback refused: its session is not of the order its URL is signed for");
@@ -236,7 +236,9 @@ where
                 }
             }
             let now = inner.clock.system_now();
-            let applied = inner.store.receive(&callback, now, &*inner.hand_off).await;
+            // The store's futures are boxed: inline, their size (kilobytes, a database client's)
+            // would be this future's, copied as each layer above sets it up.
+            let applied = Box::pin(inner.store.receive(&callback, now, &*inner.hand_off)).await;
             let receipt = match &applied {
                 Ok(Applied::Done { .. }) => Receipt::Applied,
                 Ok(Applied::Received) => Receipt::Received,
@@ -257,7 +259,7 @@ where
                 }
                 Err(StoreError::HandOff(e)) => {
                     tracing::info!(outcome = receipt.as_str(), "hpp callback");
-                    crate::report::hand_off_failed(&*inner.store, session_id, &**e, "callback").await;
+                    Box::pin(crate::report::hand_off_failed(&*inner.store, session_id, &**e, "callback")).await;
                 }
                 Err(e) => tracing::warn!(outcome = receipt.as_str(), error = %e, "hpp callback not applied"),
             }

@@ -656,6 +656,7 @@ mod bench {
     use hpp_hyper::HyperTransport;
     use hpp_postgres::PgStore;
     use hpp_postgres::testing::{TempPostgres, insert_sessions};
+    use hpp_testing::store_kit::NoHandOff;
     use hpp_tests::tracking::serve;
     use hpp_tracker::CallbackReceiver;
 
@@ -713,6 +714,9 @@ mod bench {
         sdk: axum::Router,
         /// The raw handler's router: parse, one `INSERT … ON CONFLICT DO NOTHING`.
         raw: axum::Router,
+        /// The receiver on a store that applies each callback at once (the step in the answer:
+        /// `TrackingPolicy::apply_callbacks_at_once`, how every callback was taken before).
+        at_once: axum::Router,
         /// A connection for set-up (tracking sessions as an app does).
         setup: tokio_postgres::Client,
         secret: CallbackSecret,
@@ -722,13 +726,15 @@ mod bench {
         let store = Arc::new(PgStore::connect(&pg.url(), TrackingPolicy::default()).await.expect("the store"));
         store.migrate().await.expect("the schema");
         let secret = CallbackSecret::new(SECRET).expect("a secret");
-        let receiver = CallbackReceiver::new(
-            store.clone(),
-            Arc::new(hpp_testing::store_kit::NoHandOff),
-            secret.clone(),
-            hpp_runtime::TokioTimer::new(),
-        );
+        let receiver =
+            CallbackReceiver::new(store.clone(), Arc::new(NoHandOff), secret.clone(), hpp_runtime::TokioTimer::new());
         let sdk = receiver.router("/cb");
+        let mut at_once = TrackingPolicy::default();
+        at_once.apply_callbacks_at_once = true;
+        let at_once = Arc::new(PgStore::connect(&pg.url(), at_once).await.expect("the store"));
+        let at_once =
+            CallbackReceiver::new(at_once, Arc::new(NoHandOff), secret.clone(), hpp_runtime::TokioTimer::new())
+                .router("/cb");
 
         // The raw handler: parse, one INSERT … ON CONFLICT DO NOTHING, on as many connections.
         let mut clients = Vec::new();
@@ -745,27 +751,37 @@ mod bench {
         let (setup, connection) =
             tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.expect("a connection");
         tokio::spawn(connection);
-        let clients = Arc::new(clients);
+        // Prepared once per connection, as the store's statements are (a statement given as
+        // text would be prepared again on every call: a round trip more).
+        let mut prepared = Vec::new();
+        for client in clients {
+            let insert = client
+                .prepare(
+                    "INSERT INTO raw_event (event_id, session_id, status) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .expect("prepared");
+            prepared.push((client, insert));
+        }
+        let clients = Arc::new(prepared);
         let turn = Arc::new(AtomicUsize::new(0));
         let raw = axum::Router::new().route(
             "/cb",
             axum::routing::post(move |body: axum::body::Bytes| {
                 let (clients, turn) = (clients.clone(), turn.clone());
                 async move {
-                    let Ok(callback) = hpp_core::callback::StatusCallback::parse(&body) else { return http::StatusCode::BAD_REQUEST };
-                    let client = &clients[turn.fetch_add(1, Ordering::Relaxed) % clients.len()];
+                    let Ok(callback) = hpp_core::callback::StatusCallback::parse(&body) else {
+                        return http::StatusCode::BAD_REQUEST;
+                    };
+                    let (client, insert) = &clients[turn.fetch_add(1, Ordering::Relaxed) % clients.len()];
                     let status = callback.session.status.as_ref().map(|s| s.as_str().to_owned());
-                    let inserted = client
-                        .execute(
-                            "INSERT INTO raw_event (event_id, session_id, status) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                            &[&callback.event_id, &callback.session.session_id, &status],
-                        )
-                        .await;
+                    let inserted =
+                        client.execute(insert, &[&callback.event_id, &callback.session.session_id, &status]).await;
                     if inserted.is_ok() { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE }
                 }
             }),
         );
-        Receivers { store, sdk, raw, setup, secret }
+        Receivers { store, sdk, raw, at_once, setup, secret }
     }
 
     /// `hpp-track --instructions sdk|raw CALLBACKS` (for `cargo xtask instructions`, under
@@ -778,7 +794,7 @@ mod bench {
         use tower_service::Service;
         const TRACKED: usize = 1_000;
         let Some(pg) = TempPostgres::start_or_skip() else { return ExitCode::FAILURE };
-        let Receivers { store, sdk, raw, setup, secret } = receivers(&pg).await;
+        let Receivers { store, sdk, raw, setup, secret, .. } = receivers(&pg).await;
         for s in 0..TRACKED {
             store.track_in(&setup, &format!("i-{s}"), None, None, SystemTime::now()).await.expect("tracked");
         }
@@ -808,9 +824,10 @@ mod bench {
 
     pub(super) async fn run() -> ExitCode {
         let Some(pg) = TempPostgres::start_or_skip() else { return ExitCode::FAILURE };
-        let Receivers { store, sdk, raw, setup, secret } = receivers(&pg).await;
+        let Receivers { store, sdk, raw, at_once, setup, secret } = receivers(&pg).await;
         let sdk = serve(sdk).await;
         let raw = serve(raw).await;
+        let at_once = serve(at_once).await;
 
         println!(
             "callbacks through the receiver on PostgreSQL vs a raw axum handler doing one INSERT … ON CONFLICT DO NOTHING"
@@ -823,15 +840,20 @@ mod bench {
         for round in 0..3 {
             // As an app does at checkout, the sessions are tracked before their callbacks come.
             for s in 0..SESSIONS {
-                let id = format!("sdk{round}-{s}");
-                store.track_in(&setup, &id, None, None, SystemTime::now()).await.expect("tracked");
+                for side in ["sdk", "once"] {
+                    let id = format!("{side}{round}-{s}");
+                    store.track_in(&setup, &id, None, None, SystemTime::now()).await.expect("tracked");
+                }
             }
             let raw_rate = load(&format!("{raw}/cb"), bodies(&format!("raw{round}"))).await;
             let sdk_rate = load(&secret.append_to(&format!("{sdk}/cb")), bodies(&format!("sdk{round}"))).await;
+            let once_rate = load(&secret.append_to(&format!("{at_once}/cb")), bodies(&format!("once{round}"))).await;
             let ratio = raw_rate / sdk_rate;
             ratios.push(ratio);
             println!(
-                "round {round}: raw {raw_rate:>8.0}/s   receiver + store {sdk_rate:>8.0}/s   time ratio {ratio:.2}x"
+                "round {round}: raw {raw_rate:>8.0}/s   receiver + store {sdk_rate:>8.0}/s   time ratio {ratio:.2}x   \
+                 (applied at once: {once_rate:>6.0}/s, {:.2}x)",
+                raw_rate / once_rate
             );
         }
         ratios.sort_by(f64::total_cmp);
