@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("../migrations/0005_read_budget.sql")),
     (6, include_str!("../migrations/0006_scale.sql")),
     (7, include_str!("../migrations/0007_inbox.sql")),
+    (8, include_str!("../migrations/0008_wake_on_event.sql")),
 ];
 
 /// The advisory lock migrations are applied under (`pg_advisory_xact_lock`): replicas starting
@@ -97,24 +98,20 @@ pub const WRITE_STEP: &str = "WITH updated AS (\
      INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
      SELECT $8, $1, $9, $6 WHERE $8::text IS NOT NULL ON CONFLICT (event_id) DO NOTHING";
 
-/// Records a callback for a tracked session and makes the session due, in one statement (one
-/// round trip, no transaction of its own): `TrackingStore::receive`. Nothing when the session is
-/// not tracked (the store applies the callback at once instead) or the event was recorded
-/// before. The session's next step applies it ([`READ_STEP`]'s last column). A session claimed by
-/// a poller stays due at its lease's end (the poller's step applies it). `$1` event id (text), `$2`
+/// Records a callback for a tracked session, with when its session is due and at which read
+/// priority, in one statement (one round trip, no transaction of its own, no write to the
+/// session's row): `TrackingStore::receive`. Claims take the session when the event's wake-up
+/// comes ([`CLAIM_DUE`]); its next step applies it ([`READ_STEP`]'s last column). Nothing when the
+/// session is not tracked (the store applies the callback at once instead) or the event was
+/// recorded before. `$1` event id (text), `$2`
 /// session id (text), `$3` the event's status (text), `$4` received at (timestamptz), `$5` the
 /// callback (jsonb), `$6` due at (timestamptz), `$7` read priority (smallint): from
 /// `Received::recording`. Returns whether the session is tracked and whether the event was
 /// recorded now (boolean each).
 pub const RECEIVE: &str = "WITH tracked AS (SELECT session_id FROM hpp_tracked_session WHERE session_id = $2), \
      recorded AS (\
-       INSERT INTO hpp_callback_event (event_id, session_id, status, received_at, body) \
-       SELECT $1, $2, $3, $4, $5 FROM tracked ON CONFLICT (event_id) DO NOTHING RETURNING session_id), \
-     woken AS (\
-       UPDATE hpp_tracked_session SET \
-         next_due_at = CASE WHEN claimed_until > $6 THEN claimed_until ELSE least(coalesce(next_due_at, $6), $6) END, \
-         read_priority = least(read_priority, $7) \
-       WHERE session_id IN (SELECT session_id FROM recorded) RETURNING 1) \
+       INSERT INTO hpp_callback_event (event_id, session_id, status, received_at, body, wake_at, wake_priority) \
+       SELECT $1, $2, $3, $4, $5, $6, $7 FROM tracked ON CONFLICT (event_id) DO NOTHING RETURNING 1) \
      SELECT EXISTS (SELECT 1 FROM tracked), EXISTS (SELECT 1 FROM recorded)";
 
 /// A session's first state; no row changed when it is tracked already. `$1` session id (text),
@@ -144,8 +141,34 @@ macro_rules! due_of_priority {
     };
 }
 
-/// The due sessions of every priority, at most `$limit` of each, as the CTE `due` (see
-/// `due_of_priority`; a lock cannot be taken under a `UNION`, so each is a CTE of its own).
+/// The sessions that callbacks recorded and not applied yet ([`RECEIVE`]) made due at `$1`, at
+/// most `$limit` of their events, the earliest woken first, with the events' read priority and
+/// wake-up time, locked (`FOR UPDATE OF s SKIP LOCKED`), as the CTE `woken`: a range of the
+/// events' wake-up index (a claim moves its sessions' events past its lease; events that came
+/// during a claim are stepped over, not counted against the limit).
+macro_rules! woken {
+    ($limit:literal) => {
+        concat!(
+            "woken_events AS (SELECT session_id, min(wake_priority) AS read_priority, min(wake_at) AS next_due_at \
+               FROM (SELECT e.session_id, e.wake_priority, e.wake_at FROM hpp_callback_event e \
+                     JOIN hpp_tracked_session c ON c.session_id = e.session_id \
+                     WHERE e.body IS NOT NULL AND e.wake_at <= $1 \
+                       AND (c.claimed_until IS NULL OR c.claimed_until <= $1) \
+                     ORDER BY e.wake_at LIMIT ",
+            $limit,
+            ") e GROUP BY session_id), \
+             woken AS (SELECT s.session_id, w.read_priority, w.next_due_at \
+               FROM hpp_tracked_session s JOIN woken_events w ON w.session_id = s.session_id \
+               WHERE (s.claimed_until IS NULL OR s.claimed_until <= $1) \
+                 AND NOT EXISTS (SELECT 1 FROM hpp_read_pause WHERE reads_until > $1) \
+               FOR UPDATE OF s SKIP LOCKED)"
+        )
+    };
+}
+
+/// The due sessions of every priority, at most `$limit` of each, and those woken by recorded
+/// callbacks, as the CTE `due` (a session may be there twice; see `due_of_priority` and `woken`;
+/// a lock cannot be taken under a `UNION`, so each is a CTE of its own).
 macro_rules! due {
     ($limit:literal) => {
         concat!(
@@ -154,22 +177,28 @@ macro_rules! due {
             due_of_priority!("due1", "1", $limit),
             ", ",
             due_of_priority!("due2", "2", $limit),
+            ", ",
+            woken!($limit),
             ", \
-            due AS (SELECT * FROM due0 UNION ALL SELECT * FROM due1 UNION ALL SELECT * FROM due2)"
+            due AS (SELECT * FROM due0 UNION ALL SELECT * FROM due1 UNION ALL SELECT * FROM due2 \
+              UNION ALL SELECT * FROM woken)"
         )
     };
 }
 
-/// The claim of the `picked` sessions by `$3` until `$4`, their `next_due_at` moved to the end of
-/// the lease (a claimed session leaves the claim index until its lease ends: a replica that died
-/// holding thousands costs the others nothing), eligibility repeated (a row can change between
-/// the lock and the update); returns each one's state.
+/// The claim of the `picked` sessions by `$3` until `$4`, as the CTEs `claimed` (each one's
+/// state) and `moved`: their `next_due_at`, and their recorded callbacks' wake-up, moved to the
+/// end of the lease (a claimed session leaves the claim indexes until its lease ends: a replica
+/// that died holding thousands costs the others nothing). The rows are locked by the `due` CTEs,
+/// whose conditions were checked on their latest versions; the lease is checked again all the same.
 macro_rules! claim_picked {
     () => {
-        "UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4, next_due_at = $4 \
-         FROM picked WHERE s.session_id = picked.session_id \
-           AND s.next_due_at <= $1 AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
-         RETURNING s.state"
+        "claimed AS (UPDATE hpp_tracked_session s SET claimed_by = $3, claimed_until = $4, next_due_at = $4 \
+           FROM picked WHERE s.session_id = picked.session_id \
+             AND (s.claimed_until IS NULL OR s.claimed_until <= $1) \
+           RETURNING s.session_id, s.state), \
+         moved AS (UPDATE hpp_callback_event SET wake_at = $4 \
+           WHERE session_id IN (SELECT session_id FROM claimed) AND body IS NOT NULL AND wake_at < $4)"
     };
 }
 
@@ -179,8 +208,10 @@ macro_rules! claim_picked {
 pub const CLAIM_DUE: &str = concat!(
     "WITH ",
     due!("$2"),
-    ", picked AS (SELECT session_id FROM due ORDER BY read_priority, next_due_at LIMIT $2) ",
-    claim_picked!()
+    ", picked AS (SELECT session_id FROM due GROUP BY session_id \
+       ORDER BY min(read_priority), min(next_due_at) LIMIT $2), ",
+    claim_picked!(),
+    " SELECT state FROM claimed"
 );
 
 /// [`CLAIM_DUE`] under the read budget, in one statement (the budget's row is locked only while
@@ -196,10 +227,10 @@ pub const CLAIM_DUE_BUDGETED: &str = concat!(
          AS available FROM hpp_read_budget WHERE id = 1 FOR UPDATE), \
      allowed AS (SELECT least($2, (SELECT greatest(0, floor(available))::bigint FROM budget)) AS n), ",
     due!("(SELECT n FROM allowed)"),
-    ", picked AS (SELECT session_id FROM due ORDER BY read_priority, next_due_at LIMIT (SELECT n FROM allowed)), \
-     claimed AS (",
+    ", picked AS (SELECT session_id FROM due GROUP BY session_id \
+       ORDER BY min(read_priority), min(next_due_at) LIMIT (SELECT n FROM allowed)), ",
     claim_picked!(),
-    "), spent AS (\
+    ", spent AS (\
        UPDATE hpp_read_budget SET tokens = (SELECT available FROM budget) - (SELECT count(*) FROM claimed), \
          refilled_at = GREATEST(refilled_at, $1) WHERE id = 1) \
      SELECT state FROM claimed"

@@ -584,11 +584,14 @@ async fn a_callback_is_recorded_in_one_statement_and_applied_by_the_next_step() 
     assert!(shipped(&client, "r1").await.is_empty());
     let due = store.claim_due("p1", 10, Duration::from_secs(60), at(START + 100)).await.unwrap();
     assert_eq!(due, [Due::Read("r1".to_owned())], "due at once");
+    let claim = |owner, now| store.claim_due(owner, 10, Duration::from_secs(60), at(now));
+    assert!(claim("p2", START + 101).await.unwrap().is_empty(), "claimed once");
+    assert_eq!(claim("p2", START + 161).await.unwrap(), [Due::Read("r1".to_owned())], "a dead poller's lease lapses");
     // The poller's read applies it (as of when it came) and confirms it: handed off once.
     let mut session = Session::default();
     session.status = Some(SessionStatus::Completed);
     let read = Input::Read { session_id: "r1", result: Ok(&session) };
-    let applied = store.apply(read, at(START + 103), &Ship).await.unwrap();
+    let applied = store.apply(read, at(START + 162), &Ship).await.unwrap();
     assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
     assert!(!pending("r1-e1").await, "applied with the step");
     assert_eq!(shipped(&client, "r1").await, ["COMPLETED"]);
