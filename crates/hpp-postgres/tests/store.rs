@@ -595,6 +595,13 @@ async fn a_callback_is_recorded_in_one_statement_and_applied_by_the_next_step() 
     assert_eq!(applied, Applied::Done { handed_off: Some(FinalStatus::Completed) });
     assert!(!pending("r1-e1").await, "applied with the step");
     assert_eq!(shipped(&client, "r1").await, ["COMPLETED"]);
+    // A session woken by a recorded callback counts as due before its own first read.
+    let track = Input::Track { session_id: "r3", expires_at: Some(at(START + 36_000)), order_key: None };
+    store.apply(track, at(START + 200), &Ship).await.unwrap();
+    let before = store.counts(at(START + 201)).await.unwrap().due;
+    let paid_r3 = callback("r3-e1", "r3", "COMPLETED");
+    assert_eq!(store.receive(&paid_r3, at(START + 201), &Ship).await.unwrap(), Applied::Received);
+    assert_eq!(store.counts(at(START + 201)).await.unwrap().due, before + 1, "woken: due");
     // A session not tracked: applied at once (the store's policy decides; the kit's tracks none).
     let stranger = callback("r2-e1", "r2", "COMPLETED");
     assert_eq!(store.receive(&stranger, at(START + 104), &Ship).await.unwrap(), Applied::Unknown);
