@@ -7,7 +7,7 @@
 //!
 //! ```
 //! assert_eq!(hpp_postgres_schema::MIGRATIONS.first().map(|m| m.0), Some(1));
-//! assert!(hpp_postgres_schema::READ_STEP.contains("FOR UPDATE NOWAIT"));
+//! assert!(hpp_postgres_schema::READ_STEP.contains("FOR UPDATE"));
 //! ```
 // Where other crates' documentation links to this one from a build without it (`--no-deps`).
 #![doc(html_root_url = "https://docs.rs/hpp-postgres-schema/0.1.0")]
@@ -48,27 +48,40 @@ pub fn begin(timeout: Duration) -> String {
 
 /// `timeout` as the open transaction's idle and statement bounds (at least 1 ms: 0 would mean
 /// none): PostgreSQL ends a step left idle (its replica cut off) or a statement waiting longer.
+/// And [`READ_STEP`]'s wait for the session's row, [`STEP_LOCK_WAIT_MS`] (reset by [`SAVEPOINT`],
+/// before the app's work).
 pub fn bounds(timeout: Duration) -> String {
     let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
-    format!("SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
+    format!(
+        "SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL statement_timeout = {ms}; \
+         SET LOCAL lock_timeout = {STEP_LOCK_WAIT_MS}"
+    )
 }
 
+/// How long (ms) a step waits for its session's row before it is `Applied::Busy` (SQLSTATE
+/// `55P03`): a step of the same session under way holds it for as long as it runs, a claim's
+/// statement for milliseconds (a session it locked and did not take, or one it checked again
+/// after another replica claimed it). Waiting this long tells the two apart.
+pub const STEP_LOCK_WAIT_MS: u32 = 200;
+
 /// The savepoint a step takes before the app's work, so that a failed hand-off's writes are
-/// undone ([`ROLLBACK_APP_WORK`]) and the step's own state still written.
-pub const SAVEPOINT: &str = "SAVEPOINT hpp_hand_off";
+/// undone ([`ROLLBACK_APP_WORK`]) and the step's own state still written; with the lock wait
+/// back to the connection's own (the app's statements wait as they would anywhere).
+pub const SAVEPOINT: &str = "SET LOCAL lock_timeout TO DEFAULT; SAVEPOINT hpp_hand_off";
 
 /// Undoes the app's work back to [`SAVEPOINT`].
 pub const ROLLBACK_APP_WORK: &str = "ROLLBACK TO SAVEPOINT hpp_hand_off";
 
 /// A step's read: the session's state (`jsonb`, `NULL` when not tracked), its row locked with
-/// those of every session of its order (`FOR UPDATE NOWAIT`: SQLSTATE `55P03` when a step of
+/// those of every session of its order (`FOR UPDATE`, waiting at most [`STEP_LOCK_WAIT_MS`]:
+/// SQLSTATE `55P03` when a step of
 /// one of them is under way), whether the event was applied before, whether another session
 /// of the order was handed off as paid, and the session's callbacks recorded and not applied yet
 /// ([`RECEIVE`]), oldest first, as a jsonb array of `{"at_ms": …, "callback": …}`. `$1` session
 /// id (text), `$2` event id (text, `NULL` for inputs other than a callback).
 pub const READ_STEP: &str = "WITH me AS (SELECT order_key FROM hpp_tracked_session WHERE session_id = $1), \
      s AS (SELECT session_id, state, final_status, handed_off_at FROM hpp_tracked_session \
-       WHERE session_id = $1 OR order_key = (SELECT order_key FROM me) FOR UPDATE NOWAIT) \
+       WHERE session_id = $1 OR order_key = (SELECT order_key FROM me) FOR UPDATE) \
      SELECT (SELECT state FROM s WHERE session_id = $1), \
        EXISTS (SELECT 1 FROM hpp_callback_event WHERE event_id = $2), \
        EXISTS (SELECT 1 FROM s WHERE session_id <> $1 AND handed_off_at IS NOT NULL \

@@ -3,7 +3,7 @@
 //! once**, across replicas, restarts and lost callbacks.
 //!
 //! - Each step (a callback, a poller's read) is one transaction: the session's row is locked
-//!   (`FOR UPDATE NOWAIT`: a step of the same session under way elsewhere is
+//!   (`FOR UPDATE`, waiting at most 200 ms: a step of the same session under way elsewhere is
 //!   [`Applied::Busy`]), the step decided by [`hpp_core::tracking::Step`], the app's [`HandOff`]
 //!   run through the same connection inside the transaction (under a savepoint, as a [`PgTx`],
 //!   which cannot end the transaction), and the new state,

@@ -10,7 +10,7 @@
 //! either. It passes the same store kit (`hpp_testing::store_kit`) on a real PostgreSQL.
 //!
 //! - Each step is one sqlx transaction (`pool.begin()`): the session's row locked with its
-//!   order's (`FOR UPDATE NOWAIT`: a step under way elsewhere is [`Applied::Busy`]), the step
+//!   order's (`FOR UPDATE`, waiting at most 200 ms: a step under way elsewhere is [`Applied::Busy`]), the step
 //!   decided by [`Step`], the app's work run under a savepoint, the state and the callback's
 //!   event id written, committed. A step abandoned midway (its future dropped: a deadline) is
 //!   rolled back as sqlx rolls back a dropped transaction; PostgreSQL bounds each step
