@@ -111,21 +111,31 @@ pub const WRITE_STEP: &str = "WITH updated AS (\
      INSERT INTO hpp_callback_event (event_id, session_id, status, received_at) \
      SELECT $8, $1, $9, $6 WHERE $8::text IS NOT NULL ON CONFLICT (event_id) DO NOTHING";
 
-/// Records a callback for a tracked session, with when its session is due and at which read
-/// priority, in one statement (one round trip, no transaction of its own, no write to the
-/// session's row): `TrackingStore::receive`. Claims take the session when the event's wake-up
-/// comes ([`CLAIM_DUE`]); its next step applies it ([`READ_STEP`]'s last column). Nothing when the
-/// session is not tracked (the store applies the callback at once instead) or the event was
-/// recorded before. `$1` event id (text), `$2`
-/// session id (text), `$3` the event's status (text), `$4` received at (timestamptz), `$5` the
-/// callback (jsonb), `$6` due at (timestamptz), `$7` read priority (smallint): from
-/// `Received::recording`. Returns whether the session is tracked and whether the event was
-/// recorded now (boolean each).
-pub const RECEIVE: &str = "WITH tracked AS (SELECT session_id FROM hpp_tracked_session WHERE session_id = $2), \
+/// Records callbacks for tracked sessions, each with when its session is due and at which read
+/// priority, in one statement for many (one round trip, no transaction of its own, no write to
+/// the sessions' rows): `TrackingStore::receive`, batched (`hpp_runtime::batch`: while the
+/// store's batches are all running, callbacks wait and go together in the next). Claims take a
+/// session when its event's wake-up comes ([`CLAIM_DUE`]); its next step applies it
+/// ([`READ_STEP`]'s last column). Nothing for a session that is not tracked (the store applies
+/// that callback at once instead) or an event recorded before. Arrays, one element per
+/// callback: `$1` event ids (text), `$2` session ids (text), `$3` the events' statuses (text),
+/// `$4` received at (timestamptz), `$5` the callbacks (JSON text), `$6` due at (timestamptz),
+/// `$7` read priorities (smallint): from `Received::recording`. Returns a row per callback, in
+/// their order: whether its session is tracked and whether its event was recorded now (boolean
+/// each; an event id given twice in one batch is recorded by its first).
+pub const RECEIVE: &str = "WITH given AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], \
+       $4::timestamptz[], $5::text[], $6::timestamptz[], $7::smallint[]) WITH ORDINALITY \
+       AS g(event_id, session_id, status, received_at, body, wake_at, wake_priority, n)), \
+     tracked AS (SELECT g.* FROM given g \
+       WHERE EXISTS (SELECT 1 FROM hpp_tracked_session s WHERE s.session_id = g.session_id)), \
      recorded AS (\
        INSERT INTO hpp_callback_event (event_id, session_id, status, received_at, body, wake_at, wake_priority) \
-       SELECT $1, $2, $3, $4, $5, $6, $7 FROM tracked ON CONFLICT (event_id) DO NOTHING RETURNING 1) \
-     SELECT EXISTS (SELECT 1 FROM tracked), EXISTS (SELECT 1 FROM recorded)";
+       SELECT event_id, session_id, status, received_at, body::jsonb, wake_at, wake_priority FROM tracked \
+       ON CONFLICT (event_id) DO NOTHING RETURNING event_id) \
+     SELECT EXISTS (SELECT 1 FROM tracked t WHERE t.n = g.n), \
+       EXISTS (SELECT 1 FROM recorded r WHERE r.event_id = g.event_id) \
+         AND NOT EXISTS (SELECT 1 FROM given h WHERE h.event_id = g.event_id AND h.n < g.n) \
+     FROM given g ORDER BY g.n";
 
 /// A session's first state; no row changed when it is tracked already. `$1` session id (text),
 /// `$2` state (jsonb), `$3` final status (text), `$4` handed off at (timestamptz), `$5` next due

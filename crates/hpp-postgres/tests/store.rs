@@ -606,3 +606,76 @@ async fn a_callback_is_recorded_in_one_statement_and_applied_by_the_next_step() 
     let stranger = callback("r2-e1", "r2", "COMPLETED");
     assert_eq!(store.receive(&stranger, at(START + 104), &Ship).await.unwrap(), Applied::Unknown);
 }
+
+/// Callbacks that come while the store's statements run wait and go together, in one statement
+/// (one transaction: rows of one batch share their `xmin`), each with its own answer: recorded,
+/// a duplicate, a session not tracked (applied at once); and one the database refuses (a NUL
+/// byte in its event id) fails alone, its batch sent again callback by callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_that_come_together_are_recorded_together_each_with_its_own_answer() {
+    let Some(pg) = TempPostgres::start_or_skip() else { return };
+    let (store, client) = setup_with(&pg, store_kit::policy()).await;
+    let store = Arc::new(store);
+    const SESSIONS: usize = 40;
+    for s in 0..SESSIONS {
+        let session_id = format!("b{s}");
+        let track = Input::Track { session_id: &session_id, expires_at: Some(at(START + 36_000)), order_key: None };
+        store.apply(track, at(START), &Ship).await.unwrap();
+    }
+    // Inserts wait behind this lock until it is released: the first statements hold up the rest.
+    client.batch_execute("BEGIN; LOCK TABLE hpp_callback_event IN SHARE MODE").await.unwrap();
+    let mut deliveries: Vec<StatusCallback> =
+        (0..SESSIONS).map(|s| callback(&format!("b{s}-e"), &format!("b{s}"), "IN_PROGRESS")).collect();
+    deliveries.push(callback("b7-e", "b7", "IN_PROGRESS")); // delivered twice
+    deliveries.push(callback("stranger-e", "stranger", "IN_PROGRESS"));
+    let mut answers = Vec::new();
+    for delivery in deliveries {
+        let store = store.clone();
+        let event_id = delivery.event_id.clone();
+        answers.push((event_id, tokio::spawn(async move { store.receive(&delivery, at(START + 10), &Ship).await })));
+    }
+    // Wait until statements are held up by the lock (readiness, not time).
+    let waiting = "SELECT count(*) FROM pg_locks WHERE relation = 'hpp_callback_event'::regclass AND NOT granted";
+    while client.query_one(waiting, &[]).await.unwrap().get::<_, i64>(0) == 0 {
+        tokio::task::yield_now().await;
+    }
+    client.batch_execute("COMMIT").await.unwrap();
+    let (mut received, mut duplicates) = (0, 0);
+    for (event_id, answer) in answers {
+        match (event_id.as_str(), answer.await.unwrap()) {
+            (_, Ok(Applied::Received)) => received += 1,
+            ("b7-e", Ok(Applied::Duplicate)) => duplicates += 1,
+            ("stranger-e", Ok(Applied::Unknown)) => {}
+            (event_id, other) => panic!("{event_id:?}: {other:?}"),
+        }
+    }
+    assert_eq!((received, duplicates), (SESSIONS, 1));
+    let transactions = "SELECT count(DISTINCT xmin::text) FROM hpp_callback_event WHERE event_id LIKE 'b%-e'";
+    let transactions = client.query_one(transactions, &[]).await.unwrap().get::<_, i64>(0);
+    assert!(transactions <= 4, "{SESSIONS} callbacks in {transactions} statements");
+
+    // The same again, one of them refused by the database: it fails alone.
+    client.batch_execute("BEGIN; LOCK TABLE hpp_callback_event IN SHARE MODE").await.unwrap();
+    let mut deliveries: Vec<StatusCallback> =
+        (0..SESSIONS).map(|s| callback(&format!("b{s}-f"), &format!("b{s}"), "IN_PROGRESS")).collect();
+    deliveries.insert(SESSIONS / 2, callback("poison\0-f", "b3", "IN_PROGRESS"));
+    let mut answers = Vec::new();
+    for delivery in deliveries {
+        let store = store.clone();
+        let event_id = delivery.event_id.clone();
+        answers.push((event_id, tokio::spawn(async move { store.receive(&delivery, at(START + 20), &Ship).await })));
+    }
+    while client.query_one(waiting, &[]).await.unwrap().get::<_, i64>(0) == 0 {
+        tokio::task::yield_now().await;
+    }
+    client.batch_execute("COMMIT").await.unwrap();
+    for (event_id, answer) in answers {
+        match (event_id.as_str(), answer.await.unwrap()) {
+            ("poison\0-f", Err(StoreError::Backend(_))) => {}
+            (_, Ok(Applied::Received)) => {}
+            (event_id, other) => panic!("{event_id:?}: {other:?}"),
+        }
+    }
+    let recorded = "SELECT count(*) FROM hpp_callback_event WHERE event_id LIKE 'b%-f'";
+    assert_eq!(client.query_one(recorded, &[]).await.unwrap().get::<_, i64>(0), SESSIONS as i64);
+}

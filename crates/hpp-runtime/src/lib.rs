@@ -4,11 +4,12 @@
 //! for what it enables.
 //!
 //! - Always: [`StdTimer`], the [`Timer`](hpp_core::Timer) for blocking code; [`block_on`], to run
-//!   a client's future on the current thread; [`random_callback_secret`]; and [`transport`], the
-//!   pieces a transport author would otherwise write by hand (a capped body read, sorting an I/O
-//!   error by what it proves).
-//! - `tokio`: [`TokioTimer`], the timer on Tokio (paused-time tests work). (The tracker's
-//!   poller is `hpp-tracker`'s.)
+//!   a client's future on the current thread; [`random_callback_secret`]; [`caught`], a future's
+//!   panic as a value; and [`transport`], the pieces a transport author would otherwise write by
+//!   hand (a capped body read, sorting an I/O error by what it proves).
+//! - `tokio`: [`TokioTimer`], the timer on Tokio (paused-time tests work); [`batch`], many
+//!   callers' writes sent as one statement (group commit). (The tracker's poller is
+//!   `hpp-tracker`'s.)
 //! - `rustls`: [`tls`], the one rustls client configuration (ring, Mozilla's roots) the shipped
 //!   transports share.
 //! - `tower`: [`tower`](mod@tower), tower adapters: a transport as a `Service`, a `Service` as a
@@ -49,10 +50,16 @@
 // Where other crates' documentation links to this one from a build without it (`--no-deps`).
 #![doc(html_root_url = "https://docs.rs/hpp-runtime/0.1.0")]
 
+mod caught;
 mod std_timer;
 pub mod transport;
 
+pub use caught::{Caught, Panicked, caught};
 pub use std_timer::{StdTimer, block_on, random_callback_secret};
+
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod batch;
 
 #[cfg(feature = "tokio")]
 mod tokio_timer;

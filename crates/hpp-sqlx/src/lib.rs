@@ -51,14 +51,16 @@
 // Where other crates' documentation links to this one from a build without it (`--no-deps`).
 #![doc(html_root_url = "https://docs.rs/hpp-sqlx/0.1.0")]
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hpp_core::callback::StatusCallback;
 use hpp_core::tracking::{
-    Applied, Counts, Due, FinalStatus, HandOff, HandOffError, Input, Received, Step, StoreError, TrackedSession,
-    TrackingPolicy, TrackingStore,
+    Applied, CallbackRow, Counts, Due, FinalStatus, HandOff, HandOffError, Input, Received, Step, StoreError,
+    TrackedSession, TrackingPolicy, TrackingStore,
 };
 use hpp_postgres_schema as sql;
+use hpp_runtime::batch::{BatchError, Batcher};
 pub use sqlx;
 use sqlx::postgres::{PgConnection, PgPool, PgRow, Postgres};
 use sqlx::types::Json;
@@ -72,6 +74,8 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SqlxStore {
     pool: PgPool,
     policy: TrackingPolicy,
+    /// The receiver's callbacks, recorded in batches ([`sql::RECEIVE`]).
+    receiving: Batcher<CallbackRow, (bool, bool), StoreError>,
     /// The step's server-side bounds, sent first in its transaction.
     bounds: String,
 }
@@ -106,7 +110,11 @@ impl SqlxTx {
 impl SqlxStore {
     /// A store over the app's `pool`, reading sessions on `policy`.
     pub fn new(pool: PgPool, policy: TrackingPolicy) -> Self {
-        Self { pool, policy, bounds: sql::bounds(STEP_TIMEOUT) }
+        let receiving = {
+            let pool = pool.clone();
+            Batcher::new(RECEIVE_IN_FLIGHT, RECEIVE_BATCH, STEP_TIMEOUT, move |rows| record(pool.clone(), rows))
+        };
+        Self { pool, policy, receiving, bounds: sql::bounds(STEP_TIMEOUT) }
     }
 
     /// The store with each step bounded on the server by `timeout` (default 30 s): a statement
@@ -274,18 +282,10 @@ impl TrackingStore for SqlxStore {
         let Some(recording) = Received::recording(callback, now, &self.policy) else {
             return Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await;
         };
-        let row = sqlx::query(sql::RECEIVE)
-            .bind(&callback.event_id)
-            .bind(recording.session_id)
-            .bind(callback.session.status.as_ref().map(|s| s.as_str()))
-            .bind(timestamp(now))
-            .bind(Json(callback))
-            .bind(timestamp(recording.due_at))
-            .bind(i16::from(recording.read_priority))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-        let (tracked, recorded): (bool, bool) = (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
+        let (tracked, recorded) = self.receiving.submit(recording.row(callback)).await.map_err(|e| match e {
+            BatchError::Failed(e) => e,
+            BatchError::Lost => StoreError::Backend(e.to_string().into()),
+        })?;
         match recording.answer(tracked, recorded) {
             Some(answer) => Ok(answer),
             None => Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await,
@@ -419,6 +419,31 @@ fn count(row: &PgRow, i: usize) -> Result<u64, StoreError> {
 }
 
 /// A time as `timestamptz` binds it.
+/// The most callbacks recorded in one statement.
+const RECEIVE_BATCH: usize = 64;
+
+/// The most statements recording callbacks at once (as `hpp-postgres`'s store: one batch
+/// gathers while the other runs).
+const RECEIVE_IN_FLIGHT: usize = 2;
+
+/// Records `rows` in one statement ([`sql::RECEIVE`]): for each, whether its session is tracked
+/// and whether its event was recorded now.
+async fn record(pool: PgPool, rows: Arc<Vec<CallbackRow>>) -> Result<Vec<(bool, bool)>, StoreError> {
+    let column = |f: fn(&CallbackRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    let answers = sqlx::query(sql::RECEIVE)
+        .bind(column(|r| &r.event_id))
+        .bind(column(|r| &r.session_id))
+        .bind(rows.iter().map(|r| r.status.as_deref()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| timestamp(r.received_at)).collect::<Vec<_>>())
+        .bind(column(|r| &r.body))
+        .bind(rows.iter().map(|r| timestamp(r.due_at)).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| i16::from(r.read_priority)).collect::<Vec<_>>())
+        .fetch_all(&pool)
+        .await
+        .map_err(db)?;
+    answers.iter().map(|row| Ok((row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?))).collect()
+}
+
 fn timestamp(t: SystemTime) -> OffsetDateTime {
     OffsetDateTime::from(t)
 }

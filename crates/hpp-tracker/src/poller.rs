@@ -10,7 +10,7 @@ use hpp_core::tracking::{Applied, Due, FinalStatus, HandOff, Input, ReadFailure,
 use hpp_core::{Client, Timer, Transport};
 use tokio::task::JoinSet;
 
-use crate::contain::{contained, within};
+use crate::contain::within;
 
 /// How a [`Poller`] works. Build with [`Default`] and change fields.
 #[derive(Debug, Clone)]
@@ -333,7 +333,7 @@ where
         };
         let started = self.clock.now();
         let budgeted = within(&self.clock, self.options.step_budget, self.step(&due));
-        let stepped = contained(budgeted).await;
+        let stepped = hpp_runtime::caught(budgeted).await;
         crate::report::poller_step(self.clock.now().saturating_sub(started));
         let stepped = match stepped {
             Ok(Some(applied)) => Ok(applied),
@@ -341,7 +341,7 @@ where
                 tracing::warn!(budget = ?self.options.step_budget, "hpp poller: a step ran out of time and was abandoned; it is retried after its lease");
                 return Stepped::Done { handed_off: false, deferred: true };
             }
-            Err(()) => Err(()),
+            Err(hpp_runtime::Panicked) => Err(()),
         };
         match stepped {
             Ok(Ok(Applied::Done { handed_off })) => {

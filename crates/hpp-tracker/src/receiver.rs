@@ -268,7 +268,7 @@ where
         // The budget on the receiver's own timer. A panic in the app's code is a failed
         // hand-off (500): the step is dropped, so nothing of it commits.
         let work = async {
-            crate::contain::contained(work).await.unwrap_or_else(|()| {
+            hpp_runtime::caught(work).await.unwrap_or_else(|hpp_runtime::Panicked| {
                 tracing::error!("hpp callback: the app's code panicked; answered 500, the service retries");
                 Receipt::HandOffFailed
             })

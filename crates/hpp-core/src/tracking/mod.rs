@@ -16,7 +16,8 @@ mod store;
 pub use memory::MemoryStore;
 pub use step::{Commit, Step};
 pub use store::{
-    Applied, Counts, Due, Finished, HandOff, HandOffError, Input, Received, Recording, StoreError, TrackingStore,
+    Applied, CallbackRow, Counts, Due, Finished, HandOff, HandOffError, Input, Received, Recording, StoreError,
+    TrackingStore,
 };
 
 impl SessionStatus {

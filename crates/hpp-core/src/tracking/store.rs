@@ -4,6 +4,7 @@
 //! does is decided by [`Step`](super::Step), once for every store.
 
 use std::error::Error as StdError;
+use std::fmt;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
@@ -100,7 +101,7 @@ impl Received {
             Some(_) => (at, 0),
             None => (at.checked_add(policy.first_read).unwrap_or(at), 1),
         };
-        Some(Recording { session_id, due_at, read_priority })
+        Some(Recording { session_id, received_at: at, due_at, read_priority })
     }
 }
 
@@ -111,6 +112,8 @@ impl Received {
 pub struct Recording<'c> {
     /// The callback's session.
     pub session_id: &'c str,
+    /// When the callback came.
+    pub received_at: SystemTime,
     /// When the session is due for its next step, at the latest: a final status at once (a read
     /// confirms it, or the hand-off runs); any other status as the schedule after a change would
     /// have it, [`TrackingPolicy::first_read`](super::TrackingPolicy::first_read) later, so that
@@ -121,7 +124,56 @@ pub struct Recording<'c> {
     pub read_priority: u8,
 }
 
+/// A callback as a store records it ([`Recording::row`]): owned, so that it can wait for a
+/// batch (`hpp_runtime::batch`). `Debug` shows the ids and times, never the body.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallbackRow {
+    /// The callback's event id.
+    pub event_id: String,
+    /// Its session.
+    pub session_id: String,
+    /// The status it reports, as the service spells it.
+    pub status: Option<String>,
+    /// When it came.
+    pub received_at: SystemTime,
+    /// The callback as JSON, as it serializes (read back by [`Received::list_from_json`]).
+    pub body: String,
+    /// When its session is due ([`Recording::due_at`]).
+    pub due_at: SystemTime,
+    /// At which read priority ([`Recording::read_priority`]).
+    pub read_priority: u8,
+}
+
+impl fmt::Debug for CallbackRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackRow")
+            .field("event_id", &self.event_id)
+            .field("session_id", &self.session_id)
+            .field("status", &self.status)
+            .field("received_at", &self.received_at)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("due_at", &self.due_at)
+            .field("read_priority", &self.read_priority)
+            .finish()
+    }
+}
+
 impl Recording<'_> {
+    /// The row a store writes for `callback` (the one this recording is of).
+    pub fn row(&self, callback: &StatusCallback) -> CallbackRow {
+        CallbackRow {
+            event_id: callback.event_id.clone(),
+            session_id: self.session_id.to_owned(),
+            status: callback.session.status.as_ref().map(|s| s.as_str().to_owned()),
+            received_at: self.received_at,
+            // A derived `Serialize` of strings and maps with string keys cannot fail.
+            body: serde_json::to_string(callback).unwrap_or_default(),
+            due_at: self.due_at,
+            read_priority: self.read_priority,
+        }
+    }
+
     /// What the store answers once its statement said whether the session is `tracked` and
     /// whether the callback was `recorded` now (not before); `None`: the session is not
     /// tracked, so apply the callback at once ([`Input::Callback`]: to track it, or answer

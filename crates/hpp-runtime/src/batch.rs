@@ -1,0 +1,312 @@
+//! Many callers' small writes sent as one statement, without waiting for company: a
+//! [`Batcher`].
+//!
+//! Group commit as databases do it for their own log: while fewer than `in_flight` batches
+//! run, a caller's item goes at once (a batch of one: no added latency when the load is low);
+//! when that many run, items wait, and the next batch to go takes every waiting item (up to
+//! `max_batch`). Under load, the cost of a statement (its round trip, its parse and plan, its
+//! transaction) is shared by the items of a batch; each caller still gets its own answer.
+//!
+//! A batch runs on a task of its own: a caller that stops waiting (a deadline, a dropped
+//! request) does not stop the batch its item is in, nor strand the items behind it. A batch
+//! that fails is sent again item by item, so that one item the statement cannot take (a value
+//! the database refuses) fails alone: items must be safe to send twice (idempotent writes).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::time::Duration;
+//! use std::sync::Arc;
+//! use hpp_runtime::batch::{BatchError, Batcher};
+//! // Doubles each number; a real batch would be one statement for all of them.
+//! let batcher = Batcher::new(2, 64, Duration::from_secs(5), |items: Arc<Vec<u32>>| async move {
+//!     if items.contains(&0) {
+//!         return Err("zero");
+//!     }
+//!     Ok(items.iter().map(|n| n * 2).collect::<Vec<_>>())
+//! });
+//! assert_eq!(batcher.submit(21).await, Ok(42));
+//! assert_eq!(batcher.submit(0).await, Err(BatchError::Failed("zero")));
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::caught;
+
+type Run<I, O, E> = dyn Fn(Arc<Vec<I>>) -> Pin<Box<dyn Future<Output = Result<Vec<O>, E>> + Send>> + Send + Sync;
+type Answer<O, E> = oneshot::Sender<Result<O, BatchError<E>>>;
+
+/// Sends items in batches (see the [module](self)): cheap to clone, all clones share one queue.
+pub struct Batcher<I, O, E> {
+    shared: Arc<Shared<I, O, E>>,
+}
+
+impl<I, O, E> Clone for Batcher<I, O, E> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<I, O, E> fmt::Debug for Batcher<I, O, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("Batcher")
+            .field("in_flight", &self.shared.in_flight)
+            .field("max_batch", &self.shared.max_batch)
+            .field("running", &queue.running)
+            .field("waiting", &queue.waiting.len())
+            .finish()
+    }
+}
+
+struct Shared<I, O, E> {
+    queue: Mutex<Queue<I, O, E>>,
+    run: Box<Run<I, O, E>>,
+    in_flight: usize,
+    max_batch: usize,
+    timeout: Duration,
+}
+
+struct Queue<I, O, E> {
+    waiting: Vec<(I, Answer<O, E>)>,
+    /// Batches running (tasks draining the queue), at most `in_flight`.
+    running: usize,
+}
+
+/// Why an item has no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchError<E> {
+    /// The item, sent alone, failed with this error (a batch that fails is sent again item by
+    /// item).
+    Failed(E),
+    /// Its batch ended without an answer: `run` panicked, ran past the timeout, or answered
+    /// fewer items than it was given. Whether the item took effect is unknown.
+    Lost,
+}
+
+impl<E: fmt::Display> fmt::Display for BatchError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Failed(e) => e.fmt(f),
+            Self::Lost => f.write_str("the batch ended without an answer (the write may or may not have taken effect)"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for BatchError<E> {}
+
+impl<I, O, E> Batcher<I, O, E>
+where
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+    E: Send + 'static,
+{
+    /// A batcher that runs at most `in_flight` batches at once (at least 1), each of at most
+    /// `max_batch` items (at least 1), each run for at most `timeout` (then dropped: its items
+    /// are [`BatchError::Lost`]). `run` answers a batch's items in their order, one output
+    /// each, or fails the batch; it should not keep its `Arc` past its future (a failed batch's
+    /// items are taken back from it to be sent alone; if they cannot be, they are lost).
+    pub fn new<F, Fut>(in_flight: usize, max_batch: usize, timeout: Duration, run: F) -> Self
+    where
+        F: Fn(Arc<Vec<I>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
+    {
+        let run: Box<Run<I, O, E>> = Box::new(move |items| Box::pin(run(items)));
+        Self {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue { waiting: Vec::new(), running: 0 }),
+                run,
+                in_flight: in_flight.max(1),
+                max_batch: max_batch.max(1),
+                timeout,
+            }),
+        }
+    }
+
+    /// Sends `item` with the next batch and waits for its answer. Must be called on a Tokio
+    /// runtime (batches run on tasks of their own).
+    pub async fn submit(&self, item: I) -> Result<O, BatchError<E>> {
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.waiting.push((item, answer));
+            let start = queue.running < self.shared.in_flight;
+            if start {
+                queue.running += 1;
+            }
+            start
+        };
+        if start {
+            tokio::spawn(drain(self.shared.clone()));
+        }
+        answered.await.unwrap_or(Err(BatchError::Lost))
+    }
+}
+
+/// Runs batches until the queue is empty; the count of running batches goes down under the
+/// same lock that saw it empty, so an item pushed after that starts a batch of its own.
+async fn drain<I, O, E>(shared: Arc<Shared<I, O, E>>)
+where
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+    E: Send + 'static,
+{
+    loop {
+        let batch: Vec<(I, Answer<O, E>)> = {
+            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if queue.waiting.is_empty() {
+                queue.running -= 1;
+                return;
+            }
+            let take = queue.waiting.len().min(shared.max_batch);
+            queue.waiting.drain(..take).collect()
+        };
+        let (items, answers): (Vec<I>, Vec<Answer<O, E>>) = batch.into_iter().unzip();
+        let items = Arc::new(items);
+        match run(&shared, items.clone()).await {
+            Some(Ok(outputs)) => {
+                for (answer, output) in answers.into_iter().zip(outputs) {
+                    let _ = answer.send(Ok(output));
+                }
+            }
+            Some(Err(e)) if answers.len() == 1 => {
+                let _ = answers.into_iter().next().map(|answer| answer.send(Err(BatchError::Failed(e))));
+            }
+            // Failed: each item alone, so that one the statement cannot take fails alone.
+            Some(Err(_)) => {
+                let Ok(items) = Arc::try_unwrap(items) else { continue };
+                for (item, answer) in items.into_iter().zip(answers) {
+                    let output = match run(&shared, Arc::new(vec![item])).await {
+                        Some(Ok(mut outputs)) if !outputs.is_empty() => Ok(outputs.swap_remove(0)),
+                        Some(Ok(_)) | None => Err(BatchError::Lost),
+                        Some(Err(e)) => Err(BatchError::Failed(e)),
+                    };
+                    let _ = answer.send(output);
+                }
+            }
+            // A panic or a hang loses this batch's answers (their callers hear `Lost`), never
+            // the queue: the loop goes on to the next batch.
+            None => {}
+        }
+    }
+}
+
+/// One run of `items`, within the timeout, its panic caught: `None` when it gave no answer.
+async fn run<I, O, E>(shared: &Shared<I, O, E>, items: Arc<Vec<I>>) -> Option<Result<Vec<O>, E>> {
+    match tokio::time::timeout(shared.timeout, caught((shared.run)(items))).await {
+        Ok(Ok(outcome)) => Some(outcome),
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Doubles each number, one batch at a time; 0 fails its batch, 7 panics, 9 hangs. Counts
+    /// the batches and their largest size.
+    fn doubler(
+        batches: Arc<AtomicUsize>,
+        largest: Arc<AtomicUsize>,
+        gate: Arc<tokio::sync::Semaphore>,
+    ) -> Batcher<u32, u32, String> {
+        Batcher::new(1, 64, Duration::from_secs(5), move |items: Arc<Vec<u32>>| {
+            let (batches, largest, gate) = (batches.clone(), largest.clone(), gate.clone());
+            async move {
+                let _open = gate.acquire().await.expect("the gate");
+                batches.fetch_add(1, Ordering::SeqCst);
+                largest.fetch_max(items.len(), Ordering::SeqCst);
+                if items.contains(&7) {
+                    panic!("seven");
+                }
+                if items.contains(&9) {
+                    std::future::pending::<()>().await;
+                }
+                if items.contains(&0) {
+                    return Err(format!("zero among {}", items.len()));
+                }
+                Ok(items.iter().map(|n| n * 2).collect())
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn items_waiting_behind_a_running_batch_go_together_each_with_its_own_answer() {
+        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let batcher = doubler(batches.clone(), largest.clone(), gate.clone());
+        // The first item's batch waits at the gate; the next 20 queue behind it.
+        let mut calls = Vec::new();
+        for n in 10..=30u32 {
+            let batcher = batcher.clone();
+            calls.push(tokio::spawn(async move { (n, batcher.submit(n).await) }));
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(100);
+        for call in calls {
+            let (n, answer) = call.await.expect("a call");
+            assert_eq!(answer, Ok(n * 2));
+        }
+        assert_eq!(batches.load(Ordering::SeqCst), 2, "one batch of 1, then one of the 20 that waited");
+        assert_eq!(largest.load(Ordering::SeqCst), 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_batch_is_sent_again_item_by_item_so_one_bad_item_fails_alone() {
+        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let batcher = doubler(batches.clone(), largest, gate.clone());
+        let mut calls = Vec::new();
+        for n in [1u32, 2, 0, 3] {
+            let batcher = batcher.clone();
+            calls.push(tokio::spawn(async move { (n, batcher.submit(n).await) }));
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(100);
+        for call in calls {
+            let (n, answer) = call.await.expect("a call");
+            if n == 0 {
+                assert_eq!(answer, Err(BatchError::Failed("zero among 1".to_owned())));
+            } else {
+                assert_eq!(answer, Ok(n * 2));
+            }
+        }
+        // 1 alone; then [2, 0, 3] failed and was sent again as three batches.
+        assert_eq!(batches.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_or_a_hang_loses_its_batch_never_the_queue() {
+        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let gate = Arc::new(tokio::sync::Semaphore::new(100));
+        let batcher = doubler(batches, largest, gate);
+        assert_eq!(batcher.submit(7).await, Err(BatchError::Lost));
+        assert_eq!(batcher.submit(9).await, Err(BatchError::Lost), "past the timeout (paused time)");
+        assert_eq!(batcher.submit(4).await, Ok(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_stops_waiting_does_not_stop_its_batch() {
+        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let batcher = doubler(batches.clone(), largest, gate.clone());
+        let abandoned = {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { batcher.submit(5).await })
+        };
+        tokio::task::yield_now().await;
+        abandoned.abort();
+        let _ = abandoned.await;
+        gate.add_permits(100);
+        assert_eq!(batcher.submit(6).await, Ok(12));
+        assert_eq!(batches.load(Ordering::SeqCst), 2, "the abandoned caller's batch ran all the same");
+    }
+}
