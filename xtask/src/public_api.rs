@@ -55,8 +55,10 @@ const CRATES: [(&str, &[&str]); 12] = [
 /// session is due, and what it answers: one rule for both PostgreSQL stores) and `list_from_json`
 /// (how both read recorded callbacks back), and `Step::decide_with_received` (recorded callbacks
 /// applied by the step, in the core). 70 items, 147 methods: `ReadFailure` with `of`, made public
-/// (the poller counted reads and paused on a 429 by re-deriving it from the error).
-pub(crate) const CORE_BUDGET: Size = Size { items: 70, methods: 147 };
+/// (the poller counted reads and paused on a 429 by re-deriving it from the error). 71 items, 148
+/// methods (issue 36: callbacks recorded in batches): `CallbackRow` with `Recording::row` (the
+/// owned row both PostgreSQL stores batch, built in one place).
+pub(crate) const CORE_BUDGET: Size = Size { items: 71, methods: 148 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

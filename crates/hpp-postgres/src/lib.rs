@@ -12,7 +12,9 @@
 //!   read-then-write: a redelivery to another replica is [`Applied::Duplicate`].
 //! - A receiver's callback ([`receive`](TrackingStore::receive)) is one statement, one round
 //!   trip: the event recorded with its body and the session made due (a final status at once,
-//!   another with the next read); the session's next step (the poller's read) applies it first,
+//!   another with the next read). Callbacks that come while two such statements run wait and go
+//!   together in the next (group commit, `hpp_runtime::batch`: up to 64 in one statement, each
+//!   answered on its own; no wait when the store is idle); the session's next step (the poller's read) applies it first,
 //!   as of when it came, with the app's [`HandOff::on_event`]. A callback is a wake-up, the API
 //!   the authority. `TrackingPolicy::apply_callbacks_at_once` applies each in the receiver's
 //!   answer instead (a receiver without a poller).
@@ -95,7 +97,7 @@ pub use operator::{Filter, Overview, SessionSummary};
 use hpp_postgres_schema as sql;
 /// The schema, in order: (version, SQL), from `hpp-postgres-schema` (shared with `hpp-sqlx`).
 pub use hpp_postgres_schema::MIGRATIONS;
-use hpp_runtime::batch::{BatchError, Batcher};
+use hpp_runtime::batch::Batcher;
 /// The tokio-postgres this store is built on (its `Client`, `GenericClient`, `types`): what
 /// [`PgStore::track_in`] and a [`Connector`] take.
 pub use tokio_postgres;
@@ -120,15 +122,6 @@ pub struct PgStore {
 
 /// How long an abandoned connection's slot waits for the connection to end.
 const ABANDONED_CLOSE_WAIT: Duration = Duration::from_secs(60);
-
-/// The most callbacks recorded in one statement.
-const RECEIVE_BATCH: usize = 64;
-
-/// The most statements recording callbacks at once: two, so that one batch gathers while the
-/// other runs (`cargo xtask track --bench`, 32 callbacks in flight: 0.92-1.08x the raw handler
-/// with two, 1.10x with one, 1.50x with four, whose batches stay small), and the rest of the
-/// pool stays free for claims and steps.
-const RECEIVE_IN_FLIGHT: usize = 2;
 
 /// Records `rows` in one statement ([`sql::RECEIVE`]): for each, whether its session is tracked
 /// and whether its event was recorded now.
@@ -214,8 +207,8 @@ impl PgStore {
         let pool = Arc::new(pool);
         let receiving = {
             let pool = pool.clone();
-            let in_flight = RECEIVE_IN_FLIGHT.min(pool.size);
-            Batcher::new(in_flight, RECEIVE_BATCH, STEP_TIMEOUT, move |rows| record(pool.clone(), rows))
+            let in_flight = sql::RECEIVE_IN_FLIGHT.min(pool.size);
+            Batcher::new(in_flight, sql::RECEIVE_BATCH, STEP_TIMEOUT, move |rows| record(pool.clone(), rows))
         };
         Self { policy, pool, receiving, begin: sql::begin(STEP_TIMEOUT), schema: None }
     }
@@ -445,7 +438,8 @@ impl TrackingStore for PgStore {
     }
 
     /// Records the callback and makes its session due in one statement (one round trip, no
-    /// transaction): [`Applied::Received`]; the session's next step applies it. A callback for a
+    /// transaction), which the callbacks that come while the store's two such statements run
+    /// share (`hpp_runtime::batch`): [`Applied::Received`]; the session's next step applies it. A callback for a
     /// session not tracked is applied at once, and every callback under
     /// [`TrackingPolicy::apply_callbacks_at_once`].
     async fn receive<'a, H: HandOff<Self> + ?Sized>(
@@ -459,10 +453,7 @@ impl TrackingStore for PgStore {
         let Some(recording) = Received::recording(callback, now, &self.policy) else {
             return Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await;
         };
-        let (tracked, recorded) = self.receiving.submit(recording.row(callback)).await.map_err(|e| match e {
-            BatchError::Failed(e) => e,
-            BatchError::Lost => StoreError::Backend(e.to_string().into()),
-        })?;
+        let (tracked, recorded) = self.receiving.submit(recording.row(callback)).await?;
         match recording.answer(tracked, recorded) {
             Some(answer) => Ok(answer),
             None => Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await,

@@ -36,6 +36,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hpp_core::tracking::StoreError;
 use tokio::sync::oneshot;
 
 use crate::caught;
@@ -101,6 +102,17 @@ impl<E: fmt::Display> fmt::Display for BatchError<E> {
 }
 
 impl<E: fmt::Debug + fmt::Display> std::error::Error for BatchError<E> {}
+
+/// A tracking store's batched write ([`TrackingStore::receive`](hpp_core::tracking::TrackingStore::receive)):
+/// its own error, or a lost batch as a backend failure.
+impl From<BatchError<Self>> for StoreError {
+    fn from(e: BatchError<Self>) -> Self {
+        match e {
+            BatchError::Failed(e) => e,
+            BatchError::Lost => Self::Backend(BatchError::<Self>::Lost.to_string().into()),
+        }
+    }
+}
 
 impl<I, O, E> Batcher<I, O, E>
 where

@@ -60,7 +60,7 @@ use hpp_core::tracking::{
     TrackedSession, TrackingPolicy, TrackingStore,
 };
 use hpp_postgres_schema as sql;
-use hpp_runtime::batch::{BatchError, Batcher};
+use hpp_runtime::batch::Batcher;
 pub use sqlx;
 use sqlx::postgres::{PgConnection, PgPool, PgRow, Postgres};
 use sqlx::types::Json;
@@ -112,7 +112,9 @@ impl SqlxStore {
     pub fn new(pool: PgPool, policy: TrackingPolicy) -> Self {
         let receiving = {
             let pool = pool.clone();
-            Batcher::new(RECEIVE_IN_FLIGHT, RECEIVE_BATCH, STEP_TIMEOUT, move |rows| record(pool.clone(), rows))
+            Batcher::new(sql::RECEIVE_IN_FLIGHT, sql::RECEIVE_BATCH, STEP_TIMEOUT, move |rows| {
+                record(pool.clone(), rows)
+            })
         };
         Self { pool, policy, receiving, bounds: sql::bounds(STEP_TIMEOUT) }
     }
@@ -267,8 +269,9 @@ impl TrackingStore for SqlxStore {
         Ok(Applied::Busy)
     }
 
-    /// Records the callback and makes its session due in one statement (no transaction):
-    /// [`Applied::Received`]; the session's next step applies it. A callback for a session not
+    /// Records the callback and makes its session due in one statement (one round trip, no
+    /// transaction), which the callbacks that come while the store's two such statements run
+    /// share (`hpp_runtime::batch`): [`Applied::Received`]; the session's next step applies it. A callback for a session not
     /// tracked is applied at once, and every callback under
     /// [`TrackingPolicy::apply_callbacks_at_once`].
     async fn receive<'a, H: HandOff<Self> + ?Sized>(
@@ -282,10 +285,7 @@ impl TrackingStore for SqlxStore {
         let Some(recording) = Received::recording(callback, now, &self.policy) else {
             return Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await;
         };
-        let (tracked, recorded) = self.receiving.submit(recording.row(callback)).await.map_err(|e| match e {
-            BatchError::Failed(e) => e,
-            BatchError::Lost => StoreError::Backend(e.to_string().into()),
-        })?;
+        let (tracked, recorded) = self.receiving.submit(recording.row(callback)).await?;
         match recording.answer(tracked, recorded) {
             Some(answer) => Ok(answer),
             None => Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await,
@@ -419,13 +419,6 @@ fn count(row: &PgRow, i: usize) -> Result<u64, StoreError> {
 }
 
 /// A time as `timestamptz` binds it.
-/// The most callbacks recorded in one statement.
-const RECEIVE_BATCH: usize = 64;
-
-/// The most statements recording callbacks at once (as `hpp-postgres`'s store: one batch
-/// gathers while the other runs).
-const RECEIVE_IN_FLIGHT: usize = 2;
-
 /// Records `rows` in one statement ([`sql::RECEIVE`]): for each, whether its session is tracked
 /// and whether its event was recorded now.
 async fn record(pool: PgPool, rows: Arc<Vec<CallbackRow>>) -> Result<Vec<(bool, bool)>, StoreError> {
