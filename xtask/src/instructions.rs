@@ -11,7 +11,9 @@
 //!   timeout (R) and against R doing the core's wire work by hand (H); the core's own build and
 //!   parse is the client row less the transport row, against H less R;
 //! - the receiver's step on PostgreSQL against the raw handler doing one `INSERT … ON CONFLICT DO
-//!   NOTHING` (`hpp-track --instructions sdk|raw N`: N callbacks straight into each router).
+//!   NOTHING` (`hpp-track --instructions sdk|raw IN_FLIGHT N`: N callbacks straight into each
+//!   router, one at a time and 32 at a time: the store records callbacks that come together in
+//!   one statement).
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -96,11 +98,14 @@ fn table(root: &Path) -> Result<(), String> {
             core / hand
         );
     }
-    let sdk = per_operation(root, "hpp-track", &["--instructions", "sdk"], 100, 300)?;
-    let raw = per_operation(root, "hpp-track", &["--instructions", "raw"], 100, 300)?;
-    println!(
-        "receiver step on PostgreSQL {sdk:.0} instr/callback vs raw handler (one INSERT) {raw:.0}: instruction ratio {:.2}x",
-        sdk / raw
-    );
+    for in_flight in ["1", "32"] {
+        let sdk = per_operation(root, "hpp-track", &["--instructions", "sdk", in_flight], 128, 384)?;
+        let raw = per_operation(root, "hpp-track", &["--instructions", "raw", in_flight], 128, 384)?;
+        println!(
+            "receiver step on PostgreSQL, {in_flight:>2} in flight: {sdk:.0} instr/callback vs raw handler (one INSERT) \
+             {raw:.0}: instruction ratio {:.2}x",
+            sdk / raw
+        );
+    }
     Ok(())
 }

@@ -302,8 +302,10 @@ macro_rules! fold_counts {
 /// due now (bigint each), and when the oldest pending one was tracked (timestamptz). Without a
 /// scan: the standings from the counts the schema keeps (folding the changes appended since:
 /// every CTE reads the same snapshot, so the counts and the changes add up exactly), due now
-/// over the due part of the claim index and of the recorded callbacks' wake-ups, the oldest from
-/// its own index.
+/// over the due part of the claim index and of the recorded callbacks' wake-ups (each woken
+/// session looked up by its key, in a subquery the planner cannot turn into a join: as a join,
+/// a backlog of a thousand woken sessions made it scan the whole table), the oldest from its own
+/// index.
 pub const COUNTS: &str = concat!(
     "WITH ",
     fold_counts!(),
@@ -315,8 +317,9 @@ pub const COUNTS: &str = concat!(
        coalesce(sum(sessions) FILTER (WHERE standing = 'parked'), 0)::bigint, \
        coalesce(sum(sessions) FILTER (WHERE standing = 'handed_off'), 0)::bigint, \
        (SELECT count(*) FROM (SELECT session_id FROM hpp_tracked_session WHERE next_due_at <= $1 \
-         UNION SELECT e.session_id FROM hpp_callback_event e JOIN hpp_tracked_session c USING (session_id) \
-         WHERE e.body IS NOT NULL AND e.wake_at <= $1 AND (c.claimed_until IS NULL OR c.claimed_until <= $1)) due), \
+         UNION SELECT e.session_id FROM hpp_callback_event e \
+         WHERE e.body IS NOT NULL AND e.wake_at <= $1 AND (SELECT c.claimed_until IS NULL OR c.claimed_until <= $1 \
+           FROM hpp_tracked_session c WHERE c.session_id = e.session_id)) due), \
        (SELECT min(created_at) FROM hpp_tracked_session WHERE handed_off_at IS NULL) \
      FROM counted"
 );

@@ -268,10 +268,10 @@ async fn main() -> ExitCode {
     if args.iter().any(|a| a == "--bench") {
         return bench::run().await;
     }
-    if let [flag, kind, sessions] = args.as_slice()
+    if let [flag, kind, in_flight, callbacks] = args.as_slice()
         && flag == "--instructions"
     {
-        return bench::instructions(kind, sessions.parse().unwrap_or(100)).await;
+        return bench::instructions(kind, in_flight.parse().unwrap_or(1), callbacks.parse().unwrap_or(100)).await;
     }
     if !args.iter().any(|a| a == "--chaos") {
         eprintln!("usage: hpp-track --chaos [SEED] | --bench");
@@ -784,12 +784,13 @@ mod bench {
         Receivers { store, sdk, raw, at_once, setup, secret }
     }
 
-    /// `hpp-track --instructions sdk|raw CALLBACKS` (for `cargo xtask instructions`, under
-    /// callgrind): `TRACKED` sessions tracked, then CALLBACKS / 2 of them get their two callbacks
-    /// (IN_PROGRESS, COMPLETED), one at a time, straight into the router (no HTTP): the
+    /// `hpp-track --instructions sdk|raw IN_FLIGHT CALLBACKS` (for `cargo xtask instructions`,
+    /// under callgrind): `TRACKED` sessions tracked, then CALLBACKS / 2 of them get their two
+    /// callbacks (IN_PROGRESS, COMPLETED), IN_FLIGHT at a time (one: in turn; more: each group
+    /// on tasks of its own, awaited together), straight into the router (no HTTP): the
     /// difference between two CALLBACKS is the instructions of the callbacks alone, in this
     /// process (PostgreSQL's are its own).
-    pub(super) async fn instructions(kind: &str, callbacks: usize) -> ExitCode {
+    pub(super) async fn instructions(kind: &str, in_flight: usize, callbacks: usize) -> ExitCode {
         let sessions = callbacks / 2;
         use tower_service::Service;
         const TRACKED: usize = 1_000;
@@ -808,15 +809,34 @@ mod bench {
         };
         let bodies = bodies("i");
         let picked = bodies.iter().enumerate().filter(|(i, _)| i % SESSIONS < sessions.min(TRACKED).min(SESSIONS));
-        let mut sent = 0;
-        for (_, body) in picked {
-            let request = http::Request::post(&uri)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(axum::body::Body::from(body.clone()))
-                .expect("a request");
-            let response = router.call(request).await.expect("an answer");
+        let requests: Vec<_> = picked
+            .map(|(_, body)| {
+                http::Request::post(&uri)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(axum::body::Body::from(body.clone()))
+                    .expect("a request")
+            })
+            .collect();
+        let sent = requests.len();
+        let answered = |response: http::Response<axum::body::Body>| {
             assert!(response.status().is_success(), "{}", response.status());
-            sent += 1;
+        };
+        if in_flight <= 1 {
+            for request in requests {
+                answered(router.call(request).await.expect("an answer"));
+            }
+        } else {
+            let mut requests = requests.into_iter().peekable();
+            while requests.peek().is_some() {
+                let mut group = tokio::task::JoinSet::new();
+                for request in requests.by_ref().take(in_flight) {
+                    let mut router = router.clone();
+                    group.spawn(async move { router.call(request).await });
+                }
+                while let Some(response) = group.join_next().await {
+                    answered(response.expect("a task").expect("an answer"));
+                }
+            }
         }
         println!("{kind}: {sent} callbacks");
         ExitCode::SUCCESS
