@@ -8,7 +8,8 @@
 //! transaction) is shared by the items of a batch; each caller still gets its own answer.
 //!
 //! A batch runs on a task of its own: a caller that stops waiting (a deadline, a dropped
-//! request) does not stop the batch its item is in, nor strand the items behind it. A batch
+//! request) does not stop the batch its item is in, nor strand the items behind it; an item
+//! whose caller stopped waiting before its batch was taken is not sent. A batch
 //! that fails is sent again item by item, so that one item the statement cannot take (a value
 //! the database refuses) fails alone: items must be safe to send twice (idempotent writes).
 //!
@@ -180,6 +181,12 @@ where
             let take = queue.waiting.len().min(shared.max_batch);
             queue.waiting.drain(..take).collect()
         };
+        // An item whose caller stopped waiting (its deadline passed while batches ran long: a
+        // database cut off) is not sent: its caller answered without it.
+        let batch: Vec<_> = batch.into_iter().filter(|(_, answer)| !answer.is_closed()).collect();
+        if batch.is_empty() {
+            continue;
+        }
         let (items, answers): (Vec<I>, Vec<Answer<O, E>>) = batch.into_iter().unzip();
         let items = Arc::new(items);
         match run(&shared, items.clone()).await {
@@ -320,5 +327,33 @@ mod tests {
         gate.add_permits(100);
         assert_eq!(batcher.submit(6).await, Ok(12));
         assert_eq!(batches.load(Ordering::SeqCst), 2, "the abandoned caller's batch ran all the same");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_whose_caller_stopped_waiting_before_its_batch_was_taken_is_not_sent() {
+        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let batcher = doubler(batches.clone(), largest.clone(), gate.clone());
+        let first = {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { batcher.submit(1).await })
+        };
+        tokio::task::yield_now().await;
+        // Queued behind the first batch; its caller gives up before that batch ends.
+        let gone = {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { batcher.submit(2).await })
+        };
+        let kept = {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { batcher.submit(3).await })
+        };
+        tokio::task::yield_now().await;
+        gone.abort();
+        let _ = gone.await;
+        gate.add_permits(100);
+        assert_eq!(first.await.expect("a call"), Ok(2));
+        assert_eq!(kept.await.expect("a call"), Ok(6));
+        assert_eq!((batches.load(Ordering::SeqCst), largest.load(Ordering::SeqCst)), (2, 1), "[1], then [3] alone");
     }
 }
