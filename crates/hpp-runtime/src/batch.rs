@@ -2,7 +2,8 @@
 //! [`Batcher`].
 //!
 //! Group commit as databases do it for their own log: while fewer than `in_flight` batches
-//! run, a caller's item goes at once (a batch of one: no added latency when the load is low);
+//! run, a caller's item goes at once (a batch of one, run by its caller when nothing waits: no
+//! added latency or task when the load is low);
 //! when that many run, items wait, and the next batch to go takes every waiting item (up to
 //! `max_batch`). Under load, the cost of a statement (its round trip, its parse and plan, its
 //! transaction) is shared by the items of a batch; each caller still gets its own answer.
@@ -146,20 +147,78 @@ where
     /// Sends `item` with the next batch and waits for its answer. Must be called on a Tokio
     /// runtime (batches run on tasks of their own).
     pub async fn submit(&self, item: I) -> Result<O, BatchError<E>> {
-        let (answer, answered) = oneshot::channel();
-        let start = {
-            let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.waiting.push((item, answer));
-            let start = queue.running < self.shared.in_flight;
-            if start {
+        let shared = &self.shared;
+        let turn = {
+            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let room = queue.running < shared.in_flight;
+            if room {
                 queue.running += 1;
             }
-            start
+            if room && queue.waiting.is_empty() {
+                Turn::Now(item)
+            } else {
+                let (answer, answered) = oneshot::channel();
+                queue.waiting.push((item, answer));
+                Turn::Queued { answered, start: room }
+            }
         };
-        if start {
-            tokio::spawn(drain(self.shared.clone()));
+        match turn {
+            // Nothing waits and a batch may start: this item's batch of one runs here, without
+            // a task of its own (what an idle store's callback costs). Only this caller waits
+            // for it, so its deadline may end it; the guard hands on what queued meanwhile.
+            Turn::Now(item) => {
+                let _running = Inline(shared);
+                match run(shared, Arc::new(vec![item])).await {
+                    Some(Ok(outputs)) => outputs.into_iter().next().ok_or(BatchError::Lost),
+                    Some(Err(e)) => Err(BatchError::Failed(e)),
+                    None => Err(BatchError::Lost),
+                }
+            }
+            Turn::Queued { answered, start } => {
+                if start {
+                    tokio::spawn(drain(shared.clone()));
+                }
+                answered.await.unwrap_or(Err(BatchError::Lost))
+            }
         }
-        answered.await.unwrap_or(Err(BatchError::Lost))
+    }
+}
+
+/// How a submitted item goes: in its caller's own batch of one, or queued for the next batch
+/// (`start`: the caller starts a task to run it).
+enum Turn<I, O, E> {
+    Now(I),
+    Queued { answered: oneshot::Receiver<Result<O, BatchError<E>>>, start: bool },
+}
+
+/// A batch of one running in its caller ([`Batcher::submit`]): when it ends (or its caller stops
+/// waiting), the items that queued meanwhile get a task to run them.
+struct Inline<'a, I, O, E>(&'a Arc<Shared<I, O, E>>)
+where
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+    E: Send + 'static;
+
+impl<I, O, E> Drop for Inline<'_, I, O, E>
+where
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+    E: Send + 'static,
+{
+    fn drop(&mut self) {
+        let mut queue = self.0.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.waiting.is_empty() {
+            queue.running -= 1;
+            return;
+        }
+        drop(queue);
+        // This slot goes on as a task draining the queue (outside a runtime, nothing can run
+        // them: the runtime is gone, and its tasks with it).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(drain(self.0.clone()));
+        } else {
+            self.0.queue.lock().unwrap_or_else(PoisonError::into_inner).running -= 1;
+        }
     }
 }
 
@@ -313,20 +372,44 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_caller_that_stops_waiting_does_not_stop_its_batch() {
+    async fn a_caller_that_stops_waiting_never_stops_the_items_of_others() {
         let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let batcher = doubler(batches.clone(), largest, gate.clone());
-        let abandoned = {
+        let batcher = doubler(batches.clone(), largest.clone(), gate.clone());
+        let submit = |n: u32| {
             let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.submit(5).await })
+            tokio::spawn(async move { batcher.submit(n).await })
         };
+        // Alone, 5 runs in its caller; 6 and 8 queue behind it. Its caller stops waiting: its
+        // batch of one ends with it, and the queued items get a task of their own.
+        let alone = submit(5);
         tokio::task::yield_now().await;
-        abandoned.abort();
-        let _ = abandoned.await;
+        let (six, eight) = (submit(6), submit(8));
+        tokio::task::yield_now().await;
+        alone.abort();
+        let _ = alone.await;
         gate.add_permits(100);
-        assert_eq!(batcher.submit(6).await, Ok(12));
-        assert_eq!(batches.load(Ordering::SeqCst), 2, "the abandoned caller's batch ran all the same");
+        assert_eq!(six.await.expect("a call"), Ok(12));
+        assert_eq!(eight.await.expect("a call"), Ok(16));
+        assert_eq!((batches.load(Ordering::SeqCst), largest.load(Ordering::SeqCst)), (1, 2), "[6, 8] together");
+        // And a caller whose item went into a shared batch does not stop that batch.
+        let gate_closed = gate.acquire_many(gate.available_permits() as u32).await.expect("the gate");
+        gate_closed.forget();
+        largest.store(0, Ordering::SeqCst);
+        let first = submit(10);
+        tokio::task::yield_now().await;
+        let (gone, kept) = (submit(11), submit(12));
+        tokio::task::yield_now().await;
+        gate.add_permits(1); // 10 runs; then [11, 12] is taken and waits at the gate
+        assert_eq!(first.await.expect("a call"), Ok(20));
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        gone.abort();
+        let _ = gone.await;
+        gate.add_permits(100);
+        assert_eq!(kept.await.expect("a call"), Ok(24));
+        assert_eq!(largest.load(Ordering::SeqCst), 2, "11 went with 12 although its caller left");
     }
 
     #[tokio::test(start_paused = true)]
