@@ -288,155 +288,141 @@ async fn run<I, O, E>(shared: &Shared<I, O, E>, items: Arc<Vec<I>>) -> Option<Re
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::Semaphore;
+    use tokio::task::{JoinHandle, yield_now};
 
-    /// Doubles each number, one batch at a time; 0 fails its batch, 7 panics, 9 hangs. Counts
-    /// the batches and their largest size.
-    fn doubler(
+    /// A batcher that doubles each number, one batch at a time, each batch taking a permit of
+    /// `gate` first; 0 fails its batch, 7 panics, 9 hangs. It counts the batches and their largest size.
+    struct Doubler {
+        batcher: Batcher<u32, u32, String>,
         batches: Arc<AtomicUsize>,
         largest: Arc<AtomicUsize>,
-        gate: Arc<tokio::sync::Semaphore>,
-    ) -> Batcher<u32, u32, String> {
-        Batcher::new(1, 64, Duration::from_secs(5), move |items: Arc<Vec<u32>>| {
-            let (batches, largest, gate) = (batches.clone(), largest.clone(), gate.clone());
-            async move {
-                let _open = gate.acquire().await.expect("the gate");
-                batches.fetch_add(1, Ordering::SeqCst);
-                largest.fetch_max(items.len(), Ordering::SeqCst);
-                if items.contains(&7) {
-                    panic!("seven");
+        gate: Arc<Semaphore>,
+    }
+
+    impl Doubler {
+        fn new(open: usize) -> Self {
+            let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let gate = Arc::new(Semaphore::new(open));
+            let (b, l, g) = (batches.clone(), largest.clone(), gate.clone());
+            let batcher = Batcher::new(1, 64, Duration::from_secs(5), move |items: Arc<Vec<u32>>| {
+                let (batches, largest, gate) = (b.clone(), l.clone(), g.clone());
+                async move {
+                    gate.acquire().await.expect("the gate").forget();
+                    batches.fetch_add(1, Ordering::SeqCst);
+                    largest.fetch_max(items.len(), Ordering::SeqCst);
+                    if items.contains(&7) {
+                        panic!("seven");
+                    }
+                    if items.contains(&9) {
+                        std::future::pending::<()>().await;
+                    }
+                    if items.contains(&0) {
+                        return Err(format!("zero among {}", items.len()));
+                    }
+                    Ok(items.iter().map(|n| n * 2).collect())
                 }
-                if items.contains(&9) {
-                    std::future::pending::<()>().await;
-                }
-                if items.contains(&0) {
-                    return Err(format!("zero among {}", items.len()));
-                }
-                Ok(items.iter().map(|n| n * 2).collect())
-            }
-        })
+            });
+            Self { batcher, batches, largest, gate }
+        }
+
+        /// Submits `n` from a task of its own, and lets it run until it waits.
+        async fn submit(&self, n: u32) -> JoinHandle<Result<u32, BatchError<String>>> {
+            let batcher = self.batcher.clone();
+            let call = tokio::spawn(async move { batcher.submit(n).await });
+            yield_now().await;
+            call
+        }
+
+        /// (batches run, the largest).
+        fn counted(&self) -> (usize, usize) {
+            (self.batches.load(Ordering::SeqCst), self.largest.load(Ordering::SeqCst))
+        }
+    }
+
+    async fn answer(call: JoinHandle<Result<u32, BatchError<String>>>) -> Result<u32, BatchError<String>> {
+        call.await.expect("a call")
+    }
+
+    async fn abandon(call: JoinHandle<Result<u32, BatchError<String>>>) {
+        call.abort();
+        let _ = call.await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn items_waiting_behind_a_running_batch_go_together_each_with_its_own_answer() {
-        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let batcher = doubler(batches.clone(), largest.clone(), gate.clone());
+        let doubler = Doubler::new(0);
         // The first item's batch waits at the gate; the next 20 queue behind it.
         let mut calls = Vec::new();
         for n in 10..=30u32 {
-            let batcher = batcher.clone();
-            calls.push(tokio::spawn(async move { (n, batcher.submit(n).await) }));
-            tokio::task::yield_now().await;
+            calls.push((n, doubler.submit(n).await));
         }
-        gate.add_permits(100);
-        for call in calls {
-            let (n, answer) = call.await.expect("a call");
-            assert_eq!(answer, Ok(n * 2));
+        doubler.gate.add_permits(100);
+        for (n, call) in calls {
+            assert_eq!(answer(call).await, Ok(n * 2));
         }
-        assert_eq!(batches.load(Ordering::SeqCst), 2, "one batch of 1, then one of the 20 that waited");
-        assert_eq!(largest.load(Ordering::SeqCst), 20);
+        assert_eq!(doubler.counted(), (2, 20), "one batch of 1, then one of the 20 that waited");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_batch_is_sent_again_item_by_item_so_one_bad_item_fails_alone() {
-        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let batcher = doubler(batches.clone(), largest, gate.clone());
+        let doubler = Doubler::new(0);
         let mut calls = Vec::new();
         for n in [1u32, 2, 0, 3] {
-            let batcher = batcher.clone();
-            calls.push(tokio::spawn(async move { (n, batcher.submit(n).await) }));
-            tokio::task::yield_now().await;
+            calls.push((n, doubler.submit(n).await));
         }
-        gate.add_permits(100);
-        for call in calls {
-            let (n, answer) = call.await.expect("a call");
-            if n == 0 {
-                assert_eq!(answer, Err(BatchError::Failed("zero among 1".to_owned())));
-            } else {
-                assert_eq!(answer, Ok(n * 2));
-            }
+        doubler.gate.add_permits(100);
+        for (n, call) in calls {
+            let expected = if n == 0 { Err(BatchError::Failed("zero among 1".to_owned())) } else { Ok(n * 2) };
+            assert_eq!(answer(call).await, expected);
         }
         // 1 alone; then [2, 0, 3] failed and was sent again as three batches.
-        assert_eq!(batches.load(Ordering::SeqCst), 5);
+        assert_eq!(doubler.counted(), (5, 3));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_panic_or_a_hang_loses_its_batch_never_the_queue() {
-        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let gate = Arc::new(tokio::sync::Semaphore::new(100));
-        let batcher = doubler(batches, largest, gate);
-        assert_eq!(batcher.submit(7).await, Err(BatchError::Lost));
-        assert_eq!(batcher.submit(9).await, Err(BatchError::Lost), "past the timeout (paused time)");
-        assert_eq!(batcher.submit(4).await, Ok(8));
+        let doubler = Doubler::new(100);
+        assert_eq!(doubler.batcher.submit(7).await, Err(BatchError::Lost));
+        assert_eq!(doubler.batcher.submit(9).await, Err(BatchError::Lost), "past the timeout (paused time)");
+        assert_eq!(doubler.batcher.submit(4).await, Ok(8));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_caller_that_stops_waiting_never_stops_the_items_of_others() {
-        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let batcher = doubler(batches.clone(), largest.clone(), gate.clone());
-        let submit = |n: u32| {
-            let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.submit(n).await })
-        };
+        let doubler = Doubler::new(0);
         // Alone, 5 runs in its caller; 6 and 8 queue behind it. Its caller stops waiting: its
         // batch of one ends with it, and the queued items get a task of their own.
-        let alone = submit(5);
-        tokio::task::yield_now().await;
-        let (six, eight) = (submit(6), submit(8));
-        tokio::task::yield_now().await;
-        alone.abort();
-        let _ = alone.await;
-        gate.add_permits(100);
-        assert_eq!(six.await.expect("a call"), Ok(12));
-        assert_eq!(eight.await.expect("a call"), Ok(16));
-        assert_eq!((batches.load(Ordering::SeqCst), largest.load(Ordering::SeqCst)), (1, 2), "[6, 8] together");
+        let alone = doubler.submit(5).await;
+        let (six, eight) = (doubler.submit(6).await, doubler.submit(8).await);
+        abandon(alone).await;
+        doubler.gate.add_permits(100);
+        assert_eq!((answer(six).await, answer(eight).await), (Ok(12), Ok(16)));
+        assert_eq!(doubler.counted(), (1, 2), "[6, 8] together");
         // And a caller whose item went into a shared batch does not stop that batch.
-        let gate_closed = gate.acquire_many(gate.available_permits() as u32).await.expect("the gate");
-        gate_closed.forget();
-        largest.store(0, Ordering::SeqCst);
-        let first = submit(10);
-        tokio::task::yield_now().await;
-        let (gone, kept) = (submit(11), submit(12));
-        tokio::task::yield_now().await;
-        gate.add_permits(1); // 10 runs; then [11, 12] is taken and waits at the gate
-        assert_eq!(first.await.expect("a call"), Ok(20));
+        let doubler = Doubler::new(0);
+        let first = doubler.submit(10).await;
+        let (gone, kept) = (doubler.submit(11).await, doubler.submit(12).await);
+        doubler.gate.add_permits(1); // 10's batch
+        assert_eq!(answer(first).await, Ok(20));
         for _ in 0..3 {
-            tokio::task::yield_now().await;
+            yield_now().await; // [11, 12] is taken, and waits at the gate
         }
-        gone.abort();
-        let _ = gone.await;
-        gate.add_permits(100);
-        assert_eq!(kept.await.expect("a call"), Ok(24));
-        assert_eq!(largest.load(Ordering::SeqCst), 2, "11 went with 12 although its caller left");
+        abandon(gone).await;
+        doubler.gate.add_permits(100);
+        assert_eq!(answer(kept).await, Ok(24));
+        assert_eq!(doubler.counted(), (2, 2), "11 went with 12 although its caller left");
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_item_whose_caller_stopped_waiting_before_its_batch_was_taken_is_not_sent() {
-        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let batcher = doubler(batches.clone(), largest.clone(), gate.clone());
-        let first = {
-            let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.submit(1).await })
-        };
-        tokio::task::yield_now().await;
+        let doubler = Doubler::new(0);
+        let first = doubler.submit(1).await;
         // Queued behind the first batch; its caller gives up before that batch ends.
-        let gone = {
-            let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.submit(2).await })
-        };
-        let kept = {
-            let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.submit(3).await })
-        };
-        tokio::task::yield_now().await;
-        gone.abort();
-        let _ = gone.await;
-        gate.add_permits(100);
-        assert_eq!(first.await.expect("a call"), Ok(2));
-        assert_eq!(kept.await.expect("a call"), Ok(6));
-        assert_eq!((batches.load(Ordering::SeqCst), largest.load(Ordering::SeqCst)), (2, 1), "[1], then [3] alone");
+        let (gone, kept) = (doubler.submit(2).await, doubler.submit(3).await);
+        abandon(gone).await;
+        doubler.gate.add_permits(100);
+        assert_eq!((answer(first).await, answer(kept).await), (Ok(2), Ok(6)));
+        assert_eq!(doubler.counted(), (2, 1), "[1], then [3] alone");
     }
 }
