@@ -57,8 +57,9 @@ const CRATES: [(&str, &[&str]); 12] = [
 /// applied by the step, in the core). 70 items, 147 methods: `ReadFailure` with `of`, made public
 /// (the poller counted reads and paused on a 429 by re-deriving it from the error). 71 items, 148
 /// methods (issue 36: callbacks recorded in batches): `CallbackRow` with `Recording::row` (the
-/// owned row both PostgreSQL stores batch, built in one place).
-pub(crate) const CORE_BUDGET: Size = Size { items: 71, methods: 148 };
+/// owned row both PostgreSQL stores batch, built in one place). 72 items: `receive_by_recording`
+/// (a recording store's `receive`, written once for both PostgreSQL stores).
+pub(crate) const CORE_BUDGET: Size = Size { items: 72, methods: 148 };
 
 /// The size of a crate's public API, counted from its `api/<crate>.txt` listing.
 ///

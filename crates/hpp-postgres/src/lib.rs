@@ -78,7 +78,7 @@ use std::time::{Duration, SystemTime};
 use hpp_core::callback::StatusCallback;
 use hpp_core::tracking::{
     Applied, CallbackRow, Due, FinalStatus, HandOff, HandOffError, Input, Received, Step, StoreError, TrackedSession,
-    TrackingPolicy, TrackingStore,
+    TrackingPolicy, TrackingStore, receive_by_recording,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::error::SqlState;
@@ -448,16 +448,11 @@ impl TrackingStore for PgStore {
         now: SystemTime,
         hand_off: &'a H,
     ) -> Result<Applied, StoreError> {
-        // The step's future is boxed where it is the fallback: inline, its size would be every
-        // callback's future's, copied as it is set up.
-        let Some(recording) = Received::recording(callback, now, &self.policy) else {
-            return Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await;
-        };
-        let (tracked, recorded) = self.receiving.submit(recording.row(callback)).await?;
-        match recording.answer(tracked, recorded) {
-            Some(answer) => Ok(answer),
-            None => Box::pin(self.apply(Input::Callback(callback), now, hand_off)).await,
-        }
+        let receiving = &self.receiving;
+        receive_by_recording(self, callback, now, hand_off, &self.policy, |row| async move {
+            Ok(receiving.submit(row).await?)
+        })
+        .await
     }
 
     async fn claim_due<'a>(

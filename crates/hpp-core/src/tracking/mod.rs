@@ -17,7 +17,7 @@ pub use memory::MemoryStore;
 pub use step::{Commit, Step};
 pub use store::{
     Applied, CallbackRow, Counts, Due, Finished, HandOff, HandOffError, Input, Received, Recording, StoreError,
-    TrackingStore,
+    TrackingStore, receive_by_recording,
 };
 
 impl SessionStatus {

@@ -187,6 +187,41 @@ impl Recording<'_> {
     }
 }
 
+/// [`TrackingStore::receive`] for a store that records callbacks, on its `policy`: `record`
+/// writes the row
+/// ([`Recording::row`]) and says whether the session is tracked and whether the event was
+/// recorded now ([`Recording::answer`]); a callback it cannot record (no session id,
+/// [`TrackingPolicy::apply_callbacks_at_once`](super::TrackingPolicy::apply_callbacks_at_once),
+/// a session not tracked) is applied at once. Both PostgreSQL stores answer with it.
+pub async fn receive_by_recording<'a, S, H, R>(
+    store: &'a S,
+    callback: &'a StatusCallback,
+    now: SystemTime,
+    hand_off: &'a H,
+    policy: &super::TrackingPolicy,
+    record: impl FnOnce(CallbackRow) -> R,
+) -> Result<Applied, StoreError>
+where
+    S: TrackingStore + ?Sized,
+    H: HandOff<S> + ?Sized,
+    R: Future<Output = Result<(bool, bool), StoreError>>,
+{
+    // The step's future is boxed where it is the fallback: inline, its size would be every
+    // callback's future's, copied as it is set up.
+    let recording = Received::recording(callback, now, policy);
+    let answer = match recording {
+        Some(recording) => {
+            let (tracked, recorded) = record(recording.row(callback)).await?;
+            recording.answer(tracked, recorded)
+        }
+        None => None,
+    };
+    match answer {
+        Some(answer) => Ok(answer),
+        None => Box::pin(store.apply(Input::Callback(callback), now, hand_off)).await,
+    }
+}
+
 impl Input<'_> {
     /// The session the step is about (empty for a callback without a `session_id`).
     pub fn session_id(&self) -> &str {
