@@ -14,8 +14,8 @@
 //!   trip: the event recorded with its body and the session made due (a final status at once,
 //!   another with the next read). Callbacks that come while two such statements run wait and go
 //!   together in the next (group commit, `hpp_runtime::batch`: up to 64 in one statement, each
-//!   answered on its own; no wait when the store is idle); the session's next step (the poller's read) applies it first,
-//!   as of when it came, with the app's [`HandOff::on_event`]. A callback is a wake-up, the API
+//!   answered on its own; no wait when the store is idle); the session's next step (the
+//!   poller's read) applies it first, as of when it came, with the app's [`HandOff::on_event`]. A callback is a wake-up, the API
 //!   the authority. `TrackingPolicy::apply_callbacks_at_once` applies each in the receiver's
 //!   answer instead (a receiver without a poller).
 //! - Pollers claim due sessions with `FOR UPDATE SKIP LOCKED` and a lease
@@ -439,8 +439,8 @@ impl TrackingStore for PgStore {
 
     /// Records the callback and makes its session due in one statement (one round trip, no
     /// transaction), which the callbacks that come while the store's two such statements run
-    /// share (`hpp_runtime::batch`): [`Applied::Received`]; the session's next step applies it. A callback for a
-    /// session not tracked is applied at once, and every callback under
+    /// share (`hpp_runtime::batch`): [`Applied::Received`]; the session's next step applies it.
+    /// A callback for a session not tracked is applied at once, and every callback under
     /// [`TrackingPolicy::apply_callbacks_at_once`].
     async fn receive<'a, H: HandOff<Self> + ?Sized>(
         &'a self,

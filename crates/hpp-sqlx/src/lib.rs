@@ -271,8 +271,8 @@ impl TrackingStore for SqlxStore {
 
     /// Records the callback and makes its session due in one statement (one round trip, no
     /// transaction), which the callbacks that come while the store's two such statements run
-    /// share (`hpp_runtime::batch`): [`Applied::Received`]; the session's next step applies it. A callback for a session not
-    /// tracked is applied at once, and every callback under
+    /// share (`hpp_runtime::batch`): [`Applied::Received`]; the session's next step applies it.
+    /// A callback for a session not tracked is applied at once, and every callback under
     /// [`TrackingPolicy::apply_callbacks_at_once`].
     async fn receive<'a, H: HandOff<Self> + ?Sized>(
         &'a self,
