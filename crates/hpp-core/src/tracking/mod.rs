@@ -164,7 +164,7 @@ pub struct TrackingPolicy {
     /// changes (an `IN_PROGRESS` callback: the consumer opened the page). Reads are for the
     /// callbacks that were lost, and the service retries each callback three times before giving
     /// up, so a session that shows no activity is rarely worth a read: one that stays `WAITING`
-    /// for its 47 hours is read 22 times (BENCHMARKS.md). The price: a payment whose every
+    /// for its 47 hours is read 23 times (BENCHMARKS.md). The price: a payment whose every
     /// callback was lost, its `IN_PROGRESS` included, is seen at the next read, at most this
     /// long after it (and always by the reads around expiry).
     pub max_interval: Duration,
