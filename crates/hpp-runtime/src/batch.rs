@@ -168,11 +168,7 @@ where
             // for it, so its deadline may end it; the guard hands on what queued meanwhile.
             Turn::Now(item) => {
                 let _running = Inline(shared);
-                match run(shared, Arc::new(vec![item])).await {
-                    Some(Ok(outputs)) => outputs.into_iter().next().ok_or(BatchError::Lost),
-                    Some(Err(e)) => Err(BatchError::Failed(e)),
-                    None => Err(BatchError::Lost),
-                }
+                run_alone(shared, item).await
             }
             Turn::Queued { answered, start } => {
                 if start {
@@ -206,18 +202,16 @@ where
     E: Send + 'static,
 {
     fn drop(&mut self) {
+        // What queued meanwhile: this slot goes on as a task draining the queue (outside a
+        // runtime, nothing can run them: the runtime is gone, and its tasks with it).
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let mut queue = self.0.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        if queue.waiting.is_empty() {
-            queue.running -= 1;
-            return;
-        }
-        drop(queue);
-        // This slot goes on as a task draining the queue (outside a runtime, nothing can run
-        // them: the runtime is gone, and its tasks with it).
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(drain(self.0.clone()));
-        } else {
-            self.0.queue.lock().unwrap_or_else(PoisonError::into_inner).running -= 1;
+        match runtime {
+            Some(runtime) if !queue.waiting.is_empty() => {
+                drop(queue);
+                runtime.spawn(drain(self.0.clone()));
+            }
+            _ => queue.running -= 1,
         }
     }
 }
@@ -261,18 +255,22 @@ where
             Some(Err(_)) => {
                 let Ok(items) = Arc::try_unwrap(items) else { continue };
                 for (item, answer) in items.into_iter().zip(answers) {
-                    let output = match run(&shared, Arc::new(vec![item])).await {
-                        Some(Ok(mut outputs)) if !outputs.is_empty() => Ok(outputs.swap_remove(0)),
-                        Some(Ok(_)) | None => Err(BatchError::Lost),
-                        Some(Err(e)) => Err(BatchError::Failed(e)),
-                    };
-                    let _ = answer.send(output);
+                    let _ = answer.send(run_alone(&shared, item).await);
                 }
             }
             // A panic or a hang loses this batch's answers (their callers hear `Lost`), never
             // the queue: the loop goes on to the next batch.
             None => {}
         }
+    }
+}
+
+/// `item` run as a batch of its own: its answer, or why it has none.
+async fn run_alone<I, O, E>(shared: &Shared<I, O, E>, item: I) -> Result<O, BatchError<E>> {
+    match run(shared, Arc::new(vec![item])).await {
+        Some(Ok(outputs)) => outputs.into_iter().next().ok_or(BatchError::Lost),
+        Some(Err(e)) => Err(BatchError::Failed(e)),
+        None => Err(BatchError::Lost),
     }
 }
 
